@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian packages weft needs to build, test and run.
+# Idempotent: when everything is present it only checks (no apt-get update, no network).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ make cmake ninja-build ccache pkg-config git python3
+  # libraries (see docs/DESIGN.md "Dependencies")
+  libfmt-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libpcre2-dev
+  libxxhash-dev libcpp-httplib-dev
+  # tests, benchmarks, fuzzing (libFuzzer comes with clang's runtime)
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to apt-get install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

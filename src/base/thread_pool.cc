@@ -1,0 +1,106 @@
+#include "base/thread_pool.h"
+
+#include <algorithm>
+
+#include "base/cpu_info.h"
+
+namespace weft {
+namespace {
+thread_local bool t_inside_pool_chunk = false;
+
+// Spin briefly before sleeping: back-to-back ParallelFor calls (one per layer op in a
+// decode step) then avoid a futex wake-up each.
+constexpr int kSpinIterations = 20000;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads) {
+  if (num_threads <= 0) num_threads = PhysicalCoreCount();
+  workers_.reserve(static_cast<size_t>(num_threads - 1));
+  for (int i = 0; i + 1 < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  work_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::RunChunks(const Job& job) {
+  bool was_inside = t_inside_pool_chunk;
+  t_inside_pool_chunk = true;
+  for (;;) {
+    int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (c >= job.num_chunks) break;
+    int64_t b = job.begin + c * job.chunk;
+    int64_t e = std::min(job.end, b + job.chunk);
+    job.invoke(job.ctx, b, e);
+  }
+  t_inside_pool_chunk = was_inside;
+}
+
+void ThreadPool::Run(int64_t begin, int64_t end, int64_t grain, void* ctx, Invoker invoke) {
+  if (end <= begin) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t n = end - begin;
+  if (workers_.empty() || t_inside_pool_chunk || n <= grain) {
+    invoke(ctx, begin, end);
+    return;
+  }
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+  // Up to 4 chunks per thread balances uneven chunks without much atomic traffic.
+  int64_t max_chunks = static_cast<int64_t>(num_threads()) * 4;
+  int64_t num_chunks = std::min<int64_t>((n + grain - 1) / grain, max_chunks);
+  int64_t chunk = (n + num_chunks - 1) / num_chunks;
+  num_chunks = (n + chunk - 1) / chunk;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = Job{invoke, ctx, begin, end, chunk, num_chunks};
+    next_chunk_.store(0, std::memory_order_relaxed);
+    busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  work_cv_.notify_all();
+  RunChunks(job_);
+  // Wait for workers to finish their last chunk (spin first, then sleep).
+  for (int i = 0; i < kSpinIterations && busy_workers_.load(std::memory_order_acquire) != 0; ++i) CpuRelax();
+  if (busy_workers_.load(std::memory_order_acquire) != 0) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+  }
+}
+
+void ThreadPool::WorkerLoop() {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int i = 0; i < kSpinIterations && gen == seen; ++i) {
+      CpuRelax();
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
+      if (stop_) return;
+      seen = generation_.load(std::memory_order_acquire);
+      job = job_;
+    }
+    RunChunks(job);
+    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_one();
+    }
+  }
+}
+
+}  // namespace weft

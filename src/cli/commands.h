@@ -1,0 +1,13 @@
+// Each `weft` subcommand lives in its own file and registers itself on the app here.
+// A command's callback returns the process exit code through `exit_code`.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace weft::cli {
+
+void RegisterInfoCommand(CLI::App& app, int* exit_code);
+
+}  // namespace weft::cli

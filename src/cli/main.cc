@@ -1,0 +1,40 @@
+// weft: one binary, many subcommands (info, tokenize, template, run, chat, serve, bench).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "base/log.h"
+#include "cli/commands.h"
+#include "weft/build_info.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"weft: LLM inference and serving on the CPU.\n"
+               "Run `weft COMMAND --help` for the flags of a command."};
+  app.set_version_flag("--version", std::string("weft ") + WEFT_VERSION + " (" + WEFT_GIT_COMMIT + ", " +
+                                        WEFT_BUILD_TYPE + ")");
+  app.require_subcommand(1);
+  std::string log_level;
+  app.add_option("--log-level", log_level, "Log verbosity: debug, info, warn, error, off (default: $WEFT_LOG or info)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off"}));
+  app.parse_complete_callback([&] {
+    weft::LogLevel level;
+    if (!log_level.empty() && weft::ParseLogLevel(log_level, &level)) weft::SetLogLevel(level);
+  });
+
+  int exit_code = 0;
+  weft::cli::RegisterInfoCommand(app, &exit_code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "weft: %s\nRun with --help for usage.\n", e.what());
+    return e.get_exit_code() == 0 ? 2 : e.get_exit_code();
+  }
+  return exit_code;
+}

@@ -1,0 +1,63 @@
+// ModelConfig: the architecture hyper-parameters of a llama-family model, the same
+// whichever file it came from (GGUF metadata, HF config.json, a llama2.c header).
+// Plain data; compare with ==.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace weft {
+
+// How RoPE pairs the dimensions of a head.
+enum class RopeStyle : uint8_t {
+  kInterleaved,  // pairs (2i, 2i+1): GGUF llama and llama2.c; HF llama q/k are permuted to this at load
+  kNeox,         // pairs (i, i + rope_dim/2), "rotate half": GGUF qwen2/qwen3
+};
+
+enum class RopeScalingType : uint8_t { kNone, kLinear, kYarn, kLlama3 };
+
+struct RopeScaling {
+  RopeScalingType type = RopeScalingType::kNone;
+  float factor = 1.0f;               // context extension factor (linear, yarn, llama3)
+  int64_t original_context = 0;      // the context the model was trained with (yarn, llama3)
+  float yarn_beta_fast = 32.0f;
+  float yarn_beta_slow = 1.0f;
+  float yarn_attn_factor = 1.0f;
+  float llama3_low_freq_factor = 1.0f;
+  float llama3_high_freq_factor = 4.0f;
+  bool operator==(const RopeScaling&) const = default;
+};
+
+struct ModelConfig {
+  std::string arch;          // "llama" (also Mistral, SmolLM, TinyLlama), "qwen2", "qwen3"
+  int64_t n_vocab = 0;
+  int64_t n_embd = 0;        // hidden size
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;     // == n_head without GQA
+  int64_t head_dim = 0;      // usually n_embd / n_head (qwen3 may differ)
+  int64_t n_ff = 0;          // FFN hidden size
+  int64_t context_length = 0;
+  float norm_eps = 1e-5f;    // RMSNorm epsilon
+  float rope_theta = 10000.0f;
+  int64_t rope_dim = 0;      // rotated dims per head (== head_dim for these families)
+  RopeStyle rope_style = RopeStyle::kInterleaved;
+  RopeScaling rope_scaling;
+  bool tied_embeddings = false;  // output projection reuses token_embd.weight
+  bool attn_qkv_bias = false;    // qwen2
+  bool attn_output_bias = false;
+  bool qk_norm = false;          // qwen3: RMSNorm on q and k per head
+  int64_t bos_token_id = -1;
+  int64_t eos_token_id = -1;
+
+  bool operator==(const ModelConfig&) const = default;
+
+  // Bytes of KV cache per token with `bytes_per_element` (2 for F16).
+  int64_t KvBytesPerToken(int64_t bytes_per_element) const {
+    return 2 * n_layer * n_head_kv * head_dim * bytes_per_element;
+  }
+  // Multi-line human description, for `weft info` and test failure messages.
+  std::string ToString() const;
+};
+
+}  // namespace weft
