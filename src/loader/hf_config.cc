@@ -1,0 +1,264 @@
+#include "loader/hf_config.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "base/log.h"
+
+namespace weft {
+namespace {
+
+using json = nlohmann::json;
+
+// Upper bound for sizes (dims, heads, vocab): keeps every product of two of them far
+// from int64 overflow.
+constexpr int64_t kMaxSize = int64_t{1} << 31;
+constexpr int64_t kMaxContext = int64_t{1} << 40;
+
+// Typed, range-checked access to one JSON object; errors name the source and field.
+class FieldReader {
+ public:
+  FieldReader(const json& obj, std::string source, std::string prefix)
+      : obj_(obj), source_(std::move(source)), prefix_(std::move(prefix)) {}
+
+  // Absent and null both count as "not given".
+  const json* Find(const char* key) const {
+    auto it = obj_.find(key);
+    if (it == obj_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  Status Error(const char* key, std::string_view what) const {
+    return InvalidArgumentError(fmt::format("{}: field '{}{}' {}", source_, prefix_, key, what));
+  }
+
+  StatusOr<int64_t> Int(const char* key, std::optional<int64_t> def, int64_t lo, int64_t hi) const {
+    const json* v = Find(key);
+    if (!v) {
+      if (def) return *def;
+      return Error(key, "is missing");
+    }
+    return IntValue(key, *v, lo, hi);
+  }
+
+  StatusOr<int64_t> IntValue(const char* key, const json& v, int64_t lo, int64_t hi) const {
+    int64_t x = 0;
+    if (v.is_number_unsigned()) {
+      const uint64_t u = v.get<uint64_t>();
+      if (u > static_cast<uint64_t>(hi)) return Error(key, fmt::format("is {}, more than {}", u, hi));
+      x = static_cast<int64_t>(u);
+    } else if (v.is_number_integer()) {
+      x = v.get<int64_t>();
+    } else {
+      return Error(key, fmt::format("is a {}, not an integer", v.type_name()));
+    }
+    if (x < lo || x > hi) return Error(key, fmt::format("is {}, outside [{}, {}]", x, lo, hi));
+    return x;
+  }
+
+  StatusOr<double> Number(const char* key, std::optional<double> def, double lo, double hi) const {
+    const json* v = Find(key);
+    if (!v) {
+      if (def) return *def;
+      return Error(key, "is missing");
+    }
+    if (!v->is_number()) return Error(key, fmt::format("is a {}, not a number", v->type_name()));
+    const double x = v->get<double>();
+    if (!std::isfinite(x) || x < lo || x > hi) {
+      return Error(key, fmt::format("is {}, outside [{}, {}]", x, lo, hi));
+    }
+    return x;
+  }
+
+  StatusOr<bool> Bool(const char* key, bool def) const {
+    const json* v = Find(key);
+    if (!v) return def;
+    if (!v->is_boolean()) return Error(key, fmt::format("is a {}, not a boolean", v->type_name()));
+    return v->get<bool>();
+  }
+
+  StatusOr<std::optional<std::string>> String(const char* key) const {
+    const json* v = Find(key);
+    if (!v) return std::optional<std::string>();
+    if (!v->is_string()) return Error(key, fmt::format("is a {}, not a string", v->type_name()));
+    return std::optional<std::string>(v->get<std::string>());
+  }
+
+  // A token id: an integer, null/absent (-1), or a list of integers (the first; -1 if empty).
+  StatusOr<int64_t> TokenId(const char* key) const {
+    const json* v = Find(key);
+    if (!v) return int64_t{-1};
+    if (v->is_array()) {
+      if (v->empty()) return int64_t{-1};
+      return IntValue(key, (*v)[0], 0, kMaxSize);
+    }
+    return IntValue(key, *v, 0, kMaxSize);
+  }
+
+ private:
+  const json& obj_;
+  std::string source_;
+  std::string prefix_;
+};
+
+struct FamilyDefaults {
+  const char* arch;
+  int64_t max_position_embeddings;
+  RopeStyle rope_style;
+};
+
+std::optional<FamilyDefaults> LookUpFamily(const std::string& model_type) {
+  // Defaults from the transformers config classes of each model type.
+  if (model_type == "llama") return FamilyDefaults{"llama", 2048, RopeStyle::kInterleaved};
+  if (model_type == "mistral") return FamilyDefaults{"llama", 4096 * 32, RopeStyle::kInterleaved};
+  if (model_type == "qwen2") return FamilyDefaults{"qwen2", 32768, RopeStyle::kNeox};
+  if (model_type == "qwen3") return FamilyDefaults{"qwen3", 32768, RopeStyle::kNeox};
+  return std::nullopt;
+}
+
+Status ParseRopeScaling(const json& root, const std::string& source, int64_t max_positions, RopeScaling* out) {
+  auto it = root.find("rope_scaling");
+  if (it == root.end() || it->is_null()) return Status::Ok();
+  if (!it->is_object()) {
+    return InvalidArgumentError(
+        fmt::format("{}: field 'rope_scaling' is a {}, not an object or null", source, it->type_name()));
+  }
+  FieldReader r(*it, source, "rope_scaling.");
+  WEFT_ASSIGN_OR_RETURN(std::optional<std::string> kind, r.String("rope_type"));
+  if (!kind) {
+    WEFT_ASSIGN_OR_RETURN(kind, r.String("type"));
+  }
+  if (!kind) return r.Error("rope_type", "is missing (neither 'rope_type' nor 'type' is given)");
+
+  RopeScaling s;
+  if (*kind == "default") {
+    *out = s;
+    return Status::Ok();
+  }
+  if (*kind == "linear") {
+    s.type = RopeScalingType::kLinear;
+    WEFT_ASSIGN_OR_RETURN(double factor, r.Number("factor", std::nullopt, 1e-6, 1e6));
+    s.factor = static_cast<float>(factor);
+  } else if (*kind == "yarn") {
+    s.type = RopeScalingType::kYarn;
+    WEFT_ASSIGN_OR_RETURN(double factor, r.Number("factor", std::nullopt, 1e-6, 1e6));
+    WEFT_ASSIGN_OR_RETURN(s.original_context,
+                          r.Int("original_max_position_embeddings", max_positions, 1, kMaxContext));
+    WEFT_ASSIGN_OR_RETURN(double beta_fast, r.Number("beta_fast", 32.0, -1e6, 1e6));
+    WEFT_ASSIGN_OR_RETURN(double beta_slow, r.Number("beta_slow", 1.0, -1e6, 1e6));
+    // HF's attention_factor is the whole attention scale; absent, both HF and llama.cpp
+    // derive it from the factor (0.1 * ln(factor) + 1), which is what 1.0 means here.
+    WEFT_ASSIGN_OR_RETURN(double attn_factor, r.Number("attention_factor", 1.0, 0.0, 1e6));
+    s.factor = static_cast<float>(factor);
+    s.yarn_beta_fast = static_cast<float>(beta_fast);
+    s.yarn_beta_slow = static_cast<float>(beta_slow);
+    s.yarn_attn_factor = static_cast<float>(attn_factor);
+  } else if (*kind == "llama3") {
+    s.type = RopeScalingType::kLlama3;
+    WEFT_ASSIGN_OR_RETURN(double factor, r.Number("factor", std::nullopt, 1e-6, 1e6));
+    WEFT_ASSIGN_OR_RETURN(double low, r.Number("low_freq_factor", std::nullopt, 1e-6, 1e6));
+    WEFT_ASSIGN_OR_RETURN(double high, r.Number("high_freq_factor", std::nullopt, 1e-6, 1e6));
+    WEFT_ASSIGN_OR_RETURN(s.original_context,
+                          r.Int("original_max_position_embeddings", std::nullopt, 1, kMaxContext));
+    if (high <= low) {
+      return r.Error("high_freq_factor", fmt::format("({}) must be greater than low_freq_factor ({})", high, low));
+    }
+    s.factor = static_cast<float>(factor);
+    s.llama3_low_freq_factor = static_cast<float>(low);
+    s.llama3_high_freq_factor = static_cast<float>(high);
+  } else {
+    return UnimplementedError(fmt::format("{}: rope_scaling type '{}' is not supported (supported: linear, yarn, llama3)",
+                                          source, *kind));
+  }
+  *out = s;
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::string& source_name) {
+  const std::string& src = source_name;
+  json root = json::parse(json_text, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) return InvalidArgumentError(fmt::format("{}: not valid JSON", src));
+  if (!root.is_object()) {
+    return InvalidArgumentError(fmt::format("{}: top level is a JSON {}, not an object", src, root.type_name()));
+  }
+  FieldReader r(root, src, "");
+
+  WEFT_ASSIGN_OR_RETURN(std::optional<std::string> model_type, r.String("model_type"));
+  if (!model_type) return r.Error("model_type", "is missing");
+  std::optional<FamilyDefaults> family = LookUpFamily(*model_type);
+  if (!family) {
+    return UnimplementedError(fmt::format("{}: model_type '{}' is not supported (supported: llama, mistral, qwen2, qwen3)",
+                                          src, *model_type));
+  }
+
+  WEFT_ASSIGN_OR_RETURN(std::optional<std::string> act, r.String("hidden_act"));
+  if (act && *act != "silu") {
+    return UnimplementedError(fmt::format("{}: hidden_act '{}' is not supported (only silu)", src, *act));
+  }
+  WEFT_ASSIGN_OR_RETURN(bool mlp_bias, r.Bool("mlp_bias", false));
+  if (mlp_bias) return UnimplementedError(fmt::format("{}: mlp_bias true is not supported", src));
+  WEFT_ASSIGN_OR_RETURN(double partial_rotary, r.Number("partial_rotary_factor", 1.0, 0.0, 1.0));
+  if (partial_rotary != 1.0) {
+    return UnimplementedError(fmt::format("{}: partial_rotary_factor {} is not supported", src, partial_rotary));
+  }
+
+  ModelConfig c;
+  c.arch = family->arch;
+  WEFT_ASSIGN_OR_RETURN(c.n_vocab, r.Int("vocab_size", std::nullopt, 1, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c.n_embd, r.Int("hidden_size", std::nullopt, 1, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c.n_layer, r.Int("num_hidden_layers", std::nullopt, 1, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c.n_head, r.Int("num_attention_heads", std::nullopt, 1, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c.n_head_kv, r.Int("num_key_value_heads", c.n_head, 1, kMaxSize));
+  if (c.n_head % c.n_head_kv != 0) {
+    return r.Error("num_key_value_heads",
+                   fmt::format("({}) does not divide num_attention_heads ({})", c.n_head_kv, c.n_head));
+  }
+  if (r.Find("head_dim") == nullptr && c.n_embd % c.n_head != 0) {
+    return r.Error("num_attention_heads", fmt::format("({}) does not divide hidden_size ({}) and head_dim is not given",
+                                                      c.n_head, c.n_embd));
+  }
+  WEFT_ASSIGN_OR_RETURN(c.head_dim, r.Int("head_dim", c.n_embd / c.n_head, 1, kMaxSize));
+  if (c.head_dim % 2 != 0) return r.Error("head_dim", fmt::format("({}) must be even for RoPE", c.head_dim));
+  WEFT_ASSIGN_OR_RETURN(c.n_ff, r.Int("intermediate_size", std::nullopt, 1, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c.context_length,
+                        r.Int("max_position_embeddings", family->max_position_embeddings, 1, kMaxContext));
+  WEFT_ASSIGN_OR_RETURN(double eps, r.Number("rms_norm_eps", 1e-6, 0.0, 1.0));
+  c.norm_eps = static_cast<float>(eps);
+  WEFT_ASSIGN_OR_RETURN(double theta, r.Number("rope_theta", 10000.0, 1e-6, 1e12));
+  c.rope_theta = static_cast<float>(theta);
+  c.rope_dim = c.head_dim;
+  c.rope_style = family->rope_style;
+  WEFT_RETURN_IF_ERROR(ParseRopeScaling(root, src, c.context_length, &c.rope_scaling));
+  WEFT_ASSIGN_OR_RETURN(c.tied_embeddings, r.Bool("tie_word_embeddings", false));
+  WEFT_ASSIGN_OR_RETURN(bool attention_bias, r.Bool("attention_bias", false));
+  if (*model_type == "qwen2") {
+    // Qwen2Attention always has q/k/v biases and never an o_proj bias.
+    c.attn_qkv_bias = true;
+    c.attn_output_bias = false;
+  } else {
+    // llama, mistral and qwen3 put attention_bias on q, k, v and o alike.
+    c.attn_qkv_bias = attention_bias;
+    c.attn_output_bias = attention_bias;
+  }
+  c.qk_norm = *model_type == "qwen3";
+  WEFT_ASSIGN_OR_RETURN(c.bos_token_id, r.TokenId("bos_token_id"));
+  WEFT_ASSIGN_OR_RETURN(c.eos_token_id, r.TokenId("eos_token_id"));
+
+  // Sliding-window attention is not modelled: say so rather than silently differ.
+  WEFT_ASSIGN_OR_RETURN(bool use_sliding, r.Bool("use_sliding_window", *model_type == "mistral"));
+  if (use_sliding && r.Find("sliding_window") != nullptr) {
+    WEFT_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", std::nullopt, 0, kMaxContext));
+    if (window > 0 && window < c.context_length) {
+      WEFT_LOG_WARN("{}: sliding_window {} is ignored; attention uses the full context", src, window);
+    }
+  }
+  return c;
+}
+
+}  // namespace weft

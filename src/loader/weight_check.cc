@@ -1,0 +1,100 @@
+#include "loader/weight_check.h"
+
+#include <fmt/format.h>
+
+#include <initializer_list>
+#include <string>
+#include <unordered_map>
+
+namespace weft {
+namespace {
+
+std::string ShapeOf(std::initializer_list<int64_t> dims) {
+  std::string s = "[";
+  bool first = true;
+  for (int64_t d : dims) {
+    if (!first) s += ", ";
+    s += std::to_string(d);
+    first = false;
+  }
+  return s + "]";
+}
+
+class Checker {
+ public:
+  Checker(const std::vector<TensorView>& tensors, std::string_view source) : source_(source) {
+    for (const TensorView& t : tensors) {
+      if (!by_name_.emplace(t.name, &t).second && duplicate_.empty()) duplicate_ = t.name;
+    }
+  }
+
+  Status Duplicates() const {
+    if (duplicate_.empty()) return Status::Ok();
+    return DataLossError(fmt::format("{}: tensor '{}' appears more than once", source_, duplicate_));
+  }
+
+  bool Has(const std::string& name) const { return by_name_.count(name) != 0; }
+
+  Status Expect(const std::string& name, std::initializer_list<int64_t> dims) const {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) {
+      return NotFoundError(fmt::format("{}: tensor '{}' is missing (expected shape {})", source_, name, ShapeOf(dims)));
+    }
+    const TensorView& t = *it->second;
+    bool ok = t.n_dims == static_cast<int>(dims.size());
+    int i = 0;
+    for (int64_t d : dims) {
+      if (!ok) break;
+      ok = t.ne[static_cast<size_t>(i++)] == d;
+    }
+    if (!ok) {
+      return DataLossError(fmt::format("{}: tensor '{}' has shape {}, expected {}", source_, name,
+                                       t.ShapeString(), ShapeOf(dims)));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::string_view source_;
+  std::unordered_map<std::string, const TensorView*> by_name_;
+  std::string duplicate_;
+};
+
+}  // namespace
+
+Status CheckLlamaWeights(const ModelConfig& c, const std::vector<TensorView>& tensors, std::string_view source) {
+  Checker check(tensors, source);
+  WEFT_RETURN_IF_ERROR(check.Duplicates());
+  const int64_t q_rows = c.n_head * c.head_dim;
+  const int64_t kv_rows = c.n_head_kv * c.head_dim;
+  WEFT_RETURN_IF_ERROR(check.Expect("token_embd.weight", {c.n_embd, c.n_vocab}));
+  WEFT_RETURN_IF_ERROR(check.Expect("output_norm.weight", {c.n_embd}));
+  if (!c.tied_embeddings || check.Has("output.weight")) {
+    WEFT_RETURN_IF_ERROR(check.Expect("output.weight", {c.n_embd, c.n_vocab}));
+  }
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const std::string p = fmt::format("blk.{}.", l);
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_norm.weight", {c.n_embd}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q.weight", {c.n_embd, q_rows}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k.weight", {c.n_embd, kv_rows}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_v.weight", {c.n_embd, kv_rows}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_output.weight", {q_rows, c.n_embd}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_norm.weight", {c.n_embd}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate.weight", {c.n_embd, c.n_ff}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up.weight", {c.n_embd, c.n_ff}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_down.weight", {c.n_ff, c.n_embd}));
+    if (c.attn_qkv_bias) {
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q.bias", {q_rows}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k.bias", {kv_rows}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_v.bias", {kv_rows}));
+    }
+    if (c.attn_output_bias) WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_output.bias", {c.n_embd}));
+    if (c.qk_norm) {
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q_norm.weight", {c.head_dim}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k_norm.weight", {c.head_dim}));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace weft
