@@ -1,0 +1,28 @@
+// weft info MODEL: describe a model file without loading it for inference.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "loader/model_summary.h"
+
+namespace weft::cli {
+
+void RegisterInfoCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("info", "Describe a model: architecture, parameters, tensor types, memory for weights "
+                                         "and KV cache, tokenizer, chat template");
+  auto model = std::make_shared<std::string>();
+  cmd->add_option("model", *model, "A .gguf file, a llama2.c .bin, a .safetensors file or an HF model directory")
+      ->required();
+  cmd->callback([model, exit_code] {
+    auto summary = SummarizeModel(*model);
+    if (!summary.ok()) {
+      std::fprintf(stderr, "weft info: %s\n", summary.status().message().c_str());
+      *exit_code = 1;
+      return;
+    }
+    std::fputs(FormatModelSummary(*summary).c_str(), stdout);
+  });
+}
+
+}  // namespace weft::cli

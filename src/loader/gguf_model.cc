@@ -1,0 +1,141 @@
+// OpenGgufModel: ModelConfig and TokenizerInfo from GGUF metadata ("<arch>.*" and
+// "tokenizer.ggml.*" keys), weights as zero-copy views.
+#include <fmt/format.h>
+
+#include "base/mapped_file.h"
+#include "loader/gguf.h"
+#include "loader/gguf_model.h"
+
+namespace weft {
+namespace {
+
+// Reads `<arch>.<suffix>` as an integer; per-layer arrays are accepted when all equal.
+StatusOr<std::optional<int64_t>> FindArchInt(const GgufFile& f, const std::string& key) {
+  const GgufValue* v = f.Find(key);
+  if (v != nullptr && v->type == GgufType::kArray) {
+    const GgufArray& a = std::get<GgufArray>(v->value);
+    if (a.ints.empty()) return InvalidArgumentError(fmt::format("metadata key '{}' is an empty or non-integer array", key));
+    for (int64_t x : a.ints) {
+      if (x != a.ints[0]) {
+        return UnimplementedError(fmt::format("metadata key '{}' varies per layer, which weft does not support", key));
+      }
+    }
+    return std::optional<int64_t>(a.ints[0]);
+  }
+  return f.FindInt(key);
+}
+
+StatusOr<int64_t> RequirePositive(const GgufFile& f, const std::string& key) {
+  WEFT_ASSIGN_OR_RETURN(auto v, FindArchInt(f, key));
+  if (!v) return NotFoundError(fmt::format("metadata key '{}' is missing", key));
+  if (*v <= 0 || *v > (int64_t{1} << 32)) {
+    return InvalidArgumentError(fmt::format("metadata key '{}' = {} is out of range", key, *v));
+  }
+  return *v;
+}
+
+Status ParseRopeScaling(const GgufFile& f, const std::string& a, RopeScaling* out) {
+  WEFT_ASSIGN_OR_RETURN(auto type, f.FindString(a + ".rope.scaling.type"));
+  WEFT_ASSIGN_OR_RETURN(auto factor, f.FindFloat(a + ".rope.scaling.factor"));
+  WEFT_ASSIGN_OR_RETURN(auto orig, f.FindInt(a + ".rope.scaling.original_context_length"));
+  if (!type || *type == "none") {
+    // Older files give only a linear factor.
+    WEFT_ASSIGN_OR_RETURN(auto linear, f.FindFloat(a + ".rope.scale_linear"));
+    if (linear && *linear != 1.0) {
+      out->type = RopeScalingType::kLinear;
+      out->factor = static_cast<float>(*linear);
+    }
+    return Status::Ok();
+  }
+  if (*type == "linear") out->type = RopeScalingType::kLinear;
+  else if (*type == "yarn") out->type = RopeScalingType::kYarn;
+  else return UnimplementedError(fmt::format("rope scaling type '{}' is not supported (linear, yarn)", *type));
+  if (factor) out->factor = static_cast<float>(*factor);
+  if (orig) out->original_context = *orig;
+  WEFT_ASSIGN_OR_RETURN(auto beta_fast, f.FindFloat(a + ".rope.scaling.yarn_beta_fast"));
+  WEFT_ASSIGN_OR_RETURN(auto beta_slow, f.FindFloat(a + ".rope.scaling.yarn_beta_slow"));
+  WEFT_ASSIGN_OR_RETURN(auto attn_factor, f.FindFloat(a + ".rope.scaling.attn_factor"));
+  if (beta_fast) out->yarn_beta_fast = static_cast<float>(*beta_fast);
+  if (beta_slow) out->yarn_beta_slow = static_cast<float>(*beta_slow);
+  if (attn_factor) out->yarn_attn_factor = static_cast<float>(*attn_factor);
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
+  ModelConfig c;
+  WEFT_ASSIGN_OR_RETURN(c.arch, f.GetString("general.architecture"));
+  const std::string& a = c.arch;
+  WEFT_ASSIGN_OR_RETURN(c.n_embd, RequirePositive(f, a + ".embedding_length"));
+  WEFT_ASSIGN_OR_RETURN(c.n_layer, RequirePositive(f, a + ".block_count"));
+  WEFT_ASSIGN_OR_RETURN(c.n_head, RequirePositive(f, a + ".attention.head_count"));
+  WEFT_ASSIGN_OR_RETURN(c.n_ff, RequirePositive(f, a + ".feed_forward_length"));
+  WEFT_ASSIGN_OR_RETURN(auto kv_heads, FindArchInt(f, a + ".attention.head_count_kv"));
+  c.n_head_kv = kv_heads.value_or(c.n_head);
+  WEFT_ASSIGN_OR_RETURN(auto key_length, f.FindInt(a + ".attention.key_length"));
+  c.head_dim = key_length.value_or(c.n_embd / c.n_head);
+  if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0) {
+    return InvalidArgumentError(fmt::format("{} attention heads cannot be shared by {} KV heads", c.n_head, c.n_head_kv));
+  }
+  if (c.head_dim <= 0 || (!key_length && c.n_embd % c.n_head != 0)) {
+    return InvalidArgumentError(fmt::format("embedding length {} is not divisible by {} heads", c.n_embd, c.n_head));
+  }
+  WEFT_ASSIGN_OR_RETURN(auto ctx, f.FindInt(a + ".context_length"));
+  c.context_length = ctx.value_or(2048);
+  WEFT_ASSIGN_OR_RETURN(auto eps, f.FindFloat(a + ".attention.layer_norm_rms_epsilon"));
+  c.norm_eps = static_cast<float>(eps.value_or(1e-5));
+  WEFT_ASSIGN_OR_RETURN(auto theta, f.FindFloat(a + ".rope.freq_base"));
+  c.rope_theta = static_cast<float>(theta.value_or(10000.0));
+  WEFT_ASSIGN_OR_RETURN(auto rope_dim, f.FindInt(a + ".rope.dimension_count"));
+  c.rope_dim = rope_dim.value_or(c.head_dim);
+  c.rope_style = (a == "qwen2" || a == "qwen3") ? RopeStyle::kNeox : RopeStyle::kInterleaved;
+  WEFT_RETURN_IF_ERROR(ParseRopeScaling(f, a, &c.rope_scaling));
+
+  // Vocabulary size: explicit key, else the token list, else the embedding's rows.
+  WEFT_ASSIGN_OR_RETURN(auto vocab, f.FindInt(a + ".vocab_size"));
+  if (vocab) c.n_vocab = *vocab;
+  else if (auto tokens = f.GetArray("tokenizer.ggml.tokens"); tokens.ok()) c.n_vocab = static_cast<int64_t>((*tokens)->size);
+  else if (const TensorView* e = f.FindTensor("token_embd.weight")) c.n_vocab = e->ne[1];
+
+  c.tied_embeddings = f.FindTensor("output.weight") == nullptr;
+  c.attn_qkv_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
+  c.attn_output_bias = f.FindTensor("blk.0.attn_output.bias") != nullptr;
+  c.qk_norm = f.FindTensor("blk.0.attn_q_norm.weight") != nullptr;
+  WEFT_ASSIGN_OR_RETURN(auto bos, f.FindInt("tokenizer.ggml.bos_token_id"));
+  WEFT_ASSIGN_OR_RETURN(auto eos, f.FindInt("tokenizer.ggml.eos_token_id"));
+  c.bos_token_id = bos.value_or(-1);
+  c.eos_token_id = eos.value_or(-1);
+  return c;
+}
+
+StatusOr<TokenizerInfo> TokenizerInfoFromGguf(const GgufFile& f) {
+  TokenizerInfo t;
+  WEFT_ASSIGN_OR_RETURN(auto kind, f.FindString("tokenizer.ggml.model"));
+  WEFT_ASSIGN_OR_RETURN(auto pre, f.FindString("tokenizer.ggml.pre"));
+  WEFT_ASSIGN_OR_RETURN(auto tmpl, f.FindString("tokenizer.chat_template"));
+  t.kind = kind.value_or("");
+  t.pre = pre.value_or("");
+  t.chat_template = tmpl;
+  if (auto tokens = f.GetArray("tokenizer.ggml.tokens"); tokens.ok()) t.vocab_size = static_cast<int64_t>((*tokens)->size);
+  return t;
+}
+
+StatusOr<std::shared_ptr<const ModelFile>> OpenGgufModel(const std::string& path) {
+  WEFT_ASSIGN_OR_RETURN(auto gguf, OpenGgufFile(path));
+  ModelFile::Parts parts;
+  parts.format = ModelFormat::kGguf;
+  parts.path = path;
+  parts.file_bytes = gguf->file_size();
+  auto config = ModelConfigFromGguf(*gguf);
+  if (!config.ok()) return std::move(config).status().WithContext(path);
+  parts.config = std::move(config).value();
+  auto tokenizer = TokenizerInfoFromGguf(*gguf);
+  if (!tokenizer.ok()) return std::move(tokenizer).status().WithContext(path);
+  parts.tokenizer = std::move(tokenizer).value();
+  parts.tensors = gguf->tensors();
+  parts.gguf = gguf;
+  return std::make_shared<const ModelFile>(std::move(parts));
+}
+
+}  // namespace weft

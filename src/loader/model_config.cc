@@ -1,0 +1,32 @@
+#include "loader/model_config.h"
+
+#include <fmt/format.h>
+
+namespace weft {
+namespace {
+std::string_view RopeScalingName(RopeScalingType t) {
+  switch (t) {
+    case RopeScalingType::kNone: return "none";
+    case RopeScalingType::kLinear: return "linear";
+    case RopeScalingType::kYarn: return "yarn";
+    case RopeScalingType::kLlama3: return "llama3";
+  }
+  return "?";
+}
+}  // namespace
+
+std::string ModelConfig::ToString() const {
+  std::string s = fmt::format(
+      "arch={} vocab={} embd={} layers={} heads={} kv_heads={} head_dim={} ff={} ctx={} eps={:g} rope_theta={:g} "
+      "rope_dim={} rope_style={} rope_scaling={}",
+      arch, n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, context_length, norm_eps, rope_theta,
+      rope_dim, rope_style == RopeStyle::kNeox ? "neox" : "interleaved", RopeScalingName(rope_scaling.type));
+  if (rope_scaling.type != RopeScalingType::kNone) {
+    s += fmt::format("(factor={:g}, orig_ctx={})", rope_scaling.factor, rope_scaling.original_context);
+  }
+  s += fmt::format(" tied={} qkv_bias={} qk_norm={} bos={} eos={}", tied_embeddings, attn_qkv_bias, qk_norm,
+                   bos_token_id, eos_token_id);
+  return s;
+}
+
+}  // namespace weft

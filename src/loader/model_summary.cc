@@ -1,0 +1,148 @@
+#include "loader/model_summary.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "loader/gguf.h"
+#include "loader/gguf_model.h"
+
+namespace weft {
+namespace {
+
+bool StartsWithGgufMagic(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[4] = {};
+  in.read(head, 4);
+  return in.gcount() == 4 && std::memcmp(head, "GGUF", 4) == 0;
+}
+
+void AddTensors(const std::vector<TensorView>& tensors, ModelSummary* s) {
+  s->n_tensors = static_cast<int64_t>(tensors.size());
+  int64_t misaligned = 0;
+  std::string example;
+  for (const auto& t : tensors) {
+    auto& tc = s->types[std::string(DTypeName(t.type))];
+    tc.tensors += 1;
+    tc.elements += t.NumElements();
+    tc.bytes += t.nbytes;
+    s->n_params += t.NumElements();
+    s->weight_bytes += t.nbytes;
+    if (!t.RowsAreBlockAligned()) {
+      if (misaligned++ == 0) example = t.name + " " + t.ShapeString();
+    }
+  }
+  if (misaligned > 0) {
+    s->notes.push_back(fmt::format(
+        "{} tensor(s) have rows that are not a whole number of quantisation blocks (e.g. {}), so blocks run across "
+        "rows; weft dequantises these to F32 at load",
+        misaligned, example));
+  }
+}
+
+}  // namespace
+
+bool IsSupportedArchitecture(const std::string& arch) {
+  return arch == "llama" || arch == "qwen2" || arch == "qwen3";
+}
+
+std::optional<uint64_t> ModelSummary::KvBytesPer1kTokens() const {
+  if (!config) return std::nullopt;
+  return static_cast<uint64_t>(config->KvBytesPerToken(2)) * 1024;
+}
+
+StatusOr<ModelSummary> SummarizeModel(const std::string& path) {
+  ModelSummary s;
+  s.path = path;
+  struct stat st {};
+  const bool is_dir = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  if (!is_dir && StartsWithGgufMagic(path)) {
+    // GGUF is summarised from the file itself so that tokenizer-only files and
+    // architectures weft does not run are still described.
+    WEFT_ASSIGN_OR_RETURN(auto gguf, OpenGgufFile(path));
+    s.format = fmt::format("GGUF v{}", gguf->version());
+    s.file_bytes = gguf->file_size();
+    WEFT_ASSIGN_OR_RETURN(s.arch, gguf->GetString("general.architecture").status().ok()
+                                      ? gguf->GetString("general.architecture")
+                                      : StatusOr<std::string>(std::string("unknown")));
+    auto config = ModelConfigFromGguf(*gguf);
+    if (config.ok()) s.config = std::move(config).value();
+    else s.config_error = config.status().message();
+    auto tok = TokenizerInfoFromGguf(*gguf);
+    if (!tok.ok()) return std::move(tok).status().WithContext(path);
+    s.tokenizer = std::move(tok).value();
+    AddTensors(gguf->tensors(), &s);
+    if (gguf->tensors().empty()) s.notes.push_back("no tensors: a vocabulary-only file (tokenizer tests)");
+  } else {
+    WEFT_ASSIGN_OR_RETURN(auto model, OpenModelFile(path));
+    s.format = std::string(ModelFormatName(model->format()));
+    s.file_bytes = model->file_bytes();
+    s.config = model->config();
+    s.arch = model->config().arch;
+    s.tokenizer = model->tokenizer();
+    AddTensors(model->tensors(), &s);
+  }
+  s.arch_supported = IsSupportedArchitecture(s.arch);
+  return s;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.2f} {}", v, units[u]);
+}
+
+std::string HumanCount(int64_t n) {
+  if (n < 1000) return std::to_string(n);
+  if (n < 1000000) return fmt::format("{:.1f} K", static_cast<double>(n) / 1e3);
+  if (n < 1000000000) return fmt::format("{:.1f} M", static_cast<double>(n) / 1e6);
+  return fmt::format("{:.2f} B", static_cast<double>(n) / 1e9);
+}
+
+std::string FormatModelSummary(const ModelSummary& s) {
+  std::string out;
+  auto line = [&](std::string_view key, const std::string& value) { out += fmt::format("{:<15}{}\n", key, value); };
+  line("file:", fmt::format("{} ({}, {})", s.path, s.format, HumanBytes(s.file_bytes)));
+  line("architecture:", s.arch + (s.arch_supported ? "" : "  (weft does not run this architecture: llama, qwen2, qwen3)"));
+  line("parameters:", fmt::format("{} ({} tensors)", HumanCount(s.n_params), s.n_tensors));
+  std::string types;
+  for (const auto& [name, tc] : s.types) {
+    if (!types.empty()) types += ", ";
+    types += fmt::format("{} x{} ({})", name, tc.tensors, HumanBytes(tc.bytes));
+  }
+  line("tensor types:", types.empty() ? "none" : types);
+  line("weights:", HumanBytes(s.weight_bytes) + " in memory");
+  if (s.config) {
+    const ModelConfig& c = *s.config;
+    line("layers:", fmt::format("{} x (embd {}, heads {}/{} kv, head dim {}, ffn {})", c.n_layer, c.n_embd, c.n_head,
+                                c.n_head_kv, c.head_dim, c.n_ff));
+    line("context:", fmt::format("{} tokens", c.context_length));
+    line("kv cache:", fmt::format("{} per 1k tokens (F16); {} for the full context", HumanBytes(*s.KvBytesPer1kTokens()),
+                                  HumanBytes(static_cast<uint64_t>(c.KvBytesPerToken(2) * c.context_length))));
+    line("rope:", fmt::format("theta {:g}, {} dims, {}", c.rope_theta, c.rope_dim,
+                              c.rope_style == RopeStyle::kNeox ? "neox (half rotation)" : "interleaved"));
+  } else {
+    line("config:", "unavailable: " + s.config_error);
+  }
+  std::string tok = s.tokenizer.kind.empty() ? std::string("none found") : s.tokenizer.kind;
+  if (s.tokenizer.kind == "llama") tok += " (SentencePiece BPE)";
+  else if (s.tokenizer.kind == "gpt2") tok += " (byte-level BPE)";
+  else if (s.tokenizer.kind == "bert") tok += " (WordPiece)";
+  if (!s.tokenizer.pre.empty()) tok += ", pre-tokenizer " + s.tokenizer.pre;
+  if (s.tokenizer.vocab_size > 0) tok += fmt::format(", {} tokens", s.tokenizer.vocab_size);
+  line("tokenizer:", tok);
+  line("chat template:", s.tokenizer.chat_template
+                             ? fmt::format("present ({} bytes)", s.tokenizer.chat_template->size())
+                             : std::string("none (give one with --chat-template FILE)"));
+  for (const auto& note : s.notes) line("note:", note);
+  return out;
+}
+
+}  // namespace weft
