@@ -1,0 +1,315 @@
+#include "loader/hf_config.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "base/mapped_file.h"
+
+namespace weft {
+namespace {
+
+using json = nlohmann::json;
+
+json LlamaJson() {
+  return json::parse(R"({
+    "model_type": "llama", "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+    "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+    "rope_scaling": null, "tie_word_embeddings": false, "attention_bias": false,
+    "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu"})");
+}
+
+StatusOr<ModelConfig> Parse(const json& j) { return ParseHfConfig(j.dump(), "config.json"); }
+
+void ExpectError(const json& j, StatusCode code, const std::string& field) {
+  auto r = Parse(j);
+  ASSERT_FALSE(r.ok()) << j.dump();
+  EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("config.json"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(field), std::string::npos) << r.status().ToString();
+}
+
+TEST(HfConfigTest, Llama) {
+  auto r = Parse(LlamaJson());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const ModelConfig& c = *r;
+  EXPECT_EQ(c.arch, "llama");
+  EXPECT_EQ(c.n_vocab, 32000);
+  EXPECT_EQ(c.n_embd, 4096);
+  EXPECT_EQ(c.n_layer, 32);
+  EXPECT_EQ(c.n_head, 32);
+  EXPECT_EQ(c.n_head_kv, 8);
+  EXPECT_EQ(c.head_dim, 128);
+  EXPECT_EQ(c.rope_dim, 128);
+  EXPECT_EQ(c.n_ff, 11008);
+  EXPECT_EQ(c.context_length, 4096);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-5f);
+  EXPECT_FLOAT_EQ(c.rope_theta, 500000.0f);
+  EXPECT_EQ(c.rope_style, RopeStyle::kInterleaved);
+  EXPECT_EQ(c.rope_scaling, RopeScaling{});
+  EXPECT_FALSE(c.tied_embeddings);
+  EXPECT_FALSE(c.attn_qkv_bias);
+  EXPECT_FALSE(c.attn_output_bias);
+  EXPECT_FALSE(c.qk_norm);
+  EXPECT_EQ(c.bos_token_id, 1);
+  EXPECT_EQ(c.eos_token_id, 2);
+}
+
+TEST(HfConfigTest, DefaultsForOptionalFields) {
+  json j = LlamaJson();
+  for (const char* key : {"num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "rope_theta",
+                          "rope_scaling", "tie_word_embeddings", "attention_bias", "bos_token_id", "eos_token_id",
+                          "hidden_act"}) {
+    j.erase(key);
+  }
+  j["head_dim"] = nullptr;
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->n_head_kv, 32);
+  EXPECT_EQ(r->head_dim, 128);
+  EXPECT_EQ(r->context_length, 2048);
+  EXPECT_FLOAT_EQ(r->norm_eps, 1e-6f);
+  EXPECT_FLOAT_EQ(r->rope_theta, 10000.0f);
+  EXPECT_FALSE(r->tied_embeddings);
+  EXPECT_EQ(r->bos_token_id, -1);
+  EXPECT_EQ(r->eos_token_id, -1);
+}
+
+TEST(HfConfigTest, LlamaAttentionBiasAndEosList) {
+  json j = LlamaJson();
+  j["attention_bias"] = true;
+  j["eos_token_id"] = {128001, 128008, 128009};
+  j["tie_word_embeddings"] = true;
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->attn_qkv_bias);
+  EXPECT_TRUE(r->attn_output_bias);
+  EXPECT_TRUE(r->tied_embeddings);
+  EXPECT_EQ(r->eos_token_id, 128001);
+}
+
+TEST(HfConfigTest, Mistral) {
+  auto r = ParseHfConfig(R"({
+    "model_type": "mistral", "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+    "max_position_embeddings": 32768, "rms_norm_eps": 1e-05, "rope_theta": 1000000.0,
+    "sliding_window": null, "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2})",
+                         "mistral/config.json");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "llama");
+  EXPECT_EQ(r->rope_style, RopeStyle::kInterleaved);
+  EXPECT_EQ(r->context_length, 32768);
+  EXPECT_FALSE(r->attn_qkv_bias);
+}
+
+TEST(HfConfigTest, Qwen2) {
+  auto r = ParseHfConfig(R"({
+    "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 151936, "hidden_size": 896,
+    "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
+    "max_position_embeddings": 32768, "max_window_layers": 21, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+    "sliding_window": 32768, "use_sliding_window": false, "tie_word_embeddings": true,
+    "bos_token_id": 151643, "eos_token_id": 151645, "hidden_act": "silu", "torch_dtype": "bfloat16"})",
+                         "config.json");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "qwen2");
+  EXPECT_EQ(r->head_dim, 64);
+  EXPECT_EQ(r->rope_style, RopeStyle::kNeox);
+  EXPECT_TRUE(r->attn_qkv_bias);
+  EXPECT_FALSE(r->attn_output_bias);
+  EXPECT_FALSE(r->qk_norm);
+  EXPECT_TRUE(r->tied_embeddings);
+  EXPECT_FLOAT_EQ(r->norm_eps, 1e-6f);
+  EXPECT_EQ(r->eos_token_id, 151645);
+}
+
+TEST(HfConfigTest, Qwen3) {
+  auto r = ParseHfConfig(R"({
+    "model_type": "qwen3", "vocab_size": 151936, "hidden_size": 1024, "intermediate_size": 3072,
+    "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
+    "max_position_embeddings": 40960, "rms_norm_eps": 1e-06, "rope_theta": 1000000,
+    "rope_scaling": null, "attention_bias": false, "tie_word_embeddings": true,
+    "bos_token_id": 151643, "eos_token_id": 151645})",
+                         "config.json");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "qwen3");
+  EXPECT_EQ(r->head_dim, 128);  // not hidden / heads (64)
+  EXPECT_EQ(r->rope_dim, 128);
+  EXPECT_EQ(r->rope_style, RopeStyle::kNeox);
+  EXPECT_TRUE(r->qk_norm);
+  EXPECT_FALSE(r->attn_qkv_bias);
+  EXPECT_FALSE(r->attn_output_bias);
+  EXPECT_FLOAT_EQ(r->rope_theta, 1e6f);
+}
+
+TEST(HfConfigTest, RopeScalingLinear) {
+  json j = LlamaJson();
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 4.0}};
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rope_scaling.type, RopeScalingType::kLinear);
+  EXPECT_FLOAT_EQ(r->rope_scaling.factor, 4.0f);
+}
+
+TEST(HfConfigTest, RopeScalingYarn) {
+  json j = LlamaJson();
+  j["model_type"] = "qwen2";
+  j["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768}};
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rope_scaling.type, RopeScalingType::kYarn);
+  EXPECT_FLOAT_EQ(r->rope_scaling.factor, 4.0f);
+  EXPECT_EQ(r->rope_scaling.original_context, 32768);
+  EXPECT_FLOAT_EQ(r->rope_scaling.yarn_beta_fast, 32.0f);
+  EXPECT_FLOAT_EQ(r->rope_scaling.yarn_beta_slow, 1.0f);
+  EXPECT_FLOAT_EQ(r->rope_scaling.yarn_attn_factor, 1.0f);
+
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 2}, {"beta_fast", 16}, {"beta_slow", 2},
+                       {"attention_factor", 1.5}};
+  r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rope_scaling.original_context, 4096);  // defaults to max_position_embeddings
+  EXPECT_FLOAT_EQ(r->rope_scaling.yarn_beta_fast, 16.0f);
+  EXPECT_FLOAT_EQ(r->rope_scaling.yarn_beta_slow, 2.0f);
+  EXPECT_FLOAT_EQ(r->rope_scaling.yarn_attn_factor, 1.5f);
+}
+
+TEST(HfConfigTest, RopeScalingLlama3) {
+  json j = LlamaJson();
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 32.0}, {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rope_scaling.type, RopeScalingType::kLlama3);
+  EXPECT_FLOAT_EQ(r->rope_scaling.factor, 32.0f);
+  EXPECT_FLOAT_EQ(r->rope_scaling.llama3_low_freq_factor, 1.0f);
+  EXPECT_FLOAT_EQ(r->rope_scaling.llama3_high_freq_factor, 4.0f);
+  EXPECT_EQ(r->rope_scaling.original_context, 8192);
+
+  j["rope_scaling"].erase("low_freq_factor");
+  ExpectError(j, StatusCode::kInvalidArgument, "rope_scaling.low_freq_factor");
+}
+
+TEST(HfConfigTest, RopeScalingDefaultAndUnsupported) {
+  json j = LlamaJson();
+  j["rope_scaling"] = {{"rope_type", "default"}};
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rope_scaling.type, RopeScalingType::kNone);
+
+  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  ExpectError(j, StatusCode::kUnimplemented, "dynamic");
+  j["rope_scaling"] = {{"rope_type", "longrope"}};
+  ExpectError(j, StatusCode::kUnimplemented, "longrope");
+  j["rope_scaling"] = {{"factor", 2.0}};
+  ExpectError(j, StatusCode::kInvalidArgument, "rope_scaling.rope_type");
+  j["rope_scaling"] = {{"type", "linear"}};
+  ExpectError(j, StatusCode::kInvalidArgument, "rope_scaling.factor");
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", "2"}};
+  ExpectError(j, StatusCode::kInvalidArgument, "rope_scaling.factor");
+  j["rope_scaling"] = "linear";
+  ExpectError(j, StatusCode::kInvalidArgument, "rope_scaling");
+}
+
+TEST(HfConfigTest, SmolLm2Config) {
+  const std::string path = std::string(WEFT_SHARED_DIR) + "/models/tokenizers/smollm2-135m-instruct/config.json";
+  auto text = ReadFileToString(path);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  auto r = ParseHfConfig(*text, path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "llama");
+  EXPECT_EQ(r->n_vocab, 49152);
+  EXPECT_EQ(r->n_embd, 576);
+  EXPECT_EQ(r->n_layer, 30);
+  EXPECT_EQ(r->n_head, 9);
+  EXPECT_EQ(r->n_head_kv, 3);
+  EXPECT_EQ(r->head_dim, 64);
+  EXPECT_EQ(r->n_ff, 1536);
+  EXPECT_EQ(r->context_length, 8192);
+  EXPECT_FLOAT_EQ(r->rope_theta, 100000.0f);
+  EXPECT_TRUE(r->tied_embeddings);
+  EXPECT_EQ(r->bos_token_id, 1);
+  EXPECT_EQ(r->eos_token_id, 2);
+}
+
+TEST(HfConfigTest, Stories260KConfig) {
+  const std::string path = std::string(WEFT_SHARED_DIR) + "/models/stories260K/hf/config.json";
+  auto text = ReadFileToString(path);
+  ASSERT_TRUE(text.ok());
+  auto r = ParseHfConfig(*text, path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->head_dim, 8);
+  EXPECT_EQ(r->n_head_kv, 4);
+  EXPECT_EQ(r->n_ff, 172);
+  EXPECT_EQ(r->norm_eps, 1e-5f);  // 9.999999747378752e-06 is 1e-5f exactly
+}
+
+TEST(HfConfigTest, MissingAndMistypedFields) {
+  for (const char* key : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                          "num_attention_heads", "model_type"}) {
+    json j = LlamaJson();
+    j.erase(key);
+    ExpectError(j, StatusCode::kInvalidArgument, std::string("'") + key + "' is missing");
+  }
+  json j = LlamaJson();
+  j["hidden_size"] = "4096";
+  ExpectError(j, StatusCode::kInvalidArgument, "'hidden_size' is a string");
+  j = LlamaJson();
+  j["hidden_size"] = 4096.5;
+  ExpectError(j, StatusCode::kInvalidArgument, "'hidden_size'");
+  j = LlamaJson();
+  j["num_hidden_layers"] = -3;
+  ExpectError(j, StatusCode::kInvalidArgument, "'num_hidden_layers'");
+  j = LlamaJson();
+  j["vocab_size"] = 0;
+  ExpectError(j, StatusCode::kInvalidArgument, "'vocab_size'");
+  j = LlamaJson();
+  j["vocab_size"] = 18446744073709551615ull;
+  ExpectError(j, StatusCode::kInvalidArgument, "'vocab_size'");
+  j = LlamaJson();
+  j["tie_word_embeddings"] = 1;
+  ExpectError(j, StatusCode::kInvalidArgument, "'tie_word_embeddings' is a number");
+  j = LlamaJson();
+  j["rms_norm_eps"] = "1e-5";
+  ExpectError(j, StatusCode::kInvalidArgument, "'rms_norm_eps'");
+  j = LlamaJson();
+  j["eos_token_id"] = {"x"};
+  ExpectError(j, StatusCode::kInvalidArgument, "'eos_token_id'");
+  j = LlamaJson();
+  j["num_key_value_heads"] = 5;
+  ExpectError(j, StatusCode::kInvalidArgument, "'num_key_value_heads'");
+  j = LlamaJson();
+  j["num_attention_heads"] = 33;
+  j["num_key_value_heads"] = 33;
+  ExpectError(j, StatusCode::kInvalidArgument, "'num_attention_heads'");
+  j = LlamaJson();
+  j["head_dim"] = 127;
+  j["num_key_value_heads"] = 32;
+  ExpectError(j, StatusCode::kInvalidArgument, "'head_dim'");
+}
+
+TEST(HfConfigTest, Unsupported) {
+  json j = LlamaJson();
+  j["model_type"] = "gemma2";
+  ExpectError(j, StatusCode::kUnimplemented, "gemma2");
+  j = LlamaJson();
+  j["hidden_act"] = "gelu";
+  ExpectError(j, StatusCode::kUnimplemented, "gelu");
+  j = LlamaJson();
+  j["mlp_bias"] = true;
+  ExpectError(j, StatusCode::kUnimplemented, "mlp_bias");
+}
+
+TEST(HfConfigTest, NotJson) {
+  auto r = ParseHfConfig("{\"model_type\": ", "dir/config.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("dir/config.json"), std::string::npos);
+  r = ParseHfConfig("[]", "dir/config.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not an object"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace weft
