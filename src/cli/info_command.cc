@@ -14,14 +14,16 @@ void RegisterInfoCommand(CLI::App& app, int* exit_code) {
   auto model = std::make_shared<std::string>();
   cmd->add_option("model", *model, "A .gguf file, a llama2.c .bin, a .safetensors file or an HF model directory")
       ->required();
-  cmd->callback([model, exit_code] {
+  auto json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *json, "Print one JSON object with exact numbers instead of text (default: text)");
+  cmd->callback([model, json, exit_code] {
     auto summary = SummarizeModel(*model);
     if (!summary.ok()) {
       std::fprintf(stderr, "weft info: %s\n", summary.status().message().c_str());
       *exit_code = 1;
       return;
     }
-    std::fputs(FormatModelSummary(*summary).c_str(), stdout);
+    std::fputs((*json ? FormatModelSummaryJson(*summary) : FormatModelSummary(*summary)).c_str(), stdout);
   });
 }
 

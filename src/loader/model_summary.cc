@@ -1,6 +1,7 @@
 #include "loader/model_summary.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -143,6 +144,51 @@ std::string FormatModelSummary(const ModelSummary& s) {
                              : std::string("none (give one with --chat-template FILE)"));
   for (const auto& note : s.notes) line("note:", note);
   return out;
+}
+
+std::string FormatModelSummaryJson(const ModelSummary& s) {
+  nlohmann::ordered_json j;
+  j["path"] = s.path;
+  j["format"] = s.format;
+  j["file_bytes"] = s.file_bytes;
+  j["architecture"] = s.arch;
+  j["architecture_supported"] = s.arch_supported;
+  j["n_tensors"] = s.n_tensors;
+  j["n_params"] = s.n_params;
+  j["weight_bytes"] = s.weight_bytes;
+  auto& types = j["tensor_types"] = nlohmann::ordered_json::object();
+  for (const auto& [name, tc] : s.types) {
+    types[name] = {{"tensors", tc.tensors}, {"elements", tc.elements}, {"bytes", tc.bytes}};
+  }
+  if (s.config) {
+    const ModelConfig& c = *s.config;
+    j["config"] = {{"arch", c.arch},
+                   {"n_vocab", c.n_vocab},
+                   {"n_embd", c.n_embd},
+                   {"n_layer", c.n_layer},
+                   {"n_head", c.n_head},
+                   {"n_head_kv", c.n_head_kv},
+                   {"head_dim", c.head_dim},
+                   {"n_ff", c.n_ff},
+                   {"context_length", c.context_length},
+                   {"norm_eps", c.norm_eps},
+                   {"rope_theta", c.rope_theta},
+                   {"rope_dim", c.rope_dim},
+                   {"rope_style", c.rope_style == RopeStyle::kNeox ? "neox" : "interleaved"},
+                   {"tied_embeddings", c.tied_embeddings},
+                   {"attn_qkv_bias", c.attn_qkv_bias},
+                   {"qk_norm", c.qk_norm}};
+    j["kv_bytes_per_1k_tokens"] = *s.KvBytesPer1kTokens();
+  } else {
+    j["config"] = nullptr;
+    j["config_error"] = s.config_error;
+  }
+  j["tokenizer"] = {{"kind", s.tokenizer.kind},
+                    {"pre", s.tokenizer.pre},
+                    {"vocab_size", s.tokenizer.vocab_size},
+                    {"chat_template", s.tokenizer.chat_template.has_value()}};
+  j["notes"] = s.notes;
+  return j.dump(2) + "\n";
 }
 
 }  // namespace weft

@@ -48,6 +48,9 @@ StatusOr<ModelSummary> SummarizeModel(const std::string& path);
 // Human-readable, aligned "key: value" lines (what `weft info` prints).
 std::string FormatModelSummary(const ModelSummary& s);
 
+// The same as one JSON object (exact numbers), for `weft info --json`.
+std::string FormatModelSummaryJson(const ModelSummary& s);
+
 // "1.13 MiB", "292.4 K" style helpers.
 std::string HumanBytes(uint64_t bytes);
 std::string HumanCount(int64_t n);

@@ -1,0 +1,45 @@
+# The two commands (see README.md):
+#   make run    install dependencies, build Release, run weft's main job on the default model
+#   make test   install dependencies, build, run every test (unit, CLI, sanitizers, fuzzers)
+# Other targets: build, check (Release tests only), asan, tsan, fuzz, clean.
+
+SHELL := /bin/bash
+MODEL ?= tinyllama-v0
+FUZZ_SECONDS ?= 30
+WEFT := build/release/bin/weft
+
+.PHONY: all deps build run test check asan tsan fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release
+
+run: build
+	$(WEFT) info $(MODEL)
+
+check: build
+	ctest --preset release
+
+asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan
+	ctest --preset asan
+
+tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan
+	ctest --preset tsan
+
+fuzz: deps
+	scripts/run-fuzzers.sh $(FUZZ_SECONDS)
+
+test: check asan fuzz
+	@echo "make test: all tests passed"
+
+clean:
+	rm -rf build
