@@ -118,6 +118,7 @@ Status ReadShardIndex(const fs::path& index_path, HfLayout* layout) {
 StatusOr<HfLayout> FindLayout(const std::string& path) {
   HfLayout layout;
   std::error_code ec;
+  if (!fs::exists(path, ec)) return NotFoundError(fmt::format("{}: no such file or directory", path));
   if (fs::is_directory(path, ec)) {
     layout.dir = path;
     const fs::path index = layout.dir / "model.safetensors.index.json";

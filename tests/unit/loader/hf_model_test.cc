@@ -305,6 +305,9 @@ TEST_F(HfModelTest, ShapeAndDtypeErrors) {
 }
 
 TEST_F(HfModelTest, MissingFiles) {
+  auto none = OpenSafetensorsModel((dir_ / "absent").string());
+  EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(none.status().message().find("no such file"), std::string::npos) << none.status().ToString();
   ExpectError(StatusCode::kNotFound, {"model.safetensors"});
   WriteBytes("model.safetensors", SafetensorsBytes(TinyTensors()));
   ExpectError(StatusCode::kNotFound, {"config.json"});
