@@ -134,10 +134,14 @@ Status HttpError(long code, const HubRequest& r, const DownloadOptions& o,
 Status NetworkError(CURLcode rc, const char* errbuf, const std::string& what,
                     const std::string& url) {
   const std::string detail = (errbuf && errbuf[0]) ? errbuf : curl_easy_strerror(rc);
+  const bool unreachable = rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+                           rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
+                           rc == CURLE_SSL_CONNECT_ERROR;
   return UnavailableError(fmt::format(
-      "{}: could not download {}: {} (no internet access may be available here; put the "
-      "model under $WEFT_MODELS or ../shared/models and name it instead)",
-      what, url, detail));
+      "{}: could not download {}: {}{}", what, url, detail,
+      unreachable ? " (no internet access may be available here; put the model under "
+                    "$WEFT_MODELS or ../shared/models and name it instead)"
+                  : ""));
 }
 
 // Options shared by every request.
@@ -515,6 +519,7 @@ StatusOr<Attempt> DownloadAttempt(const HubRequest& r, const DownloadOptions& o,
       WEFT_RETURN_IF_ERROR(std::move(t.io_error).WithContext(what));
       t.written = t.existing;
       t.code = 206;
+      t.started = true;  // the body is settled: nothing more to fetch
     } else {
       fs::remove(part_path);
       *retry_reason = UnavailableError(what + ": the server refused to resume; starting over");
