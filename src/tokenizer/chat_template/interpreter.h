@@ -1,0 +1,104 @@
+// Interpreter: renders a parsed template (ast.h) against a context of Values.
+// One Interpreter per render: it owns the scopes, the output buffer and the budget
+// counters that keep hostile templates from hanging or exhausting memory. It is not
+// thread-safe; concurrent renders each make their own Interpreter over the same
+// read-only AST.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tokenizer/chat_template/ast.h"
+#include "tokenizer/chat_template/value.h"
+
+namespace weft::jinja {
+
+// Safety limits; exceeding one fails the render with a "limit exceeded" error.
+struct RenderLimits {
+  int64_t max_output_bytes = 8 << 20;     // any single output or captured buffer
+  int64_t max_steps = 2'000'000;          // loop iterations + macro calls + items processed by filters
+  int max_call_depth = 64;                // nested macro/caller calls
+  int64_t max_range = 1'000'000;          // range() length, repetition count, list size
+  int64_t max_alloc_bytes = 256ll << 20;  // cumulative bytes of strings/lists created
+};
+
+struct RenderConfig {
+  RenderLimits limits;
+  std::optional<std::tm> fixed_now;  // strftime_now's clock; nullopt: local time
+};
+
+class Interpreter {
+ public:
+  explicit Interpreter(const RenderConfig& config) : config_(config) {}
+
+  // Renders `body` with `context` (a dict Value) as the global variables.
+  std::string Render(const Body& body, const Value& context);
+
+  // ---- services for builtins ----
+  const RenderLimits& limits() const { return config_.limits; }
+  std::tm Now() const;
+  void Step(int64_t n = 1);            // counts work; throws past max_steps
+  void ChargeBytes(size_t n);          // counts allocation; throws past max_alloc_bytes
+  Value CallValue(const Value& fn, CallArgs& args);
+
+  // Scopes are reference-counted because macros and caller blocks keep (weakly) the
+  // scope they were defined in.
+  struct Scope {
+    std::shared_ptr<Scope> parent;
+    std::vector<std::pair<std::string, Value>> vars;
+    const Value* Find(std::string_view name) const;
+    void Set(std::string_view name, Value v);
+  };
+  using ScopePtr = std::shared_ptr<Scope>;
+
+  // Used by MacroCallable / CallerCallable.
+  Value CallMacro(const MacroStmt& macro, const std::weak_ptr<Scope>& closure, CallArgs& args, const Value* caller);
+  Value CallCaller(const CallBlockStmt& block, const std::weak_ptr<Scope>& closure, CallArgs& args);
+
+ private:
+  enum class Flow { kNormal, kBreak, kContinue };
+
+  Flow ExecBody(const Body& body, const ScopePtr& scope, std::string* out);
+  Flow ExecStmt(const Stmt& stmt, const ScopePtr& scope, std::string* out);
+  Flow ExecFor(const ForStmt& s, const ScopePtr& scope, std::string* out);
+  void ExecSet(const Target& target, Value value, const ScopePtr& scope);
+  void Emit(std::string* out, std::string_view text);
+  void EmitValue(std::string* out, const Value& v);
+
+  Value Eval(const Expr& e, const ScopePtr& scope);
+  Value EvalInner(const Expr& e, const ScopePtr& scope);
+  Value Lookup(const std::string& name, const ScopePtr& scope);
+  Value EvalCall(const CallExpr& e, const ScopePtr& scope);
+  Value EvalFilter(const FilterExpr& e, const Value& input, const ScopePtr& scope);
+  void EvalArgs(const ArgList& list, const ScopePtr& scope, CallArgs* args);
+  Value BinaryOp(const std::string& op, const Value& a, const Value& b);
+  bool CompareOp(const std::string& op, const Value& a, const Value& b);
+
+  const RenderConfig& config_;
+  Value context_;
+  ScopePtr root_;
+  int64_t steps_ = 0;
+  int64_t alloc_bytes_ = 0;
+  int call_depth_ = 0;
+};
+
+// ---- value operations shared by the interpreter and the builtins ----
+
+// obj.name (Jinja2: attribute first, then item) and obj[key] (item first).
+Value GetAttr(const Value& obj, const std::string& name);
+Value GetItem(const Value& obj, const Value& key);
+// Python slicing of str/list/tuple.
+Value Slice(Interpreter& interp, const Value& obj, const Value& start, const Value& stop, const Value& step);
+// The elements a `for` sees: list items, dict keys, string characters; Undefined -> none.
+std::vector<Value> Iterate(const Value& v);
+// Python len(); throws TypeError for values without a length.
+int64_t Length(const Value& v);
+// `item in container`.
+bool Contains(const Value& container, const Value& item);
+
+}  // namespace weft::jinja

@@ -1,0 +1,241 @@
+#include "tokenizer/chat_template/string_util.h"
+
+#include <cstdio>
+
+namespace weft::jinja {
+
+std::vector<char32_t> DecodeUtf8(std::string_view s) {
+  std::vector<char32_t> out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    char32_t cp = 0;
+    if (c < 0x80) { out.push_back(c); ++i; continue; }
+    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
+    else { out.push_back(0xDC00 + c); ++i; continue; }  // lone byte: surrogate escape
+    bool ok = i + n < s.size();
+    for (int k = 1; ok && k <= n; ++k) {
+      if (i + k >= s.size()) { ok = false; break; }
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) ok = false;
+      else cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (!ok) { out.push_back(0xDC00 + c); ++i; continue; }
+    out.push_back(cp);
+    i += n + 1;
+  }
+  return out;
+}
+
+void AppendUtf8(char32_t cp, std::string* out) {
+  if (cp >= 0xDC80 && cp <= 0xDCFF) { out->push_back(static_cast<char>(cp - 0xDC00)); return; }
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+std::string EncodeUtf8(const std::vector<char32_t>& cps, size_t begin, size_t end) {
+  std::string out;
+  out.reserve(end - begin);
+  for (size_t i = begin; i < end; ++i) AppendUtf8(cps[i], &out);
+  return out;
+}
+
+bool IsAscii(std::string_view s) {
+  for (char c : s) if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
+size_t Utf8Length(std::string_view s) {
+  if (IsAscii(s)) return s.size();
+  return DecodeUtf8(s).size();
+}
+
+bool IsPyWhitespace(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
+}
+
+std::string PyStrip(std::string_view s, const std::string* chars, bool left, bool right) {
+  std::vector<char32_t> cps = DecodeUtf8(s);
+  std::vector<char32_t> set;
+  if (chars) set = DecodeUtf8(*chars);
+  auto strip_it = [&](char32_t c) {
+    if (!chars) return IsPyWhitespace(c);
+    for (char32_t x : set) if (x == c) return true;
+    return false;
+  };
+  size_t b = 0, e = cps.size();
+  if (left) while (b < e && strip_it(cps[b])) ++b;
+  if (right) while (e > b && strip_it(cps[e - 1])) --e;
+  return EncodeUtf8(cps, b, e);
+}
+
+std::string AsciiUpper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::string PyCapitalize(std::string_view s) {
+  std::string out = AsciiLower(s);
+  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 'a' + 'A');
+  return out;
+}
+
+std::string PyTitle(std::string_view s) {
+  // Jinja2's title: split at runs of whitespace, '-', '(', '{', '[', '<'; each piece
+  // gets its first character upper-cased and the rest lower-cased.
+  std::string out(s);
+  bool start = true;
+  for (char& c : out) {
+    const bool sep = c == ' ' || (c >= '\t' && c <= '\r') || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+    if (sep) { start = true; continue; }
+    if (start) {
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+      start = false;
+    } else if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> PySplit(std::string_view s, const std::string* sep, int64_t maxsplit) {
+  std::vector<std::string> out;
+  if (sep) {
+    size_t pos = 0;
+    while (maxsplit < 0 || static_cast<int64_t>(out.size()) < maxsplit) {
+      const size_t hit = s.find(*sep, pos);
+      if (hit == std::string_view::npos) break;
+      out.emplace_back(s.substr(pos, hit - pos));
+      pos = hit + sep->size();
+    }
+    out.emplace_back(s.substr(pos));
+    return out;
+  }
+  // Whitespace split: runs of ASCII whitespace separate, empty pieces dropped.
+  auto ws = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1C && c <= 0x1F); };
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && ws(s[i])) ++i;
+    if (i >= s.size()) break;
+    if (maxsplit >= 0 && static_cast<int64_t>(out.size()) >= maxsplit) {
+      size_t e = s.size();
+      while (e > i && ws(s[e - 1])) --e;
+      out.emplace_back(s.substr(i, e - i));
+      break;
+    }
+    size_t j = i;
+    while (j < s.size() && !ws(s[j])) ++j;
+    out.emplace_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+std::vector<std::string> PySplitLines(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0, i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t brk = 0;
+    if (c == '\r') brk = (i + 1 < s.size() && s[i + 1] == '\n') ? 2 : 1;
+    else if (c == '\n' || c == '\v' || c == '\f' || (c >= 0x1C && c <= 0x1E)) brk = 1;
+    else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x85) brk = 2;
+    else if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+             (static_cast<unsigned char>(s[i + 2]) == 0xA8 || static_cast<unsigned char>(s[i + 2]) == 0xA9))
+      brk = 3;
+    if (brk) {
+      out.emplace_back(s.substr(start, i - start));
+      i += brk;
+      start = i;
+    } else {
+      ++i;
+    }
+  }
+  if (start < s.size()) out.emplace_back(s.substr(start));
+  return out;
+}
+
+std::string PyReplace(std::string_view s, std::string_view from, std::string_view to, int64_t count) {
+  std::string out;
+  if (from.empty()) {
+    // Python inserts `to` between every character (and at both ends).
+    std::vector<char32_t> cps = DecodeUtf8(s);
+    int64_t done = 0;
+    for (size_t i = 0; i <= cps.size(); ++i) {
+      if (count < 0 || done < count) { out.append(to); ++done; }
+      if (i < cps.size()) AppendUtf8(cps[i], &out);
+    }
+    return out;
+  }
+  size_t pos = 0;
+  int64_t done = 0;
+  while (count < 0 || done < count) {
+    const size_t hit = s.find(from, pos);
+    if (hit == std::string_view::npos) break;
+    out.append(s.substr(pos, hit - pos));
+    out.append(to);
+    pos = hit + from.size();
+    ++done;
+  }
+  out.append(s.substr(pos));
+  return out;
+}
+
+void AppendPyStringRepr(std::string_view s, std::string* out) {
+  const bool has_single = s.find('\'') != std::string_view::npos;
+  const bool has_double = s.find('"') != std::string_view::npos;
+  const char quote = (has_single && !has_double) ? '"' : '\'';
+  out->push_back(quote);
+  for (char32_t c : DecodeUtf8(s)) {
+    char buf[16];
+    if (c == static_cast<char32_t>(quote) || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else if (c == '\r') {
+      out->append("\\r");
+    } else if (c == '\t') {
+      out->append("\\t");
+    } else if (c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0xA0) || c == 0xAD) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
+      out->append(buf);
+    } else if (c >= 0xDC80 && c <= 0xDCFF) {
+      std::snprintf(buf, sizeof buf, "\\udc%02x", static_cast<unsigned>(c - 0xDC00));
+      out->append(buf);
+    } else if (c == 0x2028 || c == 0x2029) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out->append(buf);
+    } else {
+      AppendUtf8(c, out);
+    }
+  }
+  out->push_back(quote);
+}
+
+}  // namespace weft::jinja
