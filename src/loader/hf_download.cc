@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "base/log.h"
@@ -589,6 +590,7 @@ Status DownloadFile(const HubRequest& r, const DownloadOptions& o, const RemoteF
     if (attempt > 0) {
       WEFT_LOG_WARN("{}; resuming (attempt {} of {})", last_error.message(), attempt + 1,
                     o.max_attempts);
+      std::this_thread::sleep_for(std::chrono::milliseconds(int64_t{o.retry_delay_ms} * attempt));
     }
     ProgressBar progress(BaseName(file.path), tty);
     WEFT_ASSIGN_OR_RETURN(Attempt result,

@@ -38,6 +38,7 @@ struct DownloadOptions {
   bool show_progress = true;
   // Attempts per file: a dropped connection is resumed from where it stopped.
   int max_attempts = 3;
+  int retry_delay_ms = 1000;  // before attempt k (k >= 2): k - 1 times this
   long connect_timeout_s = 30;
   // A transfer slower than 1 byte/s for this long is abandoned (and resumed if attempts remain).
   long stall_timeout_s = 60;

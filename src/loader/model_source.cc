@@ -106,8 +106,8 @@ ModelSearchPaths ModelSearchPaths::FromEnvironment() {
       list.remove_prefix(colon + 1);
     }
   }
-  add("../shared/models", "../shared/models (from the current directory)");
-  add(std::string(WEFT_SOURCE_DIR) + "/../shared/models", "../shared/models (from the source tree)");
+  add("../shared/models", "../shared/models from the current directory");
+  add(std::string(WEFT_SOURCE_DIR) + "/../shared/models", "../shared/models from the source tree");
   paths.download = DownloadOptions::FromEnvironment();
   add(paths.download.cache_dir, "user cache");
   return paths;
@@ -172,7 +172,7 @@ StatusOr<std::string> ResolveModelPath(const std::string& spec, const ModelSearc
     return found;
   }
 
-  std::string looked_in = fmt::format("\n  {} (as a path)", Absolute(spec));
+  std::string looked_in = fmt::format("\n  {}  [as a path]", Absolute(spec));
   const fs::path name(spec);
   if (!name.is_absolute()) {
     for (const ModelSearchRoot& root : paths.roots) {
@@ -182,7 +182,7 @@ StatusOr<std::string> ResolveModelPath(const std::string& spec, const ModelSearc
         if (!found.ok()) return std::move(found).status().WithContext(spec);
         return found;
       }
-      looked_in += fmt::format("\n  {} ({})", candidate.string(), root.origin);
+      looked_in += fmt::format("\n  {}  [{}]", candidate.string(), root.origin);
     }
   }
   return NotFoundError(fmt::format(

@@ -263,6 +263,7 @@ class HfDownloadTest : public ::testing::Test {
     options_.endpoint = hub_.endpoint();
     options_.cache_dir = (tmp_.path() / "cache").string();
     options_.show_progress = false;
+    options_.retry_delay_ms = 10;
   }
   fs::path RepoDir() const { return tmp_.path() / "cache" / "hf" / "owner" / "repo" / "main"; }
   static HubRequest Repo(std::optional<std::string> file = std::nullopt) {
