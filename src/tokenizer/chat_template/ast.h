@@ -175,6 +175,8 @@ struct MacroStmt : Stmt {
   std::string name;
   std::vector<MacroParam> params;
   Body body;
+  bool uses_varargs = false;  // the body names `varargs` / `kwargs`: extra
+  bool uses_kwargs = false;   // arguments are allowed (else a TypeError, as Jinja2)
 };
 struct CallBlockStmt : Stmt {  // {% call(params) macro(args) %}body{% endcall %}
   explicit CallBlockStmt(SourceLoc l) : Stmt(StmtKind::kCallBlock, l) {}

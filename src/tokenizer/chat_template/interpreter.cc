@@ -40,15 +40,15 @@ class CallerCallable final : public Callable {
 
 class CycleCallable final : public Callable {
  public:
-  explicit CycleCallable(int64_t index0) : index0_(index0) {}
+  explicit CycleCallable(std::shared_ptr<int64_t> index0) : index0_(std::move(index0)) {}
   Value Call(Interpreter&, CallArgs& args) const override {
     if (args.positional.empty()) ThrowType("no items for cycling given");
-    return args.positional[static_cast<size_t>(index0_) % args.positional.size()];
+    return args.positional[static_cast<size_t>(*index0_) % args.positional.size()];
   }
   std::string Describe() const override { return "<bound method LoopContext.cycle>"; }
 
  private:
-  int64_t index0_;
+  std::shared_ptr<int64_t> index0_;  // the loop's current index0
 };
 
 // Normalizes a Python index against `size`; false when out of range.
@@ -116,9 +116,6 @@ std::string Interpreter::Render(const Body& body, const Value& context) {
   root_ = std::make_shared<Scope>();
   std::string out;
   ExecBody(body, root_, &out);
-  // Break reference cycles (a macro stored in a namespace holds its scope weakly, but
-  // lists may hold scopes' values that hold lists).
-  root_.reset();
   return out;
 }
 
@@ -258,24 +255,33 @@ Interpreter::Flow Interpreter::ExecFor(const ForStmt& s, const ScopePtr& scope, 
   }
   if (items.empty()) return ExecBody(s.else_body, scope, out);
   const int64_t n = static_cast<int64_t>(items.size());
+  // One loop object per loop, updated in place each iteration (entries by position).
+  Value loop = Value::Dict();
+  {
+    DictData& d = loop.dict();
+    for (const char* key : {"index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0",
+                            "previtem", "nextitem", "cycle"})
+      d.Set(key, Value());
+  }
+  auto cycle_index = std::make_shared<int64_t>(0);
+  loop.dict().entries[11].second = Value::Function(std::make_shared<CycleCallable>(cycle_index));
   for (int64_t i = 0; i < n; ++i) {
     Step();
     auto iter_scope = std::make_shared<Scope>(Scope{scope, {}});
-    Value loop = Value::Dict();
-    DictData& d = loop.dict();
-    d.Set("index", Value::Int(i + 1));
-    d.Set("index0", Value::Int(i));
-    d.Set("revindex", Value::Int(n - i));
-    d.Set("revindex0", Value::Int(n - i - 1));
-    d.Set("first", Value::Bool(i == 0));
-    d.Set("last", Value::Bool(i == n - 1));
-    d.Set("length", Value::Int(n));
-    d.Set("depth", Value::Int(1));
-    d.Set("depth0", Value::Int(0));
-    d.Set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::Undefined("there is no previous item"));
-    d.Set("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::Undefined("there is no next item"));
-    d.Set("cycle", Value::Function(std::make_shared<CycleCallable>(i)));
-    iter_scope->Set("loop", std::move(loop));
+    auto& e = loop.dict().entries;
+    e[0].second = Value::Int(i + 1);
+    e[1].second = Value::Int(i);
+    e[2].second = Value::Int(n - i);
+    e[3].second = Value::Int(n - i - 1);
+    e[4].second = Value::Bool(i == 0);
+    e[5].second = Value::Bool(i == n - 1);
+    e[6].second = Value::Int(n);
+    e[7].second = Value::Int(1);
+    e[8].second = Value::Int(0);
+    e[9].second = i > 0 ? items[static_cast<size_t>(i - 1)] : Value::Undefined("there is no previous item");
+    e[10].second = i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::Undefined("there is no next item");
+    *cycle_index = i;
+    iter_scope->vars.emplace_back("loop", loop);
     ExecSet(s.target, items[static_cast<size_t>(i)], iter_scope);
     const Flow f = ExecBody(s.body, iter_scope, out);
     if (f == Flow::kBreak) break;
@@ -297,6 +303,9 @@ Value Interpreter::CallMacro(const MacroStmt& macro, const std::weak_ptr<Scope>&
   ScopePtr parent = closure.lock();
   if (!parent) parent = root_;
   auto scope = std::make_shared<Scope>(Scope{parent, {}});
+  if (args.positional.size() > macro.params.size() && !macro.uses_varargs)
+    ThrowType("macro '" + macro.name + "' takes not more than " + std::to_string(macro.params.size()) +
+              " argument(s)");
   std::vector<Value> varargs;
   for (size_t i = 0; i < args.positional.size(); ++i) {
     if (i < macro.params.size()) scope->Set(macro.params[i].name, args.positional[i]);
@@ -315,14 +324,15 @@ Value Interpreter::CallMacro(const MacroStmt& macro, const std::weak_ptr<Scope>&
     }
     if (is_param) scope->Set(name, v);
     else if (name == "caller" && !caller) scope->Set("caller", v);
-    else kwargs.dict().Set(name, v);
+    else if (macro.uses_kwargs) kwargs.dict().Set(name, v);
+    else ThrowType("macro '" + macro.name + "' takes no keyword argument '" + name + "'");
   }
   for (const MacroParam& p : macro.params) {
     if (scope->Find(p.name)) continue;
     scope->Set(p.name, p.default_value ? Eval(*p.default_value, scope)
                                        : Value::Undefined("parameter '" + p.name + "' was not provided"));
   }
-  scope->Set("varargs", Value::List(std::move(varargs)));
+  scope->Set("varargs", Value::Tuple(std::move(varargs)));
   scope->Set("kwargs", std::move(kwargs));
   if (caller) scope->Set("caller", *caller);
   std::string out;

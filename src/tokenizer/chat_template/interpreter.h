@@ -21,7 +21,7 @@ namespace weft::jinja {
 // Safety limits; exceeding one fails the render with a "limit exceeded" error.
 struct RenderLimits {
   int64_t max_output_bytes = 8 << 20;     // any single output or captured buffer
-  int64_t max_steps = 2'000'000;          // loop iterations + macro calls + items processed by filters
+  int64_t max_steps = 500'000;            // loop iterations + macro calls + items processed by filters
   int max_call_depth = 64;                // nested macro/caller calls
   int64_t max_range = 1'000'000;          // range() length, repetition count, list size
   int64_t max_alloc_bytes = 256ll << 20;  // cumulative bytes of strings/lists created

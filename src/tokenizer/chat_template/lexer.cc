@@ -298,7 +298,16 @@ class Lexer {
 }  // namespace
 
 std::vector<Token> Tokenize(std::string_view source, const LexerOptions& options) {
-  return Lexer(source, options).Run();
+  // As Jinja2: every line break (\r\n, \r, \v, \f, U+2028, ...) becomes \n and one
+  // trailing line break is dropped (keep_trailing_newline=False).
+  const std::vector<std::string> lines = PySplitLines(source);
+  std::string normalized;
+  normalized.reserve(source.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i) normalized.push_back('\n');
+    normalized += lines[i];
+  }
+  return Lexer(normalized, options).Run();
 }
 
 std::string_view TokenTypeName(TokenType t) {

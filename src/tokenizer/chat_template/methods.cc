@@ -179,9 +179,9 @@ const std::unordered_map<std::string_view, MethodFn>& StrMethods() {
       {"isspace", [](Interpreter&, const Value& s, CallArgs&) {
          return Value::Bool(AllChars(s.str(), [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); })); }},
       {"islower", [](Interpreter&, const Value& s, CallArgs&) {
-         return Value::Bool(AsciiLower(s.str()) == s.str() && AsciiUpper(s.str()) != s.str()); }},
+         return Value::Bool(HasCased(s.str(), true)); }},
       {"isupper", [](Interpreter&, const Value& s, CallArgs&) {
-         return Value::Bool(AsciiUpper(s.str()) == s.str() && AsciiLower(s.str()) != s.str()); }},
+         return Value::Bool(HasCased(s.str(), false)); }},
   };
   return *m;
 }

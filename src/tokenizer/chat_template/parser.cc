@@ -259,7 +259,9 @@ class Parser {
     const int saved_loop = loop_depth_;
     loop_depth_ = 0;
     std::string end;
+    macro_stack_.push_back(s.get());
     s->body = ParseBody({"endmacro"}, &end);
+    macro_stack_.pop_back();
     loop_depth_ = saved_loop;
     if (Cur().type == TokenType::kName) Next();  // {% endmacro name %}
     ExpectBlockEnd();
@@ -449,6 +451,8 @@ class Parser {
         if (t.text == "true" || t.text == "True") return std::make_unique<LiteralExpr>(t.loc, Value::Bool(true));
         if (t.text == "false" || t.text == "False") return std::make_unique<LiteralExpr>(t.loc, Value::Bool(false));
         if (t.text == "none" || t.text == "None") return std::make_unique<LiteralExpr>(t.loc, Value::None());
+        if (!macro_stack_.empty() && t.text == "varargs") macro_stack_.back()->uses_varargs = true;
+        if (!macro_stack_.empty() && t.text == "kwargs") macro_stack_.back()->uses_kwargs = true;
         return std::make_unique<NameExpr>(t.loc, t.text);
       }
       case TokenType::kString: {
@@ -643,6 +647,7 @@ class Parser {
   size_t pos_ = 0;
   int depth_ = 0;
   int loop_depth_ = 0;
+  std::vector<MacroStmt*> macro_stack_;
 };
 
 }  // namespace

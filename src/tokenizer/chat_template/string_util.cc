@@ -88,39 +88,105 @@ std::string PyStrip(std::string_view s, const std::string* chars, bool left, boo
   return EncodeUtf8(cps, b, e);
 }
 
-std::string AsciiUpper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  return out;
+namespace {
+
+// Simple (1:1) case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic:
+// the scripts chat text mostly uses. Other code points are left unchanged.
+char32_t ToUpperCp(char32_t c) {
+  if (c >= 'a' && c <= 'z') return c - 32;
+  if (c < 0x80) return c;
+  if ((c >= 0xE0 && c <= 0xFE && c != 0xF7)) return c - 32;
+  if (c == 0xFF) return 0x178;
+  if (c == 0xB5) return 0x39C;
+  if (c >= 0x100 && c <= 0x17F) {
+    if (c == 0x131) return 'I';
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c % 2 == 0) ? c - 1 : c;
+    if (c == 0x17F) return 'S';
+    if (c == 0x138 || c == 0x149 || c == 0x130) return c;
+    return (c % 2 == 1) ? c - 1 : c;
+  }
+  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
+  if (c == 0x3C2) return 0x3A3;
+  if (c >= 0x3AC && c <= 0x3AF) return c == 0x3AC ? 0x386 : c - 37;
+  if (c >= 0x430 && c <= 0x44F) return c - 32;
+  if (c >= 0x450 && c <= 0x45F) return c - 80;
+  return c;
 }
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+
+char32_t ToLowerCp(char32_t c) {
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if (c < 0x80) return c;
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
+  if (c == 0x178) return 0xFF;
+  if (c >= 0x100 && c <= 0x17F) {
+    if (c == 0x130) return 'i';
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c % 2 == 1) ? c + 1 : c;
+    if (c == 0x138 || c == 0x149 || c == 0x131 || c == 0x17F) return c;
+    return (c % 2 == 0) ? c + 1 : c;
+  }
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
+  if (c == 0x386) return 0x3AC;
+  if (c >= 0x388 && c <= 0x38A) return c + 37;
+  if (c >= 0x410 && c <= 0x42F) return c + 32;
+  if (c >= 0x400 && c <= 0x40F) return c + 80;
+  return c;
+}
+
+bool IsCased(char32_t c) { return ToUpperCp(c) != c || ToLowerCp(c) != c; }
+
+template <typename F>
+std::string MapCps(std::string_view s, F f) {
+  if (IsAscii(s)) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(f(static_cast<char32_t>(c)));
+    return out;
+  }
+  std::string out;
+  out.reserve(s.size());
+  for (char32_t c : DecodeUtf8(s)) AppendUtf8(f(c), &out);
   return out;
 }
 
+}  // namespace
+
+std::string AsciiUpper(std::string_view s) { return MapCps(s, ToUpperCp); }
+std::string AsciiLower(std::string_view s) { return MapCps(s, ToLowerCp); }
+
 std::string PyCapitalize(std::string_view s) {
-  std::string out = AsciiLower(s);
-  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 'a' + 'A');
-  return out;
+  bool first = true;
+  return MapCps(s, [&](char32_t c) {
+    const char32_t r = first ? ToUpperCp(c) : ToLowerCp(c);
+    first = false;
+    return r;
+  });
 }
 
 std::string PyTitle(std::string_view s) {
   // Jinja2's title: split at runs of whitespace, '-', '(', '{', '[', '<'; each piece
   // gets its first character upper-cased and the rest lower-cased.
-  std::string out(s);
   bool start = true;
-  for (char& c : out) {
-    const bool sep = c == ' ' || (c >= '\t' && c <= '\r') || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
-    if (sep) { start = true; continue; }
-    if (start) {
-      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-      start = false;
-    } else if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
+  return MapCps(s, [&](char32_t c) {
+    const bool sep = c == ' ' || (c >= '\t' && c <= '\r') || c == '-' || c == '(' || c == '{' || c == '[' || c == '<' ||
+                     IsPyWhitespace(c);
+    if (sep) {
+      start = true;
+      return c;
     }
+    const char32_t r = start ? ToUpperCp(c) : ToLowerCp(c);
+    start = false;
+    return r;
+  });
+}
+
+bool HasCased(std::string_view s, bool lower) {
+  bool cased = false;
+  for (char32_t c : DecodeUtf8(s)) {
+    if (!IsCased(c)) continue;
+    const bool is_lower = ToUpperCp(c) != c;
+    if (is_lower != lower) return false;
+    cased = true;
   }
-  return out;
+  return cased;
 }
 
 std::vector<std::string> PySplit(std::string_view s, const std::string* sep, int64_t maxsplit) {

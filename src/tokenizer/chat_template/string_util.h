@@ -22,8 +22,12 @@ size_t Utf8Length(std::string_view s);  // in code points
 bool IsPyWhitespace(char32_t c);
 // str.strip()/lstrip()/rstrip(): chars == nullptr strips whitespace.
 std::string PyStrip(std::string_view s, const std::string* chars, bool left, bool right);
+// str.upper()/lower() (names kept from the ASCII-only version): ASCII, Latin-1,
+// Latin Extended-A, Greek and Cyrillic are mapped; other scripts pass through.
 std::string AsciiUpper(std::string_view s);
 std::string AsciiLower(std::string_view s);
+// str.islower() (lower=true) / str.isupper(): has cased characters, all of that case.
+bool HasCased(std::string_view s, bool lower);
 // Jinja2's `capitalize` (first upper, rest lower) and `title`.
 std::string PyCapitalize(std::string_view s);
 std::string PyTitle(std::string_view s);

@@ -25,15 +25,6 @@ int64_t IntOf(const Value& v, std::string_view test) {
   return v.as_int();
 }
 
-bool HasLower(const std::string& s, bool want_lower) {
-  bool cased = false;
-  for (char c : s) {
-    if (c >= 'a' && c <= 'z') { if (!want_lower) return false; cased = true; }
-    if (c >= 'A' && c <= 'Z') { if (want_lower) return false; cased = true; }
-  }
-  return cased;
-}
-
 const std::unordered_map<std::string_view, TestFn>& Table() {
   static const auto* table = new std::unordered_map<std::string_view, TestFn>{
       {"defined", [](Interpreter&, const Value& v, CallArgs&) { return !v.is_undefined(); }},
@@ -64,8 +55,8 @@ const std::unordered_map<std::string_view, TestFn>& Table() {
          if (d == 0) throw TemplateError(ErrorKind::kType, "ZeroDivisionError: integer division or modulo by zero");
          return IntOf(v, "divisibleby") % d == 0;
        }},
-      {"lower", [](Interpreter&, const Value& v, CallArgs&) { return HasLower(ToString(v), true); }},
-      {"upper", [](Interpreter&, const Value& v, CallArgs&) { return HasLower(ToString(v), false); }},
+      {"lower", [](Interpreter&, const Value& v, CallArgs&) { return HasCased(ToString(v), true); }},
+      {"upper", [](Interpreter&, const Value& v, CallArgs&) { return HasCased(ToString(v), false); }},
       {"sameas",
        [](Interpreter&, const Value& v, CallArgs& a) {
          const Value& o = Arg(a, 0, "sameas");

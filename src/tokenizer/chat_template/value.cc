@@ -149,6 +149,45 @@ std::string Value::undefined_hint() const {
   return "value is undefined";
 }
 
+// ---- iterative destruction ----
+
+namespace {
+thread_local std::vector<Value>* g_pending = nullptr;  // non-null while draining
+
+// Takes ownership of `values`; frees them without recursing into nested containers:
+// a container dropped while draining parks its elements on the pending list.
+void ReleaseFlat(std::vector<Value>&& values) {
+  if (g_pending) {
+    for (Value& v : values) g_pending->push_back(std::move(v));
+    values.clear();
+    return;
+  }
+  std::vector<Value> pending = std::move(values);
+  g_pending = &pending;
+  while (!pending.empty()) {
+    Value v = std::move(pending.back());
+    pending.pop_back();
+  }  // v's destructor may append to `pending`
+  g_pending = nullptr;
+}
+}  // namespace
+
+ListData::~ListData() {
+  if (!items.empty()) ReleaseFlat(std::move(items));
+}
+
+DictData::~DictData() {
+  if (entries.empty()) return;
+  std::vector<Value> flat;
+  flat.reserve(entries.size() * 2);
+  for (auto& [k, v] : entries) {
+    flat.push_back(std::move(k));
+    flat.push_back(std::move(v));
+  }
+  entries.clear();
+  ReleaseFlat(std::move(flat));
+}
+
 // ---- DictData ----
 
 const Value* DictData::Find(const Value& key) const {

@@ -22,7 +22,10 @@ class Interpreter;
 class Value;
 struct CallArgs;
 
+// Containers free their elements iteratively (see ~ListData), so a list nested 100k
+// levels deep does not overflow the stack when it is dropped.
 struct ListData {
+  ~ListData();
   std::vector<Value> items;
   bool is_tuple = false;      // prints as (a, b)
   bool is_generator = false;  // result of map/select/...: truthy, no len(), not JSON
@@ -103,6 +106,7 @@ class Value {
 
 // Insertion-ordered dict with Python key semantics (1 == 1.0 == True).
 struct DictData {
+  ~DictData();
   std::vector<std::pair<Value, Value>> entries;
   std::unordered_map<std::string, size_t> index;  // HashKey(key) -> position in entries
   bool is_namespace = false;
