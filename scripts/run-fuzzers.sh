@@ -20,6 +20,7 @@ for bin in build/fuzz/fuzz/*_fuzz; do
   seeds=()
   case "$name" in
     gguf) seeds=("$shared/models/stories260K" "$shared/models/llama-2-tiny-random" "$shared/models/tinyllama-v0") ;;
+    safetensors) seeds=("$shared/models/stories260K/hf") ;;
     chat_template) seeds=("$shared/models/chat-templates") ;;
     tokenizer*) seeds=("$shared/golden/tokenizer") ;;
   esac

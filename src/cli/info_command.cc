@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "loader/model_source.h"
 #include "loader/model_summary.h"
 
 namespace weft::cli {
@@ -12,12 +13,20 @@ void RegisterInfoCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("info", "Describe a model: architecture, parameters, tensor types, memory for weights "
                                          "and KV cache, tokenizer, chat template");
   auto model = std::make_shared<std::string>();
-  cmd->add_option("model", *model, "A .gguf file, a llama2.c .bin, a .safetensors file or an HF model directory")
+  cmd->add_option("model", *model,
+                  "A .gguf file, a llama2.c .bin, a .safetensors file, an HF model directory, a name under "
+                  "$WEFT_MODELS, ../shared/models or ~/.cache/weft (e.g. tinyllama-v0), or hf:owner/repo[:file]")
       ->required();
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Print one JSON object with exact numbers instead of text (default: text)");
   cmd->callback([model, json, exit_code] {
-    auto summary = SummarizeModel(*model);
+    auto path = ResolveModelPath(*model, ModelSearchPaths::FromEnvironment());
+    if (!path.ok()) {
+      std::fprintf(stderr, "weft info: %s\n", path.status().message().c_str());
+      *exit_code = 1;
+      return;
+    }
+    auto summary = SummarizeModel(*path);
     if (!summary.ok()) {
       std::fprintf(stderr, "weft info: %s\n", summary.status().message().c_str());
       *exit_code = 1;

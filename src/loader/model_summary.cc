@@ -9,6 +9,7 @@
 
 #include "loader/gguf.h"
 #include "loader/gguf_model.h"
+#include "loader/weight_check.h"
 
 namespace weft {
 namespace {
@@ -59,23 +60,26 @@ StatusOr<ModelSummary> SummarizeModel(const std::string& path) {
   s.path = path;
   struct stat st {};
   const bool is_dir = ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  // Keeps the file mapped while `tensors` is in use.
+  std::shared_ptr<const void> owner;
+  const std::vector<TensorView>* tensors = nullptr;
   if (!is_dir && StartsWithGgufMagic(path)) {
     // GGUF is summarised from the file itself so that tokenizer-only files and
     // architectures weft does not run are still described.
     WEFT_ASSIGN_OR_RETURN(auto gguf, OpenGgufFile(path));
     s.format = fmt::format("GGUF v{}", gguf->version());
     s.file_bytes = gguf->file_size();
-    WEFT_ASSIGN_OR_RETURN(s.arch, gguf->GetString("general.architecture").status().ok()
-                                      ? gguf->GetString("general.architecture")
-                                      : StatusOr<std::string>(std::string("unknown")));
+    auto arch = gguf->GetString("general.architecture");
+    s.arch = arch.ok() ? *arch : std::string("unknown");
     auto config = ModelConfigFromGguf(*gguf);
     if (config.ok()) s.config = std::move(config).value();
     else s.config_error = config.status().message();
     auto tok = TokenizerInfoFromGguf(*gguf);
     if (!tok.ok()) return std::move(tok).status().WithContext(path);
     s.tokenizer = std::move(tok).value();
-    AddTensors(gguf->tensors(), &s);
     if (gguf->tensors().empty()) s.notes.push_back("no tensors: a vocabulary-only file (tokenizer tests)");
+    tensors = &gguf->tensors();
+    owner = gguf;
   } else {
     WEFT_ASSIGN_OR_RETURN(auto model, OpenModelFile(path));
     s.format = std::string(ModelFormatName(model->format()));
@@ -83,9 +87,16 @@ StatusOr<ModelSummary> SummarizeModel(const std::string& path) {
     s.config = model->config();
     s.arch = model->config().arch;
     s.tokenizer = model->tokenizer();
-    AddTensors(model->tensors(), &s);
+    tensors = &model->tensors();
+    owner = model;
   }
+  AddTensors(*tensors, &s);
   s.arch_supported = IsSupportedArchitecture(s.arch);
+  if (s.arch_supported && s.config && !tensors->empty()) {
+    // Say now, not at `weft run` time, when a file cannot be run as it is.
+    Status weights = CheckLlamaWeights(*s.config, *tensors, "weights");
+    if (!weights.ok()) s.notes.push_back("cannot run as is: " + weights.message());
+  }
   return s;
 }
 

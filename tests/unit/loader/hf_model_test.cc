@@ -84,11 +84,11 @@ std::vector<uint8_t> SafetensorsBytes(const std::map<std::string, Tensor>& tenso
   }
   std::string h = header.dump();
   while ((8 + h.size()) % 8) h += ' ';
-  std::vector<uint8_t> out(8);
   const uint64_t len = h.size();
+  std::vector<uint8_t> out(8 + h.size() + data.size());
   std::memcpy(out.data(), &len, 8);
-  out.insert(out.end(), h.begin(), h.end());
-  out.insert(out.end(), data.begin(), data.end());
+  std::memcpy(out.data() + 8, h.data(), h.size());
+  if (!data.empty()) std::memcpy(out.data() + 8 + h.size(), data.data(), data.size());
   return out;
 }
 
