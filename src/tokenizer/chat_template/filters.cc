@@ -372,6 +372,7 @@ Value DictSort(Interpreter& interp, const Value& v, CallArgs& a) {
 Value Batch(Interpreter& interp, const Value& v, CallArgs& a) {
   const Value* n = a.Get(0, "linecount");
   if (!n || !n->is_int() || n->as_int() <= 0) ThrowValue("batch needs a positive linecount");
+  if (n->as_int() > interp.limits().max_range) ThrowLimit("batch linecount too large");
   const Value* fill = Opt(a, 1, "fill_with");
   std::vector<Value> out, cur;
   for (const Value& item : Items(interp, v)) {

@@ -625,6 +625,7 @@ Value Interpreter::BinaryOp(const std::string& op, const Value& a, const Value& 
       if (seq->is_string()) {
         const int64_t total = static_cast<int64_t>(seq->str().size()) * std::min<int64_t>(n, 1ll << 40);
         if (total > config_.limits.max_output_bytes) ThrowLimit("string repetition too long");
+        if (total == 0) return Value::String("");
         std::string s;
         s.reserve(static_cast<size_t>(total));
         for (int64_t i = 0; i < n; ++i) s += seq->str();
@@ -634,6 +635,7 @@ Value Interpreter::BinaryOp(const std::string& op, const Value& a, const Value& 
       const int64_t total = static_cast<int64_t>(seq->list().items.size()) * std::min<int64_t>(n, 1ll << 40);
       if (total > config_.limits.max_range) ThrowLimit("list repetition too long");
       std::vector<Value> items;
+      if (total == 0) return seq->is_tuple() ? Value::Tuple({}) : Value::List({});
       for (int64_t i = 0; i < n; ++i) items.insert(items.end(), seq->list().items.begin(), seq->list().items.end());
       ChargeBytes(items.size() * sizeof(Value));
       return seq->is_tuple() ? Value::Tuple(std::move(items)) : Value::List(std::move(items));
