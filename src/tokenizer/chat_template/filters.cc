@@ -485,6 +485,9 @@ const std::unordered_map<std::string_view, FilterFn>& Table() {
       {"max", [](Interpreter& i, const Value& v, CallArgs& a) { return MinMax(i, v, a, true); }},
       {"sum", Sum},
       {"batch", Batch},
+      {"format", [](Interpreter& i, const Value& v, CallArgs& a) {
+         if (!a.keyword.empty()) ThrowType("format filter: keyword arguments are not supported");
+         return Str(i, PercentFormat(ToString(v), a.positional)); }},
       {"attr", [](Interpreter&, const Value& v, CallArgs& a) {
          const Value* n = a.Get(0, "name");
          if (!n) ThrowType("attr() needs a name");

@@ -15,6 +15,7 @@
 
 #include "tokenizer/chat_template/ast.h"
 #include "tokenizer/chat_template/value.h"
+#include "tokenizer/chat_template/value_ops.h"
 
 namespace weft::jinja {
 
@@ -86,19 +87,5 @@ class Interpreter {
   int64_t alloc_bytes_ = 0;
   int call_depth_ = 0;
 };
-
-// ---- value operations shared by the interpreter and the builtins ----
-
-// obj.name (Jinja2: attribute first, then item) and obj[key] (item first).
-Value GetAttr(const Value& obj, const std::string& name);
-Value GetItem(const Value& obj, const Value& key);
-// Python slicing of str/list/tuple.
-Value Slice(Interpreter& interp, const Value& obj, const Value& start, const Value& stop, const Value& step);
-// The elements a `for` sees: list items, dict keys, string characters; Undefined -> none.
-std::vector<Value> Iterate(const Value& v);
-// Python len(); throws TypeError for values without a length.
-int64_t Length(const Value& v);
-// `item in container`.
-bool Contains(const Value& container, const Value& item);
 
 }  // namespace weft::jinja

@@ -147,6 +147,8 @@ TEST(ChatTemplate, Filters) {
   EXPECT_EQ(R("{{ \"a\\nb\\n\\nc\"|indent(2) }}|{{ \"a\\nb\"|indent(2, true) }}|{{ \"a\\n\\nb\"|indent(2, blank=true) }}"),
             "a\n  b\n\n  c|  a\n  b|a\n  \n  b");
   EXPECT_EQ(R("{{ \"'\"|safe + \"'\" }}"), "'&#39;");  // Markup + str escapes the str
+  EXPECT_EQ(R("{{ '%s-%d'|format('a', 2) }}|{{ d|dictsort(reverse=true) }}|{{ l|batch(2)|list }}|{{ l|min }}|{{ l|sum }}"),
+            "a-2|[('b', [1, 2]), ('a', 1)]|[[3, 1], [2]]|1|6");
 }
 
 TEST(ChatTemplate, ToJson) {
