@@ -1,0 +1,147 @@
+#include "sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace weft {
+namespace {
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Orders candidates most likely first; ties by the lower id, so results are deterministic.
+bool MoreLikely(const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+
+// log-softmax value of logits[i] given the row's max and log-sum-exp.
+struct LogSoftmax {
+  float max = kNegInf;
+  double log_sum = 0;
+  explicit LogSoftmax(std::span<const float> x) {
+    for (float v : x) max = std::max(max, v);
+    double sum = 0;
+    for (float v : x) sum += std::exp(static_cast<double>(v - max));
+    log_sum = std::log(sum);
+  }
+  float operator()(float v) const { return static_cast<float>(static_cast<double>(v - max) - log_sum); }
+};
+}  // namespace
+
+SequenceSampler::SequenceSampler(const SamplingParams& params, int32_t eos_token_id, uint64_t unseeded_seed)
+    : params_(params), eos_(eos_token_id), rng_(params.seed.value_or(unseeded_seed)) {}
+
+void SequenceSampler::AddPromptTokens(std::span<const int32_t> tokens) {
+  if (params_.repetition_penalty == 1.0f) return;
+  prompt_tokens_.insert(tokens.begin(), tokens.end());
+}
+
+void SequenceSampler::ApplyPenaltiesAndMasks(std::span<float> logits) const {
+  const auto n = static_cast<int32_t>(logits.size());
+  for (const auto& [id, bias] : params_.logit_bias) {
+    if (id >= 0 && id < n) logits[static_cast<size_t>(id)] += bias;
+  }
+  if (num_generated_ < params_.min_tokens) {
+    if (eos_ >= 0 && eos_ < n && !params_.ignore_eos) logits[static_cast<size_t>(eos_)] = kNegInf;
+    for (int32_t id : params_.stop_token_ids) {
+      if (id >= 0 && id < n) logits[static_cast<size_t>(id)] = kNegInf;
+    }
+  }
+  if (params_.ignore_eos && eos_ >= 0 && eos_ < n) logits[static_cast<size_t>(eos_)] = kNegInf;
+  const float rep = params_.repetition_penalty;
+  if (rep != 1.0f) {
+    auto penalise = [&](int32_t id) {
+      float& l = logits[static_cast<size_t>(id)];
+      l = l > 0 ? l / rep : l * rep;
+    };
+    for (int32_t id : prompt_tokens_) {
+      if (id >= 0 && id < n) penalise(id);
+    }
+    for (const auto& [id, count] : output_counts_) {
+      if (id >= 0 && id < n && !prompt_tokens_.count(id)) penalise(id);
+    }
+  }
+  if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
+    for (const auto& [id, count] : output_counts_) {
+      if (id >= 0 && id < n) {
+        logits[static_cast<size_t>(id)] -= params_.presence_penalty + params_.frequency_penalty * static_cast<float>(count);
+      }
+    }
+  }
+}
+
+int32_t SequenceSampler::Draw(std::span<const float> logits) {
+  if (params_.greedy()) {
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  // Candidates as (scaled logit, id), most likely first after the partial sorts below.
+  candidates_.clear();
+  const float inv_t = 1.0f / params_.temperature;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] != kNegInf) candidates_.emplace_back(logits[i] * inv_t, static_cast<int32_t>(i));
+  }
+  if (candidates_.empty()) return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  size_t keep = candidates_.size();
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) keep = static_cast<size_t>(params_.top_k);
+  // Sort only what top-k keeps; top-p and min-p then cut from the front.
+  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(), MoreLikely);
+  candidates_.resize(keep);
+  const float max = candidates_[0].first;
+  std::vector<double>& probs = probs_;  // reused scratch
+  probs.resize(keep);
+  double sum = 0;
+  for (size_t i = 0; i < keep; ++i) sum += probs[i] = std::exp(static_cast<double>(candidates_[i].first - max));
+  for (auto& p : probs) p /= sum;
+  size_t cut = keep;
+  if (params_.top_p < 1.0f) {
+    double cum = 0;
+    for (size_t i = 0; i < keep; ++i) {
+      cum += probs[i];
+      if (cum >= params_.top_p) {
+        cut = i + 1;
+        break;
+      }
+    }
+  }
+  if (params_.min_p > 0.0f) {
+    const double floor = params_.min_p * probs[0];
+    size_t i = 1;
+    while (i < cut && probs[i] >= floor) ++i;
+    cut = i;
+  }
+  double total = 0;
+  for (size_t i = 0; i < cut; ++i) total += probs[i];
+  const double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
+  double acc = 0;
+  for (size_t i = 0; i < cut; ++i) {
+    acc += probs[i];
+    if (u < acc) return candidates_[i].second;
+  }
+  return candidates_[cut - 1].second;
+}
+
+SampleResult SequenceSampler::Sample(std::span<float> logits) {
+  SampleResult r;
+  if (params_.logprobs >= 0) {
+    // Logprobs describe the raw distribution: keep the row before processing it.
+    raw_.assign(logits.begin(), logits.end());
+  }
+  ApplyPenaltiesAndMasks(logits);
+  r.token = Draw(logits);
+  if (params_.logprobs >= 0) {
+    const LogSoftmax ls(raw_);
+    r.logprob = ls(raw_[static_cast<size_t>(r.token)]);
+    if (params_.logprobs > 0) {
+      candidates_.clear();
+      for (size_t i = 0; i < raw_.size(); ++i) candidates_.emplace_back(raw_[i], static_cast<int32_t>(i));
+      const auto k = std::min(static_cast<size_t>(params_.logprobs), candidates_.size());
+      std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(k), candidates_.end(),
+                        MoreLikely);
+      for (size_t i = 0; i < k; ++i) r.top_logprobs.push_back({candidates_[i].second, ls(candidates_[i].first)});
+    }
+  }
+  ++num_generated_;
+  ++output_counts_[r.token];
+  return r;
+}
+
+}  // namespace weft

@@ -1,0 +1,63 @@
+// Sampler: turns one row of logits into the next token for one sequence, applying the
+// request's SamplingParams in a fixed order:
+//   logit bias -> min_tokens mask (EOS, stop ids) -> repetition / presence / frequency
+//   penalties -> [greedy: argmax] -> temperature -> top-k -> top-p -> min-p -> draw.
+// Each sequence owns a SequenceSampler (its RNG and token counts), so a seeded request
+// samples the same tokens whatever else is in the batch.
+// Logprobs are those of the model's raw distribution (log-softmax of the unprocessed
+// logits), as OpenAI reports them.
+// Thread-safety: a SequenceSampler is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "sampling/sampling_params.h"
+
+namespace weft {
+
+struct TokenLogprob {
+  int32_t token = -1;
+  float logprob = 0.0f;
+};
+
+struct SampleResult {
+  int32_t token = -1;
+  float logprob = 0.0f;                    // of the chosen token (when logprobs >= 0)
+  std::vector<TokenLogprob> top_logprobs;  // the `logprobs` most likely, best first
+};
+
+class SequenceSampler {
+ public:
+  // `eos_token_id` < 0 when the model has none. `unseeded_seed` seeds the RNG when the
+  // params give no seed (the engine passes a fresh value per request).
+  SequenceSampler(const SamplingParams& params, int32_t eos_token_id, uint64_t unseeded_seed);
+
+  // Records prompt tokens (for the repetition penalty).
+  void AddPromptTokens(std::span<const int32_t> tokens);
+  // Picks the next token from `logits` [n_vocab] (which it may modify), and records it
+  // as generated.
+  SampleResult Sample(std::span<float> logits);
+  int num_generated() const { return num_generated_; }
+
+ private:
+  void ApplyPenaltiesAndMasks(std::span<float> logits) const;
+  int32_t Draw(std::span<const float> logits);
+
+  SamplingParams params_;
+  int32_t eos_;
+  std::mt19937_64 rng_;
+  std::unordered_map<int32_t, int> output_counts_;
+  std::unordered_set<int32_t> prompt_tokens_;
+  int num_generated_ = 0;
+  // Scratch reused across calls (sized to the vocabulary on first use).
+  std::vector<std::pair<float, int32_t>> candidates_;
+  std::vector<double> probs_;
+  std::vector<float> raw_;
+};
+
+}  // namespace weft
