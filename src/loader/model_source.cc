@@ -172,21 +172,21 @@ StatusOr<std::string> ResolveModelPath(const std::string& spec, const ModelSearc
     return found;
   }
 
-  std::string looked_in = fmt::format("\n  {}  [as a path]", Absolute(spec));
   const fs::path name(spec);
-  if (!name.is_absolute()) {
-    for (const ModelSearchRoot& root : paths.roots) {
-      const fs::path candidate = fs::path(root.dir) / name;
-      if (Exists(candidate)) {
-        StatusOr<std::string> found = ResolveExisting(candidate);
-        if (!found.ok()) return std::move(found).status().WithContext(spec);
-        return found;
-      }
-      looked_in += fmt::format("\n  {}  [{}]", candidate.string(), root.origin);
+  if (name.is_absolute()) return NotFoundError(fmt::format("{}: no such file or directory", spec));
+  // One line (CLI errors are one line), naming every place looked in.
+  std::string looked_in = fmt::format("{} (as a path)", Absolute(spec));
+  for (const ModelSearchRoot& root : paths.roots) {
+    const fs::path candidate = fs::path(root.dir) / name;
+    if (Exists(candidate)) {
+      StatusOr<std::string> found = ResolveExisting(candidate);
+      if (!found.ok()) return std::move(found).status().WithContext(spec);
+      return found;
     }
+    looked_in += fmt::format(", {} ({})", candidate.string(), root.origin);
   }
   return NotFoundError(fmt::format(
-      "model '{}' not found; looked in:{}\nName an existing file or directory, put the model "
+      "model '{}' not found; looked in {}. Name an existing file or directory, put the model "
       "under one of these places (or a directory in $WEFT_MODELS), or download it from the "
       "Hugging Face hub with hf:owner/repo (or hf:owner/repo:file.gguf)",
       spec, looked_in));
