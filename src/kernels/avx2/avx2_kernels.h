@@ -1,0 +1,13 @@
+// Declarations shared by the avx2/ translation units (no intrinsics here; include only
+// from avx2/*.cc).
+#pragma once
+
+#include "kernels/kernel_table.h"
+
+namespace weft::kernels::avx2 {
+
+int MatMulActBlock(DType type);
+void QuantizeAct(const float* x, int64_t k, int block, QuantActRow out);
+void MatMulRows(const MatMulArgs& args, int64_t n_begin, int64_t n_end);
+
+}  // namespace weft::kernels::avx2

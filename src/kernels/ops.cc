@@ -1,0 +1,237 @@
+// Public ops: argument checks, thread-pool splitting, then the selected table's kernels.
+#include "kernels/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "base/check.h"
+#include "base/thread_pool.h"
+#include "kernels/kernel_table.h"
+
+namespace weft::kernels {
+namespace {
+
+const KernelTable& T(const KernelContext& ctx) {
+  WEFT_CHECK(ctx.table != nullptr, "KernelContext without a kernel table");
+  return *ctx.table;
+}
+
+template <typename Fn>
+void For(const KernelContext& ctx, int64_t n, int64_t grain, Fn&& fn) {
+  if (n <= 0) return;
+  if (ctx.pool == nullptr || n <= grain) {
+    fn(int64_t{0}, n);
+  } else {
+    // A temporary: ParallelFor cannot take an lvalue callable (it forms Fn* from Fn&).
+    ctx.pool->ParallelFor(0, n, grain, [&fn](int64_t b, int64_t e) { fn(b, e); });
+  }
+}
+
+uint8_t* ScratchBytes(const KernelContext& ctx, size_t bytes) {
+  if (ctx.scratch != nullptr) return ctx.scratch->Get(bytes);
+  thread_local Scratch fallback;
+  return fallback.Get(bytes);
+}
+
+bool MatMulSupports(DType t) {
+  switch (t) {
+    case DType::kF32: case DType::kF16: case DType::kBF16: case DType::kQ4_0: case DType::kQ4_1:
+    case DType::kQ5_0: case DType::kQ5_1: case DType::kQ8_0: case DType::kQ2_K: case DType::kQ3_K:
+    case DType::kQ4_K: case DType::kQ5_K: case DType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Element-wise ops split into chunks of this many floats (a multiple of 64 bytes).
+constexpr int64_t kElemGrain = 1 << 14;
+
+size_t KvElemBytes(DType t) {
+  WEFT_CHECK(t == DType::kF16 || t == DType::kF32 || t == DType::kBF16, "KV cache type {} unsupported", DTypeName(t));
+  return t == DType::kF32 ? 4 : 2;
+}
+
+}  // namespace
+
+void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorView& w, float* y, int64_t x_stride,
+            int64_t y_stride) {
+  const KernelTable& t = T(ctx);
+  WEFT_CHECK(MatMulSupports(w.type), "MatMul: weight {} has unsupported type {}", w.name, DTypeName(w.type));
+  WEFT_CHECK(w.RowsAreBlockAligned(), "MatMul: {} {} rows are not whole {} blocks (dequantise it at load)", w.name,
+             w.ShapeString(), DTypeName(w.type));
+  const int64_t k = w.ne[0];
+  const int64_t n = w.NumRows();
+  const size_t row_bytes = BytesForElements(w.type, k);
+  WEFT_CHECK(w.data != nullptr && w.nbytes >= row_bytes * static_cast<size_t>(n), "MatMul: {} has too few bytes",
+             w.name);
+  if (m <= 0 || n <= 0) return;
+  MatMulArgs a;
+  a.x = x;
+  a.x_stride = x_stride ? x_stride : k;
+  a.m = m;
+  a.k = k;
+  a.type = w.type;
+  a.w = w.data;
+  a.w_row_bytes = row_bytes;
+  a.y = y;
+  a.y_stride = y_stride ? y_stride : n;
+  WEFT_CHECK(a.x_stride >= k && a.y_stride >= n, "MatMul: row strides too small");
+  const int block = t.matmul_act_block(w.type);
+  if (block != 0) {
+    WEFT_CHECK(k % block == 0, "MatMul: k={} is not a multiple of the activation block {}", k, block);
+    a.xq_layout = QuantActLayout::For(block, k);
+    a.xq = ScratchBytes(ctx, a.xq_layout.row_bytes * static_cast<size_t>(m));
+    For(ctx, m, 4, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) t.quantize_act(x + r * a.x_stride, k, block, a.xq_layout.Row(a.xq, r));
+    });
+  }
+  // Enough rows per chunk to amortise the call; the pool makes up to 4 chunks per thread.
+  const int64_t grain = std::max<int64_t>(16, 4096 / std::max<int64_t>(1, m));
+  For(ctx, n, grain, [&](int64_t b, int64_t e) { t.matmul(a, b, e); });
+}
+
+void EmbeddingLookup(const KernelContext& ctx, const TensorView& table, const int32_t* ids, int64_t n, float* out) {
+  const KernelTable& t = T(ctx);
+  WEFT_CHECK(table.RowsAreBlockAligned(), "EmbeddingLookup: {} rows are not whole blocks", table.name);
+  const int64_t k = table.ne[0];
+  const int64_t rows = table.NumRows();
+  const size_t row_bytes = BytesForElements(table.type, k);
+  for (int64_t i = 0; i < n; ++i) WEFT_CHECK(ids[i] >= 0 && ids[i] < rows, "EmbeddingLookup: id {} out of range", ids[i]);
+  For(ctx, n, 4, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) t.dequantize_row(table.type, table.data + row_bytes * ids[i], out + i * k, k);
+  });
+}
+
+void RmsNorm(const KernelContext& ctx, const float* x, const float* weight, float eps, int64_t rows, int64_t dim,
+             float* out) {
+  const KernelTable& t = T(ctx);
+  For(ctx, rows, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, dim)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) t.rms_norm(x + r * dim, weight, eps, dim, out + r * dim);
+  });
+}
+
+void Add(const KernelContext& ctx, const float* a, const float* b, float* out, int64_t n) {
+  const KernelTable& t = T(ctx);
+  For(ctx, n, kElemGrain, [&](int64_t s, int64_t e) { t.add(a + s, b + s, out + s, e - s); });
+}
+
+void AddInPlace(const KernelContext& ctx, float* a, const float* b, int64_t n) { Add(ctx, a, b, a, n); }
+
+void SiluMul(const KernelContext& ctx, const float* gate, const float* up, float* out, int64_t n) {
+  const KernelTable& t = T(ctx);
+  For(ctx, n, kElemGrain, [&](int64_t s, int64_t e) { t.silu_mul(gate + s, up + s, out + s, e - s); });
+}
+
+void Softmax(const KernelContext& ctx, float* x, int64_t rows, int64_t n) {
+  const KernelTable& t = T(ctx);
+  For(ctx, rows, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, n)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) t.softmax(x + r * n, n);
+  });
+}
+
+void Scale(const KernelContext& ctx, float* x, float s, int64_t n) {
+  const KernelTable& t = T(ctx);
+  For(ctx, n, kElemGrain, [&](int64_t b, int64_t e) { t.scale(x + b, s, e - b); });
+}
+
+void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int head_dim, const int32_t* positions,
+          const RopeParams& p) {
+  const KernelTable& t = T(ctx);
+  const int rd = p.rope_dim;
+  WEFT_CHECK(rd > 0 && rd % 2 == 0 && rd <= head_dim, "Rope: rope_dim {} vs head_dim {}", rd, head_dim);
+  if (n_tokens <= 0) return;
+  const int half = rd / 2;
+  // Frequency parameters, in float like the reference implementation (llama.cpp) so
+  // that angles round the same way.
+  float freq_scale = 1.0f, ext_factor = 0.0f, mscale = p.attn_factor, low = 0.0f, high = 0.0f;
+  if (p.scaling != RopeScaling::kNone) {
+    WEFT_CHECK(p.factor > 0.0f, "Rope: scaling factor must be positive");
+    freq_scale = 1.0f / p.factor;
+  }
+  if (p.scaling == RopeScaling::kYarn) {
+    WEFT_CHECK(p.original_context > 0, "Rope: YaRN needs original_context");
+    ext_factor = 1.0f;
+    auto corr_dim = [&](float beta) {
+      return static_cast<float>(rd) * std::log(static_cast<float>(p.original_context) / (beta * 2.0f * std::numbers::pi_v<float>)) /
+             (2.0f * std::log(p.theta));
+    };
+    low = std::max(0.0f, std::floor(corr_dim(p.beta_fast)));
+    high = std::min(static_cast<float>(rd - 1), std::ceil(corr_dim(p.beta_slow)));
+    mscale *= 1.0f + 0.1f * std::log(1.0f / freq_scale);
+  }
+  const float theta_scale = std::pow(p.theta, -2.0f / static_cast<float>(rd));
+  float* cs = reinterpret_cast<float*>(ScratchBytes(ctx, sizeof(float) * 2 * half * static_cast<size_t>(n_tokens)));
+  For(ctx, n_tokens, 16, [&](int64_t b, int64_t e) {
+    for (int64_t tok = b; tok < e; ++tok) {
+      float* c = cs + tok * 2 * half;
+      float* s = c + half;
+      float theta_extrap = static_cast<float>(positions[tok]);
+      for (int i = 0; i < half; ++i) {
+        const float theta_interp = freq_scale * theta_extrap;
+        float theta = theta_interp;
+        if (ext_factor != 0.0f) {
+          const float y = (static_cast<float>(i) - low) / std::max(0.001f, high - low);
+          const float ramp = (1.0f - std::min(1.0f, std::max(0.0f, y))) * ext_factor;
+          theta = theta_interp * (1.0f - ramp) + theta_extrap * ramp;
+        }
+        c[i] = std::cos(theta) * mscale;
+        s[i] = std::sin(theta) * mscale;
+        theta_extrap *= theta_scale;
+      }
+    }
+  });
+  For(ctx, n_tokens, 4, [&](int64_t b, int64_t e) {
+    for (int64_t tok = b; tok < e; ++tok) {
+      const float* c = cs + tok * 2 * half;
+      t.rope(x + tok * n_heads * head_dim, n_heads, head_dim, rd, p.style, c, c + half);
+    }
+  });
+}
+
+void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n_tokens, const int64_t* slot_mapping,
+             const KvCacheView& cache) {
+  const KernelTable& t = T(ctx);
+  const size_t eb = KvElemBytes(cache.type);
+  const int64_t row = static_cast<int64_t>(cache.n_kv_heads) * cache.head_dim;
+  const int64_t slots = cache.num_blocks * cache.block_size;
+  for (int64_t i = 0; i < n_tokens; ++i) {
+    WEFT_CHECK(slot_mapping[i] < slots, "WriteKv: slot {} out of range ({} slots)", slot_mapping[i], slots);
+  }
+  For(ctx, n_tokens, 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t slot = slot_mapping[i];
+      if (slot < 0) continue;
+      const size_t off = static_cast<size_t>(slot * row) * eb;
+      t.convert_kv_row(k + i * row, static_cast<uint8_t*>(cache.k) + off, cache.type, row);
+      t.convert_kv_row(v + i * row, static_cast<uint8_t*>(cache.v) + off, cache.type, row);
+    }
+  });
+}
+
+void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCacheView& cache, float* out) {
+  const KernelTable& t = T(ctx);
+  KvElemBytes(cache.type);
+  WEFT_CHECK(cache.n_kv_heads > 0 && batch.n_heads % cache.n_kv_heads == 0, "Attention: {} heads vs {} kv heads",
+             batch.n_heads, cache.n_kv_heads);
+  WEFT_CHECK(cache.head_dim > 0 && cache.head_dim <= 512 && cache.block_size > 0 && cache.block_size <= 1024,
+             "Attention: head_dim {} / block_size {} out of range", cache.head_dim, cache.block_size);
+  WEFT_CHECK(batch.n_seqs >= 0 && batch.query_start[0] == 0 && batch.query_start[batch.n_seqs] == batch.n_tokens,
+             "Attention: query_start must run from 0 to n_tokens");
+  for (int s = 0; s < batch.n_seqs; ++s) {
+    const int32_t q_len = batch.query_start[s + 1] - batch.query_start[s];
+    const int32_t len = batch.seq_len[s];
+    WEFT_CHECK(q_len >= 0 && len >= q_len, "Attention: sequence {} has {} queries but {} KV tokens", s, q_len, len);
+    const int32_t nblk = (len + cache.block_size - 1) / cache.block_size;
+    WEFT_CHECK(nblk <= batch.max_blocks_per_seq, "Attention: sequence {} needs {} blocks", s, nblk);
+    for (int32_t j = 0; j < nblk; ++j) {
+      const int32_t id = batch.block_table[static_cast<int64_t>(s) * batch.max_blocks_per_seq + j];
+      WEFT_CHECK(id >= 0 && id < cache.num_blocks, "Attention: block id {} out of range", id);
+    }
+  }
+  const int64_t pairs = batch.n_tokens * batch.n_heads;
+  For(ctx, pairs, 2, [&](int64_t b, int64_t e) { t.attention(batch, cache, out, b, e); });
+}
+
+}  // namespace weft::kernels

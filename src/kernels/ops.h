@@ -1,0 +1,151 @@
+// The ops of a llama-family forward pass, dispatched to the best instruction set the CPU
+// has (scalar reference, AVX2, AVX-512). This header is ISA-neutral: it names no
+// intrinsics and may be included anywhere.
+//
+// Every op takes an explicit KernelContext (which kernel table, which thread pool, and
+// scratch memory); there is no global state. All tensors are f32 row-major unless stated
+// otherwise; shapes are written [outer, ..., inner].
+//
+// Thread-safety: ops may run concurrently on different contexts. A context's scratch is
+// not shareable between concurrent calls (give each calling thread its own). Ops are
+// deterministic: a result element does not depend on the thread count, on how rows are
+// split between threads, or on which other rows are in the same call (batch invariance).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "tensor/dtype.h"
+#include "tensor/tensor_view.h"
+
+namespace weft {
+class ThreadPool;
+}
+
+namespace weft::kernels {
+
+struct KernelTable;  // kernels/kernel_table.h
+
+// Grow-only scratch memory for ops that need a temporary (the quantised activations of a
+// MatMul). Reuse one per calling thread so that a step allocates nothing once warm.
+class Scratch {
+ public:
+  // At least `bytes` bytes, 64-byte aligned; valid until the next call.
+  uint8_t* Get(size_t bytes);
+
+ private:
+  std::vector<uint8_t> buffer_;
+};
+
+struct KernelContext {
+  const KernelTable* table = nullptr;  // required (see kernel_table.h)
+  ThreadPool* pool = nullptr;          // nullptr: run on the calling thread
+  Scratch* scratch = nullptr;          // nullptr: a thread_local fallback is used
+};
+
+// ---- linear algebra --------------------------------------------------------------------
+
+// y[m, n] = x[m, k] · W^T, where W is a weight TensorView with ne = {k, n} (n rows of k
+// elements) of type F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K,
+// Q5_K or Q6_K. k must be a multiple of the type's block size (checked: tensors whose
+// blocks run across rows must be dequantised to F32 at load). x: [m, k] with row stride
+// x_stride floats (0 = k); y: [m, n] with row stride y_stride (0 = n); y is overwritten.
+// SIMD tables quantise x per block to int8 (32 or 256 elements, one f32 scale each, like
+// llama.cpp's Q8_0 / Q8_K) for quantised weights; the scalar table is the exact
+// reference (dequantise a row, dot in double).
+void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorView& w, float* y,
+            int64_t x_stride = 0, int64_t y_stride = 0);
+
+// out[i, :] = table row ids[i] (dequantised); table ne = {k, vocab}, any dequantizable
+// type with whole blocks per row; out: [n, k]. ids are checked against the row count.
+void EmbeddingLookup(const KernelContext& ctx, const TensorView& table, const int32_t* ids, int64_t n,
+                     float* out);
+
+// ---- element-wise and row ops (out may alias an input unless stated) ---------------------
+
+// out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight[:]; x, out: [rows, dim].
+void RmsNorm(const KernelContext& ctx, const float* x, const float* weight, float eps, int64_t rows, int64_t dim,
+             float* out);
+// out[i] = a[i] + b[i], i < n.
+void Add(const KernelContext& ctx, const float* a, const float* b, float* out, int64_t n);
+// a[i] += b[i].
+void AddInPlace(const KernelContext& ctx, float* a, const float* b, int64_t n);
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
+void SiluMul(const KernelContext& ctx, const float* gate, const float* up, float* out, int64_t n);
+// In place, each of `rows` rows of length n: x = exp(x - max) / sum.
+void Softmax(const KernelContext& ctx, float* x, int64_t rows, int64_t n);
+// x[i] *= s.
+void Scale(const KernelContext& ctx, float* x, float s, int64_t n);
+
+// ---- rotary position embedding -----------------------------------------------------------
+
+enum class RopeStyle : uint8_t {
+  kInterleaved,  // rotate pairs (2i, 2i+1): llama GGUF files
+  kNeox,         // rotate pairs (i, i + rope_dim/2): neox / qwen2 / HF layout
+};
+enum class RopeScaling : uint8_t { kNone, kLinear, kYarn };
+
+struct RopeParams {
+  int rope_dim = 0;        // rotated dims (even, <= head_dim); dims past it are untouched
+  float theta = 10000.0f;  // frequency base
+  RopeStyle style = RopeStyle::kInterleaved;
+  RopeScaling scaling = RopeScaling::kNone;
+  float factor = 1.0f;            // context extension factor (linear: positions / factor)
+  int original_context = 0;       // YaRN: the context length the model was trained on
+  float beta_fast = 32.0f;        // YaRN: ramp ends (in rotations over original_context)
+  float beta_slow = 1.0f;
+  float attn_factor = 1.0f;       // extra multiplier on cos/sin (YaRN: times 0.1 ln(factor) + 1)
+};
+
+// Rotates x: [n_tokens, n_heads, head_dim] in place; token t at positions[t].
+// Frequencies: theta_i = pos * theta^(-2i / rope_dim) for pair i < rope_dim / 2.
+// Linear scaling uses pos / factor. YaRN blends interpolated (pos / factor) and original
+// frequencies per pair with ramp(i) = clamp((i - low) / (high - low), 0, 1), where
+// low/high = rope_dim * ln(original_context / (beta * 2 pi)) / (2 ln theta) for
+// beta_fast / beta_slow (floor / ceil, clamped to [0, rope_dim - 1]); pairs below low keep
+// the original frequency, pairs above high are fully interpolated; cos and sin are
+// multiplied by attn_factor * (1 + 0.1 ln(factor)).
+void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int head_dim, const int32_t* positions,
+          const RopeParams& params);
+
+// ---- paged KV cache and attention ----------------------------------------------------------
+
+// One layer's paged KV cache: k and v each [num_blocks, block_size, n_kv_heads, head_dim]
+// of `type` (F16, F32 or BF16). Borrowed memory.
+struct KvCacheView {
+  void* k = nullptr;
+  void* v = nullptr;
+  DType type = DType::kF16;
+  int64_t num_blocks = 0;
+  int block_size = 16;  // tokens per block
+  int n_kv_heads = 0;
+  int head_dim = 0;
+};
+
+// Stores k, v: [n_tokens, n_kv_heads, head_dim] (f32) at slots slot_mapping[t]
+// (slot = block_id * block_size + offset; a negative slot skips the token), converting
+// to the cache type (round to nearest even).
+void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n_tokens, const int64_t* slot_mapping,
+             const KvCacheView& cache);
+
+// A flat ragged batch of queries over paged KV.
+struct AttentionBatch {
+  const float* q = nullptr;  // [n_tokens, n_heads, head_dim]
+  int64_t n_tokens = 0;
+  int n_heads = 0;           // a multiple of cache.n_kv_heads (GQA / MQA)
+  int n_seqs = 0;
+  const int32_t* query_start = nullptr;   // [n_seqs + 1]: sequence s owns rows [qs[s], qs[s+1])
+  const int32_t* seq_len = nullptr;       // [n_seqs]: KV tokens of s including this step's
+  const int32_t* block_table = nullptr;   // [n_seqs, max_blocks_per_seq] block ids
+  int max_blocks_per_seq = 0;
+  float scale = 1.0f;                     // usually 1 / sqrt(head_dim)
+};
+
+// out: [n_tokens, n_heads, head_dim]. Query row i of sequence s (q_len = qs[s+1] - qs[s])
+// is at position seq_len[s] - q_len + i and attends causally to KV positions
+// [0, position]; head h reads kv head h / (n_heads / n_kv_heads). Online softmax over KV
+// blocks, read in place through the block table. Parallel over (token, head).
+void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCacheView& cache, float* out);
+
+}  // namespace weft::kernels
