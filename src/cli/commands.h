@@ -9,5 +9,6 @@ class App;
 namespace weft::cli {
 
 void RegisterInfoCommand(CLI::App& app, int* exit_code);
+void RegisterTokenizeCommand(CLI::App& app, int* exit_code);
 
 }  // namespace weft::cli

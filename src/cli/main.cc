@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   weft::cli::RegisterInfoCommand(app, &exit_code);
+  weft::cli::RegisterTokenizeCommand(app, &exit_code);
 
   try {
     app.parse(argc, argv);

@@ -3,6 +3,7 @@
 
 #include "loader/gguf.h"
 #include "loader/model_file.h"
+#include "loader/model_source.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft {
@@ -45,6 +46,9 @@ StatusOr<std::shared_ptr<const Tokenizer>> LoadTokenizerFromPath(const std::stri
   const fs::path p(path);
   if (fs::is_directory(p, ec)) {
     if (fs::is_regular_file(p / "tokenizer.json", ec)) return FromTokenizerJson(p / "tokenizer.json");
+    WEFT_ASSIGN_OR_RETURN(std::string model_path, PickModelInDirectory(path));
+    WEFT_ASSIGN_OR_RETURN(auto model, OpenModelFile(model_path));
+    return LoadTokenizer(*model);
   } else if (!fs::exists(p, ec)) {
     return NotFoundError(path + ": no such file or directory");
   } else if (p.extension() == ".json") {
