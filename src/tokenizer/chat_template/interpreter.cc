@@ -139,6 +139,7 @@ Interpreter::Flow Interpreter::ExecBody(const Body& body, const ScopePtr& scope,
 }
 
 Interpreter::Flow Interpreter::ExecStmt(const Stmt& stmt, const ScopePtr& scope, std::string* out) {
+  DepthGuard depth(this);
   switch (stmt.kind) {
     case StmtKind::kText: Emit(out, static_cast<const TextStmt&>(stmt).text); return Flow::kNormal;
     case StmtKind::kOutput: EmitValue(out, Eval(*static_cast<const OutputStmt&>(stmt).expr, scope)); return Flow::kNormal;
@@ -361,6 +362,7 @@ Value Interpreter::CallCaller(const CallBlockStmt& block, const std::weak_ptr<Sc
 // ---- expressions ----
 
 Value Interpreter::Eval(const Expr& e, const ScopePtr& scope) {
+  DepthGuard depth(this);
   try {
     return EvalInner(e, scope);
   } catch (TemplateError& err) {

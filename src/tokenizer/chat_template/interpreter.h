@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tokenizer/chat_template/ast.h"
+#include "tokenizer/chat_template/error.h"
 #include "tokenizer/chat_template/value.h"
 #include "tokenizer/chat_template/value_ops.h"
 
@@ -24,6 +25,7 @@ struct RenderLimits {
   int64_t max_output_bytes = 8 << 20;     // any single output or captured buffer
   int64_t max_steps = 500'000;            // loop iterations + macro calls + items processed by filters
   int max_call_depth = 64;                // nested macro/caller calls
+  int max_eval_depth = 1500;              // nested statements + expressions being evaluated (stack)
   int64_t max_range = 1'000'000;          // range() length, repetition count, list size
   int64_t max_alloc_bytes = 256ll << 20;  // cumulative bytes of strings/lists created
 };
@@ -64,6 +66,18 @@ class Interpreter {
  private:
   enum class Flow { kNormal, kBreak, kContinue };
 
+  // Bounds the native stack: macros multiply the AST's (parse-bounded) depth.
+  struct DepthGuard {
+    explicit DepthGuard(Interpreter* in) : interp(in) {
+      if (++interp->eval_depth_ > interp->config_.limits.max_eval_depth) {
+        --interp->eval_depth_;
+        ThrowLimit("evaluation nested deeper than " + std::to_string(interp->config_.limits.max_eval_depth));
+      }
+    }
+    ~DepthGuard() { --interp->eval_depth_; }
+    Interpreter* interp;
+  };
+
   Flow ExecBody(const Body& body, const ScopePtr& scope, std::string* out);
   Flow ExecStmt(const Stmt& stmt, const ScopePtr& scope, std::string* out);
   Flow ExecFor(const ForStmt& s, const ScopePtr& scope, std::string* out);
@@ -86,6 +100,7 @@ class Interpreter {
   int64_t steps_ = 0;
   int64_t alloc_bytes_ = 0;
   int call_depth_ = 0;
+  int eval_depth_ = 0;
 };
 
 }  // namespace weft::jinja

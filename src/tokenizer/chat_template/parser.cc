@@ -28,6 +28,23 @@ class Parser {
     ~Nest() { --p->depth_; }
   };
 
+  // Left-nested chains (a + b + c ..., x.a.b ..., x|f|g ...) are built by loops, not
+  // recursion, but evaluating and freeing them recurses: each link counts as a level.
+  class ChainGuard {
+   public:
+    explicit ChainGuard(Parser* p) : p_(p) {}
+    ~ChainGuard() { p_->depth_ -= links_; }
+    void Link() {
+      ++links_;
+      if (++p_->depth_ > p_->limits_.max_nesting)
+        p_->Fail(p_->Cur(), "template nested too deeply (limit " + std::to_string(p_->limits_.max_nesting) + ")");
+    }
+
+   private:
+    Parser* p_;
+    int links_ = 0;
+  };
+
   const Token& Cur() const { return toks_[pos_]; }
   const Token& Peek(size_t n = 1) const { return toks_[std::min(pos_ + n, toks_.size() - 1)]; }
   const Token& Next() {
@@ -340,8 +357,10 @@ class Parser {
   }
 
   ExprPtr ParseOr() {
+    ChainGuard chain(this);
     ExprPtr e = ParseAnd();
     while (IsName("or")) {
+      chain.Link();
       const SourceLoc loc = Next().loc;
       e = std::make_unique<LogicExpr>(ExprKind::kOr, loc, std::move(e), ParseAnd());
     }
@@ -349,8 +368,10 @@ class Parser {
   }
 
   ExprPtr ParseAnd() {
+    ChainGuard chain(this);
     ExprPtr e = ParseNot();
     while (IsName("and")) {
+      chain.Link();
       const SourceLoc loc = Next().loc;
       e = std::make_unique<LogicExpr>(ExprKind::kAnd, loc, std::move(e), ParseNot());
     }
@@ -394,8 +415,10 @@ class Parser {
   }
 
   ExprPtr ParseMath1() {
+    ChainGuard chain(this);
     ExprPtr e = ParseConcat();
     while (IsOp("+") || IsOp("-")) {
+      chain.Link();
       const Token& op = Next();
       e = std::make_unique<BinaryExpr>(op.loc, op.text, std::move(e), ParseConcat());
     }
@@ -403,8 +426,10 @@ class Parser {
   }
 
   ExprPtr ParseConcat() {
+    ChainGuard chain(this);
     ExprPtr e = ParseMath2();
     while (IsOp("~")) {
+      chain.Link();
       const Token& op = Next();
       e = std::make_unique<BinaryExpr>(op.loc, "~", std::move(e), ParseMath2());
     }
@@ -412,8 +437,10 @@ class Parser {
   }
 
   ExprPtr ParseMath2() {
+    ChainGuard chain(this);
     ExprPtr e = ParsePow();
     while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
+      chain.Link();
       const Token& op = Next();
       e = std::make_unique<BinaryExpr>(op.loc, op.text, std::move(e), ParsePow());
     }
@@ -421,8 +448,10 @@ class Parser {
   }
 
   ExprPtr ParsePow() {
+    ChainGuard chain(this);
     ExprPtr e = ParseUnary(true);
     while (IsOp("**")) {
+      chain.Link();
       const Token& op = Next();
       e = std::make_unique<BinaryExpr>(op.loc, "**", std::move(e), ParseUnary(true));
     }
@@ -510,7 +539,9 @@ class Parser {
   }
 
   ExprPtr ParsePostfix(ExprPtr e) {
+    ChainGuard chain(this);
     while (true) {
+      chain.Link();
       if (IsOp(".")) {
         const SourceLoc loc = Next().loc;
         if (Cur().type == TokenType::kName) {
@@ -591,8 +622,10 @@ class Parser {
 
   // `| f(args) | g` applied to `value` (null for filter blocks and block sets).
   ExprPtr ParseFilterChain(ExprPtr value, bool leading_pipe = true) {
+    ChainGuard chain(this);
     if (leading_pipe) ExpectOp("|");
     while (true) {
+      chain.Link();
       const Token& name_tok = Cur();
       std::string name = ExpectName();
       while (IsOp(".") && Peek().type == TokenType::kName) {  // dotted filter names
@@ -608,7 +641,9 @@ class Parser {
   }
 
   ExprPtr ParseFilterTests(ExprPtr e) {
+    ChainGuard chain(this);
     while (true) {
+      chain.Link();
       if (IsOp("|")) {
         e = ParseFilterChain(std::move(e));
       } else if (IsName("is")) {

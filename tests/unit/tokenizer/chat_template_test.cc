@@ -292,6 +292,26 @@ TEST(ChatTemplateLimits, SelfReferenceAndDeepNesting) {
   EXPECT_NE(Err(ifs).find("nested too deeply"), std::string::npos);
 }
 
+TEST(ChatTemplateLimits, LongOperatorChainsAndDeepEvaluation) {
+  // Left-nested chains would recurse when evaluated and freed: bounded at parse time.
+  std::string plus = "{{ 1";
+  std::string attrs = "{{ x";
+  std::string filters = "{{ x";
+  for (int i = 0; i < 100000; ++i) {
+    plus += "+1";
+    attrs += ".a";
+    filters += "|trim";
+  }
+  EXPECT_NE(Err(plus + " }}").find("nested too deeply"), std::string::npos);
+  EXPECT_NE(Err(attrs + " }}").find("nested too deeply"), std::string::npos);
+  EXPECT_NE(Err(filters + " }}").find("nested too deeply"), std::string::npos);
+  // Macro recursion multiplies expression depth: bounded at run time.
+  const std::string deep = std::string(60, '[') + "f(n - 1)" + std::string(60, ']');
+  EXPECT_NE(Err("{% macro f(n) %}{% if n > 0 %}{{ " + deep + " }}{% endif %}{% endmacro %}{{ f(60) }}")
+                .find("evaluation nested deeper"),
+            std::string::npos);
+}
+
 TEST(ChatTemplateLimits, CustomLimits) {
   ChatTemplateOptions o = FixedClock();
   o.limits.max_output_bytes = 10;
