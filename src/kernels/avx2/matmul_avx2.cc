@@ -68,14 +68,15 @@ struct KQuant {
     alignas(32) __m256i q[8], sc[8];
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * Dec::kBytes;
-      KScales ks;
-      Dec::Scales(blk, &ks);
+      const KScales ks = Dec::Scales(blk);
       for (int c = 0; c < 8; ++c) {
         q[c] = Dec::Chunk(blk, c);
         // int16 lane i (values 32c + 2i, +1) is in sub-block 2c + i / 8.
-        sc[c] = _mm256_set_m128i(_mm_set1_epi16(ks.sc16[2 * c + 1]), _mm_set1_epi16(ks.sc16[2 * c]));
+        const __m128i idx = _mm_add_epi8(_mm_set1_epi8(static_cast<char>(2 * c)),
+                                         _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+        sc[c] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(ks.sc8, idx));
       }
-      const __m256i c16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ks.c16));
+      const __m256i c16 = _mm256_cvtepi8_epi16(ks.c8);
       for (int r = 0; r < MR; ++r) {
         const int8_t* aq = a[r].q + 256 * b;
         __m256i s = _mm256_setzero_si256();

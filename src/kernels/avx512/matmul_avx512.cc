@@ -84,10 +84,9 @@ struct KQuant {
     const int64_t nb = A.k / 256;
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * Dec::kBytes;
-      KScales ks;
-      Dec::Scales(blk, &ks);
-      const __m512i s32 = _mm512_cvtepi16_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(ks.sc16)));
-      const __m256i c16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(ks.c16));
+      const KScales ks = Dec::Scales(blk);
+      const __m512i s32 = _mm512_cvtepi8_epi32(ks.sc8);
+      const __m256i c16 = _mm256_cvtepi8_epi16(ks.c8);
       __m512i q[4], sc[4];
       for (int g = 0; g < 4; ++g) {
         q[g] = _mm512_inserti64x4(_mm512_castsi256_si512(Dec::Chunk(blk, 2 * g)), Dec::Chunk(blk, 2 * g + 1), 1);

@@ -8,8 +8,8 @@
 // activations (scale da, values a_j, ds = da * sum a_j) is
 //   dw * da * sum(q_j a_j) + cw * ds.
 // K-quant super-blocks (256 values) are decoded per 32-value chunk c (values 32c..32c+31)
-// into unsigned q; with per-16-value sub-block integer scales sc16 and corrections c16:
-//   dot = da * (d * sum_s sc16[s] * sum(q a over s) - dcorr * sum_s c16[s] * bsum[s]).
+// into unsigned q; with per-16-value sub-block integer scales sc and corrections c:
+//   dot = da * (d * sum_s sc[s] * sum(q a over s) - dcorr * sum_s c[s] * bsum[s]).
 #pragma once
 
 #if !defined(__AVX2__) || !defined(__F16C__)
@@ -98,52 +98,49 @@ struct Q8_0Dec {
 
 // ---- K-quants --------------------------------------------------------------------------
 
+// Scales of a K-quant super-block, all in registers: sc8[s] is the integer scale of
+// 16-value sub-block s (signed int8), c8[s] its correction before the factor kCorrMul,
+// d the factor of the main term, dcorr that of the correction term (kCorrMul folded in).
 struct KScales {
-  alignas(32) int16_t sc16[16];  // per 16-value sub-block scale
-  alignas(32) int16_t c16[16];   // per 16-value sub-block correction
+  __m128i sc8, c8;
   float d, dcorr;
 };
 
 inline __m256i Shr2(__m256i v, int s) { return _mm256_and_si256(_mm256_srli_epi16(v, s), _mm256_set1_epi8(3)); }
 inline __m256i Load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-
-// Q4_K / Q5_K 6-bit scale and min of sub-block j (0..7) from 12 packed bytes.
-inline void ScaleMinK4(int j, const uint8_t* q, int* sc, int* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
+inline uint32_t U32At(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
+// Each byte i of the result is byte i / 2 of v (a 32-value sub-block's scale used for
+// both of its 16-value halves).
+inline __m128i DupBytes(__m128i v) { return _mm_unpacklo_epi8(v, v); }
 
 struct Q2_KDec {
   static constexpr int kBytes = 84;
-  static void Scales(const uint8_t* b, KScales* s) {
-    for (int j = 0; j < 16; ++j) {
-      s->sc16[j] = b[j] & 0xF;
-      s->c16[j] = b[j] >> 4;
-    }
-    s->d = F16At(b + 80);
-    s->dcorr = F16At(b + 82);
+  static KScales Scales(const uint8_t* b) {
+    const __m128i p = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+    const __m128i lo = _mm_set1_epi8(0x0F);
+    return {_mm_and_si128(p, lo), _mm_and_si128(_mm_srli_epi16(p, 4), lo), F16At(b + 80), F16At(b + 82)};
   }
   static __m256i Chunk(const uint8_t* b, int c) { return Shr2(Load32(b + 16 + 32 * (c >> 2)), 2 * (c & 3)); }
 };
 
 struct Q3_KDec {
   static constexpr int kBytes = 110;
-  static void Scales(const uint8_t* b, KScales* s) {
-    const uint8_t* p = b + 96;
-    for (int i = 0; i < 16; ++i) {
-      const int low = (p[i % 8] >> (4 * (i / 8))) & 0xF;
-      const int high = (p[8 + i % 4] >> (2 * (i / 4))) & 3;
-      const int sc = (low | (high << 4)) - 32;
-      s->sc16[i] = static_cast<int16_t>(sc);
-      s->c16[i] = static_cast<int16_t>(4 * sc);
-    }
-    s->d = F16At(b + 108);
-    s->dcorr = s->d;
+  static KScales Scales(const uint8_t* b) {
+    // Sub-block i: low 4 bits = nibble i / 8 of byte i % 8, high 2 bits = bits 2 (i / 4)
+    // of byte 8 + i % 4; the scale is that 6-bit value minus 32.
+    const uint32_t a0 = U32At(b + 96), a1 = U32At(b + 100), a2 = U32At(b + 104);
+    const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+    const __m128i v = _mm_setr_epi32(static_cast<int>((a0 & m4) | ((a2 & m2) << 4)),
+                                     static_cast<int>((a1 & m4) | (((a2 >> 2) & m2) << 4)),
+                                     static_cast<int>(((a0 >> 4) & m4) | (((a2 >> 4) & m2) << 4)),
+                                     static_cast<int>(((a1 >> 4) & m4) | (((a2 >> 6) & m2) << 4)));
+    const __m128i sc = _mm_sub_epi8(v, _mm_set1_epi8(32));
+    const float d = F16At(b + 108);
+    return {sc, sc, d, 4.0f * d};  // x = d * sc * (q - 4)
   }
   static __m256i Chunk(const uint8_t* b, int c) {
     const int h = c >> 2, p = c & 3;
@@ -153,18 +150,23 @@ struct Q3_KDec {
   }
 };
 
+// Q4_K / Q5_K: eight 6-bit scales and mins in 12 bytes. Bytes 0-3: scales 0-3 (low 6
+// bits), bytes 4-7: mins 0-3; scales / mins 4-7 take their low 4 bits from the nibbles of
+// bytes 8-11 and their high 2 bits from the top bits of bytes 0-3 / 4-7.
+inline KScales Q45Scales(const uint8_t* b) {
+  const uint32_t a0 = U32At(b + 4), a1 = U32At(b + 8), a2 = U32At(b + 12);
+  const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+  const uint32_t sc_lo = a0 & m6, mn_lo = a1 & m6;
+  const uint32_t sc_hi = (a2 & m4) | (((a0 >> 6) & m2) << 4);
+  const uint32_t mn_hi = ((a2 >> 4) & m4) | (((a1 >> 6) & m2) << 4);
+  const __m128i v = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(mn_lo),
+                                   static_cast<int>(mn_hi));
+  return {DupBytes(v), DupBytes(_mm_srli_si128(v, 8)), F16At(b), F16At(b + 2)};
+}
+
 struct Q4_KDec {
   static constexpr int kBytes = 144;
-  static void Scales(const uint8_t* b, KScales* s) {
-    for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      ScaleMinK4(j, b + 4, &sc, &m);
-      s->sc16[2 * j] = s->sc16[2 * j + 1] = static_cast<int16_t>(sc);
-      s->c16[2 * j] = s->c16[2 * j + 1] = static_cast<int16_t>(m);
-    }
-    s->d = F16At(b);
-    s->dcorr = F16At(b + 2);
-  }
+  static KScales Scales(const uint8_t* b) { return Q45Scales(b); }
   static __m256i Chunk(const uint8_t* b, int c) {
     const __m256i v = Load32(b + 16 + 32 * (c >> 1));
     return _mm256_and_si256(_mm256_srli_epi16(v, 4 * (c & 1)), _mm256_set1_epi8(0x0F));
@@ -173,7 +175,7 @@ struct Q4_KDec {
 
 struct Q5_KDec {
   static constexpr int kBytes = 176;
-  static void Scales(const uint8_t* b, KScales* s) { Q4_KDec::Scales(b, s); }
+  static KScales Scales(const uint8_t* b) { return Q45Scales(b); }
   static __m256i Chunk(const uint8_t* b, int c) {
     const __m256i v = Load32(b + 48 + 32 * (c >> 1));
     const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(v, 4 * (c & 1)), _mm256_set1_epi8(0x0F));
@@ -184,14 +186,10 @@ struct Q5_KDec {
 
 struct Q6_KDec {
   static constexpr int kBytes = 210;
-  static void Scales(const uint8_t* b, KScales* s) {
-    const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
-    for (int j = 0; j < 16; ++j) {
-      s->sc16[j] = sc[j];
-      s->c16[j] = static_cast<int16_t>(32 * sc[j]);
-    }
-    s->d = F16At(b + 208);
-    s->dcorr = s->d;
+  static KScales Scales(const uint8_t* b) {
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192));
+    const float d = F16At(b + 208);
+    return {sc, sc, d, 32.0f * d};  // x = d * sc * (q - 32)
   }
   static __m256i Chunk(const uint8_t* b, int c) {
     const int h = c >> 2, j = c & 3;

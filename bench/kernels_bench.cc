@@ -1,0 +1,172 @@
+// Kernel benchmarks: MatMul per ISA and weight type at the SmolLM2-135M (k=576, n=1536)
+// and Llama-1B-class (k=2048, n=8192) shapes. m=1 (decode) reports the weight bytes
+// streamed per second (GB/s, from copies of the weights that together exceed the L3
+// cache, so each call reads from memory); m=64 (prefill) reports GFLOP/s (2*m*n*k per
+// call). Memory read and memcpy bandwidth with the same thread count are the reference
+// for m=1.
+//
+//   build/<dir>/bin/kernels_bench [--threads=N] [google benchmark flags]
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/half.h"
+#include "base/thread_pool.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+
+namespace weft::kernels {
+namespace {
+
+int g_threads = 2;
+
+ThreadPool& Pool() {
+  static ThreadPool pool(g_threads);
+  return pool;
+}
+
+// Random quants with sane f16 scales (what the values are does not matter for speed,
+// but NaN/inf scales could).
+std::vector<uint8_t> RandomWeights(DType type, int64_t n, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> w(BytesForElements(type, k) * static_cast<size_t>(n));
+  if (type == DType::kF16) {
+    std::normal_distribution<float> d(0.0f, 0.05f);
+    for (size_t i = 0; i < w.size(); i += 2) {
+      const uint16_t h = FloatToFp16(d(rng));
+      std::memcpy(&w[i], &h, 2);
+    }
+    return w;
+  }
+  for (auto& b : w) b = static_cast<uint8_t>(rng());
+  const DTypeInfo& info = GetDTypeInfo(type);
+  const uint16_t d = FloatToFp16(0.001f);
+  for (size_t off = 0; off < w.size(); off += static_cast<size_t>(info.block_bytes)) {
+    uint8_t* b = w.data() + off;
+    switch (type) {
+      case DType::kQ4_0: case DType::kQ8_0: std::memcpy(b, &d, 2); break;
+      case DType::kQ4_K: std::memcpy(b, &d, 2); std::memcpy(b + 2, &d, 2); break;
+      case DType::kQ6_K: std::memcpy(b + 208, &d, 2); break;
+      default: break;
+    }
+  }
+  return w;
+}
+
+TensorView View(DType type, int64_t k, int64_t n, const std::vector<uint8_t>& bytes) {
+  TensorView t;
+  t.name = "w";
+  t.type = type;
+  t.n_dims = 2;
+  t.ne = {k, n, 1, 1};
+  t.data = bytes.data();
+  t.nbytes = bytes.size();
+  return t;
+}
+
+void BM_MatMul(benchmark::State& state, Isa isa, DType type, int64_t k, int64_t n, int64_t m) {
+  const size_t wbytes = BytesForElements(type, k) * static_cast<size_t>(n);
+  // Decode streams weights: rotate over copies totalling >= 256 MiB (8x the L3 cache).
+  const size_t copies = m == 1 ? std::max<size_t>(2, (size_t{256} << 20) / wbytes + 1) : 1;
+  std::vector<std::vector<uint8_t>> ws;
+  for (size_t c = 0; c < copies; ++c) ws.push_back(RandomWeights(type, n, k, static_cast<uint32_t>(c + 1)));
+  std::vector<TensorView> views;
+  for (auto& w : ws) views.push_back(View(type, k, n, w));
+  std::mt19937 rng(9);
+  std::normal_distribution<float> dist;
+  std::vector<float> x(static_cast<size_t>(m * k)), y(static_cast<size_t>(m * n));
+  for (auto& v : x) v = dist(rng);
+  Scratch scratch;
+  const KernelContext ctx{GetKernelTable(isa), &Pool(), &scratch};
+  size_t i = 0;
+  for (auto _ : state) {
+    MatMul(ctx, x.data(), m, views[i], y.data());
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % views.size();
+  }
+  if (m == 1) {
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * wbytes));
+  } else {
+    state.counters["FLOPS"] = benchmark::Counter(2.0 * static_cast<double>(m * n * k),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+  }
+  state.counters["weight_MB"] = static_cast<double>(wbytes) / 1e6;
+}
+
+// Reads a 512 MiB buffer with all pool threads (plain 64-bit loads, summed).
+void BM_MemRead(benchmark::State& state) {
+  const size_t n = (size_t{512} << 20) / 8;
+  std::vector<uint64_t> buf(n, 1);
+  for (auto _ : state) {
+    std::vector<uint64_t> sums(64, 0);
+    Pool().ParallelFor(0, static_cast<int64_t>(n / 4096), 1, [&](int64_t b, int64_t e) {
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t i = static_cast<size_t>(b) * 4096; i < static_cast<size_t>(e) * 4096; i += 4) {
+        s0 += buf[i];
+        s1 += buf[i + 1];
+        s2 += buf[i + 2];
+        s3 += buf[i + 3];
+      }
+      sums[static_cast<size_t>(b) % 64] += s0 + s1 + s2 + s3;  // races are harmless here
+    });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * n * 8));
+}
+
+// memcpy of 256 MiB split over the pool threads; bytes counted once (read + write = 2x).
+void BM_Memcpy(benchmark::State& state) {
+  const size_t n = size_t{256} << 20;
+  std::vector<uint8_t> src(n, 1), dst(n, 0);
+  for (auto _ : state) {
+    Pool().ParallelFor(0, static_cast<int64_t>(n >> 20), 1, [&](int64_t b, int64_t e) {
+      std::memcpy(dst.data() + (b << 20), src.data() + (b << 20), static_cast<size_t>(e - b) << 20);
+    });
+    benchmark::DoNotOptimize(dst.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * n));
+}
+
+}  // namespace
+}  // namespace weft::kernels
+
+int main(int argc, char** argv) {
+  using namespace weft::kernels;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) == 0) g_threads = std::atoi(argv[i] + 10);
+  }
+  benchmark::RegisterBenchmark("MemRead", BM_MemRead)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("Memcpy", BM_Memcpy)->UseRealTime()->Unit(benchmark::kMillisecond);
+  const weft::DType types[] = {weft::DType::kQ4_0, weft::DType::kQ8_0, weft::DType::kQ4_K, weft::DType::kQ6_K,
+                               weft::DType::kF16};
+  const int64_t shapes[][2] = {{576, 1536}, {2048, 8192}};
+  for (int64_t m : {1, 64}) {
+    for (const auto& s : shapes) {
+      for (weft::DType t : types) {
+        for (Isa isa : AvailableIsas()) {
+          const std::string name = "MatMul/" + std::string(IsaName(isa)) + "/" + std::string(weft::DTypeName(t)) +
+                                   "/k" + std::to_string(s[0]) + "_n" + std::to_string(s[1]) + "/m" + std::to_string(m);
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, isa, t, s[0], s[1], m)
+              ->UseRealTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
+      }
+    }
+  }
+  // Our own flag is not Google Benchmark's.
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) != 0) argv[out++] = argv[i];
+  }
+  argc = out;
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
