@@ -87,8 +87,9 @@ void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorVie
       for (int64_t r = b; r < e; ++r) t.quantize_act(x + r * a.x_stride, k, block, a.xq_layout.Row(a.xq, r));
     });
   }
-  // Enough rows per chunk to amortise the call; the pool makes up to 4 chunks per thread.
-  const int64_t grain = std::max<int64_t>(16, 4096 / std::max<int64_t>(1, m));
+  // At least ~64 KiB of weight-row work per chunk (times m); the pool makes up to 4
+  // chunks per thread, which balances threads that get descheduled.
+  const int64_t grain = std::max<int64_t>(4, static_cast<int64_t>((size_t{64} << 10) / row_bytes) / m);
   For(ctx, n, grain, [&](int64_t b, int64_t e) { t.matmul(a, b, e); });
 }
 

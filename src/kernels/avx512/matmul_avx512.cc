@@ -30,40 +30,49 @@ inline float Hsum256(__m256 v) {
 
 // ---- legacy quants (blocks of 32) ------------------------------------------------------
 
+// Two blocks per zmm: lanes 0-7 belong to block b, lanes 8-15 to block b + 1.
+inline __m512 PairLanes(__m128 two) {
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                               _mm512_castps128_ps512(two));
+}
+inline __m128 LoadTwo(const float* p) { return _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p))); }
+
 template <class Dec>
 struct Legacy {
   template <int MR>
   static void Run(const MatMulArgs& A, const uint8_t* w, int64_t r0, float* out) {
     QuantActRow a[MR];
     for (int r = 0; r < MR; ++r) a[r] = A.xq_layout.Row(A.xq, r0 + r);
-    __m256 acc[2][MR];
-    float corr[MR];
-    for (int r = 0; r < MR; ++r) {
-      acc[0][r] = acc[1][r] = _mm256_setzero_ps();
-      corr[r] = 0.0f;
-    }
+    __m512 acc[MR], cacc[MR];
+    for (int r = 0; r < MR; ++r) acc[r] = cacc[r] = _mm512_setzero_ps();
     const int64_t nb = A.k / 32;
-    auto block = [&](int64_t b, int slot) {
-      float dw, cw;
-      __m256i q = Dec::Load(w + b * Dec::kBytes, &dw, &cw);
+    // Blocks b and b + 1 (when `two`; otherwise b alone, upper lanes zero).
+    auto pair = [&](int64_t b, bool two) {
+      float dw0, cw0, dw1 = 0.0f, cw1 = 0.0f;
+      const __m256i q0 = Dec::Load(w + b * Dec::kBytes, &dw0, &cw0);
+      const __m256i q1 = two ? Dec::Load(w + (b + 1) * Dec::kBytes, &dw1, &cw1) : _mm256_setzero_si256();
+      __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
       if constexpr (Dec::kSigned) {  // u8 = q + 128, so subtract 128 * sum(a)
-        q = _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80)));
-        cw = -128.0f * dw;
+        q = _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));
+        cw0 = -128.0f * dw0;
+        cw1 = -128.0f * dw1;
       }
+      const __m512 dwv = PairLanes(_mm_setr_ps(dw0, dw1, 0.0f, 0.0f));
+      // Each lane adds cw * ds / 8: eight lanes make one block's correction.
+      const __m512 cwv = PairLanes(_mm_setr_ps(0.125f * cw0, 0.125f * cw1, 0.0f, 0.0f));
       for (int r = 0; r < MR; ++r) {
-        const __m256i av = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[r].q + 32 * b));
-        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, av);
-        acc[slot][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * a[r].d[b]), acc[slot][r]);
-        corr[r] += cw * a[r].ds[b];
+        const __m512i av = _mm512_loadu_si512(a[r].q + 32 * b);  // the row's q is padded to 64 bytes
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, av);
+        const __m128 d2 = two ? LoadTwo(a[r].d + b) : _mm_load_ss(a[r].d + b);
+        const __m128 ds2 = two ? LoadTwo(a[r].ds + b) : _mm_load_ss(a[r].ds + b);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dwv, PairLanes(d2)), acc[r]);
+        cacc[r] = _mm512_fmadd_ps(cwv, PairLanes(ds2), cacc[r]);
       }
     };
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-      block(b, 0);
-      block(b + 1, 1);
-    }
-    if (b < nb) block(b, 0);
-    for (int r = 0; r < MR; ++r) out[r] = Hsum256(_mm256_add_ps(acc[0][r], acc[1][r])) + corr[r];
+    for (; b + 2 <= nb; b += 2) pair(b, true);
+    if (b < nb) pair(b, false);
+    for (int r = 0; r < MR; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) + _mm512_reduce_add_ps(cacc[r]);
   }
 };
 
