@@ -18,31 +18,29 @@ class FlatMap64 {
   void Reserve(size_t n) {
     size_t cap = 16;
     while (cap < n * 2) cap <<= 1;
-    keys_.assign(cap, kEmpty);
-    values_.assign(cap, V{});
+    slots_.assign(cap, Slot_{kEmpty, V{}});
     mask_ = cap - 1;
     size_ = 0;
   }
   // Inserts key -> value unless key is present; returns false when it was.
   bool Insert(uint64_t key, const V& value) {
     WEFT_DCHECK(key != kEmpty);
-    if ((size_ + 1) * 2 > keys_.size()) Grow();
+    if ((size_ + 1) * 2 > slots_.size()) Grow();
     size_t i = Slot(key);
-    while (keys_[i] != kEmpty) {
-      if (keys_[i] == key) return false;
+    while (slots_[i].key != kEmpty) {
+      if (slots_[i].key == key) return false;
       i = (i + 1) & mask_;
     }
-    keys_[i] = key;
-    values_[i] = value;
+    slots_[i] = Slot_{key, value};
     ++size_;
     return true;
   }
   const V* Find(uint64_t key) const {
-    if (keys_.empty()) return nullptr;
+    if (slots_.empty()) return nullptr;
     size_t i = Slot(key);
     while (true) {
-      uint64_t k = keys_[i];
-      if (k == key) return &values_[i];
+      uint64_t k = slots_[i].key;
+      if (k == key) return &slots_[i].value;
       if (k == kEmpty) return nullptr;
       i = (i + 1) & mask_;
     }
@@ -56,14 +54,16 @@ class FlatMap64 {
     return static_cast<size_t>(key >> 20) & mask_;
   }
   void Grow() {
-    std::vector<uint64_t> old_keys = std::move(keys_);
-    std::vector<V> old_values = std::move(values_);
-    Reserve(old_keys.empty() ? 16 : old_keys.size());
-    for (size_t i = 0; i < old_keys.size(); ++i)
-      if (old_keys[i] != kEmpty) Insert(old_keys[i], old_values[i]);
+    std::vector<Slot_> old = std::move(slots_);
+    Reserve(old.empty() ? 16 : old.size());
+    for (const Slot_& s : old)
+      if (s.key != kEmpty) Insert(s.key, s.value);
   }
-  std::vector<uint64_t> keys_;
-  std::vector<V> values_;
+  struct Slot_ {
+    uint64_t key;
+    V value;
+  };
+  std::vector<Slot_> slots_;  // key and value side by side: one cache miss per probe
   size_t mask_ = 0;
   size_t size_ = 0;
 };

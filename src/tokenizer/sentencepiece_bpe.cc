@@ -28,9 +28,17 @@ class SentencePieceModel final : public TokenizerModel {
       int32_t id = index.Find(fmt::format("<0x{:02X}>", b));
       if (id >= 0 && v.types[id] == TokenType::kByte) byte_ids_[b] = id;
     }
-    // Single-character tokens by code point: the starting symbols.
+    // Single-character tokens by code point: the starting symbols. And every character
+    // that occurs in a longer token (the others never merge).
     for (int32_t id = 0; id < v.size(); ++id) {
       const std::string& t = v.tokens[id];
+      size_t clen;
+      if (!t.empty() && unicode::DecodeUtf8(t, 0, &clen) != unicode::kInvalid && clen < t.size()) {
+        for (size_t pos = 0; pos < t.size(); pos += clen) {
+          uint32_t c = unicode::DecodeUtf8(t, pos, &clen);
+          if (c != unicode::kInvalid) in_multi_char_token_.Insert(c, 1);
+        }
+      }
       if (t.empty() || t.size() > 4) continue;
       size_t len;
       uint32_t cp = unicode::DecodeUtf8(t, 0, &len);
@@ -55,8 +63,31 @@ class SentencePieceModel final : public TokenizerModel {
       if (c == ' ') buf.append(kSpaceMark);
       else buf.push_back(c);
     }
-    s.symbols.clear();
+    // A character that occurs in no multi-character token never merges, so the runs
+    // between such characters (e.g. line breaks) merge independently: this keeps the
+    // merge queue small on long texts without changing the result.
+    bool last_was_unk = false;
+    size_t run_start = 0;
     for (size_t pos = 0; pos < buf.size();) {
+      size_t len;
+      uint32_t cp = unicode::DecodeUtf8(buf, pos, &len);
+      if (cp != unicode::kInvalid && !in_multi_char_token_.Find(cp)) {
+        EncodeRun(buf, run_start, pos, s, out, &last_was_unk);
+        EncodeRun(buf, pos, pos + len, s, out, &last_was_unk);
+        run_start = pos + len;
+      }
+      pos += len;
+    }
+    EncodeRun(buf, run_start, buf.size(), s, out, &last_was_unk);
+  }
+
+ private:
+  // Merges the characters of buf[begin, end) and appends the resulting ids.
+  void EncodeRun(const std::string& buf, size_t begin, size_t end, Scratch& s, std::vector<int32_t>* out,
+                 bool* last_was_unk) const {
+    if (begin >= end) return;
+    s.symbols.clear();
+    for (size_t pos = begin; pos < end;) {
       size_t len;
       uint32_t cp = unicode::DecodeUtf8(buf, pos, &len);
       int32_t id = -1;
@@ -68,31 +99,27 @@ class SentencePieceModel final : public TokenizerModel {
       pos += len;
     }
     s.symbols.back().next = -1;
-    MergeSymbols(merges_, v_.merges.empty() ? &text_pairs_ : nullptr, buf, s);
-    bool last_was_unk = false;
+    if (s.symbols.size() > 1) MergeSymbols(merges_, v_.merges.empty() ? &text_pairs_ : nullptr, buf, s);
     for (int32_t i = 0; i >= 0; i = s.symbols[i].next) {
       const Symbol& sym = s.symbols[i];
       if (sym.id >= 0) {
         out->push_back(sym.id);
-        last_was_unk = false;
-        continue;
-      }
-      if (v_.byte_fallback) {
+        *last_was_unk = false;
+      } else if (v_.byte_fallback) {
         for (uint32_t k = 0; k < sym.len; ++k) {
           int32_t b = byte_ids_[static_cast<uint8_t>(buf[sym.begin + k])];
           if (b >= 0) out->push_back(b);
           else if (v_.unk_id >= 0) out->push_back(v_.unk_id);
         }
-        last_was_unk = false;
+        *last_was_unk = false;
       } else if (v_.unk_id >= 0) {
         // HF BPE fuses runs of unknown characters into one unk (fuse_unk).
-        if (!(last_was_unk && !v_.merges.empty())) out->push_back(v_.unk_id);
-        last_was_unk = true;
+        if (!(*last_was_unk && !v_.merges.empty())) out->push_back(v_.unk_id);
+        *last_was_unk = true;
       }
     }
   }
 
- private:
   // Merge by score: every way to cut a token into two tokens is a merge rule whose
   // priority is the whole token's score.
   void BuildScoreMerges() {
@@ -116,6 +143,7 @@ class SentencePieceModel final : public TokenizerModel {
   const TokenIndex& index_;
   std::array<int32_t, 256> byte_ids_;
   FlatMap64<int32_t> cp_ids_;
+  FlatMap64<uint8_t> in_multi_char_token_;
   MergeTable merges_;
   TextPairLookup text_pairs_{nullptr, nullptr};
 };

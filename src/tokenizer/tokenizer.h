@@ -13,8 +13,10 @@
 // Invalid UTF-8 input never fails: byte-level BPE encodes the bytes as they are,
 // SentencePiece encodes each invalid byte as its <0xNN> token (or unk without byte
 // tokens), WordPiece drops invalid bytes. Decoding returns the bytes the tokens stand
-// for, so decode(encode(x)) == x for byte-level BPE, and for SentencePiece whenever
-// every byte of x has a token or byte token (no unk) — both without BOS/EOS.
+// for, so decode(encode(x)) == x (without BOS/EOS) when every byte of x has a token
+// (byte-level characters or <0xNN> pieces; some vocabularies lack a few, e.g. falcon
+// and SmolLM2 for some control bytes and 0xFF, and those bytes are dropped), except that
+// SentencePiece decodes a literal U+2581 "▁" in x as a space.
 //
 // Thread-safety: immutable after Create; Encode/Decode may be called concurrently.
 #pragma once
