@@ -136,31 +136,78 @@ inline __m512 LoadW(const uint8_t* w, int64_t i, __mmask16 m) {
   }
 }
 
+// NR weight rows x MR activation rows per call: each x load feeds NR FMAs and each
+// weight load MR, which keeps the FMA units (not the loads) the limit for prefill.
 template <DType T>
 struct Float {
-  template <int MR>
-  static void Run(const MatMulArgs& A, const uint8_t* w, int64_t r0, float* out) {
+  static constexpr int kNR = 2;
+  template <int MR, int NR>
+  static void RunN(const MatMulArgs& A, const uint8_t* const* w, int64_t r0, float (*out)[kMR]) {
     const float* x[MR];
     for (int r = 0; r < MR; ++r) x[r] = A.x + (r0 + r) * A.x_stride;
-    __m512 acc[2][MR];
-    for (int r = 0; r < MR; ++r) acc[0][r] = acc[1][r] = _mm512_setzero_ps();
+    __m512 acc[NR][2][MR];
+    for (int j = 0; j < NR; ++j) {
+      for (int r = 0; r < MR; ++r) acc[j][0][r] = acc[j][1][r] = _mm512_setzero_ps();
+    }
     const int64_t k = A.k;
     int64_t i = 0;
     for (; i + 32 <= k; i += 32) {
-      const __m512 w0 = LoadW<T>(w, i, 0xFFFF), w1 = LoadW<T>(w, i + 16, 0xFFFF);
+      __m512 w0[NR], w1[NR];
+      for (int j = 0; j < NR; ++j) {
+        w0[j] = LoadW<T>(w[j], i, 0xFFFF);
+        w1[j] = LoadW<T>(w[j], i + 16, 0xFFFF);
+      }
       for (int r = 0; r < MR; ++r) {
-        acc[0][r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[r] + i), acc[0][r]);
-        acc[1][r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[r] + i + 16), acc[1][r]);
+        const __m512 x0 = _mm512_loadu_ps(x[r] + i), x1 = _mm512_loadu_ps(x[r] + i + 16);
+        for (int j = 0; j < NR; ++j) {
+          acc[j][0][r] = _mm512_fmadd_ps(w0[j], x0, acc[j][0][r]);
+          acc[j][1][r] = _mm512_fmadd_ps(w1[j], x1, acc[j][1][r]);
+        }
       }
     }
     for (; i < k; i += 16) {
       const __mmask16 m = k - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (k - i)) - 1);
-      const __m512 wv = LoadW<T>(w, i, m);
-      for (int r = 0; r < MR; ++r) acc[0][r] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[r] + i), acc[0][r]);
+      for (int r = 0; r < MR; ++r) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x[r] + i);
+        for (int j = 0; j < NR; ++j) acc[j][0][r] = _mm512_fmadd_ps(LoadW<T>(w[j], i, m), xv, acc[j][0][r]);
+      }
     }
-    for (int r = 0; r < MR; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][r], acc[1][r]));
+    for (int j = 0; j < NR; ++j) {
+      for (int r = 0; r < MR; ++r) out[j][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0][r], acc[j][1][r]));
+    }
   }
 };
+
+// Float kernels: kNR weight rows at a time (then single rows), kMR activation rows.
+template <class Kern>
+void DriveFloat(const MatMulArgs& A, int64_t n0, int64_t n1) {
+  constexpr int NR = Kern::kNR;
+  float out[NR][kMR];
+  for (int64_t m0 = 0; m0 < A.m; m0 += kMChunk) {
+    const int64_t m1 = A.m < m0 + kMChunk ? A.m : m0 + kMChunk;
+    auto rows = [&]<int nr>(int64_t n) {
+      const uint8_t* w[nr];
+      for (int j = 0; j < nr; ++j) w[j] = A.w + static_cast<size_t>(n + j) * A.w_row_bytes;
+      int64_t r = m0;
+      for (; r + kMR <= m1; r += kMR) {
+        Kern::template RunN<kMR, nr>(A, w, r, out);
+        for (int j = 0; j < nr; ++j) {
+          for (int i = 0; i < kMR; ++i) A.y[(r + i) * A.y_stride + n + j] = out[j][i];
+        }
+      }
+      for (; r < m1; ++r) {
+        Kern::template RunN<1, nr>(A, w, r, out);
+        for (int j = 0; j < nr; ++j) A.y[r * A.y_stride + n + j] = out[j][0];
+      }
+    };
+    int64_t n = n0;
+    // Decode (m < kMR) is bound by memory: one weight stream at a time reads faster.
+    if (A.m >= kMR) {
+      for (; n + NR <= n1; n += NR) rows.template operator()<NR>(n);
+    }
+    for (; n < n1; ++n) rows.template operator()<1>(n);
+  }
+}
 
 template <class Kern>
 void Drive(const MatMulArgs& A, int64_t n0, int64_t n1) {
@@ -197,9 +244,9 @@ int MatMulActBlock(DType type) {
 
 void MatMulRows(const MatMulArgs& A, int64_t n0, int64_t n1) {
   switch (A.type) {
-    case DType::kF32: return Drive<Float<DType::kF32>>(A, n0, n1);
-    case DType::kF16: return Drive<Float<DType::kF16>>(A, n0, n1);
-    case DType::kBF16: return Drive<Float<DType::kBF16>>(A, n0, n1);
+    case DType::kF32: return DriveFloat<Float<DType::kF32>>(A, n0, n1);
+    case DType::kF16: return DriveFloat<Float<DType::kF16>>(A, n0, n1);
+    case DType::kBF16: return DriveFloat<Float<DType::kBF16>>(A, n0, n1);
     case DType::kQ4_0: return Drive<Legacy<Q4_0Dec>>(A, n0, n1);
     case DType::kQ4_1: return Drive<Legacy<Q4_1Dec>>(A, n0, n1);
     case DType::kQ5_0: return Drive<Legacy<Q5_0Dec>>(A, n0, n1);
