@@ -10,5 +10,8 @@ namespace weft::cli {
 
 void RegisterInfoCommand(CLI::App& app, int* exit_code);
 void RegisterTokenizeCommand(CLI::App& app, int* exit_code);
+void RegisterRunCommand(CLI::App& app, int* exit_code);
+void RegisterLogitsCommand(CLI::App& app, int* exit_code);
+void RegisterPerplexityCommand(CLI::App& app, int* exit_code);
 
 }  // namespace weft::cli

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   weft::cli::RegisterInfoCommand(app, &exit_code);
   weft::cli::RegisterTokenizeCommand(app, &exit_code);
+  weft::cli::RegisterRunCommand(app, &exit_code);
+  weft::cli::RegisterLogitsCommand(app, &exit_code);
+  weft::cli::RegisterPerplexityCommand(app, &exit_code);
 
   try {
     app.parse(argc, argv);

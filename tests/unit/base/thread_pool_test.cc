@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -40,15 +41,25 @@ TEST(ThreadPool, ChunksRespectGrainAndUseSeveralThreads) {
   std::set<std::thread::id> threads;
   std::vector<int64_t> sizes;
   pool.ParallelFor(0, 10000, 100, [&](int64_t b, int64_t e) {
-    // Enough work that both threads take chunks.
-    volatile double x = 0;
-    for (int i = 0; i < 20000; ++i) x = x + i;
-    std::lock_guard<std::mutex> lock(mu);
-    threads.insert(std::this_thread::get_id());
-    sizes.push_back(e - b);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      threads.insert(std::this_thread::get_id());
+      sizes.push_back(e - b);
+    }
+    // Hold each chunk until a second thread has taken one (or 10 s pass), so the check
+    // below does not depend on how fast the worker wakes on a loaded machine. A pool
+    // that never uses its worker fails after the timeout.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (threads.size() >= 2) break;
+      }
+      std::this_thread::yield();
+    }
   });
   int64_t total = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) total += sizes[i];
+  for (int64_t s : sizes) total += s;
   EXPECT_EQ(total, 10000);
   for (int64_t s : sizes) EXPECT_GE(s, 100);
   EXPECT_EQ(threads.size(), 2u);

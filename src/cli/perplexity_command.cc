@@ -1,0 +1,88 @@
+// weft perplexity MODEL --file TEXT [-c 512] [--chunks N] [--kl-base FILE]
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "base/mapped_file.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "model/load_model.h"
+#include "model/perplexity.h"
+#include "tokenizer/tokenizer.h"
+
+namespace weft::cli {
+namespace {
+
+struct Args {
+  std::string model, file, kl_base;
+  int64_t n_ctx = 512;
+  int64_t chunks = 0;
+  int threads = 0;
+};
+
+Status Run(const Args& a) {
+  WEFT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(a.file));
+  RunnerOptions options;
+  options.threads = a.threads;
+  options.max_tokens_per_step = std::min<int64_t>(a.n_ctx, 512);
+  options.max_logit_rows = options.max_tokens_per_step;
+  WEFT_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(a.model, options));
+  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*m.file));
+  EncodeOptions enc;
+  enc.add_special = false;
+  const std::vector<int32_t> tokens = tokenizer->Encode(text, enc);
+  PerplexityOptions po;
+  po.n_ctx = a.n_ctx;
+  po.max_chunks = a.chunks;
+  po.bos_id = tokenizer->vocab().add_bos ? tokenizer->bos_id() : -1;
+  po.kl_base_path = a.kl_base;
+  std::fprintf(stderr, "weft perplexity: %zu tokens, chunks of %lld, %s kernels\n", tokens.size(),
+               static_cast<long long>(a.n_ctx), m.runner->isa_name());
+  ProgressBar bar("perplexity");
+  WEFT_ASSIGN_OR_RETURN(PerplexityResult r,
+                        ComputePerplexity(m.runner.get(), tokens, po, [&](const PerplexityProgress& p) {
+                          bar.Update(p.chunk, p.n_chunks,
+                                     fmt::format("ppl {:.4f} +/- {:.4f}, {:.0f} tok/s", p.ppl, p.ppl_stderr,
+                                                 static_cast<double>(p.chunk * a.n_ctx) / p.seconds));
+                        }));
+  bar.Finish();
+  const PerplexityProgress& f = r.final;
+  std::printf("perplexity: %.4f +/- %.4f over %lld tokens (%lld chunks of %lld) in %.1f s (%.0f tokens/s)\n", f.ppl,
+              f.ppl_stderr, static_cast<long long>(f.tokens_scored), static_cast<long long>(f.n_chunks),
+              static_cast<long long>(a.n_ctx), f.seconds, static_cast<double>(f.n_chunks * a.n_ctx) / f.seconds);
+  if (r.kl_written) std::printf("kl base: wrote %s\n", a.kl_base.c_str());
+  if (r.kl_compared) {
+    std::printf("kl divergence vs %s: mean %.6f, max %.6f nats; top-1 agreement %.2f%%\n", a.kl_base.c_str(),
+                r.kl_mean, r.kl_max, 100.0 * r.top1_agreement);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterPerplexityCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("perplexity", "Perplexity of a model over a text file (and KL divergence against a "
+                                               "saved base, to judge a quantisation)");
+  auto a = std::make_shared<Args>();
+  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
+  cmd->add_option("-f,--file", a->file, "Text file to score, e.g. ../shared/models/text/wiki.test.raw")->required();
+  cmd->add_option("-c,--ctx", a->n_ctx, "Tokens per chunk; the second half of each chunk is scored (default: 512)");
+  cmd->add_option("--chunks", a->chunks, "Score at most this many chunks (default: 0 = all)");
+  cmd->add_option("--kl-base", a->kl_base,
+                  "Log-probabilities file: written when it does not exist, else compared against (KL divergence, "
+                  "top-1 agreement). Large: n_vocab x 2 bytes per scored token; limit with --chunks");
+  cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
+  cmd->callback([a, exit_code] {
+    Status s = Run(*a);
+    if (!s.ok()) {
+      std::fprintf(stderr, "weft perplexity: %s\n", s.message().c_str());
+      *exit_code = 1;
+    }
+  });
+}
+
+}  // namespace weft::cli

@@ -1,0 +1,57 @@
+#include "kv/kv_cache_storage.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "base/check.h"
+
+namespace weft {
+
+uint64_t KvCacheShape::TotalBytes() const {
+  const uint64_t elem = static_cast<uint64_t>(GetDTypeInfo(type).block_bytes);
+  return 2ull * static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(num_blocks) *
+         static_cast<uint64_t>(block_size) * static_cast<uint64_t>(n_kv_heads) * static_cast<uint64_t>(head_dim) * elem;
+}
+
+StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(const KvCacheShape& shape) {
+  if (shape.type != DType::kF16 && shape.type != DType::kBF16 && shape.type != DType::kF32) {
+    return InvalidArgumentError(fmt::format("KV cache type {} is not supported (F16, BF16, F32)", DTypeName(shape.type)));
+  }
+  if (shape.n_layers <= 0 || shape.num_blocks <= 0 || shape.block_size <= 0 || shape.n_kv_heads <= 0 ||
+      shape.head_dim <= 0) {
+    return InvalidArgumentError(fmt::format("bad KV cache shape: {} layers, {} blocks of {} tokens, {} x {} per token",
+                                            shape.n_layers, shape.num_blocks, shape.block_size, shape.n_kv_heads,
+                                            shape.head_dim));
+  }
+  auto storage = std::unique_ptr<KvCacheStorage>(new KvCacheStorage(shape));
+  const uint64_t total = shape.TotalBytes();
+  storage->layer_bytes_ = total / (2ull * static_cast<uint64_t>(shape.n_layers));
+  const uint64_t rounded = (total + 63) / 64 * 64;
+  storage->memory_ = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
+  if (storage->memory_ == nullptr) {
+    return ResourceExhaustedError(fmt::format("cannot allocate {} bytes for the KV cache", total));
+  }
+  // Zeroed so that never-written slots hold finite values (attention masks them anyway).
+  std::memset(storage->memory_, 0, total);
+  return storage;
+}
+
+KvCacheStorage::~KvCacheStorage() { std::free(memory_); }
+
+kernels::KvCacheView KvCacheStorage::Layer(int64_t layer) const {
+  WEFT_CHECK(layer >= 0 && layer < shape_.n_layers, "layer {} of {}", layer, shape_.n_layers);
+  uint8_t* base = memory_ + static_cast<uint64_t>(layer) * 2 * layer_bytes_;
+  kernels::KvCacheView v;
+  v.k = base;
+  v.v = base + layer_bytes_;
+  v.type = shape_.type;
+  v.num_blocks = shape_.num_blocks;
+  v.block_size = shape_.block_size;
+  v.n_kv_heads = shape_.n_kv_heads;
+  v.head_dim = shape_.head_dim;
+  return v;
+}
+
+}  // namespace weft

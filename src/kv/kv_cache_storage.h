@@ -1,0 +1,50 @@
+// KvCacheStorage: the memory of the paged KV cache, allocated once: for every layer, K
+// and V as [num_blocks, block_size, n_kv_heads, head_dim] of F16 (default), BF16 or F32.
+// It owns bytes only; which block belongs to which sequence is the KV manager's business
+// (kv/), and the kernels read and write it through block tables (kernels/ops.h).
+// Thread-safety: the object is immutable after construction; the bytes are written only
+// by the engine thread's forward pass.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/ops.h"
+#include "tensor/dtype.h"
+#include "weft/status.h"
+
+namespace weft {
+
+struct KvCacheShape {
+  int64_t n_layers = 0;
+  int64_t num_blocks = 0;
+  int block_size = 16;  // tokens per block
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  DType type = DType::kF16;
+
+  // Bytes of K plus V for all layers.
+  uint64_t TotalBytes() const;
+};
+
+class KvCacheStorage {
+ public:
+  // ResourceExhausted when the memory cannot be allocated; InvalidArgument for a bad shape
+  // or a type other than F16, BF16 and F32.
+  static StatusOr<std::unique_ptr<KvCacheStorage>> Create(const KvCacheShape& shape);
+  ~KvCacheStorage();
+  KvCacheStorage(const KvCacheStorage&) = delete;
+  KvCacheStorage& operator=(const KvCacheStorage&) = delete;
+
+  const KvCacheShape& shape() const { return shape_; }
+  // The cache of one layer, as the kernels take it.
+  kernels::KvCacheView Layer(int64_t layer) const;
+
+ private:
+  explicit KvCacheStorage(const KvCacheShape& shape) : shape_(shape) {}
+  KvCacheShape shape_;
+  uint64_t layer_bytes_ = 0;  // one of K or V for one layer
+  uint8_t* memory_ = nullptr;  // [n_layers][K, V][layer_bytes_]
+};
+
+}  // namespace weft

@@ -1,0 +1,26 @@
+// ForwardBatch: one step's work for the model, as the scheduler describes it: a flat,
+// ragged (padding-free) batch of tokens from several sequences, each continuing from its
+// KV already cached. Every field is borrowed; the caller keeps the arrays alive for the
+// duration of ModelRunner::Execute.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace weft {
+
+struct ForwardBatch {
+  std::span<const int32_t> tokens;        // [n_tokens] token ids, sequence after sequence
+  std::span<const int32_t> positions;     // [n_tokens] position of each token in its sequence
+  std::span<const int64_t> slot_mapping;  // [n_tokens] KV slot (block * block_size + offset) to write
+  std::span<const int32_t> query_start;   // [n_seqs + 1] sequence s owns tokens [qs[s], qs[s+1])
+  std::span<const int32_t> seq_len;       // [n_seqs] KV length of s after this step
+  std::span<const int32_t> block_table;   // [n_seqs * max_blocks_per_seq] block ids
+  int max_blocks_per_seq = 0;
+  std::span<const int32_t> logit_rows;    // token indices (into tokens) whose logits are wanted
+
+  int n_seqs() const { return static_cast<int>(seq_len.size()); }
+  int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }
+};
+
+}  // namespace weft

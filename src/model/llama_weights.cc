@@ -1,0 +1,82 @@
+#include "model/llama_weights.h"
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "base/log.h"
+#include "loader/weight_check.h"
+
+namespace weft {
+
+const TensorView* LlamaWeights::Matrix(const TensorView* t) {
+  if (t == nullptr || t->RowsAreBlockAligned()) return t;
+  // Blocks run across rows: dequantise the whole tensor (blocks are contiguous) to F32.
+  std::vector<float> values(static_cast<size_t>(t->NumElements()));
+  DequantizeTensor(*t, values.data());
+  auto view = std::make_unique<TensorView>(*t);
+  view->type = DType::kF32;
+  view->data = reinterpret_cast<const uint8_t*>(values.data());
+  view->nbytes = values.size() * sizeof(float);
+  float_buffers_.push_back(std::move(values));
+  repacked_views_.push_back(std::move(view));
+  WEFT_LOG_DEBUG("{}: rows of {} elements are not whole {} blocks; dequantised to F32", t->name, t->ne[0],
+                 DTypeName(t->type));
+  return repacked_views_.back().get();
+}
+
+const float* LlamaWeights::Floats(const TensorView* t) {
+  if (t == nullptr) return nullptr;
+  if (t->type == DType::kF32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
+    return reinterpret_cast<const float*>(t->data);
+  }
+  std::vector<float> values(static_cast<size_t>(t->NumElements()));
+  DequantizeTensor(*t, values.data());
+  float_buffers_.push_back(std::move(values));
+  return float_buffers_.back().data();
+}
+
+StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file) {
+  const ModelConfig& c = file->config();
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3") {
+    return UnimplementedError(fmt::format("{}: architecture '{}' is not supported (weft runs llama, qwen2, qwen3)",
+                                          file->path(), c.arch));
+  }
+  WEFT_RETURN_IF_ERROR(CheckLlamaWeights(c, file->tensors(), file->path()));
+  for (const auto& t : file->tensors()) {
+    if (!GetDTypeInfo(t.type).dequantizable) {
+      return UnimplementedError(fmt::format("{}: tensor '{}' has type {}, which weft cannot compute with",
+                                            file->path(), t.name, DTypeName(t.type)));
+    }
+  }
+  auto w = std::shared_ptr<LlamaWeights>(new LlamaWeights());
+  w->file_ = file;
+  auto find = [&](const std::string& name) { return file->FindTensor(name); };
+  w->token_embd_ = find("token_embd.weight");
+  w->output_ = c.tied_embeddings ? w->token_embd_ : w->Matrix(find("output.weight"));
+  w->output_norm_ = w->Floats(find("output_norm.weight"));
+  w->layers_.resize(static_cast<size_t>(c.n_layer));
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const std::string p = fmt::format("blk.{}.", i);
+    LlamaLayerWeights& l = w->layers_[static_cast<size_t>(i)];
+    l.attn_norm = w->Floats(find(p + "attn_norm.weight"));
+    l.wq = w->Matrix(find(p + "attn_q.weight"));
+    l.wk = w->Matrix(find(p + "attn_k.weight"));
+    l.wv = w->Matrix(find(p + "attn_v.weight"));
+    l.wo = w->Matrix(find(p + "attn_output.weight"));
+    l.bq = w->Floats(find(p + "attn_q.bias"));
+    l.bk = w->Floats(find(p + "attn_k.bias"));
+    l.bv = w->Floats(find(p + "attn_v.bias"));
+    l.bo = w->Floats(find(p + "attn_output.bias"));
+    l.q_norm = w->Floats(find(p + "attn_q_norm.weight"));
+    l.k_norm = w->Floats(find(p + "attn_k_norm.weight"));
+    l.ffn_norm = w->Floats(find(p + "ffn_norm.weight"));
+    l.w_gate = w->Matrix(find(p + "ffn_gate.weight"));
+    l.w_up = w->Matrix(find(p + "ffn_up.weight"));
+    l.w_down = w->Matrix(find(p + "ffn_down.weight"));
+  }
+  return std::shared_ptr<const LlamaWeights>(std::move(w));
+}
+
+}  // namespace weft

@@ -1,0 +1,67 @@
+// LlamaWeights: a llama-family model's weights bound by role (per layer), ready for the
+// kernels. Most tensors are the ModelFile's zero-copy views. A few are repacked once at
+// bind time, into buffers this object owns:
+//  * matrices whose rows are not whole quantisation blocks (blocks running across rows,
+//    as in an old Q8_0 stories260K file) are dequantised to F32, since row-wise matmul
+//    kernels need whole blocks per row;
+//  * norm weights and biases that are not F32 (or not 4-byte aligned) become F32 arrays.
+// Ownership: holds a shared_ptr to the ModelFile, so the views stay valid. Immutable
+// after binding; safe to share across threads.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "loader/model_file.h"
+#include "tensor/tensor_view.h"
+#include "weft/status.h"
+
+namespace weft {
+
+struct LlamaLayerWeights {
+  const float* attn_norm = nullptr;     // [n_embd]
+  const TensorView* wq = nullptr;       // ne {n_embd, n_head*head_dim}
+  const TensorView* wk = nullptr;       // ne {n_embd, n_head_kv*head_dim}
+  const TensorView* wv = nullptr;       // ne {n_embd, n_head_kv*head_dim}
+  const TensorView* wo = nullptr;       // ne {n_head*head_dim, n_embd}
+  const float* bq = nullptr;            // [n_head*head_dim] (qwen2), else null
+  const float* bk = nullptr;            // [n_head_kv*head_dim]
+  const float* bv = nullptr;
+  const float* bo = nullptr;            // [n_embd] when attn_output_bias
+  const float* q_norm = nullptr;        // [head_dim] (qwen3), else null
+  const float* k_norm = nullptr;
+  const float* ffn_norm = nullptr;      // [n_embd]
+  const TensorView* w_gate = nullptr;   // ne {n_embd, n_ff}
+  const TensorView* w_up = nullptr;     // ne {n_embd, n_ff}
+  const TensorView* w_down = nullptr;   // ne {n_ff, n_embd}
+};
+
+class LlamaWeights {
+ public:
+  // Checks every tensor's presence and shape against the config (CheckLlamaWeights).
+  static StatusOr<std::shared_ptr<const LlamaWeights>> Bind(std::shared_ptr<const ModelFile> file);
+
+  const ModelConfig& config() const { return file_->config(); }
+  const ModelFile& file() const { return *file_; }
+  const TensorView& token_embd() const { return *token_embd_; }  // ne {n_embd, n_vocab}
+  const TensorView& output() const { return *output_; }          // token_embd when tied
+  const float* output_norm() const { return output_norm_; }      // [n_embd]
+  const std::vector<LlamaLayerWeights>& layers() const { return layers_; }
+  // Tensors repacked at bind time (for `weft info`-style reporting and tests).
+  int num_repacked() const { return static_cast<int>(repacked_views_.size() + float_buffers_.size()); }
+
+ private:
+  LlamaWeights() = default;
+  const TensorView* Matrix(const TensorView* t);
+  const float* Floats(const TensorView* t);
+
+  std::shared_ptr<const ModelFile> file_;
+  const TensorView* token_embd_ = nullptr;
+  const TensorView* output_ = nullptr;
+  const float* output_norm_ = nullptr;
+  std::vector<LlamaLayerWeights> layers_;
+  std::vector<std::unique_ptr<TensorView>> repacked_views_;
+  std::vector<std::vector<float>> float_buffers_;
+};
+
+}  // namespace weft

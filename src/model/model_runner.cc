@@ -1,0 +1,128 @@
+#include "model/model_runner.h"
+
+#include <fmt/format.h>
+
+#include "kernels/kernel_table.h"
+
+namespace weft {
+
+ModelRunner::ModelRunner(std::shared_ptr<const LlamaWeights> weights, const RunnerOptions& options)
+    : weights_(std::move(weights)), options_(options), pool_(options.threads) {}
+
+StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::shared_ptr<const LlamaWeights> weights,
+                                                           const RunnerOptions& options) {
+  if (options.max_tokens_per_step <= 0 || options.max_logit_rows <= 0) {
+    return InvalidArgumentError("max tokens per step and max logit rows must be positive");
+  }
+  const kernels::KernelTable* table = options.kernel_table;
+  if (table == nullptr) {
+    WEFT_ASSIGN_OR_RETURN(table, kernels::SelectKernelTable());
+  }
+  auto runner = std::unique_ptr<ModelRunner>(new ModelRunner(std::move(weights), options));
+  runner->ctx_.table = table;
+  runner->ctx_.pool = &runner->pool_;
+  runner->ctx_.scratch = &runner->scratch_;
+  const ModelConfig& c = runner->config();
+  const auto t = static_cast<size_t>(options.max_tokens_per_step);
+  const auto q_dim = static_cast<size_t>(c.n_head * c.head_dim);
+  const auto kv_dim = static_cast<size_t>(c.n_head_kv * c.head_dim);
+  LlamaActivations& a = runner->act_;
+  a.x.resize(t * static_cast<size_t>(c.n_embd));
+  a.xn.resize(a.x.size());
+  a.proj.resize(a.x.size());
+  a.q.resize(t * q_dim);
+  a.attn.resize(t * q_dim);
+  a.k.resize(t * kv_dim);
+  a.v.resize(t * kv_dim);
+  a.gate.resize(t * static_cast<size_t>(c.n_ff));
+  a.up.resize(a.gate.size());
+  a.last.resize(static_cast<size_t>(options.max_logit_rows * c.n_embd));
+  return runner;
+}
+
+const char* ModelRunner::isa_name() const { return kernels::IsaName(ctx_.table->isa); }
+
+KvCacheShape ModelRunner::KvShape(int64_t num_blocks, int block_size, DType type) const {
+  const ModelConfig& c = config();
+  KvCacheShape s;
+  s.n_layers = c.n_layer;
+  s.num_blocks = num_blocks;
+  s.block_size = block_size;
+  s.n_kv_heads = static_cast<int>(c.n_head_kv);
+  s.head_dim = static_cast<int>(c.head_dim);
+  s.type = type;
+  return s;
+}
+
+Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache) const {
+  const int64_t n = b.n_tokens();
+  const int n_seqs = b.n_seqs();
+  const KvCacheShape& kv = cache.shape();
+  if (n <= 0 || n > options_.max_tokens_per_step) {
+    return InvalidArgumentError(fmt::format("batch of {} tokens (this runner takes 1 to {})", n,
+                                            options_.max_tokens_per_step));
+  }
+  if (b.positions.size() != b.tokens.size() || b.slot_mapping.size() != b.tokens.size()) {
+    return InvalidArgumentError("positions and slot mapping must have one entry per token");
+  }
+  if (n_seqs <= 0 || b.query_start.size() != static_cast<size_t>(n_seqs) + 1 || b.query_start[0] != 0 ||
+      b.query_start[static_cast<size_t>(n_seqs)] != n) {
+    return InvalidArgumentError("query_start must run from 0 to the token count with one entry per sequence + 1");
+  }
+  if (b.max_blocks_per_seq <= 0 ||
+      b.block_table.size() != static_cast<size_t>(n_seqs) * static_cast<size_t>(b.max_blocks_per_seq)) {
+    return InvalidArgumentError("block table must be n_seqs x max_blocks_per_seq");
+  }
+  if (kv.n_layers != config().n_layer || kv.n_kv_heads != config().n_head_kv || kv.head_dim != config().head_dim) {
+    return InvalidArgumentError("KV cache shape does not match the model");
+  }
+  const int64_t n_slots = kv.num_blocks * kv.block_size;
+  for (int s = 0; s < n_seqs; ++s) {
+    const int32_t q0 = b.query_start[static_cast<size_t>(s)], q1 = b.query_start[static_cast<size_t>(s) + 1];
+    const int32_t len = b.seq_len[static_cast<size_t>(s)];
+    if (q1 < q0 || len < q1 - q0 || len > static_cast<int64_t>(b.max_blocks_per_seq) * kv.block_size) {
+      return InvalidArgumentError(fmt::format("sequence {}: {} new tokens and KV length {} do not fit its block table",
+                                              s, q1 - q0, len));
+    }
+    if (len > config().context_length) {
+      return OutOfRangeError(fmt::format("sequence {}: length {} is past the model's context of {} tokens", s, len,
+                                         config().context_length));
+    }
+    const int32_t n_blocks = (len + kv.block_size - 1) / kv.block_size;
+    for (int32_t i = 0; i < n_blocks; ++i) {
+      const int32_t block = b.block_table[static_cast<size_t>(s) * b.max_blocks_per_seq + i];
+      if (block < 0 || block >= kv.num_blocks) {
+        return InvalidArgumentError(fmt::format("sequence {}: block {} is not in the cache", s, block));
+      }
+    }
+    for (int32_t t = q0; t < q1; ++t) {
+      const int32_t want = len - (q1 - q0) + (t - q0);
+      if (b.positions[static_cast<size_t>(t)] != want) {
+        return InvalidArgumentError(
+            fmt::format("token {}: position {} but its sequence places it at {}", t, b.positions[static_cast<size_t>(t)], want));
+      }
+      const int64_t slot = b.slot_mapping[static_cast<size_t>(t)];
+      if (slot >= n_slots) return InvalidArgumentError(fmt::format("token {}: KV slot {} is past the cache", t, slot));
+    }
+  }
+  for (int32_t id : b.tokens) {
+    if (id < 0 || id >= config().n_vocab) {
+      return InvalidArgumentError(fmt::format("token id {} is outside the vocabulary of {}", id, config().n_vocab));
+    }
+  }
+  if (b.logit_rows.size() > static_cast<size_t>(options_.max_logit_rows)) {
+    return InvalidArgumentError(fmt::format("{} logit rows (at most {})", b.logit_rows.size(), options_.max_logit_rows));
+  }
+  for (int32_t r : b.logit_rows) {
+    if (r < 0 || r >= n) return InvalidArgumentError(fmt::format("logit row {} is not a token of the batch", r));
+  }
+  return Status::Ok();
+}
+
+Status ModelRunner::Execute(const ForwardBatch& batch, const KvCacheStorage& cache, float* logits) {
+  WEFT_RETURN_IF_ERROR(Validate(batch, cache));
+  LlamaForward(ctx_, *weights_, batch, cache, act_, logits);
+  return Status::Ok();
+}
+
+}  // namespace weft
