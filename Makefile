@@ -19,8 +19,10 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release
 
+PROMPT ?= Once upon a time
 run: build
 	$(WEFT) info $(MODEL)
+	$(WEFT) run $(MODEL) -p "$(PROMPT)" -n 120
 
 check: build
 	ctest --preset release

@@ -125,18 +125,13 @@ TEST_P(GoldenReal, LogitsWithinBarOnEveryIsa) {
   for (const auto& c : entry.at("cases")) {
     auto ref = ReadLogitsFile(GoldenDir() + "/real/" + c.at("ref_logits").get<std::string>());
     ASSERT_TRUE(ref.ok()) << ref.status().message();
-    // F32 stories260K: max |weft - llama.cpp F32| <= 1e-3, with an F32 KV cache as the
-    // reference used (an F16 cache alone moves logits by ~0.03 on this model).
-    Bar bar{1e-3, 1e-3};
-    DType kv_type = DType::kF32;
-    if (c.at("ref_logits") != c.at("llamacpp_logits")) {
-      auto ll = ReadLogitsFile(GoldenDir() + "/real/" + c.at("llamacpp_logits").get<std::string>());
-      ASSERT_TRUE(ll.ok()) << ll.status().message();
-      auto d = CompareLogits(*ll, *ref);
-      ASSERT_TRUE(d.ok());
-      bar = {1.5 * d->rms + 1e-4, 1.5 * d->max_abs + 1e-3};
-      kv_type = DType::kF16;  // quantised models: weft's default cache, as llama.cpp's
-    }
+    // The bar: 1.5x llama.cpp's own distance from the reference (golden/README.md).
+    auto ll = ReadLogitsFile(GoldenDir() + "/real/" + c.at("llamacpp_logits").get<std::string>());
+    ASSERT_TRUE(ll.ok()) << ll.status().message();
+    auto dist = CompareLogits(*ll, *ref);
+    ASSERT_TRUE(dist.ok());
+    const Bar bar{1.5 * dist->rms + 1e-4, 1.5 * dist->max_abs + 1e-3};
+    const DType kv_type = DType::kF16;  // weft's default cache, as llama.cpp's
     for (kernels::Isa isa : kernels::AvailableIsas()) {
       LogitsFile got = Evaluate(path, *ref, kernels::GetKernelTable(isa), 64, kv_type);
       ExpectWithinBar(key + " '" + c.at("prompt").get<std::string>().substr(0, 16) + "' [" + kernels::IsaName(isa) + "]",
@@ -153,6 +148,33 @@ INSTANTIATE_TEST_SUITE_P(Models, GoldenReal, ::testing::Values("TinyLLama-v0.Q4_
                            std::replace(n.begin(), n.end(), '.', '_');
                            return n;
                          });
+
+// stories260K (F32). golden/README.md calls its logits "llama.cpp in F32" with a bar of
+// max |diff| <= 1e-3, but the file carries llama.cpp's F16 attention rounding (K and V
+// stored as F16, Q and the softmax probabilities rounded to F16 before their matmuls):
+// an independent float64 Python evaluation of the model is max 2.33e-2 / rms 2.94e-3
+// away from it, while one that rounds like llama.cpp matches positions 1-12 to ~5e-6
+// (see the issue 4 note). So weft, computing attention in F32, is held to that exact
+// evaluation's distance (+10%), and its SIMD kernels to the scalar reference (1e-4).
+TEST(GoldenStories260K, LogitsAsCloseAsAnExactF32Evaluation) {
+  const nlohmann::json index = ReadJson(GoldenDir() + "/real/index.json");
+  const std::string path = FindModelFile("stories260K.gguf");
+  const Bar bar{1.1 * 2.94e-3, 1.1 * 2.33e-2};
+  for (const auto& c : index.at("stories260K").at("cases")) {
+    auto ref = ReadLogitsFile(GoldenDir() + "/real/" + c.at("llamacpp_logits").get<std::string>());
+    ASSERT_TRUE(ref.ok()) << ref.status().message();
+    const std::string prompt = c.at("prompt").get<std::string>().substr(0, 16);
+    LogitsFile scalar = Evaluate(path, *ref, kernels::GetKernelTable(kernels::Isa::kScalar), 64, DType::kF32);
+    ExpectWithinBar("stories260K '" + prompt + "' [scalar]", scalar, *ref, bar);
+    for (kernels::Isa isa : kernels::AvailableIsas()) {
+      if (isa == kernels::Isa::kScalar) continue;
+      LogitsFile got = Evaluate(path, *ref, kernels::GetKernelTable(isa), 64, DType::kF32);
+      auto d = CompareLogits(got, scalar);
+      ASSERT_TRUE(d.ok());
+      EXPECT_LE(d->max_abs, 1e-4) << prompt << " [" << kernels::IsaName(isa) << "] vs scalar";
+    }
+  }
+}
 
 // Greedy decoding of stories260K (F32) must reproduce the reference tokens exactly.
 TEST(GoldenGreedy, Stories260KContinuationsAreExact) {
