@@ -13,5 +13,6 @@ void RegisterTokenizeCommand(CLI::App& app, int* exit_code);
 void RegisterRunCommand(CLI::App& app, int* exit_code);
 void RegisterLogitsCommand(CLI::App& app, int* exit_code);
 void RegisterPerplexityCommand(CLI::App& app, int* exit_code);
+void RegisterTemplateCommand(CLI::App& app, int* exit_code);
 
 }  // namespace weft::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   weft::cli::RegisterRunCommand(app, &exit_code);
   weft::cli::RegisterLogitsCommand(app, &exit_code);
   weft::cli::RegisterPerplexityCommand(app, &exit_code);
+  weft::cli::RegisterTemplateCommand(app, &exit_code);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,68 @@
+// weft template MODEL --messages FILE.json: render a conversation with the model's chat
+// template (or --chat-template FILE) and print the prompt, to debug templates.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "base/mapped_file.h"
+#include "cli/commands.h"
+#include "loader/model_file.h"
+#include "loader/model_source.h"
+#include "tokenizer/model_chat_template.h"
+
+namespace weft::cli {
+namespace {
+
+struct Args {
+  std::string model, messages, chat_template;
+  bool no_generation_prompt = false;
+};
+
+Status Run(const Args& a) {
+  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
+  WEFT_ASSIGN_OR_RETURN(auto model, OpenModelFile(path));
+  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*model));
+  WEFT_ASSIGN_OR_RETURN(auto tmpl, LoadModelChatTemplate(*model, *tokenizer, a.chat_template));
+  WEFT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(a.messages));
+  auto j = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgumentError(a.messages + ": not valid JSON");
+  // Either [messages...] or {"messages": [...], "tools": [...]}.
+  nlohmann::ordered_json messages = j, tools;
+  if (j.is_object()) {
+    if (!j.contains("messages")) return InvalidArgumentError(a.messages + ": an object needs a \"messages\" array");
+    messages = j["messages"];
+    if (j.contains("tools")) tools = j["tools"];
+  }
+  if (!messages.is_array()) return InvalidArgumentError(a.messages + ": \"messages\" must be an array of messages");
+  for (const auto& m : messages) {
+    if (!m.is_object() || !m.contains("role")) {
+      return InvalidArgumentError(a.messages + ": each message must be an object with a \"role\"");
+    }
+  }
+  WEFT_ASSIGN_OR_RETURN(std::string prompt, tmpl->Render(messages, tools, !a.no_generation_prompt));
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterTemplateCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("template", "Render a conversation with a model's chat template (prints the prompt)");
+  auto a = std::make_shared<Args>();
+  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
+  cmd->add_option("--messages", a->messages,
+                  "JSON file: [{\"role\": ..., \"content\": ...}, ...] or {\"messages\": [...], \"tools\": [...]}")
+      ->required();
+  cmd->add_option("--chat-template", a->chat_template, "Jinja template file to use instead of the model's");
+  cmd->add_flag("--no-generation-prompt", a->no_generation_prompt,
+                "Do not append the assistant turn opener (default: appended, as for generation)");
+  cmd->callback([a, exit_code] {
+    Status s = Run(*a);
+    if (!s.ok()) {
+      std::fprintf(stderr, "weft template: %s\n", s.message().c_str());
+      *exit_code = 1;
+    }
+  });
+}
+
+}  // namespace weft::cli

@@ -1,0 +1,44 @@
+#include "tokenizer/model_chat_template.h"
+
+#include "base/mapped_file.h"
+#include "loader/model_file.h"
+
+namespace weft {
+
+StatusOr<std::string> ModelChatTemplate::Render(const nlohmann::ordered_json& messages,
+                                                const nlohmann::ordered_json& tools, bool add_generation_prompt) const {
+  ChatTemplate::ChatInputs in;
+  in.messages = messages;
+  in.tools = tools;
+  in.add_generation_prompt = add_generation_prompt;
+  in.bos_token = bos_token;
+  in.eos_token = eos_token;
+  auto out = tmpl.RenderChat(in);
+  if (!out.ok()) return std::move(out).status().WithContext("chat template from " + source);
+  return out;
+}
+
+StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadModelChatTemplate(const ModelFile& model,
+                                                                          const Tokenizer& tokenizer,
+                                                                          const std::string& template_path) {
+  std::string text, source;
+  if (!template_path.empty()) {
+    WEFT_ASSIGN_OR_RETURN(text, ReadFileToString(template_path));
+    source = template_path;
+  } else if (model.tokenizer().chat_template) {
+    text = *model.tokenizer().chat_template;
+    source = "the model";
+  } else {
+    return NotFoundError(model.path() +
+                         " has no chat template; give one with --chat-template FILE (e.g. one of "
+                         "../shared/models/chat-templates/*.jinja)");
+  }
+  auto parsed = ChatTemplate::Parse(std::move(text), ChatTemplateOptions{});
+  if (!parsed.ok()) return std::move(parsed).status().WithContext("chat template from " + source);
+  auto t = std::make_shared<ModelChatTemplate>(ModelChatTemplate{std::move(parsed).value(), source, "", ""});
+  if (tokenizer.bos_id() >= 0) t->bos_token = std::string(tokenizer.Piece(tokenizer.bos_id()));
+  if (tokenizer.eos_id() >= 0) t->eos_token = std::string(tokenizer.Piece(tokenizer.eos_id()));
+  return std::shared_ptr<const ModelChatTemplate>(std::move(t));
+}
+
+}  // namespace weft
