@@ -1,0 +1,168 @@
+// KvCacheManager: which KV blocks hold which sequence's tokens (PagedAttention, vLLM
+// SOSP'23), with prefix caching (vLLM APC) and copy-on-write for forked samples. Block ids
+// and bookkeeping only; the bytes live in KvCacheStorage, which the engine drives with the
+// BlockCopy list this class returns.
+//
+// A sequence's KV state is a KvBlockTable, a plain struct that the caller keeps (the
+// scheduler embeds one in each Sequence); the manager mutates it. Token position p of a
+// sequence lives in block blocks[p / block_size] at offset p % block_size, i.e. KV slot
+// blocks[p / block_size] * block_size + p % block_size (ForwardBatch::slot_mapping).
+//
+// Prefix hashes: full block i of a token sequence hashes as
+//   h_i = XXH3_64(token ids of block i, seed = h_{i-1}),  h_{-1} = kRootHash,
+// so a hash names the whole prefix up to the end of its block. Only FULL blocks are ever
+// cached. A 64-bit collision would make two different prefixes share KV; we accept that
+// risk (about 2^-64 per pair), as vLLM did with its hashes.
+//
+// Lifecycle of one sequence:
+//   1. admission: m = MatchPrefix(table, prompt)  (no side effects on blocks)
+//                 Allocate(table, 0, m.num_cached_tokens + n, copies, m.num_blocks)
+//      takes the m.num_blocks cached blocks (refcount++) and new blocks for the rest;
+//   2. each step: Allocate(table, num_computed, n, copies) reserves slots for the next n
+//      tokens (all-or-nothing); after the step, CommitComputed(table, tokens, computed)
+//      caches the blocks that became full;
+//   3. Free(table) at the end (or on preemption): refcount--, full blocks stay cached.
+//   Fork(parent, child) shares all of parent's blocks (n>1 samples).
+//
+// Copy-on-write: writing a token into a block that is shared (refcount > 1, after a fork)
+// or that is in the prefix cache (only possible when a full prefix hit recomputes the
+// prompt's last token) first replaces that block in the writer's table with a new block,
+// and appends {src, dst} to `copies`: the engine must KvCacheStorage::CopyBlock(src, dst)
+// before the forward pass that writes the new tokens.
+//
+// Thread-safety: none. One manager per engine, used only by the engine thread.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kv/block_pool.h"
+
+namespace weft {
+
+struct KvCacheConfig {
+  int32_t num_blocks = 0;
+  int32_t block_size = 16;  // tokens per block
+  bool enable_prefix_caching = true;
+  // Longest sequence (tokens) a table must hold; tables reserve this many blocks so that
+  // growing them never allocates. 0: num_blocks * block_size.
+  int32_t max_model_len = 0;
+};
+
+// One block to copy before the next forward pass (copy-on-write).
+struct BlockCopy {
+  int32_t src = 0;
+  int32_t dst = 0;
+};
+
+// A sequence's blocks. Owned by the caller (one per sequence), mutated by the manager.
+struct KvBlockTable {
+  std::vector<int32_t> blocks;        // block ids, in position order
+  std::vector<uint64_t> block_hashes; // prefix hashes of the sequence's first full blocks
+                                      // (a cache of the hash chain; may run ahead of blocks)
+  int32_t num_committed_blocks = 0;   // leading blocks already registered or found in the cache
+
+  int32_t num_blocks() const { return static_cast<int32_t>(blocks.size()); }
+  bool empty() const { return blocks.empty(); }
+};
+
+struct PrefixMatch {
+  int32_t num_blocks = 0;         // leading full blocks found in the cache
+  int32_t num_cached_tokens = 0;  // tokens whose KV they hold, capped at prompt length - 1
+  int32_t num_queried_blocks = 0; // full blocks of the prompt that were looked up
+};
+
+struct KvCacheStats {
+  int32_t num_blocks = 0;
+  int32_t num_free_blocks = 0;
+  int32_t num_used_blocks = 0;
+  int32_t num_cached_blocks = 0;
+  double usage = 0.0;                // used / total, 0..1
+  int64_t prefix_queried_tokens = 0; // prompt tokens looked up at admission
+  int64_t prefix_hit_tokens = 0;     // of those, found in the cache
+  double prefix_hit_rate = 0.0;      // hit / queried tokens, 0..1
+  int64_t block_queries = 0, block_hits = 0, evictions = 0;
+  int64_t allocated_slots = 0;       // used blocks * block_size
+  int64_t wasted_slots = 0;          // of those, slots not holding (or reserved for) a token
+  double waste = 0.0;                // wasted / allocated slots, 0..1
+};
+
+class KvCacheManager {
+ public:
+  static constexpr uint64_t kRootHash = 0x9e3779b97f4a7c15ull;
+
+  explicit KvCacheManager(const KvCacheConfig& config);
+  KvCacheManager(const KvCacheManager&) = delete;
+  KvCacheManager& operator=(const KvCacheManager&) = delete;
+
+  const KvCacheConfig& config() const { return config_; }
+  int32_t block_size() const { return config_.block_size; }
+  // Blocks a table may hold: ceil(max_model_len / block_size).
+  int32_t max_blocks_per_seq() const { return max_blocks_per_seq_; }
+  int32_t num_free_blocks() const { return pool_.num_free(); }
+  int32_t BlocksForTokens(int32_t num_tokens) const {
+    return (num_tokens + config_.block_size - 1) / config_.block_size;
+  }
+
+  // Makes `table` empty with capacity reserved for max_blocks_per_seq (call once per
+  // sequence, outside the step loop).
+  void InitTable(KvBlockTable& table) const;
+
+  // Admission: the longest run of the prompt's leading full blocks that are cached. The
+  // cached token count is capped at prompt.size() - 1 so that the last prompt token is
+  // always computed (its logits are needed); if the hit covers the whole prompt, the
+  // block holding the last token is copied on write by Allocate. Changes no refcount and
+  // counts no statistics (Allocate does, if the admission succeeds); fills
+  // table.block_hashes. Zero match when prefix caching is off. `table` must be empty.
+  PrefixMatch MatchPrefix(KvBlockTable& table, std::span<const int32_t> prompt);
+
+  // Reserves KV slots for tokens [num_computed, num_computed + num_new) of the sequence,
+  // all-or-nothing: returns false, with `table`, `copies` and the pool unchanged, when the
+  // free blocks do not suffice. `match` only at admission (table empty, num_computed ==
+  // match->num_cached_tokens, `match` from the MatchPrefix call just before with no pool
+  // change in between): its cached blocks are taken first (refcount++; a free one leaves
+  // the free list) and the prefix-hit statistics are counted. Appends copy-on-write
+  // copies to `copies` (reserve capacity: the step loop must not allocate).
+  bool Allocate(KvBlockTable& table, int32_t num_computed, int32_t num_new, std::vector<BlockCopy>& copies,
+                const PrefixMatch* match = nullptr);
+  // Blocks that this Allocate call would take off the free list (new blocks, copy-on-
+  // write blocks, and cached hits that are currently free).
+  int32_t BlocksNeeded(const KvBlockTable& table, int32_t num_computed, int32_t num_new,
+                       const PrefixMatch* match = nullptr) const;
+
+  // After a step computed tokens up to `num_computed` (tokens[0, num_computed) now hold
+  // KV): registers every block that became full in the prefix cache. `tokens` is the
+  // sequence's token ids (at least num_computed of them).
+  void CommitComputed(KvBlockTable& table, std::span<const int32_t> tokens, int32_t num_computed);
+
+  // Releases all of the table's blocks (in reverse order, so that a sequence's tail is
+  // evicted before its prefix) and empties it. Full blocks stay cached until evicted.
+  void Free(KvBlockTable& table);
+
+  // child := parent, sharing every block (refcount++). `child` must be empty. The
+  // partly filled last block is copied on the first write by either side.
+  void Fork(const KvBlockTable& parent, KvBlockTable& child);
+
+  // KV slot of token position `pos` (must be covered by the table).
+  int64_t Slot(const KvBlockTable& table, int32_t pos) const {
+    return static_cast<int64_t>(table.blocks[static_cast<size_t>(pos / config_.block_size)]) * config_.block_size +
+           pos % config_.block_size;
+  }
+
+  KvCacheStats Stats() const;  // O(num_blocks)
+  const BlockPool& pool() const { return pool_; }
+
+ private:
+  void EnsureHashes(KvBlockTable& table, std::span<const int32_t> tokens, int32_t num_full_blocks) const;
+  bool NeedsCopy(int32_t block) const;
+
+  KvCacheConfig config_;
+  int32_t max_blocks_per_seq_ = 0;
+  BlockPool pool_;
+  std::vector<int32_t> fill_;  // per block: slots holding or reserved for a token
+  int64_t prefix_queried_tokens_ = 0;
+  int64_t prefix_hit_tokens_ = 0;
+};
+
+}  // namespace weft

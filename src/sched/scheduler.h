@@ -1,0 +1,183 @@
+// Scheduler: iteration-level (continuous) batching over the paged KV cache (Orca, vLLM),
+// with ONE rule for every phase: each step, every scheduled sequence computes its next
+// num_new_tokens = min(its uncomputed tokens, token budget left). Prefill, chunked
+// prefill, decode (1 uncomputed token: the last sampled one), prefix-cache hits
+// (num_computed_tokens starts past the hit) and resumption after preemption (recompute
+// from 0) are all that rule.
+//
+// One step, on the engine thread:
+//   const SchedulerOutput& out = scheduler.Schedule();
+//   for (c : out.copies) storage.CopyBlock(c.src, c.dst);     // copy-on-write, first
+//   logits = runner.Execute(out.batch());                      // rows = out.logit_rows
+//   sampled = for each entry e with e.needs_logits, in out.seqs order:
+//               for each s in e.samplers: sample(logits row e.logits_row, s)
+//   scheduler.Update(sampled);          // appends tokens, finishes max_tokens/context
+//   for (s : out.finished) ...           // finished by length: stream the final output
+//   engine checks stop tokens/strings on each new token -> scheduler.Finish(s, kStop)
+//   scheduler.Abort(request_id) for cancelled requests (blocks free immediately)
+//
+// Order of a step: running sequences first, in policy order (FCFS: admission order;
+// priority: (priority, admission)), each getting its next chunk (1 token when decoding).
+// When the KV cache cannot hold a running sequence's new tokens, the running sequence
+// LAST in that order (lowest priority, most recently admitted) is preempted: its blocks
+// are freed, num_computed_tokens = 0, and it goes back to the waiting queue at its arrival
+// position (so it is resumed first under FCFS: no starvation); then the allocation is
+// retried; if the victim is the sequence itself, it is simply not scheduled. A step that
+// preempted admits no new sequences. Then waiting sequences are admitted in policy order
+// (FCFS: arrival; priority: (priority, arrival)) while the budget, max_num_seqs and the KV
+// blocks allow; the head of the queue blocks the rest (no overtaking), so FCFS is fair.
+// On admission the longest cached prefix is reused (num_computed_tokens = hit).
+// Without chunked prefill a sequence whose remaining tokens exceed the budget left is
+// not admitted this step (and, being the head, stops admission).
+//
+// n>1 samples: Add() takes all n samples of a request together; sample 0 computes the
+// prompt; samples 1..n-1 wait (kForkPending, not counted anywhere else) and are forked
+// from sample 0 (sharing its blocks, copy-on-write of the partial last block) in the
+// Update() that completes the prompt: they sample their first token from the same logits
+// row (ScheduledSequence::samplers) and run on their own from then. A request is admitted
+// only when running + n <= max_num_seqs.
+//
+// Allocation: the step path (Schedule, Update, Finish) allocates nothing once the output
+// vectors reached their reserved sizes (reserved at construction from max_num_seqs,
+// max_num_batched_tokens and max_blocks_per_seq), formats no text and logs nothing.
+// Thread-safety: none; the engine thread owns the scheduler and its KvCacheManager.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kv/kv_cache_manager.h"
+#include "model/forward_batch.h"
+#include "sched/sequence.h"
+#include "weft/status.h"
+
+namespace weft {
+
+enum class SchedulingPolicy : uint8_t { kFcfs, kPriority };
+
+struct SchedulerConfig {
+  int32_t max_num_batched_tokens = 512;  // token budget per step
+  int32_t max_num_seqs = 64;             // running sequences at most
+  bool enable_chunked_prefill = true;
+  SchedulingPolicy policy = SchedulingPolicy::kFcfs;
+  // The block size and max_model_len are the KvCacheManager's (KvCacheConfig).
+};
+
+// One sequence's work in a step.
+struct ScheduledSequence {
+  Sequence* seq = nullptr;
+  int32_t num_new_tokens = 0;             // tokens [start_position, start_position + n)
+  int32_t start_position = 0;             // == seq->num_computed_tokens before the step
+  std::span<const int32_t> block_table;   // seq's blocks, covering all its tokens after the step
+  bool needs_logits = false;              // its last new token is its last uncomputed token
+  int32_t logits_row = -1;                // index into logit_rows when needs_logits
+  int32_t token_offset = 0;               // index of its first token in the flat batch
+  // Sequences that sample from this entry's logits row, in order: seq itself, then (when
+  // this step completes an n>1 prompt) the samples to fork. Empty unless needs_logits.
+  std::span<Sequence* const> samplers;
+};
+
+// Owned by the Scheduler and reused each step; valid until the next Schedule().
+struct SchedulerOutput {
+  std::vector<ScheduledSequence> seqs;    // running sequences (in step order)
+  std::vector<BlockCopy> copies;          // copy-on-write copies to do BEFORE the forward pass
+  std::vector<Sequence*> preempted;       // preempted in this Schedule() (now waiting)
+  std::vector<Sequence*> finished;        // finished by Update() (kLength); not owned after it
+  int32_t num_tokens = 0;                 // sum of num_new_tokens (<= max_num_batched_tokens)
+  int32_t num_samples = 0;                // tokens Update() expects: sum of samplers.size()
+
+  // The flat ragged batch (ForwardBatch fields), filled by Schedule().
+  std::vector<int32_t> tokens;            // [num_tokens]
+  std::vector<int32_t> positions;         // [num_tokens]
+  std::vector<int64_t> slot_mapping;      // [num_tokens] block * block_size + offset
+  std::vector<int32_t> query_start;       // [n_seqs + 1]
+  std::vector<int32_t> seq_len;           // [n_seqs] KV length after the step
+  std::vector<int32_t> block_table;       // [n_seqs * max_blocks_per_seq], padded with 0
+  int32_t max_blocks_per_seq = 0;         // widest table this step
+  std::vector<int32_t> logit_rows;        // token indices whose logits are needed
+
+  bool empty() const { return seqs.empty(); }
+  // Borrowing view for ModelRunner::Execute; valid while this output is unchanged.
+  ForwardBatch batch() const;
+};
+
+struct SchedulerStats {
+  int32_t num_running = 0;
+  int32_t num_waiting = 0;                // includes preempted ones
+  int64_t num_preemptions = 0;            // total
+  int64_t num_steps = 0;                  // Schedule() calls
+  int64_t num_scheduled_tokens = 0;       // total over all steps
+  int64_t schedule_ns_total = 0;          // time in Schedule(), summed
+  int64_t schedule_ns_last = 0;
+  int64_t schedule_ns_max = 0;
+};
+
+class Scheduler {
+ public:
+  // `kv` must outlive the scheduler; the scheduler is its only user.
+  Scheduler(const SchedulerConfig& config, KvCacheManager* kv);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues the n samples of one request (samples[k]->sample_index == k, same request id
+  // and prompt; n == 1 for a plain request). Refused (nothing queued) with
+  // InvalidArgument for an empty prompt or inconsistent samples, OutOfRange when the
+  // prompt does not fit max_model_len with one generated token, ResourceExhausted when
+  // the prompt plus one token needs more blocks than the whole cache or n >
+  // max_num_seqs. Not the step path (may allocate).
+  Status Add(std::span<Sequence* const> samples);
+  Status Add(Sequence* seq) { return Add(std::span<Sequence* const>(&seq, 1)); }
+
+  // Plans the next step (see the top of this file). The reference stays valid (and the
+  // scheduler keeps using the object) until the next Schedule().
+  const SchedulerOutput& Schedule();
+
+  // After the forward pass and sampling of the last Schedule(): `sampled` holds
+  // output.num_samples tokens (see the step outline). Advances num_computed_tokens,
+  // registers newly full blocks in the prefix cache, appends the sampled tokens, forks
+  // pending samples of completed n>1 prompts, finishes sequences that reached max_tokens
+  // or max_model_len (kLength; listed in output.finished, their blocks freed).
+  void Update(std::span<const int32_t> sampled);
+
+  // Finishes a running, waiting or preempted sequence now (e.g. kStop on a stop string):
+  // frees its blocks and forgets it. Not between Schedule() and Update().
+  void Finish(Sequence* seq, FinishReason reason);
+  // Finishes every sequence of the request with kAbort, freeing its blocks now. Returns
+  // how many sequences it finished (0 if the request is unknown or already done). Not
+  // between Schedule() and Update().
+  int32_t Abort(uint64_t request_id);
+
+  bool HasUnfinished() const { return !running_.empty() || !waiting_.empty(); }
+  SchedulerStats Stats() const;
+  const SchedulerConfig& config() const { return config_; }
+  KvCacheManager& kv() { return *kv_; }
+  // Running sequences in policy order; waiting ones in queue order (for tests and stats).
+  std::span<Sequence* const> running() const { return running_; }
+  std::span<Sequence* const> waiting() const { return waiting_; }
+
+ private:
+  bool RunsBefore(const Sequence* a, const Sequence* b) const;  // running order
+  bool QueuedBefore(const Sequence* a, const Sequence* b) const;  // waiting order
+  void InsertRunning(Sequence* seq);
+  void InsertWaiting(Sequence* seq);
+  void Preempt(Sequence* seq);
+  void ScheduleRunning(int32_t& budget, bool& preempted_any);
+  void AdmitWaiting(int32_t& budget);
+  void AddEntry(Sequence* seq, int32_t num_new);
+  void FillBatch();
+  void ReleaseSequence(Sequence* seq, FinishReason reason);
+  int32_t MaxModelLen() const;
+
+  SchedulerConfig config_;
+  KvCacheManager* kv_;
+  std::vector<Sequence*> running_;  // policy order
+  std::vector<Sequence*> waiting_;  // policy order
+  SchedulerOutput out_;
+  bool in_step_ = false;            // between Schedule() and Update()
+  uint64_t next_arrival_ = 0;
+  uint64_t next_admission_ = 0;
+  SchedulerStats stats_;
+};
+
+}  // namespace weft
