@@ -36,7 +36,7 @@ struct Legacy {
     const int64_t nb = A.k / 32;
     auto block = [&](int64_t b, int slot) {
       float dw, cw;
-      const __m256i q = Dec::Load(w + b * Dec::kBytes, &dw, &cw);
+      const __m256i q = LoadLegacy<Dec>(w + b * Dec::kBytes, &dw, &cw);
       const __m256i uq = Dec::kSigned ? _mm256_sign_epi8(q, q) : q;
       for (int r = 0; r < MR; ++r) {
         __m256i av = _mm256_load_si256(reinterpret_cast<const __m256i*>(a[r].q + 32 * b));

@@ -35,6 +35,13 @@ inline __m512 PairLanes(__m128 two) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
                                _mm512_castps128_ps512(two));
 }
+// The f16 at p and at p1 (0 when p1 is null) as floats in lanes 0 and 1.
+inline __m128 F16Pair(const uint8_t* p, const uint8_t* p1) {
+  uint16_t h0, h1 = 0;
+  std::memcpy(&h0, p, 2);
+  if (p1 != nullptr) std::memcpy(&h1, p1, 2);
+  return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h0 | (static_cast<uint32_t>(h1) << 16))));
+}
 inline __m128 LoadTwo(const float* p) { return _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p))); }
 
 template <class Dec>
@@ -48,18 +55,23 @@ struct Legacy {
     const int64_t nb = A.k / 32;
     // Blocks b and b + 1 (when `two`; otherwise b alone, upper lanes zero).
     auto pair = [&](int64_t b, bool two) {
-      float dw0, cw0, dw1 = 0.0f, cw1 = 0.0f;
-      const __m256i q0 = Dec::Load(w + b * Dec::kBytes, &dw0, &cw0);
-      const __m256i q1 = two ? Dec::Load(w + (b + 1) * Dec::kBytes, &dw1, &cw1) : _mm256_setzero_si256();
+      const uint8_t* b0 = w + b * Dec::kBytes;
+      const uint8_t* b1 = b0 + Dec::kBytes;
+      const __m256i q0 = Dec::Quants(b0);
+      const __m256i q1 = two ? Dec::Quants(b1) : _mm256_setzero_si256();
       __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+      // Both blocks' f16 scales converted at once.
+      const __m512 dwv = PairLanes(F16Pair(b0, two ? b1 : nullptr));
+      __m512 cwv;  // each lane adds cw * ds / 8: eight lanes make one block's correction
       if constexpr (Dec::kSigned) {  // u8 = q + 128, so subtract 128 * sum(a)
         q = _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));
-        cw0 = -128.0f * dw0;
-        cw1 = -128.0f * dw1;
+        cwv = _mm512_mul_ps(dwv, _mm512_set1_ps(-128.0f * 0.125f));
+      } else if constexpr (Dec::kMinAt >= 0) {
+        cwv = _mm512_mul_ps(PairLanes(F16Pair(b0 + Dec::kMinAt, two ? b1 + Dec::kMinAt : nullptr)),
+                            _mm512_set1_ps(0.125f));
+      } else {
+        cwv = _mm512_mul_ps(dwv, _mm512_set1_ps(Dec::kCwPerDw * 0.125f));
       }
-      const __m512 dwv = PairLanes(_mm_setr_ps(dw0, dw1, 0.0f, 0.0f));
-      // Each lane adds cw * ds / 8: eight lanes make one block's correction.
-      const __m512 cwv = PairLanes(_mm_setr_ps(0.125f * cw0, 0.125f * cw1, 0.0f, 0.0f));
       for (int r = 0; r < MR; ++r) {
         const __m512i av = _mm512_loadu_si512(a[r].q + 32 * b);  // the row's q is padded to 64 bytes
         const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, av);

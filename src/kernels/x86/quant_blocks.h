@@ -46,55 +46,54 @@ inline __m256i FifthBits(uint32_t qh) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
+// Each legacy decoder: kBytes per block; the f16 scale dw at byte 0; kMinAt = byte
+// offset of the f16 min (cw = min) or -1 (cw = kCwPerDw * dw); Quants = the 32 values.
 struct Q4_0Dec {
-  static constexpr int kBytes = 18;
+  static constexpr int kBytes = 18, kMinAt = -1;
+  static constexpr float kCwPerDw = -8.0f;
   static constexpr bool kSigned = false;
-  static __m256i Load(const uint8_t* b, float* dw, float* cw) {
-    *dw = F16At(b);
-    *cw = -8.0f * *dw;
-    return Nibbles32(b + 2);
-  }
+  static __m256i Quants(const uint8_t* b) { return Nibbles32(b + 2); }
 };
 struct Q4_1Dec {
-  static constexpr int kBytes = 20;
+  static constexpr int kBytes = 20, kMinAt = 2;
+  static constexpr float kCwPerDw = 0.0f;
   static constexpr bool kSigned = false;
-  static __m256i Load(const uint8_t* b, float* dw, float* cw) {
-    *dw = F16At(b);
-    *cw = F16At(b + 2);
-    return Nibbles32(b + 4);
-  }
+  static __m256i Quants(const uint8_t* b) { return Nibbles32(b + 4); }
 };
 struct Q5_0Dec {
-  static constexpr int kBytes = 22;
+  static constexpr int kBytes = 22, kMinAt = -1;
+  static constexpr float kCwPerDw = -16.0f;
   static constexpr bool kSigned = false;
-  static __m256i Load(const uint8_t* b, float* dw, float* cw) {
-    *dw = F16At(b);
-    *cw = -16.0f * *dw;
+  static __m256i Quants(const uint8_t* b) {
     uint32_t qh;
     std::memcpy(&qh, b + 2, 4);
     return _mm256_or_si256(Nibbles32(b + 6), FifthBits(qh));
   }
 };
 struct Q5_1Dec {
-  static constexpr int kBytes = 24;
+  static constexpr int kBytes = 24, kMinAt = 2;
+  static constexpr float kCwPerDw = 0.0f;
   static constexpr bool kSigned = false;
-  static __m256i Load(const uint8_t* b, float* dw, float* cw) {
-    *dw = F16At(b);
-    *cw = F16At(b + 2);
+  static __m256i Quants(const uint8_t* b) {
     uint32_t qh;
     std::memcpy(&qh, b + 4, 4);
     return _mm256_or_si256(Nibbles32(b + 8), FifthBits(qh));
   }
 };
 struct Q8_0Dec {
-  static constexpr int kBytes = 34;
-  static constexpr bool kSigned = true;
-  static __m256i Load(const uint8_t* b, float* dw, float* cw) {
-    *dw = F16At(b);
-    *cw = 0.0f;
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
-  }
+  static constexpr int kBytes = 34, kMinAt = -1;
+  static constexpr float kCwPerDw = 0.0f;
+  static constexpr bool kSigned = true;  // values are int8
+  static __m256i Quants(const uint8_t* b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2)); }
 };
+
+// One block: its values, dw and cw.
+template <class Dec>
+inline __m256i LoadLegacy(const uint8_t* b, float* dw, float* cw) {
+  *dw = F16At(b);
+  *cw = Dec::kMinAt >= 0 ? F16At(b + (Dec::kMinAt >= 0 ? Dec::kMinAt : 0)) : Dec::kCwPerDw * *dw;
+  return Dec::Quants(b);
+}
 
 // ---- K-quants --------------------------------------------------------------------------
 
