@@ -61,6 +61,7 @@ class BlockPool {
 
   // The block cached under `hash`, or kNoBlock. count_query: count it in queries/hits.
   int32_t Lookup(uint64_t hash, bool count_query);
+  int32_t Find(uint64_t hash) const;  // Lookup without counting
   // Caches a FULL block under `hash`. Returns false (and caches nothing) when the hash is
   // already cached (another block holds the same content) or the block already has a hash.
   bool Register(int32_t block, uint64_t hash);

@@ -1,5 +1,192 @@
 #include "kv/kv_cache_manager.h"
 
+#include <algorithm>
+
+#include "base/check.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace weft {
-KvCacheManager::KvCacheManager(const KvCacheConfig& config) : config_(config), pool_(config.num_blocks) {}
+
+namespace {
+size_t Idx(int32_t i) { return static_cast<size_t>(i); }
+}  // namespace
+
+KvCacheManager::KvCacheManager(const KvCacheConfig& config) : config_(config), pool_(config.num_blocks) {
+  WEFT_CHECK(config.block_size > 0, "block size {}", config.block_size);
+  if (config_.max_model_len <= 0) config_.max_model_len = config_.num_blocks * config_.block_size;
+  max_blocks_per_seq_ = BlocksForTokens(config_.max_model_len);
+  fill_.assign(Idx(config.num_blocks), 0);
+}
+
+void KvCacheManager::InitTable(KvBlockTable& table) const {
+  table.blocks.clear();
+  table.block_hashes.clear();
+  table.num_committed_blocks = 0;
+  table.blocks.reserve(Idx(max_blocks_per_seq_));
+  table.block_hashes.reserve(Idx(max_blocks_per_seq_));
+}
+
+void KvCacheManager::EnsureHashes(KvBlockTable& table, std::span<const int32_t> tokens,
+                                  int32_t num_full_blocks) const {
+  const int32_t bs = config_.block_size;
+  WEFT_CHECK(static_cast<int64_t>(num_full_blocks) * bs <= static_cast<int64_t>(tokens.size()),
+             "{} full blocks of {} tokens from {} tokens", num_full_blocks, bs, tokens.size());
+  for (auto i = static_cast<int32_t>(table.block_hashes.size()); i < num_full_blocks; ++i) {
+    const uint64_t parent = i == 0 ? kRootHash : table.block_hashes[Idx(i - 1)];
+    table.block_hashes.push_back(
+        XXH3_64bits_withSeed(tokens.data() + static_cast<size_t>(i) * Idx(bs), Idx(bs) * sizeof(int32_t), parent));
+  }
+}
+
+PrefixMatch KvCacheManager::MatchPrefix(KvBlockTable& table, std::span<const int32_t> prompt) {
+  WEFT_CHECK(table.empty(), "MatchPrefix on a table holding {} blocks", table.num_blocks());
+  PrefixMatch m;
+  m.num_prompt_tokens = static_cast<int32_t>(prompt.size());
+  if (!config_.enable_prefix_caching || prompt.empty()) return m;
+  const int32_t full = std::min(static_cast<int32_t>(prompt.size()) / config_.block_size, max_blocks_per_seq_);
+  EnsureHashes(table, prompt, full);
+  m.num_queried_blocks = full;
+  while (m.num_blocks < full && pool_.Find(table.block_hashes[Idx(m.num_blocks)]) != BlockPool::kNoBlock) {
+    ++m.num_blocks;
+  }
+  m.num_cached_tokens = std::min(m.num_blocks * config_.block_size, static_cast<int32_t>(prompt.size()) - 1);
+  return m;
+}
+
+bool KvCacheManager::NeedsCopy(int32_t block) const { return pool_.RefCount(block) > 1 || pool_.IsCached(block); }
+
+int32_t KvCacheManager::BlocksNeeded(const KvBlockTable& table, int32_t num_computed, int32_t num_new,
+                                     const PrefixMatch* match) const {
+  WEFT_CHECK(num_computed >= 0 && num_new >= 0, "computed {} new {}", num_computed, num_new);
+  const int32_t bs = config_.block_size;
+  int32_t needed = 0;
+  int32_t have = table.num_blocks();
+  if (match != nullptr) {
+    WEFT_CHECK(table.empty() && match->num_blocks <= static_cast<int32_t>(table.block_hashes.size()),
+               "admission with a match of {} blocks on a table of {}", match->num_blocks, table.num_blocks());
+    for (int32_t i = 0; i < match->num_blocks; ++i) {
+      const int32_t b = pool_.Find(table.block_hashes[Idx(i)]);
+      WEFT_CHECK(b != BlockPool::kNoBlock, "matched prefix block {} was evicted before admission", i);
+      if (pool_.RefCount(b) == 0) ++needed;
+    }
+    have = match->num_blocks;
+  }
+  if (num_new == 0) return needed;
+  const int32_t need_total = BlocksForTokens(num_computed + num_new);
+  // Existing blocks that the new tokens write into must not be shared.
+  for (int32_t i = num_computed / bs; i < std::min(have, need_total); ++i) {
+    // With a match, the table is still empty: the matched blocks are all cached, so any
+    // write into one is a copy.
+    if (match != nullptr || NeedsCopy(table.blocks[Idx(i)])) ++needed;
+  }
+  return needed + std::max(0, need_total - have);
+}
+
+bool KvCacheManager::Allocate(KvBlockTable& table, int32_t num_computed, int32_t num_new,
+                              std::vector<BlockCopy>& copies, const PrefixMatch* match) {
+  const int32_t bs = config_.block_size;
+  const int32_t end = num_computed + num_new;
+  WEFT_CHECK(BlocksForTokens(end) <= max_blocks_per_seq_, "{} tokens exceed max_model_len {}", end,
+             config_.max_model_len);
+  if (match != nullptr) {
+    WEFT_CHECK(num_computed == match->num_cached_tokens, "admission at {} with a hit of {} tokens", num_computed,
+               match->num_cached_tokens);
+  } else {
+    WEFT_CHECK(num_computed <= table.num_blocks() * bs, "computed {} beyond the table's {} blocks", num_computed,
+               table.num_blocks());
+  }
+  if (BlocksNeeded(table, num_computed, num_new, match) > pool_.num_free()) return false;
+
+  if (match != nullptr) {
+    for (int32_t i = 0; i < match->num_blocks; ++i) {
+      const int32_t b = pool_.Find(table.block_hashes[Idx(i)]);
+      pool_.Acquire(b);
+      table.blocks.push_back(b);
+    }
+    table.num_committed_blocks = match->num_blocks;
+    pool_.CountQueries(match->num_queried_blocks, match->num_blocks);
+    prefix_queried_tokens_ += match->num_prompt_tokens;
+    prefix_hit_tokens_ += match->num_cached_tokens;
+  }
+  if (num_new == 0) return true;
+  const int32_t need_total = BlocksForTokens(end);
+  for (int32_t i = num_computed / bs; i < std::min(table.num_blocks(), need_total); ++i) {
+    const int32_t old = table.blocks[Idx(i)];
+    if (!NeedsCopy(old)) continue;
+    const int32_t fresh = pool_.Allocate();
+    WEFT_CHECK(fresh != BlockPool::kNoBlock, "copy-on-write found no free block after the count said so");
+    copies.push_back({old, fresh});
+    fill_[Idx(fresh)] = fill_[Idx(old)];
+    table.blocks[Idx(i)] = fresh;
+    pool_.Release(old);
+    table.num_committed_blocks = std::min(table.num_committed_blocks, i);
+  }
+  while (table.num_blocks() < need_total) {
+    const int32_t b = pool_.Allocate();
+    WEFT_CHECK(b != BlockPool::kNoBlock, "no free block after the count said so");
+    fill_[Idx(b)] = 0;
+    table.blocks.push_back(b);
+  }
+  for (int32_t i = num_computed / bs; i < need_total; ++i) {
+    int32_t& f = fill_[Idx(table.blocks[Idx(i)])];
+    f = std::max(f, std::min(bs, end - i * bs));
+  }
+  return true;
+}
+
+void KvCacheManager::CommitComputed(KvBlockTable& table, std::span<const int32_t> tokens, int32_t num_computed) {
+  if (!config_.enable_prefix_caching) return;
+  const int32_t full = std::min(num_computed / config_.block_size, table.num_blocks());
+  if (full <= table.num_committed_blocks) return;
+  EnsureHashes(table, tokens, full);
+  for (int32_t i = table.num_committed_blocks; i < full; ++i) {
+    pool_.Register(table.blocks[Idx(i)], table.block_hashes[Idx(i)]);
+  }
+  table.num_committed_blocks = full;
+}
+
+void KvCacheManager::Free(KvBlockTable& table) {
+  for (auto i = table.blocks.size(); i-- > 0;) pool_.Release(table.blocks[i]);
+  table.blocks.clear();
+  table.num_committed_blocks = 0;
+}
+
+void KvCacheManager::Fork(const KvBlockTable& parent, KvBlockTable& child) {
+  WEFT_CHECK(child.empty(), "Fork into a table holding {} blocks", child.num_blocks());
+  for (int32_t b : parent.blocks) pool_.AddRef(b);
+  child.blocks.assign(parent.blocks.begin(), parent.blocks.end());
+  child.block_hashes.assign(parent.block_hashes.begin(), parent.block_hashes.end());
+  child.num_committed_blocks = parent.num_committed_blocks;
+}
+
+KvCacheStats KvCacheManager::Stats() const {
+  const BlockPoolStats p = pool_.Stats();
+  KvCacheStats s;
+  s.num_blocks = p.num_blocks;
+  s.num_free_blocks = p.num_free;
+  s.num_used_blocks = p.num_used;
+  s.num_cached_blocks = p.num_cached;
+  s.usage = static_cast<double>(p.num_used) / static_cast<double>(p.num_blocks);
+  s.prefix_queried_tokens = prefix_queried_tokens_;
+  s.prefix_hit_tokens = prefix_hit_tokens_;
+  s.prefix_hit_rate = prefix_queried_tokens_ > 0
+                          ? static_cast<double>(prefix_hit_tokens_) / static_cast<double>(prefix_queried_tokens_)
+                          : 0.0;
+  s.block_queries = p.queries;
+  s.block_hits = p.hits;
+  s.evictions = p.evictions;
+  int64_t filled = 0;
+  for (int32_t b = 0; b < p.num_blocks; ++b) {
+    if (pool_.RefCount(b) > 0) {
+      s.allocated_slots += config_.block_size;
+      filled += fill_[Idx(b)];
+    }
+  }
+  s.wasted_slots = s.allocated_slots - filled;
+  s.waste = s.allocated_slots > 0 ? static_cast<double>(s.wasted_slots) / static_cast<double>(s.allocated_slots) : 0.0;
+  return s;
+}
+
 }  // namespace weft

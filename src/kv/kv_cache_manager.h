@@ -71,6 +71,7 @@ struct PrefixMatch {
   int32_t num_blocks = 0;         // leading full blocks found in the cache
   int32_t num_cached_tokens = 0;  // tokens whose KV they hold, capped at prompt length - 1
   int32_t num_queried_blocks = 0; // full blocks of the prompt that were looked up
+  int32_t num_prompt_tokens = 0;  // length of the prompt that was matched
 };
 
 struct KvCacheStats {

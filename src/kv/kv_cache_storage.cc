@@ -54,4 +54,16 @@ kernels::KvCacheView KvCacheStorage::Layer(int64_t layer) const {
   return v;
 }
 
+void KvCacheStorage::CopyBlock(int32_t src, int32_t dst) {
+  WEFT_CHECK(src >= 0 && src < shape_.num_blocks && dst >= 0 && dst < shape_.num_blocks, "copy block {} -> {} of {}",
+             src, dst, shape_.num_blocks);
+  if (src == dst) return;
+  const uint64_t block_bytes = layer_bytes_ / static_cast<uint64_t>(shape_.num_blocks);
+  for (uint64_t part = 0; part < 2ull * static_cast<uint64_t>(shape_.n_layers); ++part) {  // K and V of each layer
+    uint8_t* base = memory_ + part * layer_bytes_;
+    std::memcpy(base + static_cast<uint64_t>(dst) * block_bytes, base + static_cast<uint64_t>(src) * block_bytes,
+                block_bytes);
+  }
+}
+
 }  // namespace weft

@@ -39,6 +39,9 @@ class KvCacheStorage {
   const KvCacheShape& shape() const { return shape_; }
   // The cache of one layer, as the kernels take it.
   kernels::KvCacheView Layer(int64_t layer) const;
+  // Copies block `src` to block `dst` in every layer's K and V (copy-on-write of a shared
+  // block, KvCacheManager's BlockCopy list). Engine thread only, before the forward pass.
+  void CopyBlock(int32_t src, int32_t dst);
 
  private:
   explicit KvCacheStorage(const KvCacheShape& shape) : shape_(shape) {}
