@@ -8,7 +8,7 @@ seconds="${1:-${WEFT_FUZZ_SECONDS:-30}}"
 shared="$(cd .. && pwd)/shared"
 
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz
+cmake --build --preset fuzz --target weft_fuzzers
 
 work=build/fuzz/work
 mkdir -p "$work"
