@@ -1,5 +1,10 @@
 #include "sched/scheduler.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
 #include "base/check.h"
 
 namespace weft {
@@ -25,12 +30,342 @@ ForwardBatch SchedulerOutput::batch() const {
   return b;
 }
 
-Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config_(config), kv_(kv) {}
-Status Scheduler::Add(std::span<Sequence* const>) { return UnimplementedError("scheduler: not yet"); }
-const SchedulerOutput& Scheduler::Schedule() { return out_; }
-void Scheduler::Update(std::span<const int32_t>) {}
-void Scheduler::Finish(Sequence*, FinishReason) {}
-int32_t Scheduler::Abort(uint64_t) { return 0; }
-SchedulerStats Scheduler::Stats() const { return stats_; }
+namespace {
+size_t Sz(int32_t n) { return static_cast<size_t>(n); }
+int32_t GroupSize(const Sequence* s) { return std::max<int32_t>(1, static_cast<int32_t>(s->group.size())); }
+}  // namespace
+
+Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config_(config), kv_(kv) {
+  WEFT_CHECK(kv != nullptr, "scheduler without a KV cache manager");
+  WEFT_CHECK(config.max_num_batched_tokens > 0 && config.max_num_seqs > 0, "budget {} seqs {}",
+             config.max_num_batched_tokens, config.max_num_seqs);
+  const size_t seqs = Sz(config.max_num_seqs);
+  running_.reserve(seqs);
+  waiting_.reserve(std::max<size_t>(seqs * 4, 256));
+  out_.seqs.reserve(seqs);
+  out_.copies.reserve(seqs * 2);
+  out_.preempted.reserve(seqs);
+  out_.finished.reserve(seqs * 2);
+  const size_t toks = Sz(config.max_num_batched_tokens);
+  out_.tokens.reserve(toks);
+  out_.positions.reserve(toks);
+  out_.slot_mapping.reserve(toks);
+  out_.query_start.reserve(seqs + 1);
+  out_.seq_len.reserve(seqs);
+  out_.block_table.reserve(seqs * Sz(kv->max_blocks_per_seq()));
+  out_.logit_rows.reserve(seqs);
+  out_.sampler_storage.reserve(seqs);
+}
+
+int32_t Scheduler::MaxModelLen() const { return kv_->config().max_model_len; }
+
+bool Scheduler::RunsBefore(const Sequence* a, const Sequence* b) const {
+  if (config_.policy == SchedulingPolicy::kPriority && a->priority != b->priority) return a->priority < b->priority;
+  return a->admission < b->admission;
+}
+
+bool Scheduler::QueuedBefore(const Sequence* a, const Sequence* b) const {
+  if (config_.policy == SchedulingPolicy::kPriority && a->priority != b->priority) return a->priority < b->priority;
+  if (a->arrival != b->arrival) return a->arrival < b->arrival;
+  return a->sample_index < b->sample_index;
+}
+
+void Scheduler::InsertRunning(Sequence* seq) {
+  auto it = std::upper_bound(running_.begin(), running_.end(), seq,
+                             [this](const Sequence* a, const Sequence* b) { return RunsBefore(a, b); });
+  running_.insert(it, seq);
+}
+
+void Scheduler::InsertWaiting(Sequence* seq) {
+  auto it = std::upper_bound(waiting_.begin(), waiting_.end(), seq,
+                             [this](const Sequence* a, const Sequence* b) { return QueuedBefore(a, b); });
+  waiting_.insert(it, seq);
+}
+
+Status Scheduler::Add(std::span<Sequence* const> samples) {
+  if (samples.empty()) return InvalidArgumentError("scheduler: a request needs at least one sample");
+  const Sequence* first = samples[0];
+  const int32_t n = static_cast<int32_t>(samples.size());
+  if (first->num_prompt_tokens <= 0) {
+    return InvalidArgumentError(fmt::format("request {}: empty prompt", first->request_id));
+  }
+  for (int32_t k = 0; k < n; ++k) {
+    const Sequence* s = samples[Sz(k)];
+    if (s == nullptr || s->request_id != first->request_id || s->sample_index != k ||
+        s->num_prompt_tokens != first->num_prompt_tokens || s->num_tokens() != s->num_prompt_tokens ||
+        s->num_computed_tokens != 0 || s->max_tokens <= 0 || s->status != SequenceStatus::kWaiting ||
+        !std::equal(s->tokens.begin(), s->tokens.end(), first->tokens.begin())) {
+      return InvalidArgumentError(fmt::format(
+          "request {}: sample {} is not a fresh copy of sample 0 (same prompt, index {}, max_tokens > 0)",
+          first->request_id, k, k));
+    }
+  }
+  if (first->num_prompt_tokens + 1 > MaxModelLen()) {
+    return OutOfRangeError(fmt::format("request {}: prompt of {} tokens leaves no room to generate in a context of {}",
+                                       first->request_id, first->num_prompt_tokens, MaxModelLen()));
+  }
+  const int32_t blocks = kv_->BlocksForTokens(first->num_prompt_tokens + 1);
+  if (blocks > kv_->config().num_blocks) {
+    return ResourceExhaustedError(
+        fmt::format("request {}: prompt of {} tokens needs {} KV blocks, the whole cache has {}", first->request_id,
+                    first->num_prompt_tokens, blocks, kv_->config().num_blocks));
+  }
+  if (n > config_.max_num_seqs) {
+    return ResourceExhaustedError(fmt::format("request {}: {} samples exceed max_num_seqs {}", first->request_id, n,
+                                              config_.max_num_seqs));
+  }
+  const uint64_t arrival = next_arrival_++;
+  for (int32_t k = 0; k < n; ++k) {
+    Sequence* s = samples[Sz(k)];
+    kv_->InitTable(s->kv);
+    s->arrival = arrival;
+    s->finish_reason = FinishReason::kNone;
+    s->status = k == 0 ? SequenceStatus::kWaiting : SequenceStatus::kForkPending;
+    s->group.clear();
+  }
+  Sequence* leader = samples[0];
+  if (n > 1) leader->group.assign(samples.begin(), samples.end());
+  // Room for every live sequence in the waiting queue, so preemption never allocates.
+  num_live_ += n;
+  if (waiting_.capacity() < Sz(num_live_)) waiting_.reserve(Sz(num_live_) * 2);
+  InsertWaiting(leader);
+  return Status::Ok();
+}
+
+void Scheduler::Preempt(Sequence* seq) {
+  auto it = std::find(running_.begin(), running_.end(), seq);
+  WEFT_CHECK(it != running_.end(), "preempting a sequence that is not running");
+  running_.erase(it);
+  reserved_fork_slots_ -= GroupSize(seq) - 1;
+  kv_->Free(seq->kv);
+  seq->num_computed_tokens = 0;
+  seq->status = SequenceStatus::kPreempted;
+  ++seq->num_preemptions;
+  ++stats_.num_preemptions;
+  InsertWaiting(seq);
+  out_.preempted.push_back(seq);
+}
+
+void Scheduler::AddEntry(Sequence* seq, int32_t num_new) {
+  ScheduledSequence& e = out_.seqs.emplace_back();
+  e.seq = seq;
+  e.num_new_tokens = num_new;
+  e.start_position = seq->num_computed_tokens;
+  e.needs_logits = seq->num_computed_tokens + num_new == seq->num_tokens();
+  if (e.needs_logits) {
+    if (seq->group.empty()) {
+      e.samplers = std::span<Sequence* const>(&e.seq, 1);
+    } else {  // copied: Update() forks the group and clears it while samplers is in use
+      const size_t at = out_.sampler_storage.size();
+      WEFT_CHECK(at + seq->group.size() <= out_.sampler_storage.capacity(), "sampler storage would move");
+      out_.sampler_storage.insert(out_.sampler_storage.end(), seq->group.begin(), seq->group.end());
+      e.samplers = std::span<Sequence* const>(out_.sampler_storage).subspan(at, seq->group.size());
+    }
+    out_.num_samples += static_cast<int32_t>(e.samplers.size());
+  }
+  out_.num_tokens += num_new;
+}
+
+void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
+  for (size_t i = 0; i < running_.size() && budget > 0;) {
+    Sequence* s = running_[i];
+    const int32_t n = std::min(s->num_uncomputed(), budget);
+    if (n <= 0) {
+      ++i;
+      continue;
+    }
+    bool ok = false;
+    for (;;) {
+      if (kv_->Allocate(s->kv, s->num_computed_tokens, n, out_.copies)) {
+        ok = true;
+        break;
+      }
+      // The last in running order is the lowest-priority, most recently admitted one; it
+      // is never one already scheduled this step (those come before s).
+      Sequence* victim = running_.back();
+      Preempt(victim);
+      preempted_any = true;
+      if (victim == s) break;
+    }
+    if (!ok) break;  // s was the last running sequence
+    AddEntry(s, n);
+    budget -= n;
+    ++i;
+  }
+}
+
+void Scheduler::AdmitWaiting(int32_t& budget) {
+  while (!waiting_.empty() && budget > 0) {
+    Sequence* s = waiting_.front();
+    const int32_t group = GroupSize(s);
+    if (static_cast<int32_t>(running_.size()) + reserved_fork_slots_ + group > config_.max_num_seqs) break;
+    const PrefixMatch m = kv_->MatchPrefix(s->kv, s->tokens);
+    const int32_t remaining = s->num_tokens() - m.num_cached_tokens;
+    if (!config_.enable_chunked_prefill && remaining > budget) break;
+    const int32_t n = std::min(remaining, budget);
+    if (!kv_->Allocate(s->kv, m.num_cached_tokens, n, out_.copies, &m)) break;
+    waiting_.erase(waiting_.begin());
+    s->num_computed_tokens = m.num_cached_tokens;
+    s->num_cached_tokens = m.num_cached_tokens;
+    s->status = SequenceStatus::kRunning;
+    s->admission = next_admission_++;
+    reserved_fork_slots_ += group - 1;
+    InsertRunning(s);
+    AddEntry(s, n);
+    budget -= n;
+  }
+}
+
+void Scheduler::FillBatch() {
+  int32_t widest = 0;
+  for (const ScheduledSequence& e : out_.seqs) widest = std::max(widest, e.seq->kv.num_blocks());
+  out_.max_blocks_per_seq = widest;
+  out_.query_start.push_back(0);
+  for (ScheduledSequence& e : out_.seqs) {
+    const Sequence& s = *e.seq;
+    e.block_table = s.kv.blocks;
+    e.token_offset = static_cast<int32_t>(out_.tokens.size());
+    for (int32_t p = e.start_position; p < e.start_position + e.num_new_tokens; ++p) {
+      out_.tokens.push_back(s.tokens[Sz(p)]);
+      out_.positions.push_back(p);
+      out_.slot_mapping.push_back(kv_->Slot(s.kv, p));
+    }
+    out_.query_start.push_back(static_cast<int32_t>(out_.tokens.size()));
+    out_.seq_len.push_back(e.start_position + e.num_new_tokens);
+    out_.block_table.insert(out_.block_table.end(), s.kv.blocks.begin(), s.kv.blocks.end());
+    out_.block_table.resize(out_.block_table.size() + Sz(widest - s.kv.num_blocks()), 0);
+    if (e.needs_logits) {
+      e.logits_row = static_cast<int32_t>(out_.logit_rows.size());
+      out_.logit_rows.push_back(static_cast<int32_t>(out_.tokens.size()) - 1);
+    }
+  }
+}
+
+const SchedulerOutput& Scheduler::Schedule() {
+  WEFT_CHECK(!in_step_, "Schedule() called twice without Update()");
+  const auto t0 = std::chrono::steady_clock::now();
+  out_.seqs.clear();
+  out_.copies.clear();
+  out_.preempted.clear();
+  out_.finished.clear();
+  out_.tokens.clear();
+  out_.positions.clear();
+  out_.slot_mapping.clear();
+  out_.query_start.clear();
+  out_.seq_len.clear();
+  out_.block_table.clear();
+  out_.logit_rows.clear();
+  out_.sampler_storage.clear();
+  out_.num_tokens = 0;
+  out_.num_samples = 0;
+  out_.max_blocks_per_seq = 0;
+
+  int32_t budget = config_.max_num_batched_tokens;
+  bool preempted_any = false;
+  ScheduleRunning(budget, preempted_any);
+  // A step that had to preempt has no blocks to spare for newcomers.
+  if (!preempted_any) AdmitWaiting(budget);
+  FillBatch();
+  in_step_ = !out_.seqs.empty();
+
+  const int64_t ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  ++stats_.num_steps;
+  stats_.num_scheduled_tokens += out_.num_tokens;
+  stats_.schedule_ns_total += ns;
+  stats_.schedule_ns_last = ns;
+  stats_.schedule_ns_max = std::max(stats_.schedule_ns_max, ns);
+  return out_;
+}
+
+void Scheduler::FinishIfDone(Sequence* seq) {
+  if (seq->num_generated() >= seq->max_tokens || seq->num_tokens() >= MaxModelLen()) {
+    ReleaseSequence(seq, FinishReason::kLength);
+    out_.finished.push_back(seq);
+  }
+}
+
+void Scheduler::Update(std::span<const int32_t> sampled) {
+  if (!in_step_) {
+    WEFT_CHECK(sampled.empty(), "Update() with {} tokens for an empty step", sampled.size());
+    return;
+  }
+  in_step_ = false;
+  WEFT_CHECK(static_cast<int32_t>(sampled.size()) == out_.num_samples, "Update() got {} sampled tokens, expected {}",
+             sampled.size(), out_.num_samples);
+  size_t k = 0;
+  for (ScheduledSequence& e : out_.seqs) {
+    Sequence* s = e.seq;
+    s->num_computed_tokens += e.num_new_tokens;
+    kv_->CommitComputed(s->kv, s->tokens, s->num_computed_tokens);
+    if (!e.needs_logits) continue;
+    // Fork the pending samples of an n>1 request now that its prompt's KV exists.
+    for (size_t j = 1; j < s->group.size(); ++j) {
+      Sequence* c = s->group[j];
+      kv_->Fork(s->kv, c->kv);
+      c->num_computed_tokens = s->num_computed_tokens;
+      c->status = SequenceStatus::kRunning;
+      c->admission = next_admission_++;
+      InsertRunning(c);
+    }
+    if (!s->group.empty()) {
+      reserved_fork_slots_ -= GroupSize(s) - 1;
+      s->group.clear();
+    }
+    for (Sequence* t : e.samplers) {
+      t->tokens.push_back(sampled[k++]);
+      FinishIfDone(t);
+    }
+  }
+}
+
+void Scheduler::ReleaseSequence(Sequence* seq, FinishReason reason) {
+  if (seq->status == SequenceStatus::kRunning) {
+    auto it = std::find(running_.begin(), running_.end(), seq);
+    WEFT_CHECK(it != running_.end(), "running sequence missing from the running list");
+    running_.erase(it);
+    reserved_fork_slots_ -= GroupSize(seq) - 1;
+  } else if (seq->status == SequenceStatus::kWaiting || seq->status == SequenceStatus::kPreempted) {
+    auto it = std::find(waiting_.begin(), waiting_.end(), seq);
+    WEFT_CHECK(it != waiting_.end(), "waiting sequence missing from the queue");
+    waiting_.erase(it);
+  }
+  kv_->Free(seq->kv);
+  for (size_t j = 1; j < seq->group.size(); ++j) {  // samples never forked end with it
+    seq->group[j]->status = SequenceStatus::kFinished;
+    seq->group[j]->finish_reason = reason;
+    --num_live_;
+  }
+  seq->group.clear();
+  seq->status = SequenceStatus::kFinished;
+  seq->finish_reason = reason;
+  --num_live_;
+}
+
+void Scheduler::Finish(Sequence* seq, FinishReason reason) {
+  WEFT_CHECK(!in_step_, "Finish() between Schedule() and Update()");
+  WEFT_CHECK(seq->status != SequenceStatus::kForkPending, "Finish() of a sample not yet forked");
+  if (seq->is_finished()) return;
+  ReleaseSequence(seq, reason);
+}
+
+int32_t Scheduler::Abort(uint64_t request_id) {
+  WEFT_CHECK(!in_step_, "Abort() between Schedule() and Update()");
+  const int32_t live_before = num_live_;
+  for (size_t i = running_.size(); i-- > 0;) {
+    if (running_[i]->request_id == request_id) ReleaseSequence(running_[i], FinishReason::kAbort);
+  }
+  for (size_t i = waiting_.size(); i-- > 0;) {
+    if (waiting_[i]->request_id == request_id) ReleaseSequence(waiting_[i], FinishReason::kAbort);
+  }
+  return live_before - num_live_;
+}
+
+SchedulerStats Scheduler::Stats() const {
+  SchedulerStats s = stats_;
+  s.num_running = static_cast<int32_t>(running_.size());
+  s.num_waiting = static_cast<int32_t>(waiting_.size());
+  return s;
+}
 
 }  // namespace weft

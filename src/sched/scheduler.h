@@ -96,6 +96,7 @@ struct SchedulerOutput {
   std::vector<int32_t> block_table;       // [n_seqs * max_blocks_per_seq], padded with 0
   int32_t max_blocks_per_seq = 0;         // widest table this step
   std::vector<int32_t> logit_rows;        // token indices whose logits are needed
+  std::vector<Sequence*> sampler_storage; // backing of n>1 entries' samplers
 
   bool empty() const { return seqs.empty(); }
   // Borrowing view for ModelRunner::Execute; valid while this output is unchanged.
@@ -133,7 +134,8 @@ class Scheduler {
   // scheduler keeps using the object) until the next Schedule().
   const SchedulerOutput& Schedule();
 
-  // After the forward pass and sampling of the last Schedule(): `sampled` holds
+  // After the forward pass and sampling of every non-empty Schedule() (a no-op after an
+  // empty one): `sampled` holds
   // output.num_samples tokens (see the step outline). Advances num_computed_tokens,
   // registers newly full blocks in the prefix cache, appends the sampled tokens, forks
   // pending samples of completed n>1 prompts, finishes sequences that reached max_tokens
@@ -167,6 +169,7 @@ class Scheduler {
   void AddEntry(Sequence* seq, int32_t num_new);
   void FillBatch();
   void ReleaseSequence(Sequence* seq, FinishReason reason);
+  void FinishIfDone(Sequence* seq);
   int32_t MaxModelLen() const;
 
   SchedulerConfig config_;
@@ -177,6 +180,8 @@ class Scheduler {
   bool in_step_ = false;            // between Schedule() and Update()
   uint64_t next_arrival_ = 0;
   uint64_t next_admission_ = 0;
+  int32_t num_live_ = 0;             // sequences added and not finished (incl. pending forks)
+  int32_t reserved_fork_slots_ = 0;  // pending forks of running n>1 prompts (max_num_seqs)
   SchedulerStats stats_;
 };
 
