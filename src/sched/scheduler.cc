@@ -104,6 +104,11 @@ Status Scheduler::Add(std::span<Sequence* const> samples) {
     return OutOfRangeError(fmt::format("request {}: prompt of {} tokens leaves no room to generate in a context of {}",
                                        first->request_id, first->num_prompt_tokens, MaxModelLen()));
   }
+  if (!config_.enable_chunked_prefill && first->num_prompt_tokens > config_.max_num_batched_tokens) {
+    return InvalidArgumentError(
+        fmt::format("request {}: prompt of {} tokens exceeds the step budget of {} and chunked prefill is off",
+                    first->request_id, first->num_prompt_tokens, config_.max_num_batched_tokens));
+  }
   const int32_t blocks = kv_->BlocksForTokens(first->num_prompt_tokens + 1);
   if (blocks > kv_->config().num_blocks) {
     return ResourceExhaustedError(
@@ -201,7 +206,9 @@ void Scheduler::AdmitWaiting(int32_t& budget) {
     if (static_cast<int32_t>(running_.size()) + reserved_fork_slots_ + group > config_.max_num_seqs) break;
     const PrefixMatch m = kv_->MatchPrefix(s->kv, s->tokens);
     const int32_t remaining = s->num_tokens() - m.num_cached_tokens;
-    if (!config_.enable_chunked_prefill && remaining > budget) break;
+    // Without chunked prefill a prompt runs whole; a preempted sequence's recomputation
+    // (prompt + generated tokens, possibly past the budget) is chunked regardless.
+    if (!config_.enable_chunked_prefill && s->status == SequenceStatus::kWaiting && remaining > budget) break;
     const int32_t n = std::min(remaining, budget);
     if (!kv_->Allocate(s->kv, m.num_cached_tokens, n, out_.copies, &m)) break;
     waiting_.erase(waiting_.begin());

@@ -27,8 +27,9 @@
 // (FCFS: arrival; priority: (priority, arrival)) while the budget, max_num_seqs and the KV
 // blocks allow; the head of the queue blocks the rest (no overtaking), so FCFS is fair.
 // On admission the longest cached prefix is reused (num_computed_tokens = hit).
-// Without chunked prefill a sequence whose remaining tokens exceed the budget left is
-// not admitted this step (and, being the head, stops admission).
+// Without chunked prefill a new prompt that exceeds the budget left is not admitted this
+// step (and, being the head, stops admission); Add() refuses prompts longer than the
+// whole budget; recomputation after preemption is chunked anyway (it may be longer).
 //
 // n>1 samples: Add() takes all n samples of a request together; sample 0 computes the
 // prompt; samples 1..n-1 wait (kForkPending, not counted anywhere else) and are forked
@@ -123,7 +124,8 @@ class Scheduler {
 
   // Queues the n samples of one request (samples[k]->sample_index == k, same request id
   // and prompt; n == 1 for a plain request). Refused (nothing queued) with
-  // InvalidArgument for an empty prompt or inconsistent samples, OutOfRange when the
+  // InvalidArgument for an empty prompt, inconsistent samples, or (chunked prefill off) a
+  // prompt longer than max_num_batched_tokens; OutOfRange when the
   // prompt does not fit max_model_len with one generated token, ResourceExhausted when
   // the prompt plus one token needs more blocks than the whole cache or n >
   // max_num_seqs. Not the step path (may allocate).

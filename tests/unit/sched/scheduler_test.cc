@@ -439,6 +439,12 @@ TEST(Scheduler, RefusesPromptsThatCanNeverRun) {
   Sequence none(3, 0, empty, 4);
   EXPECT_EQ(sched.Add(&none).code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(sched.HasUnfinished());
+  SchedulerConfig whole;
+  whole.enable_chunked_prefill = false;
+  whole.max_num_batched_tokens = 8;
+  Scheduler sched2(whole, &kv);
+  Sequence over_budget(4, 0, Iota(9), 2);
+  EXPECT_EQ(sched2.Add(&over_budget).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(Scheduler, LengthLimitsFinishAndContextIsRespected) {
