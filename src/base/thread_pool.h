@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace weft {
@@ -30,7 +31,9 @@ class ThreadPool {
   // (the last may be shorter) that together cover [begin, end).
   template <typename Fn>
   void ParallelFor(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
-    Run(begin, end, grain, &fn, [](void* ctx, int64_t b, int64_t e) { (*static_cast<Fn*>(ctx))(b, e); });
+    using Callable = std::remove_reference_t<Fn>;  // Fn is T& for a named (lvalue) callable
+    Run(begin, end, grain, const_cast<void*>(static_cast<const void*>(&fn)),
+        [](void* ctx, int64_t b, int64_t e) { (*static_cast<Callable*>(ctx))(b, e); });
   }
 
  private:

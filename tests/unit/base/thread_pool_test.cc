@@ -91,6 +91,16 @@ TEST(ThreadPool, ConcurrentCallersAreSerialised) {
   EXPECT_EQ(sum.load(), 4 * 200 * 1000);
 }
 
+TEST(ThreadPool, AcceptsNamedAndConstCallables) {
+  ThreadPool pool(2);
+  std::atomic<int64_t> sum{0};
+  auto add = [&](int64_t b, int64_t e) { sum += e - b; };
+  pool.ParallelFor(0, 100, 1, add);
+  const auto& const_add = add;
+  pool.ParallelFor(0, 100, 1, const_add);
+  EXPECT_EQ(sum.load(), 200);
+}
+
 TEST(ThreadPool, ManyBackToBackCalls) {
   ThreadPool pool(2);
   int64_t total = 0;

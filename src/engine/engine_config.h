@@ -1,0 +1,44 @@
+// EngineConfig: the knobs of one engine, with the defaults `weft serve` and
+// `weft bench` use.
+#pragma once
+
+#include <cstdint>
+
+#include "sched/scheduler.h"
+#include "tensor/dtype.h"
+
+namespace weft {
+
+struct EngineConfig {
+  // KV cache size: kv_cache_bytes when > 0, else kv_cache_fraction of the memory
+  // available now; never more than max_num_seqs full-length sequences need.
+  int64_t kv_cache_bytes = 0;
+  double kv_cache_fraction = 0.25;
+  int32_t block_size = 16;
+  DType kv_type = DType::kF16;
+  bool enable_prefix_caching = true;
+  int64_t max_model_len = 0;  // 0: the model's context length
+  SchedulerConfig scheduler;
+  int threads = 0;            // compute threads; 0 = one per physical core
+  uint64_t seed = 0;          // seeds unseeded requests' RNGs (0: from the clock)
+};
+
+struct EngineStats {
+  int32_t num_running = 0;
+  int32_t num_waiting = 0;
+  int32_t num_blocks = 0;
+  double kv_usage = 0;            // used blocks / total, 0..1
+  double kv_waste = 0;            // allocated slots not holding tokens, 0..1
+  double prefix_hit_rate = 0;     // prompt tokens served from the prefix cache, 0..1
+  int64_t prefix_hit_tokens = 0, prefix_queried_tokens = 0;
+  int64_t num_preemptions = 0;
+  int64_t num_steps = 0;
+  int64_t prompt_tokens = 0;      // computed prompt tokens (incl. recomputation)
+  int64_t generated_tokens = 0;
+  int64_t requests_finished = 0;
+  double schedule_us_mean = 0;    // scheduler time per step
+  double step_ms_mean = 0;        // whole step (schedule + forward + sample + update)
+  double peak_kv_usage = 0;
+};
+
+}  // namespace weft

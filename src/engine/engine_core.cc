@@ -1,0 +1,308 @@
+#include "engine/engine_core.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+namespace weft {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Bytes of memory available now (MemAvailable), or 0 when unknown.
+int64_t AvailableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return 0;
+}
+
+}  // namespace
+
+EngineCore::EngineCore(const EngineConfig& config, std::shared_ptr<const Tokenizer> tokenizer)
+    : config_(config), tokenizer_(std::move(tokenizer)) {}
+
+EngineCore::~EngineCore() = default;
+
+StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& config,
+                                                         std::shared_ptr<const LlamaWeights> weights,
+                                                         std::shared_ptr<const Tokenizer> tokenizer) {
+  const ModelConfig& mc = weights->config();
+  auto core = std::unique_ptr<EngineCore>(new EngineCore(config, std::move(tokenizer)));
+  const SchedulerConfig& sc = config.scheduler;
+  if (sc.max_num_seqs <= 0 || sc.max_num_batched_tokens <= 0 || config.block_size <= 0) {
+    return InvalidArgumentError("max sequences, max batched tokens and the block size must be positive");
+  }
+  core->max_model_len_ = static_cast<int32_t>(
+      config.max_model_len > 0 ? std::min(config.max_model_len, mc.context_length) : mc.context_length);
+  if (!sc.enable_chunked_prefill && sc.max_num_batched_tokens < core->max_model_len_) {
+    return InvalidArgumentError(fmt::format("without chunked prefill the token budget ({}) must hold a whole "
+                                            "prompt of up to {} tokens",
+                                            sc.max_num_batched_tokens, core->max_model_len_));
+  }
+  RunnerOptions ro;
+  ro.max_tokens_per_step = sc.max_num_batched_tokens;
+  ro.max_logit_rows = sc.max_num_seqs;
+  ro.threads = config.threads;
+  WEFT_ASSIGN_OR_RETURN(core->runner_, ModelRunner::Create(std::move(weights), ro));
+
+  // KV cache: as asked, capped at what max_num_seqs full-length sequences can use.
+  const int64_t bytes_per_block =
+      static_cast<int64_t>(config.block_size) * mc.KvBytesPerToken(GetDTypeInfo(config.kv_type).block_bytes);
+  int64_t bytes = config.kv_cache_bytes;
+  if (bytes <= 0) bytes = static_cast<int64_t>(static_cast<double>(AvailableMemoryBytes()) * config.kv_cache_fraction);
+  const int64_t blocks_per_seq = (core->max_model_len_ + config.block_size - 1) / config.block_size;
+  int64_t num_blocks = std::min<int64_t>(bytes / bytes_per_block, blocks_per_seq * sc.max_num_seqs);
+  if (num_blocks < blocks_per_seq && num_blocks < 2) {
+    return ResourceExhaustedError(fmt::format("a KV cache of {} bytes holds {} blocks of {} tokens: too small; give "
+                                              "more memory (--kv-cache-mem)",
+                                              bytes, num_blocks, config.block_size));
+  }
+  WEFT_ASSIGN_OR_RETURN(core->storage_,
+                        KvCacheStorage::Create(core->runner_->KvShape(num_blocks, config.block_size, config.kv_type)));
+  KvCacheConfig kc;
+  kc.num_blocks = static_cast<int32_t>(num_blocks);
+  kc.block_size = config.block_size;
+  kc.enable_prefix_caching = config.enable_prefix_caching;
+  kc.max_model_len = core->max_model_len_;
+  core->kv_ = std::make_unique<KvCacheManager>(kc);
+  core->scheduler_ = std::make_unique<Scheduler>(sc, core->kv_.get());
+
+  core->logits_.resize(static_cast<size_t>(sc.max_num_seqs) * static_cast<size_t>(mc.n_vocab));
+  core->row_.resize(static_cast<size_t>(mc.n_vocab));
+  core->sampled_.reserve(static_cast<size_t>(sc.max_num_seqs) * 2);
+  core->results_.reserve(static_cast<size_t>(sc.max_num_seqs) * 2);
+  core->next_seed_ = config.seed != 0 ? config.seed : static_cast<uint64_t>(NowNs());
+  return core;
+}
+
+Status EngineCore::Validate(const GenerationRequest& r) const {
+  const ModelConfig& mc = runner_->config();
+  WEFT_RETURN_IF_ERROR(r.sampling.Validate(mc.n_vocab));
+  if (r.prompt_tokens.empty()) return InvalidArgumentError("prompt is empty");
+  for (int32_t id : r.prompt_tokens) {
+    if (id < 0 || id >= mc.n_vocab) {
+      return InvalidArgumentError(fmt::format("prompt token id {} is outside the vocabulary [0, {})", id, mc.n_vocab));
+    }
+  }
+  if (static_cast<int64_t>(r.prompt_tokens.size()) + 1 > max_model_len_) {
+    return OutOfRangeError(fmt::format("the prompt is {} tokens; with at least one generated token it exceeds the "
+                                       "context of {} tokens",
+                                       r.prompt_tokens.size(), max_model_len_));
+  }
+  if (r.sampling.n > config_.scheduler.max_num_seqs) {
+    return InvalidArgumentError(fmt::format("n = {} is more than the engine's {} concurrent sequences", r.sampling.n,
+                                            config_.scheduler.max_num_seqs));
+  }
+  return Status::Ok();
+}
+
+void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationRequest request) {
+  auto req = std::make_unique<RequestState>();
+  req->stream = std::move(stream);
+  req->params = request.sampling;
+  const uint64_t id = req->stream->id();
+  const int32_t n = request.sampling.n;
+  const int32_t max_tokens = std::min<int32_t>(
+      request.sampling.max_tokens, max_model_len_ - static_cast<int32_t>(request.prompt_tokens.size()));
+  DecodeOptions dec;
+  dec.strip_leading_space = false;  // a completion continues its prompt
+  std::vector<Sequence*> seqs;
+  for (int32_t k = 0; k < n; ++k) {
+    SamplingParams sp = request.sampling;
+    // Seeded requests: sample k uses seed + k (reproducible, yet the samples differ).
+    const uint64_t seed = sp.seed ? *sp.seed + static_cast<uint64_t>(k) : next_seed_++;
+    sp.seed = seed;
+    auto s = std::make_unique<SampleState>(SampleState{
+        std::make_unique<Sequence>(id, k, request.prompt_tokens, std::max(1, max_tokens), request.priority),
+        SequenceSampler(sp, tokenizer_->eos_id(), seed), StreamingDetokenizer(*tokenizer_, dec),
+        StopStringMatcher(sp.stop), false});
+    s->sampler.AddPromptTokens(request.prompt_tokens);
+    kv_->InitTable(s->seq->kv);
+    seqs.push_back(s->seq.get());
+    req->samples.push_back(std::move(s));
+  }
+  Status added = scheduler_->Add(seqs);
+  if (!added.ok()) {
+    for (auto& s : req->samples) {
+      RequestOutput out;
+      out.sample_index = s->seq->sample_index;
+      out.error = added.message();
+      out.num_prompt_tokens = static_cast<int32_t>(request.prompt_tokens.size());
+      FinishSample(*req, *s, RequestFinish::kError, std::move(out));
+    }
+    return;
+  }
+  requests_.emplace(id, std::move(req));
+}
+
+EngineCore::SampleState* EngineCore::FindSample(const Sequence* seq, RequestState** request) {
+  auto it = requests_.find(seq->request_id);
+  if (it == requests_.end()) return nullptr;
+  *request = it->second.get();
+  return it->second->samples[static_cast<size_t>(seq->sample_index)].get();
+}
+
+void EngineCore::FinishSample(RequestState& req, SampleState& s, RequestFinish finish, RequestOutput piece) {
+  if (s.done) return;
+  s.done = true;
+  ++req.num_done;
+  piece.finish = finish;
+  piece.sample_index = s.seq->sample_index;
+  piece.num_prompt_tokens = s.seq->num_prompt_tokens;
+  piece.num_generated_tokens = s.seq->num_generated();
+  req.stream->Push(std::move(piece));
+  if (req.num_done == static_cast<int32_t>(req.samples.size())) {
+    ++requests_finished_;
+    finished_ids_.push_back(req.stream->id());
+  }
+}
+
+void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult& r) {
+  if (s.done) return;
+  Sequence& seq = *s.seq;
+  ++generated_tokens_;
+  if (req.stream->first_token_ns.load(std::memory_order_relaxed) == 0) {
+    req.stream->first_token_ns.store(NowNs(), std::memory_order_relaxed);
+  }
+  RequestOutput piece;
+  piece.sample_index = seq.sample_index;
+  piece.num_prompt_tokens = seq.num_prompt_tokens;
+  piece.num_generated_tokens = seq.num_generated();
+  piece.num_cached_prompt_tokens = seq.num_cached_tokens;
+  if (req.params.logprobs >= 0) piece.logprobs.push_back(r);
+  const SamplingParams& p = req.params;
+  const bool is_eos = !p.ignore_eos && r.token == tokenizer_->eos_id();
+  const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), r.token) != p.stop_token_ids.end();
+  if (is_eos || is_stop_id) {
+    // The stop token ends the text; what the detokenizer held back is complete now.
+    piece.text_delta = s.stops.Feed(s.detok.Flush()).emit;
+    if (!is_eos) piece.token_ids.push_back(r.token);
+    piece.text_delta += s.stops.Flush();
+    if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);
+    FinishSample(req, s, RequestFinish::kStop, std::move(piece));
+    return;
+  }
+  piece.token_ids.push_back(r.token);
+  const StopStringMatcher::Result text = s.stops.Feed(s.detok.Feed(r.token));
+  piece.text_delta = text.emit;
+  if (text.stopped) {
+    if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);
+    FinishSample(req, s, RequestFinish::kStop, std::move(piece));
+    return;
+  }
+  if (seq.is_finished()) {  // Update() finished it: max_tokens or the context is full
+    piece.text_delta += s.stops.Feed(s.detok.Flush()).emit;
+    piece.text_delta += s.stops.Flush();
+    FinishSample(req, s, seq.finish_reason == FinishReason::kAbort ? RequestFinish::kAbort : RequestFinish::kLength,
+                 std::move(piece));
+    return;
+  }
+  req.stream->Push(std::move(piece));
+}
+
+void EngineCore::EraseFinishedRequests() {
+  for (uint64_t id : finished_ids_) requests_.erase(id);
+  finished_ids_.clear();
+}
+
+void EngineCore::AbortCancelled() {
+  for (auto& [id, req] : requests_) {
+    if (!req->stream->cancelled() || req->num_done == static_cast<int32_t>(req->samples.size())) continue;
+    scheduler_->Abort(id);
+    for (auto& s : req->samples) FinishSample(*req, *s, RequestFinish::kAbort, RequestOutput{});
+  }
+  EraseFinishedRequests();
+}
+
+void EngineCore::AbortAll(RequestFinish reason, const std::string& error) {
+  for (auto& [id, req] : requests_) {
+    scheduler_->Abort(id);
+    for (auto& s : req->samples) {
+      RequestOutput out;
+      out.error = error;
+      FinishSample(*req, *s, reason, std::move(out));
+    }
+  }
+  EraseFinishedRequests();
+}
+
+Status EngineCore::Step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const SchedulerOutput& out = scheduler_->Schedule();
+  if (out.empty()) return Status::Ok();
+  for (const BlockCopy& c : out.copies) storage_->CopyBlock(c.src, c.dst);
+  WEFT_RETURN_IF_ERROR(runner_->Execute(out.batch(), *storage_, logits_.data()));
+  const auto n_vocab = static_cast<size_t>(runner_->config().n_vocab);
+  sampled_.clear();
+  results_.clear();
+  for (const ScheduledSequence& e : out.seqs) {
+    if (e.start_position < e.seq->num_prompt_tokens) {
+      prompt_tokens_ += std::min(e.num_new_tokens, e.seq->num_prompt_tokens - e.start_position);
+    }
+    if (!e.needs_logits) continue;
+    const float* row = logits_.data() + static_cast<size_t>(e.logits_row) * n_vocab;
+    for (Sequence* target : e.samplers) {
+      RequestState* req = nullptr;
+      SampleState* s = FindSample(target, &req);
+      std::copy(row, row + n_vocab, row_.begin());  // the sampler modifies its row
+      SampleResult r = s != nullptr ? s->sampler.Sample(row_) : SampleResult{0, 0.0f, {}};
+      sampled_.push_back(r.token);
+      if (s != nullptr) results_.push_back({s, req, std::move(r)});
+    }
+  }
+  if (!out.seqs.empty()) {
+    const int64_t now = NowNs();
+    for (const ScheduledSequence& e : out.seqs) {
+      RequestState* req = nullptr;
+      if (FindSample(e.seq, &req) != nullptr && !req->admitted) {
+        req->admitted = true;
+        req->stream->queued_ns.store(now - req->stream->submit_ns.load(std::memory_order_relaxed),
+                                     std::memory_order_relaxed);
+      }
+    }
+  }
+  scheduler_->Update(sampled_);
+  for (const Sampled& x : results_) EmitToken(*x.request, *x.state, x.result);
+  EraseFinishedRequests();
+  ++steps_;
+  step_seconds_total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double usage =
+      1.0 - static_cast<double>(kv_->num_free_blocks()) / static_cast<double>(kv_->config().num_blocks);
+  peak_kv_usage_ = std::max(peak_kv_usage_, usage);
+  return Status::Ok();
+}
+
+EngineStats EngineCore::Stats() const {
+  EngineStats s;
+  const SchedulerStats ss = scheduler_->Stats();
+  const KvCacheStats ks = kv_->Stats();
+  s.num_running = ss.num_running;
+  s.num_waiting = ss.num_waiting;
+  s.num_blocks = ks.num_blocks;
+  s.kv_usage = ks.usage;
+  s.kv_waste = ks.waste;
+  s.prefix_hit_rate = ks.prefix_hit_rate;
+  s.prefix_hit_tokens = ks.prefix_hit_tokens;
+  s.prefix_queried_tokens = ks.prefix_queried_tokens;
+  s.num_preemptions = ss.num_preemptions;
+  s.num_steps = steps_;
+  s.prompt_tokens = prompt_tokens_;
+  s.generated_tokens = generated_tokens_;
+  s.requests_finished = requests_finished_;
+  s.schedule_us_mean = ss.num_steps > 0 ? static_cast<double>(ss.schedule_ns_total) / ss.num_steps / 1e3 : 0;
+  s.step_ms_mean = steps_ > 0 ? step_seconds_total_ * 1e3 / static_cast<double>(steps_) : 0;
+  s.peak_kv_usage = peak_kv_usage_;
+  return s;
+}
+
+}  // namespace weft

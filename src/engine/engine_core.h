@@ -1,0 +1,99 @@
+// EngineCore: the step loop of the engine — schedule -> execute -> sample -> update —
+// and the per-request state it needs (samplers, detokenizers, stop strings, streams).
+// It owns the model runner, the KV cache (storage + manager) and the scheduler.
+// Thread-safety: everything here runs on the engine thread (Engine drives it), except
+// Validate(), which reads only immutable configuration.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/engine_config.h"
+#include "engine/request_stream.h"
+#include "kv/kv_cache_manager.h"
+#include "kv/kv_cache_storage.h"
+#include "model/model_runner.h"
+#include "sampling/stop_strings.h"
+#include "sched/scheduler.h"
+#include "tokenizer/streaming_detokenizer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace weft {
+
+class EngineCore {
+ public:
+  static StatusOr<std::unique_ptr<EngineCore>> Create(const EngineConfig& config,
+                                                      std::shared_ptr<const LlamaWeights> weights,
+                                                      std::shared_ptr<const Tokenizer> tokenizer);
+  ~EngineCore();
+
+  // Whether a request can be served at all: sampling parameters, token ids in the
+  // vocabulary, prompt length against the context, n against the sequence cap. Thread-safe.
+  Status Validate(const GenerationRequest& request) const;
+
+  // Queues a validated request; its outputs go to `stream`.
+  void AddRequest(std::shared_ptr<RequestStream> stream, GenerationRequest request);
+  // Aborts every request whose stream was cancelled; their blocks are free on return.
+  void AbortCancelled();
+  // Aborts everything (shutdown).
+  void AbortAll(RequestFinish reason, const std::string& error = "");
+  bool HasWork() const { return !requests_.empty(); }
+  // One step. An error here is an engine bug or a resource failure; the caller fails
+  // the requests in flight (AbortAll) and goes on.
+  Status Step();
+
+  EngineStats Stats() const;
+  const ModelConfig& model_config() const { return runner_->config(); }
+  int32_t max_model_len() const { return max_model_len_; }
+  const char* isa_name() const { return runner_->isa_name(); }
+
+ private:
+  struct SampleState {
+    std::unique_ptr<Sequence> seq;
+    SequenceSampler sampler;
+    StreamingDetokenizer detok;
+    StopStringMatcher stops;
+    bool done = false;
+  };
+  struct RequestState {
+    std::shared_ptr<RequestStream> stream;
+    SamplingParams params;
+    std::vector<std::unique_ptr<SampleState>> samples;
+    int32_t num_done = 0;
+    bool admitted = false;
+  };
+  struct Sampled {
+    SampleState* state;
+    RequestState* request;
+    SampleResult result;
+  };
+
+  EngineCore(const EngineConfig& config, std::shared_ptr<const Tokenizer> tokenizer);
+  SampleState* FindSample(const Sequence* seq, RequestState** request);
+  void EmitToken(RequestState& req, SampleState& s, const SampleResult& r);
+  void FinishSample(RequestState& req, SampleState& s, RequestFinish finish, RequestOutput piece);
+  void EraseFinishedRequests();
+
+  EngineConfig config_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<KvCacheStorage> storage_;
+  std::unique_ptr<KvCacheManager> kv_;
+  std::unique_ptr<Scheduler> scheduler_;
+  int32_t max_model_len_ = 0;
+  std::unordered_map<uint64_t, std::unique_ptr<RequestState>> requests_;
+  uint64_t next_seed_ = 0;
+  // Step scratch, sized at creation.
+  std::vector<float> logits_;     // [max_num_seqs, n_vocab]
+  std::vector<float> row_;        // [n_vocab]: a row a sampler may modify
+  std::vector<int32_t> sampled_;
+  std::vector<Sampled> results_;
+  std::vector<uint64_t> finished_ids_;
+  // Counters.
+  int64_t prompt_tokens_ = 0, generated_tokens_ = 0, requests_finished_ = 0, steps_ = 0;
+  double step_seconds_total_ = 0, peak_kv_usage_ = 0;
+};
+
+}  // namespace weft

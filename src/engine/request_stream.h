@@ -1,0 +1,57 @@
+// RequestStream: the channel from the engine thread to one request's client. The engine
+// pushes RequestOutputs; the client pops them (blocking, with a timeout) until every
+// sample has finished. Cancel() asks the engine to abort the request; its blocks are
+// freed at the next step.
+// Thread-safety: Push/Close from the engine thread, Next/Cancel from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+
+#include "engine/request.h"
+
+namespace weft {
+
+class RequestStream {
+ public:
+  RequestStream(uint64_t id, int32_t num_samples, int32_t num_prompt_tokens)
+      : id_(id), num_samples_(num_samples), num_prompt_tokens_(num_prompt_tokens) {}
+
+  uint64_t id() const { return id_; }
+  int32_t num_samples() const { return num_samples_; }
+  int32_t num_prompt_tokens() const { return num_prompt_tokens_; }
+
+  // The next output, waiting up to `timeout`; nullopt on timeout or once finished and
+  // drained (check finished()).
+  std::optional<RequestOutput> Next(std::chrono::milliseconds timeout = std::chrono::hours(24));
+  // True when every sample has sent its last piece and all were read.
+  bool finished() const;
+  void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+  // Engine side.
+  void Push(RequestOutput out);
+
+  // Client-side timing, set by the engine: when the request was submitted and when its
+  // first token was pushed (nanoseconds since steady_clock's epoch; 0 = not yet).
+  std::atomic<int64_t> submit_ns{0};
+  std::atomic<int64_t> first_token_ns{0};
+  std::atomic<int64_t> queued_ns{0};  // time from submit to first admission
+
+ private:
+  const uint64_t id_;
+  const int32_t num_samples_;
+  const int32_t num_prompt_tokens_;
+  std::atomic<bool> cancelled_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<RequestOutput> queue_;  // guarded by mu_
+  int32_t samples_done_ = 0;         // guarded by mu_
+};
+
+}  // namespace weft
