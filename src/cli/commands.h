@@ -14,5 +14,6 @@ void RegisterRunCommand(CLI::App& app, int* exit_code);
 void RegisterLogitsCommand(CLI::App& app, int* exit_code);
 void RegisterPerplexityCommand(CLI::App& app, int* exit_code);
 void RegisterTemplateCommand(CLI::App& app, int* exit_code);
+void RegisterBenchCommand(CLI::App& app, int* exit_code);
 
 }  // namespace weft::cli

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   weft::cli::RegisterLogitsCommand(app, &exit_code);
   weft::cli::RegisterPerplexityCommand(app, &exit_code);
   weft::cli::RegisterTemplateCommand(app, &exit_code);
+  weft::cli::RegisterBenchCommand(app, &exit_code);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,216 @@
+// weft bench MODEL --batch N: push N synthetic requests through the engine at once and
+// report throughput, TTFT / time-per-output-token percentiles, KV usage and waste,
+// preemptions, prefix-cache hits and the scheduler's time per step.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "cli/commands.h"
+#include "engine/engine.h"
+#include "loader/model_source.h"
+#include "tokenizer/tokenizer.h"
+
+namespace weft::cli {
+namespace {
+
+struct Args {
+  std::string model, dist = "fixed", json_out;
+  int batch = 32, prompt_len = 128, gen_len = 64, shared_prefix = 0, max_seqs = 64, max_batched = 512;
+  int threads = 0, block_size = 16;
+  std::string kv_mem;
+  uint64_t seed = 1;
+  bool no_prefix_caching = false, no_chunked_prefill = false;
+};
+
+struct Timing {
+  double ttft_ms = 0, tpot_ms = 0, e2e_ms = 0;
+  int prompt = 0, generated = 0;
+};
+
+// "512M" -> 536870912; suffixes K, M, G (powers of 1024), none = bytes.
+StatusOr<int64_t> ParseByteSize(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  std::string unit(end);
+  double mult = 1;
+  if (unit == "K" || unit == "k" || unit == "KiB") mult = 1024;
+  else if (unit == "M" || unit == "m" || unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "g" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  else if (!unit.empty()) return InvalidArgumentError("--kv-cache-mem: '" + text + "' is not a size (e.g. 512M, 2G)");
+  if (end == text.c_str() || !(v > 0)) return InvalidArgumentError("--kv-cache-mem: '" + text + "' is not a positive size");
+  return static_cast<int64_t>(v * mult);
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double idx = p / 100.0 * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(idx)), hi = static_cast<size_t>(std::ceil(idx));
+  return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
+}
+
+Status Run(const Args& a) {
+  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
+  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
+  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
+  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*file));
+  EngineConfig ec;
+  ec.scheduler.max_num_seqs = a.max_seqs;
+  ec.scheduler.max_num_batched_tokens = a.max_batched;
+  ec.scheduler.enable_chunked_prefill = !a.no_chunked_prefill;
+  ec.enable_prefix_caching = !a.no_prefix_caching;
+  if (!a.kv_mem.empty()) {
+    WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize(a.kv_mem));
+  }
+  ec.block_size = a.block_size;
+  ec.threads = a.threads;
+  ec.seed = a.seed;
+  WEFT_ASSIGN_OR_RETURN(auto engine, Engine::Create(ec, weights, tokenizer));
+  const int64_t vocab = engine->model_config().n_vocab;
+
+  // The workload: seeded random token ids (so that no tokenizer quirk shapes it),
+  // lengths fixed or lognormal around the given means, an optional shared prefix.
+  std::mt19937_64 rng(a.seed);
+  std::uniform_int_distribution<int32_t> token(3, static_cast<int32_t>(vocab - 1));
+  auto length = [&](int mean) {
+    if (a.dist == "fixed") return mean;
+    const double sigma = 0.6;  // chat-like spread
+    std::lognormal_distribution<double> d(std::log(mean) - sigma * sigma / 2, sigma);
+    return std::max(1, static_cast<int>(std::lround(d(rng))));
+  };
+  std::vector<int32_t> prefix(static_cast<size_t>(a.shared_prefix));
+  for (auto& t : prefix) t = token(rng);
+  std::vector<GenerationRequest> requests;
+  int64_t total_prompt = 0;
+  for (int i = 0; i < a.batch; ++i) {
+    GenerationRequest r;
+    r.prompt_tokens = prefix;
+    const int n = length(a.prompt_len);
+    for (int j = 0; j < n; ++j) r.prompt_tokens.push_back(token(rng));
+    const int max_prompt = engine->max_model_len() - 1;
+    if (static_cast<int>(r.prompt_tokens.size()) > max_prompt) r.prompt_tokens.resize(static_cast<size_t>(max_prompt));
+    r.sampling.temperature = 0;
+    r.sampling.ignore_eos = true;
+    r.sampling.max_tokens = length(a.gen_len);
+    total_prompt += static_cast<int64_t>(r.prompt_tokens.size());
+    requests.push_back(std::move(r));
+  }
+  std::fprintf(stderr, "weft bench: %d requests, %lld prompt tokens, %s kernels, %d KV blocks\n", a.batch,
+               static_cast<long long>(total_prompt), engine->isa_name(), engine->Stats().num_blocks);
+
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (auto& r : requests) {
+    WEFT_ASSIGN_OR_RETURN(auto s, engine->Submit(std::move(r)));
+    streams.push_back(std::move(s));
+  }
+  std::vector<Timing> timings(streams.size());
+  std::vector<std::thread> readers;
+  double peak_usage = 0;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    readers.emplace_back([&, i] {
+      RequestStream& s = *streams[i];
+      while (auto out = s.Next()) timings[i].generated += static_cast<int>(out->token_ids.size());
+      const int64_t end_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+      const double submit = static_cast<double>(s.submit_ns.load()), first = static_cast<double>(s.first_token_ns.load());
+      timings[i].prompt = s.num_prompt_tokens();
+      timings[i].ttft_ms = (first - submit) / 1e6;
+      timings[i].e2e_ms = (static_cast<double>(end_ns) - submit) / 1e6;
+      timings[i].tpot_ms = timings[i].generated > 1 ? (static_cast<double>(end_ns) - first) / 1e6 / (timings[i].generated - 1) : 0;
+    });
+  }
+  for (auto& t : readers) t.join();
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const EngineStats st = engine->Stats();
+  peak_usage = st.peak_kv_usage;
+
+  std::vector<double> ttft, tpot, e2e;
+  int64_t generated = 0;
+  for (const auto& t : timings) {
+    ttft.push_back(t.ttft_ms);
+    tpot.push_back(t.tpot_ms);
+    e2e.push_back(t.e2e_ms);
+    generated += t.generated;
+  }
+  auto row = [](const char* name, const std::vector<double>& v) {
+    double mean = 0;
+    for (double x : v) mean += x;
+    mean /= static_cast<double>(std::max<size_t>(1, v.size()));
+    std::printf("%-22s mean %9.2f  p50 %9.2f  p90 %9.2f  p99 %9.2f\n", name, mean, Percentile(v, 50), Percentile(v, 90),
+                Percentile(v, 99));
+  };
+  std::printf("requests               %d in %.2f s (%.2f req/s)\n", a.batch, wall, a.batch / wall);
+  std::printf("generated tokens/s     %.1f  (%lld tokens)\n", static_cast<double>(generated) / wall,
+              static_cast<long long>(generated));
+  std::printf("total tokens/s         %.1f  (prompt + generated)\n", static_cast<double>(generated + total_prompt) / wall);
+  row("TTFT (ms)", ttft);
+  row("TPOT (ms)", tpot);
+  row("end-to-end (ms)", e2e);
+  std::printf("KV cache               %d blocks of %d tokens, peak usage %.1f%%, waste now %.1f%%\n", st.num_blocks,
+              a.block_size, 100 * peak_usage, 100 * st.kv_waste);
+  std::printf("preemptions            %lld\n", static_cast<long long>(st.num_preemptions));
+  std::printf("prefix cache           %.1f%% of prompt tokens hit (%lld / %lld)\n", 100 * st.prefix_hit_rate,
+              static_cast<long long>(st.prefix_hit_tokens), static_cast<long long>(st.prefix_queried_tokens));
+  std::printf("steps                  %lld, %.3f ms per step, scheduler %.1f us per step\n",
+              static_cast<long long>(st.num_steps), st.step_ms_mean, st.schedule_us_mean);
+  if (!a.json_out.empty()) {
+    nlohmann::ordered_json j;
+    j["requests"] = a.batch;
+    j["wall_s"] = wall;
+    j["generated_tokens"] = generated;
+    j["prompt_tokens"] = total_prompt;
+    j["generated_tokens_per_s"] = static_cast<double>(generated) / wall;
+    j["ttft_ms"] = ttft;
+    j["tpot_ms"] = tpot;
+    j["e2e_ms"] = e2e;
+    j["preemptions"] = st.num_preemptions;
+    j["prefix_hit_rate"] = st.prefix_hit_rate;
+    j["peak_kv_usage"] = peak_usage;
+    j["schedule_us_per_step"] = st.schedule_us_mean;
+    j["steps"] = st.num_steps;
+    std::ofstream(a.json_out) << j.dump(2) << "\n";
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterBenchCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("bench", "Measure the engine: --batch N pushes N synthetic requests through it at once");
+  auto a = std::make_shared<Args>();
+  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
+  cmd->add_option("--batch", a->batch, "Number of requests, all submitted at once (default: 32)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--prompt-len", a->prompt_len, "Prompt tokens per request, the mean with --dist lognormal (default: 128)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--gen-len", a->gen_len, "Generated tokens per request, the mean with --dist lognormal (default: 64)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--dist", a->dist, "Lengths: fixed, or lognormal (seeded, chat-like spread) (default: fixed)")
+      ->check(CLI::IsMember({"fixed", "lognormal"}));
+  cmd->add_option("--shared-prefix", a->shared_prefix, "Tokens of a prefix common to every prompt, for prefix caching (default: 0)");
+  cmd->add_option("--seed", a->seed, "Workload seed (default: 1)");
+  cmd->add_option("--max-seqs", a->max_seqs, "Sequences running at once at most (default: 64)");
+  cmd->add_option("--max-batched-tokens", a->max_batched, "Token budget per step (default: 512)");
+  cmd->add_option("--kv-cache-mem", a->kv_mem,
+                  "KV cache size, e.g. 512M, 2G, 64K (default: 25% of available memory, capped at what --max-seqs "
+                  "full-length sequences need)");
+  cmd->add_option("--block-size", a->block_size, "Tokens per KV block (default: 16)");
+  cmd->add_flag("--no-prefix-caching", a->no_prefix_caching, "Turn prefix caching off");
+  cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");
+  cmd->add_option("--json", a->json_out, "Also write every request's timings to this JSON file");
+  cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
+  cmd->callback([a, exit_code] {
+    Status s = Run(*a);
+    if (!s.ok()) {
+      std::fprintf(stderr, "weft bench: %s\n", s.message().c_str());
+      *exit_code = 1;
+    }
+  });
+}
+
+}  // namespace weft::cli
