@@ -32,8 +32,10 @@ Status Run(const Args& a) {
   options.max_logit_rows = options.max_tokens_per_step;
   WEFT_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(a.model, options));
   WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*m.file));
+  // llama-perplexity's convention: the whole text is encoded with BOS in front (when the
+  // model adds one), cut into chunks, and each chunk's first token is replaced by BOS.
   EncodeOptions enc;
-  enc.add_special = false;
+  enc.add_special = tokenizer->vocab().add_bos;
   const std::vector<int32_t> tokens = tokenizer->Encode(text, enc);
   PerplexityOptions po;
   po.n_ctx = a.n_ctx;
@@ -70,7 +72,10 @@ void RegisterPerplexityCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<Args>();
   cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
   cmd->add_option("-f,--file", a->file, "Text file to score, e.g. ../shared/models/text/wiki.test.raw")->required();
-  cmd->add_option("-c,--ctx", a->n_ctx, "Tokens per chunk; the second half of each chunk is scored (default: 512)");
+  cmd->add_option("-c,--ctx", a->n_ctx,
+                  "Tokens per chunk (default: 512). As llama.cpp's llama-perplexity: the text is encoded with BOS "
+                  "first, each chunk starts with BOS (replacing its first token), and the second half of each chunk "
+                  "is scored");
   cmd->add_option("--chunks", a->chunks, "Score at most this many chunks (default: 0 = all)");
   cmd->add_option("--kl-base", a->kl_base,
                   "Log-probabilities file: written when it does not exist, else compared against (KL divergence, "

@@ -67,6 +67,7 @@ assert len(w[3]) == len(r[3]) and m < 0.2, m
 print("logits max diff vs reference: %.4f" % m)
 PY
 
+rm -f "$work/base.kl"  # a base from an earlier run would be compared, not written
 # weft perplexity: a finite estimate on a few chunks, KL base written then compared
 # (the same model against itself: KL 0, top-1 agreement 100%).
 "$weft" perplexity stories260K/stories260K.gguf -f "$shared/models/text/wiki.test.raw" -c 128 --chunks 4 \
@@ -84,4 +85,18 @@ assert m and abs(float(m.group(1))) < 1e-3 and float(m.group(2)) < 1e-2, m and m
 if "$weft" perplexity stories260K/stories260K.gguf -f "$shared/models/text/wiki.test.raw" -c 64 --chunks 2 \
   --kl-base "$work/base.kl" 2> "$work/err.txt"; then fail "KL base with another -c accepted"; fi
 grep -q "made with" "$work/err.txt" || fail "KL mismatch message: $(cat "$work/err.txt")"
+
+# llama-perplexity's figures (128-token chunks, first 200, BOS handling as theirs):
+# stories260K 128.99, TinyLLama-v0 Q4_0 7354; weft must be within 0.5 %.
+check_ppl() {  # model want
+  "$weft" perplexity "$1" -f "$shared/models/text/wiki.test.raw" -c 128 --chunks 200 > "$work/ppl.txt" 2> /dev/null
+  python3 -c "
+import re
+got = float(re.search(r'^perplexity: ([0-9.]+)', open('$work/ppl.txt').read()).group(1))
+assert abs(got / $2 - 1) <= 0.005, (got, $2)
+print('perplexity $1: %.4f (llama.cpp $2)' % got)
+" || fail "perplexity of $1: $(cat "$work/ppl.txt")"
+}
+check_ppl stories260K/stories260K.gguf 128.99
+check_ppl tinyllama-v0 7354
 echo "run_models: run, logits and perplexity work end to end"

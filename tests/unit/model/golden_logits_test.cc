@@ -176,6 +176,21 @@ TEST(GoldenStories260K, LogitsAsCloseAsAnExactF32Evaluation) {
   }
 }
 
+// The same model from GGUF, HF safetensors and llama2.c gives the same logits.
+TEST(GoldenStories260K, SameLogitsFromEveryFormat) {
+  auto ref = ReadLogitsFile(GoldenDir() + "/real/stories260K.p2.llamacpp.logits");
+  ASSERT_TRUE(ref.ok());
+  const std::string m = SharedDir() + "/models/stories260K/";
+  const auto* table = kernels::GetKernelTable(kernels::AvailableIsas().back());
+  LogitsFile gguf = Evaluate(m + "stories260K.gguf", *ref, table, 64);
+  for (const std::string& other : {m + "hf", m + "llama2c/stories260K.bin"}) {
+    LogitsFile got = Evaluate(other, *ref, table, 64);
+    auto d = CompareLogits(got, gguf);
+    ASSERT_TRUE(d.ok());
+    EXPECT_LE(d->max_abs, 1e-4) << other;
+  }
+}
+
 // Greedy decoding of stories260K (F32) must reproduce the reference tokens exactly.
 TEST(GoldenGreedy, Stories260KContinuationsAreExact) {
   const nlohmann::json index = ReadJson(GoldenDir() + "/real/index.json");
