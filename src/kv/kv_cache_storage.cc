@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -28,17 +30,22 @@ StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(const KvCacheSh
   auto storage = std::unique_ptr<KvCacheStorage>(new KvCacheStorage(shape));
   const uint64_t total = shape.TotalBytes();
   storage->layer_bytes_ = total / (2ull * static_cast<uint64_t>(shape.n_layers));
-  const uint64_t rounded = (total + 63) / 64 * 64;
-  storage->memory_ = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
-  if (storage->memory_ == nullptr) {
-    return ResourceExhaustedError(fmt::format("cannot allocate {} bytes for the KV cache", total));
+  // Anonymous pages: zero (finite) until written, and not resident until first used, so
+  // a large cache costs no start-up time and only the memory the blocks in use touch.
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    return ResourceExhaustedError(fmt::format("cannot allocate {} bytes for the KV cache; give less with "
+                                              "--kv-cache-mem",
+                                              total));
   }
-  // Zeroed so that never-written slots hold finite values (attention masks them anyway).
-  std::memset(storage->memory_, 0, total);
+  storage->memory_ = static_cast<uint8_t*>(p);
+  storage->mapped_bytes_ = total;
   return storage;
 }
 
-KvCacheStorage::~KvCacheStorage() { std::free(memory_); }
+KvCacheStorage::~KvCacheStorage() {
+  if (memory_ != nullptr) ::munmap(memory_, mapped_bytes_);
+}
 
 kernels::KvCacheView KvCacheStorage::Layer(int64_t layer) const {
   WEFT_CHECK(layer >= 0 && layer < shape_.n_layers, "layer {} of {}", layer, shape_.n_layers);

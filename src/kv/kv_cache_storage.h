@@ -47,7 +47,8 @@ class KvCacheStorage {
   explicit KvCacheStorage(const KvCacheShape& shape) : shape_(shape) {}
   KvCacheShape shape_;
   uint64_t layer_bytes_ = 0;  // one of K or V for one layer
-  uint8_t* memory_ = nullptr;  // [n_layers][K, V][layer_bytes_]
+  uint8_t* memory_ = nullptr;  // [n_layers][K, V][layer_bytes_], anonymous mapping
+  uint64_t mapped_bytes_ = 0;
 };
 
 }  // namespace weft
