@@ -20,9 +20,10 @@ build: deps
 	@cmake --build --preset release
 
 PROMPT ?= Once upon a time
+SEED ?= 42
 run: build
 	$(WEFT) info $(MODEL)
-	$(WEFT) run $(MODEL) -p "$(PROMPT)" -n 120
+	$(WEFT) run $(MODEL) -p "$(PROMPT)" -n 120 --seed $(SEED)
 
 check: build
 	ctest --preset release
