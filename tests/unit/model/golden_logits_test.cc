@@ -42,7 +42,7 @@ struct Bar {
 // Evaluates ref.tokens from position 0 (in chunks of `step` tokens) and returns weft's
 // logits at ref.keep.
 LogitsFile Evaluate(const std::string& model_path, const LogitsFile& ref, const kernels::KernelTable* table,
-                    int64_t step, DType kv_type = DType::kF16) {
+                    int64_t step, DType kv_type = DType::kF16, int threads = 0) {
   auto file = OpenModelFile(model_path);
   EXPECT_TRUE(file.ok()) << file.status().message();
   auto weights = LlamaWeights::Bind(*file);
@@ -51,6 +51,7 @@ LogitsFile Evaluate(const std::string& model_path, const LogitsFile& ref, const 
   opt.max_tokens_per_step = step;
   opt.max_logit_rows = 16;
   opt.kernel_table = table;
+  opt.threads = threads;
   auto runner = ModelRunner::Create(*weights, opt);
   EXPECT_TRUE(runner.ok()) << runner.status().message();
   auto seq = SingleSequence::Create(runner->get(), static_cast<int64_t>(ref.tokens.size()), 16, kv_type);
@@ -226,7 +227,8 @@ TEST(GoldenGreedy, Stories260KContinuationsAreExact) {
   }
 }
 
-// One pass, or chunks of 7 and of 1 token continuing from cached KV: the same logits.
+// One pass, or chunks of 7 and of 1 token continuing from cached KV, or another thread
+// count: bit-identical logits.
 TEST(GoldenChunking, ChunkedEvaluationMatchesOnePass) {
   const nlohmann::json index = ReadJson(GoldenDir() + "/synth/index.json");
   const nlohmann::json& entry = index.at("synth-tinyk-q4_k_m");
@@ -242,6 +244,13 @@ TEST(GoldenChunking, ChunkedEvaluationMatchesOnePass) {
       auto d = CompareLogits(whole, chunked);
       ASSERT_TRUE(d.ok());
       EXPECT_EQ(d->max_abs, 0.0) << kernels::IsaName(isa) << " step " << step;
+    }
+    // And the same with 1 or 3 compute threads (the golden runs use one per core).
+    for (int threads : {1, 3}) {
+      LogitsFile other = Evaluate(*path, *ref, table, 128, DType::kF16, threads);
+      auto d = CompareLogits(whole, other);
+      ASSERT_TRUE(d.ok());
+      EXPECT_EQ(d->max_abs, 0.0) << kernels::IsaName(isa) << " with " << threads << " threads";
     }
   }
 }
