@@ -20,28 +20,36 @@ struct Model {
   std::shared_ptr<const Tokenizer> tokenizer;
 };
 
-const Model& Stories() {
-  static const Model m = [] {
-    Model m;
-    m.file = *OpenModelFile(testing::SharedDir() + "/models/stories260K/stories260K.gguf");
-    m.weights = *LlamaWeights::Bind(m.file);
-    m.tokenizer = *LoadTokenizer(*m.file);
-    return m;
-  }();
+Model Load(const std::string& path) {
+  Model m;
+  m.file = *OpenModelFile(path);
+  m.weights = *LlamaWeights::Bind(m.file);
+  m.tokenizer = *LoadTokenizer(*m.file);
   return m;
 }
 
-std::unique_ptr<Engine> MakeEngine(EngineConfig config = {}) {
+const Model& Stories() {
+  static const Model m = Load(testing::SharedDir() + "/models/stories260K/stories260K.gguf");
+  return m;
+}
+
+// A synthetic qwen2 (QKV bias, neox RoPE, GQA) in Q8_0: int8 kernels on every path.
+const Model& SynthQwen() {
+  static const Model m = Load(*testing::SynthModel("tinyq", "Q8_0"));
+  return m;
+}
+
+std::unique_ptr<Engine> MakeEngine(EngineConfig config = {}, const Model& model = Stories()) {
   if (config.kv_cache_bytes == 0) config.kv_cache_bytes = 64 << 20;
   config.threads = 2;
-  auto e = Engine::Create(config, Stories().weights, Stories().tokenizer);
+  auto e = Engine::Create(config, model.weights, model.tokenizer);
   EXPECT_TRUE(e.ok()) << e.status().message();
   return std::move(e).value();
 }
 
-GenerationRequest Greedy(const std::string& prompt, int max_tokens) {
+GenerationRequest Greedy(const std::string& prompt, int max_tokens, const Model& model = Stories()) {
   GenerationRequest r;
-  r.prompt_tokens = Stories().tokenizer->Encode(prompt);
+  r.prompt_tokens = model.tokenizer->Encode(prompt);
   r.sampling.temperature = 0;
   r.sampling.max_tokens = max_tokens;
   return r;
@@ -91,9 +99,9 @@ const std::string kLong = "Lily and Tom went to the park to play with a big red 
 const std::vector<std::string> kPrompts = {kLong, "Once upon a time", "The little dog", "One day, a big bird",
                                            "Sam had a red ball. He", kLong, "The sun was hot and", "Mom said"};
 
-std::vector<std::vector<int32_t>> RunAll(Engine& engine, int max_tokens) {
+std::vector<std::vector<int32_t>> RunAll(Engine& engine, int max_tokens, const Model& model = Stories()) {
   std::vector<std::shared_ptr<RequestStream>> streams;
-  for (const auto& p : kPrompts) streams.push_back(*engine.Submit(Greedy(p, max_tokens)));
+  for (const auto& p : kPrompts) streams.push_back(*engine.Submit(Greedy(p, max_tokens, model)));
   std::vector<std::vector<int32_t>> out;
   for (auto& s : streams) out.push_back(Collect(*s).tokens[0]);
   return out;
@@ -130,6 +138,34 @@ TEST(Engine, GreedyIsBatchInvariant) {
     c.enable_prefix_caching = false;
     auto engine = MakeEngine(c);
     EXPECT_EQ(RunAll(*engine, kTokens), alone);
+    EXPECT_GT(engine->Stats().num_preemptions, 0);
+  }
+}
+
+TEST(Engine, GreedyIsBatchInvariantOnAQuantisedSyntheticModel) {
+  const Model& m = SynthQwen();
+  const int kTokens = 12;
+  std::vector<std::vector<int32_t>> alone;
+  {
+    auto engine = MakeEngine({}, m);
+    for (const auto& p : kPrompts) alone.push_back(Collect(**engine->Submit(Greedy(p, kTokens, m))).tokens[0]);
+  }
+  {
+    auto engine = MakeEngine({}, m);
+    EXPECT_EQ(RunAll(*engine, kTokens, m), alone);
+  }
+  {
+    EngineConfig c;
+    c.scheduler.max_num_batched_tokens = 5;
+    auto engine = MakeEngine(c, m);
+    EXPECT_EQ(RunAll(*engine, kTokens, m), alone);
+  }
+  {
+    EngineConfig c;
+    c.kv_cache_bytes = 6 * 16 * m.weights->config().KvBytesPerToken(2);
+    c.enable_prefix_caching = false;
+    auto engine = MakeEngine(c, m);
+    EXPECT_EQ(RunAll(*engine, kTokens, m), alone);
     EXPECT_GT(engine->Stats().num_preemptions, 0);
   }
 }
