@@ -15,5 +15,6 @@ void RegisterLogitsCommand(CLI::App& app, int* exit_code);
 void RegisterPerplexityCommand(CLI::App& app, int* exit_code);
 void RegisterTemplateCommand(CLI::App& app, int* exit_code);
 void RegisterBenchCommand(CLI::App& app, int* exit_code);
+void RegisterServeCommand(CLI::App& app, int* exit_code);
 
 }  // namespace weft::cli

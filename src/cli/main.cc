@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   weft::cli::RegisterPerplexityCommand(app, &exit_code);
   weft::cli::RegisterTemplateCommand(app, &exit_code);
   weft::cli::RegisterBenchCommand(app, &exit_code);
+  weft::cli::RegisterServeCommand(app, &exit_code);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,144 @@
+// weft serve MODEL: an OpenAI-compatible HTTP server over the engine (server/).
+// /health answers 503 while the model loads; SIGINT/SIGTERM drain in-flight requests up
+// to --shutdown-timeout, abort the rest and exit 0.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <pthread.h>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "engine/engine.h"
+#include "loader/model_source.h"
+#include "model/llama_weights.h"
+#include "server/http_server.h"
+#include "tokenizer/model_chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace weft::cli {
+namespace {
+
+struct Args {
+  std::string model, host = "127.0.0.1", api_key, api_key_file, served_model_name, chat_template, log_format = "text";
+  std::string kv_mem;
+  int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0;
+  int64_t max_model_len = 0;
+  double shutdown_timeout = 30;
+};
+
+StatusOr<int64_t> ParseSize(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const std::string unit(end);
+  double mult = 1;
+  if (unit == "K" || unit == "k") mult = 1024;
+  else if (unit == "M" || unit == "m") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "g") mult = 1024.0 * 1024 * 1024;
+  else if (!unit.empty()) return InvalidArgumentError("--kv-cache-mem: '" + text + "' is not a size (e.g. 512M, 2G)");
+  if (end == text.c_str() || !(v > 0)) return InvalidArgumentError("--kv-cache-mem: '" + text + "' is not a positive size");
+  return static_cast<int64_t>(v * mult);
+}
+
+Status Run(const Args& a) {
+  server::ServerOptions so;
+  so.host = a.host;
+  so.port = a.port;
+  so.api_key = a.api_key;
+  if (!a.api_key_file.empty()) {
+    std::ifstream f(a.api_key_file);
+    if (!f) return NotFoundError("--api-key-file: cannot read " + a.api_key_file);
+    std::getline(f, so.api_key);
+    while (!so.api_key.empty() && (so.api_key.back() == '\r' || so.api_key.back() == ' ')) so.api_key.pop_back();
+    if (so.api_key.empty()) return InvalidArgumentError("--api-key-file: " + a.api_key_file + " is empty");
+  }
+  so.served_model_name = a.served_model_name;
+  so.max_concurrent = a.max_seqs;
+  so.max_queued = a.max_queued;
+  so.log_json = a.log_format == "json";
+
+  // Signals go to one waiting thread; every thread started from here inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  server::HttpServer http(so);
+  WEFT_RETURN_IF_ERROR(http.Start());
+  std::fprintf(stderr, "weft serve: listening on http://%s:%d (loading %s)\n", a.host.c_str(), http.port(),
+               a.model.c_str());
+
+  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
+  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
+  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
+  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*file));
+  std::shared_ptr<const ModelChatTemplate> tmpl;
+  std::string tmpl_error;
+  auto loaded = LoadModelChatTemplate(*file, *tokenizer, a.chat_template);
+  if (loaded.ok()) {
+    tmpl = std::move(loaded).value();
+  } else if (loaded.status().code() == StatusCode::kNotFound && a.chat_template.empty()) {
+    tmpl_error = loaded.status().message();
+    std::fprintf(stderr, "weft serve: warning: %s\n", tmpl_error.c_str());
+  } else {
+    return loaded.status();
+  }
+  EngineConfig ec;
+  ec.scheduler.max_num_seqs = a.max_seqs;
+  ec.scheduler.max_num_batched_tokens = a.max_batched;
+  ec.max_model_len = a.max_model_len;
+  ec.threads = a.threads;
+  if (!a.kv_mem.empty()) {
+    WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseSize(a.kv_mem));
+  }
+  WEFT_ASSIGN_OR_RETURN(auto engine, Engine::Create(ec, weights, tokenizer));
+  std::fprintf(stderr, "weft serve: %s ready (%s kernels, %d KV blocks, context %d)\n", path.c_str(),
+               engine->isa_name(), engine->Stats().num_blocks, engine->max_model_len());
+  http.SetModel(std::move(engine), std::move(tmpl), tmpl_error);
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::fprintf(stderr, "weft serve: %s: draining (up to %.0f s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               a.shutdown_timeout);
+  http.Shutdown(std::chrono::milliseconds(static_cast<int64_t>(a.shutdown_timeout * 1000)));
+  std::fprintf(stderr, "weft serve: stopped\n");
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterServeCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  auto a = std::make_shared<Args>();
+  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
+  cmd->add_option("--host", a->host, "Address to listen on (default: 127.0.0.1)");
+  cmd->add_option("--port", a->port, "Port to listen on; 0 picks a free one (default: 8080)")->check(CLI::Range(0, 65535));
+  auto* key = cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on every route but /health");
+  cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from the first line of this file")->excludes(key);
+  cmd->add_option("--served-model-name", a->served_model_name, "Model id clients use (default: weft)");
+  cmd->add_option("--chat-template", a->chat_template, "Jinja chat template file (default: the model's own)");
+  cmd->add_option("--max-queued", a->max_queued,
+                  "Requests that may wait beyond the --max-seqs running ones; more get 429 (default: 256)")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--log-format", a->log_format, "Request log lines: text or json (default: text)")
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--shutdown-timeout", a->shutdown_timeout,
+                  "Seconds in-flight requests may take to finish after SIGINT/SIGTERM (default: 30)");
+  cmd->add_option("--max-seqs", a->max_seqs, "Sequences running at once at most (default: 64)")->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-batched-tokens", a->max_batched, "Token budget per step (default: 512)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-model-len", a->max_model_len, "Context length to serve (default: the model's)");
+  cmd->add_option("--kv-cache-mem", a->kv_mem, "KV cache size, e.g. 512M, 2G (default: 25% of available memory, capped)");
+  cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
+  cmd->callback([a, exit_code] {
+    Status s = Run(*a);
+    if (!s.ok()) {
+      std::fprintf(stderr, "weft serve: %s\n", s.message().c_str());
+      *exit_code = 1;
+    }
+  });
+}
+
+}  // namespace weft::cli

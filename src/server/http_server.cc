@@ -1,0 +1,457 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+#include "server/errors.h"
+#include "server/openai_requests.h"
+#include "server/openai_responses.h"
+
+namespace weft::server {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void SendError(httplib::Response& res, const ApiError& e) {
+  res.status = e.http_status;
+  res.set_content(e.Body(), "application/json");
+}
+
+void SendJson(httplib::Response& res, const Json& j) {
+  res.status = 200;
+  res.set_content(DumpJson(j), "application/json");
+}
+
+bool IsGenerationPath(const std::string& path) {
+  return path == "/v1/completions" || path == "/v1/chat/completions";
+}
+
+}  // namespace
+
+// One generation request in flight: its streams, what was produced, and its timing.
+struct HttpServer::Generation {
+  std::string id, path;
+  ResponseContext ctx;
+  OpenAIRequest req;
+  std::vector<std::shared_ptr<RequestStream>> streams;  // one per prompt
+  std::vector<Choice> choices;                          // prompt p, sample s at p * n + s
+  std::vector<bool> started;                            // a chunk of the choice was sent
+  Usage usage;
+  size_t current = 0;  // streaming: the stream being read
+  int64_t arrival_ns = 0;
+  bool finished = false;  // Finish ran
+  bool done_sent = false;
+};
+
+HttpServer::HttpServer(ServerOptions options) : opt_(std::move(options)), http_(std::make_unique<httplib::Server>()) {}
+
+HttpServer::~HttpServer() { Shutdown(std::chrono::milliseconds(0)); }
+
+Status HttpServer::Start() {
+  const size_t threads = static_cast<size_t>(std::min(2048, opt_.max_concurrent + opt_.max_queued + 16));
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->set_payload_max_length(opt_.max_body_bytes);
+  http_->set_read_timeout(10, 0);
+  http_->set_write_timeout(10, 0);
+  http_->set_keep_alive_timeout(5);
+  Routes();
+  if (opt_.port == 0) {
+    port_ = http_->bind_to_any_port(opt_.host);
+    if (port_ <= 0) return UnavailableError(fmt::format("cannot listen on {}: no free port", opt_.host));
+  } else {
+    if (!http_->bind_to_port(opt_.host, opt_.port)) {
+      return UnavailableError(fmt::format("cannot listen on {}:{} (in use, or not an address of this host)", opt_.host,
+                                          opt_.port));
+    }
+    port_ = opt_.port;
+  }
+  listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  return Status::Ok();
+}
+
+void HttpServer::SetModel(std::unique_ptr<Engine> engine, std::shared_ptr<const ModelChatTemplate> chat_template,
+                          std::string chat_template_error) {
+  engine_ = std::move(engine);
+  template_ = std::move(chat_template);
+  template_error_ = std::move(chat_template_error);
+  if (opt_.served_model_name.empty()) opt_.served_model_name = "weft";
+  ready_.store(true);
+}
+
+void HttpServer::Shutdown(std::chrono::milliseconds deadline) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  draining_.store(true);
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    for (const auto& s : streams_) {
+      if (engine_) engine_->Cancel(*s);
+    }
+  }
+  // Aborted streams finish promptly; give their handlers a moment to write the end.
+  const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < grace) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  http_->stop();
+  if (listen_thread_.joinable()) listen_thread_.join();
+  engine_.reset();
+}
+
+void HttpServer::LogRequest(const std::string& id, const std::string& path, int status, int64_t in, int64_t out,
+                            double queue_ms, double ttft_ms, double total_ms) {
+  std::string line;
+  if (opt_.log_json) {
+    Json j;
+    j["ts"] = static_cast<int64_t>(std::time(nullptr));
+    j["id"] = id;
+    j["path"] = path;
+    j["status"] = status;
+    j["prompt_tokens"] = in;
+    j["completion_tokens"] = out;
+    j["queue_ms"] = queue_ms;
+    j["ttft_ms"] = ttft_ms;
+    j["total_ms"] = total_ms;
+    line = DumpJson(j);
+  } else {
+    line = fmt::format("request {} {} status={} tokens_in={} tokens_out={} queue_ms={:.1f} ttft_ms={:.1f} total_ms={:.1f}",
+                       id, path, status, in, out, queue_ms, ttft_ms, total_ms);
+  }
+  std::lock_guard<std::mutex> lock(log_mu_);
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void HttpServer::Routes() {
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/health" || opt_.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string auth = req.get_header_value("Authorization");
+    std::string key;
+    if (auth.rfind("Bearer ", 0) == 0) key = auth.substr(7);
+    if (key.empty()) key = req.get_header_value("x-api-key");
+    if (key != opt_.api_key) {
+      SendError(res, ApiError{401, key.empty() ? "missing API key: send 'Authorization: Bearer KEY'" : "invalid API key",
+                              "", "invalid_api_key"});
+      LogRequest("-", req.path, 401, 0, 0, 0, 0, 0);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http_->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    ApiError e{res.status, "", "", ""};
+    if (res.status == 404) {
+      e.message = "no route " + req.method + " " + req.path;
+    } else if (res.status == 413) {
+      e.message = "the request body is over the size limit";
+    } else if (res.status == 405) {
+      e.message = "method " + req.method + " is not allowed on " + req.path;
+    } else {
+      e.message = "HTTP error " + std::to_string(res.status);
+    }
+    res.set_content(e.Body(), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = std::string("internal error: ") + e.what();
+    } catch (...) {
+    }
+    SendError(res, ApiError{500, what, "", ""});
+  });
+  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    if (IsGenerationPath(req.path) || res.status == 401) return;  // logged by their handlers
+    if (req.path == "/health" || req.path == "/metrics") return;
+    LogRequest("-", req.path, res.status, 0, 0, 0, 0, 0);
+  });
+
+  http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    if (!ready_.load() || draining_.load()) {
+      SendError(res, ApiError{503, ready_.load() ? "shutting down" : "loading the model", "", ""});
+      return;
+    }
+    res.status = 200;
+    res.set_content("{\"status\":\"ok\"}", "application/json");
+  });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    const EngineStats stats = ready_.load() ? engine_->Stats() : EngineStats{};
+    res.status = 200;
+    res.set_content(metrics_.Render(stats, in_flight_.load()), "text/plain; version=0.0.4");
+  });
+  http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    if (!ready_.load()) return SendError(res, ApiError{503, "loading the model", "", ""});
+    Json m;
+    m["id"] = opt_.served_model_name;
+    m["object"] = "model";
+    m["created"] = static_cast<int64_t>(std::time(nullptr));
+    m["owned_by"] = "weft";
+    m["max_model_len"] = engine_->max_model_len();
+    SendJson(res, Json{{"object", "list"}, {"data", Json::array({m})}});
+  });
+  http_->Post("/v1/completions",
+              [this](const httplib::Request& req, httplib::Response& res) { HandleGenerate(req, res, false); });
+  http_->Post("/v1/chat/completions",
+              [this](const httplib::Request& req, httplib::Response& res) { HandleGenerate(req, res, true); });
+  http_->Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) { HandleTokenize(req, res); });
+  http_->Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) { HandleDetokenize(req, res); });
+}
+
+void HttpServer::HandleTokenize(const httplib::Request& req, httplib::Response& res) {
+  if (!ready_.load()) return SendError(res, ApiError{503, "loading the model", "", ""});
+  Json body;
+  if (auto e = ParseJsonBody(req.body, &body)) return SendError(res, *e);
+  if (!body.is_object()) return SendError(res, BadRequest("the request body must be a JSON object"));
+  auto p = body.find("prompt");
+  if (p == body.end() || !p->is_string()) return SendError(res, BadRequest("'prompt' must be a string", "prompt"));
+  bool add_special = true;
+  if (auto a = body.find("add_special_tokens"); a != body.end() && !a->is_null()) {
+    if (!a->is_boolean()) return SendError(res, BadRequest("'add_special_tokens' must be a boolean", "add_special_tokens"));
+    add_special = a->get<bool>();
+  }
+  EncodeOptions eo;
+  eo.add_special = add_special;
+  const std::vector<int32_t> ids = engine_->tokenizer().Encode(p->get<std::string>(), eo);
+  Json j;
+  j["tokens"] = ids;
+  j["count"] = ids.size();
+  j["max_model_len"] = engine_->max_model_len();
+  SendJson(res, j);
+}
+
+void HttpServer::HandleDetokenize(const httplib::Request& req, httplib::Response& res) {
+  if (!ready_.load()) return SendError(res, ApiError{503, "loading the model", "", ""});
+  Json body;
+  if (auto e = ParseJsonBody(req.body, &body)) return SendError(res, *e);
+  if (!body.is_object()) return SendError(res, BadRequest("the request body must be a JSON object"));
+  auto t = body.find("tokens");
+  if (t == body.end() || !t->is_array()) return SendError(res, BadRequest("'tokens' must be an array of token ids", "tokens"));
+  std::vector<int32_t> ids;
+  for (const Json& x : *t) {
+    if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() >= engine_->tokenizer().n_vocab()) {
+      return SendError(res, BadRequest("'tokens' must be an array of token ids in the vocabulary", "tokens"));
+    }
+    ids.push_back(static_cast<int32_t>(x.get<int64_t>()));
+  }
+  SendJson(res, Json{{"prompt", engine_->tokenizer().Decode(ids)}});
+}
+
+void HttpServer::Finish(Generation& g, int http_status) {
+  if (g.finished) return;
+  g.finished = true;
+  const int64_t end = NowNs();
+  double queue_ms = 0, ttft_ms = -1;
+  RequestRecord rec;
+  rec.http_status = http_status;
+  rec.prompt_tokens = g.usage.prompt_tokens;
+  rec.generated_tokens = g.usage.completion_tokens;
+  if (!g.streams.empty()) {
+    const RequestStream& s = *g.streams[0];
+    queue_ms = static_cast<double>(s.queued_ns.load()) / 1e6;
+    const int64_t first = s.first_token_ns.load();
+    if (first > 0) {
+      ttft_ms = static_cast<double>(first - g.arrival_ns) / 1e6;
+      rec.ttft_s = ttft_ms / 1e3;
+      const int64_t per_choice = g.choices.empty() ? 0 : g.usage.completion_tokens / static_cast<int64_t>(g.choices.size());
+      if (per_choice > 1) rec.tpot_s = static_cast<double>(end - first) / 1e9 / static_cast<double>(per_choice - 1);
+    }
+  }
+  const double total_ms = static_cast<double>(end - g.arrival_ns) / 1e6;
+  rec.e2e_s = total_ms / 1e3;
+  metrics_.Record(rec);
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    for (const auto& s : g.streams) streams_.erase(s);
+  }
+  LogRequest(g.id, g.path, http_status, g.usage.prompt_tokens, g.usage.completion_tokens, queue_ms, ttft_ms, total_ms);
+}
+
+void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& res, bool chat) {
+  auto g = std::make_shared<Generation>();
+  g->arrival_ns = NowNs();
+  g->path = req.path;
+  {
+    static thread_local std::mt19937_64 rng(std::random_device{}());
+    g->id = fmt::format("{}-{:x}{:012x}", chat ? "chatcmpl" : "cmpl", next_id_.fetch_add(1), rng() & 0xffffffffffffULL);
+  }
+  auto fail = [&](const ApiError& e) {
+    SendError(res, e);
+    RequestRecord rec;
+    rec.http_status = e.http_status;
+    metrics_.Record(rec);
+    LogRequest(g->id, g->path, e.http_status, 0, 0, 0, 0, static_cast<double>(NowNs() - g->arrival_ns) / 1e6);
+  };
+  if (!ready_.load()) return fail(ApiError{503, "the model is still loading", "", ""});
+  if (draining_.load()) return fail(ApiError{503, "the server is shutting down", "", ""});
+
+  Json body;
+  if (auto e = ParseJsonBody(req.body, &body)) return fail(*e);
+  OpenAIRequest& r = g->req;
+  if (auto e = chat ? ParseChatRequest(body, &r) : ParseCompletionRequest(body, &r)) return fail(*e);
+  if (!r.model.empty() && r.model != opt_.served_model_name) {
+    return fail(ApiError{404, "the model '" + r.model + "' does not exist; this server serves '" + opt_.served_model_name + "'",
+                         "model", "model_not_found"});
+  }
+  const Tokenizer& tok = engine_->tokenizer();
+  std::vector<std::vector<int32_t>> prompts;
+  if (chat) {
+    if (!template_) return fail(BadRequest("chat is not available: " + template_error_, "messages"));
+    StatusOr<std::string> text = template_->Render(r.messages, r.tools, true);
+    if (!text.ok()) return fail(BadRequest("the chat template failed on these messages: " + text.status().message(), "messages"));
+    EncodeOptions eo;
+    eo.add_special = false;
+    eo.parse_special = true;
+    std::vector<int32_t> ids = tok.Encode(*text, eo);
+    if (tok.vocab().add_bos && tok.bos_id() >= 0 && (ids.empty() || ids[0] != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
+    prompts.push_back(std::move(ids));
+  } else {
+    for (const PromptInput& p : r.prompts) {
+      if (const auto* s = std::get_if<std::string>(&p)) {
+        prompts.push_back(tok.Encode(*s));
+      } else {
+        prompts.push_back(std::get<std::vector<int32_t>>(p));
+      }
+    }
+  }
+  const int64_t max_len = engine_->max_model_len();
+  for (const auto& p : prompts) {
+    if (static_cast<int64_t>(p.size()) >= max_len) {
+      return fail(BadRequest(fmt::format("the prompt is {} tokens, but the model's context is {} tokens (including at "
+                                         "least one generated token)",
+                                         p.size(), max_len),
+                             chat ? "messages" : "prompt"));
+    }
+  }
+  if (auto e = ValidateSampling(r.sampling, tok.n_vocab())) return fail(*e);
+  if (r.sampling.n > opt_.max_concurrent) {
+    return fail(BadRequest(fmt::format("'n' = {} is more than the server's {} concurrent sequences", r.sampling.n,
+                                       opt_.max_concurrent), "n"));
+  }
+
+  // Capacity: refuse rather than queue without bound.
+  const int64_t want = static_cast<int64_t>(prompts.size());
+  const int64_t limit = static_cast<int64_t>(opt_.max_concurrent) + opt_.max_queued;
+  if (in_flight_.fetch_add(want) + want > limit) {
+    in_flight_.fetch_sub(want);
+    return fail(ApiError{429, "the server is over capacity; retry later", "", "over_capacity"});
+  }
+  struct InFlightGuard {  // released by whoever finishes the request
+    InFlightGuard(std::atomic<int64_t>* c, int64_t k) : counter(c), n(k) {}
+    InFlightGuard(const InFlightGuard&) = delete;
+    InFlightGuard& operator=(const InFlightGuard&) = delete;
+    ~InFlightGuard() { counter->fetch_sub(n); }
+    std::atomic<int64_t>* counter;
+    int64_t n;
+  };
+  auto guard = std::make_shared<InFlightGuard>(&in_flight_, want);
+
+  g->ctx.id = g->id;
+  g->ctx.created = static_cast<int64_t>(std::time(nullptr));
+  g->ctx.model = opt_.served_model_name;
+  g->ctx.chat = chat;
+  g->ctx.logprobs = r.sampling.logprobs >= 0;
+  g->ctx.tokenizer = &tok;
+  const int n = r.sampling.n;
+  g->choices.resize(prompts.size() * static_cast<size_t>(n));
+  g->started.assign(g->choices.size(), false);
+  for (auto& p : prompts) {
+    GenerationRequest gr;
+    gr.sampling = r.sampling;
+    if (!r.max_tokens_given) {
+      gr.sampling.max_tokens = chat ? static_cast<int>(max_len - static_cast<int64_t>(p.size())) : 16;
+    }
+    if (r.echo) {
+      for (int s = 0; s < n; ++s) g->choices[g->streams.size() * static_cast<size_t>(n) + static_cast<size_t>(s)].text = tok.Decode(p);
+    }
+    g->usage.prompt_tokens += static_cast<int64_t>(p.size());
+    gr.prompt_tokens = std::move(p);
+    StatusOr<std::shared_ptr<RequestStream>> s = engine_->Submit(std::move(gr));
+    if (!s.ok()) {
+      for (auto& done : g->streams) engine_->Cancel(*done);
+      return fail(FromStatus(s.status(), s.status().code() == StatusCode::kOutOfRange ? (chat ? "messages" : "prompt") : ""));
+    }
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    streams_.insert(*s);
+    g->streams.push_back(std::move(*s));
+  }
+
+  if (!r.stream) {
+    for (size_t p = 0; p < g->streams.size(); ++p) {
+      while (auto out = g->streams[p]->Next()) {
+        Choice& c = g->choices[p * static_cast<size_t>(n) + static_cast<size_t>(out->sample_index)];
+        c.text += out->text_delta;
+        c.logprobs.insert(c.logprobs.end(), out->logprobs.begin(), out->logprobs.end());
+        g->usage.completion_tokens += static_cast<int64_t>(out->token_ids.size());
+        if (out->finish != RequestFinish::kNone) c.finish = out->finish;
+      }
+    }
+    SendJson(res, FullResponse(g->ctx, g->choices, g->usage));
+    Finish(*g, 200);
+    return;
+  }
+
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, g, guard, n](size_t, httplib::DataSink& sink) {
+        if (g->current >= g->streams.size()) {
+          if (!g->done_sent) {
+            g->done_sent = true;
+            std::string tail;
+            if (g->req.include_usage) tail += SseEvent(UsageChunk(g->ctx, g->usage));
+            tail += kSseDone;
+            if (!sink.write(tail.data(), tail.size())) return false;
+          }
+          sink.done();
+          return true;
+        }
+        RequestStream& s = *g->streams[g->current];
+        std::optional<RequestOutput> out = s.Next(std::chrono::milliseconds(100));
+        if (!out) {
+          if (s.finished()) {
+            ++g->current;
+            return true;
+          }
+          return sink.is_writable();  // a gone client cancels (see the releaser)
+        }
+        const size_t index = g->current * static_cast<size_t>(n) + static_cast<size_t>(out->sample_index);
+        Choice& c = g->choices[index];
+        const int64_t offset = static_cast<int64_t>(c.text.size());
+        c.text += out->text_delta;
+        g->usage.completion_tokens += static_cast<int64_t>(out->token_ids.size());
+        c.finish = out->finish;
+        if (out->text_delta.empty() && out->finish == RequestFinish::kNone && out->logprobs.empty() && g->started[index]) {
+          return true;  // nothing to say yet (e.g. a partial UTF-8 character)
+        }
+        const bool first = !g->started[index];
+        g->started[index] = true;
+        const std::string ev = SseEvent(StreamChunk(g->ctx, static_cast<int>(index), out->text_delta, out->logprobs,
+                                                    offset, first, out->finish, g->req.include_usage));
+        return sink.write(ev.data(), ev.size());
+      },
+      [this, g, guard](bool success) {
+        if (!success || !g->done_sent) {
+          for (auto& s : g->streams) engine_->Cancel(*s);
+        }
+        Finish(*g, success && g->done_sent ? 200 : 499);
+      });
+}
+
+}  // namespace weft::server

@@ -1,0 +1,275 @@
+#include "server/openai_requests.h"
+
+#include <cctype>
+#include <cmath>
+#include <limits>
+
+namespace weft::server {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// The field if present and not null, else nullptr.
+const Json* Field(const Json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::optional<ApiError> TypeError(const std::string& name, const char* want) {
+  return BadRequest("'" + name + "' must be " + want, name);
+}
+
+std::optional<ApiError> GetFloat(const Json& body, const char* name, float* out) {
+  const Json* f = Field(body, name);
+  if (!f) return std::nullopt;
+  if (!f->is_number()) return TypeError(name, "a number");
+  const double v = f->get<double>();
+  if (!std::isfinite(v) || std::fabs(v) > 1e30) return BadRequest(std::string("'") + name + "' is out of range", name);
+  *out = static_cast<float>(v);
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetInt(const Json& body, const char* name, int* out, int lo, int hi) {
+  const Json* f = Field(body, name);
+  if (!f) return std::nullopt;
+  if (!f->is_number_integer()) return TypeError(name, "an integer");
+  const int64_t v = f->get<int64_t>();
+  if (v < lo || v > hi) {
+    return BadRequest(std::string("'") + name + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                          "]: got " + std::to_string(v),
+                      name);
+  }
+  *out = static_cast<int>(v);
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetBool(const Json& body, const char* name, bool* out) {
+  const Json* f = Field(body, name);
+  if (!f) return std::nullopt;
+  if (!f->is_boolean()) return TypeError(name, "a boolean");
+  *out = f->get<bool>();
+  return std::nullopt;
+}
+
+std::optional<ApiError> ParseTokenArray(const Json& a, const std::string& name, std::vector<int32_t>* out) {
+  for (const Json& t : a) {
+    if (!t.is_number_integer()) return TypeError(name, "a string, an array of strings or an array of token ids");
+    const int64_t v = t.get<int64_t>();
+    if (v < 0 || v > std::numeric_limits<int32_t>::max()) return BadRequest("'" + name + "' has a token id out of range", name);
+    out->push_back(static_cast<int32_t>(v));
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> ParsePrompt(const Json& body, std::vector<PromptInput>* out) {
+  const Json* p = Field(body, "prompt");
+  if (!p) return BadRequest("'prompt' is required", "prompt");
+  static const char* kWant = "a string, an array of strings, an array of token ids or an array of such arrays";
+  if (p->is_string()) {
+    out->push_back(p->get<std::string>());
+    return std::nullopt;
+  }
+  if (!p->is_array()) return TypeError("prompt", kWant);
+  if (p->empty()) return BadRequest("'prompt' is empty", "prompt");
+  if ((*p)[0].is_number_integer()) {
+    std::vector<int32_t> ids;
+    if (auto e = ParseTokenArray(*p, "prompt", &ids)) return e;
+    out->push_back(std::move(ids));
+    return std::nullopt;
+  }
+  for (const Json& item : *p) {
+    if (item.is_string()) {
+      out->push_back(item.get<std::string>());
+    } else if (item.is_array() && !item.empty()) {
+      std::vector<int32_t> ids;
+      if (auto e = ParseTokenArray(item, "prompt", &ids)) return e;
+      out->push_back(std::move(ids));
+    } else {
+      return TypeError("prompt", kWant);
+    }
+  }
+  return std::nullopt;
+}
+
+// The fields both endpoints share.
+std::optional<ApiError> ParseCommon(const Json& body, OpenAIRequest* r) {
+  if (!body.is_object()) return BadRequest("the request body must be a JSON object");
+  if (const Json* m = Field(body, "model")) {
+    if (!m->is_string()) return TypeError("model", "a string");
+    r->model = m->get<std::string>();
+  }
+  SamplingParams& s = r->sampling;
+  if (auto e = GetFloat(body, "temperature", &s.temperature)) return e;
+  if (auto e = GetFloat(body, "top_p", &s.top_p)) return e;
+  if (auto e = GetInt(body, "top_k", &s.top_k, -1, 1 << 20)) return e;
+  if (s.top_k < 0) s.top_k = 0;  // vLLM: -1 = off
+  if (auto e = GetFloat(body, "min_p", &s.min_p)) return e;
+  if (auto e = GetFloat(body, "presence_penalty", &s.presence_penalty)) return e;
+  if (auto e = GetFloat(body, "frequency_penalty", &s.frequency_penalty)) return e;
+  if (auto e = GetFloat(body, "repetition_penalty", &s.repetition_penalty)) return e;
+  if (auto e = GetInt(body, "n", &s.n, 1, 128)) return e;
+  if (auto e = GetInt(body, "min_tokens", &s.min_tokens, 0, 1 << 24)) return e;
+  if (auto e = GetBool(body, "ignore_eos", &s.ignore_eos)) return e;
+  const char* max_name = Field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  if (Field(body, max_name)) {
+    if (auto e = GetInt(body, max_name, &s.max_tokens, 1, 1 << 24)) return e;
+    r->max_tokens_given = true;
+  }
+  if (const Json* seed = Field(body, "seed")) {
+    if (!seed->is_number_integer()) return TypeError("seed", "an integer");
+    s.seed = seed->is_number_unsigned() ? seed->get<uint64_t>() : static_cast<uint64_t>(seed->get<int64_t>());
+  }
+  if (const Json* stop = Field(body, "stop")) {
+    if (stop->is_string()) {
+      if (!stop->get<std::string>().empty()) s.stop.push_back(stop->get<std::string>());
+    } else if (stop->is_array()) {
+      if (stop->size() > 16) return BadRequest("'stop' has more than 16 strings", "stop");
+      for (const Json& x : *stop) {
+        if (!x.is_string()) return TypeError("stop", "a string or an array of strings");
+        if (!x.get<std::string>().empty()) s.stop.push_back(x.get<std::string>());
+      }
+    } else {
+      return TypeError("stop", "a string or an array of strings");
+    }
+  }
+  if (const Json* bias = Field(body, "logit_bias")) {
+    if (!bias->is_object()) return TypeError("logit_bias", "an object mapping token ids to numbers");
+    for (const auto& [key, value] : bias->items()) {
+      char* end = nullptr;
+      const long id = std::strtol(key.c_str(), &end, 10);
+      if (key.empty() || *end != '\0' || id < 0 || id > std::numeric_limits<int32_t>::max()) {
+        return BadRequest("'logit_bias' key '" + key + "' is not a token id", "logit_bias");
+      }
+      if (!value.is_number()) return TypeError("logit_bias", "an object mapping token ids to numbers");
+      const double v = value.get<double>();
+      if (!(v >= -100 && v <= 100)) return BadRequest("'logit_bias' values must be in [-100, 100]", "logit_bias");
+      s.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(v));
+    }
+  }
+  if (auto e = GetBool(body, "stream", &r->stream)) return e;
+  if (const Json* so = Field(body, "stream_options")) {
+    if (!so->is_object()) return TypeError("stream_options", "an object");
+    if (const Json* u = Field(*so, "include_usage")) {
+      if (!u->is_boolean()) return TypeError("stream_options.include_usage", "a boolean");
+      r->include_usage = u->get<bool>();
+    }
+  }
+  if (const Json* u = Field(body, "user")) {
+    if (!u->is_string()) return TypeError("user", "a string");
+    r->user = u->get<std::string>();
+  }
+  return std::nullopt;
+}
+
+// Content as the template wants it: a string (text parts joined) or null.
+std::optional<ApiError> NormalizeContent(Json* content, const std::string& name) {
+  if (content->is_null() || content->is_string()) return std::nullopt;
+  if (!content->is_array()) return TypeError(name, "a string or an array of content parts");
+  std::string text;
+  for (const Json& part : *content) {
+    if (!part.is_object()) return TypeError(name, "a string or an array of content parts");
+    const Json* type = Field(part, "type");
+    if (!type || !type->is_string() || type->get<std::string>() != "text") {
+      return BadRequest("'" + name + "': only text content parts are supported", name);
+    }
+    const Json* t = Field(part, "text");
+    if (!t || !t->is_string()) return TypeError(name + ".text", "a string");
+    text += t->get<std::string>();
+  }
+  *content = text;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ApiError> ParseJsonBody(std::string_view body, Json* out) {
+  // Bound the nesting before parsing: a body of a million '[' is no request.
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return BadRequest("the request body is nested too deeply");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  *out = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (out->is_discarded()) return BadRequest("the request body is not valid JSON");
+  return std::nullopt;
+}
+
+std::optional<ApiError> ParseCompletionRequest(const Json& body, OpenAIRequest* out) {
+  out->chat = false;
+  if (auto e = ParseCommon(body, out)) return e;
+  if (auto e = ParsePrompt(body, &out->prompts)) return e;
+  if (Field(body, "logprobs")) {
+    if (auto e = GetInt(body, "logprobs", &out->sampling.logprobs, 0, 20)) return e;
+  }
+  if (auto e = GetBool(body, "echo", &out->echo)) return e;
+  return std::nullopt;
+}
+
+std::optional<ApiError> ParseChatRequest(const Json& body, OpenAIRequest* out) {
+  out->chat = true;
+  if (auto e = ParseCommon(body, out)) return e;
+  const Json* msgs = Field(body, "messages");
+  if (!msgs) return BadRequest("'messages' is required", "messages");
+  if (!msgs->is_array()) return TypeError("messages", "an array of messages");
+  if (msgs->empty()) return BadRequest("'messages' is empty", "messages");
+  out->messages = Json::array();
+  for (size_t i = 0; i < msgs->size(); ++i) {
+    const std::string name = "messages[" + std::to_string(i) + "]";
+    Json m = (*msgs)[i];
+    if (!m.is_object()) return TypeError(name, "an object");
+    const Json* role = Field(m, "role");
+    if (!role || !role->is_string()) return BadRequest("'" + name + ".role' is required and must be a string", name + ".role");
+    const std::string r = role->get<std::string>();
+    if (r != "system" && r != "user" && r != "assistant" && r != "tool" && r != "developer") {
+      return BadRequest("'" + name + ".role' must be system, user, assistant, tool or developer: got '" + r + "'",
+                        name + ".role");
+    }
+    if (r == "developer") m["role"] = "system";
+    auto it = m.find("content");
+    if (it == m.end()) {
+      if (r != "assistant") return BadRequest("'" + name + ".content' is required", name + ".content");
+      m["content"] = nullptr;
+    } else if (auto e = NormalizeContent(&*it, name + ".content")) {
+      return e;
+    }
+    out->messages.push_back(std::move(m));
+  }
+  if (const Json* tools = Field(body, "tools")) {
+    if (!tools->is_array()) return TypeError("tools", "an array");
+    out->tools = *tools;
+  }
+  bool logprobs = false;
+  if (auto e = GetBool(body, "logprobs", &logprobs)) return e;
+  int top = 0;
+  if (auto e = GetInt(body, "top_logprobs", &top, 0, 20)) return e;
+  if (Field(body, "top_logprobs") && !logprobs) {
+    return BadRequest("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
+  }
+  if (logprobs) out->sampling.logprobs = top;
+  return std::nullopt;
+}
+
+std::optional<ApiError> ValidateSampling(const SamplingParams& sampling, int64_t n_vocab) {
+  const Status s = sampling.Validate(n_vocab);
+  if (s.ok()) return std::nullopt;
+  // Validate's message starts with the field's name ("temperature must be ...").
+  std::string param;
+  for (char c : s.message()) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') param += c;
+    else break;
+  }
+  return ApiError{400, s.message(), param, ""};
+}
+
+}  // namespace weft::server
