@@ -1,0 +1,160 @@
+#include "server/openai_requests.h"
+
+#include <gtest/gtest.h>
+
+namespace weft::server {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::optional<ApiError> Completion(const std::string& text, OpenAIRequest* r) {
+  Json body;
+  if (auto e = ParseJsonBody(text, &body)) return e;
+  return ParseCompletionRequest(body, r);
+}
+
+std::optional<ApiError> Chat(const std::string& text, OpenAIRequest* r) {
+  Json body;
+  if (auto e = ParseJsonBody(text, &body)) return e;
+  return ParseChatRequest(body, r);
+}
+
+TEST(OpenAIRequests, CompletionFields) {
+  OpenAIRequest r;
+  auto e = Completion(R"({"model":"m","prompt":"hi","max_tokens":7,"temperature":0,"top_p":0.5,"top_k":3,
+      "min_p":0.1,"n":2,"stop":["a","b"],"seed":42,"presence_penalty":0.5,"frequency_penalty":-0.5,
+      "logit_bias":{"12":-100,"7":3.5},"logprobs":2,"user":"u","stream":true,
+      "stream_options":{"include_usage":true},"unknown_field":{"x":1}})", &r);
+  ASSERT_FALSE(e) << e->message;
+  EXPECT_EQ(r.model, "m");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(r.prompts[0]), "hi");
+  EXPECT_EQ(r.sampling.max_tokens, 7);
+  EXPECT_TRUE(r.max_tokens_given);
+  EXPECT_EQ(r.sampling.temperature, 0.0f);
+  EXPECT_EQ(r.sampling.top_k, 3);
+  EXPECT_EQ(r.sampling.n, 2);
+  EXPECT_EQ(r.sampling.stop, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(r.sampling.seed, 42u);
+  ASSERT_EQ(r.sampling.logit_bias.size(), 2u);
+  EXPECT_EQ(r.sampling.logit_bias[0].first, 12);
+  EXPECT_EQ(r.sampling.logprobs, 2);
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.include_usage);
+  EXPECT_EQ(r.user, "u");
+}
+
+TEST(OpenAIRequests, PromptForms) {
+  OpenAIRequest a, b, c;
+  ASSERT_FALSE(Completion(R"({"prompt":["x","y"]})", &a));
+  EXPECT_EQ(a.prompts.size(), 2u);
+  ASSERT_FALSE(Completion(R"({"prompt":[1,2,3]})", &b));
+  ASSERT_EQ(b.prompts.size(), 1u);
+  EXPECT_EQ(std::get<std::vector<int32_t>>(b.prompts[0]), (std::vector<int32_t>{1, 2, 3}));
+  ASSERT_FALSE(Completion(R"({"prompt":[[1],[2,3]],"stop":"s","max_tokens":null})", &c));
+  EXPECT_EQ(c.prompts.size(), 2u);
+  EXPECT_EQ(c.sampling.stop, (std::vector<std::string>{"s"}));
+  EXPECT_FALSE(c.max_tokens_given);
+}
+
+TEST(OpenAIRequests, ErrorsNameTheField) {
+  struct Case {
+    const char* body;
+    const char* param;
+  } cases[] = {
+      {R"({"prompt":"x","max_tokens":"5"})", "max_tokens"},
+      {R"({"prompt":"x","max_tokens":0})", "max_tokens"},
+      {R"({"prompt":"x","temperature":"hot"})", "temperature"},
+      {R"({"prompt":"x","n":1.5})", "n"},
+      {R"({"prompt":"x","stop":[1]})", "stop"},
+      {R"({"prompt":"x","seed":"s"})", "seed"},
+      {R"({"prompt":"x","logit_bias":{"abc":1}})", "logit_bias"},
+      {R"({"prompt":"x","logit_bias":{"5":1000}})", "logit_bias"},
+      {R"({"prompt":"x","stream":"yes"})", "stream"},
+      {R"({"prompt":"x","model":3})", "model"},
+      {R"({"prompt":{"a":1}})", "prompt"},
+      {R"({"prompt":[]})", "prompt"},
+      {R"({"prompt":[1,"a"]})", "prompt"},
+      {R"({"prompt":[-1]})", "prompt"},
+      {R"({"max_tokens":3})", "prompt"},
+      {R"({"prompt":"x","logprobs":true})", "logprobs"},
+  };
+  for (const Case& c : cases) {
+    OpenAIRequest r;
+    auto e = Completion(c.body, &r);
+    ASSERT_TRUE(e) << c.body;
+    EXPECT_EQ(e->http_status, 400) << c.body;
+    EXPECT_EQ(e->param, c.param) << c.body;
+    EXPECT_NE(e->message.find(c.param), std::string::npos) << e->message;
+  }
+}
+
+TEST(OpenAIRequests, MalformedAndHostileJson) {
+  OpenAIRequest r;
+  for (const char* body : {"", "{", "{bad", "[1,2", "null", "\"str\"", "[]", "{\"prompt\": \"x\"}}"}) {
+    auto e = Completion(body, &r);
+    ASSERT_TRUE(e) << body;
+    EXPECT_EQ(e->http_status, 400);
+  }
+  auto deep = Completion(std::string(100000, '[') + std::string(100000, ']'), &r);
+  ASSERT_TRUE(deep);
+  EXPECT_NE(deep->message.find("nested"), std::string::npos);
+  // Brackets inside strings do not count as nesting.
+  OpenAIRequest ok;
+  EXPECT_FALSE(Completion("{\"prompt\":\"" + std::string(1000, '[') + "\"}", &ok));
+}
+
+TEST(OpenAIRequests, Chat) {
+  OpenAIRequest r;
+  auto e = Chat(R"({"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},
+      {"type":"text","text":"b"}]},{"role":"assistant"},{"role":"developer","content":"d"}],
+      "max_completion_tokens":9,"logprobs":true,"top_logprobs":3})", &r);
+  ASSERT_FALSE(e) << e->message;
+  EXPECT_TRUE(r.chat);
+  ASSERT_EQ(r.messages.size(), 4u);
+  EXPECT_EQ(r.messages[1]["content"], "ab");
+  EXPECT_TRUE(r.messages[2]["content"].is_null());
+  EXPECT_EQ(r.messages[3]["role"], "system");
+  EXPECT_EQ(r.sampling.max_tokens, 9);
+  EXPECT_EQ(r.sampling.logprobs, 3);
+
+  OpenAIRequest plain;
+  ASSERT_FALSE(Chat(R"({"messages":[{"role":"user","content":"x"}]})", &plain));
+  EXPECT_EQ(plain.sampling.logprobs, -1);
+}
+
+TEST(OpenAIRequests, ChatErrors) {
+  struct Case {
+    const char* body;
+    const char* param;
+  } cases[] = {
+      {R"({})", "messages"},
+      {R"({"messages":"hi"})", "messages"},
+      {R"({"messages":[]})", "messages"},
+      {R"({"messages":[{"content":"x"}]})", "messages[0].role"},
+      {R"({"messages":[{"role":"wizard","content":"x"}]})", "messages[0].role"},
+      {R"({"messages":[{"role":"user"}]})", "messages[0].content"},
+      {R"({"messages":[{"role":"user","content":5}]})", "messages[0].content"},
+      {R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})", "top_logprobs"},
+      {R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":50})", "top_logprobs"},
+  };
+  for (const Case& c : cases) {
+    OpenAIRequest r;
+    auto e = Chat(c.body, &r);
+    ASSERT_TRUE(e) << c.body;
+    EXPECT_EQ(e->param, c.param) << c.body << ": " << e->message;
+  }
+}
+
+TEST(OpenAIRequests, ValidateSamplingNamesTheField) {
+  SamplingParams s;
+  s.top_p = 0;
+  auto e = ValidateSampling(s, 100);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->http_status, 400);
+  EXPECT_EQ(e->param, "top_p");
+  EXPECT_FALSE(ValidateSampling(SamplingParams{}, 100));
+}
+
+}  // namespace
+}  // namespace weft::server
