@@ -12,6 +12,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cstring>
+#include <vector>
+
 #include "kernels/avx512/avx512_kernels.h"
 #include "kernels/x86/quant_blocks.h"
 
@@ -87,6 +90,196 @@ struct Legacy {
     for (int r = 0; r < MR; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) + _mm512_reduce_add_ps(cacc[r]);
   }
 };
+
+// ---- panel kernel for Q4_0 / Q8_0 (blocks of 32, no min) ----------------------------------
+//
+// Tiles of 16 output columns, one per int32 lane: a tile's blocks are decoded once into
+// an int8 panel (per block eight zmm, zmm t holding values 4t..4t+3 of each column)
+// plus the 16 f16 scales as floats, then reused by every activation row: VPDPBUSD with
+// the row's 4 activation bytes broadcast. Per (row, column) and block b, in this order:
+//   s = off * sum(a_b) + sum(u_b * a_b)   (int32, exact; u = the unsigned weight values)
+//   acc = fma(float(s) * dw_b, da_b, acc)   (acc from 0, b = 0, 1, ...)
+// Every lane of every tile, whatever the row group or k chunk, does exactly this, so a
+// result does not depend on m, on the column split or on the tiling.
+
+// Lane p of a tile holds column kLaneCol[p] (the in-lane 4x4 dword transpose below).
+constexpr int LaneCol(int p) { return 4 * (p % 4) + p / 4; }
+
+// o[j] dword (4L + g) = dword j of x[4g + L] (x: 16 columns' 16-byte vectors).
+inline void Transpose16x4(const uint8_t* base, const int32_t* off, int extra, __m512i o[4]) {
+  __m512i z[4];
+  for (int g = 0; g < 4; ++g) {
+    auto ld = [&](int c) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + off[c] + extra)); };
+    __m512i v = _mm512_castsi128_si512(ld(4 * g));
+    v = _mm512_inserti32x4(v, ld(4 * g + 1), 1);
+    v = _mm512_inserti32x4(v, ld(4 * g + 2), 2);
+    z[g] = _mm512_inserti32x4(v, ld(4 * g + 3), 3);
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  o[0] = _mm512_unpacklo_epi64(t0, t2);
+  o[1] = _mm512_unpackhi_epi64(t0, t2);
+  o[2] = _mm512_unpacklo_epi64(t1, t3);
+  o[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+struct Q4_0Panel {
+  static constexpr int kBytes = 18, kOff = -8;
+  static void Build(const uint8_t* base, const int32_t* off, __m512i* out) {
+    __m512i o[4];
+    Transpose16x4(base, off, 2, o);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int j = 0; j < 4; ++j) {
+      out[j] = _mm512_and_si512(o[j], m4);
+      out[4 + j] = _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4);
+    }
+  }
+};
+struct Q8_0Panel {
+  static constexpr int kBytes = 34, kOff = -128;
+  static void Build(const uint8_t* base, const int32_t* off, __m512i* out) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512i o[4];
+    Transpose16x4(base, off, 2, o);
+    for (int j = 0; j < 4; ++j) out[j] = _mm512_xor_si512(o[j], flip);
+    Transpose16x4(base, off, 18, o);
+    for (int j = 0; j < 4; ++j) out[4 + j] = _mm512_xor_si512(o[j], flip);
+  }
+};
+
+constexpr int kPanelNR = 2;   // tiles of 16 columns per pass
+constexpr int kPanelKC = 16;  // blocks per k chunk (panel: kPanelNR * 16 * 576 bytes)
+constexpr int kPanelMR = 4;   // activation rows per micro-kernel call
+
+struct alignas(64) Line {
+  uint8_t b[64];
+};
+struct PanelScratch {
+  std::vector<Line> q;        // [kPanelNR][kPanelKC][8] int8 panel
+  std::vector<Line> dw;       // [kPanelNR][kPanelKC] f32 scales
+  std::vector<Line> acc;      // [m][kPanelNR] f32 accumulators
+  std::vector<int32_t> corr;  // [m][nb]
+  __m512i Q(size_t i) const { return _mm512_load_si512(q[i].b); }
+  __m512 Dw(size_t i) const { return _mm512_load_ps(dw[i].b); }
+};
+
+template <int MR, int NR>
+inline void PanelMicro(const MatMulArgs& A, const PanelScratch& S, int64_t r0, int64_t kb0, int nbk, bool first,
+                       Line* accbuf) {
+  const int64_t nb = A.k / 32;
+  const int8_t* q[MR];
+  const float* d[MR];
+  const int32_t* corr[MR];
+  for (int i = 0; i < MR; ++i) {
+    const QuantActRow row = A.xq_layout.Row(A.xq, r0 + i);
+    q[i] = row.q;
+    d[i] = row.d;
+    corr[i] = S.corr.data() + (r0 + i) * nb;
+  }
+  __m512 facc[MR][NR];
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j) facc[i][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(accbuf[(r0 + i) * kPanelNR + j].b);
+  }
+  for (int bb = 0; bb < nbk; ++bb) {
+    const int64_t b = kb0 + bb;
+    __m512i ia[MR][NR];
+    for (int i = 0; i < MR; ++i) {
+      const __m512i c = _mm512_set1_epi32(corr[i][b]);
+      for (int j = 0; j < NR; ++j) ia[i][j] = c;
+    }
+    for (int t = 0; t < 8; ++t) {
+      __m512i w[NR];
+      for (int j = 0; j < NR; ++j) w[j] = S.Q((static_cast<size_t>(j) * kPanelKC + bb) * 8 + t);
+      for (int i = 0; i < MR; ++i) {
+        int32_t a4;
+        std::memcpy(&a4, q[i] + 32 * b + 4 * t, 4);
+        const __m512i av = _mm512_set1_epi32(a4);
+        for (int j = 0; j < NR; ++j) ia[i][j] = _mm512_dpbusd_epi32(ia[i][j], w[j], av);
+      }
+    }
+    __m512 dw[NR];
+    for (int j = 0; j < NR; ++j) dw[j] = S.Dw(static_cast<size_t>(j) * kPanelKC + bb);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 da = _mm512_set1_ps(d[i][b]);
+      for (int j = 0; j < NR; ++j) {
+        facc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(ia[i][j]), dw[j]), da, facc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j) _mm512_store_ps(accbuf[(r0 + i) * kPanelNR + j].b, facc[i][j]);
+  }
+}
+
+template <int NR>
+void PanelRows(const MatMulArgs& A, PanelScratch& S, int64_t kb0, int nbk, bool first) {
+  Line* accbuf = S.acc.data();
+  int64_t r = 0;
+  for (; r + kPanelMR <= A.m; r += kPanelMR) PanelMicro<kPanelMR, NR>(A, S, r, kb0, nbk, first, accbuf);
+  for (; r < A.m; ++r) PanelMicro<1, NR>(A, S, r, kb0, nbk, first, accbuf);
+}
+
+template <class P>
+void DrivePanel(const MatMulArgs& A, int64_t n0, int64_t n1) {
+  thread_local PanelScratch S;
+  const int64_t nb = A.k / 32;
+  if (S.q.size() < static_cast<size_t>(kPanelNR * kPanelKC * 8)) {
+    S.q.resize(kPanelNR * kPanelKC * 8);
+    S.dw.resize(kPanelNR * kPanelKC);
+  }
+  if (S.acc.size() < static_cast<size_t>(A.m * kPanelNR)) S.acc.resize(static_cast<size_t>(A.m * kPanelNR));
+  if (S.corr.size() < static_cast<size_t>(A.m * nb)) S.corr.resize(static_cast<size_t>(A.m * nb));
+  for (int64_t r = 0; r < A.m; ++r) {
+    const QuantActRow row = A.xq_layout.Row(A.xq, r);
+    for (int64_t b = 0; b < nb; ++b) S.corr[r * nb + b] = P::kOff * (row.bsum[2 * b] + row.bsum[2 * b + 1]);
+  }
+  // Output lane p <- column LaneCol(p); the permutation is its own inverse.
+  const __m512i perm = _mm512_setr_epi32(LaneCol(0), LaneCol(1), LaneCol(2), LaneCol(3), LaneCol(4), LaneCol(5),
+                                         LaneCol(6), LaneCol(7), LaneCol(8), LaneCol(9), LaneCol(10), LaneCol(11),
+                                         LaneCol(12), LaneCol(13), LaneCol(14), LaneCol(15));
+  for (int64_t n = n0; n < n1; n += 16 * kPanelNR) {
+    const int64_t cols = n1 - n < 16 * kPanelNR ? n1 - n : 16 * kPanelNR;
+    const int nr = cols > 16 ? 2 : 1;
+    int32_t off[kPanelNR][16];
+    __m512i gidx[kPanelNR];
+    for (int j = 0; j < nr; ++j) {
+      for (int c = 0; c < 16; ++c) {
+        const int64_t cc = 16 * j + c < cols ? 16 * j + c : cols - 1;  // past the end: a valid row, not stored
+        off[j][c] = static_cast<int32_t>(cc * static_cast<int64_t>(A.w_row_bytes));
+      }
+      gidx[j] = _mm512_setr_epi32(off[j][LaneCol(0)], off[j][LaneCol(1)], off[j][LaneCol(2)], off[j][LaneCol(3)],
+                                  off[j][LaneCol(4)], off[j][LaneCol(5)], off[j][LaneCol(6)], off[j][LaneCol(7)],
+                                  off[j][LaneCol(8)], off[j][LaneCol(9)], off[j][LaneCol(10)], off[j][LaneCol(11)],
+                                  off[j][LaneCol(12)], off[j][LaneCol(13)], off[j][LaneCol(14)], off[j][LaneCol(15)]);
+    }
+    const uint8_t* wt = A.w + static_cast<size_t>(n) * A.w_row_bytes;
+    for (int64_t kb0 = 0; kb0 < nb; kb0 += kPanelKC) {
+      const int nbk = static_cast<int>(nb - kb0 < kPanelKC ? nb - kb0 : kPanelKC);
+      for (int j = 0; j < nr; ++j) {
+        for (int bb = 0; bb < nbk; ++bb) {
+          const uint8_t* base = wt + (kb0 + bb) * P::kBytes;
+          const size_t pi = static_cast<size_t>(j) * kPanelKC + bb;
+          P::Build(base, off[j], reinterpret_cast<__m512i*>(S.q[pi * 8].b));
+          const __m512i h = _mm512_i32gather_epi32(gidx[j], base, 1);
+          _mm512_store_ps(S.dw[pi].b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)));
+        }
+      }
+      if (nr == 2) {
+        PanelRows<2>(A, S, kb0, nbk, kb0 == 0);
+      } else {
+        PanelRows<1>(A, S, kb0, nbk, kb0 == 0);
+      }
+    }
+    for (int64_t r = 0; r < A.m; ++r) {
+      float* y = A.y + r * A.y_stride + n;
+      for (int j = 0; j < nr; ++j) {
+        const int64_t left = cols - 16 * j;
+        const __mmask16 mk = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+        _mm512_mask_storeu_ps(y + 16 * j, mk, _mm512_permutexvar_ps(perm, _mm512_load_ps(S.acc[r * kPanelNR + j].b)));
+      }
+    }
+  }
+}
 
 // ---- K-quants (super-blocks of 256) ----------------------------------------------------
 
@@ -259,11 +452,11 @@ void MatMulRows(const MatMulArgs& A, int64_t n0, int64_t n1) {
     case DType::kF32: return DriveFloat<Float<DType::kF32>>(A, n0, n1);
     case DType::kF16: return DriveFloat<Float<DType::kF16>>(A, n0, n1);
     case DType::kBF16: return DriveFloat<Float<DType::kBF16>>(A, n0, n1);
-    case DType::kQ4_0: return Drive<Legacy<Q4_0Dec>>(A, n0, n1);
+    case DType::kQ4_0: return DrivePanel<Q4_0Panel>(A, n0, n1);
     case DType::kQ4_1: return Drive<Legacy<Q4_1Dec>>(A, n0, n1);
     case DType::kQ5_0: return Drive<Legacy<Q5_0Dec>>(A, n0, n1);
     case DType::kQ5_1: return Drive<Legacy<Q5_1Dec>>(A, n0, n1);
-    case DType::kQ8_0: return Drive<Legacy<Q8_0Dec>>(A, n0, n1);
+    case DType::kQ8_0: return DrivePanel<Q8_0Panel>(A, n0, n1);
     case DType::kQ2_K: return Drive<KQuant<Q2_KDec>>(A, n0, n1);
     case DType::kQ3_K: return Drive<KQuant<Q3_KDec>>(A, n0, n1);
     case DType::kQ4_K: return Drive<KQuant<Q4_KDec>>(A, n0, n1);
