@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace weft::server {
 namespace {
 
@@ -154,6 +156,46 @@ TEST(OpenAIRequests, ValidateSamplingNamesTheField) {
   EXPECT_EQ(e->http_status, 400);
   EXPECT_EQ(e->param, "top_p");
   EXPECT_FALSE(ValidateSampling(SamplingParams{}, 100));
+}
+
+}  // namespace
+}  // namespace weft::server
+
+namespace weft::server {
+namespace {
+
+// A small fuzz pass: random byte edits of valid bodies never crash or throw; each
+// result is either a parsed request or a 400.
+TEST(OpenAIRequests, MutatedBodiesNeverCrash) {
+  const std::string seeds[] = {
+      R"({"model":"m","prompt":["a",[1,2]],"max_tokens":7,"temperature":0.5,"stop":["x"],"logit_bias":{"1":2},"n":2,"stream":true,"stream_options":{"include_usage":true},"logprobs":1})",
+      R"({"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":null}],"logprobs":true,"top_logprobs":2,"seed":-5})",
+  };
+  std::mt19937 rng(7);
+  const char alphabet[] = "{}[]\",:0123456789-.eE truefalsnul\\\x00\xff";
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::string body = seeds[iter % 2];
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < edits && !body.empty(); ++k) {
+      const size_t pos = rng() % body.size();
+      const char c = alphabet[rng() % (sizeof(alphabet) - 1)];
+      switch (rng() % 3) {
+        case 0: body[pos] = c; break;
+        case 1: body.insert(body.begin() + static_cast<std::ptrdiff_t>(pos), c); break;
+        default: body.erase(pos, 1 + rng() % 8); break;
+      }
+    }
+    nlohmann::ordered_json j;
+    OpenAIRequest r;
+    std::optional<ApiError> e;
+    ASSERT_NO_THROW({
+      e = ParseJsonBody(body, &j);
+      if (!e) e = (iter % 2) ? ParseChatRequest(j, &r) : ParseCompletionRequest(j, &r);
+    }) << body;
+    if (e) {
+      EXPECT_EQ(e->http_status, 400) << body;
+    }
+  }
 }
 
 }  // namespace
