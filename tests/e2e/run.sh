@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 npm ci --no-audit --no-fund --loglevel=error
-WEFT_BINARY=$1 WEFT_SHARED_DIR=$2 exec node --test openai.test.mjs
+WEFT_BINARY=$1 WEFT_SHARED_DIR=$2 exec node --test openai.test.mjs tinyllama.test.mjs
