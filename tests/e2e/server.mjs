@@ -27,6 +27,7 @@ export async function startServer(args, { timeoutMs = 60000 } = {}) {
   return {
     baseURL: `http://127.0.0.1:${port}/v1`,
     root: `http://127.0.0.1:${port}`,
+    pid: child.pid,
     log: () => log,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
