@@ -101,7 +101,7 @@ Status Run(const Args& a) {
 
   int sig = 0;
   sigwait(&set, &sig);
-  std::fprintf(stderr, "weft serve: %s: draining (up to %.0f s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+  std::fprintf(stderr, "weft serve: %s: draining (up to %g s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
                a.shutdown_timeout);
   http.Shutdown(std::chrono::milliseconds(static_cast<int64_t>(a.shutdown_timeout * 1000)));
   std::fprintf(stderr, "weft serve: stopped\n");

@@ -8,6 +8,9 @@
 //   ...
 //   server.Shutdown(deadline);       // 503 to new requests, drain, abort the rest
 //
+// Limits: cpp-httplib caps application/x-www-form-urlencoded bodies at 8 KiB (413);
+// clients send JSON as application/json (curl -d needs -H 'Content-Type: application/json').
+// A non-streaming request runs to its end even if its client goes away.
 // Thread-safety: Start/SetModel/Shutdown from one controlling thread.
 #pragma once
 
