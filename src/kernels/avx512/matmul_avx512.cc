@@ -163,6 +163,69 @@ struct PanelScratch {
   __m512 Dw(size_t i) const { return _mm512_load_ps(dw[i].b); }
 };
 
+// The 16 columns' f16 scales at byte 0 of their blocks, in lane order, as floats.
+inline __m512 ScalesF32(const uint8_t* base, const int32_t* off) {
+  alignas(32) uint16_t h[16];
+  for (int p = 0; p < 16; ++p) std::memcpy(&h[p], base + off[LaneCol(p)], 2);
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
+}
+
+// Few rows (decode): no panel; each block is decoded into registers and used at once,
+// with the same per-lane arithmetic as PanelMicro.
+template <class P, int MR, int NR>
+void DirectTile(const MatMulArgs& A, const PanelScratch& S, int64_t r0, const uint8_t* wt,
+                const int32_t (*off)[16], __m512 (*out)[NR]) {
+  const int64_t nb = A.k / 32;
+  const int8_t* q[MR];
+  const float* d[MR];
+  const int32_t* corr[MR];
+  for (int i = 0; i < MR; ++i) {
+    const QuantActRow row = A.xq_layout.Row(A.xq, r0 + i);
+    q[i] = row.q;
+    d[i] = row.d;
+    corr[i] = S.corr.data() + (r0 + i) * nb;
+  }
+  __m512 facc[MR][NR];
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j) facc[i][j] = _mm512_setzero_ps();
+  }
+  // The tile reads 16 * NR interleaved streams; fetch the next tile's (contiguous) bytes
+  // ahead, a few lines per block, so that memory is read in order.
+  const size_t tile_bytes = static_cast<size_t>(16 * NR) * A.w_row_bytes;
+  const size_t per_block = (tile_bytes / 64 + static_cast<size_t>(nb) - 1) / static_cast<size_t>(nb);
+  const uint8_t* ahead = wt + tile_bytes;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* base = wt + b * P::kBytes;
+    for (size_t l = 0; l < per_block; ++l) {  // a prefetch past the weights does not fault
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + (static_cast<size_t>(b) * per_block + l) * 64), _MM_HINT_T0);
+    }
+    __m512i w[NR][8];
+    __m512 dw[NR];
+    for (int j = 0; j < NR; ++j) {
+      P::Build(base, off[j], w[j]);
+      dw[j] = ScalesF32(base, off[j]);
+    }
+    for (int i = 0; i < MR; ++i) {
+      const __m512i c = _mm512_set1_epi32(corr[i][b]);
+      __m512i ia[NR];
+      for (int j = 0; j < NR; ++j) ia[j] = c;
+      for (int t = 0; t < 8; ++t) {
+        int32_t a4;
+        std::memcpy(&a4, q[i] + 32 * b + 4 * t, 4);
+        const __m512i av = _mm512_set1_epi32(a4);
+        for (int j = 0; j < NR; ++j) ia[j] = _mm512_dpbusd_epi32(ia[j], w[j][t], av);
+      }
+      const __m512 da = _mm512_set1_ps(d[i][b]);
+      for (int j = 0; j < NR; ++j) {
+        facc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(ia[j]), dw[j]), da, facc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j) out[i][j] = facc[i][j];
+  }
+}
+
 template <int MR, int NR>
 inline void PanelMicro(const MatMulArgs& A, const PanelScratch& S, int64_t r0, int64_t kb0, int nbk, bool first,
                        Line* accbuf) {
@@ -241,18 +304,32 @@ void DrivePanel(const MatMulArgs& A, int64_t n0, int64_t n1) {
     const int64_t cols = n1 - n < 16 * kPanelNR ? n1 - n : 16 * kPanelNR;
     const int nr = cols > 16 ? 2 : 1;
     int32_t off[kPanelNR][16];
-    __m512i gidx[kPanelNR];
     for (int j = 0; j < nr; ++j) {
       for (int c = 0; c < 16; ++c) {
         const int64_t cc = 16 * j + c < cols ? 16 * j + c : cols - 1;  // past the end: a valid row, not stored
         off[j][c] = static_cast<int32_t>(cc * static_cast<int64_t>(A.w_row_bytes));
       }
-      gidx[j] = _mm512_setr_epi32(off[j][LaneCol(0)], off[j][LaneCol(1)], off[j][LaneCol(2)], off[j][LaneCol(3)],
-                                  off[j][LaneCol(4)], off[j][LaneCol(5)], off[j][LaneCol(6)], off[j][LaneCol(7)],
-                                  off[j][LaneCol(8)], off[j][LaneCol(9)], off[j][LaneCol(10)], off[j][LaneCol(11)],
-                                  off[j][LaneCol(12)], off[j][LaneCol(13)], off[j][LaneCol(14)], off[j][LaneCol(15)]);
     }
     const uint8_t* wt = A.w + static_cast<size_t>(n) * A.w_row_bytes;
+    if (A.m < kPanelMR) {
+      for (int64_t r = 0; r < A.m; ++r) {
+        __m512 o[1][kPanelNR];
+        if (nr == 2) {
+          DirectTile<P, 1, 2>(A, S, r, wt, off, o);
+        } else {
+          __m512 o1[1][1];
+          DirectTile<P, 1, 1>(A, S, r, wt, off, o1);
+          o[0][0] = o1[0][0];
+        }
+        float* y = A.y + r * A.y_stride + n;
+        for (int j = 0; j < nr; ++j) {
+          const int64_t left = cols - 16 * j;
+          const __mmask16 mk = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+          _mm512_mask_storeu_ps(y + 16 * j, mk, _mm512_permutexvar_ps(perm, o[0][j]));
+        }
+      }
+      continue;
+    }
     for (int64_t kb0 = 0; kb0 < nb; kb0 += kPanelKC) {
       const int nbk = static_cast<int>(nb - kb0 < kPanelKC ? nb - kb0 : kPanelKC);
       for (int j = 0; j < nr; ++j) {
@@ -260,8 +337,7 @@ void DrivePanel(const MatMulArgs& A, int64_t n0, int64_t n1) {
           const uint8_t* base = wt + (kb0 + bb) * P::kBytes;
           const size_t pi = static_cast<size_t>(j) * kPanelKC + bb;
           P::Build(base, off[j], reinterpret_cast<__m512i*>(S.q[pi * 8].b));
-          const __m512i h = _mm512_i32gather_epi32(gidx[j], base, 1);
-          _mm512_store_ps(S.dw[pi].b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)));
+          _mm512_store_ps(S.dw[pi].b, ScalesF32(base, off[j]));
         }
       }
       if (nr == 2) {
