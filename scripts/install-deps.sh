@@ -11,6 +11,7 @@ PACKAGES=(
   libxxhash-dev libcpp-httplib-dev
   # tests, benchmarks, fuzzing (libFuzzer comes with clang's runtime)
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  tmux  # tests/cli/chat_tmux.sh drives weft chat in a terminal
 )
 
 missing=()

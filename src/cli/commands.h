@@ -16,5 +16,6 @@ void RegisterPerplexityCommand(CLI::App& app, int* exit_code);
 void RegisterTemplateCommand(CLI::App& app, int* exit_code);
 void RegisterBenchCommand(CLI::App& app, int* exit_code);
 void RegisterServeCommand(CLI::App& app, int* exit_code);
+void RegisterChatCommand(CLI::App& app, int* exit_code);
 
 }  // namespace weft::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   weft::cli::RegisterTemplateCommand(app, &exit_code);
   weft::cli::RegisterBenchCommand(app, &exit_code);
   weft::cli::RegisterServeCommand(app, &exit_code);
+  weft::cli::RegisterChatCommand(app, &exit_code);
 
   try {
     app.parse(argc, argv);
