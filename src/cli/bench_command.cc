@@ -165,8 +165,8 @@ Status Run(const Args& a) {
   row("TTFT (ms)", ttft);
   row("TPOT (ms)", tpot);
   row("end-to-end (ms)", e2e);
-  std::printf("KV cache               %d blocks of %d tokens, peak usage %.1f%%, waste now %.1f%%\n", st.num_blocks,
-              a.block_size, 100 * peak_usage, 100 * st.kv_waste);
+  std::printf("KV cache               %d blocks of %d tokens, peak usage %.1f%%, waste %.1f%% (mean over steps)\n",
+              st.num_blocks, a.block_size, 100 * peak_usage, 100 * st.kv_waste_mean);
   std::printf("preemptions            %lld\n", static_cast<long long>(st.num_preemptions));
   std::printf("prefix cache           %.1f%% of prompt tokens hit (%lld / %lld)\n", 100 * st.prefix_hit_rate,
               static_cast<long long>(st.prefix_hit_tokens), static_cast<long long>(st.prefix_queried_tokens));
@@ -185,6 +185,7 @@ Status Run(const Args& a) {
     j["preemptions"] = st.num_preemptions;
     j["prefix_hit_rate"] = st.prefix_hit_rate;
     j["peak_kv_usage"] = peak_usage;
+    j["kv_waste_mean"] = st.kv_waste_mean;
     j["schedule_us_per_step"] = st.schedule_us_mean;
     j["steps"] = st.num_steps;
     std::ofstream(a.json_out) << j.dump(2) << "\n";

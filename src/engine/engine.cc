@@ -81,6 +81,11 @@ void Engine::Loop() {
       }
     }
     EngineStats stats = core_->Stats();
+    if (stats.kv_usage > 0) {
+      waste_sum_ += stats.kv_waste;
+      ++waste_steps_;
+    }
+    stats.kv_waste_mean = waste_steps_ > 0 ? waste_sum_ / static_cast<double>(waste_steps_) : 0.0;
     std::lock_guard<std::mutex> lock(mu_);
     stats_ = stats;
   }

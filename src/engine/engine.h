@@ -61,6 +61,8 @@ class Engine {
   bool stop_ = false;              // guarded by mu_
   uint64_t next_id_ = 1;           // guarded by mu_
   EngineStats stats_;              // guarded by mu_: snapshot after each step
+  double waste_sum_ = 0;           // engine thread: kv_waste summed over steps with blocks
+  int64_t waste_steps_ = 0;
 };
 
 }  // namespace weft

@@ -28,7 +28,8 @@ struct EngineStats {
   int32_t num_waiting = 0;
   int32_t num_blocks = 0;
   double kv_usage = 0;            // used blocks / total, 0..1
-  double kv_waste = 0;            // allocated slots not holding tokens, 0..1
+  double kv_waste = 0;            // allocated slots not holding tokens, 0..1 (now)
+  double kv_waste_mean = 0;       // the same, averaged over the steps that held blocks
   double prefix_hit_rate = 0;     // prompt tokens served from the prefix cache, 0..1
   int64_t prefix_hit_tokens = 0, prefix_queried_tokens = 0;
   int64_t num_preemptions = 0;
