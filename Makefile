@@ -1,14 +1,14 @@
 # The two commands (see README.md):
 #   make run    install dependencies, build Release, run weft's main job on the default model
 #   make test   install dependencies, build, run every test (unit, CLI, sanitizers, fuzzers)
-# Other targets: build, check (Release tests only), asan, tsan, fuzz, clean.
+# Other targets: build, chat, check (Release tests only), asan, tsan, fuzz, clean.
 
 SHELL := /bin/bash
 MODEL ?= tinyllama-v0
 FUZZ_SECONDS ?= 30
 WEFT := build/release/bin/weft
 
-.PHONY: all deps build run test check asan tsan fuzz clean
+.PHONY: all deps build run chat test check asan tsan fuzz clean
 
 all: build
 
@@ -21,9 +21,18 @@ build: deps
 
 PROMPT ?= Once upon a time
 SEED ?= 42
+PORT ?= 8080
+# TinyLLama-v0 has no chat template of its own; the chat endpoint uses this one.
+CHAT_TEMPLATE ?= ../shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja
+
+# The main job: describe the model, tell a story, then serve it (Ctrl-C stops the server).
 run: build
 	$(WEFT) info $(MODEL)
 	$(WEFT) run $(MODEL) -p "$(PROMPT)" -n 120 --seed $(SEED)
+	$(WEFT) serve $(MODEL) --port $(PORT) --chat-template $(CHAT_TEMPLATE)
+
+chat: build
+	$(WEFT) chat $(MODEL)
 
 check: build
 	ctest --preset release

@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "cli/byte_size.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
 #include "loader/model_source.h"
@@ -34,20 +35,6 @@ struct Timing {
   int prompt = 0, generated = 0;
 };
 
-// "512M" -> 536870912; suffixes K, M, G (powers of 1024), none = bytes.
-StatusOr<int64_t> ParseByteSize(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  std::string unit(end);
-  double mult = 1;
-  if (unit == "K" || unit == "k" || unit == "KiB") mult = 1024;
-  else if (unit == "M" || unit == "m" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "g" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (!unit.empty()) return InvalidArgumentError("--kv-cache-mem: '" + text + "' is not a size (e.g. 512M, 2G)");
-  if (end == text.c_str() || !(v > 0)) return InvalidArgumentError("--kv-cache-mem: '" + text + "' is not a positive size");
-  return static_cast<int64_t>(v * mult);
-}
-
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -67,7 +54,7 @@ Status Run(const Args& a) {
   ec.scheduler.enable_chunked_prefill = !a.no_chunked_prefill;
   ec.enable_prefix_caching = !a.no_prefix_caching;
   if (!a.kv_mem.empty()) {
-    WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize(a.kv_mem));
+    WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
   ec.block_size = a.block_size;
   ec.threads = a.threads;

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sstream>
 
+#include "cli/byte_size.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
 #include "loader/model_source.h"
@@ -29,19 +30,6 @@ struct Args {
   double shutdown_timeout = 30;
 };
 
-StatusOr<int64_t> ParseSize(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  const std::string unit(end);
-  double mult = 1;
-  if (unit == "K" || unit == "k") mult = 1024;
-  else if (unit == "M" || unit == "m") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "g") mult = 1024.0 * 1024 * 1024;
-  else if (!unit.empty()) return InvalidArgumentError("--kv-cache-mem: '" + text + "' is not a size (e.g. 512M, 2G)");
-  if (end == text.c_str() || !(v > 0)) return InvalidArgumentError("--kv-cache-mem: '" + text + "' is not a positive size");
-  return static_cast<int64_t>(v * mult);
-}
-
 Status Run(const Args& a) {
   server::ServerOptions so;
   so.host = a.host;
@@ -54,7 +42,8 @@ Status Run(const Args& a) {
     while (!so.api_key.empty() && (so.api_key.back() == '\r' || so.api_key.back() == ' ')) so.api_key.pop_back();
     if (so.api_key.empty()) return InvalidArgumentError("--api-key-file: " + a.api_key_file + " is empty");
   }
-  so.served_model_name = a.served_model_name;
+  // Clients name the model the way the user did on the command line (as vLLM does).
+  so.served_model_name = a.served_model_name.empty() ? a.model : a.served_model_name;
   so.max_concurrent = a.max_seqs;
   so.max_queued = a.max_queued;
   so.log_json = a.log_format == "json";
@@ -92,11 +81,26 @@ Status Run(const Args& a) {
   ec.max_model_len = a.max_model_len;
   ec.threads = a.threads;
   if (!a.kv_mem.empty()) {
-    WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseSize(a.kv_mem));
+    WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
   WEFT_ASSIGN_OR_RETURN(auto engine, Engine::Create(ec, weights, tokenizer));
   std::fprintf(stderr, "weft serve: %s ready (%s kernels, %d KV blocks, context %d)\n", path.c_str(),
                engine->isa_name(), engine->Stats().num_blocks, engine->max_model_len());
+  // A first request to paste (chat when a template is loaded, else a completion).
+  const std::string url = "http://" + a.host + ":" + std::to_string(http.port());
+  const std::string auth = a.api_key.empty() && a.api_key_file.empty() ? "" : " -H 'Authorization: Bearer $KEY'";
+  if (tmpl != nullptr) {
+    std::fprintf(stderr,
+                 "weft serve: try: curl %s/v1/chat/completions -H 'Content-Type: application/json'%s -d "
+                 "'{\"model\": \"%s\", \"messages\": [{\"role\": \"user\", \"content\": \"Tell me a story\"}], "
+                 "\"max_tokens\": 64}'\n",
+                 url.c_str(), auth.c_str(), so.served_model_name.c_str());
+  } else {
+    std::fprintf(stderr,
+                 "weft serve: try: curl %s/v1/completions -H 'Content-Type: application/json'%s -d "
+                 "'{\"model\": \"%s\", \"prompt\": \"Once upon a time\", \"max_tokens\": 64}'\n",
+                 url.c_str(), auth.c_str(), so.served_model_name.c_str());
+  }
   http.SetModel(std::move(engine), std::move(tmpl), tmpl_error);
 
   int sig = 0;
@@ -118,7 +122,7 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--port", a->port, "Port to listen on; 0 picks a free one (default: 8080)")->check(CLI::Range(0, 65535));
   auto* key = cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on every route but /health");
   cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from the first line of this file")->excludes(key);
-  cmd->add_option("--served-model-name", a->served_model_name, "Model id clients use (default: weft)");
+  cmd->add_option("--served-model-name", a->served_model_name, "Model id clients use (default: MODEL as given, e.g. tinyllama-v0)");
   cmd->add_option("--chat-template", a->chat_template, "Jinja chat template file (default: the model's own)");
   cmd->add_option("--max-queued", a->max_queued,
                   "Requests that may wait beyond the --max-seqs running ones; more get 429 (default: 256)")

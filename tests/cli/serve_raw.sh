@@ -11,7 +11,7 @@ template="$shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja"
 key=test-key-123
 want=$(python3 -c "import json; print(json.load(open('$shared/golden/real/index.json'))['stories260K']['cases'][0]['ref_greedy_text'])")
 
-"$weft" serve "$model" --host 127.0.0.1 --port 0 --api-key "$key" --chat-template "$template" --log-format json \
+"$weft" serve "$model" --served-model-name weft --host 127.0.0.1 --port 0 --api-key "$key" --chat-template "$template" --log-format json \
   --max-seqs 16 --max-queued 64 --shutdown-timeout 10 -t 1 > "$work/server.log" 2>&1 &
 pid=$!
 trap 'kill -KILL $pid 2>/dev/null || true' EXIT
