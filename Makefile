@@ -4,7 +4,11 @@
 # Other targets: build, chat, check (Release tests only), asan, tsan, fuzz, clean.
 
 SHELL := /bin/bash
-MODEL ?= tinyllama-v0
+# The default model: a small instruct model from the hub when it answers, else the best
+# local one (scripts/default-model.sh); evaluated once.
+ifeq ($(origin MODEL), undefined)
+MODEL := $(shell scripts/default-model.sh)
+endif
 FUZZ_SECONDS ?= 30
 WEFT := build/release/bin/weft
 
@@ -22,14 +26,15 @@ build: deps
 PROMPT ?= Once upon a time
 SEED ?= 42
 PORT ?= 8080
-# TinyLLama-v0 has no chat template of its own; the chat endpoint uses this one.
+# TinyLLama-v0 has no chat template of its own; its chat endpoint uses this one.
 CHAT_TEMPLATE ?= ../shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja
+SERVE_FLAGS := $(if $(filter tinyllama-v0,$(MODEL)),--chat-template $(CHAT_TEMPLATE))
 
 # The main job: describe the model, tell a story, then serve it (Ctrl-C stops the server).
 run: build
 	$(WEFT) info $(MODEL)
 	$(WEFT) run $(MODEL) -p "$(PROMPT)" -n 120 --seed $(SEED)
-	$(WEFT) serve $(MODEL) --port $(PORT) --chat-template $(CHAT_TEMPLATE)
+	$(WEFT) serve $(MODEL) --port $(PORT) $(SERVE_FLAGS)
 
 chat: build
 	$(WEFT) chat $(MODEL)
