@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "weft: %s\nRun with --help for usage.\n", e.what());
+    std::fprintf(stderr, "weft: %s (run weft --help, or weft COMMAND --help)\n", e.what());
     return e.get_exit_code() == 0 ? 2 : e.get_exit_code();
   }
   return exit_code;
