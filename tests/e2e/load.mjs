@@ -11,7 +11,7 @@ import { startServer } from './server.mjs';
 const clients = Number(process.argv[2] ?? 128);
 const seconds = Number(process.argv[3] ?? 60);
 const model = path.join(process.env.WEFT_SHARED_DIR ?? '', 'models/stories260K/stories260K.gguf');
-const server = await startServer([model, '--max-seqs', '64', '--max-queued', '32']);
+const server = await startServer([model, '--served-model-name', 'weft', '--max-seqs', '64', '--max-queued', '32']);
 const rss = () => Number(fs.readFileSync(`/proc/${server.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
 const client = new OpenAI({ baseURL: server.baseURL, apiKey: 'none', maxRetries: 0, timeout: 120000 });
 const prompts = ['Once upon a time', 'Tom had a dog', 'The sun was', 'Lily and Ben'];

@@ -162,7 +162,7 @@ test('413: body over the limit', async () => {
 });
 
 test('429: over capacity; a gone client frees its slot', async () => {
-  const small = await startServer([model, '--max-seqs', '1', '--max-queued', '0', '-t', '1']);
+  const small = await startServer([model, '--served-model-name', 'weft', '--max-seqs', '1', '--max-queued', '0', '-t', '1']);
   try {
     const c = new OpenAI({ baseURL: small.baseURL, apiKey: 'none', maxRetries: 0 });
     const ac = new AbortController();

@@ -14,7 +14,7 @@ let server;
 let client;
 
 before(async () => {
-  server = await startServer([model, '--chat-template', template, '--max-seqs', '8', '-t', '1']);
+  server = await startServer([model, '--served-model-name', 'weft', '--chat-template', template, '--max-seqs', '8', '-t', '1']);
   client = new OpenAI({ baseURL: server.baseURL, apiKey: 'none', maxRetries: 0, timeout: 120000 });
 });
 
