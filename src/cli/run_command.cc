@@ -1,19 +1,15 @@
 // weft run MODEL -p PROMPT: stream a continuation of the prompt to stdout, with a summary
 // (prompt and generation tokens/s, time to first token) on stderr. Runs one sequence
-// directly on the model runner.
+// through the engine.
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include <chrono>
 #include <cstdio>
 #include <random>
 
 #include "cli/commands.h"
-#include "model/load_model.h"
-#include "model/single_sequence.h"
-#include "sampling/sampler.h"
-#include "sampling/stop_strings.h"
-#include "tokenizer/streaming_detokenizer.h"
+#include "engine/engine.h"
+#include "loader/model_source.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::cli {
@@ -40,19 +36,14 @@ void Write(const std::string& text) {
 }
 
 Status Run(const Args& a) {
-  RunnerOptions options;
-  options.threads = a.threads;
-  WEFT_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(a.model, options));
-  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*m.file));
-  const ModelConfig& c = m.runner->config();
-  const std::vector<int32_t> prompt = tokenizer->Encode(a.prompt);
-  if (prompt.empty()) return InvalidArgumentError("the prompt is empty after tokenization");
-  const int64_t total = static_cast<int64_t>(prompt.size()) + a.n_predict;
-  if (static_cast<int64_t>(prompt.size()) >= c.context_length) {
-    return OutOfRangeError(fmt::format("the prompt is {} tokens, but the model's context is {} tokens", prompt.size(),
-                                       c.context_length));
-  }
-  SamplingParams sp;
+  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
+  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
+  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
+  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*file));
+  GenerationRequest req;
+  req.prompt_tokens = tokenizer->Encode(a.prompt);
+  if (req.prompt_tokens.empty()) return InvalidArgumentError("the prompt is empty after tokenization");
+  SamplingParams& sp = req.sampling;
   sp.temperature = a.temp;
   sp.top_k = a.top_k;
   sp.top_p = a.top_p;
@@ -62,56 +53,42 @@ Status Run(const Args& a) {
   sp.ignore_eos = a.ignore_eos;
   const uint64_t seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
   sp.seed = seed;
-  WEFT_RETURN_IF_ERROR(sp.Validate(c.n_vocab));
-  WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(m.runner.get(), std::min(total, c.context_length)));
-
-  SequenceSampler sampler(sp, static_cast<int32_t>(tokenizer->eos_id()), seed);
-  sampler.AddPromptTokens(prompt);
-  DecodeOptions dec;
-  dec.strip_leading_space = a.echo;  // a continuation keeps its leading space
-  StreamingDetokenizer detok(*tokenizer, dec);
-  StopStringMatcher stops(sp.stop);
+  // One sequence through the same engine `weft serve` uses: sampling, stop strings and
+  // streaming text behave exactly as in the server.
+  EngineConfig ec;
+  ec.threads = a.threads;
+  ec.scheduler.max_num_seqs = 1;
+  const int64_t len = static_cast<int64_t>(req.prompt_tokens.size()) + a.n_predict;
+  ec.kv_cache_bytes = (len + 16) * weights->config().KvBytesPerToken(2) + (1 << 20);
+  WEFT_ASSIGN_OR_RETURN(auto engine, Engine::Create(ec, weights, tokenizer));
+  const size_t n_prompt = req.prompt_tokens.size();
   if (a.echo) Write(a.prompt);
-
-  std::vector<float> logits(static_cast<size_t>(c.n_vocab));
   const auto t0 = Clock::now();
-  const int32_t last = static_cast<int32_t>(prompt.size()) - 1;
-  WEFT_RETURN_IF_ERROR(seq->Append(prompt, std::span<const int32_t>(&last, 1), logits.data()));
-  const auto t_prompt = Clock::now();
+  WEFT_ASSIGN_OR_RETURN(auto stream, engine->Submit(std::move(req)));
   int generated = 0;
-  std::string finish = "length";
-  while (generated < a.n_predict) {
-    const SampleResult r = sampler.Sample(logits);
-    ++generated;
-    if (!a.ignore_eos && r.token == tokenizer->eos_id()) {
-      finish = "eos";
-      break;
+  RequestFinish finish = RequestFinish::kNone;
+  std::string error;
+  while (auto out = stream->Next()) {
+    Write(out->text_delta);
+    generated = out->num_generated_tokens;
+    if (out->finish != RequestFinish::kNone) {
+      finish = out->finish;
+      error = out->error;
     }
-    const StopStringMatcher::Result out = stops.Feed(detok.Feed(r.token));
-    Write(out.emit);
-    if (out.stopped) {
-      finish = "stop string";
-      break;
-    }
-    if (generated == a.n_predict || seq->length() >= seq->capacity()) {
-      if (seq->length() >= seq->capacity()) finish = "context full";
-      break;
-    }
-    const int32_t zero = 0;
-    WEFT_RETURN_IF_ERROR(seq->Append(std::span<const int32_t>(&r.token, 1), std::span<const int32_t>(&zero, 1),
-                                     logits.data()));
   }
-  if (finish != "stop string") Write(stops.Feed(detok.Flush()).emit + stops.Flush());
   const auto t_end = Clock::now();
   Write("\n");
+  if (finish == RequestFinish::kError) return InternalError(error);
   if (!a.quiet) {
-    const double tp = Seconds(t0, t_prompt), tg = Seconds(t_prompt, t_end);
+    const double ttft = static_cast<double>(stream->first_token_ns.load() - stream->submit_ns.load()) / 1e9;
+    const double total = Seconds(t0, t_end);
+    const double tg = total - ttft;
     std::fprintf(stderr,
                  "weft run: prompt %zu tokens in %.3f s (%.1f tok/s) | generated %d tokens in %.3f s (%.1f tok/s) | "
-                 "time to first token %.3f s | stop: %s | seed %llu | %s kernels, %d threads\n",
-                 prompt.size(), tp, static_cast<double>(prompt.size()) / tp, generated, tg,
-                 generated > 1 ? static_cast<double>(generated - 1) / tg : 0.0, tp, finish.c_str(),
-                 static_cast<unsigned long long>(seed), m.runner->isa_name(), m.runner->num_threads());
+                 "time to first token %.3f s | stop: %s | seed %llu | %s kernels\n",
+                 n_prompt, ttft, static_cast<double>(n_prompt) / ttft, generated, tg,
+                 generated > 1 ? static_cast<double>(generated - 1) / tg : 0.0, ttft, RequestFinishName(finish),
+                 static_cast<unsigned long long>(seed), engine->isa_name());
   }
   return Status::Ok();
 }
