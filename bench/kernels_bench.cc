@@ -19,6 +19,7 @@
 #include "base/thread_pool.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
+#include "kernels/panel_layout.h"
 
 namespace weft::kernels {
 namespace {
@@ -69,14 +70,22 @@ TensorView View(DType type, int64_t k, int64_t n, const std::vector<uint8_t>& by
   return t;
 }
 
-void BM_MatMul(benchmark::State& state, Isa isa, DType type, int64_t k, int64_t n, int64_t m) {
+void BM_MatMul(benchmark::State& state, Isa isa, DType type, int64_t k, int64_t n, int64_t m, bool panel) {
   const size_t wbytes = BytesForElements(type, k) * static_cast<size_t>(n);
   // Decode streams weights: rotate over copies totalling >= 256 MiB (8x the L3 cache).
   const size_t copies = m == 1 ? std::max<size_t>(2, (size_t{256} << 20) / wbytes + 1) : 1;
   std::vector<std::vector<uint8_t>> ws;
   for (size_t c = 0; c < copies; ++c) ws.push_back(RandomWeights(type, n, k, static_cast<uint32_t>(c + 1)));
   std::vector<TensorView> views;
-  for (auto& w : ws) views.push_back(View(type, k, n, w));
+  std::vector<PackedTensor> packed;
+  for (auto& w : ws) {
+    views.push_back(View(type, k, n, w));
+    if (panel) {
+      packed.push_back(PackTensor(views.back()));
+      views.back() = packed.back().view;
+    }
+  }
+  if (panel) ws.clear();  // only the packed copies are read
   std::mt19937 rng(9);
   std::normal_distribution<float> dist;
   std::vector<float> x(static_cast<size_t>(m * k)), y(static_cast<size_t>(m * n));
@@ -146,7 +155,7 @@ int main(int argc, char** argv) {
   const weft::DType types[] = {weft::DType::kQ4_0, weft::DType::kQ8_0, weft::DType::kQ4_K, weft::DType::kQ6_K,
                                weft::DType::kF16};
   const int64_t shapes[][2] = {{576, 1536}, {2048, 8192}};
-  for (int64_t m : {1, 64}) {
+  for (int64_t m : {1, 16, 64}) {
     for (const auto& s : shapes) {
       for (weft::DType t : types) {
         // K-quants need k % 256 == 0: k=576 models store those tensors in other types.
@@ -154,9 +163,14 @@ int main(int argc, char** argv) {
         for (Isa isa : AvailableIsas()) {
           const std::string name = "MatMul/" + std::string(IsaName(isa)) + "/" + std::string(weft::DTypeName(t)) +
                                    "/k" + std::to_string(s[0]) + "_n" + std::to_string(s[1]) + "/m" + std::to_string(m);
-          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, isa, t, s[0], s[1], m)
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, isa, t, s[0], s[1], m, false)
               ->UseRealTime()
               ->Unit(benchmark::kMicrosecond);
+          if (PanelLayoutSupports(t)) {  // the layout the model binds these types in
+            benchmark::RegisterBenchmark((name + "/panel16").c_str(), BM_MatMul, isa, t, s[0], s[1], m, true)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+          }
         }
       }
     }

@@ -49,8 +49,10 @@ struct MatMulArgs {
   int64_t x_stride = 0;
   int64_t m = 0, k = 0;
   DType type = DType::kF32;
-  const uint8_t* w = nullptr;  // n rows of w_row_bytes
-  size_t w_row_bytes = 0;
+  const uint8_t* w = nullptr;  // n rows of w_row_bytes (kRows), or Panel16 groups
+  size_t w_row_bytes = 0;      // bytes of one row in the file's layout
+  size_t w_group_bytes = 0;    // Panel16 only: bytes per group of 16 rows (panel_layout.h)
+  size_t w_scales_offset = 0;  // Panel16 only: offset of the scales inside a group
   float* y = nullptr;  // [m, n], row stride y_stride
   int64_t y_stride = 0;
   uint8_t* xq = nullptr;  // quantised x (m rows of xq_layout) when xq_layout.block != 0
@@ -67,6 +69,10 @@ struct KernelTable {
   void (*quantize_act)(const float* x, int64_t k, int block, QuantActRow out) = nullptr;
   // Output columns [n_begin, n_end) for all m rows.
   void (*matmul)(const MatMulArgs& args, int64_t n_begin, int64_t n_end) = nullptr;
+  // The same for a Panel16 weight (n_begin a multiple of 16); nullptr when this table
+  // has none, and ops.cc unpacks the rows it needs and calls `matmul`. Must give
+  // bit-identical results to `matmul` on the same weights in the row layout.
+  void (*matmul_panel)(const MatMulArgs& args, int64_t n_begin, int64_t n_end) = nullptr;
 
   void (*dequantize_row)(DType type, const void* src, float* dst, int64_t n) = nullptr;
   // One row each.

@@ -8,6 +8,7 @@
 #include "base/check.h"
 #include "base/thread_pool.h"
 #include "kernels/kernel_table.h"
+#include "kernels/panel_layout.h"
 
 namespace weft::kernels {
 namespace {
@@ -64,8 +65,11 @@ void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorVie
   const int64_t k = w.ne[0];
   const int64_t n = w.NumRows();
   const size_t row_bytes = BytesForElements(w.type, k);
-  WEFT_CHECK(w.data != nullptr && w.nbytes >= row_bytes * static_cast<size_t>(n), "MatMul: {} has too few bytes",
-             w.name);
+  const bool panel = w.layout == TensorLayout::kPanel16;
+  WEFT_CHECK(!panel || PanelLayoutSupports(w.type), "MatMul: {} is Panel16 but of type {}", w.name, DTypeName(w.type));
+  const size_t group_bytes = panel ? PanelGroupBytes(w.type, k) : 0;
+  const size_t need = panel ? group_bytes * static_cast<size_t>(PanelGroups(n)) : row_bytes * static_cast<size_t>(n);
+  WEFT_CHECK(w.data != nullptr && w.nbytes >= need, "MatMul: {} has too few bytes", w.name);
   if (m <= 0 || n <= 0) return;
   MatMulArgs a;
   a.x = x;
@@ -75,6 +79,8 @@ void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorVie
   a.type = w.type;
   a.w = w.data;
   a.w_row_bytes = row_bytes;
+  a.w_group_bytes = group_bytes;
+  a.w_scales_offset = panel ? PanelScalesOffset(w.type, k) : 0;
   a.y = y;
   a.y_stride = y_stride ? y_stride : n;
   WEFT_CHECK(a.x_stride >= k && a.y_stride >= n, "MatMul: row strides too small");
@@ -90,7 +96,24 @@ void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorVie
   // At least ~64 KiB of weight-row work per chunk (times m); the pool makes up to 4
   // chunks per thread, which balances threads that get descheduled.
   const int64_t grain = std::max<int64_t>(4, static_cast<int64_t>((size_t{64} << 10) / row_bytes) / m);
-  For(ctx, n, grain, [&](int64_t b, int64_t e) { t.matmul(a, b, e); });
+  if (!panel) {
+    For(ctx, n, grain, [&](int64_t b, int64_t e) { t.matmul(a, b, e); });
+    return;
+  }
+  // Panel16: whole groups of 16 columns per chunk.
+  const int64_t groups = PanelGroups(n);
+  For(ctx, groups, std::max<int64_t>(1, grain / kPanelRows), [&](int64_t gb, int64_t ge) {
+    const int64_t n0 = gb * kPanelRows, n1 = std::min(n, ge * kPanelRows);
+    if (t.matmul_panel != nullptr) return t.matmul_panel(a, n0, n1);
+    // No Panel16 kernel in this table: the rows back in the file's layout, then `matmul`.
+    thread_local std::vector<uint8_t> rows;
+    rows.resize(row_bytes * static_cast<size_t>(n1 - n0));
+    UnpackPanelRows(w.type, w.data, k, n0, n1, rows.data());
+    MatMulArgs sub = a;
+    sub.w = rows.data();
+    sub.y = a.y + n0;
+    t.matmul(sub, 0, n1 - n0);
+  });
 }
 
 void EmbeddingLookup(const KernelContext& ctx, const TensorView& table, const int32_t* ids, int64_t n, float* out) {
@@ -100,8 +123,18 @@ void EmbeddingLookup(const KernelContext& ctx, const TensorView& table, const in
   const int64_t rows = table.NumRows();
   const size_t row_bytes = BytesForElements(table.type, k);
   for (int64_t i = 0; i < n; ++i) WEFT_CHECK(ids[i] >= 0 && ids[i] < rows, "EmbeddingLookup: id {} out of range", ids[i]);
+  const bool panel = table.layout == TensorLayout::kPanel16;
   For(ctx, n, 4, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) t.dequantize_row(table.type, table.data + row_bytes * ids[i], out + i * k, k);
+    thread_local std::vector<uint8_t> row;
+    for (int64_t i = b; i < e; ++i) {
+      const uint8_t* src = table.data + row_bytes * ids[i];
+      if (panel) {
+        row.resize(row_bytes);
+        UnpackPanelRows(table.type, table.data, k, ids[i], ids[i] + 1, row.data());
+        src = row.data();
+      }
+      t.dequantize_row(table.type, src, out + i * k, k);
+    }
   });
 }
 

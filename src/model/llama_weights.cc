@@ -3,15 +3,29 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "base/log.h"
 #include "loader/weight_check.h"
 
 namespace weft {
 
+bool BindOptions::DefaultPackPanels() {
+  const char* v = std::getenv("WEFT_WEIGHT_LAYOUT");
+  return v == nullptr || std::string_view(v) != "rows";
+}
+
+const TensorView* LlamaWeights::Pack(const TensorView* t) {
+  if (t == nullptr || !pack_panels_ || !kernels::PanelLayoutSupports(t->type) || !t->RowsAreBlockAligned()) return t;
+  packed_.push_back(std::make_unique<kernels::PackedTensor>(kernels::PackTensor(*t)));
+  return &packed_.back()->view;
+}
+
 const TensorView* LlamaWeights::Matrix(const TensorView* t) {
-  if (t == nullptr || t->RowsAreBlockAligned()) return t;
+  if (t == nullptr) return t;
+  if (t->RowsAreBlockAligned()) return Pack(t);
   // Blocks run across rows: dequantise the whole tensor (blocks are contiguous) to F32.
   std::vector<float> values(static_cast<size_t>(t->NumElements()));
   DequantizeTensor(*t, values.data());
@@ -37,7 +51,8 @@ const float* LlamaWeights::Floats(const TensorView* t) {
   return float_buffers_.back().data();
 }
 
-StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file) {
+StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file,
+                                                                  const BindOptions& options) {
   const ModelConfig& c = file->config();
   if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3") {
     return UnimplementedError(fmt::format("{}: architecture '{}' is not supported (weft runs llama, qwen2, qwen3)",
@@ -52,8 +67,10 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   }
   auto w = std::shared_ptr<LlamaWeights>(new LlamaWeights());
   w->file_ = file;
+  w->pack_panels_ = options.pack_panels;
   auto find = [&](const std::string& name) { return file->FindTensor(name); };
-  w->token_embd_ = find("token_embd.weight");
+  // A tied embedding is packed (it is the output matrix too); an untied one stays as is.
+  w->token_embd_ = c.tied_embeddings ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
   w->output_ = c.tied_embeddings ? w->token_embd_ : w->Matrix(find("output.weight"));
   w->output_norm_ = w->Floats(find("output_norm.weight"));
   w->layers_.resize(static_cast<size_t>(c.n_layer));

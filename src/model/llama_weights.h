@@ -4,7 +4,12 @@
 //  * matrices whose rows are not whole quantisation blocks (blocks running across rows,
 //    as in an old Q8_0 stories260K file) are dequantised to F32, since row-wise matmul
 //    kernels need whole blocks per row;
-//  * norm weights and biases that are not F32 (or not 4-byte aligned) become F32 arrays.
+//  * norm weights and biases that are not F32 (or not 4-byte aligned) become F32 arrays;
+//  * Q4_0 / Q8_0 matrices are repacked into the Panel16 layout (kernels/panel_layout.h),
+//    which the matmul kernels stream at memory speed, into memory this object owns
+//    (so decode reads anonymous, huge-page-backed memory rather than the mapped file).
+//    A tied embedding is packed once and serves both the lookup and the output matmul.
+//    BindOptions::pack_panels = false (or WEFT_WEIGHT_LAYOUT=rows) keeps the file's rows.
 // Ownership: holds a shared_ptr to the ModelFile, so the views stay valid. Immutable
 // after binding; safe to share across threads.
 #pragma once
@@ -12,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/panel_layout.h"
 #include "loader/model_file.h"
 #include "tensor/tensor_view.h"
 #include "weft/status.h"
@@ -36,10 +42,18 @@ struct LlamaLayerWeights {
   const TensorView* w_down = nullptr;   // ne {n_ff, n_embd}
 };
 
+struct BindOptions {
+  // Repack Q4_0 / Q8_0 matrices into Panel16. Default: true unless the environment says
+  // WEFT_WEIGHT_LAYOUT=rows.
+  bool pack_panels = DefaultPackPanels();
+  static bool DefaultPackPanels();
+};
+
 class LlamaWeights {
  public:
   // Checks every tensor's presence and shape against the config (CheckLlamaWeights).
-  static StatusOr<std::shared_ptr<const LlamaWeights>> Bind(std::shared_ptr<const ModelFile> file);
+  static StatusOr<std::shared_ptr<const LlamaWeights>> Bind(std::shared_ptr<const ModelFile> file,
+                                                            const BindOptions& options = {});
 
   const ModelConfig& config() const { return file_->config(); }
   const ModelFile& file() const { return *file_; }
@@ -48,11 +62,15 @@ class LlamaWeights {
   const float* output_norm() const { return output_norm_; }      // [n_embd]
   const std::vector<LlamaLayerWeights>& layers() const { return layers_; }
   // Tensors repacked at bind time (for `weft info`-style reporting and tests).
-  int num_repacked() const { return static_cast<int>(repacked_views_.size() + float_buffers_.size()); }
+  int num_repacked() const {
+    return static_cast<int>(repacked_views_.size() + float_buffers_.size() + packed_.size());
+  }
+  int num_panel_packed() const { return static_cast<int>(packed_.size()); }
 
  private:
   LlamaWeights() = default;
   const TensorView* Matrix(const TensorView* t);
+  const TensorView* Pack(const TensorView* t);
   const float* Floats(const TensorView* t);
 
   std::shared_ptr<const ModelFile> file_;
@@ -62,6 +80,8 @@ class LlamaWeights {
   std::vector<LlamaLayerWeights> layers_;
   std::vector<std::unique_ptr<TensorView>> repacked_views_;
   std::vector<std::vector<float>> float_buffers_;
+  std::vector<std::unique_ptr<kernels::PackedTensor>> packed_;
+  bool pack_panels_ = true;
 };
 
 }  // namespace weft

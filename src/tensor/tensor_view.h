@@ -14,6 +14,11 @@
 
 namespace weft {
 
+// How a matrix's bytes are arranged. kRows: n rows of whole blocks, as in the file.
+// kPanel16: repacked at load for the matmul kernels, 16 rows interleaved per group (see
+// kernels/panel_layout.h); data/nbytes then cover the packed bytes.
+enum class TensorLayout : uint8_t { kRows, kPanel16 };
+
 struct TensorView {
   static constexpr int kMaxDims = 4;
 
@@ -23,6 +28,7 @@ struct TensorView {
   std::array<int64_t, kMaxDims> ne{1, 1, 1, 1};  // unused trailing dims are 1
   const uint8_t* data = nullptr;
   size_t nbytes = 0;
+  TensorLayout layout = TensorLayout::kRows;
 
   int64_t NumElements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
   int64_t NumRows() const { return ne[1] * ne[2] * ne[3]; }
