@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -30,19 +31,40 @@ constexpr int kScaleBytes = 2 * kPanelRows;  // 16 f16 scales per block and grou
 
 void Free(uint8_t* p) { std::free(p); }
 
+bool IsFloat(DType type) { return type == DType::kF16 || type == DType::kBF16; }
+
+// Float types: value i of row p at 32i + 2p.
+void PackFloatGroup(const uint8_t* rows, int64_t k, int64_t n_rows, uint8_t* out) {
+  for (int64_t p = 0; p < n_rows; ++p) {
+    for (int64_t i = 0; i < k; ++i) std::memcpy(out + 32 * i + 2 * p, rows + (p * k + i) * 2, 2);
+  }
+}
+
 }  // namespace
 
-bool PanelLayoutSupports(DType type) { return type == DType::kQ4_0 || type == DType::kQ8_0; }
+bool PanelLayoutSupports(DType type) { return type == DType::kQ4_0 || type == DType::kQ8_0 || IsFloat(type); }
 
 size_t PanelScalesOffset(DType type, int64_t k) {
+  if (IsFloat(type)) return static_cast<size_t>(k) * 2 * kPanelRows;
   return static_cast<size_t>(k / 32) * static_cast<size_t>(FormatOf(type).quant_bytes) * kPanelRows;
 }
 
 size_t PanelGroupBytes(DType type, int64_t k) {
+  if (IsFloat(type)) return PanelScalesOffset(type, k);
   return PanelScalesOffset(type, k) + static_cast<size_t>(k / 32) * kScaleBytes;
 }
 
 void PackPanel16(DType type, const uint8_t* rows, int64_t k, int64_t n, uint8_t* dst) {
+  if (IsFloat(type)) {
+    const size_t group_bytes = PanelGroupBytes(type, k);
+    for (int64_t g = 0; g < PanelGroups(n); ++g) {
+      uint8_t* out = dst + static_cast<size_t>(g) * group_bytes;
+      std::memset(out, 0, group_bytes);
+      const int64_t r0 = g * kPanelRows;
+      PackFloatGroup(rows + r0 * k * 2, k, std::min<int64_t>(kPanelRows, n - r0), out);
+    }
+    return;
+  }
   const Format f = FormatOf(type);
   const int64_t nb = k / 32;
   const size_t row_bytes = static_cast<size_t>(nb) * f.block_bytes;
@@ -66,6 +88,15 @@ void PackPanel16(DType type, const uint8_t* rows, int64_t k, int64_t n, uint8_t*
 }
 
 void UnpackPanelRows(DType type, const uint8_t* panel, int64_t k, int64_t r0, int64_t r1, uint8_t* dst) {
+  if (IsFloat(type)) {
+    const size_t group_bytes = PanelGroupBytes(type, k);
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* in = panel + static_cast<size_t>(r / kPanelRows) * group_bytes + 2 * (r % kPanelRows);
+      uint8_t* row = dst + (r - r0) * k * 2;
+      for (int64_t i = 0; i < k; ++i) std::memcpy(row + 2 * i, in + 32 * i, 2);
+    }
+    return;
+  }
   const Format f = FormatOf(type);
   const int64_t nb = k / 32;
   const size_t row_bytes = static_cast<size_t>(nb) * f.block_bytes;

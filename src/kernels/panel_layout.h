@@ -9,6 +9,9 @@
 //            block b (Q4_0: the 16 nibble-pair bytes as in the file; Q8_0: the int8
 //            values plus 128, i.e. as unsigned bytes);
 //   scales:  then nb runs of 16 f16 values: row 16g + p's block-b scale at 32b + 2p.
+// Float matrices (F16, BF16): a group is k runs of 16 two-byte values, value i of row
+// 16g + p at 32i + 2p (the group's 16 x k block, transposed), so that one 32-byte load
+// gives 16 rows' value i.
 // The packed matrix is exactly as large as the original (plus the padding rows), and a
 // kernel reading it gets, per block, 16 rows' values in int32 lanes p = row.
 // Thread-safety: pure functions; PackedTensor is immutable after PackPanel16.
@@ -24,11 +27,11 @@ namespace weft::kernels {
 
 inline constexpr int kPanelRows = 16;
 
-// Q4_0 and Q8_0.
+// Q4_0, Q8_0, F16 and BF16.
 bool PanelLayoutSupports(DType type);
 // Bytes of one group of 16 rows of k values.
 size_t PanelGroupBytes(DType type, int64_t k);
-// Byte offset of the scales inside a group.
+// Byte offset of the scales inside a group (quantised types; float types: the group size).
 size_t PanelScalesOffset(DType type, int64_t k);
 inline int64_t PanelGroups(int64_t n) { return (n + kPanelRows - 1) / kPanelRows; }
 

@@ -9,6 +9,7 @@ namespace weft::kernels::avx512 {
 int MatMulActBlock(DType type);
 void QuantizeAct(const float* x, int64_t k, int block, QuantActRow out);
 void MatMulRows(const MatMulArgs& args, int64_t n_begin, int64_t n_end);
-void MatMulPanel16(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // Q4_0, Q8_0
+void MatMulPanel16(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // every Panel16 type
+void MatMulPanel16Float(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // F16, BF16
 
 }  // namespace weft::kernels::avx512

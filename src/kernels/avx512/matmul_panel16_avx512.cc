@@ -195,6 +195,7 @@ void MatMulPanel16(const MatMulArgs& A, int64_t n0, int64_t n1) {
   switch (A.type) {
     case DType::kQ4_0: return DrivePanel16<Q4_0Panel>(A, n0, n1);
     case DType::kQ8_0: return DrivePanel16<Q8_0Panel>(A, n0, n1);
+    case DType::kF16: case DType::kBF16: return MatMulPanel16Float(A, n0, n1);
     default: __builtin_trap();  // ops.cc checks the type first
   }
 }
