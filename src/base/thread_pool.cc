@@ -35,17 +35,26 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunChunks(const Job& job) {
-  bool was_inside = t_inside_pool_chunk;
+void ThreadPool::RunChunks(const Job& job, uint64_t gen) {
+  const bool was_inside = t_inside_pool_chunk;
   t_inside_pool_chunk = true;
+  const uint64_t tag = (gen & 0xffffffffu) << 32;
   for (;;) {
-    int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (c >= job.num_chunks) break;
-    int64_t b = job.begin + c * job.chunk;
-    int64_t e = std::min(job.end, b + job.chunk);
-    job.invoke(job.ctx, b, e);
+    uint64_t v = claim_.load(std::memory_order_acquire);
+    do {
+      if ((v & ~uint64_t{0xffffffffu}) != tag || static_cast<int64_t>(v & 0xffffffffu) >= job.num_chunks) {
+        t_inside_pool_chunk = was_inside;
+        return;
+      }
+    } while (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire));
+    const auto c = static_cast<int64_t>(v & 0xffffffffu);
+    const int64_t b = job.begin + c * job.chunk;
+    job.invoke(job.ctx, b, std::min(job.end, b + job.chunk));
+    if (done_chunks_.fetch_add(1, std::memory_order_acq_rel) + 1 == job.num_chunks) {
+      std::lock_guard<std::mutex> lock(mu_);  // the caller may be asleep in Run
+      done_cv_.notify_one();
+    }
   }
-  t_inside_pool_chunk = was_inside;
 }
 
 void ThreadPool::Run(int64_t begin, int64_t end, int64_t grain, void* ctx, Invoker invoke) {
@@ -57,25 +66,29 @@ void ThreadPool::Run(int64_t begin, int64_t end, int64_t grain, void* ctx, Invok
     return;
   }
   std::lock_guard<std::mutex> dispatch(dispatch_mu_);
-  // Up to 4 chunks per thread balances uneven chunks without much atomic traffic.
+  // Up to 4 chunks per thread balances uneven chunks (and a thread that loses its core)
+  // without much atomic traffic.
   int64_t max_chunks = static_cast<int64_t>(num_threads()) * 4;
   int64_t num_chunks = std::min<int64_t>((n + grain - 1) / grain, max_chunks);
   int64_t chunk = (n + num_chunks - 1) / num_chunks;
   num_chunks = (n + chunk - 1) / chunk;
+  Job job{invoke, ctx, begin, end, chunk, num_chunks};
+  uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = Job{invoke, ctx, begin, end, chunk, num_chunks};
-    next_chunk_.store(0, std::memory_order_relaxed);
-    busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    job_ = job;
+    gen = generation_.load(std::memory_order_relaxed) + 1;
+    done_chunks_.store(0, std::memory_order_relaxed);
+    claim_.store((gen & 0xffffffffu) << 32, std::memory_order_release);
+    generation_.store(gen, std::memory_order_release);
   }
   work_cv_.notify_all();
-  RunChunks(job_);
-  // Wait for workers to finish their last chunk (spin first, then sleep).
-  for (int i = 0; i < kSpinIterations && busy_workers_.load(std::memory_order_acquire) != 0; ++i) CpuRelax();
-  if (busy_workers_.load(std::memory_order_acquire) != 0) {
+  RunChunks(job, gen);
+  // Chunks other threads claimed may still run: spin briefly, then sleep.
+  for (int i = 0; i < kSpinIterations && done_chunks_.load(std::memory_order_acquire) != num_chunks; ++i) CpuRelax();
+  if (done_chunks_.load(std::memory_order_acquire) != num_chunks) {
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [this] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+    done_cv_.wait(lock, [&] { return done_chunks_.load(std::memory_order_acquire) == num_chunks; });
   }
 }
 
@@ -95,11 +108,7 @@ void ThreadPool::WorkerLoop() {
       seen = generation_.load(std::memory_order_acquire);
       job = job_;
     }
-    RunChunks(job);
-    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_cv_.notify_one();
-    }
+    RunChunks(job, seen);
   }
 }
 

@@ -46,7 +46,8 @@ class ThreadPool {
 
   void Run(int64_t begin, int64_t end, int64_t grain, void* ctx, Invoker invoke);
   void WorkerLoop();
-  void RunChunks(const Job& job);
+  // Claims and runs chunks of `job` (of generation `gen`) until none are left.
+  void RunChunks(const Job& job, uint64_t gen);
 
   std::vector<std::thread> workers_;
   std::mutex dispatch_mu_;  // one ParallelFor at a time
@@ -57,8 +58,12 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;  // guarded by mu_
   Job job_;            // written under mu_ before generation_ is bumped
-  std::atomic<int64_t> next_chunk_{0};
-  std::atomic<int> busy_workers_{0};
+  // (generation & 0xffffffff) << 32 | next chunk: a chunk is claimed by a CAS that also
+  // checks the generation, so a worker that wakes late never takes a chunk of a newer
+  // job with an older job's parameters, and the caller never waits for a worker that
+  // has not started: it waits only for chunks claimed and not yet done.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_chunks_{0};
 };
 
 }  // namespace weft
