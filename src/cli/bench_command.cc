@@ -149,6 +149,9 @@ Status Run(const Args& a) {
   std::printf("generated tokens/s     %.1f  (%lld tokens)\n", static_cast<double>(generated) / wall,
               static_cast<long long>(generated));
   std::printf("total tokens/s         %.1f  (prompt + generated)\n", static_cast<double>(generated + total_prompt) / wall);
+  std::printf("decode tokens/s        %.1f  (%lld tokens in %lld steps that computed no prompt token: mean batch %.1f)\n",
+              st.decode_tokens_per_s, static_cast<long long>(st.decode_tokens), static_cast<long long>(st.decode_steps),
+              st.decode_steps > 0 ? static_cast<double>(st.decode_tokens) / static_cast<double>(st.decode_steps) : 0.0);
   row("TTFT (ms)", ttft);
   row("TPOT (ms)", tpot);
   row("end-to-end (ms)", e2e);
@@ -166,6 +169,8 @@ Status Run(const Args& a) {
     j["generated_tokens"] = generated;
     j["prompt_tokens"] = total_prompt;
     j["generated_tokens_per_s"] = static_cast<double>(generated) / wall;
+    j["decode_tokens_per_s"] = st.decode_tokens_per_s;
+    j["decode_steps"] = st.decode_steps;
     j["ttft_ms"] = ttft;
     j["tpot_ms"] = tpot;
     j["e2e_ms"] = e2e;

@@ -39,6 +39,10 @@ struct EngineStats {
   int64_t requests_finished = 0;
   double schedule_us_mean = 0;    // scheduler time per step
   double step_ms_mean = 0;        // whole step (schedule + forward + sample + update)
+  // Steps that computed no prompt token (pure decode): their count, the tokens they
+  // sampled, and those tokens per second of their step time (llama-batched-bench's S_TG).
+  int64_t decode_steps = 0, decode_tokens = 0;
+  double decode_tokens_per_s = 0;
   double peak_kv_usage = 0;
 };
 

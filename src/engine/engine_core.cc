@@ -245,8 +245,10 @@ Status EngineCore::Step() {
   const auto n_vocab = static_cast<size_t>(runner_->config().n_vocab);
   sampled_.clear();
   results_.clear();
+  bool decode_only = true;
   for (const ScheduledSequence& e : out.seqs) {
     if (e.start_position < e.seq->num_prompt_tokens) {
+      decode_only = false;
       prompt_tokens_ += std::min(e.num_new_tokens, e.seq->num_prompt_tokens - e.start_position);
     }
     if (!e.needs_logits) continue;
@@ -275,7 +277,13 @@ Status EngineCore::Step() {
   for (const Sampled& x : results_) EmitToken(*x.request, *x.state, x.result);
   EraseFinishedRequests();
   ++steps_;
-  step_seconds_total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  step_seconds_total_ += seconds;
+  if (decode_only) {
+    ++decode_steps_;
+    decode_tokens_ += static_cast<int64_t>(sampled_.size());
+    decode_seconds_ += seconds;
+  }
   const double usage =
       1.0 - static_cast<double>(kv_->num_free_blocks()) / static_cast<double>(kv_->config().num_blocks);
   peak_kv_usage_ = std::max(peak_kv_usage_, usage);
@@ -301,6 +309,9 @@ EngineStats EngineCore::Stats() const {
   s.requests_finished = requests_finished_;
   s.schedule_us_mean = ss.num_steps > 0 ? static_cast<double>(ss.schedule_ns_total) / ss.num_steps / 1e3 : 0;
   s.step_ms_mean = steps_ > 0 ? step_seconds_total_ * 1e3 / static_cast<double>(steps_) : 0;
+  s.decode_steps = decode_steps_;
+  s.decode_tokens = decode_tokens_;
+  s.decode_tokens_per_s = decode_seconds_ > 0 ? static_cast<double>(decode_tokens_) / decode_seconds_ : 0;
   s.peak_kv_usage = peak_kv_usage_;
   return s;
 }
