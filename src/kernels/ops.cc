@@ -56,64 +56,111 @@ size_t KvElemBytes(DType t) {
 
 }  // namespace
 
-void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorView& w, float* y, int64_t x_stride,
-            int64_t y_stride) {
-  const KernelTable& t = T(ctx);
+namespace {
+
+// Checks w and fills the weight and output parts of a MatMulArgs.
+MatMulArgs WeightArgs(const TensorView& w, float* y, int64_t y_stride) {
   WEFT_CHECK(MatMulSupports(w.type), "MatMul: weight {} has unsupported type {}", w.name, DTypeName(w.type));
   WEFT_CHECK(w.RowsAreBlockAligned(), "MatMul: {} {} rows are not whole {} blocks (dequantise it at load)", w.name,
              w.ShapeString(), DTypeName(w.type));
   const int64_t k = w.ne[0];
   const int64_t n = w.NumRows();
-  const size_t row_bytes = BytesForElements(w.type, k);
   const bool panel = w.layout == TensorLayout::kPanel16;
   WEFT_CHECK(!panel || PanelLayoutSupports(w.type), "MatMul: {} is Panel16 but of type {}", w.name, DTypeName(w.type));
-  const size_t group_bytes = panel ? PanelGroupBytes(w.type, k) : 0;
-  const size_t need = panel ? group_bytes * static_cast<size_t>(PanelGroups(n)) : row_bytes * static_cast<size_t>(n);
-  WEFT_CHECK(w.data != nullptr && w.nbytes >= need, "MatMul: {} has too few bytes", w.name);
-  if (m <= 0 || n <= 0) return;
   MatMulArgs a;
-  a.x = x;
-  a.x_stride = x_stride ? x_stride : k;
-  a.m = m;
   a.k = k;
   a.type = w.type;
   a.w = w.data;
-  a.w_row_bytes = row_bytes;
-  a.w_group_bytes = group_bytes;
+  a.w_row_bytes = BytesForElements(w.type, k);
+  a.w_group_bytes = panel ? PanelGroupBytes(w.type, k) : 0;
   a.w_scales_offset = panel ? PanelScalesOffset(w.type, k) : 0;
+  const size_t need = panel ? a.w_group_bytes * static_cast<size_t>(PanelGroups(n)) : a.w_row_bytes * static_cast<size_t>(n);
+  WEFT_CHECK(w.data != nullptr && w.nbytes >= need, "MatMul: {} has too few bytes", w.name);
   a.y = y;
   a.y_stride = y_stride ? y_stride : n;
-  WEFT_CHECK(a.x_stride >= k && a.y_stride >= n, "MatMul: row strides too small");
-  const int block = t.matmul_act_block(w.type);
-  if (block != 0) {
+  WEFT_CHECK(a.y_stride >= n, "MatMul: {} output row stride too small", w.name);
+  return a;
+}
+
+// Columns [n0, n1) of one weight (n0 a multiple of 16).
+void MatMulColumns(const KernelTable& t, const TensorView& w, const MatMulArgs& a, int64_t n0, int64_t n1) {
+  if (w.layout != TensorLayout::kPanel16) return t.matmul(a, n0, n1);
+  if (t.matmul_panel != nullptr) return t.matmul_panel(a, n0, n1);
+  // No Panel16 kernel in this table: the rows back in the file's layout, then `matmul`.
+  thread_local std::vector<uint8_t> rows;
+  rows.resize(a.w_row_bytes * static_cast<size_t>(n1 - n0));
+  UnpackPanelRows(w.type, w.data, a.k, n0, n1, rows.data());
+  MatMulArgs sub = a;
+  sub.w = rows.data();
+  sub.y = a.y + n0;
+  t.matmul(sub, 0, n1 - n0);
+}
+
+}  // namespace
+
+void MatMulMany(const KernelContext& ctx, const float* x, int64_t m, std::span<const MatMulOutput> outs,
+                int64_t x_stride) {
+  const KernelTable& t = T(ctx);
+  if (outs.empty()) return;
+  constexpr size_t kMaxOuts = 4;
+  WEFT_CHECK(outs.size() <= kMaxOuts, "MatMulMany: at most {} weights", kMaxOuts);
+  const int64_t k = outs[0].w->ne[0];
+  const int block = t.matmul_act_block(outs[0].w->type);
+  MatMulArgs args[kMaxOuts];
+  int64_t unit_end[kMaxOuts];  // prefix sums of 16-column units
+  int64_t units = 0;
+  size_t max_row_bytes = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const TensorView& w = *outs[i].w;
+    WEFT_CHECK(w.ne[0] == k, "MatMulMany: {} and {} differ in input length", w.name, outs[0].w->name);
+    if (t.matmul_act_block(w.type) != block) {  // activation formats differ: one weight at a time
+      for (const MatMulOutput& o : outs) MatMulMany(ctx, x, m, std::span<const MatMulOutput>(&o, 1), x_stride);
+      return;
+    }
+    args[i] = WeightArgs(w, outs[i].y, outs[i].y_stride);
+    units += PanelGroups(w.NumRows());
+    unit_end[i] = units;
+    max_row_bytes = std::max(max_row_bytes, args[i].w_row_bytes);
+  }
+  if (m <= 0) return;
+  x_stride = x_stride ? x_stride : k;
+  WEFT_CHECK(x_stride >= k, "MatMul: input row stride too small");
+  QuantActLayout xq_layout;
+  uint8_t* xq = nullptr;
+  if (block != 0) {  // the activations quantised once for every weight
     WEFT_CHECK(k % block == 0, "MatMul: k={} is not a multiple of the activation block {}", k, block);
-    a.xq_layout = QuantActLayout::For(block, k);
-    a.xq = ScratchBytes(ctx, a.xq_layout.row_bytes * static_cast<size_t>(m));
+    xq_layout = QuantActLayout::For(block, k);
+    xq = ScratchBytes(ctx, xq_layout.row_bytes * static_cast<size_t>(m));
     For(ctx, m, 4, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) t.quantize_act(x + r * a.x_stride, k, block, a.xq_layout.Row(a.xq, r));
+      for (int64_t r = b; r < e; ++r) t.quantize_act(x + r * x_stride, k, block, xq_layout.Row(xq, r));
     });
   }
-  // At least ~64 KiB of weight-row work per chunk (times m); the pool makes up to 4
-  // chunks per thread, which balances threads that get descheduled.
-  const int64_t grain = std::max<int64_t>(4, static_cast<int64_t>((size_t{64} << 10) / row_bytes) / m);
-  if (!panel) {
-    For(ctx, n, grain, [&](int64_t b, int64_t e) { t.matmul(a, b, e); });
-    return;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    args[i].x = x;
+    args[i].x_stride = x_stride;
+    args[i].m = m;
+    args[i].xq = xq;
+    args[i].xq_layout = xq_layout;
   }
-  // Panel16: whole groups of 16 columns per chunk.
-  const int64_t groups = PanelGroups(n);
-  For(ctx, groups, std::max<int64_t>(1, grain / kPanelRows), [&](int64_t gb, int64_t ge) {
-    const int64_t n0 = gb * kPanelRows, n1 = std::min(n, ge * kPanelRows);
-    if (t.matmul_panel != nullptr) return t.matmul_panel(a, n0, n1);
-    // No Panel16 kernel in this table: the rows back in the file's layout, then `matmul`.
-    thread_local std::vector<uint8_t> rows;
-    rows.resize(row_bytes * static_cast<size_t>(n1 - n0));
-    UnpackPanelRows(w.type, w.data, k, n0, n1, rows.data());
-    MatMulArgs sub = a;
-    sub.w = rows.data();
-    sub.y = a.y + n0;
-    t.matmul(sub, 0, n1 - n0);
+  // Work in units of 16 columns across all the weights, so that one dispatch covers
+  // them. At least ~64 KiB of weight-row work per chunk (times m); the pool makes up to
+  // 4 chunks per thread, which balances threads that get descheduled.
+  const int64_t grain_rows = std::max<int64_t>(4, static_cast<int64_t>((size_t{64} << 10) / max_row_bytes) / m);
+  For(ctx, units, std::max<int64_t>(1, grain_rows / kPanelRows), [&](int64_t u0, int64_t u1) {
+    int64_t start = 0;
+    for (size_t i = 0; i < outs.size(); start = unit_end[i], ++i) {
+      const int64_t b = std::max(u0, start), e = std::min(u1, unit_end[i]);
+      if (b >= e) continue;
+      const int64_t n = outs[i].w->NumRows();
+      MatMulColumns(t, *outs[i].w, args[i], (b - start) * kPanelRows, std::min(n, (e - start) * kPanelRows));
+    }
   });
+}
+
+void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorView& w, float* y, int64_t x_stride,
+            int64_t y_stride) {
+  const MatMulOutput out{&w, y, y_stride};
+  MatMulMany(ctx, x, m, std::span<const MatMulOutput>(&out, 1), x_stride);
 }
 
 void EmbeddingLookup(const KernelContext& ctx, const TensorView& table, const int32_t* ids, int64_t n, float* out) {

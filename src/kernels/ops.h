@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "tensor/dtype.h"
@@ -56,6 +57,19 @@ struct KernelContext {
 // reference (dequantise a row, dot in double).
 void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorView& w, float* y,
             int64_t x_stride = 0, int64_t y_stride = 0);
+
+// Several weights applied to the same x (a layer's q/k/v or gate/up projections): x is
+// quantised once and one thread-pool dispatch covers every weight's columns. Each
+// outs[i].y [m, n_i] (row stride y_stride, 0 = n_i) = x · outs[i].w^T, exactly as
+// MatMul would give it. The weights must share k (checked); at most 4. Weights whose
+// activation formats differ (e.g. F16 next to Q8_0) are run one at a time.
+struct MatMulOutput {
+  const TensorView* w = nullptr;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+};
+void MatMulMany(const KernelContext& ctx, const float* x, int64_t m, std::span<const MatMulOutput> outs,
+                int64_t x_stride = 0);
 
 // out[i, :] = table row ids[i] (dequantised); table ne = {k, vocab}, any dequantizable
 // type with whole blocks per row; out: [n, k]. ids are checked against the row count.

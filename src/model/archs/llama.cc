@@ -68,9 +68,8 @@ void LlamaForward(const kernels::KernelContext& ctx, const LlamaWeights& w, cons
     const kernels::KvCacheView kv = cache.Layer(static_cast<int64_t>(l));
     // Attention block.
     kernels::RmsNorm(ctx, a.x.data(), L.attn_norm, c.norm_eps, T, d, a.xn.data());
-    kernels::MatMul(ctx, a.xn.data(), T, *L.wq, a.q.data());
-    kernels::MatMul(ctx, a.xn.data(), T, *L.wk, a.k.data());
-    kernels::MatMul(ctx, a.xn.data(), T, *L.wv, a.v.data());
+    const kernels::MatMulOutput qkv[] = {{L.wq, a.q.data()}, {L.wk, a.k.data()}, {L.wv, a.v.data()}};
+    kernels::MatMulMany(ctx, a.xn.data(), T, qkv);
     AddBias(ctx, a.q.data(), L.bq, T, q_dim);
     AddBias(ctx, a.k.data(), L.bk, T, kv_dim);
     AddBias(ctx, a.v.data(), L.bv, T, kv_dim);
@@ -85,8 +84,8 @@ void LlamaForward(const kernels::KernelContext& ctx, const LlamaWeights& w, cons
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
     // Feed-forward block.
     kernels::RmsNorm(ctx, a.x.data(), L.ffn_norm, c.norm_eps, T, d, a.xn.data());
-    kernels::MatMul(ctx, a.xn.data(), T, *L.w_gate, a.gate.data());
-    kernels::MatMul(ctx, a.xn.data(), T, *L.w_up, a.up.data());
+    const kernels::MatMulOutput gate_up[] = {{L.w_gate, a.gate.data()}, {L.w_up, a.up.data()}};
+    kernels::MatMulMany(ctx, a.xn.data(), T, gate_up);
     kernels::SiluMul(ctx, a.gate.data(), a.up.data(), a.gate.data(), T * c.n_ff);
     kernels::MatMul(ctx, a.gate.data(), T, *L.w_down, a.proj.data());
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);

@@ -14,10 +14,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "base/thread_pool.h"
 #include "kernel_test_util.h"
+#include "kernels/panel_layout.h"
 
 namespace weft::kernels {
 namespace {
@@ -156,6 +158,52 @@ TEST(MatMulTest, BatchAndThreadInvariant) {
       for (int64_t r = 0; r < m; ++r) {
         MatMul(ctxs.For(isa, &pool), x.data() + r * k, 1, w, one.data());
         for (int64_t j = 0; j < n; ++j) ASSERT_EQ(one[j], all[r * n + j]) << "row " << r << " col " << j;
+      }
+    }
+  }
+}
+
+// MatMulMany: each output equals MatMul of its weight alone, bit for bit, whatever the
+// mix of layouts and types (same activation format: one dispatch; mixed: one at a time).
+TEST(MatMulTest, ManyEqualsOneAtATime) {
+  IsaContexts ctxs;
+  ThreadPool pool(2);
+  std::mt19937 rng(19);
+  const int64_t k = 256;
+  const std::vector<std::vector<DType>> mixes = {
+      {DType::kQ4_0, DType::kQ8_0, DType::kQ4_0}, {DType::kQ4_K, DType::kQ6_K}, {DType::kF16, DType::kQ8_0}};
+  for (const auto& mix : mixes) {
+    std::vector<std::vector<uint8_t>> bytes;
+    std::vector<TensorView> views;
+    std::vector<PackedTensor> packed;
+    packed.reserve(mix.size());
+    for (size_t i = 0; i < mix.size(); ++i) {
+      const int64_t n = 20 + 13 * static_cast<int64_t>(i);
+      bytes.push_back(RandomWeights(rng, mix[i], n, k));
+    }
+    for (size_t i = 0; i < mix.size(); ++i) {
+      views.push_back(MakeView(mix[i], k, 20 + 13 * static_cast<int64_t>(i), bytes[i]));
+      if (i == 0 && PanelLayoutSupports(mix[i])) {  // the first one packed, the others rows
+        packed.push_back(PackTensor(views.back()));
+        views.back() = packed.back().view;
+      }
+    }
+    for (int64_t m : {1, 6}) {
+      const auto x = RandomFloats(rng, static_cast<size_t>(m * k));
+      for (Isa isa : ctxs.isas) {
+        SCOPED_TRACE(::testing::Message() << IsaName(isa) << " " << DTypeName(mix[0]) << " m=" << m);
+        std::vector<std::vector<float>> many(mix.size()), one(mix.size());
+        std::vector<MatMulOutput> outs;
+        for (size_t i = 0; i < mix.size(); ++i) {
+          many[i].assign(static_cast<size_t>(m * views[i].NumRows()), NAN);
+          one[i].assign(many[i].size(), NAN);
+          outs.push_back({&views[i], many[i].data(), 0});
+          MatMul(ctxs.For(isa), x.data(), m, views[i], one[i].data());
+        }
+        MatMulMany(ctxs.For(isa, &pool), x.data(), m, outs);
+        for (size_t i = 0; i < mix.size(); ++i) {
+          ASSERT_EQ(0, std::memcmp(many[i].data(), one[i].data(), many[i].size() * sizeof(float))) << "output " << i;
+        }
       }
     }
   }
