@@ -211,6 +211,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
                   "Also write the results to this JSON file: llama-bench's fields (and weft's) per test, or with "
                   "--batch every request's timings");
   AddLlamaBenchOptions(cmd, lb.get());
+  GroupBenchOptions(cmd, *lb);
   cmd->footer(BenchHelpFooter());
   cmd->callback([a, lb, cmd, exit_code] {
     Status s;

@@ -256,6 +256,9 @@ StatusOr<int64_t> RunOnce(SingleSequence& seq, int n_prompt, int n_gen, std::mt1
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Options both modes take (CLI11 names: the positional's, else the long name).
+const std::set<std::string> kSharedOptions = {"model", "--threads", "--json", "--seed", "--help"};
+
 }  // namespace
 
 void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
@@ -297,9 +300,8 @@ void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
 }
 
 bool EngineOptionsGiven(const CLI::App& cmd, const LlamaBenchArgs& a) {
-  static const std::set<std::string> kShared = {"model", "-t", "--threads", "--json", "--seed", "--help", "-h"};
   for (const CLI::Option* o : cmd.get_options()) {
-    if (o->count() == 0 || kShared.count(o->get_name()) > 0) continue;
+    if (o->count() == 0 || kSharedOptions.count(o->get_name()) > 0) continue;
     if (std::find(a.own_options.begin(), a.own_options.end(), o) != a.own_options.end()) continue;
     return true;
   }
@@ -310,19 +312,30 @@ bool LlamaBenchOptionsGiven(const LlamaBenchArgs& a) {
   return std::any_of(a.own_options.begin(), a.own_options.end(), [](const CLI::Option* o) { return o->count() > 0; });
 }
 
+void GroupBenchOptions(CLI::App* cmd, const LlamaBenchArgs& a) {
+  for (CLI::Option* o : cmd->get_options()) {
+    if (std::find(a.own_options.begin(), a.own_options.end(), o) != a.own_options.end()) {
+      o->group("pp/tg tests (the default mode)");
+    } else if (kSharedOptions.count(o->get_name()) == 0) {
+      o->group("Engine mode (--batch N, or any of these)");
+    }
+  }
+}
+
 std::string BenchHelpFooter() {
-  return "Two modes. Without --batch (and the other engine flags), llama-bench's tests on one sequence: pp N "
-         "evaluates a prompt of N random tokens from an empty cache, tg N generates N tokens one at a time; each "
-         "runs once untimed, then -r times (t/s: mean ± stddev). The same run measures the machine with each thread "
-         "count (memory read bandwidth, int8 and fp32 peaks) and reports the share of it each test reached: tg "
-         "against bandwidth (weight bytes read per token x t/s), pp against the int8 peak for quantised weights "
-         "(fp32 otherwise) counting 2 ops per weight per token plus causal attention.\n"
-         "With --batch N (or any engine flag): N synthetic requests through the engine at once.\n\n"
+  return "Without --batch or another engine flag, weft bench runs llama-bench's tests on one sequence:\n"
+         "pp N evaluates a prompt of N random tokens from an empty KV cache, tg N generates N tokens one\n"
+         "forward pass at a time. Each test runs once untimed, then -r times; t/s is mean ± sample stddev.\n"
+         "The same run measures the machine with each thread count (memory read bandwidth over a --probe-mem\n"
+         "buffer, int8 VNNI and fp32 FMA peaks) and says what share of it each test reached: tg as weight\n"
+         "bytes read per token x t/s / bandwidth; pp as useful ops (2 per weight per token, plus causal\n"
+         "attention) x t/s / the int8 peak for quantised weights, the fp32 peak for float ones.\n"
+         "With --batch N (or any engine flag), N synthetic requests go through the engine at once.\n\n"
          "Examples:\n"
-         "  weft bench tinyllama-v0                          # pp512 and tg128, 5 runs each\n"
-         "  weft bench MODEL -p 128,512 -n 0 -t 1,2 -r 3    # prefill only, at two sizes and thread counts\n"
-         "  weft bench MODEL -o json > results.json         # llama-bench's JSON fields, plus weft's\n"
-         "  weft bench MODEL --json results.json            # the table, and the JSON in a file\n"
+         "  weft bench tinyllama-v0                          # pp512 and tg128, 5 timed runs each\n"
+         "  weft bench MODEL -p 128,512 -n 0 -t 1,2 -r 3     # prefill only, two sizes x two thread counts\n"
+         "  weft bench MODEL -o json > results.json          # llama-bench's JSON fields, plus weft's\n"
+         "  weft bench MODEL --json results.json             # the table, and the JSON in a file\n"
          "  weft bench MODEL --batch 16 --prompt-len 128 --gen-len 128   # the engine under load";
 }
 

@@ -48,7 +48,11 @@ bool EngineOptionsGiven(const CLI::App& cmd, const LlamaBenchArgs& a);
 // True when one of this mode's own options (other than -t) was given.
 bool LlamaBenchOptionsGiven(const LlamaBenchArgs& a);
 
-// Examples for `weft bench --help`.
+// Sorts the options of `cmd` into help groups: this mode's, the engine mode's, shared.
+// Call after every option is registered.
+void GroupBenchOptions(CLI::App* cmd, const LlamaBenchArgs& a);
+
+// The two modes explained, and examples, for `weft bench --help`.
 std::string BenchHelpFooter();
 
 Status RunLlamaBench(const LlamaBenchArgs& a);
