@@ -266,18 +266,17 @@ void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
     a->own_options.push_back(o);
     return o;
   };
-  own(cmd->add_option("-p,--n-prompt", a->n_prompt,
-                      "pp tests: prompt lengths in tokens, a comma list; 0 skips (default: 512)")
-          ->delimiter(',')
-          ->expected(1)
-          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-          ->check(CLI::Range(0, 1 << 20)));
-  own(cmd->add_option("-n,--n-gen", a->n_gen,
-                      "tg tests: tokens to generate, a comma list; 0 skips (default: 128)")
-          ->delimiter(',')
-          ->expected(1)
-          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-          ->check(CLI::Range(0, 1 << 20)));
+  // A comma list, or the flag given again: -p 128,512 or -p 128 -p 512.
+  auto list = [cmd](const char* name, std::vector<int>* v, const std::string& help, int lo, int hi) {
+    return cmd->add_option(name, *v, help)
+        ->delimiter(',')
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->check(CLI::Range(lo, hi));
+  };
+  own(list("-p,--n-prompt", &a->n_prompt, "pp tests: prompt lengths in tokens, a comma list; 0 skips (default: 512)", 0,
+           1 << 20));
+  own(list("-n,--n-gen", &a->n_gen, "tg tests: tokens to generate, a comma list; 0 skips (default: 128)", 0, 1 << 20));
   own(cmd->add_option("-r,--repetitions", a->repetitions, "Timed runs of each test, after one untimed warm-up (default: 5)")
           ->check(CLI::Range(1, 1000)));
   own(cmd->add_option("-o,--output", a->output,
@@ -290,13 +289,10 @@ void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
                       "Buffer streamed to measure memory read bandwidth; keep it well above the L3 size (default: 1G)"));
   own(cmd->add_flag("--no-warmup", a->no_warmup, "Skip the untimed warm-up run of each test"));
   // Shared with the engine mode, which takes the first value.
-  cmd->add_option("-t,--threads", a->threads,
-                  "Compute threads, a comma list: each pp/tg test runs with each (default: one per physical core; "
-                  "--batch uses one value)")
-      ->delimiter(',')
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->check(CLI::Range(1, 4096));
+  list("-t,--threads", &a->threads,
+       "Compute threads, a comma list: each pp/tg test runs with each (default: one per physical core; --batch uses "
+       "one value)",
+       1, 4096);
 }
 
 bool EngineOptionsGiven(const CLI::App& cmd, const LlamaBenchArgs& a) {
