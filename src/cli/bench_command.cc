@@ -1,3 +1,4 @@
+// weft bench MODEL: without --batch, llama-bench's pp/tg tests (cli/bench_llama.cc).
 // weft bench MODEL --batch N: push N synthetic requests through the engine at once and
 // report throughput, TTFT / time-per-output-token percentiles, KV usage and waste,
 // preemptions, prefix-cache hits and the scheduler's time per step.
@@ -12,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "cli/bench_llama.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
@@ -188,8 +190,10 @@ Status Run(const Args& a) {
 }  // namespace
 
 void RegisterBenchCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("bench", "Measure the engine: --batch N pushes N synthetic requests through it at once");
+  auto* cmd = app.add_subcommand("bench", "Measure speed: pp512/tg128 tokens/s and the share of the machine's peak "
+                                          "(like llama-bench), or the engine under load with --batch N");
   auto a = std::make_shared<Args>();
+  auto lb = std::make_shared<LlamaBenchArgs>();
   cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
   cmd->add_option("--batch", a->batch, "Number of requests, all submitted at once (default: 32)")->check(CLI::Range(1, 100000));
   cmd->add_option("--prompt-len", a->prompt_len, "Prompt tokens per request, the mean with --dist lognormal (default: 128)")->check(CLI::Range(1, 1 << 20));
@@ -208,10 +212,26 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--block-size", a->block_size, "Tokens per KV block (default: 16)");
   cmd->add_flag("--no-prefix-caching", a->no_prefix_caching, "Turn prefix caching off");
   cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");
-  cmd->add_option("--json", a->json_out, "Also write every request's timings to this JSON file");
-  cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
-  cmd->callback([a, exit_code] {
-    Status s = Run(*a);
+  cmd->add_option("--json", a->json_out,
+                  "Also write the results to this JSON file: llama-bench's fields (and weft's) per test, or with "
+                  "--batch every request's timings");
+  AddLlamaBenchOptions(cmd, lb.get());
+  GroupBenchOptions(cmd, *lb);
+  cmd->footer(BenchHelpFooter());
+  cmd->callback([a, lb, cmd, exit_code] {
+    Status s;
+    if (!EngineOptionsGiven(*cmd, *lb)) {
+      lb->model = a->model;
+      lb->json_out = a->json_out;
+      lb->seed = a->seed;
+      s = RunLlamaBench(*lb);
+    } else if (LlamaBenchOptionsGiven(*lb) || lb->threads.size() > 1) {
+      s = InvalidArgumentError("-p, -n, -r, -o, a -t list and the other pp/tg flags do not go with --batch and the "
+                               "engine flags (use --prompt-len, --gen-len)");
+    } else {
+      a->threads = lb->threads.empty() ? 0 : lb->threads[0];
+      s = Run(*a);
+    }
     if (!s.ok()) {
       std::fprintf(stderr, "weft bench: %s\n", s.message().c_str());
       *exit_code = 1;

@@ -1,0 +1,453 @@
+// weft bench MODEL [-p 512] [-n 128] [-t T,...] [-r 5] [-o md|json|jsonl] [--json FILE]:
+// llama-bench's pp/tg tests on one sequence (cli/bench_llama.h).
+#include "cli/bench_llama.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "base/cpu_info.h"
+#include "base/sample_stats.h"
+#include "base/thread_pool.h"
+#include "cli/byte_size.h"
+#include "cli/progress.h"
+#include "kernels/machine_probe.h"
+#include "loader/model_source.h"
+#include "loader/model_summary.h"
+#include "model/single_sequence.h"
+#include "weft/build_info.h"
+
+namespace weft::cli {
+namespace {
+
+// What a forward pass reads and computes, from the bound weights.
+struct ModelCost {
+  uint64_t size_bytes = 0;        // every tensor (llama-bench's model_size)
+  int64_t n_params = 0;           // every tensor's elements (model_n_params)
+  uint64_t weight_bytes_per_token = 0;  // layer matrices + output matrix: one decode step reads them all
+  int64_t layer_matmul_params = 0;      // weights of the layer matrices (2 ops each per token)
+  int64_t output_params = 0;            // the output matrix (computed once per pp test: one logit row)
+  bool quantised = false;               // the layer matrices are mostly quantised (int8 kernels)
+  std::string type_label;               // "Q4_0", "Q4_K+Q6_K"
+};
+
+ModelCost ComputeCost(const LlamaWeights& w) {
+  ModelCost c;
+  for (const TensorView& t : w.file().tensors()) {
+    c.size_bytes += t.nbytes;
+    c.n_params += t.NumElements();
+  }
+  std::map<DType, uint64_t> type_bytes;
+  for (const LlamaLayerWeights& l : w.layers()) {
+    for (const TensorView* m : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down}) {
+      c.weight_bytes_per_token += m->nbytes;
+      c.layer_matmul_params += m->NumElements();
+      type_bytes[m->type] += m->nbytes;
+    }
+  }
+  c.weight_bytes_per_token += w.output().nbytes;
+  c.output_params = w.output().NumElements();
+  std::vector<std::pair<uint64_t, DType>> by_bytes;
+  uint64_t total = 0;
+  for (const auto& [type, bytes] : type_bytes) {
+    by_bytes.emplace_back(bytes, type);
+    total += bytes;
+  }
+  std::sort(by_bytes.rbegin(), by_bytes.rend());
+  for (const auto& [bytes, type] : by_bytes) {
+    if (!c.type_label.empty() && bytes * 20 < total) break;  // types under 5 % of the bytes are left out
+    if (!c.type_label.empty()) c.type_label += '+';
+    c.type_label += DTypeName(type);
+  }
+  c.quantised = !by_bytes.empty() && GetDTypeInfo(by_bytes.front().second).block_size > 1;
+  return c;
+}
+
+// Useful ops of a pp test of n tokens: 2 per weight per token for the layer matrices,
+// the output matrix once (one logit row), and causal attention: q·k and p·v, 2 ops per
+// multiply-add, over the n(n+1)/2 (query, key) pairs of each head of each layer.
+double PromptOps(const ModelConfig& cfg, const ModelCost& c, int64_t n) {
+  const auto nd = static_cast<double>(n);
+  const double attention = 4.0 * static_cast<double>(cfg.n_layer * cfg.n_head * cfg.head_dim) * nd * (nd + 1) / 2;
+  return 2.0 * static_cast<double>(c.layer_matmul_params) * nd + 2.0 * static_cast<double>(c.output_params) + attention;
+}
+
+std::string SizeLabel(int64_t n) {
+  const auto v = static_cast<double>(n);
+  if (v >= 1e9) return fmt::format("{:.1f}B", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.0f}M", v / 1e6);
+  return fmt::format("{:.0f}K", v / 1e3);
+}
+
+std::string CpuModelName() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) break;
+    const size_t start = line.find_first_not_of(" \t", colon + 1);
+    return start == std::string::npos ? "" : line.substr(start);
+  }
+  return "";
+}
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+struct TestResult {
+  int threads = 0;
+  int n_prompt = 0, n_gen = 0;
+  std::string test_time;
+  std::vector<int64_t> samples_ns;
+  std::vector<double> samples_ts;
+  SampleStats ts;  // of samples_ts
+  SampleStats ns;  // of samples_ns
+  const kernels::MachinePeaks* peaks = nullptr;
+  double useful_ops_per_token = 0;  // pp
+  double fraction = 0;              // of the bandwidth (tg) or of the compute peak (pp)
+  const char* peak_kind = "";       // "mem", "int8", "fp32"
+
+  std::string Name() const { return n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen); }
+};
+
+struct Context {
+  const LlamaBenchArgs& args;
+  std::string path;
+  const ModelConfig& cfg;
+  ModelCost cost;
+  std::string model_type;
+  std::string isa;
+};
+
+std::string MachineLine(const kernels::MachinePeaks& p) {
+  return fmt::format("memory read {:.1f} GB/s, int8 {:.2f} TOPS, fp32 {:.2f} TFLOPS ({} thread{}, {} probes)",
+                     p.read_bytes_per_s / 1e9, p.int8_ops_per_s / 1e12, p.fp32_flops_per_s / 1e12, p.threads,
+                     p.threads == 1 ? "" : "s", p.isa);
+}
+
+nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
+  nlohmann::ordered_json j;
+  j["build_commit"] = WEFT_GIT_COMMIT;
+  j["build_number"] = 0;
+  j["cpu_info"] = CpuModelName();
+  j["gpu_info"] = "";
+  j["backends"] = "CPU";
+  j["model_filename"] = c.path;
+  j["model_type"] = c.model_type;
+  j["model_size"] = c.cost.size_bytes;
+  j["model_n_params"] = c.cost.n_params;
+  j["n_batch"] = c.args.ubatch;
+  j["n_ubatch"] = c.args.ubatch;
+  j["n_threads"] = r.threads;
+  j["cpu_mask"] = "0x0";
+  j["cpu_strict"] = false;
+  j["poll"] = 50;
+  j["type_k"] = "f16";
+  j["type_v"] = "f16";
+  j["n_gpu_layers"] = 0;
+  j["split_mode"] = "layer";
+  j["main_gpu"] = 0;
+  j["no_kv_offload"] = false;
+  j["flash_attn"] = true;  // weft's attention is online-softmax over KV blocks (no score matrix)
+  j["tensor_split"] = "0.00";
+  j["use_mmap"] = true;
+  j["embeddings"] = false;
+  j["n_prompt"] = r.n_prompt;
+  j["n_gen"] = r.n_gen;
+  j["n_depth"] = 0;
+  j["test_time"] = r.test_time;
+  j["avg_ns"] = static_cast<int64_t>(std::llround(r.ns.mean));
+  j["stddev_ns"] = static_cast<int64_t>(std::llround(r.ns.stddev));
+  j["avg_ts"] = r.ts.mean;
+  j["stddev_ts"] = r.ts.stddev;
+  j["samples_ns"] = r.samples_ns;
+  j["samples_ts"] = r.samples_ts;
+  // weft's own fields.
+  j["weft_version"] = WEFT_VERSION;
+  j["isa"] = c.isa;
+  j["probe_isa"] = r.peaks->isa;
+  j["mem_bw_gbs"] = r.peaks->read_bytes_per_s / 1e9;
+  j["int8_tops"] = r.peaks->int8_ops_per_s / 1e12;
+  j["fp32_tflops"] = r.peaks->fp32_flops_per_s / 1e12;
+  j["weight_bytes_per_token"] = c.cost.weight_bytes_per_token;
+  if (r.n_prompt > 0) {
+    j["useful_ops_per_token"] = r.useful_ops_per_token;
+    j["compute_peak"] = r.peak_kind;
+    j["compute_fraction"] = r.fraction;
+  } else {
+    j["bandwidth_fraction"] = r.fraction;
+  }
+  j["median_ts"] = r.ts.median;
+  return j;
+}
+
+// A markdown table, columns padded like llama-bench's (numbers right-aligned).
+void PrintTable(const Context& c, const std::vector<TestResult>& results) {
+  const std::vector<std::string> head = {"model", "size", "params", "backend", "isa", "threads", "test", "t/s",
+                                         "of peak"};
+  const std::vector<bool> right = {false, true, true, false, false, true, true, true, true};
+  std::vector<std::vector<std::string>> rows;
+  for (const TestResult& r : results) {
+    rows.push_back({c.model_type, HumanBytes(c.cost.size_bytes), HumanCount(c.cost.n_params), "CPU", c.isa,
+                    std::to_string(r.threads), r.Name(), fmt::format("{:.2f} ± {:.2f}", r.ts.mean, r.ts.stddev),
+                    fmt::format("{:.1f}% {}", 100 * r.fraction, r.peak_kind)});
+  }
+  std::vector<size_t> width(head.size());
+  auto display_width = [](const std::string& s) {  // "±" is 2 bytes, 1 column
+    size_t w = 0;
+    for (unsigned char ch : s) w += (ch & 0xC0) != 0x80;
+    return w;
+  };
+  for (size_t i = 0; i < head.size(); ++i) {
+    width[i] = std::max<size_t>(head[i].size(), 3);
+    for (const auto& row : rows) width[i] = std::max(width[i], display_width(row[i]));
+  }
+  auto print_row = [&](const std::vector<std::string>& cells) {
+    std::string line = "|";
+    for (size_t i = 0; i < cells.size(); ++i) {
+      const std::string pad(width[i] - display_width(cells[i]), ' ');
+      line += " " + (right[i] ? pad + cells[i] : cells[i] + pad) + " |";
+    }
+    std::printf("%s\n", line.c_str());
+  };
+  print_row(head);
+  std::string sep = "|";
+  for (size_t i = 0; i < head.size(); ++i) sep += " " + std::string(width[i] - (right[i] ? 1 : 0), '-') + (right[i] ? ":" : "") + " |";
+  std::printf("%s\n", sep.c_str());
+  for (const auto& row : rows) print_row(row);
+}
+
+// One timed pass of a test on `seq`, in nanoseconds.
+StatusOr<int64_t> RunOnce(SingleSequence& seq, int n_prompt, int n_gen, std::mt19937_64& rng, int64_t n_vocab,
+                          std::vector<float>& logits) {
+  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(n_vocab - 1));
+  std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, n_gen)));
+  for (auto& t : tokens) t = token(rng);
+  seq.Reset();
+  const auto t0 = std::chrono::steady_clock::now();
+  if (n_prompt > 0) {
+    const int32_t last = n_prompt - 1;
+    WEFT_RETURN_IF_ERROR(seq.Append(tokens, std::span<const int32_t>(&last, 1), logits.data()));
+  } else {
+    const int32_t row = 0;
+    for (int i = 0; i < n_gen; ++i) {
+      WEFT_RETURN_IF_ERROR(seq.Append(std::span<const int32_t>(&tokens[static_cast<size_t>(i)], 1),
+                                      std::span<const int32_t>(&row, 1), logits.data()));
+    }
+  }
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Options both modes take (CLI11 names: the positional's, else the long name).
+const std::set<std::string> kSharedOptions = {"model", "--threads", "--json", "--seed", "--help"};
+
+}  // namespace
+
+void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
+  auto own = [a](CLI::Option* o) {
+    a->own_options.push_back(o);
+    return o;
+  };
+  // A comma list, or the flag given again: -p 128,512 or -p 128 -p 512.
+  auto list = [cmd](const char* name, std::vector<int>* v, const std::string& help, int lo, int hi) {
+    return cmd->add_option(name, *v, help)
+        ->delimiter(',')
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->check(CLI::Range(lo, hi));
+  };
+  own(list("-p,--n-prompt", &a->n_prompt, "pp tests: prompt lengths in tokens, a comma list; 0 skips (default: 512)", 0,
+           1 << 20));
+  own(list("-n,--n-gen", &a->n_gen, "tg tests: tokens to generate, a comma list; 0 skips (default: 128)", 0, 1 << 20));
+  own(cmd->add_option("-r,--repetitions", a->repetitions, "Timed runs of each test, after one untimed warm-up (default: 5)")
+          ->check(CLI::Range(1, 1000)));
+  own(cmd->add_option("-o,--output", a->output,
+                      "stdout format: md (a table like llama-bench's), json (an array of llama-bench's objects), jsonl "
+                      "(one object per line) (default: md)")
+          ->check(CLI::IsMember({"md", "json", "jsonl"})));
+  own(cmd->add_option("--ubatch-size", a->ubatch, "Tokens per forward pass of a pp test (default: 512)")
+          ->check(CLI::Range(1, 1 << 16)));
+  own(cmd->add_option("--probe-mem", a->probe_mem,
+                      "Buffer streamed to measure memory read bandwidth; keep it well above the L3 size (default: 1G)"));
+  own(cmd->add_flag("--no-warmup", a->no_warmup, "Skip the untimed warm-up run of each test"));
+  // Shared with the engine mode, which takes the first value.
+  list("-t,--threads", &a->threads,
+       "Compute threads, a comma list: each pp/tg test runs with each (default: one per physical core; --batch uses "
+       "one value)",
+       1, 4096);
+}
+
+bool EngineOptionsGiven(const CLI::App& cmd, const LlamaBenchArgs& a) {
+  for (const CLI::Option* o : cmd.get_options()) {
+    if (o->count() == 0 || kSharedOptions.count(o->get_name()) > 0) continue;
+    if (std::find(a.own_options.begin(), a.own_options.end(), o) != a.own_options.end()) continue;
+    return true;
+  }
+  return false;
+}
+
+bool LlamaBenchOptionsGiven(const LlamaBenchArgs& a) {
+  return std::any_of(a.own_options.begin(), a.own_options.end(), [](const CLI::Option* o) { return o->count() > 0; });
+}
+
+void GroupBenchOptions(CLI::App* cmd, const LlamaBenchArgs& a) {
+  for (CLI::Option* o : cmd->get_options()) {
+    if (std::find(a.own_options.begin(), a.own_options.end(), o) != a.own_options.end()) {
+      o->group("pp/tg tests (the default mode)");
+    } else if (kSharedOptions.count(o->get_name()) == 0) {
+      o->group("Engine mode (--batch N, or any of these)");
+    }
+  }
+}
+
+std::string BenchHelpFooter() {
+  return "Without --batch or another engine flag, weft bench runs llama-bench's tests on one sequence:\n"
+         "pp N evaluates a prompt of N random tokens from an empty KV cache, tg N generates N tokens one\n"
+         "forward pass at a time. Each test runs once untimed, then -r times; t/s is mean ± sample stddev.\n"
+         "The same run measures the machine with each thread count (memory read bandwidth over a --probe-mem\n"
+         "buffer, int8 VNNI and fp32 FMA peaks) and says what share of it each test reached: tg as weight\n"
+         "bytes read per token x t/s / bandwidth; pp as useful ops (2 per weight per token, plus causal\n"
+         "attention) x t/s / the int8 peak for quantised weights, the fp32 peak for float ones.\n"
+         "With --batch N (or any engine flag), N synthetic requests go through the engine at once.\n\n"
+         "Examples:\n"
+         "  weft bench tinyllama-v0                          # pp512 and tg128, 5 timed runs each\n"
+         "  weft bench MODEL -p 128,512 -n 0 -t 1,2 -r 3     # prefill only, two sizes x two thread counts\n"
+         "  weft bench MODEL -o json > results.json          # llama-bench's JSON fields, plus weft's\n"
+         "  weft bench MODEL --json results.json             # the table, and the JSON in a file\n"
+         "  weft bench MODEL --batch 16 --prompt-len 128 --gen-len 128   # the engine under load";
+}
+
+Status RunLlamaBench(const LlamaBenchArgs& a) {
+  std::vector<int> prompts, gens;
+  for (int p : a.n_prompt) if (p > 0) prompts.push_back(p);
+  for (int n : a.n_gen) if (n > 0) gens.push_back(n);
+  if (prompts.empty() && gens.empty()) return InvalidArgumentError("nothing to run: every -p and -n value is 0");
+  std::vector<int> threads = a.threads;
+  if (threads.empty()) threads.push_back(PhysicalCoreCount());
+  WEFT_ASSIGN_OR_RETURN(int64_t probe_bytes, ParseByteSize("--probe-mem", a.probe_mem));
+
+  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
+  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
+  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
+  const ModelConfig& cfg = weights->config();
+  int longest = 0;
+  for (int v : prompts) longest = std::max(longest, v);
+  for (int v : gens) longest = std::max(longest, v);
+  if (longest > cfg.context_length) {
+    return OutOfRangeError(fmt::format("a test of {} tokens does not fit the model's context of {} tokens", longest,
+                                       cfg.context_length));
+  }
+  Context c{a, path, cfg, ComputeCost(*weights), "", ""};
+  c.model_type = fmt::format("{} {} {}", cfg.arch, SizeLabel(c.cost.n_params), c.cost.type_label);
+  const bool md = a.output == "md";
+  std::FILE* info = md ? stdout : stderr;  // stdout stays parseable JSON otherwise
+
+  // The machine, with each thread count (before any model runner exists, so that no
+  // idle pool competes with the probes).
+  std::map<int, kernels::MachinePeaks> peaks;
+  {
+    WEFT_ASSIGN_OR_RETURN(auto probe, kernels::MachineProbe::Create(static_cast<size_t>(probe_bytes)));
+    for (int t : threads) {
+      if (peaks.count(t) > 0) continue;
+      ThreadPool pool(t);
+      peaks[t] = probe->Measure(pool);
+      std::fprintf(info, "%s\n", MachineLine(peaks[t]).c_str());
+      std::fflush(info);
+    }
+  }
+
+  std::unique_ptr<ProgressBar> bar;
+  if (::isatty(STDERR_FILENO) == 1) bar = std::make_unique<ProgressBar>("weft bench");
+  const int64_t total_runs = static_cast<int64_t>(threads.size() * (prompts.size() + gens.size())) * a.repetitions;
+  int64_t done_runs = 0;
+  std::mt19937_64 rng(a.seed);
+  std::vector<float> logits(static_cast<size_t>(cfg.n_vocab));
+  std::vector<TestResult> results;
+  for (int t : threads) {
+    RunnerOptions ro;
+    ro.threads = t;
+    ro.max_tokens_per_step = a.ubatch;
+    ro.max_logit_rows = 1;
+    WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(weights, ro));
+    c.isa = runner->isa_name();
+    WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest));
+    std::vector<std::pair<int, int>> tests;  // (n_prompt, n_gen)
+    for (int p : prompts) tests.emplace_back(p, 0);
+    for (int n : gens) tests.emplace_back(0, n);
+    for (const auto& [np, ng] : tests) {
+      TestResult r;
+      r.threads = t;
+      r.n_prompt = np;
+      r.n_gen = ng;
+      r.peaks = &peaks[t];
+      r.test_time = UtcNow();
+      if (!a.no_warmup) {  // as llama-bench: the whole prompt, or one generated token
+        WEFT_RETURN_IF_ERROR(RunOnce(*seq, np, np > 0 ? 0 : 1, rng, cfg.n_vocab, logits).status());
+      }
+      for (int rep = 0; rep < a.repetitions; ++rep) {
+        if (bar) {
+          bar->Update(done_runs, total_runs,
+                      fmt::format("{}, {} thread{}, run {}/{}", r.Name(), t, t == 1 ? "" : "s", rep + 1, a.repetitions));
+        }
+        WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seq, np, ng, rng, cfg.n_vocab, logits));
+        r.samples_ns.push_back(ns);
+        r.samples_ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(ns));
+        ++done_runs;
+      }
+      r.ts = Summarize(r.samples_ts);
+      std::vector<double> ns(r.samples_ns.begin(), r.samples_ns.end());
+      r.ns = Summarize(ns);
+      if (np > 0) {
+        r.useful_ops_per_token = PromptOps(cfg, c.cost, np) / np;
+        const double peak = c.cost.quantised ? r.peaks->int8_ops_per_s : r.peaks->fp32_flops_per_s;
+        r.peak_kind = c.cost.quantised ? "int8" : "fp32";
+        r.fraction = r.useful_ops_per_token * r.ts.mean / peak;
+      } else {
+        r.peak_kind = "mem";
+        r.fraction = static_cast<double>(c.cost.weight_bytes_per_token) * r.ts.mean / r.peaks->read_bytes_per_s;
+      }
+      results.push_back(std::move(r));
+    }
+  }
+  if (bar) {
+    bar->Update(total_runs, total_runs, "done");
+    bar->Finish();
+  }
+
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (const TestResult& r : results) all.push_back(ToJson(c, r));
+  if (md) {
+    PrintTable(c, results);
+    std::printf("\nbuild: %s (weft %s)\n", WEFT_GIT_COMMIT, WEFT_VERSION);
+  } else if (a.output == "json") {
+    std::printf("%s\n", all.dump(2).c_str());
+  } else {
+    for (const auto& j : all) std::printf("%s\n", j.dump().c_str());
+  }
+  if (!a.json_out.empty()) {
+    std::ofstream out(a.json_out);
+    out << all.dump(2) << "\n";
+    if (!out) return InternalError(a.json_out + ": cannot write the JSON results");
+  }
+  return Status::Ok();
+}
+
+}  // namespace weft::cli

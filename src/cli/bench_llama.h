@@ -1,0 +1,60 @@
+// `weft bench MODEL` without --batch: llama-bench's tests on one sequence.
+//  * pp N: evaluate a prompt of N random tokens from an empty KV cache (in chunks of
+//    --ubatch-size tokens); t/s = N / time.
+//  * tg N: generate N tokens one forward pass at a time from an empty cache, feeding
+//    random tokens; t/s = N / time.
+// Each test runs once untimed (warm-up), then -r times; t/s is reported as mean ±
+// sample stddev, as llama-bench does. The same run measures the machine (memory read
+// bandwidth, int8 and FP32 peaks: kernels/machine_probe.h) with each thread count and
+// reports the fraction of it each test achieved. Output: a markdown table (-o md), or
+// llama-bench's JSON fields plus weft's own (-o json|jsonl, --json FILE).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "weft/status.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace weft::cli {
+
+struct LlamaBenchArgs {
+  std::string model;
+  std::vector<int> n_prompt{512};  // 0 entries are skipped
+  std::vector<int> n_gen{128};
+  std::vector<int> threads;        // empty: one per physical core
+  int repetitions = 5;
+  int ubatch = 512;                // tokens per forward pass in pp tests
+  std::string output = "md";       // md, json, jsonl (stdout)
+  std::string json_out;            // --json FILE: the JSON array, whatever -o says
+  std::string probe_mem = "1G";    // memory bandwidth probe buffer
+  bool no_warmup = false;
+  uint64_t seed = 1;               // random token ids
+  std::vector<const CLI::Option*> own_options;  // filled by AddLlamaBenchOptions
+};
+
+// Registers this mode's options on `cmd` (-p, -n, -t, -r, -o, --ubatch-size,
+// --probe-mem, --no-warmup). -t takes a comma list; the engine mode uses its first value.
+void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a);
+
+// True when an option of `cmd` other than the model, -t, --json, --seed and this mode's
+// own options was given: then `weft bench` runs the engine mode (--batch and friends).
+bool EngineOptionsGiven(const CLI::App& cmd, const LlamaBenchArgs& a);
+// True when one of this mode's own options (other than -t) was given.
+bool LlamaBenchOptionsGiven(const LlamaBenchArgs& a);
+
+// Sorts the options of `cmd` into help groups: this mode's, the engine mode's, shared.
+// Call after every option is registered.
+void GroupBenchOptions(CLI::App* cmd, const LlamaBenchArgs& a);
+
+// The two modes explained, and examples, for `weft bench --help`.
+std::string BenchHelpFooter();
+
+Status RunLlamaBench(const LlamaBenchArgs& a);
+
+}  // namespace weft::cli

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# weft bench MODEL (no --batch): llama-bench's pp/tg tests. The table rows, the machine
+# lines, and the JSON (llama-bench's fields, consistent with each other, plus weft's).
+# Speeds are never asserted, only that they are positive.
+# usage: bench_pp_tg.sh WEFT SHARED_DIR WORK_DIR
+set -euo pipefail
+weft=$1 shared=$2 work=$3
+mkdir -p "$work"
+fail() { echo "FAIL: $*"; exit 1; }
+m="$shared/models/stories260K/stories260K.gguf"
+
+"$weft" bench "$m" -p 64 -n 16 -r 2 -t 1,2 --probe-mem 256M --json "$work/out.json" > "$work/md.txt" 2> "$work/err.txt" \
+  || { cat "$work/err.txt"; fail "bench run"; }
+for t in 1 2; do
+  grep -qE "^memory read [0-9.]+ GB/s, int8 [0-9.]+ TOPS, fp32 [0-9.]+ TFLOPS \\($t threads?, " "$work/md.txt" \
+    || { cat "$work/md.txt"; fail "machine line for $t threads"; }
+  for test in pp64 tg16; do
+    grep -qE "^\\| llama [^|]* F32 +\\| .* \\| CPU +\\| [a-z0-9]+ +\\| +$t \\| +$test \\| +[0-9.]+ ± [0-9.]+ \\| +[0-9.]+% (fp32|mem) \\|$" "$work/md.txt" \
+      || { cat "$work/md.txt"; fail "table row $test, $t threads"; }
+  done
+done
+grep -qE "^\\| model +\\| .* t/s \\| +of peak \\|$" "$work/md.txt" || { cat "$work/md.txt"; fail "table header"; }
+[ "$(grep -c '^| llama' "$work/md.txt")" -eq 4 ] || { cat "$work/md.txt"; fail "4 table rows"; }
+
+python3 - "$work/out.json" 2 <<'PY'
+import json, math, statistics, sys
+rows = json.load(open(sys.argv[1]))
+reps = int(sys.argv[2])
+assert isinstance(rows, list) and len(rows) == 4, rows
+fields = {"build_commit": str, "build_number": int, "cpu_info": str, "gpu_info": str, "backends": str,
+          "model_filename": str, "model_type": str, "model_size": int, "model_n_params": int, "n_batch": int,
+          "n_ubatch": int, "n_threads": int, "type_k": str, "type_v": str, "n_gpu_layers": int, "flash_attn": bool,
+          "test_time": str, "n_prompt": int, "n_gen": int, "avg_ns": int, "stddev_ns": int, "avg_ts": float,
+          "stddev_ts": float, "samples_ns": list, "samples_ts": list,
+          "isa": str, "mem_bw_gbs": float, "int8_tops": float, "fp32_tflops": float, "weight_bytes_per_token": int,
+          "median_ts": float}
+seen = set()
+for r in rows:
+    for f, t in fields.items():
+        assert f in r, f"missing {f}"
+        assert isinstance(r[f], t) and not (t is int and isinstance(r[f], bool)), (f, r[f])
+    assert r["backends"] == "CPU" and r["gpu_info"] == "" and r["build_number"] == 0 and r["n_gpu_layers"] == 0
+    assert r["model_filename"].endswith("stories260K.gguf") and r["model_size"] > 0 and r["model_n_params"] > 0
+    assert (r["n_prompt"], r["n_gen"]) in {(64, 0), (0, 16)}, r
+    seen.add((r["n_threads"], r["n_prompt"], r["n_gen"]))
+    ns, ts = r["samples_ns"], r["samples_ts"]
+    assert len(ns) == reps and len(ts) == reps, r
+    n = r["n_prompt"] + r["n_gen"]
+    for a, b in zip(ns, ts):
+        assert a > 0 and math.isclose(b, n * 1e9 / a, rel_tol=1e-9), (a, b)
+    assert math.isclose(r["avg_ts"], statistics.mean(ts), rel_tol=1e-9), r
+    assert math.isclose(r["stddev_ts"], statistics.stdev(ts), rel_tol=1e-9, abs_tol=1e-9), r
+    assert math.isclose(r["median_ts"], statistics.median(ts), rel_tol=1e-9), r
+    assert abs(r["avg_ns"] - statistics.mean(ns)) <= 1 and abs(r["stddev_ns"] - statistics.stdev(ns)) <= 1, r
+    for f in ("mem_bw_gbs", "int8_tops", "fp32_tflops"):
+        assert math.isfinite(r[f]) and r[f] > 0, (f, r[f])
+    assert r["weight_bytes_per_token"] > 0
+    if r["n_prompt"]:
+        assert r["compute_fraction"] > 0 and r["useful_ops_per_token"] > 0 and r["compute_peak"] == "fp32", r
+        assert "bandwidth_fraction" not in r
+    else:
+        assert r["bandwidth_fraction"] > 0 and "compute_fraction" not in r, r
+        ratio = r["weight_bytes_per_token"] * r["avg_ts"] / (r["mem_bw_gbs"] * 1e9)
+        assert math.isclose(r["bandwidth_fraction"], ratio, rel_tol=1e-9), r
+assert seen == {(1, 64, 0), (1, 0, 16), (2, 64, 0), (2, 0, 16)}, seen
+PY
+
+# -o json and -o jsonl on stdout: parseable, the machine line goes to stderr.
+"$weft" bench "$m" -p 8 -n 4 -r 1 -t 1 --probe-mem 16M -o json > "$work/o.json" 2> "$work/o.err"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert [(r['n_prompt'], r['n_gen']) for r in j] == [(8, 0), (0, 4)], j" "$work/o.json"
+grep -q "^memory read" "$work/o.err" || fail "machine line on stderr with -o json"
+"$weft" bench "$m" -p 8,0 -n 0 -r 3 -t 1 --probe-mem 16M -o jsonl > "$work/o.jsonl" 2>/dev/null
+python3 -c "
+import json,sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 1 and rows[0]['n_prompt'] == 8 and len(rows[0]['samples_ts']) == 3, rows" "$work/o.jsonl"
+
+# Bad input: one line.
+one_line() {  # description, command...
+  local what=$1; shift
+  if "$@" > /dev/null 2> "$work/err.txt"; then fail "$what succeeded"; fi
+  [ "$(wc -l < "$work/err.txt")" -eq 1 ] || { cat "$work/err.txt"; fail "$what: not one line"; }
+}
+one_line "-p 0 -n 0" "$weft" bench "$m" -p 0 -n 0
+one_line "pp/tg flag with --batch" "$weft" bench "$m" --batch 2 -p 8
+one_line "-o xml" "$weft" bench "$m" -o xml
+one_line "past the context" "$weft" bench "$m" -p 100000 -n 0
+grep -q "context" "$work/err.txt" || fail "context message"
+"$weft" bench --help > "$work/help.txt"
+grep -q "^Examples:" "$work/help.txt" || fail "--help examples"
+echo "bench_pp_tg: table, machine lines and llama-bench JSON check out"
