@@ -1,6 +1,7 @@
 // weft bench MODEL --batch N: push N synthetic requests through the engine at once and
 // report throughput, TTFT / time-per-output-token percentiles, KV usage and waste,
 // preemptions, prefix-cache hits and the scheduler's time per step.
+// `weft bench serve --url URL` (bench_serve_command.cc) measures a running server instead.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -183,9 +184,13 @@ Status Run(const Args& a) {
 }  // namespace
 
 void RegisterBenchCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("bench", "Measure the engine: --batch N pushes N synthetic requests through it at once");
+  auto* cmd = app.add_subcommand("bench", "Measure the engine: --batch N pushes N synthetic requests through it at once "
+                                          "(`weft bench serve --url URL` measures a running server)");
   auto a = std::make_shared<Args>();
-  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
+  // Not required(): `weft bench serve ...` has none; the callback checks it otherwise.
+  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo");
+  RegisterBenchServeCommand(*cmd, exit_code);
+  CLI::App* serve = cmd->get_subcommand("serve");
   cmd->add_option("--batch", a->batch, "Number of requests, all submitted at once (default: 32)")->check(CLI::Range(1, 100000));
   cmd->add_option("--prompt-len", a->prompt_len, "Prompt tokens per request, the mean with --dist lognormal (default: 128)")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--gen-len", a->gen_len, "Generated tokens per request, the mean with --dist lognormal (default: 64)")->check(CLI::Range(1, 1 << 20));
@@ -205,7 +210,14 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");
   cmd->add_option("--json", a->json_out, "Also write every request's timings to this JSON file");
   cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
-  cmd->callback([a, exit_code] {
+  cmd->callback([a, serve, exit_code] {
+    if (serve->parsed()) return;
+    if (a->model.empty()) {
+      std::fprintf(stderr, "weft bench: give a MODEL (weft bench MODEL --batch N), or measure a server with weft bench "
+                           "serve --url URL\n");
+      *exit_code = 2;
+      return;
+    }
     Status s = Run(*a);
     if (!s.ok()) {
       std::fprintf(stderr, "weft bench: %s\n", s.message().c_str());
