@@ -47,7 +47,9 @@ struct Args {
 
 // SIGINT/SIGTERM, while this lives, set `stop` (the first) or exit 130 (the second). The
 // signals are blocked in the calling thread, so every thread started after inherits that,
-// and one thread here waits for them.
+// and one thread here waits for them. They get a handler (never run) because an ignored
+// signal is discarded rather than left pending: a shell starts background jobs with
+// SIGINT ignored, and `kill -INT` must still stop a backgrounded run.
 class SignalStop {
  public:
   SignalStop() {
@@ -55,6 +57,11 @@ class SignalStop {
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
     waiter_ = std::thread([this] {
       const timespec tick{0, 100 * 1000 * 1000};
       while (!done_.load()) {
@@ -68,12 +75,15 @@ class SignalStop {
   ~SignalStop() {
     done_ = true;
     waiter_.join();
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
   const std::atomic<bool>& stop() const { return stop_; }
 
  private:
   sigset_t set_{}, old_{};
+  struct sigaction old_int_ {}, old_term_{};
   std::atomic<bool> stop_{false}, done_{false};
   std::thread waiter_;
 };
