@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <random>
 
+#include "bench_serve/comma_list.h"
+
 namespace weft::bench_serve {
 
 std::vector<double> PoissonArrivals(int n, double rate, uint64_t seed) {
@@ -18,12 +20,7 @@ std::vector<double> PoissonArrivals(int n, double rate, uint64_t seed) {
 StatusOr<std::vector<double>> ParseSweep(const std::string& flag, const std::string& text, bool allow_inf,
                                          bool integral) {
   std::vector<double> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t end = text.find(',', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(pos, end - pos);
-    pos = end + 1;
+  for (const std::string& item : SplitCommaList(text)) {
     const std::string want = std::string(integral ? "positive integers" : "positive numbers") +
                              (allow_inf ? " or inf" : "") + ", comma-separated (e.g. 1,4,16)";
     if (allow_inf && (item == "inf" || item == "infinity")) {

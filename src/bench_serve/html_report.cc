@@ -34,7 +34,7 @@ std::string Cell(const Json& value, const std::string& key) {
 const char* kStyle = R"(body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f3f5f8}td:first-child,th:first-child{text-align:left}.muted{color:#666;font-size:13px}
+th{background:#f3f5f8}td:first-child,th:first-child,#config td{text-align:left}.muted{color:#666;font-size:13px}
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #eee}.warn{color:#a40}
 )";
 

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <fmt/format.h>
 
+#include "bench_serve/comma_list.h"
+
 namespace weft::bench_serve {
 
 double Percentile(std::vector<double> v, double p) {
@@ -33,12 +35,7 @@ Distribution Summarize(const std::vector<double>& v) {
 StatusOr<Slo> ParseSlo(const std::string& text) {
   Slo slo;
   const std::string form = "use NAME=VALUE[,NAME=VALUE], NAME one of ttft, tpot, itl, e2e, VALUE like 500ms or 1s";
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t end = text.find(',', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(pos, end - pos);
-    pos = end + 1;
+  for (const std::string& item : SplitCommaList(text)) {
     const size_t eq = item.find('=');
     if (eq == std::string::npos) return InvalidArgumentError("--slo: '" + item + "' is not NAME=VALUE: " + form);
     const std::string name = item.substr(0, eq), value = item.substr(eq + 1);

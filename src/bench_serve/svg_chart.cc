@@ -25,7 +25,7 @@ double NiceStep(double span, int n) {
 std::string Num(double v) {
   if (v == 0) return "0";
   const double a = std::fabs(v);
-  if (a >= 1e4 || a < 1e-3) return fmt::format("{:.3g}", v);
+  if (a >= 1e7 || a < 1e-3) return fmt::format("{:.3g}", v);
   if (a >= 100) return fmt::format("{:.0f}", v);
   return fmt::format("{:.4g}", v);
 }
@@ -49,7 +49,7 @@ std::string EscapeXml(const std::string& text) {
 }
 
 std::string LineChartSvg(const ChartOptions& o, const std::vector<ChartSeries>& series) {
-  const double left = 64, right = 16, top = 34, bottom = 48;
+  const double left = 64, right = 28, top = 34, bottom = 48;
   const double pw = o.width - left - right, ph = o.height - top - bottom;
   double xmax = 0, ymax = 0;
   double xmin = std::numeric_limits<double>::infinity();

@@ -37,7 +37,7 @@ using bench_serve::OrderedJson;
 
 struct Args {
   std::string url, api_key, model, endpoint = "completions", workload = "fixed", prompts;
-  std::string concurrency, request_rate, slo, json_out, html_out, extra_body;
+  std::string concurrency, request_rate, slo, json_out, html_out, extra_body, report_from;
   int num_requests = 64, prompt_len = 128, output_len = 64, prefix_len = -1, warmup = 0;
   uint64_t seed = 1;
   double timeout = 600;
@@ -236,19 +236,45 @@ OrderedJson Config(const Args& a, const std::string& base, const std::string& mo
   return c;
 }
 
-Status WriteReports(const Args& a, const OrderedJson& report) {
-  if (!a.json_out.empty()) {
-    std::ofstream f(a.json_out);
-    if (!(f << report.dump(1) << "\n")) return UnavailableError("cannot write " + a.json_out + ": check --json's folder");
+// Either path may be "" (not written).
+Status WriteReports(const std::string& json_out, const std::string& html_out, const OrderedJson& report) {
+  if (!json_out.empty()) {
+    std::ofstream f(json_out);
+    if (!(f << report.dump(1) << "\n")) return UnavailableError("cannot write " + json_out + ": check --json's folder");
   }
+  if (!html_out.empty()) {
+    std::ofstream f(html_out);
+    if (!(f << bench_serve::HtmlReport(report))) return UnavailableError("cannot write " + html_out + ": check --html's folder");
+  }
+  return Status::Ok();
+}
+
+// --report-from: the tables and the HTML report of an earlier run's JSON, nothing sent.
+Status Rereport(const Args& a) {
+  std::ifstream f(a.report_from);
+  if (!f) return NotFoundError("cannot read " + a.report_from + ": give a JSON file written by --json");
+  const OrderedJson report = OrderedJson::parse(f, nullptr, /*allow_exceptions=*/false);
+  if (report.is_discarded() || !report.is_object() || !report.contains("passes") || !report["passes"].is_array() ||
+      !report.contains("config")) {
+    return InvalidArgumentError(a.report_from + " is not a weft bench serve JSON file (no config and passes)");
+  }
+  std::string slo;
+  if (const std::string raw = report["config"].value("slo", ""); !raw.empty()) {
+    WEFT_ASSIGN_OR_RETURN(auto parsed, bench_serve::ParseSlo(raw));
+    slo = bench_serve::SloString(parsed);
+  }
+  for (const auto& p : report["passes"]) std::printf("%s\n", bench_serve::PassText(p, slo).c_str());
+  if (report["passes"].size() > 1) std::printf("%s", bench_serve::SweepTable(report["passes"]).c_str());
   if (!a.html_out.empty()) {
-    std::ofstream f(a.html_out);
-    if (!(f << bench_serve::HtmlReport(report))) return UnavailableError("cannot write " + a.html_out + ": check --html's folder");
+    WEFT_RETURN_IF_ERROR(WriteReports("", a.html_out, report));
+    std::fprintf(stderr, "weft bench serve: wrote %s\n", a.html_out.c_str());
   }
   return Status::Ok();
 }
 
 Status Run(const Args& a, int* exit_code) {
+  if (!a.report_from.empty()) return Rereport(a);
+  if (a.url.empty()) return InvalidArgumentError("--url is required: give the server, e.g. --url http://127.0.0.1:8080");
   WEFT_ASSIGN_OR_RETURN(const std::string base, BaseUrl(a.url));
   WEFT_ASSIGN_OR_RETURN(auto slo, a.slo.empty() ? StatusOr<bench_serve::Slo>(bench_serve::Slo{}) : bench_serve::ParseSlo(a.slo));
   int n = a.num_requests;
@@ -305,12 +331,12 @@ Status Run(const Args& a, int* exit_code) {
       std::fprintf(stderr, "weft bench serve: warning: the client used %.0f%% of a core in this pass; its numbers may "
                            "be limited by the client\n", summary.client_cpu_percent);
     }
-    WEFT_RETURN_IF_ERROR(WriteReports(a, report));
+    WEFT_RETURN_IF_ERROR(WriteReports(a.json_out, a.html_out, report));
   }
   if (report["passes"].size() > 1) std::printf("%s", bench_serve::SweepTable(report["passes"]).c_str());
   if (signals.stop().load()) {
     report["interrupted"] = true;
-    WEFT_RETURN_IF_ERROR(WriteReports(a, report));
+    WEFT_RETURN_IF_ERROR(WriteReports(a.json_out, a.html_out, report));
     *exit_code = 130;
   }
   if (!a.json_out.empty()) std::fprintf(stderr, "weft bench serve: wrote %s\n", a.json_out.c_str());
@@ -325,7 +351,7 @@ void RegisterBenchServeCommand(CLI::App& bench, int* exit_code) {
       "serve", "Load-test an OpenAI-compatible server (weft serve, vLLM, llama-server): streamed requests at a "
                "concurrency or request rate, latency percentiles, throughput, goodput, JSON and HTML reports");
   auto a = std::make_shared<Args>();
-  cmd->add_option("--url", a->url, "The server, e.g. http://127.0.0.1:8080")->required();
+  cmd->add_option("--url", a->url, "The server, e.g. http://127.0.0.1:8080 (required unless --report-from)");
   cmd->add_option("--api-key", a->api_key, "Send 'Authorization: Bearer KEY'");
   cmd->add_option("--model", a->model, "Model name to ask for (default: the first of the server's /v1/models)");
   cmd->add_option("--endpoint", a->endpoint, "completions (/v1/completions) or chat (/v1/chat/completions) (default: completions)")
@@ -358,12 +384,15 @@ void RegisterBenchServeCommand(CLI::App& bench, int* exit_code) {
   cmd->add_option("--extra-body", a->extra_body, "JSON object merged into every request body, e.g. '{\"temperature\": 0}'");
   cmd->add_option("--json", a->json_out, "Write every request's timings and the summaries to this JSON file");
   cmd->add_option("--html", a->html_out, "Write a self-contained HTML report with plots to this file");
+  cmd->add_option("--report-from", a->report_from,
+                  "Send nothing: print the tables of an earlier run's --json file (and write its --html report)");
   cmd->footer(
       "Examples:\n"
       "  weft serve tinyllama-v0 --port 8080 &\n"
       "  weft bench serve --url http://127.0.0.1:8080 -n 64 -c 1,4,16 --json run.json --html run.html\n"
       "  weft bench serve --url http://127.0.0.1:8080 --request-rate 1,2,4 --workload lognormal --slo ttft=1s,tpot=100ms\n"
       "  weft bench serve --url http://127.0.0.1:8000 --model meta-llama/Llama-3.2-1B --endpoint chat --prompts chats.jsonl\n"
+      "  weft bench serve --report-from run.json --html run.html    # redraw an earlier run\n"
       "\n"
       "Prompts are built from common words (~1 token each); the token counts reported are the server's own (usage\n"
       "in the last stream chunk) or, where it sends none, content chunks counted. Each pass of a sweep draws new\n"

@@ -54,6 +54,13 @@ for p in j["passes"]:
     assert f"{s['request_throughput']:.2f} req/s" in t and f"p99 {s['e2e_ms']['p99']:9.2f}" in t, p["label"]
 PY
 
+# --report-from redraws the same report and tables from the JSON alone.
+"$weft" bench serve --report-from "$work/fixed.json" --html "$work/again.html" > "$work/again.txt" 2> /dev/null \
+  || fail "--report-from"
+cmp -s "$work/fixed.html" "$work/again.html" || fail "--report-from: another HTML"
+diff <(grep -v "^client CPU" "$work/fixed.txt") <(grep -v "^client CPU" "$work/again.txt") > /dev/null \
+  || fail "--report-from: other tables"
+
 # Poisson arrivals, lognormal lengths: the schedule's mean rate, every request sent at or
 # after its time.
 b -n 16 --request-rate 40 --workload lognormal --prompt-len 16 --output-len 6 --seed 5 --json "$work/poisson.json" \
