@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates docs/CLI.md from the binary's --help texts (run after `make build`).
+# Regenerates docs/CLI.md from the binary's --help texts (run after `make build`;
+# WEFT=path/to/weft uses another build; the page names it build/release/bin/weft).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-weft=build/release/bin/weft
+weft=${WEFT:-build/release/bin/weft}
+help() { "$weft" "$@" --help | sed -e "s|$PWD/||g" -e "s|$weft|build/release/bin/weft|g"; }
 {
   echo "# weft command-line reference"; echo
   echo "Generated from \`weft COMMAND --help\` (regenerate with \`scripts/gen-cli-doc.sh\`)."; echo
-  echo '```'; "$weft" --help; echo '```'
-  for c in info tokenize template run chat serve bench perplexity logits; do
-    echo; echo "## weft $c"; echo; echo '```'; "$weft" "$c" --help | sed "s|$PWD/||g"; echo '```'
+  echo '```'; help; echo '```'
+  for c in info tokenize template run chat serve bench "bench serve" perplexity logits; do
+    # shellcheck disable=SC2086  # "bench serve" is two words
+    echo; echo "## weft $c"; echo; echo '```'; help $c; echo '```'
   done
 } > docs/CLI.md

@@ -12,6 +12,7 @@ PACKAGES=(
   # tests, benchmarks, fuzzing (libFuzzer comes with clang's runtime)
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   tmux  # tests/cli/chat_tmux.sh drives weft chat in a terminal
+  chromium  # tests/cli/report_screenshot.sh renders weft bench serve's HTML report headless
 )
 
 missing=()

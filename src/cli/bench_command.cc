@@ -2,6 +2,7 @@
 // weft bench MODEL --batch N: push N synthetic requests through the engine at once and
 // report throughput, TTFT / time-per-output-token percentiles, KV usage and waste,
 // preemptions, prefix-cache hits and the scheduler's time per step.
+// `weft bench serve --url URL` (bench_serve_command.cc) measures a running server instead.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -191,10 +192,14 @@ Status Run(const Args& a) {
 
 void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("bench", "Measure speed: pp512/tg128 tokens/s and the share of the machine's peak "
-                                          "(like llama-bench), or the engine under load with --batch N");
+                                          "(like llama-bench), the engine under load with --batch N, or a running "
+                                          "server with `weft bench serve --url URL`");
   auto a = std::make_shared<Args>();
   auto lb = std::make_shared<LlamaBenchArgs>();
-  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
+  // Not required(): `weft bench serve ...` has none; the callback checks it otherwise.
+  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo");
+  RegisterBenchServeCommand(*cmd, exit_code);
+  CLI::App* serve = cmd->get_subcommand("serve");
   cmd->add_option("--batch", a->batch, "Number of requests, all submitted at once (default: 32)")->check(CLI::Range(1, 100000));
   cmd->add_option("--prompt-len", a->prompt_len, "Prompt tokens per request, the mean with --dist lognormal (default: 128)")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--gen-len", a->gen_len, "Generated tokens per request, the mean with --dist lognormal (default: 64)")->check(CLI::Range(1, 1 << 20));
@@ -218,7 +223,14 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   AddLlamaBenchOptions(cmd, lb.get());
   GroupBenchOptions(cmd, *lb);
   cmd->footer(BenchHelpFooter());
-  cmd->callback([a, lb, cmd, exit_code] {
+  cmd->callback([a, lb, cmd, serve, exit_code] {
+    if (serve->parsed()) return;
+    if (a->model.empty()) {
+      std::fprintf(stderr, "weft bench: give a MODEL (weft bench MODEL, or weft bench MODEL --batch N), or measure a "
+                           "server with weft bench serve --url URL\n");
+      *exit_code = 2;
+      return;
+    }
     Status s;
     if (!EngineOptionsGiven(*cmd, *lb)) {
       lb->model = a->model;

@@ -15,6 +15,8 @@ void RegisterLogitsCommand(CLI::App& app, int* exit_code);
 void RegisterPerplexityCommand(CLI::App& app, int* exit_code);
 void RegisterTemplateCommand(CLI::App& app, int* exit_code);
 void RegisterBenchCommand(CLI::App& app, int* exit_code);
+// `weft bench serve`, a subcommand of bench (called by RegisterBenchCommand).
+void RegisterBenchServeCommand(CLI::App& bench, int* exit_code);
 void RegisterServeCommand(CLI::App& app, int* exit_code);
 void RegisterChatCommand(CLI::App& app, int* exit_code);
 

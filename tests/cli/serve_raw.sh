@@ -11,32 +11,16 @@ template="$shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja"
 key=test-key-123
 want=$(python3 -c "import json; print(json.load(open('$shared/golden/real/index.json'))['stories260K']['cases'][0]['ref_greedy_text'])")
 
-"$weft" serve "$model" --served-model-name weft --host 127.0.0.1 --port 0 --api-key "$key" --chat-template "$template" --log-format json \
-  --max-seqs 16 --max-queued 64 --shutdown-timeout 10 -t 1 > "$work/server.log" 2>&1 &
-pid=$!
-trap 'kill -KILL $pid 2>/dev/null || true' EXIT
-
-port=""
-for _ in $(seq 1 100); do
-  port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/server.log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  kill -0 $pid 2>/dev/null || fail "server exited early"
-  sleep 0.1
-done
-[ -n "$port" ] || fail "server did not report its port"
-base="http://127.0.0.1:$port"
+# shellcheck source=lib/weft_server.sh
+. "$(dirname "$0")/lib/weft_server.sh"
+start_weft_server "$model" --served-model-name weft --api-key "$key" --chat-template "$template" --log-format json \
+  --max-seqs 16 --max-queued 64 --shutdown-timeout 10 -t 1
+pid=$server_pid
 auth="Authorization: Bearer $key"
 json="Content-Type: application/json"
 c() { curl -sS --max-time 60 "$@"; }
 code() { curl -sS --max-time 60 -o "$work/body" -w '%{http_code}' "$@"; }
 field() { python3 -c "import json,sys; d=json.load(open('$work/body')); print(eval(sys.argv[1]))" "$1"; }
-
-ok=0
-for _ in $(seq 1 300); do
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/health")" = 200 ]; then ok=1; break; fi
-  sleep 0.1
-done
-[ $ok = 1 ] || fail "/health never became 200"
 
 # Non-streaming completion, greedy: the golden continuation.
 [ "$(code "$base/v1/completions" -H "$auth" -H "$json" \

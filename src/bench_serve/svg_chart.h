@@ -1,0 +1,32 @@
+// LineChartSvg: a small self-contained SVG line chart (linear axes with round ticks, one
+// coloured polyline per series, optional point markers with labels, a legend) for the
+// HTML report. No scripts, no external resources.
+// Thread-safety: a pure function.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace weft::bench_serve {
+
+struct ChartSeries {
+  std::string name;
+  std::vector<std::pair<double, double>> points;  // (x, y), drawn in this order
+  bool markers = true;
+  std::vector<std::string> point_labels;  // shown next to the markers (empty = none)
+};
+
+struct ChartOptions {
+  std::string title, x_label, y_label;
+  int width = 560, height = 340;
+  bool step = false;           // draw as a staircase (for CDFs)
+  bool legend_low_right = false;  // the legend in the lower right corner (else upper left)
+};
+
+std::string LineChartSvg(const ChartOptions& options, const std::vector<ChartSeries>& series);
+
+// Text made safe inside HTML/SVG elements and attribute values.
+std::string EscapeXml(const std::string& text);
+
+}  // namespace weft::bench_serve
