@@ -47,16 +47,26 @@ struct Rows {
 };
 
 // Rows r0 .. r0 + MR, NR groups starting at `quants[j]` / `scales[j]`, blocks
-// [kb0, kb0 + nbk). acc: [MR][NR] accumulators in and out.
+// [kb0, kb0 + nbk). acc: [MR][NR] accumulators in and out. prefetch_blocks > 0: fetch
+// the quants that many blocks ahead into L2 (the next k chunk, while the other row
+// groups work from L1), so that memory is read all along instead of in bursts.
 template <class P, int MR, int NR>
 inline void Micro(const Rows* rows, const uint8_t* const* quants, const uint8_t* const* scales, int64_t kb0,
-                  int64_t nbk, __m512 (*acc)[NR]) {
+                  int64_t nbk, __m512 (*acc)[NR], int64_t prefetch_blocks = 0) {
   __m512 facc[MR][NR];
   for (int i = 0; i < MR; ++i) {
     for (int j = 0; j < NR; ++j) facc[i][j] = acc[i][j];
   }
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int64_t b = kb0; b < kb0 + nbk; ++b) {
+    if (prefetch_blocks > 0) {  // past the group's quants: its scales or the next group, harmless
+      for (int j = 0; j < NR; ++j) {
+        for (int v = 0; v < P::kVectors; ++v) {
+          _mm_prefetch(reinterpret_cast<const char*>(quants[j] + ((b + prefetch_blocks) * P::kVectors + v) * 64),
+                       _MM_HINT_T1);
+        }
+      }
+    }
     // Two int32 partial sums per (row, group), so that the VPDPBUSD latency chains are
     // half as long (integer sums: the split does not change the result).
     __m512i ia[MR][NR], ib[MR][NR];
@@ -148,6 +158,10 @@ void Columns(const MatMulArgs& A, Scratch16& S, int64_t n, int64_t cols) {
   for (int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
     const int64_t nbk = std::min(kc, nb - kb0);
     int64_t r = 0;
+    if (kc < nb && r + kMR <= A.m) {  // the first row group fetches the next chunk
+      Micro<P, kMR, NR>(&S.rows[r], quants, scales, kb0, nbk, acc + r, kc);
+      r += kMR;
+    }
     for (; r + kMR <= A.m; r += kMR) Micro<P, kMR, NR>(&S.rows[r], quants, scales, kb0, nbk, acc + r);
     for (; r < A.m; ++r) Micro<P, 1, NR>(&S.rows[r], quants, scales, kb0, nbk, acc + r);
   }
