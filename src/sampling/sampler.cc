@@ -73,40 +73,75 @@ int32_t SequenceSampler::Draw(std::span<const float> logits) {
   if (params_.greedy()) {
     return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
-  // Candidates as (scaled logit, id), most likely first after the partial sorts below.
+  // Candidates as (scaled logit, id); only the part that top-k, top-p or min-p can keep
+  // is ever sorted (most likely first), so a vocabulary of 150k costs a linear pass.
   candidates_.clear();
   const float inv_t = 1.0f / params_.temperature;
+  float max = kNegInf;
   for (size_t i = 0; i < logits.size(); ++i) {
-    if (logits[i] != kNegInf) candidates_.emplace_back(logits[i] * inv_t, static_cast<int32_t>(i));
+    if (logits[i] == kNegInf) continue;
+    candidates_.emplace_back(logits[i] * inv_t, static_cast<int32_t>(i));
+    max = std::max(max, candidates_.back().first);
   }
   if (candidates_.empty()) return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  size_t keep = candidates_.size();
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) keep = static_cast<size_t>(params_.top_k);
-  // Sort only what top-k keeps; top-p and min-p then cut from the front.
-  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(), MoreLikely);
-  candidates_.resize(keep);
-  const float max = candidates_[0].first;
-  std::vector<double>& probs = probs_;  // reused scratch
-  probs.resize(keep);
+  const size_t n = candidates_.size();
+  const bool truncates = params_.top_p < 1.0f || params_.min_p > 0.0f;
+  if (params_.top_k <= 0 && !truncates) {
+    // Nothing is cut: draw from the whole distribution in id order.
+    std::vector<double>& w = probs_;  // reused scratch: unnormalised probabilities
+    w.resize(n);
+    double total = 0;
+    for (size_t i = 0; i < n; ++i) total += w[i] = std::exp(static_cast<double>(candidates_[i].first - max));
+    const double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
+    double acc = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (u < (acc += w[i])) return candidates_[i].second;
+    }
+    return candidates_.back().second;
+  }
+  // Probabilities are normalised over what top-k keeps (all candidates without top-k).
+  size_t keep = n;
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
+    keep = static_cast<size_t>(params_.top_k);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
+                      MoreLikely);
+    candidates_.resize(keep);
+  }
   double sum = 0;
-  for (size_t i = 0; i < keep; ++i) sum += probs[i] = std::exp(static_cast<double>(candidates_[i].first - max));
-  for (auto& p : probs) p /= sum;
-  size_t cut = keep;
-  if (params_.top_p < 1.0f) {
-    double cum = 0;
-    for (size_t i = 0; i < keep; ++i) {
-      cum += probs[i];
-      if (cum >= params_.top_p) {
-        cut = i + 1;
-        break;
+  for (const auto& c : candidates_) sum += std::exp(static_cast<double>(c.first - max));
+  // Sort a growing prefix until it holds the top-p / min-p cut (or everything).
+  std::vector<double>& probs = probs_;  // reused scratch
+  size_t sorted = keep < n ? keep : 0, cut = keep;  // top-k's partial sort sorted what it kept
+  for (size_t want = truncates ? std::min<size_t>(keep, 64) : keep;; want = std::min(keep, want * 4)) {
+    if (sorted < want) {
+      const auto mid = candidates_.begin() + static_cast<std::ptrdiff_t>(want);
+      if (want < keep) std::nth_element(candidates_.begin(), mid, candidates_.end(), MoreLikely);
+      std::sort(candidates_.begin(), mid, MoreLikely);
+      sorted = want;
+    }
+    probs.resize(sorted);
+    for (size_t i = 0; i < sorted; ++i) probs[i] = std::exp(static_cast<double>(candidates_[i].first - max)) / sum;
+    cut = sorted;
+    bool decided = sorted == keep;
+    if (params_.top_p < 1.0f) {
+      double cum = 0;
+      for (size_t i = 0; i < sorted; ++i) {
+        cum += probs[i];
+        if (cum >= params_.top_p) {
+          cut = i + 1;
+          decided = true;
+          break;
+        }
       }
     }
-  }
-  if (params_.min_p > 0.0f) {
-    const double floor = params_.min_p * probs[0];
-    size_t i = 1;
-    while (i < cut && probs[i] >= floor) ++i;
-    cut = i;
+    if (params_.min_p > 0.0f) {
+      const double floor = params_.min_p * probs[0];
+      size_t i = 1;
+      while (i < cut && probs[i] >= floor) ++i;
+      if (i < cut || i < sorted) decided = true;  // a probability under the floor was seen
+      cut = i;
+    }
+    if (decided || !truncates) break;
   }
   double total = 0;
   for (size_t i = 0; i < cut; ++i) total += probs[i];

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <random>
 
 #include "sampling/stop_strings.h"
 
@@ -44,6 +46,70 @@ TEST(Sampler, TemperatureSamplingFollowsTheDistribution) {
   for (float x : Logits()) sum += std::exp(x);
   for (float x : Logits()) e.push_back(std::exp(x) / sum);
   for (int32_t id = 0; id < 5; ++id) EXPECT_NEAR(counts[id] / double(n), e[static_cast<size_t>(id)], 0.015) << id;
+}
+
+// A large vocabulary, cuts far past the first sorted prefix: the sampler draws what a
+// straightforward full sort (most likely first, ties by id), cut, renormalise, draw
+// gives, token for token with the same seed.
+int32_t ReferenceDraw(const SamplingParams& p, const std::vector<float>& logits, std::mt19937_64& rng) {
+  std::vector<std::pair<float, int32_t>> c;
+  for (size_t i = 0; i < logits.size(); ++i) c.emplace_back(logits[i] / p.temperature, static_cast<int32_t>(i));
+  std::sort(c.begin(), c.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < c.size()) c.resize(static_cast<size_t>(p.top_k));
+  std::vector<double> probs;
+  double sum = 0;
+  for (const auto& x : c) sum += std::exp(static_cast<double>(x.first - c[0].first));
+  for (const auto& x : c) probs.push_back(std::exp(static_cast<double>(x.first - c[0].first)) / sum);
+  size_t cut = c.size();
+  if (p.top_p < 1.0f) {
+    double cum = 0;
+    for (size_t i = 0; i < c.size(); ++i) {
+      if ((cum += probs[i]) >= p.top_p) {
+        cut = i + 1;
+        break;
+      }
+    }
+  }
+  if (p.min_p > 0.0f) {
+    size_t i = 1;
+    while (i < cut && probs[i] >= p.min_p * probs[0]) ++i;
+    cut = i;
+  }
+  double total = 0;
+  for (size_t i = 0; i < cut; ++i) total += probs[i];
+  const double u = std::uniform_real_distribution<double>(0.0, total)(rng);
+  double acc = 0;
+  for (size_t i = 0; i < cut; ++i) {
+    if (u < (acc += probs[i])) return c[i].second;
+  }
+  return c[cut - 1].second;
+}
+
+TEST(Sampler, LargeVocabularyCutsEqualAFullSort) {
+  std::mt19937 gen(5);
+  std::normal_distribution<float> nd(0.0f, 0.3f);  // flat: top-p 0.9 keeps most of 3000
+  std::vector<float> logits(3000);
+  for (auto& x : logits) x = nd(gen);
+  logits[7] = logits[8] = 2.0f;  // a tie at the top
+  struct Case {
+    float top_p, min_p;
+    int top_k;
+  };
+  for (const Case& k : {Case{0.9f, 0.0f, 0}, Case{0.3f, 0.0f, 0}, Case{1.0f, 0.5f, 0}, Case{0.95f, 0.0f, 500},
+                        Case{1.0f, 0.0f, 100}, Case{0.99f, 0.2f, 0}}) {
+    SamplingParams p;
+    p.temperature = 0.8f;
+    p.top_p = k.top_p;
+    p.min_p = k.min_p;
+    p.top_k = k.top_k;
+    SequenceSampler s(p, -1, 11);
+    std::mt19937_64 rng(11);
+    for (int i = 0; i < 300; ++i) {
+      auto l = logits;
+      ASSERT_EQ(s.Sample(l).token, ReferenceDraw(p, logits, rng))
+          << "draw " << i << " top_p " << k.top_p << " min_p " << k.min_p << " top_k " << k.top_k;
+    }
+  }
 }
 
 TEST(Sampler, TopPAndMinPCutTheTail) {
