@@ -8,14 +8,31 @@ namespace weft {
 namespace {
 thread_local bool t_inside_pool_chunk = false;
 
-// Spin briefly before sleeping: back-to-back ParallelFor calls (one per layer op in a
-// decode step) then avoid a futex wake-up each.
-constexpr int kSpinIterations = 20000;
+// Waiting threads spin briefly (back-to-back ParallelFor calls, one per op in a decode
+// step, then need no futex wake-up), then yield the core for a while (when the machine
+// is oversubscribed, the thread we wait for may be queued behind us on this very core),
+// then sleep on a condition variable.
+constexpr int kSpinIterations = 2000;
+constexpr int kYieldIterations = 200;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+// Spins, then yields, until done() or the budget runs out; true when done.
+template <typename Done>
+bool SpinThenYield(Done&& done) {
+  for (int i = 0; i < kSpinIterations; ++i) {
+    if (done()) return true;
+    CpuRelax();
+  }
+  for (int i = 0; i < kYieldIterations; ++i) {
+    if (done()) return true;
+    std::this_thread::yield();
+  }
+  return done();
 }
 }  // namespace
 
@@ -84,9 +101,8 @@ void ThreadPool::Run(int64_t begin, int64_t end, int64_t grain, void* ctx, Invok
   }
   work_cv_.notify_all();
   RunChunks(job, gen);
-  // Chunks other threads claimed may still run: spin briefly, then sleep.
-  for (int i = 0; i < kSpinIterations && done_chunks_.load(std::memory_order_acquire) != num_chunks; ++i) CpuRelax();
-  if (done_chunks_.load(std::memory_order_acquire) != num_chunks) {
+  // Chunks other threads claimed may still run: spin, yield, then sleep.
+  if (!SpinThenYield([&] { return done_chunks_.load(std::memory_order_acquire) == num_chunks; })) {
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [&] { return done_chunks_.load(std::memory_order_acquire) == num_chunks; });
   }
@@ -95,11 +111,7 @@ void ThreadPool::Run(int64_t begin, int64_t end, int64_t grain, void* ctx, Invok
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   for (;;) {
-    uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int i = 0; i < kSpinIterations && gen == seen; ++i) {
-      CpuRelax();
-      gen = generation_.load(std::memory_order_acquire);
-    }
+    SpinThenYield([&] { return generation_.load(std::memory_order_acquire) != seen; });
     Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
