@@ -9,6 +9,7 @@ namespace weft::kernels::avx512 {
 int MatMulActBlock(DType type);
 void QuantizeAct(const float* x, int64_t k, int block, QuantActRow out);
 void MatMulRows(const MatMulArgs& args, int64_t n_begin, int64_t n_end);
-void MatMulPanel16(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // Q4_0, Q8_0
+void MatMulPanel16(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // Q4_0, Q8_0, Q4_K, Q6_K
+void MatMulPanel16KQuant(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // Q4_K, Q6_K
 
 }  // namespace weft::kernels::avx512
