@@ -33,11 +33,24 @@ inline __m128i Load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
 inline __m256i Load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m512 F16x16(const uint8_t* p) { return _mm512_cvtph_ps(Load32(p)); }
 
+// Decode (one activation row) streams the weights from memory once, faster than the
+// hardware prefetcher alone feeds it (k2048 x n8192, 1 thread: Q4_K 830 -> 380 us):
+// each 64-byte line is requested this far ahead (past the group: the next group, read
+// next; past the matrix: harmless).
+constexpr int kPrefetchAhead = 4096;
+template <int MR>
+inline void PrefetchAhead(const uint8_t* p) {
+  if constexpr (MR == 1) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchAhead), _MM_HINT_T0);
+}
+
 // The kNR / kMR choice keeps every (row, group)'s accumulators (f32 acc, int32 S and two
-// sub-block sums) in registers: kMR * kNR <= 4.
+// sub-block sums) in registers: kMR * kNR <= 4. Decode reads one group at a time: a
+// single sequential stream (with PrefetchAhead) read faster than four interleaved ones,
+// and the two chains per sub-block pair plus out-of-order overlap of the next pair keep
+// the VPDPBUSD latency hidden.
 struct KPanelShape {
   static constexpr int kBlock = 256;
-  static constexpr int kMR = 4, kNR = 1, kNRDecode = 4;
+  static constexpr int kMR = 4, kNR = 1, kNRDecode = 1;
 };
 
 struct Q4KPanel : KPanelShape {
@@ -72,6 +85,7 @@ struct Q4KPanel : KPanelShape {
         }
         for (int t = 0; t < 8; ++t) {
           for (int j = 0; j < NR; ++j) {
+            PrefetchAhead<MR>(rec[j] + (8 * c + t) * 64);
             const __m512i v = LoadV(rec[j] + (8 * c + t) * 64);
             const __m512i lo = _mm512_and_si512(v, m4);
             const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
@@ -146,6 +160,7 @@ struct Q6KPanel : KPanelShape {
           }
           for (int j = 0; j < NR; ++j) {
             const uint8_t* q = rec[j] + 192 * s;
+            for (int l = 0; l < 3; ++l) PrefetchAhead<MR>(q + 64 * l);
             const __m512i A = LoadV(q), B = LoadV(q + 64), H = LoadV(q + 128);
             const __m512i w[4] = {
                 _mm512_ternarylogic_epi32(_mm512_and_si512(A, m4), _mm512_slli_epi16(H, 4), m30, kOr),
