@@ -14,6 +14,28 @@
 // gives 16 rows' value i.
 // The packed matrix is exactly as large as the original (plus the padding rows), and a
 // kernel reading it gets, per block, 16 rows' values in int32 lanes p = row.
+//
+// K-quants (super-blocks of 256 values, nb = k / 256): a group is nb records, one per
+// super-block, each holding the 16 rows' super-block b (offsets in PanelQ4K / PanelQ6K):
+//   Q4_K (2368 bytes, 148 per row; the file has 144):
+//     quants  32 vectors: in vector v, bytes 4p .. 4p + 3 are qs bytes 4v .. 4v + 3 of
+//             row p (as in the file: vector 8c + t holds values 64c + 4t .. + 3 of
+//             sub-block 2c in its low nibbles and values 64c + 32 + 4t .. of sub-block
+//             2c + 1 in its high nibbles);
+//     scales  8 runs of 16 bytes: the 6-bit scale of 32-value sub-block s of row p at
+//             16s + p (one byte per int32 lane after a zero-extension);
+//     mins    4 runs of 32 bytes: the 6-bit mins of sub-blocks 2i and 2i + 1 of row p at
+//             32i + 2p and 32i + 2p + 1 (an int16 pair per int32 lane after widening);
+//     d, dmin 16 f16 each: row p's at 2p.
+//   Q6_K (3392 bytes, 212 per row; the file has 210):
+//     quants  16 sub-blocks of 16 values, 3 vectors each (A, B, H); with lo(j) / hi(j) the
+//             low 4 / high 2 bits of value j of row p and j0 = 16s: in byte i (0..3) of
+//             lane p, A has lo(j0 + i) | lo(j0 + 8 + i) << 4, B has lo(j0 + 4 + i) |
+//             lo(j0 + 12 + i) << 4, H has hi(j0 + i) | hi(j0 + 4 + i) << 2 |
+//             hi(j0 + 8 + i) << 4 | hi(j0 + 12 + i) << 6;
+//     scales  16 runs of 16 bytes: the int8 scale of sub-block s of row p at 16s + p;
+//     d       16 f16: row p's at 2p; then 32 zero bytes (records stay 64-byte aligned).
+// K-quant Pack / Unpack are exact: the scales and bit planes are only rearranged.
 // Thread-safety: pure functions; PackedTensor is immutable after PackPanel16.
 #pragma once
 
@@ -27,11 +49,20 @@ namespace weft::kernels {
 
 inline constexpr int kPanelRows = 16;
 
-// Q4_0, Q8_0, F16 and BF16.
+// Byte offsets inside one K-quant super-block record (see above).
+struct PanelQ4K {
+  static constexpr int kScales = 2048, kMins = 2176, kD = 2304, kDmin = 2336, kRecord = 2368;
+};
+struct PanelQ6K {
+  static constexpr int kScales = 3072, kD = 3328, kRecord = 3392;
+};
+
+// Q4_0, Q8_0, Q4_K, Q6_K, F16 and BF16.
 bool PanelLayoutSupports(DType type);
 // Bytes of one group of 16 rows of k values.
 size_t PanelGroupBytes(DType type, int64_t k);
-// Byte offset of the scales inside a group (quantised types; float types: the group size).
+// Byte offset of the scales inside a group (K-quants: inside each super-block record;
+// float types: the group size).
 size_t PanelScalesOffset(DType type, int64_t k);
 inline int64_t PanelGroups(int64_t n) { return (n + kPanelRows - 1) / kPanelRows; }
 

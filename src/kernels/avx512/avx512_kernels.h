@@ -10,6 +10,7 @@ int MatMulActBlock(DType type);
 void QuantizeAct(const float* x, int64_t k, int block, QuantActRow out);
 void MatMulRows(const MatMulArgs& args, int64_t n_begin, int64_t n_end);
 void MatMulPanel16(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // every Panel16 type
+void MatMulPanel16KQuant(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // Q4_K, Q6_K
 void MatMulPanel16Float(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // F16, BF16
 
 }  // namespace weft::kernels::avx512

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/half.h"
@@ -95,5 +96,65 @@ inline const std::vector<DType>& MatMulTypes() {
                                            DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
   return types;
 }
+
+// The scalar reference for y = x[m, k] · W^T (W in the row layout) and the accuracy check
+// of another ISA's result against it, with the tolerances of matmul_test.cc (S = sum_i
+// |w_i x_i|): f32-activation paths |y - ref| <= 1e-5 S + 1e-6; int8-activation paths
+// |y - ref| <= 6 sigma + 1e-5 S + 1e-6 (sigma: the activation rounding's standard
+// deviation) and, against the quantised activations evaluated exactly in double,
+// |y - emul| <= 2e-5 S_q + 1e-6.
+struct MatMulReference {
+  int64_t m, k, n;
+  std::vector<float> x, wf, ref;
+
+  MatMulReference(IsaContexts& ctxs, const TensorView& w_rows, std::vector<float> x_in, int64_t m_in)
+      : m(m_in), k(w_rows.ne[0]), n(w_rows.NumRows()), x(std::move(x_in)) {
+    wf.resize(static_cast<size_t>(n * k));
+    DequantizeTensor(w_rows, wf.data());
+    ref.resize(static_cast<size_t>(m * n));
+    MatMul(ctxs.For(Isa::kScalar), x.data(), m, w_rows, ref.data());
+  }
+
+  // `w` holds the same weights in any layout; ASSERTs (check HasFatalFailure after).
+  void Check(IsaContexts& ctxs, Isa isa, const TensorView& w) const {
+    const int block = GetKernelTable(isa)->matmul_act_block(w.type);
+    // The activations as the int8 path sees them.
+    std::vector<float> xq = x, dq(x.size(), 0.0f);
+    if (block != 0) {
+      const QuantActLayout layout = QuantActLayout::For(block, k);
+      std::vector<uint8_t> buf(layout.row_bytes * static_cast<size_t>(m) + 64);
+      uint8_t* base = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64);
+      for (int64_t r = 0; r < m; ++r) {
+        const QuantActRow row = layout.Row(base, r);
+        ref::QuantizeActRow(x.data() + r * k, k, block, row);
+        for (int64_t i = 0; i < k; ++i) {
+          xq[r * k + i] = row.d[i / block] * row.q[i];
+          dq[r * k + i] = row.d[i / block];
+        }
+      }
+    }
+    std::vector<float> y(ref.size(), NAN);
+    MatMul(ctxs.For(isa), x.data(), m, w, y.data());
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0, sq = 0, emul = 0, var = 0;
+        for (int64_t i = 0; i < k; ++i) {
+          const double wi = wf[j * k + i];
+          s += std::fabs(wi * x[r * k + i]);
+          sq += std::fabs(wi * xq[r * k + i]);
+          emul += wi * xq[r * k + i];
+          var += (wi * dq[r * k + i]) * (wi * dq[r * k + i]) / 12.0;
+        }
+        const double got = y[r * n + j], want = ref[r * n + j];
+        if (block == 0) {
+          ASSERT_NEAR(got, want, 1e-5 * s + 1e-6) << "r=" << r << " j=" << j;
+        } else {
+          ASSERT_NEAR(got, emul, 2e-5 * sq + 1e-6) << "r=" << r << " j=" << j;
+          ASSERT_NEAR(got, want, 6.0 * std::sqrt(var) + 1e-5 * s + 1e-6) << "r=" << r << " j=" << j;
+        }
+      }
+    }
+  }
+};
 
 }  // namespace weft::kernels::testing

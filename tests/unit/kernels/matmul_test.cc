@@ -26,6 +26,7 @@ namespace {
 
 using testing::IsaContexts;
 using testing::MakeView;
+using testing::MatMulReference;
 using testing::MatMulTypes;
 using testing::RandomFloats;
 using testing::RandomWeights;
@@ -64,53 +65,13 @@ TEST(MatMulTest, EveryIsaEveryTypeMatchesReference) {
     const TensorView w = MakeView(c.type, c.k, c.n, wbytes);
     auto x = RandomFloats(rng, static_cast<size_t>(c.m * c.k));
     for (int64_t i = 0; i < c.m * c.k; i += 97) x[i] *= 6.0f;  // a few outliers
-    std::vector<float> wf(static_cast<size_t>(c.n * c.k));
-    DequantizeTensor(w, wf.data());
-    std::vector<float> ref(static_cast<size_t>(c.m * c.n));
-    MatMul(ctxs.For(Isa::kScalar), x.data(), c.m, w, ref.data());
-
+    const MatMulReference reference(ctxs, w, std::move(x), c.m);
     for (Isa isa : ctxs.isas) {
       if (isa == Isa::kScalar) continue;
       SCOPED_TRACE(::testing::Message() << IsaName(isa) << " " << DTypeName(c.type) << " m=" << c.m << " k=" << c.k
                                         << " n=" << c.n);
-      const KernelTable* table = GetKernelTable(isa);
-      const int block = table->matmul_act_block(c.type);
-      // The activations as the int8 path sees them.
-      std::vector<float> xq = x, dq(x.size(), 0.0f);
-      if (block != 0) {
-        const QuantActLayout layout = QuantActLayout::For(block, c.k);
-        std::vector<uint8_t> buf(layout.row_bytes * static_cast<size_t>(c.m) + 64);
-        uint8_t* base = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64);
-        for (int64_t r = 0; r < c.m; ++r) {
-          const QuantActRow row = layout.Row(base, r);
-          ref::QuantizeActRow(x.data() + r * c.k, c.k, block, row);
-          for (int64_t i = 0; i < c.k; ++i) {
-            xq[r * c.k + i] = row.d[i / block] * row.q[i];
-            dq[r * c.k + i] = row.d[i / block];
-          }
-        }
-      }
-      std::vector<float> y(ref.size(), NAN);
-      MatMul(ctxs.For(isa), x.data(), c.m, w, y.data());
-      for (int64_t r = 0; r < c.m; ++r) {
-        for (int64_t j = 0; j < c.n; ++j) {
-          double s = 0, sq = 0, emul = 0, var = 0;
-          for (int64_t i = 0; i < c.k; ++i) {
-            const double wi = wf[j * c.k + i];
-            s += std::fabs(wi * x[r * c.k + i]);
-            sq += std::fabs(wi * xq[r * c.k + i]);
-            emul += wi * xq[r * c.k + i];
-            var += (wi * dq[r * c.k + i]) * (wi * dq[r * c.k + i]) / 12.0;
-          }
-          const double got = y[r * c.n + j], want = ref[r * c.n + j];
-          if (block == 0) {
-            ASSERT_NEAR(got, want, 1e-5 * s + 1e-6) << "r=" << r << " j=" << j;
-          } else {
-            ASSERT_NEAR(got, emul, 2e-5 * sq + 1e-6) << "r=" << r << " j=" << j;
-            ASSERT_NEAR(got, want, 6.0 * std::sqrt(var) + 1e-5 * s + 1e-6) << "r=" << r << " j=" << j;
-          }
-        }
-      }
+      reference.Check(ctxs, isa, w);
+      if (HasFatalFailure()) return;
       ++checked;
     }
   }

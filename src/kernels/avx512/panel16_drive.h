@@ -1,0 +1,132 @@
+// The loop nest shared by the AVX-512 Panel16 MatMul kernels (matmul_panel16_avx512.cc for
+// Q4_0 / Q8_0, matmul_panel16_kquant_avx512.cc for Q4_K / Q6_K). Include only from
+// avx512/*.cc (AVX-512 intrinsics; internal linkage).
+//
+// A weight type P supplies its block size and a micro-kernel; this file walks the output
+// columns in passes of NR groups of 16 and the activation rows in runs of MR, each
+// (row, group) keeping 16 f32 accumulators, lane p = column 16g + p:
+//   struct P {
+//     static constexpr int kBlock;   // values per block (32, 256)
+//     static constexpr int kCorr;    // int32 per block and row that Corr precomputes
+//     static constexpr int kMR, kNR, kNRDecode, kKC;  // see Drive below
+//     static constexpr int kStreamBytes;  // bytes of one block in a group's weight stream
+//     static void Corr(const QuantActRow& row, int64_t nb, int32_t* out);
+//     template <int MR, int NR>
+//     static void Micro(const PanelActRow* rows, const uint8_t* const* groups, size_t scales_offset,
+//                       int64_t kb0, int64_t nbk, __m512 (*acc)[NR]);  // blocks [kb0, kb0 + nbk)
+//   };
+// Micro must do the same per-lane arithmetic whatever MR, NR and the k chunk, so that a
+// result does not depend on m, the row grouping, the column split or the thread count.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+
+namespace weft::kernels::avx512 {
+namespace {
+
+// One activation row as the micro-kernels read it: quants, block scales, and the
+// type's per-block integer terms (P::Corr).
+struct PanelActRow {
+  const int8_t* q;
+  const float* d;
+  const int32_t* corr;
+};
+
+struct alignas(64) PanelLane16 {
+  float f[16];
+};
+struct PanelScratch16 {
+  std::vector<PanelActRow> rows;
+  std::vector<int32_t> corr;      // [m][nb * kCorr]
+  std::vector<PanelLane16> acc;   // [m][NR], read as __m512
+};
+
+template <class P, int NR>
+void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t cols) {
+  const int64_t nb = A.k / P::kBlock;
+  const uint8_t* groups[NR];
+  for (int j = 0; j < NR; ++j) groups[j] = A.w + static_cast<size_t>(n / 16 + j) * A.w_group_bytes;
+  auto* acc = reinterpret_cast<__m512(*)[NR]>(S.acc.data());
+  for (int64_t r = 0; r < A.m; ++r) {
+    for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
+  }
+  // Few rows: all blocks in one pass. Many: k chunks whose weights stay in L1 while
+  // every row group uses them.
+  const int64_t kc = A.m <= P::kMR ? nb : P::kKC;
+  for (int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
+    const int64_t nbk = std::min(kc, nb - kb0);
+    // While the row groups work on this chunk from L1, fetch the next chunk into L2, a
+    // share before each row group, so that memory is read all along, not in bursts.
+    const int64_t next_lines = std::min(kc, nb - kb0 - nbk) * P::kStreamBytes / 64;
+    const int64_t row_groups = A.m / P::kMR;
+    int64_t r = 0;
+    for (int64_t g = 0; r + P::kMR <= A.m; r += P::kMR, ++g) {
+      for (int j = 0; j < NR && next_lines > 0; ++j) {
+        const uint8_t* next = groups[j] + (kb0 + nbk) * P::kStreamBytes;
+        for (int64_t l = g * next_lines / row_groups; l < (g + 1) * next_lines / row_groups; ++l) {
+          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
+        }
+      }
+      P::template Micro<P::kMR, NR>(&S.rows[r], groups, A.w_scales_offset, kb0, nbk, acc + r);
+    }
+    for (; r < A.m; ++r) P::template Micro<1, NR>(&S.rows[r], groups, A.w_scales_offset, kb0, nbk, acc + r);
+  }
+  for (int64_t r = 0; r < A.m; ++r) {
+    float* y = A.y + r * A.y_stride + n;
+    for (int j = 0; j < NR; ++j) {
+      const int64_t left = cols - 16 * j;
+      const __mmask16 mk = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+      _mm512_mask_storeu_ps(y + 16 * j, mk, acc[r][j]);
+    }
+  }
+}
+
+// Columns [n0, n1) (n0 a multiple of 16). m < kMR (decode): kNRDecode groups per pass,
+// for more independent weight streams and dependency chains; otherwise kNR groups
+// (the last pass with fewer when the columns run out).
+template <class P>
+void DrivePanel16(const MatMulArgs& A, int64_t n0, int64_t n1) {
+  thread_local PanelScratch16 S;
+  const int64_t nb = A.k / P::kBlock;
+  const auto m = static_cast<size_t>(A.m);
+  const size_t per_row = static_cast<size_t>(nb) * P::kCorr;
+  if (S.rows.size() < m) S.rows.resize(m);
+  if (S.corr.size() < m * per_row) S.corr.resize(m * per_row);
+  if (S.acc.size() < m * std::max(P::kNR, P::kNRDecode)) S.acc.resize(m * std::max(P::kNR, P::kNRDecode));
+  for (int64_t r = 0; r < A.m; ++r) {
+    const QuantActRow row = A.xq_layout.Row(A.xq, r);
+    int32_t* corr = S.corr.data() + static_cast<size_t>(r) * per_row;
+    P::Corr(row, nb, corr);
+    S.rows[static_cast<size_t>(r)] = {row.q, row.d, corr};
+  }
+  int64_t n = n0;
+  if (A.m < P::kMR) {
+    for (; n + 16 * (P::kNRDecode - 1) < n1; n += 16 * P::kNRDecode) {
+      PanelColumns<P, P::kNRDecode>(A, S, n, std::min<int64_t>(16 * P::kNRDecode, n1 - n));
+    }
+  }
+  for (; n < n1; n += 16 * P::kNR) {
+    const int64_t cols = std::min<int64_t>(16 * P::kNR, n1 - n);
+    if (cols > 16 * (P::kNR - 1)) {
+      PanelColumns<P, P::kNR>(A, S, n, cols);
+    } else {
+      PanelColumns<P, 1>(A, S, n, cols);
+    }
+  }
+}
+
+inline __m512i PanelBcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+}  // namespace
+}  // namespace weft::kernels::avx512
