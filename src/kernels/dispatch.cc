@@ -16,8 +16,10 @@ bool CpuCanRun(Isa isa) {
   switch (isa) {
     case Isa::kScalar: return true;
     case Isa::kAvx2: return f.avx2;
-    // The AVX-512 TU is compiled with VNNI and BF16 and uses VNNI unconditionally.
-    case Isa::kAvx512: return f.avx2 && f.HasAvx512() && f.avx512vnni && f.avx512bf16;
+    // The AVX-512 TU is compiled with F/BW/VL and VNNI and uses VNNI unconditionally; it
+    // uses no BF16 instruction, so Ice Lake / Cascade Lake-class CPUs without AVX512_BF16
+    // get it too.
+    case Isa::kAvx512: return f.avx2 && f.HasAvx512() && f.avx512vnni;
   }
   return false;
 }
