@@ -250,12 +250,13 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
       float* s = c + half;
       float theta_extrap = static_cast<float>(positions[tok]);
       for (int i = 0; i < half; ++i) {
-        const float theta_interp = freq_scale * theta_extrap;
+        const float extrap = p.freq_factors != nullptr ? theta_extrap / p.freq_factors[i] : theta_extrap;
+        const float theta_interp = freq_scale * extrap;
         float theta = theta_interp;
         if (ext_factor != 0.0f) {
           const float y = (static_cast<float>(i) - low) / std::max(0.001f, high - low);
           const float ramp = (1.0f - std::min(1.0f, std::max(0.0f, y))) * ext_factor;
-          theta = theta_interp * (1.0f - ramp) + theta_extrap * ramp;
+          theta = theta_interp * (1.0f - ramp) + extrap * ramp;
         }
         c[i] = std::cos(theta) * mscale;
         s[i] = std::sin(theta) * mscale;

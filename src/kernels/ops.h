@@ -110,10 +110,14 @@ struct RopeParams {
   float beta_fast = 32.0f;        // YaRN: ramp ends (in rotations over original_context)
   float beta_slow = 1.0f;
   float attn_factor = 1.0f;       // extra multiplier on cos/sin (YaRN: times 0.1 ln(factor) + 1)
+  // [rope_dim / 2] or null (borrowed): pair i's angle is divided by freq_factors[i] before
+  // any scaling above. Llama 3.1's rope scaling is given this way (Llama3RopeFreqFactors).
+  const float* freq_factors = nullptr;
 };
 
 // Rotates x: [n_tokens, n_heads, head_dim] in place; token t at positions[t].
-// Frequencies: theta_i = pos * theta^(-2i / rope_dim) for pair i < rope_dim / 2.
+// Frequencies: theta_i = pos * theta^(-2i / rope_dim) / freq_factors[i] (1 without them)
+// for pair i < rope_dim / 2.
 // Linear scaling uses pos / factor. YaRN blends interpolated (pos / factor) and original
 // frequencies per pair with ramp(i) = clamp((i - low) / (high - low), 0, 1), where
 // low/high = rope_dim * ln(original_context / (beta * 2 pi)) / (2 ln theta) for

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "loader/weight_check.h"
+#include "model/rope_freq_factors.h"
 
 namespace weft {
 
@@ -73,6 +74,16 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   w->token_embd_ = c.tied_embeddings ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
   w->output_ = c.tied_embeddings ? w->token_embd_ : w->Matrix(find("output.weight"));
   w->output_norm_ = w->Floats(find("output_norm.weight"));
+  if (const TensorView* f = find("rope_freqs.weight")) {
+    if (f->NumElements() != c.rope_dim / 2) {
+      return InvalidArgumentError(fmt::format("{}: tensor 'rope_freqs.weight' has {} values; rope_dim {} needs {}",
+                                              file->path(), f->NumElements(), c.rope_dim, c.rope_dim / 2));
+    }
+    w->rope_freq_factors_ = w->Floats(f);
+  } else if (c.rope_scaling.type == RopeScalingType::kLlama3) {
+    w->float_buffers_.push_back(Llama3RopeFreqFactors(c.rope_scaling, static_cast<int>(c.rope_dim), c.rope_theta));
+    w->rope_freq_factors_ = w->float_buffers_.back().data();
+  }
   w->layers_.resize(static_cast<size_t>(c.n_layer));
   for (int64_t i = 0; i < c.n_layer; ++i) {
     const std::string p = fmt::format("blk.{}.", i);

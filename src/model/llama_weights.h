@@ -61,6 +61,9 @@ class LlamaWeights {
   const TensorView& output() const { return *output_; }          // token_embd when tied
   const float* output_norm() const { return output_norm_; }      // [n_embd]
   const std::vector<LlamaLayerWeights>& layers() const { return layers_; }
+  // [rope_dim / 2] RoPE frequency divisors (Llama 3.1 scaling: the file's
+  // rope_freqs.weight, else computed from a "llama3" rope_scaling), or null.
+  const float* rope_freq_factors() const { return rope_freq_factors_; }
   // Tensors repacked at bind time (for `weft info`-style reporting and tests).
   int num_repacked() const {
     return static_cast<int>(repacked_views_.size() + float_buffers_.size() + packed_.size());
@@ -77,6 +80,7 @@ class LlamaWeights {
   const TensorView* token_embd_ = nullptr;
   const TensorView* output_ = nullptr;
   const float* output_norm_ = nullptr;
+  const float* rope_freq_factors_ = nullptr;
   std::vector<LlamaLayerWeights> layers_;
   std::vector<std::unique_ptr<TensorView>> repacked_views_;
   std::vector<std::vector<float>> float_buffers_;

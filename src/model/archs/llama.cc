@@ -19,7 +19,7 @@ void AddBias(const kernels::KernelContext& ctx, float* y, const float* bias, int
   for (int64_t r = 0; r < rows; ++r) kernels::AddInPlace(ctx, y + r * dim, bias, dim);
 }
 
-kernels::RopeParams RopeFor(const ModelConfig& c) {
+kernels::RopeParams RopeFor(const ModelConfig& c, const float* freq_factors) {
   kernels::RopeParams p;
   p.rope_dim = static_cast<int>(c.rope_dim);
   p.theta = c.rope_theta;
@@ -28,8 +28,10 @@ kernels::RopeParams RopeFor(const ModelConfig& c) {
     case RopeScalingType::kNone: p.scaling = kernels::RopeScaling::kNone; break;
     case RopeScalingType::kLinear: p.scaling = kernels::RopeScaling::kLinear; break;
     case RopeScalingType::kYarn: p.scaling = kernels::RopeScaling::kYarn; break;
-    case RopeScalingType::kLlama3: p.scaling = kernels::RopeScaling::kNone; break;  // not applied yet
+    // Llama 3.1: per-pair divisors only (LlamaWeights::rope_freq_factors).
+    case RopeScalingType::kLlama3: p.scaling = kernels::RopeScaling::kNone; break;
   }
+  p.freq_factors = freq_factors;
   p.factor = c.rope_scaling.factor;
   p.original_context = static_cast<int>(c.rope_scaling.original_context);
   p.beta_fast = c.rope_scaling.yarn_beta_fast;
@@ -49,7 +51,7 @@ void LlamaForward(const kernels::KernelContext& ctx, const LlamaWeights& w, cons
   const int64_t kv_dim = c.n_head_kv * c.head_dim;
   const int n_head = static_cast<int>(c.n_head), n_kv = static_cast<int>(c.n_head_kv);
   const int hd = static_cast<int>(c.head_dim);
-  const kernels::RopeParams rope = RopeFor(c);
+  const kernels::RopeParams rope = RopeFor(c, w.rope_freq_factors());
 
   kernels::AttentionBatch att;
   att.q = a.q.data();

@@ -131,7 +131,8 @@ std::vector<double> NaiveRope(const std::vector<float>& x, int64_t n_tokens, int
     for (int h = 0; h < n_heads; ++h) {
       double* v = out.data() + (t * n_heads + h) * head_dim;
       for (int i = 0; i < half; ++i) {
-        const double extrap = pos[t] * std::pow(static_cast<double>(p.theta), -2.0 * i / rd);
+        const double ff = p.freq_factors != nullptr ? p.freq_factors[i] : 1.0;
+        const double extrap = pos[t] * std::pow(static_cast<double>(p.theta), -2.0 * i / rd) / ff;
         double theta = extrap * freq_scale;
         if (p.scaling == RopeScaling::kYarn) {
           const double ramp = 1.0 - std::clamp((i - low) / std::max(0.001, high - low), 0.0, 1.0);
@@ -159,12 +160,14 @@ TEST(RopeTest, AllStylesAndScalings) {
     int head_dim, rope_dim;
     RopeStyle style;
     RopeScaling scaling;
+    bool freq_factors = false;  // Llama 3.1-style per-pair divisors
   };
   const P params[] = {
       {64, 64, RopeStyle::kInterleaved, RopeScaling::kNone}, {64, 64, RopeStyle::kNeox, RopeScaling::kNone},
       {80, 48, RopeStyle::kNeox, RopeScaling::kLinear},       {80, 48, RopeStyle::kInterleaved, RopeScaling::kLinear},
       {128, 128, RopeStyle::kNeox, RopeScaling::kYarn},       {96, 64, RopeStyle::kInterleaved, RopeScaling::kYarn},
       {40, 40, RopeStyle::kNeox, RopeScaling::kNone},
+      {64, 64, RopeStyle::kInterleaved, RopeScaling::kNone, true}, {80, 48, RopeStyle::kNeox, RopeScaling::kYarn, true},
   };
   for (const P& pp : params) {
     RopeParams p;
@@ -174,13 +177,17 @@ TEST(RopeTest, AllStylesAndScalings) {
     p.theta = pp.scaling == RopeScaling::kYarn ? 1000000.0f : 10000.0f;
     p.factor = pp.scaling == RopeScaling::kNone ? 1.0f : 4.0f;
     p.original_context = 1024;
+    std::vector<float> factors(static_cast<size_t>(pp.rope_dim / 2));
+    for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + 7.0f * static_cast<float>(i) / factors.size();
+    if (pp.freq_factors) p.freq_factors = factors.data();
     const int n_heads = 3;
     const auto x = RandomFloats(rng, n_tokens * n_heads * pp.head_dim);
     const auto want = NaiveRope(x, n_tokens, n_heads, pp.head_dim, pos, p);
     std::vector<float> ref = x;
     Rope(ctxs.For(Isa::kScalar), ref.data(), n_tokens, n_heads, pp.head_dim, pos.data(), p);
     SCOPED_TRACE(::testing::Message() << "head_dim " << pp.head_dim << " rope_dim " << pp.rope_dim << " style "
-                                      << static_cast<int>(pp.style) << " scaling " << static_cast<int>(pp.scaling));
+                                      << static_cast<int>(pp.style) << " scaling " << static_cast<int>(pp.scaling)
+                                      << " freq_factors " << pp.freq_factors);
     for (size_t i = 0; i < x.size(); ++i) {
       // f32 angles (like llama.cpp): the angle itself is off by ~pos * a few ulp.
       const double pos_i = pos[i / (n_heads * pp.head_dim)];
