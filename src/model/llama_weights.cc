@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "base/log.h"
+#include "kernels/kernel_table.h"
 #include "loader/weight_check.h"
 #include "model/rope_freq_factors.h"
 
@@ -15,7 +16,11 @@ namespace weft {
 
 bool BindOptions::DefaultPackPanels() {
   const char* v = std::getenv("WEFT_WEIGHT_LAYOUT");
-  return v == nullptr || std::string_view(v) != "rows";
+  if (v != nullptr) return std::string_view(v) != "rows";
+  // Only tables with Panel16 kernels (AVX-512) gain from the layout; the others would
+  // unpack the panels back into rows on every call (10x slower decode on an AVX2 run).
+  auto table = kernels::SelectKernelTable();
+  return table.ok() && (*table)->matmul_panel != nullptr;
 }
 
 const TensorView* LlamaWeights::Pack(const TensorView* t) {

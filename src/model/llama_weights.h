@@ -43,8 +43,9 @@ struct LlamaLayerWeights {
 };
 
 struct BindOptions {
-  // Repack Q4_0 / Q8_0 matrices into Panel16. Default: true unless the environment says
-  // WEFT_WEIGHT_LAYOUT=rows.
+  // Repack matrices of the types Panel16 supports into it. Default: WEFT_WEIGHT_LAYOUT
+  // (rows or panel16) when set, else whether the selected kernel table (WEFT_ISA or the
+  // best this CPU runs) has Panel16 kernels.
   bool pack_panels = DefaultPackPanels();
   static bool DefaultPackPanels();
 };
