@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "loader/model_file.h"
+#include "model/llama_weights.h"
 
 namespace weft {
 namespace {
@@ -354,6 +355,32 @@ TEST(HfModelRealTest, Stories260KTokenizer) {
   EXPECT_EQ(t.tokenizer_config_path, dir + "/tokenizer_config.json");
   EXPECT_FALSE(t.chat_template.has_value());
   EXPECT_EQ((*r)->file_bytes(), 1044992u);
+}
+
+// A "llama3" rope_scaling reaches the forward pass as per-pair divisors. head_dim 4 with
+// theta 10000: pair 0's wavelength is 2 pi (between 8 / 4 and 8 / 1, so blended), pair
+// 1's is 200 pi (past 8 / 1, so slowed by the whole factor 8).
+TEST_F(HfModelTest, Llama3RopeScalingGivesFrequencyDivisors) {
+  json config = TinyConfig();
+  config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                            {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8}};
+  WriteModel(config, TinyTensors());
+  auto file = OpenSafetensorsModel(dir_.string());
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  auto w = LlamaWeights::Bind(*file);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const float* f = (*w)->rope_freq_factors();
+  ASSERT_NE(f, nullptr);
+  EXPECT_GT(f[0], 1.0f);
+  EXPECT_LT(f[0], 8.0f);
+  EXPECT_EQ(f[1], 8.0f);
+
+  WriteModel(TinyConfig(), TinyTensors());  // no rope_scaling: no divisors
+  auto plain = OpenSafetensorsModel(dir_.string());
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  auto pw = LlamaWeights::Bind(*plain);
+  ASSERT_TRUE(pw.ok()) << pw.status().ToString();
+  EXPECT_EQ((*pw)->rope_freq_factors(), nullptr);
 }
 
 }  // namespace
