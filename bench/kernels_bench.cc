@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
   const weft::DType types[] = {weft::DType::kQ4_0, weft::DType::kQ8_0, weft::DType::kQ4_K, weft::DType::kQ6_K,
                                weft::DType::kF16};
   const int64_t shapes[][2] = {{576, 1536}, {2048, 8192}};
-  for (int64_t m : {1, 16, 64}) {
+  for (int64_t m : {1, 16, 64, 512}) {  // decode, small batches, a prefill chunk
     for (const auto& s : shapes) {
       for (weft::DType t : types) {
         // K-quants need k % 256 == 0: k=576 models store those tensors in other types.

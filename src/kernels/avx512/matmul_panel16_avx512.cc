@@ -34,6 +34,68 @@ struct LegacyPanel {
     for (int64_t b = 0; b < nb; ++b) out[b] = Off * (row.bsum[2 * b] + row.bsum[2 * b + 1]);
   }
 
+  // Prefill (m >= kMR): each k chunk of a group is first staged as 8 plain vectors of
+  // unsigned bytes per block (vector v holds values 4v .. 4v + 3 of the 16 columns), so
+  // that every row group reads it with no unpacking: Q4_0 splits its nibbles once per
+  // chunk instead of once per row group; Q8_0 is already in that form and reads the panel.
+  static constexpr int kMRStaged = 6;
+  static constexpr int kStagedBlockBytes = 512;
+  static constexpr bool kNeedsStaging = (Vectors == 4);
+
+  // dst: nbk * 512 bytes; blocks [kb0, kb0 + nbk) of the group at `group`.
+  static void Stage(const uint8_t* group, int64_t kb0, int64_t nbk, uint8_t* dst) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nbk; ++b) {
+      for (int t = 0; t < 4; ++t) {
+        const __m512i v = _mm512_loadu_si512(group + ((kb0 + b) * 4 + t) * 64);
+        _mm512_store_si512(dst + b * 512 + t * 64, _mm512_and_si512(v, m4));
+        _mm512_store_si512(dst + b * 512 + (4 + t) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+      }
+    }
+  }
+
+  // Like Micro (the same integer sums, the same float steps), on staged blocks:
+  // staged[j] + (b - kb0) * 512 holds block b of group j. One int32 chain per (row,
+  // group), so that 6 rows x 2 groups fit the registers: 96 VPDPBUSD per block against
+  // 36 conversion steps.
+  template <int MR, int NR>
+  static void MicroStaged(const PanelActRow* rows, const uint8_t* const* staged, const uint8_t* const* groups,
+                          size_t scales_offset, int64_t kb0, int64_t nbk, __m512 (*acc)[NR]) {
+    __m512 facc[MR][NR];
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < NR; ++j) facc[i][j] = acc[i][j];
+    }
+    for (int64_t b = kb0; b < kb0 + nbk; ++b) {
+      __m512i s[MR][NR];
+      for (int i = 0; i < MR; ++i) {
+        const __m512i c = _mm512_set1_epi32(rows[i].corr[b]);
+        for (int j = 0; j < NR; ++j) s[i][j] = c;
+      }
+      for (int t = 0; t < 8; ++t) {
+        __m512i w[NR];
+        for (int j = 0; j < NR; ++j) w[j] = _mm512_loadu_si512(staged[j] + (b - kb0) * 512 + t * 64);
+        for (int i = 0; i < MR; ++i) {
+          const __m512i a = PanelBcast4(rows[i].q + 32 * b + 4 * t);
+          for (int j = 0; j < NR; ++j) s[i][j] = _mm512_dpbusd_epi32(s[i][j], w[j], a);
+        }
+      }
+      __m512 dw[NR];
+      for (int j = 0; j < NR; ++j) {
+        dw[j] = _mm512_cvtph_ps(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(groups[j] + scales_offset + 32 * b)));
+      }
+      for (int i = 0; i < MR; ++i) {
+        const __m512 da = _mm512_set1_ps(rows[i].d[b]);
+        for (int j = 0; j < NR; ++j) {
+          facc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s[i][j]), dw[j]), da, facc[i][j]);
+        }
+      }
+    }
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < NR; ++j) acc[i][j] = facc[i][j];
+    }
+  }
+
   template <int MR, int NR>
   static void Micro(const PanelActRow* rows, const uint8_t* const* quants, size_t scales_offset, int64_t kb0,
                     int64_t nbk, __m512 (*acc)[NR]) {

@@ -15,6 +15,10 @@
 //     static void Micro(const PanelActRow* rows, const uint8_t* const* groups, size_t scales_offset,
 //                       int64_t kb0, int64_t nbk, __m512 (*acc)[NR]);  // blocks [kb0, kb0 + nbk)
 //   };
+// Optionally (Q4_0 / Q8_0), a staged prefill kernel used when m >= kMR:
+//     static constexpr int kMRStaged, kStagedBlockBytes;  static constexpr bool kNeedsStaging;
+//     static void Stage(const uint8_t* group, int64_t kb0, int64_t nbk, uint8_t* dst);
+//     template <int MR, int NR> static void MicroStaged(rows, staged, groups, scales_offset, kb0, nbk, acc);
 // Micro must do the same per-lane arithmetic whatever MR, NR and the k chunk, so that a
 // result does not depend on m, the row grouping, the column split or the thread count.
 #pragma once
@@ -24,6 +28,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "kernels/kernel_table.h"
@@ -46,7 +51,49 @@ struct PanelScratch16 {
   std::vector<PanelActRow> rows;
   std::vector<int32_t> corr;      // [m][nb * kCorr]
   std::vector<PanelLane16> acc;   // [m][NR], read as __m512
+  std::vector<PanelLane16> staged_lanes;  // staged k chunks (StagedRowGroups), 64-byte aligned
+  std::span<uint8_t> staged;
 };
+
+// Runs micro-kernel P::MicroStaged<R, NR> on rows [r, r + R) for R = rows (1 .. MR).
+template <class P, int NR, int MR>
+void StagedTail(int64_t rows, const PanelActRow* r, const uint8_t* const* staged, const uint8_t* const* groups,
+                size_t scales_offset, int64_t kb0, int64_t nbk, __m512 (*acc)[NR]) {
+  if constexpr (MR > 0) {
+    if (rows == MR) return P::template MicroStaged<MR, NR>(r, staged, groups, scales_offset, kb0, nbk, acc);
+    StagedTail<P, NR, MR - 1>(rows, r, staged, groups, scales_offset, kb0, nbk, acc);
+  }
+}
+
+// One k chunk [kb0, kb0 + nbk) for every row, for weight types with a staged prefill
+// kernel (P::kMRStaged, P::Stage, P::MicroStaged): the chunk of each group is staged once
+// (when P::kNeedsStaging; else read in place), then rows go kMRStaged at a time.
+template <class P, int NR>
+void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* const* groups, int64_t kb0, int64_t nbk,
+                     int64_t next_lines, __m512 (*acc)[NR]) {
+  const uint8_t* staged[NR];
+  for (int j = 0; j < NR; ++j) {
+    if constexpr (P::kNeedsStaging) {
+      uint8_t* dst = S.staged.data() + static_cast<size_t>(j) * P::kKC * P::kStagedBlockBytes;
+      P::Stage(groups[j], kb0, nbk, dst);
+      staged[j] = dst;
+    } else {
+      staged[j] = groups[j] + kb0 * P::kStagedBlockBytes;
+    }
+  }
+  constexpr int MR = P::kMRStaged;
+  const int64_t row_groups = (A.m + MR - 1) / MR;
+  for (int64_t r = 0, g = 0; r < A.m; r += MR, ++g) {
+    for (int j = 0; j < NR && next_lines > 0; ++j) {
+      const uint8_t* next = groups[j] + (kb0 + nbk) * P::kStreamBytes;
+      for (int64_t l = g * next_lines / row_groups; l < (g + 1) * next_lines / row_groups; ++l) {
+        _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
+      }
+    }
+    StagedTail<P, NR, MR>(std::min<int64_t>(MR, A.m - r), &S.rows[r], staged, groups, A.w_scales_offset, kb0, nbk,
+                          acc + r);
+  }
+}
 
 template <class P, int NR>
 void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t cols) {
@@ -65,6 +112,12 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
     // While the row groups work on this chunk from L1, fetch the next chunk into L2, a
     // share before each row group, so that memory is read all along, not in bursts.
     const int64_t next_lines = std::min(kc, nb - kb0 - nbk) * P::kStreamBytes / 64;
+    if constexpr (requires { P::kMRStaged; }) {
+      if (A.m >= P::kMR) {
+        StagedRowGroups<P, NR>(A, S, groups, kb0, nbk, next_lines, acc);
+        continue;
+      }
+    }
     const int64_t row_groups = A.m / P::kMR;
     int64_t r = 0;
     for (int64_t g = 0; r + P::kMR <= A.m; r += P::kMR, ++g) {
@@ -100,6 +153,13 @@ void DrivePanel16(const MatMulArgs& A, int64_t n0, int64_t n1) {
   if (S.rows.size() < m) S.rows.resize(m);
   if (S.corr.size() < m * per_row) S.corr.resize(m * per_row);
   if (S.acc.size() < m * std::max(P::kNR, P::kNRDecode)) S.acc.resize(m * std::max(P::kNR, P::kNRDecode));
+  if constexpr (requires { P::kMRStaged; }) {
+    const size_t staged_bytes = static_cast<size_t>(P::kNR) * P::kKC * P::kStagedBlockBytes;
+    if (S.staged.size() < staged_bytes) {
+      S.staged_lanes.resize(staged_bytes / sizeof(PanelLane16));
+      S.staged = {reinterpret_cast<uint8_t*>(S.staged_lanes.data()), staged_bytes};
+    }
+  }
   for (int64_t r = 0; r < A.m; ++r) {
     const QuantActRow row = A.xq_layout.Row(A.xq, r);
     int32_t* corr = S.corr.data() + static_cast<size_t>(r) * per_row;

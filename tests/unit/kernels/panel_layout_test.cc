@@ -125,12 +125,12 @@ TEST(PanelLayoutTest, MatMulEqualsTheRowLayoutBitForBit) {
   ThreadPool pool(2);
   std::mt19937 rng(3);
   for (DType t : kTypes) {
-    for (int64_t n : {16, 45, 100}) {
-      const int64_t k = 256;
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{16, 256}, {45, 256}, {100, 256}, {45, 1280}}) {
+      // k = 1280: several k chunks in the prefill kernels.
       const auto rows = RandomWeights(rng, t, n, k);
       const TensorView w = MakeView(t, k, n, rows);
       const PackedTensor p = PackTensor(w);
-      for (int64_t m : {1, 2, 5, 70}) {
+      for (int64_t m : {1, 2, 5, 7, 8, 9, 70}) {  // prefill row-group tails of every length
         const auto x = RandomFloats(rng, static_cast<size_t>(m * k));
         for (Isa isa : ctxs.isas) {
           if (IsKQuant(t) && OwnPanelKernel(isa)) continue;  // see KQuantMatMulMatchesTheReference
