@@ -59,6 +59,13 @@ struct MatMulArgs {
   QuantActLayout xq_layout;
 };
 
+// A block of attention work that shares K/V rows: the queries of tokens [tok_begin,
+// tok_end) of sequence `seq` (consecutive, causal) for heads [head_begin, head_end), which
+// all read one KV head.
+struct AttentionTile {
+  int32_t seq, tok_begin, tok_end, head_begin, head_end;
+};
+
 struct KernelTable {
   Isa isa = Isa::kScalar;
 
@@ -92,6 +99,10 @@ struct KernelTable {
   // (token, head) pairs [pair_begin, pair_end), pair = token * n_heads + head.
   void (*attention)(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
                     int64_t pair_end) = nullptr;
+  // Optional (nullptr: Attention uses `attention`): tiles[0 .. n) (see AttentionTile), each
+  // query's result the same as `attention` gives it.
+  void (*attention_tiles)(const AttentionBatch& batch, const KvCacheView& cache, float* out,
+                          const AttentionTile* tiles, int64_t n) = nullptr;
 };
 
 // The table for `isa`, or nullptr when this CPU (or this build) cannot run it.

@@ -1,4 +1,5 @@
-// AVX-512 element-wise ops, RoPE, KV conversion, paged attention, and the table.
+// AVX-512 element-wise ops, RoPE, KV conversion, and the kernel table (attention is in
+// attention_avx512.cc).
 // GCC 12 reports the _mm512_undefined_* inside its own AVX-512 intrinsics as uninitialised.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -6,34 +7,11 @@
 
 #include <cstring>
 
-#include "kernels/attention_online.h"
 #include "kernels/avx512/avx512_kernels.h"
+#include "kernels/avx512/vec_math.h"
 
 namespace weft::kernels::avx512 {
 namespace {
-
-inline __mmask16 TailMask(int64_t left) {
-  return left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-}
-
-// exp(x) by 2^n * P(r), r = x - n ln2 in [-ln2/2, ln2/2], P the degree-7 Taylor polynomial
-// (relative error < 1e-8 before rounding); scalef handles overflow and underflow.
-inline __m512 Exp(__m512 x) {
-  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
-}
 
 void RmsNormRow(const float* x, const float* w, float eps, int64_t dim, float* out) {
   __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
@@ -148,37 +126,6 @@ void ConvertKvRow(const float* src, void* dst, DType type, int64_t n) {
   }
 }
 
-inline __m512 LoadKv(const void* p, DType type, int i, __mmask16 m) {
-  if (type == DType::kF32) return _mm512_maskz_loadu_ps(m, static_cast<const float*>(p) + i);
-  const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i);
-  if (type == DType::kF16) return _mm512_cvtph_ps(h);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-struct AttnPrims {
-  static float Dot(const float* q, const void* k, DType type, int d) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int i = 0; i < d; i += 16) {
-      const __mmask16 m = TailMask(d - i);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), LoadKv(k, type, i, m), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-  }
-  static void Axpy(float p, const void* v, DType type, float* acc, int d) {
-    const __m512 pv = _mm512_set1_ps(p);
-    for (int i = 0; i < d; i += 16) {
-      const __mmask16 m = TailMask(d - i);
-      _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(pv, LoadKv(v, type, i, m), _mm512_maskz_loadu_ps(m, acc + i)));
-    }
-  }
-  static void ScaleRow(float* acc, float s, int d) { avx512::ScaleRow(acc, s, d); }
-  static float ExpSub(float* s, int n, float m) { return ExpSubSum(s, n, m); }
-};
-
-void AttentionPairs(const AttentionBatch& b, const KvCacheView& c, float* out, int64_t p0, int64_t p1) {
-  OnlineAttention<AttnPrims>(b, c, out, p0, p1);
-}
-
 // Dequantises a row: F16 / BF16 / F32 vectorised, other types through the reference.
 void DequantizeRowImpl(DType type, const void* src, float* dst, int64_t n) {
   if (type == DType::kF16 || type == DType::kBF16 || type == DType::kF32) {
@@ -207,6 +154,7 @@ KernelTable MakeTable() {
   t.rope = RopeToken;
   t.convert_kv_row = ConvertKvRow;
   t.attention = AttentionPairs;
+  t.attention_tiles = AttentionTiles;
   return t;
 }
 

@@ -1,0 +1,45 @@
+// Small AVX-512 vector helpers shared by the avx512/ translation units: tail masks, a
+// vector exp, and loads of KV-cache rows (F32 / F16 / BF16) as f32. Include only from
+// avx512/*.cc (compiled with the AVX-512 flags). Pure functions.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace weft::kernels::avx512 {
+
+inline __mmask16 TailMask(int64_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+// exp(x) by 2^n * P(r), r = x - n ln2 in [-ln2/2, ln2/2], P the degree-7 Taylor polynomial
+// (relative error < 1e-8 before rounding); scalef handles overflow and underflow.
+inline __m512 Exp(__m512 x) {
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// Values i .. i + 15 of a KV row of `type` (F32, F16 or BF16) as f32; lanes outside m are 0.
+inline __m512 LoadKv(const void* p, DType type, int i, __mmask16 m) {
+  if (type == DType::kF32) return _mm512_maskz_loadu_ps(m, static_cast<const float*>(p) + i);
+  const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i);
+  if (type == DType::kF16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+}  // namespace weft::kernels::avx512
