@@ -1,18 +1,19 @@
-// AVX-512 paged attention (KernelTable::attention): causal, GQA/MQA, an online softmax
-// (running max and sum, FlashAttention-style) over the KV positions in spans of
-// kSpan(head_dim) positions (64 for head_dim <= 64), K/V rows gathered through the block
-// table.
+// AVX-512 paged attention (KernelTable::attention and ::attention_tiles): causal, GQA/MQA,
+// an online softmax (running max and sum, FlashAttention-style) over the KV positions in
+// spans of kSpan = 64, K/V rows gathered through the block table.
 //
-// The (token, head) pairs [pair_begin, pair_end) are taken in tiles: the heads of one
-// token that share a KV head (GQA). For each span, the tile's K and V rows are converted
-// to f32 once (zero-padded to a multiple of 16 values), then for each query of the tile:
-//   scores  16 dot products at a time (16 accumulators, one horizontal-sum tree), x scale;
-//   softmax the span's max raises the running max (rescaling the accumulator and sum);
-//           p = exp(s - max) for the span's positions;
-//   values  acc += sum_t p[t] * v[t], with the accumulator in registers (two interleaved
-//           sets over the positions, added at the end of the span).
-// Each query's arithmetic depends only on its own row and the cache contents: not on the
-// tile, the batch, the block size or the thread split (batch invariance).
+// Work comes in tiles (kernel_table.h, AttentionTile: consecutive tokens of a sequence x
+// the heads of one KV head). For each span, the tile's K rows are converted to f32 and
+// transposed once (kt[dim][position]) and its V rows converted (vf[position][dim]); then
+// the queries that see the span, up to kMaxGroup at a time, do a small matrix product each:
+//   scores  s[g][t] = sum over dims i, in order, of q_g[i] * kt[i][t], x scale (positions
+//           past the query's own are masked);
+//   softmax the span's max raises the query's running max (rescaling its accumulator and
+//           sum); p = exp(s - max);
+//   values  acc_g += p_g[t] * v[t] for t in order (positions past the query's own add
+//           exact zeros).
+// A query's arithmetic depends only on its row and the cache contents: not on the tile,
+// its group, the batch, the block size or the thread split (batch invariance).
 // Thread-safety: reentrant; scratch is thread_local.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -27,171 +28,184 @@
 namespace weft::kernels::avx512 {
 namespace {
 
-constexpr int kChunk = 16;   // positions per score vector
-constexpr int kMaxSpan = 64;  // positions per softmax step
+constexpr int kSpan = 64;     // positions per softmax step
+constexpr int kVecs = kSpan / 16;
+constexpr int kMaxGroup = 4;  // queries per pass over a span
 #define WEFT_INLINE inline __attribute__((always_inline))
 
-// Lane t of the result = the sum of v[t]'s 16 lanes.
-WEFT_INLINE __m512 SumEach16(const __m512* v) {
-  __m512 x[8], y[4];
-  // x[i], per 128-bit lane: [a0 + a2, b0 + b2, a1 + a3, b1 + b3] (a = v[2i], b = v[2i + 1]).
-  for (int i = 0; i < 8; ++i) {
-    x[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+// In place: r[i] lane j <- r[j] lane i.
+WEFT_INLINE void Transpose16(__m512* r) {
+  __m512 t[16];
+  for (int k = 0; k < 16; k += 2) {  // per 128-bit lane: [a0 b0 a1 b1], [a2 b2 a3 b3]
+    t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
   }
-  // y[i], per 128-bit lane: the lane's sums of v[4i], v[4i + 1], v[4i + 2], v[4i + 3].
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(x[2 * i]), b = _mm512_castps_pd(x[2 * i + 1]);
-    y[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  __m512 u[16];  // u[4k + j], 128-bit lane L: value 4L + j of rows 4k .. 4k + 3
+  for (int k = 0; k < 16; k += 4) {
+    const __m512d t0 = _mm512_castps_pd(t[k]), t1 = _mm512_castps_pd(t[k + 1]);
+    const __m512d t2 = _mm512_castps_pd(t[k + 2]), t3 = _mm512_castps_pd(t[k + 3]);
+    u[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    u[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    u[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    u[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
   }
+  constexpr int kLo = _MM_SHUFFLE(1, 0, 1, 0), kHi = _MM_SHUFFLE(3, 2, 3, 2);
   constexpr int kEven = _MM_SHUFFLE(2, 0, 2, 0), kOdd = _MM_SHUFFLE(3, 1, 3, 1);
-  // z0: [v0..3 over lanes 0-1, v0..3 over lanes 2-3, v4..7 over 0-1, v4..7 over 2-3]; z1: v8..15.
-  const __m512 z0 = _mm512_add_ps(_mm512_shuffle_f32x4(y[0], y[1], kEven), _mm512_shuffle_f32x4(y[0], y[1], kOdd));
-  const __m512 z1 = _mm512_add_ps(_mm512_shuffle_f32x4(y[2], y[3], kEven), _mm512_shuffle_f32x4(y[2], y[3], kOdd));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(z0, z1, kEven), _mm512_shuffle_f32x4(z0, z1, kOdd));
+  for (int j = 0; j < 4; ++j) {
+    const __m512 x0 = _mm512_shuffle_f32x4(u[j], u[4 + j], kLo), x1 = _mm512_shuffle_f32x4(u[j], u[4 + j], kHi);
+    const __m512 y0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], kLo), y1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], kHi);
+    r[j] = _mm512_shuffle_f32x4(x0, y0, kEven);
+    r[4 + j] = _mm512_shuffle_f32x4(x0, y0, kOdd);
+    r[8 + j] = _mm512_shuffle_f32x4(x1, y1, kEven);
+    r[12 + j] = _mm512_shuffle_f32x4(x1, y1, kOdd);
+  }
 }
 
-// Lane t = dot(q, kf row t) for the 16 rows of kf (row stride dpad; zero past d).
-// DV (here and below): dpad / 16 when known at compile time (1 .. 8), else 0.
-template <int DV>
-WEFT_INLINE __m512 Scores16(const float* q, const float* kf, int d, int dpad_rt) {
-  const int dpad = DV > 0 ? 16 * DV : dpad_rt;
-  __m512 a[kChunk];
-  for (auto& v : a) v = _mm512_setzero_ps();
-  for (int i = 0; i < dpad; i += 16) {
-    const __m512 qv = _mm512_maskz_loadu_ps(TailMask(d - i), q + i);
-    for (int t = 0; t < kChunk; ++t) a[t] = _mm512_fmadd_ps(qv, _mm512_load_ps(kf + t * dpad + i), a[t]);
-  }
-  return SumEach16(a);
-}
-
-// acc[i0 .. i0 + 16 NV) += sum_{t < cnt} p[t] * vf[t][i0 ..].
-template <int NV>
-WEFT_INLINE void AccumulateValues(float* acc, const float* p, const float* vf, int cnt, int dpad, int i0) {
-  __m512 a[NV], b[NV];
-  for (int v = 0; v < NV; ++v) {
-    a[v] = _mm512_load_ps(acc + i0 + 16 * v);
-    b[v] = _mm512_setzero_ps();
-  }
-  int t = 0;
-  for (; t + 2 <= cnt; t += 2) {
-    const __m512 p0 = _mm512_set1_ps(p[t]), p1 = _mm512_set1_ps(p[t + 1]);
-    const float* r0 = vf + t * dpad + i0;
-    const float* r1 = r0 + dpad;
-    for (int v = 0; v < NV; ++v) {
-      a[v] = _mm512_fmadd_ps(p0, _mm512_load_ps(r0 + 16 * v), a[v]);
-      b[v] = _mm512_fmadd_ps(p1, _mm512_load_ps(r1 + 16 * v), b[v]);
+// The span's K rows (rows[t], t < n: d values of type T) -> kt [dpad][kSpan] f32, kt[i][t] =
+// value i of row t; zero for t >= n. V rows -> vf [n][dpad] f32, zero past d.
+template <DType T>
+void GatherSpan(const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d, int dpad, float* kt,
+                float* vf) {
+  for (int c = 0; c < kVecs; ++c) {
+    for (int i = 0; i < dpad; i += 16) {
+      __m512 r[16];
+      for (int t = 0; t < 16; ++t) {
+        r[t] = 16 * c + t < n ? LoadKv(krows[16 * c + t], T, i, TailMask(d - i)) : _mm512_setzero_ps();
+      }
+      Transpose16(r);
+      for (int k = 0; k < 16; ++k) _mm512_store_ps(kt + (i + k) * kSpan + 16 * c, r[k]);
     }
   }
-  if (t < cnt) {
-    const __m512 p0 = _mm512_set1_ps(p[t]);
-    for (int v = 0; v < NV; ++v) a[v] = _mm512_fmadd_ps(p0, _mm512_load_ps(vf + t * dpad + i0 + 16 * v), a[v]);
+  for (int t = 0; t < n; ++t) {
+    for (int i = 0; i < dpad; i += 16) _mm512_store_ps(vf + t * dpad + i, LoadKv(vrows[t], T, i, TailMask(d - i)));
   }
-  for (int v = 0; v < NV; ++v) _mm512_store_ps(acc + i0 + 16 * v, _mm512_add_ps(a[v], b[v]));
 }
 
-template <int DV>
-WEFT_INLINE void AccumulateValues(float* acc, const float* p, const float* vf, int cnt, int dpad_rt) {
-  const int dpad = DV > 0 ? 16 * DV : dpad_rt;
+void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d, int dpad,
+                float* kt, float* vf) {
+  switch (type) {
+    case DType::kF16: return GatherSpan<DType::kF16>(krows, vrows, n, d, dpad, kt, vf);
+    case DType::kBF16: return GatherSpan<DType::kBF16>(krows, vrows, n, d, dpad, kt, vf);
+    default: return GatherSpan<DType::kF32>(krows, vrows, n, d, dpad, kt, vf);
+  }
+}
+
+// Lanes of score vector c (positions 16c ..) among a query's first cnt positions.
+inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
+
+// One query's state: its row, its accumulator [dpad] and its running max and sum.
+struct QueryState {
+  const float* q;
+  float* acc;
+  float* run_max;
+  float* run_sum;
+  int cnt;  // positions of this span it sees (1 .. kSpan)
+};
+
+// acc_g[i0 .. i0 + 16 NV) += sum over t < cnt of p[g][t] * vf[t][0 .. 16 NV), t in order
+// (vf already offset by i0; row stride dpad).
+template <int G, int NV>
+WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const float* vf, int cnt, int dpad, int i0) {
+  __m512 a[G][NV];
+  for (int g = 0; g < G; ++g) {
+    for (int v = 0; v < NV; ++v) a[g][v] = _mm512_load_ps(qs[g].acc + i0 + 16 * v);
+  }
+  for (int t = 0; t < cnt; ++t) {
+    __m512 vv[NV];
+    for (int v = 0; v < NV; ++v) vv[v] = _mm512_load_ps(vf + t * dpad + 16 * v);
+    for (int g = 0; g < G; ++g) {
+      const __m512 pg = _mm512_set1_ps(p[g * kSpan + t]);
+      for (int v = 0; v < NV; ++v) a[g][v] = _mm512_fmadd_ps(pg, vv[v], a[g][v]);
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(qs[g].acc + i0 + 16 * v, a[g][v]);
+  }
+}
+
+// G queries over one span (kt, vf from GatherSpan): scores for all kSpan positions (the
+// rows past a query's cnt are masked), the online-softmax step, then acc += p . V. Each
+// query's arithmetic is the same whatever G and the other queries (extra positions enter
+// as exact zeros).
+template <int G>
+void UpdateQueries(const QueryState* qs, float scale, const float* kt, const float* vf, int d, int dpad, float* p) {
+  // Scores: s[g][c] lane l = sum over i of q_g[i] * kt[i][16c + l], in order of i.
+  __m512 s[G][kVecs];
+  for (int g = 0; g < G; ++g) {
+    for (int c = 0; c < kVecs; ++c) s[g][c] = _mm512_setzero_ps();
+  }
+  for (int i = 0; i < d; ++i) {
+    __m512 k[kVecs];
+    for (int c = 0; c < kVecs; ++c) k[c] = _mm512_load_ps(kt + i * kSpan + 16 * c);
+    for (int g = 0; g < G; ++g) {
+      const __m512 qi = _mm512_set1_ps(qs[g].q[i]);
+      for (int c = 0; c < kVecs; ++c) s[g][c] = _mm512_fmadd_ps(qi, k[c], s[g][c]);
+    }
+  }
+  int max_cnt = 0;
+  for (int g = 0; g < G; ++g) {
+    const QueryState& st = qs[g];
+    max_cnt = std::max(max_cnt, st.cnt);
+    __m512 mv = _mm512_set1_ps(-__builtin_inff());
+    for (int c = 0; c < kVecs; ++c) {
+      s[g][c] = _mm512_mul_ps(s[g][c], _mm512_set1_ps(scale));
+      mv = _mm512_mask_max_ps(mv, LiveMask(st.cnt, c), mv, s[g][c]);
+    }
+    const float smax = _mm512_reduce_max_ps(mv);
+    if (smax > *st.run_max) {
+      // Rescale what was accumulated under the old maximum.
+      if (*st.run_sum != 0.0f) {
+        const float corr = __builtin_expf(*st.run_max - smax);
+        *st.run_sum *= corr;
+        const __m512 cv = _mm512_set1_ps(corr);
+        for (int i = 0; i < dpad; i += 16) _mm512_store_ps(st.acc + i, _mm512_mul_ps(_mm512_load_ps(st.acc + i), cv));
+      }
+      *st.run_max = smax;
+    }
+    const __m512 mx = _mm512_set1_ps(*st.run_max);
+    __m512 sum = _mm512_setzero_ps();
+    for (int c = 0; c < kVecs; ++c) {
+      const __m512 e = _mm512_maskz_mov_ps(LiveMask(st.cnt, c), Exp(_mm512_sub_ps(s[g][c], mx)));
+      sum = _mm512_add_ps(sum, e);
+      _mm512_store_ps(p + g * kSpan + 16 * c, e);
+    }
+    *st.run_sum += _mm512_reduce_add_ps(sum);
+  }
+  // Values: acc_g += sum over t < max_cnt of p_g[t] * v[t], 64 values of acc at a time.
   for (int i0 = 0; i0 < dpad; i0 += 64) {
     switch (std::min(4, (dpad - i0) / 16)) {
-      case 4: AccumulateValues<4>(acc, p, vf, cnt, dpad, i0); break;
-      case 3: AccumulateValues<3>(acc, p, vf, cnt, dpad, i0); break;
-      case 2: AccumulateValues<2>(acc, p, vf, cnt, dpad, i0); break;
-      default: AccumulateValues<1>(acc, p, vf, cnt, dpad, i0); break;
+      case 4: AccumulateValues<G, 4>(qs, p, vf + i0, max_cnt, dpad, i0); break;
+      case 3: AccumulateValues<G, 3>(qs, p, vf + i0, max_cnt, dpad, i0); break;
+      case 2: AccumulateValues<G, 2>(qs, p, vf + i0, max_cnt, dpad, i0); break;
+      default: AccumulateValues<G, 1>(qs, p, vf + i0, max_cnt, dpad, i0); break;
     }
   }
 }
 
-// The span's cnt KV rows (rows[t]: d values of type T) -> dst [cnt][dpad] f32, zero past
-// d; rows cnt .. round_up(cnt, 16) - 1 zero too when zero_rest (they meet the scores).
-template <DType T>
-void GatherRows(const uint8_t* const* rows, int cnt, int d, int dpad, float* dst, bool zero_rest) {
-  for (int t = 0; t < cnt; ++t) {
-    for (int i = 0; i < dpad; i += 16) _mm512_store_ps(dst + t * dpad + i, LoadKv(rows[t], T, i, TailMask(d - i)));
-  }
-  if (zero_rest) {
-    for (int t = cnt; t % kChunk != 0; ++t) {
-      for (int i = 0; i < dpad; i += 16) _mm512_store_ps(dst + t * dpad + i, _mm512_setzero_ps());
-    }
+void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, const float* vf, int d, int dpad,
+                   float* p) {
+  switch (n) {
+    case 4: return UpdateQueries<4>(qs, scale, kt, vf, d, dpad, p);
+    case 3: return UpdateQueries<3>(qs, scale, kt, vf, d, dpad, p);
+    case 2: return UpdateQueries<2>(qs, scale, kt, vf, d, dpad, p);
+    default: return UpdateQueries<1>(qs, scale, kt, vf, d, dpad, p);
   }
 }
-
-void GatherRows(DType type, const uint8_t* const* rows, int cnt, int d, int dpad, float* dst, bool zero_rest) {
-  switch (type) {
-    case DType::kF16: return GatherRows<DType::kF16>(rows, cnt, d, dpad, dst, zero_rest);
-    case DType::kBF16: return GatherRows<DType::kBF16>(rows, cnt, d, dpad, dst, zero_rest);
-    default: return GatherRows<DType::kF32>(rows, cnt, d, dpad, dst, zero_rest);
-  }
-}
-
-// Positions per span: the span's K and V rows as f32 take at most 32 KB (L1).
-int SpanFor(int dpad) { return std::clamp(4096 / dpad / kChunk * kChunk, kChunk, kMaxSpan); }
 
 struct alignas(64) Lane16 {
   float f[16];
 };
 
 struct AttentionScratch {
-  std::vector<Lane16> kf, vf, acc;  // [span][dpad], [span][dpad], [tile][dpad]
-  std::vector<float> run_max, run_sum;  // [tile]
-  void Reserve(int dpad, int span, int tile) {
-    const size_t lanes = static_cast<size_t>(span) * dpad / 16;
-    if (kf.size() < lanes) kf.resize(lanes), vf.resize(lanes);
-    if (acc.size() < static_cast<size_t>(tile) * dpad / 16) acc.resize(static_cast<size_t>(tile) * dpad / 16);
-    if (run_max.size() < static_cast<size_t>(tile)) run_max.resize(tile), run_sum.resize(tile);
+  std::vector<Lane16> kt, vf, acc;  // [dpad][kSpan], [kSpan][dpad], [tile queries][dpad]
+  std::vector<float> run_max, run_sum;  // [tile queries]
+  void Reserve(int dpad, int queries) {
+    const size_t lanes = static_cast<size_t>(kSpan) * dpad / 16;
+    if (kt.size() < lanes) kt.resize(lanes), vf.resize(lanes);
+    if (acc.size() < static_cast<size_t>(queries) * dpad / 16) acc.resize(static_cast<size_t>(queries) * dpad / 16);
+    if (run_max.size() < static_cast<size_t>(queries)) run_max.resize(queries), run_sum.resize(queries);
   }
 };
-
-// One query over a span of cnt positions (kf / vf rows 0 .. cnt - 1): the online-softmax
-// step on its accumulator acc[dpad], running max and sum. p: kMaxSpan floats of scratch.
-template <int DV>
-void UpdateQuery(const float* q, float scale, const float* kf, const float* vf, int cnt, int d, int dpad_rt, float* acc,
-                 float& run_max, float& run_sum, float* p) {
-  const int dpad = DV > 0 ? 16 * DV : dpad_rt;
-  const int vecs = (cnt + kChunk - 1) / kChunk;
-  __m512 sv[kMaxSpan / kChunk];
-  __m512 mv = _mm512_set1_ps(-__builtin_inff());
-  for (int c = 0; c < vecs; ++c) {
-    sv[c] = _mm512_mul_ps(Scores16<DV>(q, kf + c * kChunk * dpad, d, dpad), _mm512_set1_ps(scale));
-    mv = _mm512_mask_max_ps(mv, TailMask(cnt - c * kChunk), mv, sv[c]);
-  }
-  const float smax = _mm512_reduce_max_ps(mv);
-  if (smax > run_max) {
-    // Rescale what was accumulated under the old maximum.
-    if (run_sum != 0.0f) {
-      const float corr = __builtin_expf(run_max - smax);
-      run_sum *= corr;
-      const __m512 cv = _mm512_set1_ps(corr);
-      for (int i = 0; i < dpad; i += 16) _mm512_store_ps(acc + i, _mm512_mul_ps(_mm512_load_ps(acc + i), cv));
-    }
-    run_max = smax;
-  }
-  const __m512 mx = _mm512_set1_ps(run_max);
-  __m512 sum = _mm512_setzero_ps();
-  for (int c = 0; c < vecs; ++c) {
-    const __m512 e = _mm512_maskz_mov_ps(TailMask(cnt - c * kChunk), Exp(_mm512_sub_ps(sv[c], mx)));
-    sum = _mm512_add_ps(sum, e);
-    _mm512_store_ps(p + c * kChunk, e);
-  }
-  run_sum += _mm512_reduce_add_ps(sum);
-  AccumulateValues<DV>(acc, p, vf, cnt, dpad);
-}
-
-using UpdateFn = void (*)(const float*, float, const float*, const float*, int, int, int, float*, float&, float&,
-                         float*);
-UpdateFn UpdateFor(int dpad) {
-  switch (dpad / 16) {
-    case 1: return UpdateQuery<1>;
-    case 2: return UpdateQuery<2>;
-    case 3: return UpdateQuery<3>;
-    case 4: return UpdateQuery<4>;
-    case 5: return UpdateQuery<5>;
-    case 6: return UpdateQuery<6>;
-    case 7: return UpdateQuery<7>;
-    case 8: return UpdateQuery<8>;
-    default: return UpdateQuery<0>;
-  }
-}
 
 #undef WEFT_INLINE
 
@@ -201,25 +215,22 @@ void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float
                     int64_t n_tiles) {
   const int d = cache.head_dim;
   const int dpad = (d + 15) / 16 * 16;
-  const int span = SpanFor(dpad);
   const int group = batch.n_heads / cache.n_kv_heads;
   const int64_t elem = cache.type == DType::kF32 ? 4 : 2;
   const int64_t token_stride = static_cast<int64_t>(cache.n_kv_heads) * d * elem;  // bytes per slot
   const int64_t block_stride = token_stride * cache.block_size;
-  const UpdateFn update = UpdateFor(dpad);
   thread_local AttentionScratch S;
-  float* kf = nullptr;
-  float* vf = nullptr;
-  alignas(64) float p[kMaxSpan];
-  const uint8_t* krows[kMaxSpan];
-  const uint8_t* vrows[kMaxSpan];
+  alignas(64) float p[kMaxGroup * kSpan];
+  const uint8_t* krows[kSpan];
+  const uint8_t* vrows[kSpan];
+  QueryState qs[kMaxGroup];
   for (int64_t ti = 0; ti < n_tiles; ++ti) {
     const AttentionTile& tile = tiles[ti];
     const int heads = tile.head_end - tile.head_begin;
     const int nq = (tile.tok_end - tile.tok_begin) * heads;  // query i: token tok_begin + i / heads
-    S.Reserve(dpad, span, nq);
-    kf = S.kf[0].f;
-    vf = S.vf[0].f;
+    S.Reserve(dpad, nq);
+    float* kt = S.kt[0].f;
+    float* vf = S.vf[0].f;
     // KV positions seen by the tile's first token: one more for each later token.
     const int32_t q_start = batch.query_start[tile.seq];
     const int32_t q_len = batch.query_start[tile.seq + 1] - q_start;
@@ -236,8 +247,8 @@ void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float
       S.run_max[i] = -__builtin_inff();
       S.run_sum[i] = 0.0f;
     }
-    for (int64_t start = 0; start < last_kv; start += span) {
-      const int rows = static_cast<int>(std::min<int64_t>(span, last_kv - start));
+    for (int64_t start = 0; start < last_kv; start += kSpan) {
+      const int rows = static_cast<int>(std::min<int64_t>(kSpan, last_kv - start));
       // The span's rows, block by block (one division per span).
       for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
            t < rows; ++j, in = 0) {
@@ -247,18 +258,23 @@ void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float
           vrows[t] = vbase + boff + in * token_stride;
         }
       }
-      GatherRows(cache.type, krows, rows, d, dpad, kf, true);
-      GatherRows(cache.type, vrows, rows, d, dpad, vf, false);
+      GatherSpan(cache.type, krows, vrows, rows, d, dpad, kt, vf);
+      // The queries that see this span, kMaxGroup at a time.
+      int n = 0;
       for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
         const int64_t n_kv = first_kv + (tok - tile.tok_begin);
         if (n_kv <= start) continue;
-        const int cnt = static_cast<int>(std::min<int64_t>(span, n_kv - start));
+        const int cnt = static_cast<int>(std::min<int64_t>(kSpan, n_kv - start));
         for (int h = tile.head_begin; h < tile.head_end; ++h) {
           const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-          const float* q = batch.q + (tok * batch.n_heads + h) * d;
-          update(q, batch.scale, kf, vf, cnt, d, dpad, S.acc[0].f + i * dpad, S.run_max[i], S.run_sum[i], p);
+          qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, S.acc[0].f + i * dpad, &S.run_max[i], &S.run_sum[i], cnt};
+          if (n == kMaxGroup) {
+            UpdateQueries(qs, n, batch.scale, kt, vf, d, dpad, p);
+            n = 0;
+          }
         }
       }
+      if (n > 0) UpdateQueries(qs, n, batch.scale, kt, vf, d, dpad, p);
     }
     for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
       for (int h = tile.head_begin; h < tile.head_end; ++h) {
