@@ -55,6 +55,30 @@ struct PanelScratch16 {
   std::span<uint8_t> staged;
 };
 
+// Spreads the L2 prefetch of the next k chunk (`lines` 64-byte lines per group) over
+// `parts` row groups: part g fetches lines [g * lines / parts, (g + 1) * lines / parts)
+// of each group, found without a division per part.
+class PrefetchShare {
+ public:
+  PrefetchShare(int64_t lines, int64_t parts)
+      : q_(parts > 0 ? lines / parts : 0), r_(parts > 0 ? lines % parts : 0), parts_(parts) {}
+  // The next part's lines of groups[0 .. NR), each `offset` bytes into its group.
+  template <int NR>
+  void Next(const uint8_t* const* groups, int64_t offset) {
+    const int64_t begin = end_;
+    end_ += q_;
+    if ((rem_ += r_) >= parts_ && r_ > 0) rem_ -= parts_, ++end_;
+    for (int j = 0; j < NR; ++j) {
+      for (int64_t l = begin; l < end_; ++l) {
+        _mm_prefetch(reinterpret_cast<const char*>(groups[j] + offset + 64 * l), _MM_HINT_T1);
+      }
+    }
+  }
+
+ private:
+  int64_t q_, r_, parts_, end_ = 0, rem_ = 0;
+};
+
 // Runs micro-kernel P::MicroStaged<R, NR> on rows [r, r + R) for R = rows (1 .. MR).
 template <class P, int NR, int MR>
 void StagedTail(int64_t rows, const PanelActRow* r, const uint8_t* const* staged, const uint8_t* const* groups,
@@ -82,14 +106,9 @@ void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* cons
     }
   }
   constexpr int MR = P::kMRStaged;
-  const int64_t row_groups = (A.m + MR - 1) / MR;
-  for (int64_t r = 0, g = 0; r < A.m; r += MR, ++g) {
-    for (int j = 0; j < NR && next_lines > 0; ++j) {
-      const uint8_t* next = groups[j] + (kb0 + nbk) * P::kStreamBytes;
-      for (int64_t l = g * next_lines / row_groups; l < (g + 1) * next_lines / row_groups; ++l) {
-        _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
-      }
-    }
+  PrefetchShare share(next_lines, (A.m + MR - 1) / MR);
+  for (int64_t r = 0; r < A.m; r += MR) {
+    share.Next<NR>(groups, (kb0 + nbk) * P::kStreamBytes);
     StagedTail<P, NR, MR>(std::min<int64_t>(MR, A.m - r), &S.rows[r], staged, groups, A.w_scales_offset, kb0, nbk,
                           acc + r);
   }
@@ -118,15 +137,10 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
         continue;
       }
     }
-    const int64_t row_groups = A.m / P::kMR;
+    PrefetchShare share(next_lines, A.m / P::kMR);
     int64_t r = 0;
-    for (int64_t g = 0; r + P::kMR <= A.m; r += P::kMR, ++g) {
-      for (int j = 0; j < NR && next_lines > 0; ++j) {
-        const uint8_t* next = groups[j] + (kb0 + nbk) * P::kStreamBytes;
-        for (int64_t l = g * next_lines / row_groups; l < (g + 1) * next_lines / row_groups; ++l) {
-          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
-        }
-      }
+    for (; r + P::kMR <= A.m; r += P::kMR) {
+      share.Next<NR>(groups, (kb0 + nbk) * P::kStreamBytes);
       P::template Micro<P::kMR, NR>(&S.rows[r], groups, A.w_scales_offset, kb0, nbk, acc + r);
     }
     for (; r < A.m; ++r) P::template Micro<1, NR>(&S.rows[r], groups, A.w_scales_offset, kb0, nbk, acc + r);
