@@ -186,14 +186,11 @@ void DrivePanel16(const MatMulArgs& A, int64_t n0, int64_t n1) {
       PanelColumns<P, P::kNRDecode>(A, S, n, std::min<int64_t>(16 * P::kNRDecode, n1 - n));
     }
   }
-  for (; n < n1; n += 16 * P::kNR) {
-    const int64_t cols = std::min<int64_t>(16 * P::kNR, n1 - n);
-    if (cols > 16 * (P::kNR - 1)) {
-      PanelColumns<P, P::kNR>(A, S, n, cols);
-    } else {
-      PanelColumns<P, 1>(A, S, n, cols);
-    }
+  // Whole passes of kNR groups (the last may lack columns in its last group), then single groups.
+  for (; n + 16 * (P::kNR - 1) < n1; n += 16 * P::kNR) {
+    PanelColumns<P, P::kNR>(A, S, n, std::min<int64_t>(16 * P::kNR, n1 - n));
   }
+  for (; n < n1; n += 16) PanelColumns<P, 1>(A, S, n, std::min<int64_t>(16, n1 - n));
 }
 
 inline __m512i PanelBcast4(const int8_t* p) {

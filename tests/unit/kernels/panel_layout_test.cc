@@ -125,7 +125,7 @@ TEST(PanelLayoutTest, MatMulEqualsTheRowLayoutBitForBit) {
   ThreadPool pool(2);
   std::mt19937 rng(3);
   for (DType t : kTypes) {
-    for (auto [n, k] : {std::pair<int64_t, int64_t>{16, 256}, {45, 256}, {100, 256}, {45, 1280}}) {
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{16, 256}, {45, 256}, {80, 256}, {100, 256}, {45, 1280}}) {
       // k = 1280: several k chunks in the prefill kernels.
       const auto rows = RandomWeights(rng, t, n, k);
       const TensorView w = MakeView(t, k, n, rows);
