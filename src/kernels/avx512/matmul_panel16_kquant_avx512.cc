@@ -67,6 +67,74 @@ struct Q4KPanel : KPanelShape {
     }
   }
 
+  // Prefill (m >= kMR): each k chunk is first staged as 64 vectors of unsigned 4-bit
+  // values per super-block (vector 8s + t holds values 32s + 4t .. + 3 of the 16 columns,
+  // s the sub-block), so that every row group reads it with no unpacking. MicroStaged
+  // does Micro's integer sums and float steps in the same order: the same results.
+  static constexpr int kMRStaged = 6;
+  static constexpr int kStagedBlockBytes = 4096;
+  static constexpr bool kNeedsStaging = true;
+
+  static void Stage(const uint8_t* group, int64_t kb0, int64_t nbk, uint8_t* dst) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nbk; ++b) {
+      const uint8_t* rec = group + (kb0 + b) * L::kRecord;
+      uint8_t* out = dst + b * kStagedBlockBytes;
+      for (int c = 0; c < 4; ++c) {
+        for (int t = 0; t < 8; ++t) {
+          const __m512i v = LoadV(rec + (8 * c + t) * 64);
+          _mm512_store_si512(out + (16 * c + t) * 64, _mm512_and_si512(v, m4));
+          _mm512_store_si512(out + (16 * c + 8 + t) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        }
+      }
+    }
+  }
+
+  template <int MR, int NR>
+  static void MicroStaged(const PanelActRow* rows, const uint8_t* const* staged, const uint8_t* const* groups,
+                          size_t /*scales_offset*/, int64_t kb0, int64_t nbk, __m512 (*acc)[NR]) {
+    static_assert(NR == 1, "one group per pass");
+    __m512 facc[MR];
+    for (int i = 0; i < MR; ++i) facc[i] = acc[i][0];
+    for (int64_t b = kb0; b < kb0 + nbk; ++b) {
+      const uint8_t* rec = groups[0] + b * L::kRecord;
+      const uint8_t* st = staged[0] + (b - kb0) * kStagedBlockBytes;
+      __m512i S[MR];
+      for (int c = 0; c < 4; ++c) {  // sub-blocks 2c and 2c + 1
+        __m512i ia[MR], ib[MR];
+        for (int i = 0; i < MR; ++i) ia[i] = ib[i] = _mm512_setzero_si512();
+        for (int t = 0; t < 8; ++t) {
+          const __m512i lo = _mm512_load_si512(st + (16 * c + t) * 64);
+          const __m512i hi = _mm512_load_si512(st + (16 * c + 8 + t) * 64);
+          for (int i = 0; i < MR; ++i) {
+            const int8_t* a = rows[i].q + 256 * b + 64 * c + 4 * t;
+            ia[i] = _mm512_dpbusd_epi32(ia[i], lo, PanelBcast4(a));
+            ib[i] = _mm512_dpbusd_epi32(ib[i], hi, PanelBcast4(a + 32));
+          }
+        }
+        const __m512i sa = _mm512_cvtepu8_epi32(Load16(rec + L::kScales + 32 * c));
+        const __m512i sb = _mm512_cvtepu8_epi32(Load16(rec + L::kScales + 32 * c + 16));
+        for (int i = 0; i < MR; ++i) {
+          const __m512i p = _mm512_add_epi32(_mm512_mullo_epi32(ia[i], sa), _mm512_mullo_epi32(ib[i], sb));
+          S[i] = c == 0 ? p : _mm512_add_epi32(S[i], p);
+        }
+      }
+      __m512i M[MR];
+      for (int i = 0; i < MR; ++i) M[i] = _mm512_setzero_si512();
+      for (int h = 0; h < 4; ++h) {
+        const __m512i mn = _mm512_cvtepu8_epi16(Load32(rec + L::kMins + 32 * h));
+        for (int i = 0; i < MR; ++i) M[i] = _mm512_dpwssd_epi32(M[i], mn, _mm512_set1_epi32(rows[i].corr[4 * b + h]));
+      }
+      const __m512 d = F16x16(rec + L::kD), dmin = F16x16(rec + L::kDmin);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 da = _mm512_set1_ps(rows[i].d[b]);
+        facc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(S[i]), d), da, facc[i]);
+        facc[i] = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(M[i]), dmin), da, facc[i]);
+      }
+    }
+    for (int i = 0; i < MR; ++i) acc[i][0] = facc[i];
+  }
+
   template <int MR, int NR>
   static void Micro(const PanelActRow* rows, const uint8_t* const* groups, size_t /*scales_offset*/, int64_t kb0,
                     int64_t nbk, __m512 (*acc)[NR]) {
@@ -136,6 +204,73 @@ struct Q6KPanel : KPanelShape {
   // -32 * (sum of a over each 16-value sub-block): the offset of the unsigned values.
   static void Corr(const QuantActRow& row, int64_t nb, int32_t* out) {
     for (int64_t s = 0; s < 16 * nb; ++s) out[s] = -32 * row.bsum[s];
+  }
+
+  // Prefill (m >= kMR): each k chunk is first staged as 64 vectors of unsigned 6-bit
+  // values per super-block (vector 4s + u holds values 16s + 4u .. + 3 of the 16 columns,
+  // s the sub-block), so that every row group reads it with no unpacking. MicroStaged
+  // does Micro's integer sums and float steps in the same order: the same results.
+  static constexpr int kMRStaged = 6;
+  static constexpr int kStagedBlockBytes = 4096;
+  static constexpr bool kNeedsStaging = true;
+
+  static void Stage(const uint8_t* group, int64_t kb0, int64_t nbk, uint8_t* dst) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    constexpr int kOr = 0xF8;  // ternary logic a | (b & c)
+    for (int64_t b = 0; b < nbk; ++b) {
+      const uint8_t* rec = group + (kb0 + b) * L::kRecord;
+      uint8_t* out = dst + b * kStagedBlockBytes;
+      for (int s = 0; s < 16; ++s) {
+        const uint8_t* q = rec + 192 * s;
+        const __m512i A = LoadV(q), B = LoadV(q + 64), H = LoadV(q + 128);
+        _mm512_store_si512(out + (4 * s) * 64,
+                           _mm512_ternarylogic_epi32(_mm512_and_si512(A, m4), _mm512_slli_epi16(H, 4), m30, kOr));
+        _mm512_store_si512(out + (4 * s + 1) * 64,
+                           _mm512_ternarylogic_epi32(_mm512_and_si512(B, m4), _mm512_slli_epi16(H, 2), m30, kOr));
+        _mm512_store_si512(out + (4 * s + 2) * 64,
+                           _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(A, 4), m4), H, m30, kOr));
+        _mm512_store_si512(out + (4 * s + 3) * 64,
+                           _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(B, 4), m4),
+                                                     _mm512_srli_epi16(H, 2), m30, kOr));
+      }
+    }
+  }
+
+  template <int MR, int NR>
+  static void MicroStaged(const PanelActRow* rows, const uint8_t* const* staged, const uint8_t* const* groups,
+                          size_t /*scales_offset*/, int64_t kb0, int64_t nbk, __m512 (*acc)[NR]) {
+    static_assert(NR == 1, "one group per pass");
+    __m512 facc[MR];
+    for (int i = 0; i < MR; ++i) facc[i] = acc[i][0];
+    for (int64_t b = kb0; b < kb0 + nbk; ++b) {
+      const uint8_t* rec = groups[0] + b * L::kRecord;
+      const uint8_t* st = staged[0] + (b - kb0) * kStagedBlockBytes;
+      __m512i S[MR];
+      for (int s2 = 0; s2 < 8; ++s2) {
+        __m512i ia[2][MR];
+        for (int e = 0; e < 2; ++e) {
+          const int s = 2 * s2 + e;
+          for (int i = 0; i < MR; ++i) ia[e][i] = _mm512_set1_epi32(rows[i].corr[16 * b + s]);
+          for (int u = 0; u < 4; ++u) {
+            const __m512i w = _mm512_load_si512(st + (4 * s + u) * 64);
+            for (int i = 0; i < MR; ++i) {
+              ia[e][i] = _mm512_dpbusd_epi32(ia[e][i], w, PanelBcast4(rows[i].q + 256 * b + 16 * s + 4 * u));
+            }
+          }
+        }
+        const __m512i sa = _mm512_cvtepi8_epi32(Load16(rec + L::kScales + 32 * s2));
+        const __m512i sb = _mm512_cvtepi8_epi32(Load16(rec + L::kScales + 32 * s2 + 16));
+        for (int i = 0; i < MR; ++i) {
+          const __m512i p = _mm512_add_epi32(_mm512_mullo_epi32(ia[0][i], sa), _mm512_mullo_epi32(ia[1][i], sb));
+          S[i] = s2 == 0 ? p : _mm512_add_epi32(S[i], p);
+        }
+      }
+      const __m512 d = F16x16(rec + L::kD);
+      for (int i = 0; i < MR; ++i) {
+        facc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(S[i]), d), _mm512_set1_ps(rows[i].d[b]), facc[i]);
+      }
+    }
+    for (int i = 0; i < MR; ++i) acc[i][0] = facc[i];
   }
 
   template <int MR, int NR>
