@@ -60,11 +60,9 @@ struct LegacyPanel {
   // 36 conversion steps.
   template <int MR, int NR>
   static void MicroStaged(const PanelActRow* rows, const uint8_t* const* staged, const uint8_t* const* groups,
-                          size_t scales_offset, int64_t kb0, int64_t nbk, __m512 (*acc)[NR]) {
+                          size_t scales_offset, int64_t kb0, int64_t nbk, const PanelAccIo<NR>& io) {
     __m512 facc[MR][NR];
-    for (int i = 0; i < MR; ++i) {
-      for (int j = 0; j < NR; ++j) facc[i][j] = acc[i][j];
-    }
+    io.Load(facc);
     for (int64_t b = kb0; b < kb0 + nbk; ++b) {
       __m512i s[MR][NR];
       for (int i = 0; i < MR; ++i) {
@@ -91,9 +89,7 @@ struct LegacyPanel {
         }
       }
     }
-    for (int i = 0; i < MR; ++i) {
-      for (int j = 0; j < NR; ++j) acc[i][j] = facc[i][j];
-    }
+    io.Store(facc);
   }
 
   template <int MR, int NR>

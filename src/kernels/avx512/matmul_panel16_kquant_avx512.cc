@@ -92,10 +92,12 @@ struct Q4KPanel : KPanelShape {
 
   template <int MR, int NR>
   static void MicroStaged(const PanelActRow* rows, const uint8_t* const* staged, const uint8_t* const* groups,
-                          size_t /*scales_offset*/, int64_t kb0, int64_t nbk, __m512 (*acc)[NR]) {
+                          size_t /*scales_offset*/, int64_t kb0, int64_t nbk, const PanelAccIo<NR>& io) {
     static_assert(NR == 1, "one group per pass");
+    __m512 f[MR][1];
+    io.Load(f);
     __m512 facc[MR];
-    for (int i = 0; i < MR; ++i) facc[i] = acc[i][0];
+    for (int i = 0; i < MR; ++i) facc[i] = f[i][0];
     for (int64_t b = kb0; b < kb0 + nbk; ++b) {
       const uint8_t* rec = groups[0] + b * L::kRecord;
       const uint8_t* st = staged[0] + (b - kb0) * kStagedBlockBytes;
@@ -132,7 +134,8 @@ struct Q4KPanel : KPanelShape {
         facc[i] = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(M[i]), dmin), da, facc[i]);
       }
     }
-    for (int i = 0; i < MR; ++i) acc[i][0] = facc[i];
+    for (int i = 0; i < MR; ++i) f[i][0] = facc[i];
+    io.Store(f);
   }
 
   template <int MR, int NR>
@@ -238,10 +241,12 @@ struct Q6KPanel : KPanelShape {
 
   template <int MR, int NR>
   static void MicroStaged(const PanelActRow* rows, const uint8_t* const* staged, const uint8_t* const* groups,
-                          size_t /*scales_offset*/, int64_t kb0, int64_t nbk, __m512 (*acc)[NR]) {
+                          size_t /*scales_offset*/, int64_t kb0, int64_t nbk, const PanelAccIo<NR>& io) {
     static_assert(NR == 1, "one group per pass");
+    __m512 f[MR][1];
+    io.Load(f);
     __m512 facc[MR];
-    for (int i = 0; i < MR; ++i) facc[i] = acc[i][0];
+    for (int i = 0; i < MR; ++i) facc[i] = f[i][0];
     for (int64_t b = kb0; b < kb0 + nbk; ++b) {
       const uint8_t* rec = groups[0] + b * L::kRecord;
       const uint8_t* st = staged[0] + (b - kb0) * kStagedBlockBytes;
@@ -270,7 +275,8 @@ struct Q6KPanel : KPanelShape {
         facc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(S[i]), d), _mm512_set1_ps(rows[i].d[b]), facc[i]);
       }
     }
-    for (int i = 0; i < MR; ++i) acc[i][0] = facc[i];
+    for (int i = 0; i < MR; ++i) f[i][0] = facc[i];
+    io.Store(f);
   }
 
   template <int MR, int NR>

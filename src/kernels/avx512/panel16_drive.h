@@ -18,7 +18,8 @@
 // Optionally (Q4_0 / Q8_0), a staged prefill kernel used when m >= kMR:
 //     static constexpr int kMRStaged, kStagedBlockBytes;  static constexpr bool kNeedsStaging;
 //     static void Stage(const uint8_t* group, int64_t kb0, int64_t nbk, uint8_t* dst);
-//     template <int MR, int NR> static void MicroStaged(rows, staged, groups, scales_offset, kb0, nbk, acc);
+//     template <int MR, int NR> static void MicroStaged(rows, staged, groups, scales_offset, kb0, nbk,
+//                                                       const PanelAccIo<NR>& io);  // io.Load / io.Store
 // Micro must do the same per-lane arithmetic whatever MR, NR and the k chunk, so that a
 // result does not depend on m, the row grouping, the column split or the thread count.
 #pragma once
@@ -79,13 +80,49 @@ class PrefetchShare {
   int64_t q_, r_, parts_, end_ = 0, rem_ = 0;
 };
 
+// Where a staged micro-kernel's accumulators (rows r .. r + MR, NR groups) come from and
+// go to: the first k chunk starts them at 0; the last stores them to the output rows
+// (y: row r's columns, row stride y_stride; `cols` columns exist); chunks in between keep
+// them in acc.
+template <int NR>
+struct PanelAccIo {
+  __m512 (*acc)[NR];
+  bool first;
+  float* y;  // nullptr unless this is the last chunk
+  int64_t y_stride;
+  int64_t cols;
+
+  PanelAccIo Rows(int64_t r) const { return {acc + r, first, y != nullptr ? y + r * y_stride : nullptr, y_stride, cols}; }
+
+  template <int MR>
+  void Load(__m512 (&f)[MR][NR]) const {
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < NR; ++j) f[i][j] = first ? _mm512_setzero_ps() : acc[i][j];
+    }
+  }
+  template <int MR>
+  void Store(const __m512 (&f)[MR][NR]) const {
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < NR; ++j) {
+        if (y == nullptr) {
+          acc[i][j] = f[i][j];
+        } else {
+          const int64_t left = cols - 16 * j;
+          const __mmask16 mk = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+          _mm512_mask_storeu_ps(y + i * y_stride + 16 * j, mk, f[i][j]);
+        }
+      }
+    }
+  }
+};
+
 // Runs micro-kernel P::MicroStaged<R, NR> on rows [r, r + R) for R = rows (1 .. MR).
 template <class P, int NR, int MR>
 void StagedTail(int64_t rows, const PanelActRow* r, const uint8_t* const* staged, const uint8_t* const* groups,
-                size_t scales_offset, int64_t kb0, int64_t nbk, __m512 (*acc)[NR]) {
+                size_t scales_offset, int64_t kb0, int64_t nbk, const PanelAccIo<NR>& io) {
   if constexpr (MR > 0) {
-    if (rows == MR) return P::template MicroStaged<MR, NR>(r, staged, groups, scales_offset, kb0, nbk, acc);
-    StagedTail<P, NR, MR - 1>(rows, r, staged, groups, scales_offset, kb0, nbk, acc);
+    if (rows == MR) return P::template MicroStaged<MR, NR>(r, staged, groups, scales_offset, kb0, nbk, io);
+    StagedTail<P, NR, MR - 1>(rows, r, staged, groups, scales_offset, kb0, nbk, io);
   }
 }
 
@@ -94,7 +131,7 @@ void StagedTail(int64_t rows, const PanelActRow* r, const uint8_t* const* staged
 // (when P::kNeedsStaging; else read in place), then rows go kMRStaged at a time.
 template <class P, int NR>
 void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* const* groups, int64_t kb0, int64_t nbk,
-                     int64_t next_lines, __m512 (*acc)[NR]) {
+                     int64_t next_lines, const PanelAccIo<NR>& io) {
   const uint8_t* staged[NR];
   for (int j = 0; j < NR; ++j) {
     if constexpr (P::kNeedsStaging) {
@@ -110,7 +147,7 @@ void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* cons
   for (int64_t r = 0; r < A.m; r += MR) {
     share.Next<NR>(groups, (kb0 + nbk) * P::kStreamBytes);
     StagedTail<P, NR, MR>(std::min<int64_t>(MR, A.m - r), &S.rows[r], staged, groups, A.w_scales_offset, kb0, nbk,
-                          acc + r);
+                          io.Rows(r));
   }
 }
 
@@ -120,23 +157,29 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
   const uint8_t* groups[NR];
   for (int j = 0; j < NR; ++j) groups[j] = A.w + static_cast<size_t>(n / 16 + j) * A.w_group_bytes;
   auto* acc = reinterpret_cast<__m512(*)[NR]>(S.acc.data());
-  for (int64_t r = 0; r < A.m; ++r) {
-    for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
-  }
   // Few rows: all blocks in one pass. Many: k chunks whose weights stay in L1 while
   // every row group uses them.
   const int64_t kc = A.m <= P::kMR ? nb : P::kKC;
+  if constexpr (requires { P::kMRStaged; }) {
+    if (A.m >= P::kMR) {  // the staged kernels start from 0 and write y themselves
+      for (int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
+        const int64_t nbk = std::min(kc, nb - kb0);
+        const int64_t next_lines = std::min(kc, nb - kb0 - nbk) * P::kStreamBytes / 64;
+        const bool last = kb0 + nbk == nb;
+        const PanelAccIo<NR> io{acc, kb0 == 0, last ? A.y + n : nullptr, A.y_stride, cols};
+        StagedRowGroups<P, NR>(A, S, groups, kb0, nbk, next_lines, io);
+      }
+      return;
+    }
+  }
+  for (int64_t r = 0; r < A.m; ++r) {
+    for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
+  }
   for (int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
     const int64_t nbk = std::min(kc, nb - kb0);
     // While the row groups work on this chunk from L1, fetch the next chunk into L2, a
     // share before each row group, so that memory is read all along, not in bursts.
     const int64_t next_lines = std::min(kc, nb - kb0 - nbk) * P::kStreamBytes / 64;
-    if constexpr (requires { P::kMRStaged; }) {
-      if (A.m >= P::kMR) {
-        StagedRowGroups<P, NR>(A, S, groups, kb0, nbk, next_lines, acc);
-        continue;
-      }
-    }
     PrefetchShare share(next_lines, A.m / P::kMR);
     int64_t r = 0;
     for (; r + P::kMR <= A.m; r += P::kMR) {
