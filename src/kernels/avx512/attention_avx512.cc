@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/attention_tiles.h"
 #include "kernels/avx512/avx512_kernels.h"
 #include "kernels/avx512/vec_math.h"
 
@@ -93,14 +94,6 @@ void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* v
 // Lanes of score vector c (positions 16c ..) among a query's first cnt positions.
 inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
 
-// One query's state: its row, its accumulator [dpad] and its running max and sum.
-struct QueryState {
-  const float* q;
-  float* acc;
-  float* run_max;
-  float* run_sum;
-  int cnt;  // positions of this span it sees (1 .. kSpan)
-};
 
 // acc_g[i0 .. i0 + 16 NV) += sum over t < cnt of p[g][t] * vf[t][0 .. 16 NV), t in order
 // (vf already offset by i0; row stride dpad).
@@ -192,18 +185,16 @@ void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, co
   }
 }
 
-struct alignas(64) Lane16 {
-  float f[16];
-};
-
-struct AttentionScratch {
-  std::vector<Lane16> kt, vf, acc;  // [dpad][kSpan], [kSpan][dpad], [tile queries][dpad]
-  std::vector<float> run_max, run_sum;  // [tile queries]
-  void Reserve(int dpad, int queries) {
-    const size_t lanes = static_cast<size_t>(kSpan) * dpad / 16;
-    if (kt.size() < lanes) kt.resize(lanes), vf.resize(lanes);
-    if (acc.size() < static_cast<size_t>(queries) * dpad / 16) acc.resize(static_cast<size_t>(queries) * dpad / 16);
-    if (run_max.size() < static_cast<size_t>(queries)) run_max.resize(queries), run_sum.resize(queries);
+// The span kernels for RunAttentionTiles (attention_tiles.h).
+struct Avx512Span {
+  static constexpr int kSpan = avx512::kSpan, kMaxGroup = avx512::kMaxGroup, kLanes = 16;
+  static void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d,
+                         int dpad, float* kt, float* vf) {
+    avx512::GatherSpan(type, krows, vrows, n, d, dpad, kt, vf);
+  }
+  static void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, const float* vf, int d,
+                            int dpad, float* p) {
+    avx512::UpdateQueries(qs, n, scale, kt, vf, d, dpad, p);
   }
 };
 
@@ -213,97 +204,12 @@ struct AttentionScratch {
 
 void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                     int64_t n_tiles) {
-  const int d = cache.head_dim;
-  const int dpad = (d + 15) / 16 * 16;
-  const int group = batch.n_heads / cache.n_kv_heads;
-  const int64_t elem = cache.type == DType::kF32 ? 4 : 2;
-  const int64_t token_stride = static_cast<int64_t>(cache.n_kv_heads) * d * elem;  // bytes per slot
-  const int64_t block_stride = token_stride * cache.block_size;
-  thread_local AttentionScratch S;
-  alignas(64) float p[kMaxGroup * kSpan];
-  const uint8_t* krows[kSpan];
-  const uint8_t* vrows[kSpan];
-  QueryState qs[kMaxGroup];
-  for (int64_t ti = 0; ti < n_tiles; ++ti) {
-    const AttentionTile& tile = tiles[ti];
-    const int heads = tile.head_end - tile.head_begin;
-    const int nq = (tile.tok_end - tile.tok_begin) * heads;  // query i: token tok_begin + i / heads
-    S.Reserve(dpad, nq);
-    float* kt = S.kt[0].f;
-    float* vf = S.vf[0].f;
-    // KV positions seen by the tile's first token: one more for each later token.
-    const int32_t q_start = batch.query_start[tile.seq];
-    const int32_t q_len = batch.query_start[tile.seq + 1] - q_start;
-    const int64_t first_kv = batch.seq_len[tile.seq] - q_len + (tile.tok_begin - q_start) + 1;
-    const int64_t last_kv = first_kv + (tile.tok_end - 1 - tile.tok_begin);
-    const int32_t* table = batch.block_table + static_cast<int64_t>(tile.seq) * batch.max_blocks_per_seq;
-    const int64_t head_off = static_cast<int64_t>(tile.head_begin / group) * d * elem;
-    const uint8_t* kbase = static_cast<const uint8_t*>(cache.k) + head_off;
-    const uint8_t* vbase = static_cast<const uint8_t*>(cache.v) + head_off;
-
-    for (int i = 0; i < nq; ++i) {
-      float* acc = S.acc[0].f + i * dpad;
-      for (int c = 0; c < dpad; c += 16) _mm512_store_ps(acc + c, _mm512_setzero_ps());
-      S.run_max[i] = -__builtin_inff();
-      S.run_sum[i] = 0.0f;
-    }
-    for (int64_t start = 0; start < last_kv; start += kSpan) {
-      const int rows = static_cast<int>(std::min<int64_t>(kSpan, last_kv - start));
-      // The span's rows, block by block (one division per span).
-      for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
-           t < rows; ++j, in = 0) {
-        const int64_t boff = table[j] * block_stride;
-        for (; in < cache.block_size && t < rows; ++in, ++t) {
-          krows[t] = kbase + boff + in * token_stride;
-          vrows[t] = vbase + boff + in * token_stride;
-        }
-      }
-      GatherSpan(cache.type, krows, vrows, rows, d, dpad, kt, vf);
-      // The queries that see this span, kMaxGroup at a time.
-      int n = 0;
-      for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
-        const int64_t n_kv = first_kv + (tok - tile.tok_begin);
-        if (n_kv <= start) continue;
-        const int cnt = static_cast<int>(std::min<int64_t>(kSpan, n_kv - start));
-        for (int h = tile.head_begin; h < tile.head_end; ++h) {
-          const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-          qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, S.acc[0].f + i * dpad, &S.run_max[i], &S.run_sum[i], cnt};
-          if (n == kMaxGroup) {
-            UpdateQueries(qs, n, batch.scale, kt, vf, d, dpad, p);
-            n = 0;
-          }
-        }
-      }
-      if (n > 0) UpdateQueries(qs, n, batch.scale, kt, vf, d, dpad, p);
-    }
-    for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
-      for (int h = tile.head_begin; h < tile.head_end; ++h) {
-        const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-        const float* acc = S.acc[0].f + i * dpad;
-        float* o = out + (tok * batch.n_heads + h) * d;
-        const __m512 inv = _mm512_set1_ps(1.0f / S.run_sum[i]);
-        for (int c = 0; c < d; c += 16) {
-          _mm512_mask_storeu_ps(o + c, TailMask(d - c), _mm512_mul_ps(_mm512_load_ps(acc + c), inv));
-        }
-      }
-    }
-  }
+  RunAttentionTiles<Avx512Span>(batch, cache, out, tiles, n_tiles);
 }
 
 void AttentionPairs(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
                     int64_t pair_end) {
-  const int group = batch.n_heads / cache.n_kv_heads;
-  int seq = 0;
-  for (int64_t pair = pair_begin; pair < pair_end;) {
-    const auto tok = static_cast<int32_t>(pair / batch.n_heads);
-    const int head = static_cast<int>(pair % batch.n_heads);
-    // This token's heads from `head` to the end of its KV head's group (or of the range).
-    const int heads = static_cast<int>(std::min<int64_t>(group - head % group, pair_end - pair));
-    while (batch.query_start[seq + 1] <= tok) ++seq;
-    const AttentionTile tile{seq, tok, tok + 1, head, head + heads};
-    AttentionTiles(batch, cache, out, &tile, 1);
-    pair += heads;
-  }
+  RunAttentionPairs<Avx512Span>(batch, cache, out, pair_begin, pair_end);
 }
 
 }  // namespace weft::kernels::avx512

@@ -1,0 +1,151 @@
+// The ISA-neutral driver of tiled paged attention (KernelTable::attention_tiles and
+// ::attention), as a template over an ISA's span kernels. Include only from the SIMD
+// translation units (internal linkage: each TU gets its own copy with its own flags).
+//
+// For each tile (kernel_table.h, AttentionTile) the KV positions [0, n_kv of the tile's
+// last token) are taken in spans of K::kSpan: the span's K/V rows are found through the
+// block table and handed to K::GatherSpan once, then every query of the tile that sees the
+// span goes through K::UpdateQueries, up to K::kMaxGroup at a time. Each query keeps an
+// f32 accumulator [dpad], a running max and a running sum (online softmax); its result is
+// acc / sum.
+//
+// K provides:
+//   static constexpr int kSpan, kMaxGroup, kLanes;   // dpad = head_dim rounded up to kLanes
+//   static void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d,
+//                          int dpad, float* kt, float* vf);     // kt [dpad][kSpan], vf [kSpan][dpad]
+//   static void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, const float* vf, int d,
+//                             int dpad, float* p);              // p: kMaxGroup * kSpan floats of scratch
+// Thread-safety: reentrant; scratch is thread_local.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+
+namespace weft::kernels {
+namespace {
+
+// One query's state during a span: its row, its accumulator [dpad], its running max and
+// sum, and how many of the span's positions it sees (1 .. kSpan).
+struct QueryState {
+  const float* q;
+  float* acc;
+  float* run_max;
+  float* run_sum;
+  int cnt;
+};
+
+struct alignas(64) AttentionLane {
+  float f[16];
+};
+
+struct AttentionTileScratch {
+  std::vector<AttentionLane> kt, vf, acc;  // [dpad][span], [span][dpad], [tile queries][dpad]
+  std::vector<float> run_max, run_sum;     // [tile queries]
+  void Reserve(int dpad, int span, int queries) {
+    const size_t span_lanes = (static_cast<size_t>(span) * dpad + 15) / 16;
+    const size_t acc_lanes = (static_cast<size_t>(queries) * dpad + 15) / 16;
+    if (kt.size() < span_lanes) kt.resize(span_lanes), vf.resize(span_lanes);
+    if (acc.size() < acc_lanes) acc.resize(acc_lanes);
+    if (run_max.size() < static_cast<size_t>(queries)) run_max.resize(queries), run_sum.resize(queries);
+  }
+};
+
+template <class K>
+void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
+                       int64_t n_tiles) {
+  const int d = cache.head_dim;
+  const int dpad = (d + K::kLanes - 1) / K::kLanes * K::kLanes;
+  const int group = batch.n_heads / cache.n_kv_heads;
+  const int64_t elem = cache.type == DType::kF32 ? 4 : 2;
+  const int64_t token_stride = static_cast<int64_t>(cache.n_kv_heads) * d * elem;  // bytes per slot
+  const int64_t block_stride = token_stride * cache.block_size;
+  thread_local AttentionTileScratch S;
+  alignas(64) float p[K::kMaxGroup * K::kSpan];
+  const uint8_t* krows[K::kSpan];
+  const uint8_t* vrows[K::kSpan];
+  QueryState qs[K::kMaxGroup];
+  for (int64_t ti = 0; ti < n_tiles; ++ti) {
+    const AttentionTile& tile = tiles[ti];
+    const int heads = tile.head_end - tile.head_begin;
+    const int nq = (tile.tok_end - tile.tok_begin) * heads;  // query i: token tok_begin + i / heads
+    S.Reserve(dpad, K::kSpan, nq);
+    float* kt = S.kt[0].f;
+    float* vf = S.vf[0].f;
+    float* accs = S.acc[0].f;
+    // KV positions seen by the tile's first token: one more for each later token.
+    const int32_t q_start = batch.query_start[tile.seq];
+    const int32_t q_len = batch.query_start[tile.seq + 1] - q_start;
+    const int64_t first_kv = batch.seq_len[tile.seq] - q_len + (tile.tok_begin - q_start) + 1;
+    const int64_t last_kv = first_kv + (tile.tok_end - 1 - tile.tok_begin);
+    const int32_t* table = batch.block_table + static_cast<int64_t>(tile.seq) * batch.max_blocks_per_seq;
+    const int64_t head_off = static_cast<int64_t>(tile.head_begin / group) * d * elem;
+    const uint8_t* kbase = static_cast<const uint8_t*>(cache.k) + head_off;
+    const uint8_t* vbase = static_cast<const uint8_t*>(cache.v) + head_off;
+
+    std::fill(accs, accs + static_cast<size_t>(nq) * dpad, 0.0f);
+    std::fill(S.run_max.begin(), S.run_max.begin() + nq, -__builtin_inff());
+    std::fill(S.run_sum.begin(), S.run_sum.begin() + nq, 0.0f);
+    for (int64_t start = 0; start < last_kv; start += K::kSpan) {
+      const int rows = static_cast<int>(std::min<int64_t>(K::kSpan, last_kv - start));
+      // The span's rows, block by block (one division per span).
+      for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
+           t < rows; ++j, in = 0) {
+        const int64_t boff = table[j] * block_stride;
+        for (; in < cache.block_size && t < rows; ++in, ++t) {
+          krows[t] = kbase + boff + in * token_stride;
+          vrows[t] = vbase + boff + in * token_stride;
+        }
+      }
+      K::GatherSpan(cache.type, krows, vrows, rows, d, dpad, kt, vf);
+      // The queries that see this span, kMaxGroup at a time.
+      int n = 0;
+      for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
+        const int64_t n_kv = first_kv + (tok - tile.tok_begin);
+        if (n_kv <= start) continue;
+        const int cnt = static_cast<int>(std::min<int64_t>(K::kSpan, n_kv - start));
+        for (int h = tile.head_begin; h < tile.head_end; ++h) {
+          const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
+          qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &S.run_max[i], &S.run_sum[i], cnt};
+          if (n == K::kMaxGroup) {
+            K::UpdateQueries(qs, n, batch.scale, kt, vf, d, dpad, p);
+            n = 0;
+          }
+        }
+      }
+      if (n > 0) K::UpdateQueries(qs, n, batch.scale, kt, vf, d, dpad, p);
+    }
+    for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
+      for (int h = tile.head_begin; h < tile.head_end; ++h) {
+        const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
+        const float* acc = accs + i * dpad;
+        float* o = out + (tok * batch.n_heads + h) * d;
+        const float inv = 1.0f / S.run_sum[i];
+        for (int c = 0; c < d; ++c) o[c] = acc[c] * inv;
+      }
+    }
+  }
+}
+
+// KernelTable::attention on top of tiles: the pairs [pair_begin, pair_end) (pair = token *
+// n_heads + head) as one tile per token and run of heads sharing a KV head.
+template <class K>
+void RunAttentionPairs(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
+                       int64_t pair_end) {
+  const int group = batch.n_heads / cache.n_kv_heads;
+  int seq = 0;
+  for (int64_t pair = pair_begin; pair < pair_end;) {
+    const auto tok = static_cast<int32_t>(pair / batch.n_heads);
+    const int head = static_cast<int>(pair % batch.n_heads);
+    const int heads = static_cast<int>(std::min<int64_t>(group - head % group, pair_end - pair));
+    while (batch.query_start[seq + 1] <= tok) ++seq;
+    const AttentionTile tile{seq, tok, tok + 1, head, head + heads};
+    RunAttentionTiles<K>(batch, cache, out, &tile, 1);
+    pair += heads;
+  }
+}
+
+}  // namespace
+}  // namespace weft::kernels
