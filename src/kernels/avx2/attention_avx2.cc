@@ -1,0 +1,176 @@
+// AVX2 paged attention (KernelTable::attention and ::attention_tiles): the tiled driver of
+// kernels/attention_tiles.h over spans of kSpan = 32 KV positions, with these span kernels:
+//   GatherSpan     K rows converted to f32 and transposed (kt[dim][position], 8 x 8
+//                  blocks), V rows converted (vf[position][dim]); zero past head_dim and
+//                  (K) past the span's rows;
+//   UpdateQueries  up to kMaxGroup = 2 queries share each K and V load:
+//                  s[g][t] = sum over dims i, in order, of q_g[i] * kt[i][t], x scale;
+//                  the online-softmax step (positions past the query's own masked);
+//                  acc_g += p_g[t] * v[t] for t in order (extra positions add exact zeros).
+// A query's arithmetic depends only on its row and the cache contents (batch invariance).
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/attention_tiles.h"
+#include "kernels/avx2/avx2_kernels.h"
+#include "kernels/avx2/vec_math.h"
+
+namespace weft::kernels::avx2 {
+namespace {
+
+constexpr int kSpan = 32;  // positions per softmax step
+constexpr int kVecs = kSpan / 8;
+constexpr int kMaxGroup = 2;
+
+// In place: r[i] lane j <- r[j] lane i.
+inline void Transpose8(__m256* r) {
+  __m256 t[8], u[8];
+  for (int k = 0; k < 8; k += 2) {  // per 128-bit half: [a0 b0 a1 b1], [a2 b2 a3 b3]
+    t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+  }
+  for (int k = 0; k < 8; k += 4) {  // u[k + j], half h: value 4h + j of rows k .. k + 3
+    u[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+    r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+  }
+}
+
+// Values i .. i + 7 of a KV row as f32, zero past `left`.
+inline __m256 LoadKvPart(const void* p, DType type, int i, int left) {
+  if (left >= 8) return LoadKv8(p, type, i);
+  alignas(32) float v[8] = {};
+  for (int l = 0; l < left; ++l) v[l] = LoadKv1(p, type, i + l);
+  return _mm256_load_ps(v);
+}
+
+void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d, int dpad,
+                float* kt, float* vf) {
+  for (int c = 0; c < kVecs; ++c) {
+    for (int i = 0; i < dpad; i += 8) {
+      __m256 r[8];
+      for (int t = 0; t < 8; ++t) {
+        r[t] = 8 * c + t < n ? LoadKvPart(krows[8 * c + t], type, i, d - i) : _mm256_setzero_ps();
+      }
+      Transpose8(r);
+      for (int k = 0; k < 8; ++k) _mm256_store_ps(kt + (i + k) * kSpan + 8 * c, r[k]);
+    }
+  }
+  for (int t = 0; t < n; ++t) {
+    for (int i = 0; i < dpad; i += 8) _mm256_store_ps(vf + t * dpad + i, LoadKvPart(vrows[t], type, i, d - i));
+  }
+}
+
+// All-ones in the lanes of score vector c (positions 8c ..) among the first cnt.
+inline __m256 LiveMask(int cnt, int c) {
+  return _mm256_castsi256_ps(
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt - 8 * c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
+
+// acc_g[i0 .. i0 + 8 NV) += sum over t < cnt of p[g][t] * vf[t][i0 ..], t in order.
+template <int G, int NV>
+void AccumulateValues(const QueryState* qs, const float* p, const float* vf, int cnt, int dpad, int i0) {
+  __m256 a[G][NV];
+  for (int g = 0; g < G; ++g) {
+    for (int v = 0; v < NV; ++v) a[g][v] = _mm256_load_ps(qs[g].acc + i0 + 8 * v);
+  }
+  for (int t = 0; t < cnt; ++t) {
+    __m256 vv[NV];
+    for (int v = 0; v < NV; ++v) vv[v] = _mm256_load_ps(vf + t * dpad + i0 + 8 * v);
+    for (int g = 0; g < G; ++g) {
+      const __m256 pg = _mm256_broadcast_ss(p + g * kSpan + t);
+      for (int v = 0; v < NV; ++v) a[g][v] = _mm256_fmadd_ps(pg, vv[v], a[g][v]);
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    for (int v = 0; v < NV; ++v) _mm256_store_ps(qs[g].acc + i0 + 8 * v, a[g][v]);
+  }
+}
+
+template <int G>
+void UpdateQueries(const QueryState* qs, float scale, const float* kt, const float* vf, int d, int dpad, float* p) {
+  __m256 s[G][kVecs];
+  for (int g = 0; g < G; ++g) {
+    for (int c = 0; c < kVecs; ++c) s[g][c] = _mm256_setzero_ps();
+  }
+  for (int i = 0; i < d; ++i) {
+    __m256 k[kVecs];
+    for (int c = 0; c < kVecs; ++c) k[c] = _mm256_load_ps(kt + i * kSpan + 8 * c);
+    for (int g = 0; g < G; ++g) {
+      const __m256 qi = _mm256_broadcast_ss(qs[g].q + i);
+      for (int c = 0; c < kVecs; ++c) s[g][c] = _mm256_fmadd_ps(qi, k[c], s[g][c]);
+    }
+  }
+  int max_cnt = 0;
+  const __m256 neg_inf = _mm256_set1_ps(-__builtin_inff());
+  for (int g = 0; g < G; ++g) {
+    const QueryState& st = qs[g];
+    max_cnt = std::max(max_cnt, st.cnt);
+    __m256 mv = neg_inf;
+    for (int c = 0; c < kVecs; ++c) {
+      s[g][c] = _mm256_mul_ps(s[g][c], _mm256_set1_ps(scale));
+      mv = _mm256_max_ps(mv, _mm256_blendv_ps(neg_inf, s[g][c], LiveMask(st.cnt, c)));
+    }
+    const float smax = Hmax(mv);
+    if (smax > *st.run_max) {
+      // Rescale what was accumulated under the old maximum.
+      if (*st.run_sum != 0.0f) {
+        const float corr = __builtin_expf(*st.run_max - smax);
+        *st.run_sum *= corr;
+        const __m256 cv = _mm256_set1_ps(corr);
+        for (int i = 0; i < dpad; i += 8) _mm256_store_ps(st.acc + i, _mm256_mul_ps(_mm256_load_ps(st.acc + i), cv));
+      }
+      *st.run_max = smax;
+    }
+    const __m256 mx = _mm256_set1_ps(*st.run_max);
+    __m256 sum = _mm256_setzero_ps();
+    for (int c = 0; c < kVecs; ++c) {
+      const __m256 e = _mm256_and_ps(LiveMask(st.cnt, c), Exp(_mm256_sub_ps(s[g][c], mx)));
+      sum = _mm256_add_ps(sum, e);
+      _mm256_store_ps(p + g * kSpan + 8 * c, e);
+    }
+    *st.run_sum += Hsum(sum);
+  }
+  for (int i0 = 0; i0 < dpad; i0 += 32) {
+    switch (std::min(4, (dpad - i0) / 8)) {
+      case 4: AccumulateValues<G, 4>(qs, p, vf, max_cnt, dpad, i0); break;
+      case 3: AccumulateValues<G, 3>(qs, p, vf, max_cnt, dpad, i0); break;
+      case 2: AccumulateValues<G, 2>(qs, p, vf, max_cnt, dpad, i0); break;
+      default: AccumulateValues<G, 1>(qs, p, vf, max_cnt, dpad, i0); break;
+    }
+  }
+}
+
+// The span kernels for RunAttentionTiles (attention_tiles.h).
+struct Avx2Span {
+  static constexpr int kSpan = avx2::kSpan, kMaxGroup = avx2::kMaxGroup, kLanes = 8;
+  static void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d,
+                         int dpad, float* kt, float* vf) {
+    avx2::GatherSpan(type, krows, vrows, n, d, dpad, kt, vf);
+  }
+  static void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, const float* vf, int d,
+                            int dpad, float* p) {
+    if (n == 2) return avx2::UpdateQueries<2>(qs, scale, kt, vf, d, dpad, p);
+    avx2::UpdateQueries<1>(qs, scale, kt, vf, d, dpad, p);
+  }
+};
+
+}  // namespace
+
+void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
+                    int64_t n_tiles) {
+  RunAttentionTiles<Avx2Span>(batch, cache, out, tiles, n_tiles);
+}
+
+void AttentionPairs(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
+                    int64_t pair_end) {
+  RunAttentionPairs<Avx2Span>(batch, cache, out, pair_begin, pair_end);
+}
+
+}  // namespace weft::kernels::avx2
