@@ -94,10 +94,8 @@ struct Q4KPanel : KPanelShape {
   static void MicroStaged(const PanelActRow* rows, const uint8_t* const* staged, const uint8_t* const* groups,
                           size_t /*scales_offset*/, int64_t kb0, int64_t nbk, const PanelAccIo<NR>& io) {
     static_assert(NR == 1, "one group per pass");
-    __m512 f[MR][1];
-    io.Load(f);
-    __m512 facc[MR];
-    for (int i = 0; i < MR; ++i) facc[i] = f[i][0];
+    __m512 facc[MR][1];
+    io.Load(facc);
     for (int64_t b = kb0; b < kb0 + nbk; ++b) {
       const uint8_t* rec = groups[0] + b * L::kRecord;
       const uint8_t* st = staged[0] + (b - kb0) * kStagedBlockBytes;
@@ -130,12 +128,11 @@ struct Q4KPanel : KPanelShape {
       const __m512 d = F16x16(rec + L::kD), dmin = F16x16(rec + L::kDmin);
       for (int i = 0; i < MR; ++i) {
         const __m512 da = _mm512_set1_ps(rows[i].d[b]);
-        facc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(S[i]), d), da, facc[i]);
-        facc[i] = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(M[i]), dmin), da, facc[i]);
+        facc[i][0] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(S[i]), d), da, facc[i][0]);
+        facc[i][0] = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(M[i]), dmin), da, facc[i][0]);
       }
     }
-    for (int i = 0; i < MR; ++i) f[i][0] = facc[i];
-    io.Store(f);
+    io.Store(facc);
   }
 
   template <int MR, int NR>
@@ -243,10 +240,8 @@ struct Q6KPanel : KPanelShape {
   static void MicroStaged(const PanelActRow* rows, const uint8_t* const* staged, const uint8_t* const* groups,
                           size_t /*scales_offset*/, int64_t kb0, int64_t nbk, const PanelAccIo<NR>& io) {
     static_assert(NR == 1, "one group per pass");
-    __m512 f[MR][1];
-    io.Load(f);
-    __m512 facc[MR];
-    for (int i = 0; i < MR; ++i) facc[i] = f[i][0];
+    __m512 facc[MR][1];
+    io.Load(facc);
     for (int64_t b = kb0; b < kb0 + nbk; ++b) {
       const uint8_t* rec = groups[0] + b * L::kRecord;
       const uint8_t* st = staged[0] + (b - kb0) * kStagedBlockBytes;
@@ -272,11 +267,11 @@ struct Q6KPanel : KPanelShape {
       }
       const __m512 d = F16x16(rec + L::kD);
       for (int i = 0; i < MR; ++i) {
-        facc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(S[i]), d), _mm512_set1_ps(rows[i].d[b]), facc[i]);
+        const __m512 da = _mm512_set1_ps(rows[i].d[b]);
+        facc[i][0] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(S[i]), d), da, facc[i][0]);
       }
     }
-    for (int i = 0; i < MR; ++i) f[i][0] = facc[i];
-    io.Store(f);
+    io.Store(facc);
   }
 
   template <int MR, int NR>
