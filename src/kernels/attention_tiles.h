@@ -59,9 +59,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   const int d = cache.head_dim;
   const int dpad = (d + K::kLanes - 1) / K::kLanes * K::kLanes;
   const int group = batch.n_heads / cache.n_kv_heads;
-  const int64_t elem = cache.type == DType::kF32 ? 4 : 2;
-  const int64_t token_stride = static_cast<int64_t>(cache.n_kv_heads) * d * elem;  // bytes per slot
-  const int64_t block_stride = token_stride * cache.block_size;
+  const int64_t row_stride = cache.RowBytes();  // next position, same block and KV head
+  const int64_t block_stride = cache.BlockBytes();
   thread_local AttentionTileScratch S;
   alignas(64) float p[K::kMaxGroup * K::kSpan];
   const uint8_t* krows[K::kSpan];
@@ -81,7 +80,7 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
     const int64_t first_kv = batch.seq_len[tile.seq] - q_len + (tile.tok_begin - q_start) + 1;
     const int64_t last_kv = first_kv + (tile.tok_end - 1 - tile.tok_begin);
     const int32_t* table = batch.block_table + static_cast<int64_t>(tile.seq) * batch.max_blocks_per_seq;
-    const int64_t head_off = static_cast<int64_t>(tile.head_begin / group) * d * elem;
+    const int64_t head_off = (tile.head_begin / group) * cache.HeadBytes();
     const uint8_t* kbase = static_cast<const uint8_t*>(cache.k) + head_off;
     const uint8_t* vbase = static_cast<const uint8_t*>(cache.v) + head_off;
 
@@ -95,8 +94,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
            t < rows; ++j, in = 0) {
         const int64_t boff = table[j] * block_stride;
         for (; in < cache.block_size && t < rows; ++in, ++t) {
-          krows[t] = kbase + boff + in * token_stride;
-          vrows[t] = vbase + boff + in * token_stride;
+          krows[t] = kbase + boff + in * row_stride;
+          vrows[t] = vbase + boff + in * row_stride;
         }
       }
       K::GatherSpan(cache.type, krows, vrows, rows, d, dpad, kt, vf);

@@ -276,7 +276,7 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
 void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n_tokens, const int64_t* slot_mapping,
              const KvCacheView& cache) {
   const KernelTable& t = T(ctx);
-  const size_t eb = KvElemBytes(cache.type);
+  KvElemBytes(cache.type);  // checks the type
   const int64_t row = static_cast<int64_t>(cache.n_kv_heads) * cache.head_dim;
   const int64_t slots = cache.num_blocks * cache.block_size;
   for (int64_t i = 0; i < n_tokens; ++i) {
@@ -286,9 +286,12 @@ void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n
     for (int64_t i = b; i < e; ++i) {
       const int64_t slot = slot_mapping[i];
       if (slot < 0) continue;
-      const size_t off = static_cast<size_t>(slot * row) * eb;
-      t.convert_kv_row(k + i * row, static_cast<uint8_t*>(cache.k) + off, cache.type, row);
-      t.convert_kv_row(v + i * row, static_cast<uint8_t*>(cache.v) + off, cache.type, row);
+      for (int h = 0; h < cache.n_kv_heads; ++h) {
+        const int64_t off = cache.RowOffset(slot, h);
+        const int64_t src = i * row + static_cast<int64_t>(h) * cache.head_dim;
+        t.convert_kv_row(k + src, static_cast<uint8_t*>(cache.k) + off, cache.type, cache.head_dim);
+        t.convert_kv_row(v + src, static_cast<uint8_t*>(cache.v) + off, cache.type, cache.head_dim);
+      }
     }
   });
 }

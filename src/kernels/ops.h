@@ -129,8 +129,9 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
 
 // ---- paged KV cache and attention ----------------------------------------------------------
 
-// One layer's paged KV cache: k and v each [num_blocks, block_size, n_kv_heads, head_dim]
-// of `type` (F16, F32 or BF16). Borrowed memory.
+// One layer's paged KV cache: k and v each [num_blocks, n_kv_heads, block_size, head_dim]
+// of `type` (F16, F32 or BF16): inside a block, each KV head's rows are contiguous, so
+// that attention reads one head's positions as a stream. Borrowed memory.
 struct KvCacheView {
   void* k = nullptr;
   void* v = nullptr;
@@ -139,6 +140,17 @@ struct KvCacheView {
   int block_size = 16;  // tokens per block
   int n_kv_heads = 0;
   int head_dim = 0;
+
+  int64_t ElemBytes() const { return type == DType::kF32 ? 4 : 2; }
+  // Bytes from one position's row to the next inside a block (one KV head).
+  int64_t RowBytes() const { return head_dim * ElemBytes(); }
+  // Bytes from one KV head's rows to the next inside a block.
+  int64_t HeadBytes() const { return block_size * RowBytes(); }
+  int64_t BlockBytes() const { return n_kv_heads * HeadBytes(); }
+  // Byte offset, in k or v, of the row of `slot` (block * block_size + offset) for kv_head.
+  int64_t RowOffset(int64_t slot, int kv_head) const {
+    return slot / block_size * BlockBytes() + kv_head * HeadBytes() + slot % block_size * RowBytes();
+  }
 };
 
 // Stores k, v: [n_tokens, n_kv_heads, head_dim] (f32) at slots slot_mapping[t]

@@ -93,8 +93,6 @@ float KvAt(const uint8_t* p, DType type, int i) {
 void AttentionPairs(const AttentionBatch& b, const KvCacheView& c, float* out, int64_t p0, int64_t p1) {
   const int d = c.head_dim;
   const int group = b.n_heads / c.n_kv_heads;
-  const int64_t elem = c.type == DType::kF32 ? 4 : 2;
-  const int64_t tok_stride = static_cast<int64_t>(c.n_kv_heads) * d * elem;
   thread_local std::vector<double> score;
   for (int64_t pair = p0; pair < p1; ++pair) {
     const int64_t tok = pair / b.n_heads;
@@ -107,7 +105,7 @@ void AttentionPairs(const AttentionBatch& b, const KvCacheView& c, float* out, i
     auto row = [&](const void* base, int64_t pos) {
       const int32_t blk = b.block_table[static_cast<int64_t>(seq) * b.max_blocks_per_seq + pos / c.block_size];
       const int64_t slot = static_cast<int64_t>(blk) * c.block_size + pos % c.block_size;
-      return static_cast<const uint8_t*>(base) + slot * tok_stride + static_cast<int64_t>(head / group) * d * elem;
+      return static_cast<const uint8_t*>(base) + c.RowOffset(slot, head / group);
     };
     score.assign(static_cast<size_t>(n_kv), 0.0);
     double mx = -INFINITY;

@@ -80,6 +80,10 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
   auto slot_of = [&](int s, int64_t pos) {
     return static_cast<int64_t>(table[s * max_blocks + pos / sh.block_size]) * sh.block_size + pos % sh.block_size;
   };
+  // The documented cache layout: [num_blocks, n_kv_heads, block_size, head_dim].
+  auto elem_of = [&](int64_t slot, int kvh, int dim) {
+    return ((slot / sh.block_size * sh.n_kv_heads + kvh) * sh.block_size + slot % sh.block_size) * sh.head_dim + dim;
+  };
 
   std::vector<float> ref_out;
   for (Isa isa : ctxs.isas) {
@@ -117,7 +121,8 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
           DType t = sh.type;
           if (t == DType::kF16) want_k = Fp16ToFloat(FloatToFp16(want_k));
           if (t == DType::kBF16) want_k = Bf16ToFloat(FloatToBf16(want_k));
-          ASSERT_EQ(CacheValue(kc.data(), t, slot_of(s, p) * row + i), want_k) << "seq " << s << " pos " << p;
+          const int64_t at = elem_of(slot_of(s, p), static_cast<int>(i / sh.head_dim), static_cast<int>(i % sh.head_dim));
+          ASSERT_EQ(CacheValue(kc.data(), t, at), want_k) << "seq " << s << " pos " << p;
         }
       }
     }
@@ -151,7 +156,7 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
             double dot = 0;
             for (int d = 0; d < sh.head_dim; ++d) {
               dot += static_cast<double>(q[(tok * sh.n_heads + h) * sh.head_dim + d]) *
-                     CacheValue(kc.data(), sh.type, slot_of(s, p) * row + kvh * sh.head_dim + d);
+                     CacheValue(kc.data(), sh.type, elem_of(slot_of(s, p), kvh, d));
             }
             sc[p] = dot * batch.scale;
             mx = std::max(mx, sc[p]);
@@ -161,7 +166,7 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
           for (int d = 0; d < sh.head_dim; ++d) {
             double acc = 0;
             for (int64_t p = 0; p <= pos; ++p) {
-              acc += sc[p] * CacheValue(vc.data(), sh.type, slot_of(s, p) * row + kvh * sh.head_dim + d);
+              acc += sc[p] * CacheValue(vc.data(), sh.type, elem_of(slot_of(s, p), kvh, d));
             }
             ASSERT_NEAR(out[(tok * sh.n_heads + h) * sh.head_dim + d], acc / sum, 2e-5 * vmax)
                 << "seq " << s << " query " << i << " head " << h << " dim " << d;
