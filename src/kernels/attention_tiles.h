@@ -1,6 +1,6 @@
-// The ISA-neutral driver of tiled paged attention (KernelTable::attention_tiles and
-// ::attention), as a template over an ISA's span kernels. Include only from the SIMD
-// translation units (internal linkage: each TU gets its own copy with its own flags).
+// The ISA-neutral driver of tiled paged attention (KernelTable::attention), as a template
+// over an ISA's span kernels. Include only from the SIMD translation units (internal
+// linkage: each TU gets its own copy with its own flags).
 //
 // For each tile (kernel_table.h, AttentionTile) the KV positions [0, n_kv of the tile's
 // last token) are taken in spans of K::kSpan: the span's K/V rows are found through the
@@ -125,24 +125,6 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         for (int c = 0; c < d; ++c) o[c] = acc[c] * inv;
       }
     }
-  }
-}
-
-// KernelTable::attention on top of tiles: the pairs [pair_begin, pair_end) (pair = token *
-// n_heads + head) as one tile per token and run of heads sharing a KV head.
-template <class K>
-void RunAttentionPairs(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
-                       int64_t pair_end) {
-  const int group = batch.n_heads / cache.n_kv_heads;
-  int seq = 0;
-  for (int64_t pair = pair_begin; pair < pair_end;) {
-    const auto tok = static_cast<int32_t>(pair / batch.n_heads);
-    const int head = static_cast<int>(pair % batch.n_heads);
-    const int heads = static_cast<int>(std::min<int64_t>(group - head % group, pair_end - pair));
-    while (batch.query_start[seq + 1] <= tok) ++seq;
-    const AttentionTile tile{seq, tok, tok + 1, head, head + heads};
-    RunAttentionTiles<K>(batch, cache, out, &tile, 1);
-    pair += heads;
   }
 }
 

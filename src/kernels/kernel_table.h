@@ -96,13 +96,10 @@ struct KernelTable {
                const float* sin) = nullptr;
   // n f32 values to the cache type.
   void (*convert_kv_row)(const float* src, void* dst, DType type, int64_t n) = nullptr;
-  // (token, head) pairs [pair_begin, pair_end), pair = token * n_heads + head.
-  void (*attention)(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
-                    int64_t pair_end) = nullptr;
-  // Optional (nullptr: Attention uses `attention`): tiles[0 .. n) (see AttentionTile), each
-  // query's result the same as `attention` gives it.
-  void (*attention_tiles)(const AttentionBatch& batch, const KvCacheView& cache, float* out,
-                          const AttentionTile* tiles, int64_t n) = nullptr;
+  // The queries of tiles[0 .. n) (see AttentionTile); a query's result must not depend on
+  // the tile it comes in.
+  void (*attention)(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
+                    int64_t n) = nullptr;
 };
 
 // The table for `isa`, or nullptr when this CPU (or this build) cannot run it.

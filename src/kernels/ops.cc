@@ -50,9 +50,9 @@ bool MatMulSupports(DType t) {
 // Element-wise ops split into chunks of this many floats (a multiple of 64 bytes).
 constexpr int64_t kElemGrain = 1 << 14;
 
-size_t KvElemBytes(DType t) {
+// KvCacheView's byte arithmetic assumes one of these.
+void CheckKvType(DType t) {
   WEFT_CHECK(t == DType::kF16 || t == DType::kF32 || t == DType::kBF16, "KV cache type {} unsupported", DTypeName(t));
-  return t == DType::kF32 ? 4 : 2;
 }
 
 }  // namespace
@@ -276,7 +276,7 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
 void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n_tokens, const int64_t* slot_mapping,
              const KvCacheView& cache) {
   const KernelTable& t = T(ctx);
-  KvElemBytes(cache.type);  // checks the type
+  CheckKvType(cache.type);
   const int64_t row = static_cast<int64_t>(cache.n_kv_heads) * cache.head_dim;
   const int64_t slots = cache.num_blocks * cache.block_size;
   for (int64_t i = 0; i < n_tokens; ++i) {
@@ -299,7 +299,7 @@ void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n
 // Attention work in tiles of up to kTileQueries queries: runs of consecutive tokens of a
 // sequence x the heads of one KV head. Sequences' later tokens (which read more K/V) come
 // first, so that the pool's chunks end with the light tiles. In ctx's scratch.
-std::span<const AttentionTile> AttentionTiles(const KernelContext& ctx, const AttentionBatch& batch, int n_kv_heads) {
+std::span<const AttentionTile> CutAttentionTiles(const KernelContext& ctx, const AttentionBatch& batch, int n_kv_heads) {
   constexpr int kTileQueries = 32;
   const int group = batch.n_heads / n_kv_heads;
   const int tokens_per_tile = std::max(1, kTileQueries / group);
@@ -322,7 +322,7 @@ std::span<const AttentionTile> AttentionTiles(const KernelContext& ctx, const At
 
 void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCacheView& cache, float* out) {
   const KernelTable& t = T(ctx);
-  KvElemBytes(cache.type);
+  CheckKvType(cache.type);
   WEFT_CHECK(cache.n_kv_heads > 0 && batch.n_heads % cache.n_kv_heads == 0, "Attention: {} heads vs {} kv heads",
              batch.n_heads, cache.n_kv_heads);
   WEFT_CHECK(cache.head_dim > 0 && cache.head_dim <= 512 && cache.block_size > 0 && cache.block_size <= 1024,
@@ -340,14 +340,9 @@ void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCa
       WEFT_CHECK(id >= 0 && id < cache.num_blocks, "Attention: block id {} out of range", id);
     }
   }
-  if (t.attention_tiles != nullptr) {
-    const std::span<const AttentionTile> tiles = AttentionTiles(ctx, batch, cache.n_kv_heads);
-    For(ctx, static_cast<int64_t>(tiles.size()), 1,
-        [&](int64_t b, int64_t e) { t.attention_tiles(batch, cache, out, tiles.data() + b, e - b); });
-    return;
-  }
-  const int64_t pairs = batch.n_tokens * batch.n_heads;
-  For(ctx, pairs, 2, [&](int64_t b, int64_t e) { t.attention(batch, cache, out, b, e); });
+  const std::span<const AttentionTile> tiles = CutAttentionTiles(ctx, batch, cache.n_kv_heads);
+  For(ctx, static_cast<int64_t>(tiles.size()), 1,
+      [&](int64_t b, int64_t e) { t.attention(batch, cache, out, tiles.data() + b, e - b); });
 }
 
 }  // namespace weft::kernels

@@ -1,4 +1,4 @@
-// AVX2 paged attention (KernelTable::attention and ::attention_tiles): the tiled driver of
+// AVX2 paged attention (KernelTable::attention): the tiled driver of
 // kernels/attention_tiles.h over spans of kSpan = 32 KV positions, with these span kernels:
 //   GatherSpan     K rows converted to f32 and transposed (kt[dim][position], 8 x 8
 //                  blocks), V rows converted (vf[position][dim]); zero past head_dim and
@@ -166,11 +166,6 @@ struct Avx2Span {
 void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                     int64_t n_tiles) {
   RunAttentionTiles<Avx2Span>(batch, cache, out, tiles, n_tiles);
-}
-
-void AttentionPairs(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
-                    int64_t pair_end) {
-  RunAttentionPairs<Avx2Span>(batch, cache, out, pair_begin, pair_end);
 }
 
 }  // namespace weft::kernels::avx2

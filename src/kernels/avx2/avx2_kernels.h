@@ -9,9 +9,7 @@ namespace weft::kernels::avx2 {
 int MatMulActBlock(DType type);
 void QuantizeAct(const float* x, int64_t k, int block, QuantActRow out);
 void MatMulRows(const MatMulArgs& args, int64_t n_begin, int64_t n_end);
-// KernelTable::attention and ::attention_tiles (attention_avx2.cc).
-void AttentionPairs(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
-                    int64_t pair_end);
+// KernelTable::attention (attention_avx2.cc).
 void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                     int64_t n_tiles);
 

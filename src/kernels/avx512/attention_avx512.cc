@@ -1,4 +1,4 @@
-// AVX-512 paged attention (KernelTable::attention and ::attention_tiles): causal, GQA/MQA,
+// AVX-512 paged attention (KernelTable::attention): causal, GQA/MQA,
 // an online softmax (running max and sum, FlashAttention-style) over the KV positions in
 // spans of kSpan = 64, K/V rows gathered through the block table.
 //
@@ -20,7 +20,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "kernels/attention_tiles.h"
 #include "kernels/avx512/avx512_kernels.h"
@@ -205,11 +204,6 @@ struct Avx512Span {
 void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                     int64_t n_tiles) {
   RunAttentionTiles<Avx512Span>(batch, cache, out, tiles, n_tiles);
-}
-
-void AttentionPairs(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
-                    int64_t pair_end) {
-  RunAttentionPairs<Avx512Span>(batch, cache, out, pair_begin, pair_end);
 }
 
 }  // namespace weft::kernels::avx512

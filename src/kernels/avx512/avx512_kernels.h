@@ -13,9 +13,7 @@ void MatMulPanel16(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // 
 void MatMulPanel16KQuant(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // Q4_K, Q6_K
 void MatMulPanel16Float(const MatMulArgs& args, int64_t n_begin, int64_t n_end);  // F16, BF16
 // KernelTable::attention (attention_avx512.cc).
-void AttentionPairs(const AttentionBatch& batch, const KvCacheView& cache, float* out, int64_t pair_begin,
-                    int64_t pair_end);
 void AttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
-                    int64_t n_tiles);  // KernelTable::attention_tiles
+                    int64_t n_tiles);
 
 }  // namespace weft::kernels::avx512

@@ -153,8 +153,7 @@ KernelTable MakeTable() {
   t.scale = ScaleRow;
   t.rope = RopeToken;
   t.convert_kv_row = ConvertKvRow;
-  t.attention = AttentionPairs;
-  t.attention_tiles = AttentionTiles;
+  t.attention = AttentionTiles;
   return t;
 }
 

@@ -15,7 +15,7 @@
 //     static void Micro(const PanelActRow* rows, const uint8_t* const* groups, size_t scales_offset,
 //                       int64_t kb0, int64_t nbk, __m512 (*acc)[NR]);  // blocks [kb0, kb0 + nbk)
 //   };
-// Optionally (Q4_0 / Q8_0), a staged prefill kernel used when m >= kMR:
+// Optionally (Q4_0, Q8_0, Q4_K, Q6_K), a staged prefill kernel used when m >= kMR:
 //     static constexpr int kMRStaged, kStagedBlockBytes;  static constexpr bool kNeedsStaging;
 //     static void Stage(const uint8_t* group, int64_t kb0, int64_t nbk, uint8_t* dst);
 //     template <int MR, int NR> static void MicroStaged(rows, staged, groups, scales_offset, kb0, nbk,
@@ -29,7 +29,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <span>
 #include <vector>
 
 #include "kernels/kernel_table.h"
@@ -52,8 +51,7 @@ struct PanelScratch16 {
   std::vector<PanelActRow> rows;
   std::vector<int32_t> corr;      // [m][nb * kCorr]
   std::vector<PanelLane16> acc;   // [m][NR], read as __m512
-  std::vector<PanelLane16> staged_lanes;  // staged k chunks (StagedRowGroups), 64-byte aligned
-  std::span<uint8_t> staged;
+  std::vector<PanelLane16> staged;  // staged k chunks (StagedRowGroups), read as bytes
 };
 
 // Spreads the L2 prefetch of the next k chunk (`lines` 64-byte lines per group) over
@@ -135,7 +133,7 @@ void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* cons
   const uint8_t* staged[NR];
   for (int j = 0; j < NR; ++j) {
     if constexpr (P::kNeedsStaging) {
-      uint8_t* dst = S.staged.data() + static_cast<size_t>(j) * P::kKC * P::kStagedBlockBytes;
+      uint8_t* dst = reinterpret_cast<uint8_t*>(S.staged.data()) + static_cast<size_t>(j) * P::kKC * P::kStagedBlockBytes;
       P::Stage(groups[j], kb0, nbk, dst);
       staged[j] = dst;
     } else {
@@ -211,11 +209,8 @@ void DrivePanel16(const MatMulArgs& A, int64_t n0, int64_t n1) {
   if (S.corr.size() < m * per_row) S.corr.resize(m * per_row);
   if (S.acc.size() < m * std::max(P::kNR, P::kNRDecode)) S.acc.resize(m * std::max(P::kNR, P::kNRDecode));
   if constexpr (requires { P::kMRStaged; }) {
-    const size_t staged_bytes = static_cast<size_t>(P::kNR) * P::kKC * P::kStagedBlockBytes;
-    if (S.staged.size() < staged_bytes) {
-      S.staged_lanes.resize(staged_bytes / sizeof(PanelLane16));
-      S.staged = {reinterpret_cast<uint8_t*>(S.staged_lanes.data()), staged_bytes};
-    }
+    const size_t staged_lanes = static_cast<size_t>(P::kNR) * P::kKC * P::kStagedBlockBytes / sizeof(PanelLane16);
+    if (S.staged.size() < staged_lanes) S.staged.resize(staged_lanes);
   }
   for (int64_t r = 0; r < A.m; ++r) {
     const QuantActRow row = A.xq_layout.Row(A.xq, r);

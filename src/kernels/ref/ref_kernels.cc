@@ -89,40 +89,46 @@ float KvAt(const uint8_t* p, DType type, int i) {
   }
 }
 
-// Two passes over the KV positions: scores, then softmax-weighted sum of V.
-void AttentionPairs(const AttentionBatch& b, const KvCacheView& c, float* out, int64_t p0, int64_t p1) {
+// One query (token tok of sequence seq, head `head`) in double: two passes over the KV
+// positions (scores, then the softmax-weighted sum of V).
+void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t tok, int head, float* out) {
   const int d = c.head_dim;
   const int group = b.n_heads / c.n_kv_heads;
   thread_local std::vector<double> score;
-  for (int64_t pair = p0; pair < p1; ++pair) {
-    const int64_t tok = pair / b.n_heads;
-    const int head = static_cast<int>(pair % b.n_heads);
-    int seq = 0;
-    while (b.query_start[seq + 1] <= tok) ++seq;
-    const int64_t q_len = b.query_start[seq + 1] - b.query_start[seq];
-    const int64_t n_kv = b.seq_len[seq] - q_len + (tok - b.query_start[seq]) + 1;
-    const float* q = b.q + (tok * b.n_heads + head) * d;
-    auto row = [&](const void* base, int64_t pos) {
-      const int32_t blk = b.block_table[static_cast<int64_t>(seq) * b.max_blocks_per_seq + pos / c.block_size];
-      const int64_t slot = static_cast<int64_t>(blk) * c.block_size + pos % c.block_size;
-      return static_cast<const uint8_t*>(base) + c.RowOffset(slot, head / group);
-    };
-    score.assign(static_cast<size_t>(n_kv), 0.0);
-    double mx = -INFINITY;
-    for (int64_t t = 0; t < n_kv; ++t) {
-      const uint8_t* k = row(c.k, t);
-      double dot = 0.0;
-      for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * KvAt(k, c.type, i);
-      score[t] = dot * b.scale;
-      mx = std::fmax(mx, score[t]);
-    }
-    double sum = 0.0;
-    for (auto& s : score) sum += (s = std::exp(s - mx));
-    float* o = out + (tok * b.n_heads + head) * d;
-    for (int i = 0; i < d; ++i) {
-      double acc = 0.0;
-      for (int64_t t = 0; t < n_kv; ++t) acc += score[t] * KvAt(row(c.v, t), c.type, i);
-      o[i] = static_cast<float>(acc / sum);
+  const int64_t q_len = b.query_start[seq + 1] - b.query_start[seq];
+  const int64_t n_kv = b.seq_len[seq] - q_len + (tok - b.query_start[seq]) + 1;
+  const float* q = b.q + (tok * b.n_heads + head) * d;
+  auto row = [&](const void* base, int64_t pos) {
+    const int32_t blk = b.block_table[static_cast<int64_t>(seq) * b.max_blocks_per_seq + pos / c.block_size];
+    const int64_t slot = static_cast<int64_t>(blk) * c.block_size + pos % c.block_size;
+    return static_cast<const uint8_t*>(base) + c.RowOffset(slot, head / group);
+  };
+  score.assign(static_cast<size_t>(n_kv), 0.0);
+  double mx = -INFINITY;
+  for (int64_t t = 0; t < n_kv; ++t) {
+    const uint8_t* k = row(c.k, t);
+    double dot = 0.0;
+    for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * KvAt(k, c.type, i);
+    score[t] = dot * b.scale;
+    mx = std::fmax(mx, score[t]);
+  }
+  double sum = 0.0;
+  for (auto& s : score) sum += (s = std::exp(s - mx));
+  float* o = out + (tok * b.n_heads + head) * d;
+  for (int i = 0; i < d; ++i) {
+    double acc = 0.0;
+    for (int64_t t = 0; t < n_kv; ++t) acc += score[t] * KvAt(row(c.v, t), c.type, i);
+    o[i] = static_cast<float>(acc / sum);
+  }
+}
+
+// Every query of every tile on its own (the reference has no use for the sharing).
+void AttentionTiles(const AttentionBatch& b, const KvCacheView& c, float* out, const AttentionTile* tiles,
+                    int64_t n_tiles) {
+  for (int64_t ti = 0; ti < n_tiles; ++ti) {
+    const AttentionTile& tile = tiles[ti];
+    for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
+      for (int head = tile.head_begin; head < tile.head_end; ++head) AttendOne(b, c, tile.seq, tok, head, out);
     }
   }
 }
@@ -141,7 +147,7 @@ KernelTable MakeTable() {
   t.scale = ScaleRow;
   t.rope = RopeToken;
   t.convert_kv_row = ConvertKvRow;
-  t.attention = AttentionPairs;
+  t.attention = AttentionTiles;
   return t;
 }
 
