@@ -13,8 +13,10 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <cstring>
 
 #include "base/thread_pool.h"
+#include "kernels/kernel_table.h"
 #include "kernel_test_util.h"
 
 namespace weft::kernels {
@@ -196,6 +198,52 @@ TEST(AttentionTest, GqaF32OddBlockSize) { RunCase({6, 2, 40, 5, DType::kF32}, kM
 TEST(AttentionTest, MqaBf16) { RunCase({4, 1, 72, 16, DType::kBF16}, kMixed, 3); }
 TEST(AttentionTest, MhaF16LongBlocks) { RunCase({2, 2, 128, 64, DType::kF16}, {{200, 3}, {130, 130}}, 4); }
 TEST(AttentionTest, SingleDecodeToken) { RunCase({8, 8, 64, 16, DType::kF16}, {{123, 1}}, 5); }
+
+// KernelTable::attention promises that a query's result does not depend on the tile it
+// comes in (the engine's batch invariance rests on it): the tiles Attention cuts (many
+// tokens x a KV head's heads, sharing spans) against one tile per query, bit for bit.
+TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
+  constexpr int kHeads = 6, kKvHeads = 2, kDim = 40, kBlock = 16;
+  const int32_t q_len = 70, seq_len = 150;  // 80 cached positions, then a 70-token chunk
+  const int blocks = (seq_len + kBlock - 1) / kBlock;
+  std::mt19937 rng(11);
+  const int64_t row = int64_t{kKvHeads} * kDim;
+  const auto k = RandomFloats(rng, seq_len * row), v = RandomFloats(rng, seq_len * row);
+  const auto q = RandomFloats(rng, int64_t{q_len} * kHeads * kDim);
+  std::vector<int32_t> table(blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::shuffle(table.begin(), table.end(), rng);
+  std::vector<int64_t> slots(seq_len);
+  for (int64_t p = 0; p < seq_len; ++p) slots[p] = int64_t{table[p / kBlock]} * kBlock + p % kBlock;
+  const int32_t query_start[2] = {0, q_len};
+  AttentionBatch batch;
+  batch.q = q.data();
+  batch.n_tokens = q_len;
+  batch.n_heads = kHeads;
+  batch.n_seqs = 1;
+  batch.query_start = query_start;
+  batch.seq_len = &seq_len;
+  batch.block_table = table.data();
+  batch.max_blocks_per_seq = blocks;
+  batch.scale = 0.15f;
+  IsaContexts ctxs;
+  ThreadPool pool(2);
+  for (Isa isa : ctxs.isas) {
+    SCOPED_TRACE(IsaName(isa));
+    std::vector<uint16_t> kc(static_cast<size_t>(blocks) * kBlock * row), vc(kc.size());
+    const KvCacheView cache{kc.data(), vc.data(), DType::kF16, blocks, kBlock, kKvHeads, kDim};
+    WriteKv(ctxs.For(isa), k.data(), v.data(), seq_len, slots.data(), cache);
+    std::vector<float> tiled(q.size(), NAN), alone(q.size(), NAN);
+    Attention(ctxs.For(isa, &pool), batch, cache, tiled.data());
+    for (int32_t tok = 0; tok < q_len; ++tok) {
+      for (int h = 0; h < kHeads; ++h) {
+        const AttentionTile one{0, tok, tok + 1, h, h + 1};
+        GetKernelTable(isa)->attention(batch, cache, alone.data(), &one, 1);
+      }
+    }
+    ASSERT_EQ(0, std::memcmp(tiled.data(), alone.data(), tiled.size() * sizeof(float)));
+  }
+}
 
 }  // namespace
 }  // namespace weft::kernels
