@@ -1,4 +1,4 @@
-// weft bench MODEL [-p 512] [-n 128] [-t T,...] [-r 5] [-o md|json|jsonl] [--json FILE]:
+// weft bench MODEL [-p 512] [-n 128] [-d 0] [-t T,...] [-r 5] [-o md|json|jsonl] [--json FILE]:
 // llama-bench's pp/tg tests on one sequence (cli/bench_llama.h).
 #include "cli/bench_llama.h"
 
@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "base/cpu_info.h"
 #include "base/sample_stats.h"
@@ -74,13 +75,21 @@ ModelCost ComputeCost(const LlamaWeights& w) {
   return c;
 }
 
-// Useful ops of a pp test of n tokens: 2 per weight per token for the layer matrices,
-// the output matrix once (one logit row), and causal attention: q·k and p·v, 2 ops per
-// multiply-add, over the n(n+1)/2 (query, key) pairs of each head of each layer.
-double PromptOps(const ModelConfig& cfg, const ModelCost& c, int64_t n) {
+// Useful ops of a pp test of n tokens after `depth` cached ones: 2 per weight per token
+// for the layer matrices, the output matrix once (one logit row), and causal attention:
+// q·k and p·v, 2 ops per multiply-add, over the (query, key) pairs of each head of each
+// layer (query i sees depth + i + 1 keys: n * depth + n(n+1)/2 pairs).
+double PromptOps(const ModelConfig& cfg, const ModelCost& c, int64_t n, int64_t depth) {
   const auto nd = static_cast<double>(n);
-  const double attention = 4.0 * static_cast<double>(cfg.n_layer * cfg.n_head * cfg.head_dim) * nd * (nd + 1) / 2;
+  const double pairs = nd * static_cast<double>(depth) + nd * (nd + 1) / 2;
+  const double attention = 4.0 * static_cast<double>(cfg.n_layer * cfg.n_head * cfg.head_dim) * pairs;
   return 2.0 * static_cast<double>(c.layer_matmul_params) * nd + 2.0 * static_cast<double>(c.output_params) + attention;
+}
+
+// K/V bytes (F16) one step of a tg test of n tokens after `depth` cached ones reads, on
+// average: token i attends depth + i + 1 positions.
+double GenKvBytesPerToken(const ModelConfig& cfg, int64_t n, int64_t depth) {
+  return static_cast<double>(cfg.KvBytesPerToken(2)) * (static_cast<double>(depth) + static_cast<double>(n + 1) / 2);
 }
 
 std::string SizeLabel(int64_t n) {
@@ -114,7 +123,7 @@ std::string UtcNow() {
 
 struct TestResult {
   int threads = 0;
-  int n_prompt = 0, n_gen = 0;
+  int n_prompt = 0, n_gen = 0, n_depth = 0;
   std::string test_time;
   std::vector<int64_t> samples_ns;
   std::vector<double> samples_ts;
@@ -122,10 +131,14 @@ struct TestResult {
   SampleStats ns;  // of samples_ns
   const kernels::MachinePeaks* peaks = nullptr;
   double useful_ops_per_token = 0;  // pp
+  double kv_bytes_per_token = 0;    // tg: K/V read per step, on average
   double fraction = 0;              // of the bandwidth (tg) or of the compute peak (pp)
   const char* peak_kind = "";       // "mem", "int8", "fp32"
 
-  std::string Name() const { return n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen); }
+  std::string Name() const {
+    std::string name = n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+    return n_depth > 0 ? fmt::format("{} @ d{}", name, n_depth) : name;
+  }
 };
 
 struct Context {
@@ -172,7 +185,7 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
   j["embeddings"] = false;
   j["n_prompt"] = r.n_prompt;
   j["n_gen"] = r.n_gen;
-  j["n_depth"] = 0;
+  j["n_depth"] = r.n_depth;
   j["test_time"] = r.test_time;
   j["avg_ns"] = static_cast<int64_t>(std::llround(r.ns.mean));
   j["stddev_ns"] = static_cast<int64_t>(std::llround(r.ns.stddev));
@@ -193,6 +206,7 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
     j["compute_peak"] = r.peak_kind;
     j["compute_fraction"] = r.fraction;
   } else {
+    j["kv_bytes_per_token"] = r.kv_bytes_per_token;
     j["bandwidth_fraction"] = r.fraction;
   }
   j["median_ts"] = r.ts.median;
@@ -235,13 +249,27 @@ void PrintTable(const Context& c, const std::vector<TestResult>& results) {
   for (const auto& row : rows) print_row(row);
 }
 
-// One timed pass of a test on `seq`, in nanoseconds.
-StatusOr<int64_t> RunOnce(SingleSequence& seq, int n_prompt, int n_gen, std::mt19937_64& rng, int64_t n_vocab,
-                          std::vector<float>& logits) {
+std::vector<int32_t> RandomTokens(size_t n, std::mt19937_64& rng, int64_t n_vocab) {
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(n_vocab - 1));
-  std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, n_gen)));
+  std::vector<int32_t> tokens(n);
   for (auto& t : tokens) t = token(rng);
+  return tokens;
+}
+
+// Fills `seq` with `depth` random tokens (untimed; the context a test runs after).
+Status FillDepth(SingleSequence& seq, int depth, std::mt19937_64& rng, int64_t n_vocab, std::vector<float>& logits) {
   seq.Reset();
+  if (depth == 0) return Status::Ok();
+  const std::vector<int32_t> tokens = RandomTokens(static_cast<size_t>(depth), rng, n_vocab);
+  const int32_t last = depth - 1;
+  return seq.Append(tokens, std::span<const int32_t>(&last, 1), logits.data());
+}
+
+// One timed pass of a test on `seq`, after its first `depth` cached tokens, in nanoseconds.
+StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_gen, std::mt19937_64& rng,
+                          int64_t n_vocab, std::vector<float>& logits) {
+  const std::vector<int32_t> tokens = RandomTokens(static_cast<size_t>(std::max(n_prompt, n_gen)), rng, n_vocab);
+  WEFT_RETURN_IF_ERROR(seq.Truncate(depth));
   const auto t0 = std::chrono::steady_clock::now();
   if (n_prompt > 0) {
     const int32_t last = n_prompt - 1;
@@ -277,6 +305,10 @@ void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
   own(list("-p,--n-prompt", &a->n_prompt, "pp tests: prompt lengths in tokens, a comma list; 0 skips (default: 512)", 0,
            1 << 20));
   own(list("-n,--n-gen", &a->n_gen, "tg tests: tokens to generate, a comma list; 0 skips (default: 128)", 0, 1 << 20));
+  own(list("-d,--n-depth", &a->n_depth,
+           "Run each test after this many tokens already in the KV cache (untimed), a comma list; attention then "
+           "reads that context (default: 0)",
+           0, 1 << 20));
   own(cmd->add_option("-r,--repetitions", a->repetitions, "Timed runs of each test, after one untimed warm-up (default: 5)")
           ->check(CLI::Range(1, 1000)));
   own(cmd->add_option("-o,--output", a->output,
@@ -323,13 +355,16 @@ std::string BenchHelpFooter() {
          "pp N evaluates a prompt of N random tokens from an empty KV cache, tg N generates N tokens one\n"
          "forward pass at a time. Each test runs once untimed, then -r times; t/s is mean ± sample stddev.\n"
          "The same run measures the machine with each thread count (memory read bandwidth over a --probe-mem\n"
-         "buffer, int8 VNNI and fp32 FMA peaks) and says what share of it each test reached: tg as weight\n"
-         "bytes read per token x t/s / bandwidth; pp as useful ops (2 per weight per token, plus causal\n"
+         "buffer, int8 VNNI and fp32 FMA peaks) and says what share of it each test reached: tg as the weight\n"
+         "and K/V bytes read per token x t/s / bandwidth; pp as useful ops (2 per weight per token, plus causal\n"
          "attention) x t/s / the int8 peak for quantised weights, the fp32 peak for float ones.\n"
+         "-d D runs each test after D tokens already in the cache (filled untimed once per test, each timed\n"
+         "run starts again from them), like llama-bench's -d: decode and prefill at a long context.\n"
          "With --batch N (or any engine flag), N synthetic requests go through the engine at once.\n\n"
          "Examples:\n"
          "  weft bench tinyllama-v0                          # pp512 and tg128, 5 timed runs each\n"
          "  weft bench MODEL -p 128,512 -n 0 -t 1,2 -r 3     # prefill only, two sizes x two thread counts\n"
+         "  weft bench MODEL -p 512 -n 128 -d 0,4096         # the same tests at an empty and a 4096-token context\n"
          "  weft bench MODEL -o json > results.json          # llama-bench's JSON fields, plus weft's\n"
          "  weft bench MODEL --json results.json             # the table, and the JSON in a file\n"
          "  weft bench MODEL --batch 16 --prompt-len 128 --gen-len 128   # the engine under load";
@@ -348,11 +383,16 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
   WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
   const ModelConfig& cfg = weights->config();
-  int longest = 0;
-  for (int v : prompts) longest = std::max(longest, v);
-  for (int v : gens) longest = std::max(longest, v);
+  std::vector<int> depths = a.n_depth;
+  if (depths.empty()) depths.push_back(0);
+  int longest_test = 0;
+  for (int v : prompts) longest_test = std::max(longest_test, v);
+  for (int v : gens) longest_test = std::max(longest_test, v);
+  const int deepest = *std::max_element(depths.begin(), depths.end());
+  const int longest = deepest + longest_test;
   if (longest > cfg.context_length) {
-    return OutOfRangeError(fmt::format("a test of {} tokens does not fit the model's context of {} tokens", longest,
+    return OutOfRangeError(fmt::format("a test of {} tokens{} does not fit the model's context of {} tokens",
+                                       longest_test, deepest > 0 ? fmt::format(" after {} (-d)", deepest) : "",
                                        cfg.context_length));
   }
   Context c{a, path, cfg, ComputeCost(*weights), "", ""};
@@ -376,7 +416,8 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
 
   std::unique_ptr<ProgressBar> bar;
   if (::isatty(STDERR_FILENO) == 1) bar = std::make_unique<ProgressBar>("weft bench");
-  const int64_t total_runs = static_cast<int64_t>(threads.size() * (prompts.size() + gens.size())) * a.repetitions;
+  const int64_t total_runs =
+      static_cast<int64_t>(threads.size() * depths.size() * (prompts.size() + gens.size())) * a.repetitions;
   int64_t done_runs = 0;
   std::mt19937_64 rng(a.seed);
   std::vector<float> logits(static_cast<size_t>(cfg.n_vocab));
@@ -389,25 +430,28 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
     WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(weights, ro));
     c.isa = runner->isa_name();
     WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest));
-    std::vector<std::pair<int, int>> tests;  // (n_prompt, n_gen)
-    for (int p : prompts) tests.emplace_back(p, 0);
-    for (int n : gens) tests.emplace_back(0, n);
-    for (const auto& [np, ng] : tests) {
+    std::vector<std::tuple<int, int, int>> tests;  // (n_depth, n_prompt, n_gen)
+    for (int d : depths) {
+      for (int p : prompts) tests.emplace_back(d, p, 0);
+      for (int n : gens) tests.emplace_back(d, 0, n);
+    }
+    for (const auto& [depth, np, ng] : tests) {
       TestResult r;
       r.threads = t;
+      r.n_depth = depth;
       r.n_prompt = np;
       r.n_gen = ng;
       r.peaks = &peaks[t];
       r.test_time = UtcNow();
+      const std::string label = fmt::format("{}, {} thread{}", r.Name(), t, t == 1 ? "" : "s");
+      if (bar && depth > 0) bar->Update(done_runs, total_runs, fmt::format("{}, filling {} tokens", label, depth));
+      WEFT_RETURN_IF_ERROR(FillDepth(*seq, depth, rng, cfg.n_vocab, logits));
       if (!a.no_warmup) {  // as llama-bench: the whole prompt, or one generated token
-        WEFT_RETURN_IF_ERROR(RunOnce(*seq, np, np > 0 ? 0 : 1, rng, cfg.n_vocab, logits).status());
+        WEFT_RETURN_IF_ERROR(RunOnce(*seq, depth, np, np > 0 ? 0 : 1, rng, cfg.n_vocab, logits).status());
       }
       for (int rep = 0; rep < a.repetitions; ++rep) {
-        if (bar) {
-          bar->Update(done_runs, total_runs,
-                      fmt::format("{}, {} thread{}, run {}/{}", r.Name(), t, t == 1 ? "" : "s", rep + 1, a.repetitions));
-        }
-        WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seq, np, ng, rng, cfg.n_vocab, logits));
+        if (bar) bar->Update(done_runs, total_runs, fmt::format("{}, run {}/{}", label, rep + 1, a.repetitions));
+        WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seq, depth, np, ng, rng, cfg.n_vocab, logits));
         r.samples_ns.push_back(ns);
         r.samples_ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(ns));
         ++done_runs;
@@ -416,13 +460,15 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
       std::vector<double> ns(r.samples_ns.begin(), r.samples_ns.end());
       r.ns = Summarize(ns);
       if (np > 0) {
-        r.useful_ops_per_token = PromptOps(cfg, c.cost, np) / np;
+        r.useful_ops_per_token = PromptOps(cfg, c.cost, np, depth) / np;
         const double peak = c.cost.quantised ? r.peaks->int8_ops_per_s : r.peaks->fp32_flops_per_s;
         r.peak_kind = c.cost.quantised ? "int8" : "fp32";
         r.fraction = r.useful_ops_per_token * r.ts.mean / peak;
       } else {
         r.peak_kind = "mem";
-        r.fraction = static_cast<double>(c.cost.weight_bytes_per_token) * r.ts.mean / r.peaks->read_bytes_per_s;
+        r.kv_bytes_per_token = GenKvBytesPerToken(cfg, ng, depth);
+        r.fraction = (static_cast<double>(c.cost.weight_bytes_per_token) + r.kv_bytes_per_token) * r.ts.mean /
+                     r.peaks->read_bytes_per_s;
       }
       results.push_back(std::move(r));
     }

@@ -3,6 +3,9 @@
 //    --ubatch-size tokens); t/s = N / time.
 //  * tg N: generate N tokens one forward pass at a time from an empty cache, feeding
 //    random tokens; t/s = N / time.
+//  * -d D (llama-bench's n_depth): both run after D random tokens already in the cache
+//    (evaluated once per test, untimed; each timed run starts again from those D), so
+//    attention reads a context of D + i tokens; the test is named "pp512 @ d4096".
 // Each test runs once untimed (warm-up), then -r times; t/s is reported as mean ±
 // sample stddev, as llama-bench does. The same run measures the machine (memory read
 // bandwidth, int8 and FP32 peaks: kernels/machine_probe.h) with each thread count and
@@ -27,6 +30,7 @@ struct LlamaBenchArgs {
   std::string model;
   std::vector<int> n_prompt{512};  // 0 entries are skipped
   std::vector<int> n_gen{128};
+  std::vector<int> n_depth{0};     // tokens in the cache before each test
   std::vector<int> threads;        // empty: one per physical core
   int repetitions = 5;
   int ubatch = 512;                // tokens per forward pass in pp tests
@@ -38,7 +42,7 @@ struct LlamaBenchArgs {
   std::vector<const CLI::Option*> own_options;  // filled by AddLlamaBenchOptions
 };
 
-// Registers this mode's options on `cmd` (-p, -n, -t, -r, -o, --ubatch-size,
+// Registers this mode's options on `cmd` (-p, -n, -d, -t, -r, -o, --ubatch-size,
 // --probe-mem, --no-warmup). -t takes a comma list; the engine mode uses its first value.
 void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a);
 

@@ -28,6 +28,14 @@ StatusOr<std::unique_ptr<SingleSequence>> SingleSequence::Create(ModelRunner* ru
   return std::unique_ptr<SingleSequence>(new SingleSequence(runner, std::move(cache), max_tokens));
 }
 
+Status SingleSequence::Truncate(int64_t n) {
+  if (n < 0 || n > length_) {
+    return OutOfRangeError(fmt::format("cannot keep {} tokens of a sequence of {}", n, length_));
+  }
+  length_ = n;
+  return Status::Ok();
+}
+
 Status SingleSequence::Append(std::span<const int32_t> tokens, std::span<const int32_t> logit_positions,
                               float* logits) {
   if (length_ + static_cast<int64_t>(tokens.size()) > capacity_) {

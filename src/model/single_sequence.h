@@ -24,6 +24,9 @@ class SingleSequence {
   int64_t length() const { return length_; }  // tokens evaluated so far
   int64_t capacity() const { return capacity_; }
   void Reset() { length_ = 0; }  // forget the cached tokens (the memory is reused)
+  // Keeps the first n cached tokens (0 <= n <= length()) and forgets the rest: the next
+  // Append continues at position n, over the same K/V a fresh run of those n tokens wrote.
+  Status Truncate(int64_t n);
 
   // Evaluates `tokens` after the ones already cached. For each i in logit_positions
   // (indices into `tokens`, increasing), writes that token's next-token logits into

@@ -60,7 +60,8 @@ for r in rows:
         assert "bandwidth_fraction" not in r
     else:
         assert r["bandwidth_fraction"] > 0 and "compute_fraction" not in r, r
-        ratio = r["weight_bytes_per_token"] * r["avg_ts"] / (r["mem_bw_gbs"] * 1e9)
+        assert r["kv_bytes_per_token"] > 0, r
+        ratio = (r["weight_bytes_per_token"] + r["kv_bytes_per_token"]) * r["avg_ts"] / (r["mem_bw_gbs"] * 1e9)
         assert math.isclose(r["bandwidth_fraction"], ratio, rel_tol=1e-9), r
 assert seen == {(1, 64, 0), (1, 0, 16), (2, 64, 0), (2, 0, 16)}, seen
 PY
@@ -74,6 +75,30 @@ python3 -c "
 import json,sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert len(rows) == 1 and rows[0]['n_prompt'] == 8 and len(rows[0]['samples_ts']) == 3, rows" "$work/o.jsonl"
+
+# -d: each test after a context already in the cache; named "pp16 @ d100", n_depth in the
+# JSON; useful ops and K/V bytes read grow with the depth as the formulas say (stories260K:
+# 5 layers, 8 heads of 8 dims, 4 KV heads; F16 K/V).
+"$weft" bench "$m" -p 16 -n 4 -d 0,100 -r 1 -t 1 --probe-mem 16M --json "$work/d.json" > "$work/d.txt" 2>/dev/null \
+  || { cat "$work/d.txt"; fail "bench -d run"; }
+for test in "pp16" "tg4" "pp16 @ d100" "tg4 @ d100"; do
+  grep -qE "^\\| llama .* \\| +$test \\| +[0-9.]+ ± [0-9.]+ \\|" "$work/d.txt" || { cat "$work/d.txt"; fail "row $test"; }
+done
+python3 - "$work/d.json" <<'PY'
+import json, math, sys
+rows = {(r["n_depth"], r["n_prompt"], r["n_gen"]): r for r in json.load(open(sys.argv[1]))}
+assert set(rows) == {(0, 16, 0), (0, 0, 4), (100, 16, 0), (100, 0, 4)}, rows.keys()
+layers, heads, head_dim, kv_heads = 5, 8, 8, 4
+# pp: each of the 16 queries sees 100 more keys: 4 ops x layers x heads x head_dim per pair.
+extra_ops = rows[(100, 16, 0)]["useful_ops_per_token"] - rows[(0, 16, 0)]["useful_ops_per_token"]
+assert math.isclose(extra_ops, 4 * layers * heads * head_dim * 100, rel_tol=1e-9), extra_ops
+# tg: token i reads depth + i + 1 positions of K and V (2 bytes each).
+per_pos = 2 * layers * kv_heads * head_dim * 2
+for d in (0, 100):
+    assert math.isclose(rows[(d, 0, 4)]["kv_bytes_per_token"], per_pos * (d + 2.5), rel_tol=1e-9), rows[(d, 0, 4)]
+PY
+if "$weft" bench "$m" -p 16 -n 0 -d 2040 > /dev/null 2> "$work/err.txt"; then fail "-d past the context accepted"; fi
+grep -q "after 2040 (-d)" "$work/err.txt" || { cat "$work/err.txt"; fail "-d context message"; }
 
 # Bad input: one line.
 one_line() {  # description, command...
