@@ -3,7 +3,8 @@
 // streamed per second (GB/s, from copies of the weights that together exceed the L3
 // cache, so each call reads from memory); m=64 (prefill) reports GFLOP/s (2*m*n*k per
 // call). Memory read and memcpy bandwidth with the same thread count are the reference
-// for m=1. Attention: a 512-token prefill and a decode step at 4096, 1.1B llama shape.
+// for m=1. Attention: a 512-token prefill and a decode step at 4096 (1.1B llama shape),
+// and a decode step at 1536 of the SmolLM-135M shape (9 heads over 3 KV heads).
 //
 //   build/<dir>/bin/kernels_bench [--threads=N] [google benchmark flags]
 #include <benchmark/benchmark.h>
@@ -143,11 +144,11 @@ void BM_Memcpy(benchmark::State& state) {
 }
 
 // Causal attention of one sequence over an F16 paged cache (blocks of 16, in order):
-// n_tokens queries at positions [past, past + n_tokens), 32 heads over 4 KV heads of 64
-// (the 1.1B llama shape). Reports FLOP/s of the score and value products (4 * head_dim per
-// query-key pair).
-void BM_Attention(benchmark::State& state, Isa isa, int64_t past, int64_t n_tokens) {
-  constexpr int kHeads = 32, kKvHeads = 4, kDim = 64, kBlock = 16;
+// n_tokens queries at positions [past, past + n_tokens), kHeads over kKvHeads KV heads of
+// 64 (32 over 4: the 1.1B llama shape; 9 over 3: SmolLM-135M). Reports FLOP/s of the score
+// and value products (4 * head_dim per query-key pair).
+void BM_Attention(benchmark::State& state, Isa isa, int kHeads, int kKvHeads, int64_t past, int64_t n_tokens) {
+  constexpr int kDim = 64, kBlock = 16;
   const int64_t len = past + n_tokens;
   const int blocks = static_cast<int>((len + kBlock - 1) / kBlock);
   std::mt19937 rng(5);
@@ -217,12 +218,17 @@ int main(int argc, char** argv) {
       }
     }
   }
-  // Prefill of 512 tokens; decode of one token after 4095.
-  for (auto [past, n_tokens] : {std::pair<int64_t, int64_t>{0, 512}, {4095, 1}}) {
+  // Prefill of 512 tokens; decode of one token after 4095 (l1b) or 1535 (s135m).
+  struct AttentionCase {
+    const char* shape;
+    int heads, kv_heads;
+    int64_t past, n_tokens;
+  };
+  for (const AttentionCase& c : {AttentionCase{"l1b", 32, 4, 0, 512}, {"l1b", 32, 4, 4095, 1}, {"s135m", 9, 3, 1535, 1}}) {
     for (Isa isa : AvailableIsas()) {
-      const std::string name = "Attention/" + std::string(IsaName(isa)) + "/past" + std::to_string(past) + "_q" +
-                               std::to_string(n_tokens);
-      benchmark::RegisterBenchmark(name.c_str(), BM_Attention, isa, past, n_tokens)
+      const std::string name = "Attention/" + std::string(IsaName(isa)) + "/" + c.shape + "/past" +
+                               std::to_string(c.past) + "_q" + std::to_string(c.n_tokens);
+      benchmark::RegisterBenchmark(name.c_str(), BM_Attention, isa, c.heads, c.kv_heads, c.past, c.n_tokens)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
     }

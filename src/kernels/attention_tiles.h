@@ -3,25 +3,31 @@
 // linkage: each TU gets its own copy with its own flags).
 //
 // For each tile (kernel_table.h, AttentionTile) the KV positions [0, n_kv of the tile's
-// last token) are taken in spans of K::kSpan: the span's K/V rows are found through the
-// block table and handed to K::GatherSpan once, then every query of the tile that sees the
-// span goes through K::UpdateQueries, up to K::kMaxGroup at a time. Each query keeps an
-// f32 accumulator [dpad], a running max and a running sum (online softmax); its result is
-// acc / sum.
+// last token) are taken in spans of K::kSpan: the span's K columns and V rows are found
+// through the block table (the cache layout is in ops.h, KvCacheView) and handed to
+// K::GatherSpan once, then every query of the tile that sees the span goes through
+// K::UpdateQueries, up to K::kMaxGroup at a time. Each query keeps an f32 accumulator
+// [dpad], a running max and a running sum (online softmax); its result is acc / sum.
 //
 // K provides:
 //   static constexpr int kSpan, kMaxGroup, kLanes;   // dpad = head_dim rounded up to kLanes
-//   static void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d,
-//                          int dpad, float* kt, float* vf);     // kt [dpad][kSpan], vf [kSpan][dpad]
-//   static void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, const float* vf, int d,
-//                             int dpad, float* p);              // p: kMaxGroup * kSpan floats of scratch
+//   static void GatherSpan(DType type, SpanRefs& span, int d, int dpad, int n_queries);
+//     either converts the span's K and V to f32 in span.kt [d][kSpan] (zero past n) and
+//     span.vf [n][dpad] (zero past d) and sets span.staged, or leaves them in the cache
+//     for UpdateQueries to read in place (worth it when few queries see the span);
+//   static void UpdateQueries(const QueryState* qs, int n, float scale, DType type,
+//                             const SpanRefs& span, int d, int dpad, float* p);
+//     p: kMaxGroup * kSpan floats of scratch. The values it computes with are the same
+//     either way, so a query's result does not depend on the choice.
 // Thread-safety: reentrant; scratch is thread_local.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
+#include "base/half.h"
 #include "kernels/kernel_table.h"
 
 namespace weft::kernels {
@@ -35,6 +41,20 @@ struct QueryState {
   float* run_max;
   float* run_sum;
   int cnt;
+};
+
+// One span's K and V as the driver found them through the block table: kcols[t] is K of
+// position t, dimension 0 (dimension i is k_dim_bytes * i further on: the cache is
+// dimension-major, ops.h); vrows[t] is its V row. kt / vf: f32 staging buffers, used
+// when GatherSpan sets `staged`.
+struct SpanRefs {
+  const uint8_t* const* kcols;
+  int64_t k_dim_bytes;
+  const uint8_t* const* vrows;
+  int n;  // positions in the span, 1 .. kSpan
+  float* kt;
+  float* vf;
+  bool staged;
 };
 
 struct alignas(64) AttentionLane {
@@ -53,17 +73,48 @@ struct AttentionTileScratch {
   }
 };
 
+// The K positions kcols[0 .. live) of one run of `lanes` lanes into kt (row stride
+// span, i < d), one value at a time, zero past live: for runs that cross a block boundary
+// (block sizes that are not a multiple of the lane count), where a vector load cannot go.
+inline void GatherKLanes(DType type, const uint8_t* const* kcols, int64_t k_dim_bytes, int live, int lanes, int d,
+                         int span, float* kt) {
+  for (int i = 0; i < d; ++i) {
+    float* row = kt + static_cast<int64_t>(i) * span;
+    for (int l = 0; l < lanes; ++l) {
+      if (l >= live) {
+        row[l] = 0.0f;
+        continue;
+      }
+      const uint8_t* p = kcols[l] + i * k_dim_bytes;
+      if (type == DType::kF32) {
+        std::memcpy(&row[l], p, 4);
+      } else {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        row[l] = type == DType::kF16 ? Fp16ToFloat(h) : Bf16ToFloat(h);
+      }
+    }
+  }
+}
+
+// Whether positions kcols[0 .. live) of K are adjacent in memory (one block).
+inline bool KLanesContiguous(const uint8_t* const* kcols, int live, int64_t elem_bytes) {
+  return live <= 1 || kcols[live - 1] - kcols[0] == (live - 1) * elem_bytes;
+}
+
 template <class K>
 void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                        int64_t n_tiles) {
   const int d = cache.head_dim;
   const int dpad = (d + K::kLanes - 1) / K::kLanes * K::kLanes;
   const int group = batch.n_heads / cache.n_kv_heads;
-  const int64_t row_stride = cache.RowBytes();  // next position, same block and KV head
+  const int64_t k_pos_stride = cache.ElemBytes();  // K: next position, same block and KV head
+  const int64_t v_pos_stride = cache.VRowBytes();  // V: the same
+  const int64_t k_dim_bytes = cache.KDimBytes();
   const int64_t block_stride = cache.BlockBytes();
   thread_local AttentionTileScratch S;
   alignas(64) float p[K::kMaxGroup * K::kSpan];
-  const uint8_t* krows[K::kSpan];
+  const uint8_t* kcols[K::kSpan];
   const uint8_t* vrows[K::kSpan];
   QueryState qs[K::kMaxGroup];
   for (int64_t ti = 0; ti < n_tiles; ++ti) {
@@ -89,16 +140,20 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
     std::fill(S.run_sum.begin(), S.run_sum.begin() + nq, 0.0f);
     for (int64_t start = 0; start < last_kv; start += K::kSpan) {
       const int rows = static_cast<int>(std::min<int64_t>(K::kSpan, last_kv - start));
-      // The span's rows, block by block (one division per span).
+      // The span's positions, block by block (one division per span).
       for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
            t < rows; ++j, in = 0) {
         const int64_t boff = table[j] * block_stride;
         for (; in < cache.block_size && t < rows; ++in, ++t) {
-          krows[t] = kbase + boff + in * row_stride;
-          vrows[t] = vbase + boff + in * row_stride;
+          kcols[t] = kbase + boff + in * k_pos_stride;
+          vrows[t] = vbase + boff + in * v_pos_stride;
         }
       }
-      K::GatherSpan(cache.type, krows, vrows, rows, d, dpad, kt, vf);
+      // The tile's tokens from the first whose positions reach into the span see it.
+      const int64_t blind_tokens = std::max<int64_t>(0, start - first_kv + 1);
+      const int n_seeing = static_cast<int>((tile.tok_end - tile.tok_begin - blind_tokens) * heads);
+      SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false};
+      K::GatherSpan(cache.type, span, d, dpad, n_seeing);
       // The queries that see this span, kMaxGroup at a time.
       int n = 0;
       for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
@@ -109,12 +164,12 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
           qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &S.run_max[i], &S.run_sum[i], cnt};
           if (n == K::kMaxGroup) {
-            K::UpdateQueries(qs, n, batch.scale, kt, vf, d, dpad, p);
+            K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
             n = 0;
           }
         }
       }
-      if (n > 0) K::UpdateQueries(qs, n, batch.scale, kt, vf, d, dpad, p);
+      if (n > 0) K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
     }
     for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
       for (int h = tile.head_begin; h < tile.head_end; ++h) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 #include <span>
 
@@ -282,15 +283,23 @@ void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n
   for (int64_t i = 0; i < n_tokens; ++i) {
     WEFT_CHECK(slot_mapping[i] < slots, "WriteKv: slot {} out of range ({} slots)", slot_mapping[i], slots);
   }
+  WEFT_CHECK(cache.head_dim > 0 && cache.head_dim <= kMaxKvHeadDim, "WriteKv: head_dim {} out of range",
+             cache.head_dim);
+  const int64_t eb = cache.ElemBytes();
+  const int64_t k_dim_bytes = cache.KDimBytes();
   For(ctx, n_tokens, 8, [&](int64_t b, int64_t e) {
+    alignas(64) uint8_t k_row[kMaxKvHeadDim * 4];  // one K row converted, before it is spread
     for (int64_t i = b; i < e; ++i) {
       const int64_t slot = slot_mapping[i];
       if (slot < 0) continue;
       for (int h = 0; h < cache.n_kv_heads; ++h) {
-        const int64_t off = cache.RowOffset(slot, h);
         const int64_t src = i * row + static_cast<int64_t>(h) * cache.head_dim;
-        t.convert_kv_row(k + src, static_cast<uint8_t*>(cache.k) + off, cache.type, cache.head_dim);
-        t.convert_kv_row(v + src, static_cast<uint8_t*>(cache.v) + off, cache.type, cache.head_dim);
+        // K goes dimension-major: value j of the row lands k_dim_bytes * j apart.
+        t.convert_kv_row(k + src, k_row, cache.type, cache.head_dim);
+        uint8_t* kd = static_cast<uint8_t*>(cache.k) + cache.KOffset(slot, h);
+        for (int j = 0; j < cache.head_dim; ++j) std::memcpy(kd + j * k_dim_bytes, k_row + j * eb, eb);
+        t.convert_kv_row(v + src, static_cast<uint8_t*>(cache.v) + cache.VOffset(slot, h), cache.type,
+                         cache.head_dim);
       }
     }
   });
@@ -325,7 +334,7 @@ void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCa
   CheckKvType(cache.type);
   WEFT_CHECK(cache.n_kv_heads > 0 && batch.n_heads % cache.n_kv_heads == 0, "Attention: {} heads vs {} kv heads",
              batch.n_heads, cache.n_kv_heads);
-  WEFT_CHECK(cache.head_dim > 0 && cache.head_dim <= 512 && cache.block_size > 0 && cache.block_size <= 1024,
+  WEFT_CHECK(cache.head_dim > 0 && cache.head_dim <= kMaxKvHeadDim && cache.block_size > 0 && cache.block_size <= 1024,
              "Attention: head_dim {} / block_size {} out of range", cache.head_dim, cache.block_size);
   WEFT_CHECK(batch.n_seqs >= 0 && batch.query_start[0] == 0 && batch.query_start[batch.n_seqs] == batch.n_tokens,
              "Attention: query_start must run from 0 to n_tokens");

@@ -129,9 +129,16 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
 
 // ---- paged KV cache and attention ----------------------------------------------------------
 
-// One layer's paged KV cache: k and v each [num_blocks, n_kv_heads, block_size, head_dim]
-// of `type` (F16, F32 or BF16): inside a block, each KV head's rows are contiguous, so
-// that attention reads one head's positions as a stream. Borrowed memory.
+// The largest head_dim the KV cache and attention take.
+inline constexpr int kMaxKvHeadDim = 512;
+
+// One layer's paged KV cache. Inside a block each KV head's K and V are contiguous, so
+// that attention reads one head's positions as a stream:
+//   k [num_blocks, n_kv_heads, head_dim, block_size]  (dimension-major: the block's values
+//     of one dimension are adjacent, as the attention kernels consume them, so no kernel
+//     transposes K on the read path)
+//   v [num_blocks, n_kv_heads, block_size, head_dim]  (position-major: one row per token)
+// of `type` (F16, F32 or BF16). Borrowed memory.
 struct KvCacheView {
   void* k = nullptr;
   void* v = nullptr;
@@ -142,15 +149,21 @@ struct KvCacheView {
   int head_dim = 0;
 
   int64_t ElemBytes() const { return type == DType::kF32 ? 4 : 2; }
-  // Bytes from one position's row to the next inside a block (one KV head).
-  int64_t RowBytes() const { return head_dim * ElemBytes(); }
-  // Bytes from one KV head's rows to the next inside a block.
-  int64_t HeadBytes() const { return block_size * RowBytes(); }
+  // Bytes of one KV head's K (or V) in a block, and of a whole block of K (or V).
+  int64_t HeadBytes() const { return block_size * head_dim * ElemBytes(); }
   int64_t BlockBytes() const { return n_kv_heads * HeadBytes(); }
-  // Byte offset, in k or v, of the row of `slot` (block * block_size + offset) for kv_head.
-  int64_t RowOffset(int64_t slot, int kv_head) const {
-    return slot / block_size * BlockBytes() + kv_head * HeadBytes() + slot % block_size * RowBytes();
+  // K: byte offset of dimension 0 of `slot` (block * block_size + offset) for kv_head;
+  // dimension i is KDimBytes() * i further on, the next position ElemBytes() further on.
+  int64_t KOffset(int64_t slot, int kv_head) const {
+    return slot / block_size * BlockBytes() + kv_head * HeadBytes() + slot % block_size * ElemBytes();
   }
+  int64_t KDimBytes() const { return block_size * ElemBytes(); }
+  // V: byte offset of the row (head_dim contiguous values) of `slot` for kv_head; the next
+  // position's row is VRowBytes() further on.
+  int64_t VOffset(int64_t slot, int kv_head) const {
+    return slot / block_size * BlockBytes() + kv_head * HeadBytes() + slot % block_size * VRowBytes();
+  }
+  int64_t VRowBytes() const { return head_dim * ElemBytes(); }
 };
 
 // Stores k, v: [n_tokens, n_kv_heads, head_dim] (f32) at slots slot_mapping[t]

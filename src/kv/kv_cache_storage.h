@@ -1,6 +1,6 @@
 // KvCacheStorage: the memory of the paged KV cache, allocated once: for every layer, K
-// and V as [num_blocks, n_kv_heads, block_size, head_dim] of F16 (default), BF16 or F32
-// (kernels/ops.h, KvCacheView).
+// as [num_blocks, n_kv_heads, head_dim, block_size] and V as [num_blocks, n_kv_heads,
+// block_size, head_dim], of F16 (default), BF16 or F32 (kernels/ops.h, KvCacheView).
 // It owns bytes only; which block belongs to which sequence is the KV manager's business
 // (kv/), and the kernels read and write it through block tables (kernels/ops.h).
 // Thread-safety: the object is immutable after construction; the bytes are written only

@@ -1,8 +1,9 @@
 // AVX2 paged attention (KernelTable::attention): the tiled driver of
 // kernels/attention_tiles.h over spans of kSpan = 32 KV positions, with these span kernels:
-//   GatherSpan     K rows converted to f32 and transposed (kt[dim][position], 8 x 8
-//                  blocks), V rows converted (vf[position][dim]); zero past head_dim and
-//                  (K) past the span's rows;
+//   GatherSpan     K converted to f32 (kt[dim][position]; the cache holds K
+//                  dimension-major, so 8 positions of a block are one load), V rows
+//                  converted (vf[position][dim]); zero past head_dim and (K) past the
+//                  span's rows;
 //   UpdateQueries  up to kMaxGroup = 2 queries share each K and V load:
 //                  s[g][t] = sum over dims i, in order, of q_g[i] * kt[i][t], x scale;
 //                  the online-softmax step (positions past the query's own masked);
@@ -23,26 +24,7 @@ constexpr int kSpan = 32;  // positions per softmax step
 constexpr int kVecs = kSpan / 8;
 constexpr int kMaxGroup = 2;
 
-// In place: r[i] lane j <- r[j] lane i.
-inline void Transpose8(__m256* r) {
-  __m256 t[8], u[8];
-  for (int k = 0; k < 8; k += 2) {  // per 128-bit half: [a0 b0 a1 b1], [a2 b2 a3 b3]
-    t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-    t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-  }
-  for (int k = 0; k < 8; k += 4) {  // u[k + j], half h: value 4h + j of rows k .. k + 3
-    u[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int j = 0; j < 4; ++j) {
-    r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
-    r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
-  }
-}
-
-// Values i .. i + 7 of a KV row as f32, zero past `left`.
+// Values i .. i + 7 of a V row as f32, zero past `left`.
 inline __m256 LoadKvPart(const void* p, DType type, int i, int left) {
   if (left >= 8) return LoadKv8(p, type, i);
   alignas(32) float v[8] = {};
@@ -50,16 +32,19 @@ inline __m256 LoadKvPart(const void* p, DType type, int i, int left) {
   return _mm256_load_ps(v);
 }
 
-void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d, int dpad,
-                float* kt, float* vf) {
+// K (dimension i of position t at kcols[t] + k_dim_bytes * i) -> kt [d][kSpan] f32, zero
+// for t >= n: 8 positions of one block are one load of the dimension-major cache. V rows
+// -> vf [n][dpad], zero past d.
+void GatherSpan(DType type, const uint8_t* const* kcols, int64_t k_dim_bytes, const uint8_t* const* vrows, int n,
+                int d, int dpad, float* kt, float* vf) {
+  const int64_t elem = type == DType::kF32 ? 4 : 2;
   for (int c = 0; c < kVecs; ++c) {
-    for (int i = 0; i < dpad; i += 8) {
-      __m256 r[8];
-      for (int t = 0; t < 8; ++t) {
-        r[t] = 8 * c + t < n ? LoadKvPart(krows[8 * c + t], type, i, d - i) : _mm256_setzero_ps();
-      }
-      Transpose8(r);
-      for (int k = 0; k < 8; ++k) _mm256_store_ps(kt + (i + k) * kSpan + 8 * c, r[k]);
+    const int live = std::clamp(n - 8 * c, 0, 8);
+    if (live == 8 && KLanesContiguous(kcols + 8 * c, live, elem)) {
+      const uint8_t* col = kcols[8 * c];
+      for (int i = 0; i < d; ++i) _mm256_store_ps(kt + i * kSpan + 8 * c, LoadKv8(col + i * k_dim_bytes, type, 0));
+    } else {
+      GatherKLanes(type, kcols + 8 * c, k_dim_bytes, live, 8, d, kSpan, kt + 8 * c);
     }
   }
   for (int t = 0; t < n; ++t) {
@@ -150,14 +135,15 @@ void UpdateQueries(const QueryState* qs, float scale, const float* kt, const flo
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx2Span {
   static constexpr int kSpan = avx2::kSpan, kMaxGroup = avx2::kMaxGroup, kLanes = 8;
-  static void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d,
-                         int dpad, float* kt, float* vf) {
-    avx2::GatherSpan(type, krows, vrows, n, d, dpad, kt, vf);
+  // Always staged: 8-wide loads leave the in-place reads little to save.
+  static void GatherSpan(DType type, SpanRefs& span, int d, int dpad, int /*n_queries*/) {
+    avx2::GatherSpan(type, span.kcols, span.k_dim_bytes, span.vrows, span.n, d, dpad, span.kt, span.vf);
+    span.staged = true;
   }
-  static void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, const float* vf, int d,
+  static void UpdateQueries(const QueryState* qs, int n, float scale, DType /*type*/, const SpanRefs& span, int d,
                             int dpad, float* p) {
-    if (n == 2) return avx2::UpdateQueries<2>(qs, scale, kt, vf, d, dpad, p);
-    avx2::UpdateQueries<1>(qs, scale, kt, vf, d, dpad, p);
+    if (n == 2) return avx2::UpdateQueries<2>(qs, scale, span.kt, span.vf, d, dpad, p);
+    avx2::UpdateQueries<1>(qs, scale, span.kt, span.vf, d, dpad, p);
   }
 };
 

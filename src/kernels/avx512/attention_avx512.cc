@@ -3,10 +3,12 @@
 // spans of kSpan = 64, K/V rows gathered through the block table.
 //
 // Work comes in tiles (kernel_table.h, AttentionTile: consecutive tokens of a sequence x
-// the heads of one KV head). For each span, the tile's K rows are converted to f32 and
-// transposed once (kt[dim][position]) and its V rows converted (vf[position][dim]); then
-// the queries that see the span, up to kMaxGroup at a time, do a small matrix product each:
-//   scores  s[g][t] = sum over dims i, in order, of q_g[i] * kt[i][t], x scale (positions
+// the heads of one KV head). For each span, the queries that see it, up to kMaxGroup at a
+// time, do a small matrix product each over the span's K (K[dim][position]: the cache
+// holds K dimension-major, so 16 positions of a block are one load) and V rows. When more
+// than kMaxGroup queries see the span its K and V are converted to f32 once (StagedSpan);
+// otherwise (decode) the passes read the cache in place (CacheSpan):
+//   scores  s[g][t] = sum over dims i, in order, of q_g[i] * K[i][t], x scale (positions
 //           past the query's own are masked);
 //   softmax the span's max raises the query's running max (rescaling its accumulator and
 //           sum); p = exp(s - max);
@@ -33,78 +35,92 @@ constexpr int kVecs = kSpan / 16;
 constexpr int kMaxGroup = 4;  // queries per pass over a span
 #define WEFT_INLINE inline __attribute__((always_inline))
 
-// In place: r[i] lane j <- r[j] lane i.
-WEFT_INLINE void Transpose16(__m512* r) {
-  __m512 t[16];
-  for (int k = 0; k < 16; k += 2) {  // per 128-bit lane: [a0 b0 a1 b1], [a2 b2 a3 b3]
-    t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
-    t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+// Where UpdateQueries reads a span's K and V from: both give kt[i][16c ..] as K(i, c) and
+// 16 values from i of V row t as V(t, i), zero past the span's positions and past d.
+
+// Converted to f32 by GatherSpan (kt [d][kSpan], vf [n][dpad]): when many queries share
+// the span, or when its K positions do not come 16 to a block.
+struct StagedSpan {
+  const float* kt;
+  const float* vf;
+  int dpad;
+  WEFT_INLINE __m512 K(int i, int c) const { return _mm512_load_ps(kt + i * kSpan + 16 * c); }
+  WEFT_INLINE __m512 V(int t, int i) const { return _mm512_load_ps(vf + t * dpad + i); }
+};
+
+// Read in place from the cache (type T), converted as loaded: when few queries see the
+// span (decode), staging would cost more than it saves.
+template <DType T>
+struct CacheSpan {
+  const uint8_t* kcol[kVecs];  // K of positions 16c .. 16c + 15, dimension 0
+  __mmask16 kmask[kVecs];      // the live ones among them
+  int64_t k_dim_bytes;
+  const uint8_t* const* vrows;
+  int d;
+  WEFT_INLINE __m512 K(int i, int c) const { return LoadKv(kcol[c] + i * k_dim_bytes, T, 0, kmask[c]); }
+  WEFT_INLINE __m512 V(int t, int i) const { return LoadKv(vrows[t], T, i, TailMask(d - i)); }
+};
+
+// Positions of run c (16c ..) live in a span of n.
+inline int LiveInRun(int n, int c) { return std::clamp(n - 16 * c, 0, 16); }
+
+// Whether every run of the span lies in one block, so that K(i, c) is one load.
+inline bool RunsContiguous(const SpanRefs& s, int64_t elem_bytes) {
+  for (int c = 0; c < kVecs; ++c) {
+    const int live = LiveInRun(s.n, c);
+    if (live > 0 && !KLanesContiguous(s.kcols + 16 * c, live, elem_bytes)) return false;
   }
-  __m512 u[16];  // u[4k + j], 128-bit lane L: value 4L + j of rows 4k .. 4k + 3
-  for (int k = 0; k < 16; k += 4) {
-    const __m512d t0 = _mm512_castps_pd(t[k]), t1 = _mm512_castps_pd(t[k + 1]);
-    const __m512d t2 = _mm512_castps_pd(t[k + 2]), t3 = _mm512_castps_pd(t[k + 3]);
-    u[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-    u[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-    u[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-    u[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-  }
-  constexpr int kLo = _MM_SHUFFLE(1, 0, 1, 0), kHi = _MM_SHUFFLE(3, 2, 3, 2);
-  constexpr int kEven = _MM_SHUFFLE(2, 0, 2, 0), kOdd = _MM_SHUFFLE(3, 1, 3, 1);
-  for (int j = 0; j < 4; ++j) {
-    const __m512 x0 = _mm512_shuffle_f32x4(u[j], u[4 + j], kLo), x1 = _mm512_shuffle_f32x4(u[j], u[4 + j], kHi);
-    const __m512 y0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], kLo), y1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], kHi);
-    r[j] = _mm512_shuffle_f32x4(x0, y0, kEven);
-    r[4 + j] = _mm512_shuffle_f32x4(x0, y0, kOdd);
-    r[8 + j] = _mm512_shuffle_f32x4(x1, y1, kEven);
-    r[12 + j] = _mm512_shuffle_f32x4(x1, y1, kOdd);
-  }
+  return true;
 }
 
-// The span's K rows (rows[t], t < n: d values of type T) -> kt [dpad][kSpan] f32, kt[i][t] =
-// value i of row t; zero for t >= n. V rows -> vf [n][dpad] f32, zero past d.
+// Stage the span (type T) into s.kt / s.vf: kt[i][t] = value i of position t (a run of 16
+// positions in one block is one vector load: the cache is dimension-major), vf[t] = V row t.
 template <DType T>
-void GatherSpan(const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d, int dpad, float* kt,
-                float* vf) {
+void StageSpan(const SpanRefs& s, int d, int dpad) {
+  constexpr int64_t kElem = T == DType::kF32 ? 4 : 2;
   for (int c = 0; c < kVecs; ++c) {
-    for (int i = 0; i < dpad; i += 16) {
-      __m512 r[16];
-      for (int t = 0; t < 16; ++t) {
-        r[t] = 16 * c + t < n ? LoadKv(krows[16 * c + t], T, i, TailMask(d - i)) : _mm512_setzero_ps();
-      }
-      Transpose16(r);
-      for (int k = 0; k < 16; ++k) _mm512_store_ps(kt + (i + k) * kSpan + 16 * c, r[k]);
+    const int live = LiveInRun(s.n, c);
+    float* kt = s.kt + 16 * c;
+    if (live == 0) {
+      for (int i = 0; i < d; ++i) _mm512_store_ps(kt + i * kSpan, _mm512_setzero_ps());
+    } else if (KLanesContiguous(s.kcols + 16 * c, live, kElem)) {
+      const uint8_t* col = s.kcols[16 * c];
+      const __mmask16 m = TailMask(live);
+      for (int i = 0; i < d; ++i) _mm512_store_ps(kt + i * kSpan, LoadKv(col + i * s.k_dim_bytes, T, 0, m));
+    } else {
+      GatherKLanes(T, s.kcols + 16 * c, s.k_dim_bytes, live, 16, d, kSpan, kt);
     }
   }
-  for (int t = 0; t < n; ++t) {
-    for (int i = 0; i < dpad; i += 16) _mm512_store_ps(vf + t * dpad + i, LoadKv(vrows[t], T, i, TailMask(d - i)));
+  for (int t = 0; t < s.n; ++t) {
+    for (int i = 0; i < dpad; i += 16) _mm512_store_ps(s.vf + t * dpad + i, LoadKv(s.vrows[t], T, i, TailMask(d - i)));
   }
 }
 
-void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d, int dpad,
-                float* kt, float* vf) {
+void GatherSpan(DType type, SpanRefs& s, int d, int dpad, int n_queries) {
+  const int64_t elem = type == DType::kF32 ? 4 : 2;
+  s.staged = n_queries > kMaxGroup || !RunsContiguous(s, elem);
+  if (!s.staged) return;
   switch (type) {
-    case DType::kF16: return GatherSpan<DType::kF16>(krows, vrows, n, d, dpad, kt, vf);
-    case DType::kBF16: return GatherSpan<DType::kBF16>(krows, vrows, n, d, dpad, kt, vf);
-    default: return GatherSpan<DType::kF32>(krows, vrows, n, d, dpad, kt, vf);
+    case DType::kF16: return StageSpan<DType::kF16>(s, d, dpad);
+    case DType::kBF16: return StageSpan<DType::kBF16>(s, d, dpad);
+    default: return StageSpan<DType::kF32>(s, d, dpad);
   }
 }
 
 // Lanes of score vector c (positions 16c ..) among a query's first cnt positions.
 inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
 
-
-// acc_g[i0 .. i0 + 16 NV) += sum over t < cnt of p[g][t] * vf[t][0 .. 16 NV), t in order
-// (vf already offset by i0; row stride dpad).
-template <int G, int NV>
-WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const float* vf, int cnt, int dpad, int i0) {
+// acc_g[i0 .. i0 + 16 NV) += sum over t < cnt of p[g][t] * V row t [i0 .. i0 + 16 NV),
+// t in order.
+template <int G, int NV, class Src>
+WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const Src& src, int cnt, int i0) {
   __m512 a[G][NV];
   for (int g = 0; g < G; ++g) {
     for (int v = 0; v < NV; ++v) a[g][v] = _mm512_load_ps(qs[g].acc + i0 + 16 * v);
   }
   for (int t = 0; t < cnt; ++t) {
     __m512 vv[NV];
-    for (int v = 0; v < NV; ++v) vv[v] = _mm512_load_ps(vf + t * dpad + 16 * v);
+    for (int v = 0; v < NV; ++v) vv[v] = src.V(t, i0 + 16 * v);
     for (int g = 0; g < G; ++g) {
       const __m512 pg = _mm512_set1_ps(p[g * kSpan + t]);
       for (int v = 0; v < NV; ++v) a[g][v] = _mm512_fmadd_ps(pg, vv[v], a[g][v]);
@@ -115,20 +131,20 @@ WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const fl
   }
 }
 
-// G queries over one span (kt, vf from GatherSpan): scores for all kSpan positions (the
-// rows past a query's cnt are masked), the online-softmax step, then acc += p . V. Each
-// query's arithmetic is the same whatever G and the other queries (extra positions enter
-// as exact zeros).
-template <int G>
-void UpdateQueries(const QueryState* qs, float scale, const float* kt, const float* vf, int d, int dpad, float* p) {
-  // Scores: s[g][c] lane l = sum over i of q_g[i] * kt[i][16c + l], in order of i.
+// G queries over one span: scores for all kSpan positions (the rows past a query's cnt are
+// masked), the online-softmax step, then acc += p . V. Each query's arithmetic is the same
+// whatever G, the other queries and where the span is read from (extra positions enter as
+// exact zeros; staged and in-place reads give the same f32 values).
+template <int G, class Src>
+void UpdateQueries(const QueryState* qs, float scale, const Src& src, int d, int dpad, float* p) {
+  // Scores: s[g][c] lane l = sum over i of q_g[i] * K[i][16c + l], in order of i.
   __m512 s[G][kVecs];
   for (int g = 0; g < G; ++g) {
     for (int c = 0; c < kVecs; ++c) s[g][c] = _mm512_setzero_ps();
   }
   for (int i = 0; i < d; ++i) {
     __m512 k[kVecs];
-    for (int c = 0; c < kVecs; ++c) k[c] = _mm512_load_ps(kt + i * kSpan + 16 * c);
+    for (int c = 0; c < kVecs; ++c) k[c] = src.K(i, c);
     for (int g = 0; g < G; ++g) {
       const __m512 qi = _mm512_set1_ps(qs[g].q[i]);
       for (int c = 0; c < kVecs; ++c) s[g][c] = _mm512_fmadd_ps(qi, k[c], s[g][c]);
@@ -166,34 +182,57 @@ void UpdateQueries(const QueryState* qs, float scale, const float* kt, const flo
   // Values: acc_g += sum over t < max_cnt of p_g[t] * v[t], 64 values of acc at a time.
   for (int i0 = 0; i0 < dpad; i0 += 64) {
     switch (std::min(4, (dpad - i0) / 16)) {
-      case 4: AccumulateValues<G, 4>(qs, p, vf + i0, max_cnt, dpad, i0); break;
-      case 3: AccumulateValues<G, 3>(qs, p, vf + i0, max_cnt, dpad, i0); break;
-      case 2: AccumulateValues<G, 2>(qs, p, vf + i0, max_cnt, dpad, i0); break;
-      default: AccumulateValues<G, 1>(qs, p, vf + i0, max_cnt, dpad, i0); break;
+      case 4: AccumulateValues<G, 4>(qs, p, src, max_cnt, i0); break;
+      case 3: AccumulateValues<G, 3>(qs, p, src, max_cnt, i0); break;
+      case 2: AccumulateValues<G, 2>(qs, p, src, max_cnt, i0); break;
+      default: AccumulateValues<G, 1>(qs, p, src, max_cnt, i0); break;
     }
   }
 }
 
-void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, const float* vf, int d, int dpad,
-                   float* p) {
+template <class Src>
+void UpdateQueries(const QueryState* qs, int n, float scale, const Src& src, int d, int dpad, float* p) {
   switch (n) {
-    case 4: return UpdateQueries<4>(qs, scale, kt, vf, d, dpad, p);
-    case 3: return UpdateQueries<3>(qs, scale, kt, vf, d, dpad, p);
-    case 2: return UpdateQueries<2>(qs, scale, kt, vf, d, dpad, p);
-    default: return UpdateQueries<1>(qs, scale, kt, vf, d, dpad, p);
+    case 4: return UpdateQueries<4>(qs, scale, src, d, dpad, p);
+    case 3: return UpdateQueries<3>(qs, scale, src, d, dpad, p);
+    case 2: return UpdateQueries<2>(qs, scale, src, d, dpad, p);
+    default: return UpdateQueries<1>(qs, scale, src, d, dpad, p);
+  }
+}
+
+template <DType T>
+CacheSpan<T> InPlace(const SpanRefs& s, int d) {
+  CacheSpan<T> src{};
+  for (int c = 0; c < kVecs; ++c) {
+    const int live = LiveInRun(s.n, c);
+    src.kcol[c] = s.kcols[live > 0 ? 16 * c : 0];  // a dead run loads nothing (mask 0)
+    src.kmask[c] = TailMask(live);
+  }
+  src.k_dim_bytes = s.k_dim_bytes;
+  src.vrows = s.vrows;
+  src.d = d;
+  return src;
+}
+
+void UpdateQueries(const QueryState* qs, int n, float scale, DType type, const SpanRefs& s, int d, int dpad,
+                   float* p) {
+  if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad}, d, dpad, p);
+  switch (type) {
+    case DType::kF16: return UpdateQueries(qs, n, scale, InPlace<DType::kF16>(s, d), d, dpad, p);
+    case DType::kBF16: return UpdateQueries(qs, n, scale, InPlace<DType::kBF16>(s, d), d, dpad, p);
+    default: return UpdateQueries(qs, n, scale, InPlace<DType::kF32>(s, d), d, dpad, p);
   }
 }
 
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx512Span {
   static constexpr int kSpan = avx512::kSpan, kMaxGroup = avx512::kMaxGroup, kLanes = 16;
-  static void GatherSpan(DType type, const uint8_t* const* krows, const uint8_t* const* vrows, int n, int d,
-                         int dpad, float* kt, float* vf) {
-    avx512::GatherSpan(type, krows, vrows, n, d, dpad, kt, vf);
+  static void GatherSpan(DType type, SpanRefs& span, int d, int dpad, int n_queries) {
+    avx512::GatherSpan(type, span, d, dpad, n_queries);
   }
-  static void UpdateQueries(const QueryState* qs, int n, float scale, const float* kt, const float* vf, int d,
+  static void UpdateQueries(const QueryState* qs, int n, float scale, DType type, const SpanRefs& span, int d,
                             int dpad, float* p) {
-    avx512::UpdateQueries(qs, n, scale, kt, vf, d, dpad, p);
+    avx512::UpdateQueries(qs, n, scale, type, span, d, dpad, p);
   }
 };
 

@@ -98,17 +98,20 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
   const int64_t q_len = b.query_start[seq + 1] - b.query_start[seq];
   const int64_t n_kv = b.seq_len[seq] - q_len + (tok - b.query_start[seq]) + 1;
   const float* q = b.q + (tok * b.n_heads + head) * d;
-  auto row = [&](const void* base, int64_t pos) {
+  auto slot_of = [&](int64_t pos) {
     const int32_t blk = b.block_table[static_cast<int64_t>(seq) * b.max_blocks_per_seq + pos / c.block_size];
-    const int64_t slot = static_cast<int64_t>(blk) * c.block_size + pos % c.block_size;
-    return static_cast<const uint8_t*>(base) + c.RowOffset(slot, head / group);
+    return static_cast<int64_t>(blk) * c.block_size + pos % c.block_size;
   };
+  // K value i of position t (dimension-major in the cache) and V row of position t.
+  auto k_at = [&](int64_t t, int i) {
+    return KvAt(static_cast<const uint8_t*>(c.k) + c.KOffset(slot_of(t), head / group) + i * c.KDimBytes(), c.type, 0);
+  };
+  auto v_row = [&](int64_t t) { return static_cast<const uint8_t*>(c.v) + c.VOffset(slot_of(t), head / group); };
   score.assign(static_cast<size_t>(n_kv), 0.0);
   double mx = -INFINITY;
   for (int64_t t = 0; t < n_kv; ++t) {
-    const uint8_t* k = row(c.k, t);
     double dot = 0.0;
-    for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * KvAt(k, c.type, i);
+    for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * k_at(t, i);
     score[t] = dot * b.scale;
     mx = std::fmax(mx, score[t]);
   }
@@ -117,7 +120,7 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
   float* o = out + (tok * b.n_heads + head) * d;
   for (int i = 0; i < d; ++i) {
     double acc = 0.0;
-    for (int64_t t = 0; t < n_kv; ++t) acc += score[t] * KvAt(row(c.v, t), c.type, i);
+    for (int64_t t = 0; t < n_kv; ++t) acc += score[t] * KvAt(v_row(t), c.type, i);
     o[i] = static_cast<float>(acc / sum);
   }
 }

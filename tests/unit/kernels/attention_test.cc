@@ -82,8 +82,12 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
   auto slot_of = [&](int s, int64_t pos) {
     return static_cast<int64_t>(table[s * max_blocks + pos / sh.block_size]) * sh.block_size + pos % sh.block_size;
   };
-  // The documented cache layout: [num_blocks, n_kv_heads, block_size, head_dim].
-  auto elem_of = [&](int64_t slot, int kvh, int dim) {
+  // The documented cache layout: K [num_blocks, n_kv_heads, head_dim, block_size],
+  // V [num_blocks, n_kv_heads, block_size, head_dim].
+  auto k_elem_of = [&](int64_t slot, int kvh, int dim) {
+    return ((slot / sh.block_size * sh.n_kv_heads + kvh) * sh.head_dim + dim) * sh.block_size + slot % sh.block_size;
+  };
+  auto v_elem_of = [&](int64_t slot, int kvh, int dim) {
     return ((slot / sh.block_size * sh.n_kv_heads + kvh) * sh.block_size + slot % sh.block_size) * sh.head_dim + dim;
   };
 
@@ -119,12 +123,17 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
     for (int s = 0; s < n_seqs; ++s) {
       for (int64_t p = 0; p < seqs[s].seq_len; ++p) {
         for (int64_t i = 0; i < row; ++i) {
-          float want_k = k_all[s][p * row + i];
-          DType t = sh.type;
-          if (t == DType::kF16) want_k = Fp16ToFloat(FloatToFp16(want_k));
-          if (t == DType::kBF16) want_k = Bf16ToFloat(FloatToBf16(want_k));
-          const int64_t at = elem_of(slot_of(s, p), static_cast<int>(i / sh.head_dim), static_cast<int>(i % sh.head_dim));
-          ASSERT_EQ(CacheValue(kc.data(), t, at), want_k) << "seq " << s << " pos " << p;
+          const DType t = sh.type;
+          auto stored = [t](float f) {
+            if (t == DType::kF16) return Fp16ToFloat(FloatToFp16(f));
+            if (t == DType::kBF16) return Bf16ToFloat(FloatToBf16(f));
+            return f;
+          };
+          const int kvh = static_cast<int>(i / sh.head_dim), dim = static_cast<int>(i % sh.head_dim);
+          ASSERT_EQ(CacheValue(kc.data(), t, k_elem_of(slot_of(s, p), kvh, dim)), stored(k_all[s][p * row + i]))
+              << "K: seq " << s << " pos " << p;
+          ASSERT_EQ(CacheValue(vc.data(), t, v_elem_of(slot_of(s, p), kvh, dim)), stored(v_all[s][p * row + i]))
+              << "V: seq " << s << " pos " << p;
         }
       }
     }
@@ -158,7 +167,7 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
             double dot = 0;
             for (int d = 0; d < sh.head_dim; ++d) {
               dot += static_cast<double>(q[(tok * sh.n_heads + h) * sh.head_dim + d]) *
-                     CacheValue(kc.data(), sh.type, elem_of(slot_of(s, p), kvh, d));
+                     CacheValue(kc.data(), sh.type, k_elem_of(slot_of(s, p), kvh, d));
             }
             sc[p] = dot * batch.scale;
             mx = std::max(mx, sc[p]);
@@ -168,7 +177,7 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
           for (int d = 0; d < sh.head_dim; ++d) {
             double acc = 0;
             for (int64_t p = 0; p <= pos; ++p) {
-              acc += sc[p] * CacheValue(vc.data(), sh.type, elem_of(slot_of(s, p), kvh, d));
+              acc += sc[p] * CacheValue(vc.data(), sh.type, v_elem_of(slot_of(s, p), kvh, d));
             }
             ASSERT_NEAR(out[(tok * sh.n_heads + h) * sh.head_dim + d], acc / sum, 2e-5 * vmax)
                 << "seq " << s << " query " << i << " head " << h << " dim " << d;
@@ -195,6 +204,9 @@ const std::vector<Seq> kMixed = {
 
 TEST(AttentionTest, GqaF16) { RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 1); }
 TEST(AttentionTest, GqaF32OddBlockSize) { RunCase({6, 2, 40, 5, DType::kF32}, kMixed, 2); }
+// 24 tokens per block: some of a span's 16-position runs lie in one block (one vector
+// load of K), others straddle two (gathered one value at a time).
+TEST(AttentionTest, GqaBf16BlocksOf24) { RunCase({6, 3, 64, 24, DType::kBF16}, kMixed, 6); }
 TEST(AttentionTest, MqaBf16) { RunCase({4, 1, 72, 16, DType::kBF16}, kMixed, 3); }
 TEST(AttentionTest, MhaF16LongBlocks) { RunCase({2, 2, 128, 64, DType::kF16}, {{200, 3}, {130, 130}}, 4); }
 TEST(AttentionTest, SingleDecodeToken) { RunCase({8, 8, 64, 16, DType::kF16}, {{123, 1}}, 5); }
