@@ -6,7 +6,7 @@
 // last token) are taken in spans of K::kSpan: the span's K columns and V rows are found
 // through the block table (the cache layout is in ops.h, KvCacheView) and handed to
 // K::GatherSpan once, then every query of the tile that sees the span goes through
-// K::UpdateQueries, up to K::kMaxGroup at a time. Each query keeps an f32 accumulator
+// K::UpdateQueries, span.pass (<= K::kMaxGroup) at a time. Each query keeps an f32 accumulator
 // [dpad], a running max and a running sum (online softmax); its result is acc / sum.
 //
 // K provides:
@@ -14,7 +14,8 @@
 //   static void GatherSpan(DType type, SpanRefs& span, int d, int dpad, int n_queries);
 //     either converts the span's K and V to f32 in span.kt [d][kSpan] (zero past n) and
 //     span.vf [n][dpad] (zero past d) and sets span.staged, or leaves them in the cache
-//     for UpdateQueries to read in place (worth it when few queries see the span);
+//     for UpdateQueries to read in place (worth it when few queries see the span); sets
+//     span.pass, the queries per UpdateQueries call;
 //   static void UpdateQueries(const QueryState* qs, int n, float scale, DType type,
 //                             const SpanRefs& span, int d, int dpad, float* p);
 //     p: kMaxGroup * kSpan floats of scratch. The values it computes with are the same
@@ -55,6 +56,7 @@ struct SpanRefs {
   float* kt;
   float* vf;
   bool staged;
+  int pass;  // queries per UpdateQueries call, 1 .. kMaxGroup (GatherSpan sets it)
 };
 
 struct alignas(64) AttentionLane {
@@ -152,9 +154,9 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
       // The tile's tokens from the first whose positions reach into the span see it.
       const int64_t blind_tokens = std::max<int64_t>(0, start - first_kv + 1);
       const int n_seeing = static_cast<int>((tile.tok_end - tile.tok_begin - blind_tokens) * heads);
-      SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false};
+      SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false, K::kMaxGroup};
       K::GatherSpan(cache.type, span, d, dpad, n_seeing);
-      // The queries that see this span, kMaxGroup at a time.
+      // The queries that see this span, span.pass at a time.
       int n = 0;
       for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
         const int64_t n_kv = first_kv + (tok - tile.tok_begin);
@@ -163,7 +165,7 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         for (int h = tile.head_begin; h < tile.head_end; ++h) {
           const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
           qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &S.run_max[i], &S.run_sum[i], cnt};
-          if (n == K::kMaxGroup) {
+          if (n == span.pass) {
             K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
             n = 0;
           }
