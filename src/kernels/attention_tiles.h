@@ -3,7 +3,10 @@
 // linkage: each TU gets its own copy with its own flags).
 //
 // For each tile (kernel_table.h, AttentionTile) the KV positions [0, n_kv of the tile's
-// last token) are taken in spans of K::kSpan: the span's K columns and V rows are found
+// last token) (a piece of a split tile: those of its chunks) are taken chunk by chunk
+// (attention_split.h: each chunk starts a fresh online softmax; a whole tile folds the
+// chunks' states as it goes and finishes them, a piece writes them to its records), and
+// in each chunk in spans of K::kSpan: the span's K columns and V rows are found
 // through the block table (the cache layout is in ops.h, KvCacheView) and handed to
 // K::GatherSpan once, then every query of the tile that sees the span goes through
 // K::UpdateQueries, span.pass (<= K::kMaxGroup) at a time. Each query keeps an f32 accumulator
@@ -29,6 +32,7 @@
 #include <vector>
 
 #include "base/half.h"
+#include "kernels/attention_split.h"
 #include "kernels/kernel_table.h"
 
 namespace weft::kernels {
@@ -64,14 +68,17 @@ struct alignas(64) AttentionLane {
 };
 
 struct AttentionTileScratch {
-  std::vector<AttentionLane> kt, vf, acc;  // [dpad][span], [span][dpad], [tile queries][dpad]
-  std::vector<float> run_max, run_sum;     // [tile queries]
+  // [dpad][span], [span][dpad], [tile queries][dpad] x 2 (the chunk's, the folded)
+  std::vector<AttentionLane> kt, vf, acc, folded;
+  std::vector<float> run_max, run_sum, folded_max, folded_sum;  // [tile queries]
   void Reserve(int dpad, int span, int queries) {
     const size_t span_lanes = (static_cast<size_t>(span) * dpad + 15) / 16;
     const size_t acc_lanes = (static_cast<size_t>(queries) * dpad + 15) / 16;
     if (kt.size() < span_lanes) kt.resize(span_lanes), vf.resize(span_lanes);
-    if (acc.size() < acc_lanes) acc.resize(acc_lanes);
-    if (run_max.size() < static_cast<size_t>(queries)) run_max.resize(queries), run_sum.resize(queries);
+    if (acc.size() < acc_lanes) acc.resize(acc_lanes), folded.resize(acc_lanes);
+    if (run_max.size() < static_cast<size_t>(queries)) {
+      run_max.resize(queries), run_sum.resize(queries), folded_max.resize(queries), folded_sum.resize(queries);
+    }
   }
 };
 
@@ -107,6 +114,7 @@ inline bool KLanesContiguous(const uint8_t* const* kcols, int live, int64_t elem
 template <class K>
 void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                        int64_t n_tiles) {
+  static_assert(kKvChunk % K::kSpan == 0, "a span never crosses a chunk");
   const int d = cache.head_dim;
   const int dpad = (d + K::kLanes - 1) / K::kLanes * K::kLanes;
   const int group = batch.n_heads / cache.n_kv_heads;
@@ -114,6 +122,7 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   const int64_t v_pos_stride = cache.VRowBytes();  // V: the same
   const int64_t k_dim_bytes = cache.KDimBytes();
   const int64_t block_stride = cache.BlockBytes();
+  const int64_t record = AttentionRecordFloats(d);
   thread_local AttentionTileScratch S;
   alignas(64) float p[K::kMaxGroup * K::kSpan];
   const uint8_t* kcols[K::kSpan];
@@ -126,60 +135,79 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
     S.Reserve(dpad, K::kSpan, nq);
     float* kt = S.kt[0].f;
     float* vf = S.vf[0].f;
-    float* accs = S.acc[0].f;
+    float* accs = S.acc[0].f;     // the current chunk's states
+    float* folded = S.folded[0].f;  // whole tiles: the chunks so far, folded
     // KV positions seen by the tile's first token: one more for each later token.
-    const int32_t q_start = batch.query_start[tile.seq];
-    const int32_t q_len = batch.query_start[tile.seq + 1] - q_start;
-    const int64_t first_kv = batch.seq_len[tile.seq] - q_len + (tile.tok_begin - q_start) + 1;
+    const int64_t first_kv = QueryKvCount(batch, tile.seq, tile.tok_begin);
     const int64_t last_kv = first_kv + (tile.tok_end - 1 - tile.tok_begin);
+    const int64_t kv_end = std::min<int64_t>(last_kv, int64_t{tile.chunk_end} * kKvChunk);
     const int32_t* table = batch.block_table + static_cast<int64_t>(tile.seq) * batch.max_blocks_per_seq;
     const int64_t head_off = (tile.head_begin / group) * cache.HeadBytes();
     const uint8_t* kbase = static_cast<const uint8_t*>(cache.k) + head_off;
     const uint8_t* vbase = static_cast<const uint8_t*>(cache.v) + head_off;
 
-    std::fill(accs, accs + static_cast<size_t>(nq) * dpad, 0.0f);
-    std::fill(S.run_max.begin(), S.run_max.begin() + nq, -__builtin_inff());
-    std::fill(S.run_sum.begin(), S.run_sum.begin() + nq, 0.0f);
-    for (int64_t start = 0; start < last_kv; start += K::kSpan) {
-      const int rows = static_cast<int>(std::min<int64_t>(K::kSpan, last_kv - start));
-      // The span's positions, block by block (one division per span).
-      for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
-           t < rows; ++j, in = 0) {
-        const int64_t boff = table[j] * block_stride;
-        for (; in < cache.block_size && t < rows; ++in, ++t) {
-          kcols[t] = kbase + boff + in * k_pos_stride;
-          vrows[t] = vbase + boff + in * v_pos_stride;
-        }
-      }
-      // The tile's tokens from the first whose positions reach into the span see it.
-      const int64_t blind_tokens = std::max<int64_t>(0, start - first_kv + 1);
-      const int n_seeing = static_cast<int>((tile.tok_end - tile.tok_begin - blind_tokens) * heads);
-      SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false, K::kMaxGroup};
-      K::GatherSpan(cache.type, span, d, dpad, n_seeing);
-      // The queries that see this span, span.pass at a time.
-      int n = 0;
-      for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
-        const int64_t n_kv = first_kv + (tok - tile.tok_begin);
-        if (n_kv <= start) continue;
-        const int cnt = static_cast<int>(std::min<int64_t>(K::kSpan, n_kv - start));
-        for (int h = tile.head_begin; h < tile.head_end; ++h) {
-          const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-          qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &S.run_max[i], &S.run_sum[i], cnt};
-          if (n == span.pass) {
-            K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
-            n = 0;
+    for (int64_t chunk_start = int64_t{tile.chunk_begin} * kKvChunk; chunk_start < kv_end; chunk_start += kKvChunk) {
+      const int64_t chunk_stop = std::min<int64_t>(kv_end, chunk_start + kKvChunk);
+      std::fill(accs, accs + static_cast<size_t>(nq) * dpad, 0.0f);
+      std::fill(S.run_max.begin(), S.run_max.begin() + nq, -__builtin_inff());
+      std::fill(S.run_sum.begin(), S.run_sum.begin() + nq, 0.0f);
+      for (int64_t start = chunk_start; start < chunk_stop; start += K::kSpan) {
+        const int rows = static_cast<int>(std::min<int64_t>(K::kSpan, chunk_stop - start));
+        // The span's positions, block by block (one division per span).
+        for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
+             t < rows; ++j, in = 0) {
+          const int64_t boff = table[j] * block_stride;
+          for (; in < cache.block_size && t < rows; ++in, ++t) {
+            kcols[t] = kbase + boff + in * k_pos_stride;
+            vrows[t] = vbase + boff + in * v_pos_stride;
           }
         }
+        // The tile's tokens from the first whose positions reach into the span see it.
+        const int64_t blind_tokens = std::max<int64_t>(0, start - first_kv + 1);
+        const int n_seeing = static_cast<int>((tile.tok_end - tile.tok_begin - blind_tokens) * heads);
+        SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false, K::kMaxGroup};
+        K::GatherSpan(cache.type, span, d, dpad, n_seeing);
+        // The queries that see this span, span.pass at a time.
+        int n = 0;
+        for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
+          const int64_t n_kv = first_kv + (tok - tile.tok_begin);
+          if (n_kv <= start) continue;
+          const int cnt = static_cast<int>(std::min<int64_t>(K::kSpan, n_kv - start));
+          for (int h = tile.head_begin; h < tile.head_end; ++h) {
+            const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
+            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &S.run_max[i], &S.run_sum[i], cnt};
+            if (n == span.pass) {
+              K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
+              n = 0;
+            }
+          }
+        }
+        if (n > 0) K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
       }
-      if (n > 0) K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
+      // The chunk's states of the queries that saw it: records of a piece, or folded in.
+      const int64_t chunk = chunk_start / kKvChunk;
+      for (int i = 0; i < nq; ++i) {
+        if (first_kv + i / heads <= chunk_start) continue;
+        const float* acc = accs + i * dpad;
+        if (tile.partial != nullptr) {
+          float* r = tile.partial + (int64_t{i} * tile.partial_chunks + chunk) * record;
+          r[0] = S.run_max[i];
+          r[1] = S.run_sum[i];
+          std::memcpy(r + 2, acc, sizeof(float) * d);
+        } else if (chunk == 0) {
+          S.folded_max[i] = S.run_max[i];
+          S.folded_sum[i] = S.run_sum[i];
+          std::memcpy(folded + i * dpad, acc, sizeof(float) * d);
+        } else {
+          FoldAttentionState(folded + i * dpad, &S.folded_max[i], &S.folded_sum[i], acc, S.run_max[i], S.run_sum[i], d);
+        }
+      }
     }
+    if (tile.partial != nullptr) continue;
     for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
       for (int h = tile.head_begin; h < tile.head_end; ++h) {
         const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-        const float* acc = accs + i * dpad;
-        float* o = out + (tok * batch.n_heads + h) * d;
-        const float inv = 1.0f / S.run_sum[i];
-        for (int c = 0; c < d; ++c) o[c] = acc[c] * inv;
+        FinishAttention(folded + i * dpad, S.folded_sum[i], d, out + (tok * batch.n_heads + h) * d);
       }
     }
   }

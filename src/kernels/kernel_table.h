@@ -61,9 +61,16 @@ struct MatMulArgs {
 
 // A block of attention work that shares K/V rows: the queries of tokens [tok_begin,
 // tok_end) of sequence `seq` (consecutive, causal) for heads [head_begin, head_end), which
-// all read one KV head.
+// all read one KV head. A whole tile (partial == nullptr) writes its results to `out`.
+// A piece of a split tile (attention_split.h) covers only KV chunks [chunk_begin,
+// chunk_end) and writes each query's state after each chunk it sees to the record
+// partial + (query * partial_chunks + chunk) * AttentionRecordFloats(head_dim), query =
+// (token - tok_begin) * heads + head - head_begin.
 struct AttentionTile {
   int32_t seq, tok_begin, tok_end, head_begin, head_end;
+  int32_t chunk_begin = 0, chunk_end = INT32_MAX;
+  float* partial = nullptr;
+  int32_t partial_chunks = 0;
 };
 
 struct KernelTable {
@@ -100,7 +107,14 @@ struct KernelTable {
   // the tile it comes in.
   void (*attention)(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                     int64_t n) = nullptr;
+  // Whether `attention` takes pieces of split tiles (chunk ranges and partial records);
+  // the scalar reference does not (it computes every query whole, in double).
+  bool attention_takes_pieces = false;
 };
+
+// ctx's scratch (or, without one, the calling thread's): at least `bytes`, 64-byte
+// aligned, valid until its next use.
+uint8_t* ScratchBytes(const KernelContext& ctx, size_t bytes);
 
 // The table for `isa`, or nullptr when this CPU (or this build) cannot run it.
 const KernelTable* GetKernelTable(Isa isa);

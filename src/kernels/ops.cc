@@ -9,6 +9,7 @@
 
 #include "base/check.h"
 #include "base/thread_pool.h"
+#include "kernels/attention_split.h"
 #include "kernels/kernel_table.h"
 #include "kernels/panel_layout.h"
 
@@ -31,11 +32,6 @@ void For(const KernelContext& ctx, int64_t n, int64_t grain, Fn&& fn) {
   }
 }
 
-uint8_t* ScratchBytes(const KernelContext& ctx, size_t bytes) {
-  if (ctx.scratch != nullptr) return ctx.scratch->Get(bytes);
-  thread_local Scratch fallback;
-  return fallback.Get(bytes);
-}
 
 bool MatMulSupports(DType t) {
   switch (t) {
@@ -57,6 +53,12 @@ void CheckKvType(DType t) {
 }
 
 }  // namespace
+
+uint8_t* ScratchBytes(const KernelContext& ctx, size_t bytes) {
+  if (ctx.scratch != nullptr) return ctx.scratch->Get(bytes);
+  thread_local Scratch fallback;
+  return fallback.Get(bytes);
+}
 
 namespace {
 
@@ -305,30 +307,6 @@ void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n
   });
 }
 
-// Attention work in tiles of up to kTileQueries queries: runs of consecutive tokens of a
-// sequence x the heads of one KV head. Sequences' later tokens (which read more K/V) come
-// first, so that the pool's chunks end with the light tiles. In ctx's scratch.
-std::span<const AttentionTile> CutAttentionTiles(const KernelContext& ctx, const AttentionBatch& batch, int n_kv_heads) {
-  constexpr int kTileQueries = 32;
-  const int group = batch.n_heads / n_kv_heads;
-  const int tokens_per_tile = std::max(1, kTileQueries / group);
-  int64_t count = 0;
-  for (int s = 0; s < batch.n_seqs; ++s) {
-    const int32_t q_len = batch.query_start[s + 1] - batch.query_start[s];
-    count += static_cast<int64_t>((q_len + tokens_per_tile - 1) / tokens_per_tile) * n_kv_heads;
-  }
-  auto* tiles = reinterpret_cast<AttentionTile*>(ScratchBytes(ctx, static_cast<size_t>(count) * sizeof(AttentionTile)));
-  int64_t n = 0;
-  for (int s = 0; s < batch.n_seqs; ++s) {
-    const int32_t q0 = batch.query_start[s];
-    for (int32_t end = batch.query_start[s + 1]; end > q0; end -= tokens_per_tile) {
-      const int32_t begin = std::max(q0, end - tokens_per_tile);
-      for (int h = 0; h < n_kv_heads; ++h) tiles[n++] = {s, begin, end, h * group, (h + 1) * group};
-    }
-  }
-  return {tiles, static_cast<size_t>(n)};
-}
-
 void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCacheView& cache, float* out) {
   const KernelTable& t = T(ctx);
   CheckKvType(cache.type);
@@ -349,9 +327,11 @@ void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCa
       WEFT_CHECK(id >= 0 && id < cache.num_blocks, "Attention: block id {} out of range", id);
     }
   }
-  const std::span<const AttentionTile> tiles = CutAttentionTiles(ctx, batch, cache.n_kv_heads);
-  For(ctx, static_cast<int64_t>(tiles.size()), 1,
-      [&](int64_t b, int64_t e) { t.attention(batch, cache, out, tiles.data() + b, e - b); });
+  const AttentionPlan plan = PlanAttention(ctx, batch, cache);
+  For(ctx, static_cast<int64_t>(plan.tiles.size()), 1,
+      [&](int64_t b, int64_t e) { t.attention(batch, cache, out, plan.tiles.data() + b, e - b); });
+  // Folding a few queries' chunk states is cheaper than waking the pool for it.
+  ReduceSplitAttention(batch, cache, plan.split, out);
 }
 
 }  // namespace weft::kernels

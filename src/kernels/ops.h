@@ -188,7 +188,9 @@ struct AttentionBatch {
 // out: [n_tokens, n_heads, head_dim]. Query row i of sequence s (q_len = qs[s+1] - qs[s])
 // is at position seq_len[s] - q_len + i and attends causally to KV positions
 // [0, position]; head h reads kv head h / (n_heads / n_kv_heads). Online softmax over KV
-// blocks, read in place through the block table. Parallel over (token, head).
+// blocks, read in place through the block table. Parallel over tiles of (tokens, heads of
+// a KV head), and over KV chunks when there are few (attention_split.h); a query's result
+// is the same bits however it is split.
 void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCacheView& cache, float* out);
 
 }  // namespace weft::kernels

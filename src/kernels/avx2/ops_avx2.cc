@@ -140,6 +140,7 @@ KernelTable MakeTable() {
   t.rope = RopeToken;
   t.convert_kv_row = ConvertKvRow;
   t.attention = AttentionTiles;
+  t.attention_takes_pieces = true;
   return t;
 }
 

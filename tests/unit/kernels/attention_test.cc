@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "base/thread_pool.h"
+#include "kernels/attention_split.h"
 #include "kernels/kernel_table.h"
 #include "kernel_test_util.h"
 
@@ -210,18 +211,30 @@ TEST(AttentionTest, GqaBf16BlocksOf24) { RunCase({6, 3, 64, 24, DType::kBF16}, k
 TEST(AttentionTest, MqaBf16) { RunCase({4, 1, 72, 16, DType::kBF16}, kMixed, 3); }
 TEST(AttentionTest, MhaF16LongBlocks) { RunCase({2, 2, 128, 64, DType::kF16}, {{200, 3}, {130, 130}}, 4); }
 TEST(AttentionTest, SingleDecodeToken) { RunCase({8, 8, 64, 16, DType::kF16}, {{123, 1}}, 5); }
+// Past kKvChunk positions: states of several chunks folded, in one tile (the prefill) and
+// across the pieces of split tiles (a lone decode token: 2 tiles for a 2-thread pool).
+TEST(AttentionTest, LongDecodeSplitIntoChunks) { RunCase({6, 2, 64, 16, DType::kF16}, {{1000, 1}}, 7); }
+TEST(AttentionTest, LongPrefillOverChunks) { RunCase({4, 2, 40, 16, DType::kBF16}, {{700, 45}, {257, 1}}, 8); }
 
 // KernelTable::attention promises that a query's result does not depend on the tile it
 // comes in (the engine's batch invariance rests on it): the tiles Attention cuts (many
-// tokens x a KV head's heads, sharing spans) against one tile per query, bit for bit.
-TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
+// tokens x a KV head's heads, sharing spans; pieces of split tiles when there are few)
+// against one whole tile per query, bit for bit.
+struct InvarianceCase {
+  int32_t q_len, seq_len;
+  bool expect_split;  // whether Attention's plan splits tiles for a 2-thread pool
+};
+
+void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
+  SCOPED_TRACE(::testing::Message() << c.q_len << " queries over " << c.seq_len << " positions");
   constexpr int kHeads = 6, kKvHeads = 2, kDim = 40, kBlock = 16;
-  const int32_t q_len = 70, seq_len = 150;  // 80 cached positions, then a 70-token chunk
+  const int32_t q_len = c.q_len, seq_len = c.seq_len;
   const int blocks = (seq_len + kBlock - 1) / kBlock;
   std::mt19937 rng(11);
   const int64_t row = int64_t{kKvHeads} * kDim;
   const auto k = RandomFloats(rng, seq_len * row), v = RandomFloats(rng, seq_len * row);
-  const auto q = RandomFloats(rng, int64_t{q_len} * kHeads * kDim);
+  auto q = RandomFloats(rng, int64_t{q_len} * kHeads * kDim);
+  for (float& f : q) f *= 4.0f;  // peaked softmaxes: chunks' maxima differ
   std::vector<int32_t> table(blocks);
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), rng);
@@ -245,6 +258,8 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
     std::vector<uint16_t> kc(static_cast<size_t>(blocks) * kBlock * row), vc(kc.size());
     const KvCacheView cache{kc.data(), vc.data(), DType::kF16, blocks, kBlock, kKvHeads, kDim};
     WriteKv(ctxs.For(isa), k.data(), v.data(), seq_len, slots.data(), cache);
+    const bool splits = GetKernelTable(isa)->attention_takes_pieces && c.expect_split;
+    EXPECT_EQ(splits, !PlanAttention(ctxs.For(isa, &pool), batch, cache).split.empty());
     std::vector<float> tiled(q.size(), NAN), alone(q.size(), NAN);
     Attention(ctxs.For(isa, &pool), batch, cache, tiled.data());
     for (int32_t tok = 0; tok < q_len; ++tok) {
@@ -255,6 +270,13 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
     }
     ASSERT_EQ(0, std::memcmp(tiled.data(), alone.data(), tiled.size() * sizeof(float)));
   }
+}
+
+TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
+  CheckQueryResultDoesNotDependOnItsTile({70, 150, false});   // 80 cached positions, then a 70-token chunk
+  CheckQueryResultDoesNotDependOnItsTile({70, 700, false});   // the same across kKvChunk boundaries
+  CheckQueryResultDoesNotDependOnItsTile({1, 1000, true});    // a decode token: 2 tiles, split in 2 pieces each
+  CheckQueryResultDoesNotDependOnItsTile({3, 1030, true});    // pieces of a tile of several tokens
 }
 
 }  // namespace
