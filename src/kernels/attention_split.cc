@@ -48,9 +48,11 @@ int32_t ChunksOf(int64_t n_kv) { return static_cast<int32_t>((n_kv + kKvChunk - 
 
 void FoldAttentionState(float* acc_a, float* max_a, float* sum_a, const float* acc_b, float max_b, float sum_b,
                         int d) {
-  const float m = std::max(*max_a, max_b);
-  const float fa = std::exp(*max_a - m), fb = std::exp(max_b - m);
-  *max_a = m;
+  // The state with the larger max keeps its scale (exp(0) = 1 exactly).
+  const bool a_larger = *max_a >= max_b;
+  const float fa = a_larger ? 1.0f : std::exp(*max_a - max_b);
+  const float fb = a_larger ? std::exp(max_b - *max_a) : 1.0f;
+  *max_a = a_larger ? *max_a : max_b;
   *sum_a = *sum_a * fa + sum_b * fb;
   for (int c = 0; c < d; ++c) acc_a[c] = acc_a[c] * fa + acc_b[c] * fb;
 }

@@ -135,8 +135,11 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
     S.Reserve(dpad, K::kSpan, nq);
     float* kt = S.kt[0].f;
     float* vf = S.vf[0].f;
-    float* accs = S.acc[0].f;     // the current chunk's states
-    float* folded = S.folded[0].f;  // whole tiles: the chunks so far, folded
+    // A whole tile runs its first chunk straight into the folded states and each later
+    // one into the chunk states, folded in after it; a piece runs every chunk into the
+    // chunk states and copies them to its records.
+    const bool whole = tile.partial == nullptr;
+    float* folded = S.folded[0].f;
     // KV positions seen by the tile's first token: one more for each later token.
     const int64_t first_kv = QueryKvCount(batch, tile.seq, tile.tok_begin);
     const int64_t last_kv = first_kv + (tile.tok_end - 1 - tile.tok_begin);
@@ -148,9 +151,14 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
 
     for (int64_t chunk_start = int64_t{tile.chunk_begin} * kKvChunk; chunk_start < kv_end; chunk_start += kKvChunk) {
       const int64_t chunk_stop = std::min<int64_t>(kv_end, chunk_start + kKvChunk);
+      const int64_t chunk = chunk_start / kKvChunk;
+      const bool into_folded = whole && chunk == 0;
+      float* accs = into_folded ? folded : S.acc[0].f;
+      float* run_max = into_folded ? S.folded_max.data() : S.run_max.data();
+      float* run_sum = into_folded ? S.folded_sum.data() : S.run_sum.data();
       std::fill(accs, accs + static_cast<size_t>(nq) * dpad, 0.0f);
-      std::fill(S.run_max.begin(), S.run_max.begin() + nq, -__builtin_inff());
-      std::fill(S.run_sum.begin(), S.run_sum.begin() + nq, 0.0f);
+      std::fill(run_max, run_max + nq, -__builtin_inff());
+      std::fill(run_sum, run_sum + nq, 0.0f);
       for (int64_t start = chunk_start; start < chunk_stop; start += K::kSpan) {
         const int rows = static_cast<int>(std::min<int64_t>(K::kSpan, chunk_stop - start));
         // The span's positions, block by block (one division per span).
@@ -175,7 +183,7 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           const int cnt = static_cast<int>(std::min<int64_t>(K::kSpan, n_kv - start));
           for (int h = tile.head_begin; h < tile.head_end; ++h) {
             const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &S.run_max[i], &S.run_sum[i], cnt};
+            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt};
             if (n == span.pass) {
               K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
               n = 0;
@@ -184,26 +192,22 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         }
         if (n > 0) K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
       }
-      // The chunk's states of the queries that saw it: records of a piece, or folded in.
-      const int64_t chunk = chunk_start / kKvChunk;
+      if (into_folded) continue;
+      // The chunk's states of the queries that saw it: to a piece's records, or folded in.
       for (int i = 0; i < nq; ++i) {
         if (first_kv + i / heads <= chunk_start) continue;
         const float* acc = accs + i * dpad;
-        if (tile.partial != nullptr) {
-          float* r = tile.partial + (int64_t{i} * tile.partial_chunks + chunk) * record;
-          r[0] = S.run_max[i];
-          r[1] = S.run_sum[i];
-          std::memcpy(r + 2, acc, sizeof(float) * d);
-        } else if (chunk == 0) {
-          S.folded_max[i] = S.run_max[i];
-          S.folded_sum[i] = S.run_sum[i];
-          std::memcpy(folded + i * dpad, acc, sizeof(float) * d);
+        if (whole) {
+          FoldAttentionState(folded + i * dpad, &S.folded_max[i], &S.folded_sum[i], acc, run_max[i], run_sum[i], d);
         } else {
-          FoldAttentionState(folded + i * dpad, &S.folded_max[i], &S.folded_sum[i], acc, S.run_max[i], S.run_sum[i], d);
+          float* r = tile.partial + (int64_t{i} * tile.partial_chunks + chunk) * record;
+          r[0] = run_max[i];
+          r[1] = run_sum[i];
+          std::memcpy(r + 2, acc, sizeof(float) * d);
         }
       }
     }
-    if (tile.partial != nullptr) continue;
+    if (!whole) continue;
     for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
       for (int h = tile.head_begin; h < tile.head_end; ++h) {
         const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);

@@ -213,8 +213,8 @@ TEST(AttentionTest, MhaF16LongBlocks) { RunCase({2, 2, 128, 64, DType::kF16}, {{
 TEST(AttentionTest, SingleDecodeToken) { RunCase({8, 8, 64, 16, DType::kF16}, {{123, 1}}, 5); }
 // Past kKvChunk positions: states of several chunks folded, in one tile (the prefill) and
 // across the pieces of split tiles (a lone decode token: 2 tiles for a 2-thread pool).
-TEST(AttentionTest, LongDecodeSplitIntoChunks) { RunCase({6, 2, 64, 16, DType::kF16}, {{1000, 1}}, 7); }
-TEST(AttentionTest, LongPrefillOverChunks) { RunCase({4, 2, 40, 16, DType::kBF16}, {{700, 45}, {257, 1}}, 8); }
+TEST(AttentionTest, LongDecodeSplitIntoChunks) { RunCase({6, 2, 64, 16, DType::kF16}, {{2500, 1}}, 7); }
+TEST(AttentionTest, LongPrefillOverChunks) { RunCase({4, 2, 40, 16, DType::kBF16}, {{2100, 45}, {1025, 1}}, 8); }
 
 // KernelTable::attention promises that a query's result does not depend on the tile it
 // comes in (the engine's batch invariance rests on it): the tiles Attention cuts (many
@@ -274,9 +274,9 @@ void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
 
 TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
   CheckQueryResultDoesNotDependOnItsTile({70, 150, false});   // 80 cached positions, then a 70-token chunk
-  CheckQueryResultDoesNotDependOnItsTile({70, 700, false});   // the same across kKvChunk boundaries
-  CheckQueryResultDoesNotDependOnItsTile({1, 1000, true});    // a decode token: 2 tiles, split in 2 pieces each
-  CheckQueryResultDoesNotDependOnItsTile({3, 1030, true});    // pieces of a tile of several tokens
+  CheckQueryResultDoesNotDependOnItsTile({70, 1100, false});   // the same across kKvChunk boundaries
+  CheckQueryResultDoesNotDependOnItsTile({1, 2500, true});    // a decode token: 2 tiles, split in 2 pieces each
+  CheckQueryResultDoesNotDependOnItsTile({3, 2100, true});    // pieces of a tile of several tokens
 }
 
 }  // namespace
