@@ -74,17 +74,18 @@ AttentionPlan PlanAttention(const KernelContext& ctx, const AttentionBatch& batc
   const int64_t pieces_per_tile = split ? (want + n_whole - 1) / n_whole : 1;
   auto last_kv = [&](const AttentionTile& t) { return QueryKvCount(batch, t.seq, t.tok_end - 1); };
   auto pieces_of = [&](const AttentionTile& t) { return std::min<int64_t>(pieces_per_tile, ChunksOf(last_kv(t))); };
+  // A split tile's records: one per query and chunk.
+  const int64_t record = AttentionRecordFloats(cache.head_dim);
+  auto record_floats_of = [&](const AttentionTile& t) {
+    return int64_t{t.tok_end - t.tok_begin} * (t.head_end - t.head_begin) * ChunksOf(last_kv(t)) * record;
+  };
 
   // One scratch block: whole tiles and pieces, then the split tiles, then their records.
   int64_t n_tiles = 0, n_split = 0, n_record_floats = 0;
-  const int64_t record = AttentionRecordFloats(cache.head_dim);
   ForEachTile(batch, n_kv_heads, [&](const AttentionTile& t) {
     const int64_t pieces = pieces_of(t);
     n_tiles += pieces;
-    if (pieces > 1) {
-      ++n_split;
-      n_record_floats += int64_t{t.tok_end - t.tok_begin} * (t.head_end - t.head_begin) * ChunksOf(last_kv(t)) * record;
-    }
+    if (pieces > 1) ++n_split, n_record_floats += record_floats_of(t);
   });
   const size_t tile_bytes = static_cast<size_t>(n_tiles + n_split) * sizeof(AttentionTile);
   const size_t records_at = (tile_bytes + 63) / 64 * 64;
@@ -102,7 +103,7 @@ AttentionPlan PlanAttention(const KernelContext& ctx, const AttentionBatch& batc
     const int32_t chunks = ChunksOf(last_kv(t));
     t.partial = records;
     t.partial_chunks = chunks;
-    records += int64_t{t.tok_end - t.tok_begin} * (t.head_end - t.head_begin) * chunks * record;
+    records += record_floats_of(t);
     split_tiles[ns++] = t;
     for (int64_t p = 0; p < pieces; ++p) {
       AttentionTile piece = t;

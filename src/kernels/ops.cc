@@ -32,7 +32,6 @@ void For(const KernelContext& ctx, int64_t n, int64_t grain, Fn&& fn) {
   }
 }
 
-
 bool MatMulSupports(DType t) {
   switch (t) {
     case DType::kF32: case DType::kF16: case DType::kBF16: case DType::kQ4_0: case DType::kQ4_1:
