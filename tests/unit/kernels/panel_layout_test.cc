@@ -337,10 +337,10 @@ TEST(PanelLayoutTest, FloatMatMulIsBatchAndThreadInvariant) {
     const auto x = RandomFloats(rng, static_cast<size_t>(m * k));
     for (Isa isa : ctxs.isas) {
       SCOPED_TRACE(::testing::Message() << IsaName(isa) << " " << DTypeName(t));
-      std::vector<float> all(static_cast<size_t>(m * n)), part(static_cast<size_t>(3 * n));
+      std::vector<float> all(static_cast<size_t>(m * n)), part(static_cast<size_t>(13 * n));
       MatMul(ctxs.For(isa, &pool), x.data(), m, p.view, all.data());
       for (int64_t r = 0; r < m; ++r) {
-        for (int64_t rows_in_call : {1, 2, 3}) {
+        for (int64_t rows_in_call : {1, 2, 3, 4, 9, 13}) {  // decode path, then prefill runs and tails
           if (r + rows_in_call > m) continue;
           MatMul(ctxs.For(isa), x.data() + r * k, rows_in_call, p.view, part.data());
           ASSERT_EQ(0, std::memcmp(part.data(), all.data() + r * n, static_cast<size_t>(rows_in_call * n) * sizeof(float)))
