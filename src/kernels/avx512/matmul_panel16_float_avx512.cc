@@ -29,17 +29,16 @@ inline __m512 Load16(const uint8_t* p) {
   }
 }
 
-// Rows x[0..MR) (each k floats, at x[i]), NR groups of 16 f32 lanes per value: value kk
-// of group j at w[j] + 16 * kk; values [k0, k1) (w already offset by k0).
-template <int MR, int NR, class LoadW>
-inline void Micro(const float* const* x, LoadW load_w, int64_t k0, int64_t k1, __m512 (*acc)[NR]) {
+// Rows x[0..MR) (each k floats, at x[i]), NR groups at g[j], values [k0, k1).
+template <DType T, int MR, int NR>
+inline void Micro(const float* const* x, const uint8_t* const* g, int64_t k0, int64_t k1, __m512 (*acc)[NR]) {
   __m512 facc[MR][NR];
   for (int i = 0; i < MR; ++i) {
     for (int j = 0; j < NR; ++j) facc[i][j] = acc[i][j];
   }
   for (int64_t kk = k0; kk < k1; ++kk) {
     __m512 w[NR];
-    for (int j = 0; j < NR; ++j) w[j] = load_w(j, kk);
+    for (int j = 0; j < NR; ++j) w[j] = Load16<T>(g[j] + 32 * kk);
     for (int i = 0; i < MR; ++i) {
       const __m512 xv = _mm512_set1_ps(x[i][kk]);
       for (int j = 0; j < NR; ++j) facc[i][j] = _mm512_fmadd_ps(w[j], xv, facc[i][j]);
@@ -72,28 +71,34 @@ void StoreRows(__m512 (*acc)[NR], int64_t rows, float* y, int64_t y_stride, int6
   }
 }
 
+// The NR groups of 16 columns from column n (a multiple of 16).
+template <int NR>
+void GroupsAt(const MatMulArgs& A, int64_t n, const uint8_t* (&g)[NR]) {
+  for (int j = 0; j < NR; ++j) g[j] = A.w + static_cast<size_t>(n / 16 + j) * A.w_group_bytes;
+}
+
 // Few rows (decode): columns [n, n + cols) (NR groups; cols > 16 * (NR - 1)), each row
-// over all k with the weights widened as they are read.
+// over all k with its accumulators in registers.
 template <DType T, int NR>
 void ColumnsDirect(const MatMulArgs& A, int64_t n, int64_t cols) {
   const uint8_t* g[NR];
-  for (int j = 0; j < NR; ++j) g[j] = A.w + static_cast<size_t>(n / 16 + j) * A.w_group_bytes;
-  const auto load = [&g](int j, int64_t kk) { return Load16<T>(g[j] + 32 * kk); };
+  GroupsAt<NR>(A, n, g);
   for (int64_t r = 0; r < A.m; ++r) {
     __m512 acc[1][NR];
     for (int j = 0; j < NR; ++j) acc[0][j] = _mm512_setzero_ps();
     const float* x[1] = {A.x + r * A.x_stride};
-    Micro<1, NR>(x, load, 0, A.k, acc);
+    Micro<T, 1, NR>(x, g, 0, A.k, acc);
     StoreRows<NR>(acc, 1, A.y + r * A.y_stride + n, A.y_stride, cols);
   }
 }
 
-// Runs Micro<R, NR> on R = rows (1 .. MR) rows.
-template <int NR, int MR, class LoadW>
-void MicroTail(int64_t rows, const float* const* x, LoadW load_w, int64_t k0, int64_t k1, __m512 (*acc)[NR]) {
+// Runs Micro<T, R, NR> on R = rows (1 .. MR) rows.
+template <DType T, int NR, int MR>
+void MicroTail(int64_t rows, const float* const* x, const uint8_t* const* g, int64_t k0, int64_t k1,
+               __m512 (*acc)[NR]) {
   if constexpr (MR > 0) {
-    if (rows == MR) return Micro<MR, NR>(x, load_w, k0, k1, acc);
-    MicroTail<NR, MR - 1>(rows, x, load_w, k0, k1, acc);
+    if (rows == MR) return Micro<T, MR, NR>(x, g, k0, k1, acc);
+    MicroTail<T, NR, MR - 1>(rows, x, g, k0, k1, acc);
   }
 }
 
@@ -105,8 +110,7 @@ void MicroTail(int64_t rows, const float* const* x, LoadW load_w, int64_t k0, in
 template <DType T, int NR>
 void ColumnsChunked(const MatMulArgs& A, int64_t n, int64_t cols) {
   const uint8_t* g[NR];
-  for (int j = 0; j < NR; ++j) g[j] = A.w + static_cast<size_t>(n / 16 + j) * A.w_group_bytes;
-  const auto load = [&g](int j, int64_t kk) { return Load16<T>(g[j] + 32 * kk); };
+  GroupsAt<NR>(A, n, g);
   thread_local std::vector<Lane16> accbuf;  // [m][NR], read as __m512
   const auto need = static_cast<size_t>(A.m) * NR;
   if (accbuf.size() < need) accbuf.resize(need);
@@ -122,7 +126,7 @@ void ColumnsChunked(const MatMulArgs& A, int64_t n, int64_t cols) {
       const int64_t rows = (A.m - r + (runs - run) - 1) / (runs - run);
       const float* x[kMR];
       for (int64_t i = 0; i < rows; ++i) x[i] = A.x + (r + i) * A.x_stride;
-      MicroTail<NR, kMR>(rows, x, load, k0, k1, acc + r);
+      MicroTail<T, NR, kMR>(rows, x, g, k0, k1, acc + r);
       r += rows;
     }
   }
