@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/thread_pool.h"
+#include "kernels/scratch_window.h"
 
 namespace weft::kernels {
 namespace {
@@ -97,10 +98,13 @@ AttentionPlan PlanAttention(const KernelContext& ctx, const AttentionBatch& batc
   ForEachTile(batch, n_kv_heads, [&](AttentionTile t) {
     const int64_t pieces = pieces_of(t);
     if (pieces == 1) {
+      WEFT_SCRATCH_WINDOW("attention tiles", static_cast<size_t>(n), 1, static_cast<size_t>(n_tiles));
       tiles[n++] = t;
       return;
     }
     const int32_t chunks = ChunksOf(last_kv(t));
+    WEFT_SCRATCH_WINDOW("split-KV records", static_cast<size_t>(records - reinterpret_cast<float*>(mem + records_at)),
+                        static_cast<size_t>(record_floats_of(t)), static_cast<size_t>(n_record_floats));
     t.partial = records;
     t.partial_chunks = chunks;
     records += record_floats_of(t);
@@ -109,6 +113,7 @@ AttentionPlan PlanAttention(const KernelContext& ctx, const AttentionBatch& batc
       AttentionTile piece = t;
       piece.chunk_begin = static_cast<int32_t>(p * chunks / pieces);
       piece.chunk_end = static_cast<int32_t>((p + 1) * chunks / pieces);
+      WEFT_SCRATCH_WINDOW("attention tiles", static_cast<size_t>(n), 1, static_cast<size_t>(n_tiles));
       tiles[n++] = piece;
     }
   });
@@ -139,3 +144,4 @@ void ReduceSplitAttention(const AttentionBatch& batch, const KvCacheView& cache,
 }
 
 }  // namespace weft::kernels
+

@@ -34,6 +34,7 @@
 #include "base/half.h"
 #include "kernels/attention_split.h"
 #include "kernels/kernel_table.h"
+#include "kernels/scratch_window.h"
 
 namespace weft::kernels {
 namespace {
@@ -133,6 +134,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
     const int heads = tile.head_end - tile.head_begin;
     const int nq = (tile.tok_end - tile.tok_begin) * heads;  // query i: token tok_begin + i / heads
     S.Reserve(dpad, K::kSpan, nq);
+    WEFT_SCRATCH_WINDOW("attention tile accumulators", 0, static_cast<size_t>(nq) * dpad, S.acc.size() * 16);
+    WEFT_SCRATCH_WINDOW("attention tile softmax states", 0, static_cast<size_t>(nq), S.run_max.size());
     float* kt = S.kt[0].f;
     float* vf = S.vf[0].f;
     // A whole tile runs its first chunk straight into the folded states and each later
@@ -200,6 +203,9 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         if (whole) {
           FoldAttentionState(folded + i * dpad, &S.folded_max[i], &S.folded_sum[i], acc, run_max[i], run_sum[i], d);
         } else {
+          WEFT_SCRATCH_WINDOW("split-KV chunk", static_cast<size_t>(chunk), 1, static_cast<size_t>(tile.partial_chunks));
+          WEFT_SCRATCH_WINDOW("split-KV record", static_cast<size_t>((int64_t{i} * tile.partial_chunks + chunk) * record),
+                              static_cast<size_t>(record), static_cast<size_t>(int64_t{nq} * tile.partial_chunks * record));
           float* r = tile.partial + (int64_t{i} * tile.partial_chunks + chunk) * record;
           r[0] = run_max[i];
           r[1] = run_sum[i];

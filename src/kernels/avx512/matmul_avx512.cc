@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/avx512/avx512_kernels.h"
+#include "kernels/scratch_window.h"
 #include "kernels/x86/quant_blocks.h"
 
 namespace weft::kernels::avx512 {
@@ -277,6 +278,9 @@ inline void PanelMicro(const MatMulArgs& A, const PanelScratch& S, int64_t r0, i
 template <int NR>
 void PanelRows(const MatMulArgs& A, PanelScratch& S, int64_t kb0, int nbk, bool first) {
   Line* accbuf = S.acc.data();
+  WEFT_SCRATCH_WINDOW("row panel accumulators", 0, static_cast<size_t>(A.m) * kPanelNR, S.acc.size());
+  WEFT_SCRATCH_WINDOW("row panel k chunk", 0, static_cast<size_t>(NR) * kPanelKC * 8, S.q.size());
+  WEFT_SCRATCH_WINDOW("row panel k chunk blocks", 0, static_cast<size_t>(nbk), static_cast<size_t>(kPanelKC));
   int64_t r = 0;
   for (; r + kPanelMR <= A.m; r += kPanelMR) PanelMicro<kPanelMR, NR>(A, S, r, kb0, nbk, first, accbuf);
   for (; r < A.m; ++r) PanelMicro<1, NR>(A, S, r, kb0, nbk, first, accbuf);

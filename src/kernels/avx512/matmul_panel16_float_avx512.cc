@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/avx512/avx512_kernels.h"
+#include "kernels/scratch_window.h"
 
 namespace weft::kernels::avx512 {
 namespace {
@@ -126,6 +127,8 @@ void ColumnsChunked(const MatMulArgs& A, int64_t n, int64_t cols) {
       const int64_t rows = (A.m - r + (runs - run) - 1) / (runs - run);
       const float* x[kMR];
       for (int64_t i = 0; i < rows; ++i) x[i] = A.x + (r + i) * A.x_stride;
+      WEFT_SCRATCH_WINDOW("F16/BF16 panel accumulators", static_cast<size_t>(r) * NR, static_cast<size_t>(rows) * NR,
+                          accbuf.size());
       MicroTail<T, NR, kMR>(rows, x, g, k0, k1, acc + r);
       r += rows;
     }

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "kernels/kernel_table.h"
+#include "kernels/scratch_window.h"
 
 namespace weft::kernels::avx512 {
 namespace {
@@ -52,6 +53,27 @@ struct PanelScratch16 {
   std::vector<int32_t> corr;      // [m][nb * kCorr]
   std::vector<PanelLane16> acc;   // [m][NR], read as __m512
   std::vector<PanelLane16> staged;  // staged k chunks (StagedRowGroups), read as bytes
+};
+
+// The sizes of PanelScratch16's buffers for weight type P: the one place DrivePanel16
+// sizes them from and the kernels' window checks (WEFT_SCRATCH_WINDOW) compare with.
+template <class P>
+struct Panel16Sizes {
+  // f32 lanes of 16 per row: a pass has at most this many groups.
+  static constexpr size_t kAccLanesPerRow = static_cast<size_t>(P::kNR > P::kNRDecode ? P::kNR : P::kNRDecode);
+  static size_t Rows(int64_t m) { return static_cast<size_t>(m); }
+  static size_t CorrPerRow(int64_t nb) { return static_cast<size_t>(nb) * P::kCorr; }
+  static size_t Corr(int64_t m, int64_t nb) { return Rows(m) * CorrPerRow(nb); }
+  static size_t AccLanes(int64_t m) { return Rows(m) * kAccLanesPerRow; }
+  // Staged bytes of one group's k chunk: a chunk is at most kKC blocks, whatever m.
+  static constexpr size_t StagedGroupBytes() {
+    if constexpr (requires { P::kStagedBlockBytes; }) {
+      return static_cast<size_t>(P::kKC) * P::kStagedBlockBytes;
+    } else {
+      return 0;
+    }
+  }
+  static constexpr size_t StagedBytes() { return static_cast<size_t>(P::kNR) * StagedGroupBytes(); }
 };
 
 // Spreads the L2 prefetch of the next k chunk (`lines` 64-byte lines per group) over
@@ -130,10 +152,15 @@ void StagedTail(int64_t rows, const PanelActRow* r, const uint8_t* const* staged
 template <class P, int NR>
 void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* const* groups, int64_t kb0, int64_t nbk,
                      int64_t next_lines, const PanelAccIo<NR>& io) {
+  using Sizes = Panel16Sizes<P>;
   const uint8_t* staged[NR];
   for (int j = 0; j < NR; ++j) {
     if constexpr (P::kNeedsStaging) {
-      uint8_t* dst = reinterpret_cast<uint8_t*>(S.staged.data()) + static_cast<size_t>(j) * P::kKC * P::kStagedBlockBytes;
+      const size_t offset = static_cast<size_t>(j) * Sizes::StagedGroupBytes();
+      const size_t bytes = static_cast<size_t>(nbk) * P::kStagedBlockBytes;
+      WEFT_SCRATCH_WINDOW("Panel16 staged chunk", offset, bytes, S.staged.size() * sizeof(PanelLane16));
+      WEFT_SCRATCH_WINDOW("Panel16 staged chunk of one group", 0, bytes, Sizes::StagedGroupBytes());
+      uint8_t* dst = reinterpret_cast<uint8_t*>(S.staged.data()) + offset;
       P::Stage(groups[j], kb0, nbk, dst);
       staged[j] = dst;
     } else {
@@ -141,6 +168,8 @@ void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* cons
     }
   }
   constexpr int MR = P::kMRStaged;
+  WEFT_SCRATCH_WINDOW("Panel16 rows", 0, static_cast<size_t>(A.m), S.rows.size());
+  WEFT_SCRATCH_WINDOW("Panel16 accumulators", 0, static_cast<size_t>(A.m) * NR, S.acc.size());
   PrefetchShare share(next_lines, (A.m + MR - 1) / MR);
   for (int64_t r = 0; r < A.m; r += MR) {
     share.Next<NR>(groups, (kb0 + nbk) * P::kStreamBytes);
@@ -155,11 +184,11 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
   const uint8_t* groups[NR];
   for (int j = 0; j < NR; ++j) groups[j] = A.w + static_cast<size_t>(n / 16 + j) * A.w_group_bytes;
   auto* acc = reinterpret_cast<__m512(*)[NR]>(S.acc.data());
-  // Few rows: all blocks in one pass. Many: k chunks whose weights stay in L1 while
-  // every row group uses them.
-  const int64_t kc = A.m <= P::kMR ? nb : P::kKC;
+  WEFT_SCRATCH_WINDOW("Panel16 accumulators", 0, static_cast<size_t>(A.m) * NR, S.acc.size());
   if constexpr (requires { P::kMRStaged; }) {
     if (A.m >= P::kMR) {  // the staged kernels start from 0 and write y themselves
+      // Staged chunks are always kKC blocks (the staging buffer holds one per group).
+      constexpr int64_t kc = P::kKC;
       for (int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
         const int64_t nbk = std::min(kc, nb - kb0);
         const int64_t next_lines = std::min(kc, nb - kb0 - nbk) * P::kStreamBytes / 64;
@@ -170,6 +199,9 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
       return;
     }
   }
+  // Few rows: all blocks in one pass. Many: k chunks whose weights stay in L1 while
+  // every row group uses them.
+  const int64_t kc = A.m <= P::kMR ? nb : P::kKC;
   for (int64_t r = 0; r < A.m; ++r) {
     for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
   }
@@ -201,17 +233,15 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
 // (the last pass with fewer when the columns run out).
 template <class P>
 void DrivePanel16(const MatMulArgs& A, int64_t n0, int64_t n1) {
+  using Sizes = Panel16Sizes<P>;
   thread_local PanelScratch16 S;
   const int64_t nb = A.k / P::kBlock;
-  const auto m = static_cast<size_t>(A.m);
-  const size_t per_row = static_cast<size_t>(nb) * P::kCorr;
-  if (S.rows.size() < m) S.rows.resize(m);
-  if (S.corr.size() < m * per_row) S.corr.resize(m * per_row);
-  if (S.acc.size() < m * std::max(P::kNR, P::kNRDecode)) S.acc.resize(m * std::max(P::kNR, P::kNRDecode));
-  if constexpr (requires { P::kMRStaged; }) {
-    const size_t staged_lanes = static_cast<size_t>(P::kNR) * P::kKC * P::kStagedBlockBytes / sizeof(PanelLane16);
-    if (S.staged.size() < staged_lanes) S.staged.resize(staged_lanes);
-  }
+  const size_t per_row = Sizes::CorrPerRow(nb);
+  if (S.rows.size() < Sizes::Rows(A.m)) S.rows.resize(Sizes::Rows(A.m));
+  if (S.corr.size() < Sizes::Corr(A.m, nb)) S.corr.resize(Sizes::Corr(A.m, nb));
+  if (S.acc.size() < Sizes::AccLanes(A.m)) S.acc.resize(Sizes::AccLanes(A.m));
+  const size_t staged_lanes = (Sizes::StagedBytes() + sizeof(PanelLane16) - 1) / sizeof(PanelLane16);
+  if (S.staged.size() < staged_lanes) S.staged.resize(staged_lanes);
   for (int64_t r = 0; r < A.m; ++r) {
     const QuantActRow row = A.xq_layout.Row(A.xq, r);
     int32_t* corr = S.corr.data() + static_cast<size_t>(r) * per_row;

@@ -41,6 +41,27 @@ inline void PutF16(uint8_t* p, float v) {
   std::memcpy(p, &h, 2);
 }
 
+// Overwrites the f16 scale fields of every block of quantised `type` in w with sane
+// random values (so that the random quants give values in a realistic range).
+inline void SetRandomBlockScales(std::mt19937& rng, DType type, std::vector<uint8_t>& w) {
+  std::uniform_real_distribution<float> u(0.5f, 1.5f);
+  const DTypeInfo& info = GetDTypeInfo(type);
+  for (size_t off = 0; off < w.size(); off += static_cast<size_t>(info.block_bytes)) {
+    uint8_t* b = w.data() + off;
+    const float d = 0.004f * u(rng);
+    switch (type) {
+      case DType::kQ4_0: case DType::kQ5_0: case DType::kQ8_0: PutF16(b, d); break;
+      case DType::kQ4_1: PutF16(b, d); PutF16(b + 2, -8.0f * d * u(rng)); break;
+      case DType::kQ5_1: PutF16(b, d); PutF16(b + 2, -16.0f * d * u(rng)); break;
+      case DType::kQ2_K: PutF16(b + 80, d); PutF16(b + 82, d * u(rng)); break;
+      case DType::kQ3_K: PutF16(b + 108, d * 0.1f); break;
+      case DType::kQ4_K: case DType::kQ5_K: PutF16(b, d * 0.1f); PutF16(b + 2, d * 0.1f * u(rng)); break;
+      case DType::kQ6_K: PutF16(b + 208, d * 0.05f); break;
+      default: ADD_FAILURE() << "no random weights for " << DTypeName(type);
+    }
+  }
+}
+
 // n rows of k values of `type` with random quants and sane scales (the f16 scale fields
 // of the block are overwritten so that values stay in a realistic range).
 inline std::vector<uint8_t> RandomWeights(std::mt19937& rng, DType type, int64_t n, int64_t k) {
@@ -60,22 +81,7 @@ inline std::vector<uint8_t> RandomWeights(std::mt19937& rng, DType type, int64_t
   }
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
-  std::uniform_real_distribution<float> u(0.5f, 1.5f);
-  const DTypeInfo& info = GetDTypeInfo(type);
-  for (size_t off = 0; off < bytes; off += static_cast<size_t>(info.block_bytes)) {
-    uint8_t* b = w.data() + off;
-    const float d = 0.004f * u(rng);
-    switch (type) {
-      case DType::kQ4_0: case DType::kQ5_0: case DType::kQ8_0: PutF16(b, d); break;
-      case DType::kQ4_1: PutF16(b, d); PutF16(b + 2, -8.0f * d * u(rng)); break;
-      case DType::kQ5_1: PutF16(b, d); PutF16(b + 2, -16.0f * d * u(rng)); break;
-      case DType::kQ2_K: PutF16(b + 80, d); PutF16(b + 82, d * u(rng)); break;
-      case DType::kQ3_K: PutF16(b + 108, d * 0.1f); break;
-      case DType::kQ4_K: case DType::kQ5_K: PutF16(b, d * 0.1f); PutF16(b + 2, d * 0.1f * u(rng)); break;
-      case DType::kQ6_K: PutF16(b + 208, d * 0.05f); break;
-      default: ADD_FAILURE() << "no random weights for " << DTypeName(type);
-    }
-  }
+  SetRandomBlockScales(rng, type, w);
   return w;
 }
 
@@ -117,7 +123,15 @@ struct MatMulReference {
 
   // `w` holds the same weights in any layout; ASSERTs (check HasFatalFailure after).
   void Check(IsaContexts& ctxs, Isa isa, const TensorView& w) const {
-    const int block = GetKernelTable(isa)->matmul_act_block(w.type);
+    std::vector<float> y(ref.size(), NAN);
+    MatMul(ctxs.For(isa), x.data(), m, w, y.data());
+    CheckResult(isa, w.type, y);
+  }
+
+  // y [m, n]: another ISA's result for these weights (of `type`), however it was computed.
+  void CheckResult(Isa isa, DType type, const std::vector<float>& y) const {
+    ASSERT_EQ(y.size(), ref.size());
+    const int block = GetKernelTable(isa)->matmul_act_block(type);
     // The activations as the int8 path sees them.
     std::vector<float> xq = x, dq(x.size(), 0.0f);
     if (block != 0) {
@@ -133,8 +147,6 @@ struct MatMulReference {
         }
       }
     }
-    std::vector<float> y(ref.size(), NAN);
-    MatMul(ctxs.For(isa), x.data(), m, w, y.data());
     for (int64_t r = 0; r < m; ++r) {
       for (int64_t j = 0; j < n; ++j) {
         double s = 0, sq = 0, emul = 0, var = 0;
