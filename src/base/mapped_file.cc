@@ -48,6 +48,19 @@ StatusOr<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& 
   return std::shared_ptr<const MappedFile>(new MappedFile(path, data, size));
 }
 
+size_t MappedFile::ReleasePages(const void* p, size_t bytes) const {
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  const auto lo = reinterpret_cast<uintptr_t>(data_);
+  if (data_ == nullptr || begin < lo || begin - lo > size_ || bytes > size_ - (begin - lo)) return 0;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + bytes) / page * page;
+  if (last <= first) return 0;
+  // A private, read-only file mapping: dropped pages come back from the file unchanged.
+  if (::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) return 0;
+  return last - first;
+}
+
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

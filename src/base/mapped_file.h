@@ -27,6 +27,13 @@ class MappedFile {
   size_t size() const { return size_; }
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
 
+  // Drops the resident pages wholly inside [p, p + bytes) from this process (the kernel
+  // reads them from the file again if they are touched later): for weights that were
+  // copied into another layout at load, so that they are not resident twice. Ranges
+  // outside the mapping are ignored. Returns the bytes released. Thread-safe; the data
+  // seen through data() does not change.
+  size_t ReleasePages(const void* p, size_t bytes) const;
+
  private:
   MappedFile(std::string path, const uint8_t* data, size_t size) : path_(std::move(path)), data_(data), size_(size) {}
   std::string path_;

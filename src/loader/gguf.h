@@ -91,6 +91,8 @@ class GgufFile {
   const std::vector<GgufTensorInfo>& tensor_infos() const { return tensor_infos_; }
   // Views into the file's bytes, in file order.
   const std::vector<TensorView>& tensors() const { return tensors_; }
+  // The file mapping the tensors point into; nullptr for ParseGgufBuffer.
+  const std::shared_ptr<const MappedFile>& mapping() const { return mapping_; }
   const TensorView* FindTensor(std::string_view name) const;
 
  private:

@@ -135,6 +135,7 @@ StatusOr<std::shared_ptr<const ModelFile>> OpenGgufModel(const std::string& path
   parts.tokenizer = std::move(tokenizer).value();
   parts.tensors = gguf->tensors();
   parts.gguf = gguf;
+  if (gguf->mapping() != nullptr) parts.mappings.push_back(gguf->mapping());
   return std::make_shared<const ModelFile>(std::move(parts));
 }
 

@@ -285,7 +285,11 @@ StatusOr<TokenizerInfo> HfTokenizerInfo(const fs::path& dir, const ModelConfig& 
 Status CollectTensors(const HfLayout& layout, ModelFile::Parts* parts) {
   std::map<std::string, std::string> seen;  // weft name -> shard it came from
   for (const fs::path& shard_path : layout.shards) {
-    WEFT_ASSIGN_OR_RETURN(std::shared_ptr<const SafetensorsFile> shard, OpenSafetensorsFile(shard_path.string()));
+    WEFT_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> mapped, MappedFile::Open(shard_path.string()));
+    const std::span<const uint8_t> shard_bytes = mapped->bytes();
+    parts->mappings.push_back(mapped);
+    WEFT_ASSIGN_OR_RETURN(std::shared_ptr<const SafetensorsFile> shard,
+                          ParseSafetensorsBuffer(std::move(mapped), shard_bytes, shard_path.string()));
     parts->file_bytes += shard->file_size();
     const std::string shard_name = shard_path.filename().string();
     for (const TensorView& t : shard->tensors()) {

@@ -197,7 +197,7 @@ StatusOr<std::shared_ptr<const ModelFile>> OpenLlama2cModel(const std::string& p
   parts.tokenizer.kind = "llama";
   parts.tokenizer.vocab_size = h.vocab_size;
   parts.tokenizer.llama2c_tokenizer_path = FindTokenizer(path, h.vocab_size);
-  parts.keep_alive.push_back(std::move(file));
+  parts.mappings.push_back(std::move(file));
   return std::make_shared<const ModelFile>(std::move(parts));
 }
 

@@ -27,7 +27,14 @@ ModelFile::ModelFile(Parts parts)
       tokenizer_(std::move(parts.tokenizer)),
       tensors_(std::move(parts.tensors)),
       keep_alive_(std::move(parts.keep_alive)),
+      mappings_(std::move(parts.mappings)),
       gguf_(std::move(parts.gguf)) {}
+
+size_t ModelFile::ReleaseMappedPages(const TensorView& t) const {
+  size_t released = 0;
+  for (const auto& m : mappings_) released += m->ReleasePages(t.data, t.nbytes);
+  return released;
+}
 
 const TensorView* ModelFile::FindTensor(std::string_view name) const {
   for (const auto& t : tensors_) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mapped_file.h"
 #include "loader/model_config.h"
 #include "tensor/tensor_view.h"
 #include "weft/status.h"
@@ -51,6 +52,10 @@ class ModelFile {
   const TensorView* FindTensor(std::string_view name) const;
   // The parsed GGUF (metadata for the tokenizer); nullptr for other formats.
   const GgufFile* gguf() const { return gguf_.get(); }
+  // Drops t's pages of the mapped file from memory (MappedFile::ReleasePages) once its
+  // bytes were copied into another layout at load; a view into no mapping is left alone.
+  // Returns the bytes released.
+  size_t ReleaseMappedPages(const TensorView& t) const;
 
   // Built by the format loaders below.
   struct Parts {
@@ -60,7 +65,8 @@ class ModelFile {
     ModelConfig config;
     TokenizerInfo tokenizer;
     std::vector<TensorView> tensors;
-    std::vector<std::shared_ptr<const void>> keep_alive;  // mappings, repacked buffers
+    std::vector<std::shared_ptr<const void>> keep_alive;  // repacked buffers
+    std::vector<std::shared_ptr<const MappedFile>> mappings;  // the files tensors point into
     std::shared_ptr<const GgufFile> gguf;
   };
   explicit ModelFile(Parts parts);
@@ -73,6 +79,7 @@ class ModelFile {
   TokenizerInfo tokenizer_;
   std::vector<TensorView> tensors_;
   std::vector<std::shared_ptr<const void>> keep_alive_;
+  std::vector<std::shared_ptr<const MappedFile>> mappings_;
   std::shared_ptr<const GgufFile> gguf_;
 };
 

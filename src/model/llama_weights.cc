@@ -26,6 +26,7 @@ bool BindOptions::DefaultPackPanels() {
 const TensorView* LlamaWeights::Pack(const TensorView* t) {
   if (t == nullptr || !pack_panels_ || !kernels::PanelLayoutSupports(t->type) || !t->RowsAreBlockAligned()) return t;
   packed_.push_back(std::make_unique<kernels::PackedTensor>(kernels::PackTensor(*t)));
+  file_->ReleaseMappedPages(*t);  // the packed copy replaces the file's bytes in memory
   return &packed_.back()->view;
 }
 
@@ -41,6 +42,7 @@ const TensorView* LlamaWeights::Matrix(const TensorView* t) {
   view->nbytes = values.size() * sizeof(float);
   float_buffers_.push_back(std::move(values));
   repacked_views_.push_back(std::move(view));
+  file_->ReleaseMappedPages(*t);
   WEFT_LOG_DEBUG("{}: rows of {} elements are not whole {} blocks; dequantised to F32", t->name, t->ne[0],
                  DTypeName(t->type));
   return repacked_views_.back().get();
