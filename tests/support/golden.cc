@@ -38,8 +38,9 @@ StatusOr<std::string> SynthModel(const std::string& preset, const std::string& t
   const fs::path path = dir / ("synth-" + preset + "-" + lower + ".gguf");
   if (!fs::exists(path)) {
     const fs::path tmp = dir / ("tmp-" + std::to_string(::getpid()) + "-" + path.filename().string());
-    const std::string cmd = "python3 '" + SharedDir() + "/tools/synth_gguf.py' --preset " + preset + " --type " +
-                            type + " -o '" + tmp.string() + "' > /dev/null";
+    // The repo's wrapper: the shared generator plus real-width presets with few layers.
+    const std::string cmd = "python3 '" + std::string(WEFT_TESTS_DIR) + "/tools/synth_real_width.py' --preset " +
+                            preset + " --type " + type + " -o '" + tmp.string() + "' > /dev/null";
     if (std::system(cmd.c_str()) != 0) return InternalError("failed: " + cmd);
     fs::rename(tmp, path);  // atomic: concurrent tests see the whole file or none
   }

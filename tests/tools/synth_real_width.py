@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""../shared/tools/synth_gguf.py with extra presets: real model widths, few layers.
+
+The engine's real-width tests (batches of 1..64 under ASan/UBSan) need the widths that
+overflowed kernels in the field (2048 / 8192, 896 / 4864 with a 151k... vocabulary) but
+not the 16-24 layers that would make a sanitizer run take an hour. Each extra preset is a
+shared preset with n_layer replaced; everything else (weights, tokenizer, file layout) is
+the shared generator's, so the same arguments give a byte-identical file.
+
+  synth_real_width.py --preset l1b2 --type Q4_0 -o l1b2-q4_0.gguf
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "shared", "tools"))
+import synth_gguf  # noqa: E402
+
+# name: (shared preset, layers)
+EXTRA = {
+    "l1b2": ("l1b", 2),    # Llama 3.2 1B / TinyLlama widths: 2048, 32/8 heads, ffn 8192
+    "q05b2": ("q05b", 2),  # Qwen2.5 0.5B widths: 896, 14/2 heads, ffn 4864, tied head
+}
+
+for name, (base, layers) in EXTRA.items():
+    p = list(synth_gguf.PRESETS[base])
+    p[2] = layers  # (arch, n_embd, n_layer, ...)
+    synth_gguf.PRESETS[name] = tuple(p)
+
+if __name__ == "__main__":
+    synth_gguf.main()

@@ -1,0 +1,149 @@
+// The engine at the widths users run, in the build's sanitizers: synthetic models with
+// real layer shapes but two layers (tests/tools/synth_real_width.py: Llama 3.2 1B /
+// TinyLlama widths 2048 / 8192 with 32/8 heads; Qwen2.5 0.5B widths 896 / 4864, 14/2
+// heads, tied 50k head), in the weight types that crashed (Q4_0, Q4_K_M) and Q8_0.
+// 64 requests of mixed prompt lengths (1 .. 61 tokens, so every matmul row count from 1
+// to 64 occurs, 4 among them) run at once, with chunked prefill, and with a KV cache so
+// small that sequences are preempted; every request finishes with its full length, and
+// the greedy tokens of a sample of them equal those they get alone (batch invariance).
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "support/golden.h"
+
+namespace weft {
+namespace {
+
+struct Model {
+  std::shared_ptr<const ModelFile> file;
+  std::shared_ptr<const LlamaWeights> weights;
+  std::shared_ptr<const Tokenizer> tokenizer;
+};
+
+struct RealWidthCase {
+  const char* name;
+  const char* preset;
+  const char* type;
+};
+
+Model Load(const RealWidthCase& c) {
+  Model m;
+  auto path = testing::SynthModel(c.preset, c.type);
+  EXPECT_TRUE(path.ok()) << path.status().message();
+  if (!path.ok()) return m;
+  m.file = *OpenModelFile(*path);
+  m.weights = *LlamaWeights::Bind(m.file);
+  m.tokenizer = *LoadTokenizer(*m.file);
+  return m;
+}
+
+constexpr int kRequests = 64;
+
+// Request i: 1 + (37 i mod 61) prompt tokens (every length 1 .. 61 once, 37 and 61
+// coprime), 1 + i mod 6 generated tokens; ordinary vocabulary ids from a fixed stream.
+GenerationRequest Request(int i, int32_t vocab) {
+  GenerationRequest r;
+  const int len = 1 + (37 * i) % 61;
+  uint32_t s = 2654435761u * static_cast<uint32_t>(i + 1);
+  for (int t = 0; t < len; ++t) {
+    s = s * 1664525u + 1013904223u;
+    r.prompt_tokens.push_back(static_cast<int32_t>(300 + (s >> 8) % static_cast<uint32_t>(vocab - 600)));
+  }
+  r.sampling.temperature = 0;
+  r.sampling.max_tokens = 1 + i % 6;
+  r.sampling.ignore_eos = true;
+  return r;
+}
+
+std::vector<int32_t> Tokens(RequestStream& s, RequestFinish* finish) {
+  std::vector<int32_t> out;
+  while (auto o = s.Next(std::chrono::seconds(300))) {
+    out.insert(out.end(), o->token_ids.begin(), o->token_ids.end());
+    if (o->finish != RequestFinish::kNone) *finish = o->finish;
+  }
+  EXPECT_TRUE(s.finished());
+  return out;
+}
+
+std::unique_ptr<Engine> MakeEngine(const Model& m, EngineConfig config) {
+  config.threads = 2;
+  config.seed = 1;
+  if (config.kv_cache_bytes == 0) config.kv_cache_bytes = int64_t{kRequests} * 80 * m.weights->config().KvBytesPerToken(2);
+  auto e = Engine::Create(config, m.weights, m.tokenizer);
+  EXPECT_TRUE(e.ok()) << e.status().message();
+  return e.ok() ? std::move(e).value() : nullptr;
+}
+
+// All kRequests submitted at once; each one's tokens (checked: full length, kLength).
+std::vector<std::vector<int32_t>> RunAll(Engine& engine, int32_t vocab) {
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < kRequests; ++i) {
+    auto s = engine.Submit(Request(i, vocab));
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    if (!s.ok()) return {};
+    streams.push_back(*s);
+  }
+  std::vector<std::vector<int32_t>> out;
+  for (int i = 0; i < kRequests; ++i) {
+    RequestFinish finish = RequestFinish::kNone;
+    out.push_back(Tokens(*streams[i], &finish));
+    EXPECT_EQ(finish, RequestFinish::kLength) << "request " << i;
+    EXPECT_EQ(out.back().size(), static_cast<size_t>(1 + i % 6)) << "request " << i;
+  }
+  return out;
+}
+
+class EngineRealWidth : public ::testing::TestWithParam<RealWidthCase> {};
+
+TEST_P(EngineRealWidth, MixedBatchesChunkedAndPreemptedMatchAlone) {
+  const Model m = Load(GetParam());
+  ASSERT_NE(m.weights, nullptr);
+  const int32_t vocab = static_cast<int32_t>(m.weights->config().n_vocab);
+  // Alone: a sample covering both ends of the lengths and the 4-token prompt.
+  const std::vector<int> sample = {0, 1, 3, 8, 21, 40, 63};
+  std::vector<std::vector<int32_t>> alone;
+  {
+    auto engine = MakeEngine(m, {});
+    ASSERT_NE(engine, nullptr);
+    for (int i : sample) {
+      RequestFinish finish = RequestFinish::kNone;
+      alone.push_back(Tokens(**engine->Submit(Request(i, vocab)), &finish));
+    }
+  }
+  auto expect_sample = [&](const std::vector<std::vector<int32_t>>& all, const char* what) {
+    ASSERT_EQ(all.size(), static_cast<size_t>(kRequests)) << what;
+    for (size_t j = 0; j < sample.size(); ++j) EXPECT_EQ(all[sample[j]], alone[j]) << what << ": request " << sample[j];
+  };
+  {  // 64 at once, one step prefilling many prompts (rows 1 .. 512 per matmul)
+    auto engine = MakeEngine(m, {});
+    expect_sample(RunAll(*engine, vocab), "all at once");
+  }
+  {  // a token budget of 24: prompts are chunked, decode rows share steps with chunks
+    EngineConfig c;
+    c.scheduler.max_num_batched_tokens = 24;
+    auto engine = MakeEngine(m, c);
+    expect_sample(RunAll(*engine, vocab), "chunked");
+  }
+  {  // 12 blocks of 16 tokens for 64 requests: preempted and recomputed
+    EngineConfig c;
+    c.kv_cache_bytes = 12 * 16 * m.weights->config().KvBytesPerToken(2);
+    c.enable_prefix_caching = false;
+    auto engine = MakeEngine(m, c);
+    expect_sample(RunAll(*engine, vocab), "preempted");
+    EXPECT_GT(engine->Stats().num_preemptions, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Synthetic, EngineRealWidth,
+                         ::testing::Values(RealWidthCase{"Llama2048_Q4_0", "l1b2", "Q4_0"},
+                                           RealWidthCase{"Llama2048_Q4_K_M", "l1b2", "Q4_K_M"},
+                                           RealWidthCase{"Llama2048_Q8_0", "l1b2", "Q8_0"},
+                                           RealWidthCase{"Qwen896_Q4_0", "q05b2", "Q4_0"}),
+                         [](const ::testing::TestParamInfo<RealWidthCase>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace weft
