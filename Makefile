@@ -1,9 +1,12 @@
 # The two commands (see README.md):
 #   make run    install dependencies, build Release, run weft's main job on the default model
 #   make test   install dependencies, build, run every test (unit, CLI, sanitizers, fuzzers)
-# Other targets: build, chat, check (Release tests only), asan, tsan, fuzz, clean.
+# Other targets: build, chat, check (Release tests only), asan, tsan, tsan-threads, fuzz, clean.
 
 SHELL := /bin/bash
+# ccache keys on paths relative to the checkout, so another clone of the same commit (CI's)
+# reuses this machine's objects.
+export CCACHE_BASEDIR := $(CURDIR)
 # The default model: a small instruct model from the hub when it answers, else the best
 # local one (scripts/default-model.sh); evaluated once.
 ifeq ($(origin MODEL), undefined)
@@ -12,7 +15,7 @@ endif
 FUZZ_SECONDS ?= 30
 WEFT := build/release/bin/weft
 
-.PHONY: all deps build run chat test check asan tsan fuzz clean
+.PHONY: all deps build run chat test check asan tsan tsan-threads fuzz clean
 
 all: build
 
@@ -52,10 +55,18 @@ tsan: deps
 	@cmake --build --preset tsan
 	ctest --preset tsan
 
+# ThreadSanitizer on the threads that share state in a running server: the engine thread
+# with its clients (engine_test) and weft serve under concurrent HTTP clients
+# (tests/cli/bench_serve.sh with the TSan binary as both server and client).
+tsan-threads: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan --target weft engine_test
+	ctest --test-dir build/tsan --output-on-failure -R '^Engine\.|^cli\.bench_serve$$'
+
 fuzz: deps
 	scripts/run-fuzzers.sh $(FUZZ_SECONDS)
 
-test: check asan fuzz
+test: check asan tsan-threads fuzz
 	@echo "make test: all tests passed"
 
 clean:

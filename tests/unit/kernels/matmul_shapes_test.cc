@@ -6,8 +6,9 @@
 // staged-prefill overflow at m = 4 that no tiny-shape test reached).
 //
 // Two tiers, so that it fits in minutes:
-//  * MatMulShapes.SweepRows: the real k and a window of 80 output columns (five groups of 16: whole
-//    passes of 2 and 4 groups and a lone group), every m. The m = 512 call is checked
+//  * MatMulShapes.SweepRows: the real k and a window of 88 output columns (five groups of
+//    16 and a half group: whole passes of 2 and 4 groups, a lone group, a column tail),
+//    every m. The m = 512 call is checked
 //    against the scalar reference on a sample of rows (every row-group tail and both
 //    ends); every smaller m must give the first m rows of it bit for bit (batch
 //    invariance, ops.h), so a tail or chunk bug at any m shows as a mismatch.
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -52,7 +54,7 @@ const ModelShape kShapes[] = {
 const int64_t kRows[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,  15,  16,  17,  18,  19, 20,
                          21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 48, 64, 100, 128, 257, 512};
 constexpr int64_t kMaxRows = 512;
-constexpr int64_t kWindowCols = 80;
+constexpr int64_t kWindowCols = 88;
 
 // Random weight bytes, fast enough for a 500 MB output head: 64-bit xorshift words, with
 // the block scales set to sane values (SetRandomBlockScales) and no NaN / Inf in floats.
@@ -126,6 +128,10 @@ struct SweepCase {
   ModelShape shape;
 };
 
+void PrintTo(const SweepCase& c, std::ostream* os) {
+  *os << DTypeName(c.type) << " " << c.shape.name << " (k " << c.shape.k << ", n " << c.shape.n << ")";
+}
+
 std::string CaseName(const ::testing::TestParamInfo<SweepCase>& info) {
   return std::string(DTypeName(info.param.type)) + "_" + info.param.shape.name;
 }
@@ -133,7 +139,7 @@ std::string CaseName(const ::testing::TestParamInfo<SweepCase>& info) {
 class MatMulShapes : public ::testing::TestWithParam<SweepCase> {};
 class MatMulFullWidth : public ::testing::TestWithParam<SweepCase> {};
 
-// The real k, 80 output columns, every m; see the file comment.
+// The real k, 88 output columns, every m; see the file comment.
 TEST_P(MatMulShapes, SweepRows) {
   const DType type = GetParam().type;
   const int64_t k = GetParam().shape.k, n = kWindowCols;
