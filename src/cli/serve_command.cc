@@ -112,8 +112,8 @@ Status Run(const Args& a) {
   WEFT_ASSIGN_OR_RETURN(auto guard, server::ModelFileGuard::Watch(path));
 
   server::HttpServer http(so);
-  WEFT_RETURN_IF_ERROR(http.Start());
   http.WatchModelFile(std::move(guard));
+  WEFT_RETURN_IF_ERROR(http.Start());
   std::fprintf(stderr, "weft serve: listening on http://%s:%d (loading %s)\n", a.host.c_str(), http.port(),
                path.c_str());
 

@@ -144,7 +144,7 @@ http::Reply HttpServer::Route(http::HttpRequest&& req) {
                                  "", "invalid_api_key"});
     }
   }
-  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool get = req.method == "GET";
   const bool post = req.method == "POST";
   if (IsGenerationPath(req.path) && post) return HandleGenerate(req, req.path == "/v1/chat/completions");
 
@@ -179,7 +179,7 @@ http::Reply HttpServer::Route(http::HttpRequest&& req) {
              req.path == "/v1/models" || req.path == "/tokenize" || req.path == "/detokenize") {
     SendError(res, ApiError{405, "method " + req.method + " is not allowed on " + req.path, "", ""});
     res.headers.emplace_back("Allow", IsGenerationPath(req.path) || req.path.find("tokenize") != std::string::npos
-                                          ? "POST" : "GET, HEAD");
+                                          ? "POST" : "GET");
   } else {
     SendError(res, ApiError{404, "no route " + req.method + " " + req.path, "", ""});
   }

@@ -58,6 +58,7 @@ class HttpServer {
   // Binds (an address in use is an error naming it) and starts serving on I/O threads.
   Status Start();
   // Generations are refused (503) and /health reports it once the model file changes.
+  // Call before Start (I/O threads read it without a lock).
   void WatchModelFile(ModelFileGuard guard) { model_file_ = std::move(guard); }
   int port() const { return port_; }
   // Opens the generation routes. `chat_template` may be null (chat then answers 400).
