@@ -430,7 +430,9 @@ def slowloris_latency(srv):
             samples += lat(1)
         loaded = p99(samples)
         print(f"  p99 latency idle {idle * 1e3:.1f} ms, with {n} slowloris {loaded * 1e3:.1f} ms")
-        assert loaded <= 2 * idle * SLOW + 0.005, (idle, loaded)
+        # 2x the idle p99, plus 10 ms for the scheduler of a small machine shared with other
+        # work (idle p99 ~1 ms here; a thread-per-connection server instead times out).
+        assert loaded <= 2 * idle * SLOW + 0.010, (idle, loaded)
         # The header timeout (3 s here) cuts them off however they trickle.
         deadline = time.time() + 6
         while time.time() < deadline and trickle(socks) > 0:

@@ -19,7 +19,9 @@ using boost::system::error_code;
 namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-constexpr size_t kLingerBytes = 4u << 20;  // what a closing client may still send us
+// What a client may still send after its answer (say the rest of a body over the limit)
+// before we close; time-bounded by kLingerTime as well.
+constexpr size_t kLingerBytes = 16u << 20;
 constexpr std::chrono::milliseconds kLingerTime{1000};
 
 HttpResponse ErrorResponse(const TransportOptions& opt, int status, std::string message) {
