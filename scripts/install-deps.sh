@@ -9,6 +9,7 @@ PACKAGES=(
   # libraries (see docs/DESIGN.md "Dependencies")
   libfmt-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libpcre2-dev
   libxxhash-dev libcpp-httplib-dev
+  libboost-dev  # Boost.Beast + Asio: the event-driven HTTP transport (header-only)
   # tests, benchmarks, fuzzing (libFuzzer comes with clang's runtime)
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   tmux  # tests/cli/chat_tmux.sh drives weft chat in a terminal

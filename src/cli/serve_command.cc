@@ -1,11 +1,18 @@
 // weft serve MODEL: an OpenAI-compatible HTTP server over the engine (server/).
-// /health answers 503 while the model loads; SIGINT/SIGTERM drain in-flight requests up
-// to --shutdown-timeout, abort the rest and exit 0.
+// The model file, tokenizer and chat template are found and checked before the server
+// listens (a wrong name or a port in use fails at once); /health answers 503 while the
+// engine starts. SIGINT/SIGTERM drain in-flight requests up to --shutdown-timeout, abort
+// the rest and exit 0, whatever clients are connected.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <pthread.h>
 #include <sstream>
@@ -16,18 +23,40 @@
 #include "loader/model_source.h"
 #include "model/llama_weights.h"
 #include "server/http_server.h"
+#include "server/model_file_guard.h"
 #include "tokenizer/model_chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::cli {
 namespace {
 
+// Weights are mmapped: a model file truncated under the server faults on the next read
+// of a lost page. Say so instead of dying with a bare "Bus error" (ModelFileGuard
+// catches most such changes before a request runs; this is the last resort).
+void OnSigbus(int) {
+  static const char kMsg[] =
+      "weft serve: SIGBUS: a mapped model file shrank or changed under the server; restart it\n";
+  [[maybe_unused]] ssize_t n = write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+  _exit(70);
+}
+
+// Each connection is a file descriptor: allow as many as the hard limit lets us.
+void RaiseFileLimit(size_t want) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t target = rl.rlim_max == RLIM_INFINITY ? static_cast<rlim_t>(want) : std::min<rlim_t>(rl.rlim_max, want);
+  if (rl.rlim_cur < target) {
+    rl.rlim_cur = target;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 struct Args {
   std::string model, host = "127.0.0.1", api_key, api_key_file, served_model_name, chat_template, log_format = "text";
   std::string kv_mem;
-  int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0;
+  int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0, max_connections = 4096;
   int64_t max_model_len = 0;
-  double shutdown_timeout = 30;
+  double shutdown_timeout = 30, header_timeout = 10, body_timeout = 30, write_timeout = 30;
 };
 
 Status Run(const Args& a) {
@@ -47,6 +76,15 @@ Status Run(const Args& a) {
   so.max_concurrent = a.max_seqs;
   so.max_queued = a.max_queued;
   so.log_json = a.log_format == "json";
+  so.max_connections = static_cast<size_t>(a.max_connections);
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+  so.header_timeout = ms(a.header_timeout);
+  so.body_timeout = ms(a.body_timeout);
+  so.write_timeout = ms(a.write_timeout);
+  RaiseFileLimit(so.max_connections + 256);
+  struct sigaction bus {};
+  bus.sa_handler = OnSigbus;
+  sigaction(SIGBUS, &bus, nullptr);
 
   // Signals go to one waiting thread; every thread started from here inherits the mask.
   sigset_t set;
@@ -55,11 +93,7 @@ Status Run(const Args& a) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  server::HttpServer http(so);
-  WEFT_RETURN_IF_ERROR(http.Start());
-  std::fprintf(stderr, "weft serve: listening on http://%s:%d (loading %s)\n", a.host.c_str(), http.port(),
-               a.model.c_str());
-
+  // Everything a user can get wrong about the model is found out before listening.
   WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
   WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
   WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
@@ -75,6 +109,14 @@ Status Run(const Args& a) {
   } else {
     return loaded.status();
   }
+  WEFT_ASSIGN_OR_RETURN(auto guard, server::ModelFileGuard::Watch(path));
+
+  server::HttpServer http(so);
+  http.WatchModelFile(std::move(guard));
+  WEFT_RETURN_IF_ERROR(http.Start());
+  std::fprintf(stderr, "weft serve: listening on http://%s:%d (loading %s)\n", a.host.c_str(), http.port(),
+               path.c_str());
+
   EngineConfig ec;
   ec.scheduler.max_num_seqs = a.max_seqs;
   ec.scheduler.max_num_batched_tokens = a.max_batched;
@@ -131,6 +173,17 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--shutdown-timeout", a->shutdown_timeout,
                   "Seconds in-flight requests may take to finish after SIGINT/SIGTERM (default: 30)");
+  cmd->add_option("--max-connections", a->max_connections,
+                  "Open connections at most; more are answered 503 (default: 4096)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--header-timeout", a->header_timeout,
+                  "Seconds an idle connection may take to send a whole request header (default: 10)")
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--body-timeout", a->body_timeout, "Seconds a request body may take after its header (default: 30)")
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--write-timeout", a->write_timeout,
+                  "Seconds a client may leave a response unread before it is dropped (default: 30)")
+      ->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--max-seqs", a->max_seqs, "Sequences running at once at most (default: 64)")->check(CLI::Range(1, 4096));
   cmd->add_option("--max-batched-tokens", a->max_batched, "Token budget per step (default: 512)")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--max-model-len", a->max_model_len, "Context length to serve (default: the model's)");

@@ -18,8 +18,14 @@ void RequestStream::Push(RequestOutput out) {
     std::lock_guard<std::mutex> lock(mu_);
     if (out.finish != RequestFinish::kNone) ++samples_done_;
     queue_.push_back(std::move(out));
+    if (waker_) waker_();
   }
   cv_.notify_all();
+}
+
+void RequestStream::SetWaker(std::function<void()> waker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waker_ = std::move(waker);
 }
 
 std::optional<RequestOutput> RequestStream::Next(std::chrono::milliseconds timeout) {

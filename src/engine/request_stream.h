@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -37,6 +38,12 @@ class RequestStream {
   // Engine side.
   void Push(RequestOutput out);
 
+  // Called after every Push, on the pushing thread with the stream's lock held: it must be
+  // quick and must not call back into this stream (an event loop posts a wake-up). Set it
+  // before reading with Next(0) so that no output goes unnoticed; null stops the calls,
+  // and once SetWaker(nullptr) has returned the old waker is not running nor called again.
+  void SetWaker(std::function<void()> waker);
+
   // Client-side timing, set by the engine: when the request was submitted and when its
   // first token was pushed (nanoseconds since steady_clock's epoch; 0 = not yet).
   std::atomic<int64_t> submit_ns{0};
@@ -52,6 +59,7 @@ class RequestStream {
   std::condition_variable cv_;
   std::deque<RequestOutput> queue_;  // guarded by mu_
   int32_t samples_done_ = 0;         // guarded by mu_
+  std::function<void()> waker_;      // guarded by mu_
 };
 
 }  // namespace weft

@@ -1,11 +1,11 @@
 #include "server/http_server.h"
 
-#include <httplib.h>
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <ctime>
 #include <random>
+#include <thread>
 
 #include "server/errors.h"
 #include "server/openai_requests.h"
@@ -21,14 +21,24 @@ int64_t NowNs() {
       .count();
 }
 
-void SendError(httplib::Response& res, const ApiError& e) {
+void SendError(http::HttpResponse& res, const ApiError& e) {
   res.status = e.http_status;
-  res.set_content(e.Body(), "application/json");
+  res.content_type = "application/json";
+  res.body = e.Body();
 }
 
-void SendJson(httplib::Response& res, const Json& j) {
+void SendJson(http::HttpResponse& res, const Json& j) {
   res.status = 200;
-  res.set_content(DumpJson(j), "application/json");
+  res.content_type = "application/json";
+  res.body = DumpJson(j);
+}
+
+http::Reply Whole(http::HttpResponse res) { return http::Reply{std::move(res), nullptr, false}; }
+
+http::Reply ErrorReply(const ApiError& e) {
+  http::HttpResponse res;
+  SendError(res, e);
+  return Whole(std::move(res));
 }
 
 bool IsGenerationPath(const std::string& path) {
@@ -37,48 +47,30 @@ bool IsGenerationPath(const std::string& path) {
 
 }  // namespace
 
-// One generation request in flight: its streams, what was produced, and its timing.
-struct HttpServer::Generation {
-  std::string id, path;
-  ResponseContext ctx;
-  OpenAIRequest req;
-  std::vector<std::shared_ptr<RequestStream>> streams;  // one per prompt
-  std::vector<Choice> choices;                          // prompt p, sample s at p * n + s
-  std::vector<bool> started;                            // a chunk of the choice was sent
-  Usage usage;
-  size_t current = 0;  // streaming: the stream being read
-  int64_t arrival_ns = 0;
-  bool finished = false;  // Finish ran
-  bool done_sent = false;
-};
-
-HttpServer::HttpServer(ServerOptions options) : opt_(std::move(options)), http_(std::make_unique<httplib::Server>()) {}
+HttpServer::HttpServer(ServerOptions options) : opt_(std::move(options)) {}
 
 HttpServer::~HttpServer() { Shutdown(std::chrono::milliseconds(0)); }
 
 Status HttpServer::Start() {
-  const size_t threads = static_cast<size_t>(std::min(2048, opt_.max_concurrent + opt_.max_queued + 16));
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http_->set_payload_max_length(opt_.max_body_bytes);
-  http_->set_read_timeout(10, 0);
-  http_->set_write_timeout(10, 0);
-  http_->set_keep_alive_timeout(5);
-  // Stream chunks are small writes: without TCP_NODELAY, Nagle holds each one back until
-  // the previous is acknowledged, and a client's delayed ACK makes that ~40 ms (measured
-  // with weft bench serve: the first token arrived 40 ms late, the rest all at once).
-  http_->set_tcp_nodelay(true);
-  Routes();
-  if (opt_.port == 0) {
-    port_ = http_->bind_to_any_port(opt_.host);
-    if (port_ <= 0) return UnavailableError(fmt::format("cannot listen on {}: no free port", opt_.host));
-  } else {
-    if (!http_->bind_to_port(opt_.host, opt_.port)) {
-      return UnavailableError(fmt::format("cannot listen on {}:{} (in use, or not an address of this host)", opt_.host,
-                                          opt_.port));
-    }
-    port_ = opt_.port;
-  }
-  listen_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  http::TransportOptions t;
+  t.host = opt_.host;
+  t.port = opt_.port;
+  t.io_threads = opt_.io_threads;
+  t.max_connections = opt_.max_connections;
+  t.max_body_bytes = opt_.max_body_bytes;
+  t.header_timeout = opt_.header_timeout;
+  t.body_timeout = opt_.body_timeout;
+  t.write_timeout = opt_.write_timeout;
+  t.error_response = [this](int status, std::string message) {
+    http::HttpResponse res;
+    SendError(res, ApiError{status, std::move(message), "", ""});
+    if (status != 503) LogRequest("-", "-", status, 0, 0, 0, 0, 0);
+    return res;
+  };
+  transport_ = std::make_unique<http::HttpTransport>(std::move(t), [this](http::HttpRequest&& req) { return Route(std::move(req)); });
+  WEFT_RETURN_IF_ERROR(transport_->Listen());
+  port_ = transport_->port();
+  transport_->Start();
   return Status::Ok();
 }
 
@@ -105,13 +97,14 @@ void HttpServer::Shutdown(std::chrono::milliseconds deadline) {
       if (engine_) engine_->Cancel(*s);
     }
   }
-  // Aborted streams finish promptly; give their handlers a moment to write the end.
-  const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // Aborted streams finish promptly; give them a moment to write their end.
+  const auto grace = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
   while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < grace) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  http_->stop();
-  if (listen_thread_.joinable()) listen_thread_.join();
+  // Closes every connection, however slow its client; what is still in flight sees
+  // Closed(false) here (cancelled, logged 499) while the engine is still alive.
+  if (transport_) transport_->Stop();
   engine_.reset();
 }
 
@@ -139,84 +132,71 @@ void HttpServer::LogRequest(const std::string& id, const std::string& path, int 
   std::fflush(stderr);
 }
 
-void HttpServer::Routes() {
-  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/health" || opt_.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    std::string auth = req.get_header_value("Authorization");
+http::Reply HttpServer::Route(http::HttpRequest&& req) {
+  if (req.path != "/health" && !opt_.api_key.empty()) {
+    const std::string_view auth = req.Header("Authorization");
     std::string key;
-    if (auth.rfind("Bearer ", 0) == 0) key = auth.substr(7);
-    if (key.empty()) key = req.get_header_value("x-api-key");
+    if (auth.rfind("Bearer ", 0) == 0) key = std::string(auth.substr(7));
+    if (key.empty()) key = std::string(req.Header("x-api-key"));
     if (key != opt_.api_key) {
-      SendError(res, ApiError{401, key.empty() ? "missing API key: send 'Authorization: Bearer KEY'" : "invalid API key",
-                              "", "invalid_api_key"});
       LogRequest("-", req.path, 401, 0, 0, 0, 0, 0);
-      return httplib::Server::HandlerResponse::Handled;
+      return ErrorReply(ApiError{401, key.empty() ? "missing API key: send 'Authorization: Bearer KEY'" : "invalid API key",
+                                 "", "invalid_api_key"});
     }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  http_->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    ApiError e{res.status, "", "", ""};
-    if (res.status == 404) {
-      e.message = "no route " + req.method + " " + req.path;
-    } else if (res.status == 413) {
-      e.message = "the request body is over the size limit";
-    } else if (res.status == 405) {
-      e.message = "method " + req.method + " is not allowed on " + req.path;
-    } else {
-      e.message = "HTTP error " + std::to_string(res.status);
-    }
-    res.set_content(e.Body(), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = std::string("internal error: ") + e.what();
-    } catch (...) {
-    }
-    SendError(res, ApiError{500, what, "", ""});
-  });
-  http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    if (IsGenerationPath(req.path) || res.status == 401) return;  // logged by their handlers
-    if (req.path == "/health" || req.path == "/metrics") return;
-    LogRequest("-", req.path, res.status, 0, 0, 0, 0, 0);
-  });
+  }
+  const bool get = req.method == "GET";
+  const bool post = req.method == "POST";
+  if (IsGenerationPath(req.path) && post) return HandleGenerate(req, req.path == "/v1/chat/completions");
 
-  http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    if (!ready_.load() || draining_.load()) {
-      SendError(res, ApiError{503, ready_.load() ? "shutting down" : "loading the model", "", ""});
-      return;
-    }
-    res.status = 200;
-    res.set_content("{\"status\":\"ok\"}", "application/json");
-  });
-  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  http::HttpResponse res;
+  if (req.path == "/health" && get) {
+    HandleHealth(res);
+    return Whole(std::move(res));
+  }
+  if (req.path == "/metrics" && get) {
     const EngineStats stats = ready_.load() ? engine_->Stats() : EngineStats{};
-    res.status = 200;
-    res.set_content(metrics_.Render(stats, in_flight_.load()), "text/plain; version=0.0.4");
-  });
-  http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    if (!ready_.load()) return SendError(res, ApiError{503, "loading the model", "", ""});
-    Json m;
-    m["id"] = opt_.served_model_name;
-    m["object"] = "model";
-    m["created"] = static_cast<int64_t>(std::time(nullptr));
-    m["owned_by"] = "weft";
-    m["max_model_len"] = engine_->max_model_len();
-    SendJson(res, Json{{"object", "list"}, {"data", Json::array({m})}});
-  });
-  http_->Post("/v1/completions",
-              [this](const httplib::Request& req, httplib::Response& res) { HandleGenerate(req, res, false); });
-  http_->Post("/v1/chat/completions",
-              [this](const httplib::Request& req, httplib::Response& res) { HandleGenerate(req, res, true); });
-  http_->Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) { HandleTokenize(req, res); });
-  http_->Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) { HandleDetokenize(req, res); });
+    res.content_type = "text/plain; version=0.0.4";
+    res.body = metrics_.Render(stats, in_flight_.load());
+    return Whole(std::move(res));
+  }
+  if (req.path == "/v1/models" && get) {
+    if (!ready_.load()) {
+      SendError(res, ApiError{503, "loading the model", "", ""});
+    } else {
+      Json m;
+      m["id"] = opt_.served_model_name;
+      m["object"] = "model";
+      m["created"] = static_cast<int64_t>(std::time(nullptr));
+      m["owned_by"] = "weft";
+      m["max_model_len"] = engine_->max_model_len();
+      SendJson(res, Json{{"object", "list"}, {"data", Json::array({m})}});
+    }
+  } else if (req.path == "/tokenize" && post) {
+    HandleTokenize(req, res);
+  } else if (req.path == "/detokenize" && post) {
+    HandleDetokenize(req, res);
+  } else if (IsGenerationPath(req.path) || req.path == "/health" || req.path == "/metrics" ||
+             req.path == "/v1/models" || req.path == "/tokenize" || req.path == "/detokenize") {
+    SendError(res, ApiError{405, "method " + req.method + " is not allowed on " + req.path, "", ""});
+    res.headers.emplace_back("Allow", IsGenerationPath(req.path) || req.path.find("tokenize") != std::string::npos
+                                          ? "POST" : "GET");
+  } else {
+    SendError(res, ApiError{404, "no route " + req.method + " " + req.path, "", ""});
+  }
+  LogRequest("-", req.path, res.status, 0, 0, 0, 0, 0);
+  return Whole(std::move(res));
 }
 
-void HttpServer::HandleTokenize(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::HandleHealth(http::HttpResponse& res) {
+  if (!ready_.load() || draining_.load()) {
+    return SendError(res, ApiError{503, ready_.load() ? "shutting down" : "loading the model", "", ""});
+  }
+  if (Status s = model_file_.Check(); !s.ok()) return SendError(res, FromStatus(s));
+  res.status = 200;
+  res.body = "{\"status\":\"ok\"}";
+}
+
+void HttpServer::HandleTokenize(const http::HttpRequest& req, http::HttpResponse& res) {
   if (!ready_.load()) return SendError(res, ApiError{503, "loading the model", "", ""});
   Json body;
   if (auto e = ParseJsonBody(req.body, &body)) return SendError(res, *e);
@@ -238,7 +218,7 @@ void HttpServer::HandleTokenize(const httplib::Request& req, httplib::Response& 
   SendJson(res, j);
 }
 
-void HttpServer::HandleDetokenize(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::HandleDetokenize(const http::HttpRequest& req, http::HttpResponse& res) {
   if (!ready_.load()) return SendError(res, ApiError{503, "loading the model", "", ""});
   Json body;
   if (auto e = ParseJsonBody(req.body, &body)) return SendError(res, *e);
@@ -255,9 +235,7 @@ void HttpServer::HandleDetokenize(const httplib::Request& req, httplib::Response
   SendJson(res, Json{{"prompt", engine_->tokenizer().Decode(ids)}});
 }
 
-void HttpServer::Finish(Generation& g, int http_status) {
-  if (g.finished) return;
-  g.finished = true;
+void HttpServer::Finish(GenerationState& g, int http_status) {
   const int64_t end = NowNs();
   double queue_ms = 0, ttft_ms = -1;
   RequestRecord rec;
@@ -285,8 +263,8 @@ void HttpServer::Finish(Generation& g, int http_status) {
   LogRequest(g.id, g.path, http_status, g.usage.prompt_tokens, g.usage.completion_tokens, queue_ms, ttft_ms, total_ms);
 }
 
-void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& res, bool chat) {
-  auto g = std::make_shared<Generation>();
+http::Reply HttpServer::HandleGenerate(const http::HttpRequest& req, bool chat) {
+  auto g = std::make_shared<GenerationState>();
   g->arrival_ns = NowNs();
   g->path = req.path;
   {
@@ -294,14 +272,15 @@ void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& 
     g->id = fmt::format("{}-{:x}{:012x}", chat ? "chatcmpl" : "cmpl", next_id_.fetch_add(1), rng() & 0xffffffffffffULL);
   }
   auto fail = [&](const ApiError& e) {
-    SendError(res, e);
     RequestRecord rec;
     rec.http_status = e.http_status;
     metrics_.Record(rec);
     LogRequest(g->id, g->path, e.http_status, 0, 0, 0, 0, static_cast<double>(NowNs() - g->arrival_ns) / 1e6);
+    return ErrorReply(e);
   };
   if (!ready_.load()) return fail(ApiError{503, "the model is still loading", "", ""});
   if (draining_.load()) return fail(ApiError{503, "the server is shutting down", "", ""});
+  if (Status s = model_file_.Check(); !s.ok()) return fail(FromStatus(s));
 
   Json body;
   if (auto e = ParseJsonBody(req.body, &body)) return fail(*e);
@@ -394,68 +373,18 @@ void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& 
     g->streams.push_back(std::move(*s));
   }
 
-  if (!r.stream) {
-    for (size_t p = 0; p < g->streams.size(); ++p) {
-      while (auto out = g->streams[p]->Next()) {
-        Choice& c = g->choices[p * static_cast<size_t>(n) + static_cast<size_t>(out->sample_index)];
-        c.text += out->text_delta;
-        c.logprobs.insert(c.logprobs.end(), out->logprobs.begin(), out->logprobs.end());
-        g->usage.completion_tokens += static_cast<int64_t>(out->token_ids.size());
-        if (out->finish != RequestFinish::kNone) c.finish = out->finish;
-      }
-    }
-    SendJson(res, FullResponse(g->ctx, g->choices, g->usage));
-    Finish(*g, 200);
-    return;
+  // The transport polls the body as the engine produces it: streamed as SSE, or gathered
+  // into one JSON response; either way a client that leaves cancels the generation.
+  http::Reply reply;
+  reply.response.status = 200;
+  reply.stream = r.stream;
+  if (r.stream) {
+    reply.response.content_type = "text/event-stream";
+    reply.response.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
   }
-
-  res.status = 200;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, g, guard, n](size_t, httplib::DataSink& sink) {
-        if (g->current >= g->streams.size()) {
-          if (!g->done_sent) {
-            g->done_sent = true;
-            std::string tail;
-            if (g->req.include_usage) tail += SseEvent(UsageChunk(g->ctx, g->usage));
-            tail += kSseDone;
-            if (!sink.write(tail.data(), tail.size())) return false;
-          }
-          sink.done();
-          return true;
-        }
-        RequestStream& s = *g->streams[g->current];
-        std::optional<RequestOutput> out = s.Next(std::chrono::milliseconds(100));
-        if (!out) {
-          if (s.finished()) {
-            ++g->current;
-            return true;
-          }
-          return sink.is_writable();  // a gone client cancels (see the releaser)
-        }
-        const size_t index = g->current * static_cast<size_t>(n) + static_cast<size_t>(out->sample_index);
-        Choice& c = g->choices[index];
-        const int64_t offset = static_cast<int64_t>(c.text.size());
-        c.text += out->text_delta;
-        g->usage.completion_tokens += static_cast<int64_t>(out->token_ids.size());
-        c.finish = out->finish;
-        if (out->text_delta.empty() && out->finish == RequestFinish::kNone && out->logprobs.empty() && g->started[index]) {
-          return true;  // nothing to say yet (e.g. a partial UTF-8 character)
-        }
-        const bool first = !g->started[index];
-        g->started[index] = true;
-        const std::string ev = SseEvent(StreamChunk(g->ctx, static_cast<int>(index), out->text_delta, out->logprobs,
-                                                    offset, first, out->finish, g->req.include_usage));
-        return sink.write(ev.data(), ev.size());
-      },
-      [this, g, guard](bool success) {
-        if (!success || !g->done_sent) {
-          for (auto& s : g->streams) engine_->Cancel(*s);
-        }
-        Finish(*g, success && g->done_sent ? 200 : 499);
-      });
+  reply.source = std::make_shared<GenerationBody>(
+      g, engine_.get(), [this](GenerationState& state, int status) { Finish(state, status); }, guard);
+  return reply;
 }
 
 }  // namespace weft::server

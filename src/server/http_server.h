@@ -1,6 +1,7 @@
-// HttpServer: `weft serve`'s OpenAI-compatible HTTP front end on cpp-httplib. Routes,
-// API-key auth, body limit, capacity (429 beyond max_concurrent + max_queued requests),
-// SSE streaming with cancel-on-disconnect, metrics and one log line per request.
+// HttpServer: `weft serve`'s OpenAI-compatible HTTP front end on the event-driven
+// transport (server/http/). Routes, API-key auth, capacity (429 beyond max_concurrent +
+// max_queued requests), SSE streaming and whole responses that are cancelled when their
+// client leaves, metrics and one log line per request.
 //
 //   HttpServer server(options);
 //   server.Start();                  // listening; /health answers 503
@@ -8,10 +9,10 @@
 //   ...
 //   server.Shutdown(deadline);       // 503 to new requests, drain, abort the rest
 //
-// Limits: cpp-httplib caps application/x-www-form-urlencoded bodies at 8 KiB (413);
-// clients send JSON as application/json (curl -d needs -H 'Content-Type: application/json').
-// A non-streaming request runs to its end even if its client goes away.
-// Thread-safety: Start/SetModel/Shutdown from one controlling thread.
+// Limits (body, header, connections, timeouts) are the transport's (TransportOptions);
+// JSON bodies are parsed under JsonLimits. Handlers run on the transport's I/O threads and
+// never wait for the engine: generations are GenerationBody sources the transport polls.
+// Thread-safety: Start/WatchModelFile/SetModel/Shutdown from one controlling thread.
 #pragma once
 
 #include <atomic>
@@ -21,18 +22,15 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "engine/engine.h"
+#include "server/generation_body.h"
+#include "server/http/http_message.h"
+#include "server/http/http_transport.h"
 #include "server/metrics.h"
+#include "server/model_file_guard.h"
 #include "tokenizer/model_chat_template.h"
 #include "weft/status.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace weft::server {
 
@@ -45,6 +43,11 @@ struct ServerOptions {
   int max_queued = 256;           // requests waiting beyond those; more get 429
   bool log_json = false;
   size_t max_body_bytes = 4u << 20;
+  size_t max_connections = 4096;  // open connections; more are answered 503
+  int io_threads = 2;
+  std::chrono::milliseconds header_timeout{10'000};  // a request's header, from an idle connection
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};   // a client reading no byte this long is dropped
 };
 
 class HttpServer {
@@ -52,8 +55,11 @@ class HttpServer {
   explicit HttpServer(ServerOptions options);
   ~HttpServer();
 
-  // Binds and starts listening on a background thread.
+  // Binds (an address in use is an error naming it) and starts serving on I/O threads.
   Status Start();
+  // Generations are refused (503) and /health reports it once the model file changes.
+  // Call before Start (I/O threads read it without a lock).
+  void WatchModelFile(ModelFileGuard guard) { model_file_ = std::move(guard); }
   int port() const { return port_; }
   // Opens the generation routes. `chat_template` may be null (chat then answers 400).
   void SetModel(std::unique_ptr<Engine> engine, std::shared_ptr<const ModelChatTemplate> chat_template,
@@ -63,20 +69,19 @@ class HttpServer {
   void Shutdown(std::chrono::milliseconds deadline);
 
  private:
-  struct Generation;
-
-  void Routes();
-  void HandleGenerate(const httplib::Request& req, httplib::Response& res, bool chat);
-  void HandleTokenize(const httplib::Request& req, httplib::Response& res);
-  void HandleDetokenize(const httplib::Request& req, httplib::Response& res);
-  void Finish(Generation& g, int http_status);
+  http::Reply Route(http::HttpRequest&& req);
+  http::Reply HandleGenerate(const http::HttpRequest& req, bool chat);
+  void HandleHealth(http::HttpResponse& res);
+  void HandleTokenize(const http::HttpRequest& req, http::HttpResponse& res);
+  void HandleDetokenize(const http::HttpRequest& req, http::HttpResponse& res);
+  void Finish(GenerationState& g, int http_status);
   void LogRequest(const std::string& id, const std::string& path, int status, int64_t in, int64_t out, double queue_ms,
                   double ttft_ms, double total_ms);
 
   ServerOptions opt_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread listen_thread_;
+  std::unique_ptr<http::HttpTransport> transport_;
   int port_ = 0;
+  ModelFileGuard model_file_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   std::unique_ptr<Engine> engine_;

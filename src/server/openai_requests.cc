@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "server/json_body.h"
+
 namespace weft::server {
 namespace {
 
@@ -184,25 +186,9 @@ std::optional<ApiError> NormalizeContent(Json* content, const std::string& name)
 }  // namespace
 
 std::optional<ApiError> ParseJsonBody(std::string_view body, Json* out) {
-  // Bound the nesting before parsing: a body of a million '[' is no request.
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return BadRequest("the request body is nested too deeply");
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  *out = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (out->is_discarded()) return BadRequest("the request body is not valid JSON");
-  return std::nullopt;
+  JsonLimits limits;
+  limits.max_depth = kMaxJsonDepth;
+  return ParseJsonLimited(body, limits, out);
 }
 
 std::optional<ApiError> ParseCompletionRequest(const Json& body, OpenAIRequest* out) {
