@@ -31,7 +31,8 @@ struct SamplingParams {
   std::vector<std::string> stop;     // stop strings, matched in the detokenised text
   int n = 1;                         // samples per prompt
 
-  // InvalidArgument naming the field, e.g. "temperature must be in [0, 2]: got 3".
+  // InvalidArgument naming the field (in the message and as Status::field()), e.g.
+  // "temperature must be in [0, 100]: got 300".
   Status Validate(int64_t n_vocab) const;
   bool greedy() const { return temperature <= 0.0f; }
 };

@@ -209,7 +209,9 @@ TEST(SamplingParams, ValidateNamesTheField) {
   p = {};
   p.stop = {""};
   EXPECT_THAT(p.Validate(10).message(), ::testing::HasSubstr("stop"));
+  EXPECT_EQ(p.Validate(10).field(), "stop");
   EXPECT_TRUE(SamplingParams{}.Validate(10).ok());
+  EXPECT_EQ(SamplingParams{}.Validate(10).field(), "");
 }
 
 TEST(StopStrings, MatchAcrossDeltasAndHoldBackPrefixes) {
