@@ -116,6 +116,7 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
       request.sampling.max_tokens, max_model_len_ - static_cast<int32_t>(request.prompt_tokens.size()));
   DecodeOptions dec;
   dec.strip_leading_space = false;  // a completion continues its prompt
+  dec.skip_special = request.sampling.skip_special_tokens;
   std::vector<Sequence*> seqs;
   for (int32_t k = 0; k < n; ++k) {
     SamplingParams sp = request.sampling;
@@ -125,7 +126,7 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
     auto s = std::make_unique<SampleState>(SampleState{
         std::make_unique<Sequence>(id, k, request.prompt_tokens, std::max(1, max_tokens), request.priority),
         SequenceSampler(sp, tokenizer_->eos_id(), seed), StreamingDetokenizer(*tokenizer_, dec),
-        StopStringMatcher(sp.stop), false});
+        StopStringMatcher(sp.stop, sp.include_stop_str_in_output), false});
     s->sampler.AddPromptTokens(request.prompt_tokens);
     kv_->InitTable(s->seq->kv);
     seqs.push_back(s->seq.get());
@@ -184,8 +185,11 @@ void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult
   const bool is_eos = !p.ignore_eos && r.token == tokenizer_->eos_id();
   const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), r.token) != p.stop_token_ids.end();
   if (is_eos || is_stop_id) {
-    // The stop token ends the text; what the detokenizer held back is complete now.
-    piece.text_delta = s.stops.Feed(s.detok.Flush()).emit;
+    // The stop token ends the text (its own text too, unless asked to include it); what
+    // the detokenizer held back is complete now.
+    std::string tail = p.include_stop_str_in_output ? s.detok.Feed(r.token) : std::string();
+    tail += s.detok.Flush();
+    piece.text_delta = s.stops.Feed(tail).emit;
     if (!is_eos) piece.token_ids.push_back(r.token);
     piece.text_delta += s.stops.Flush();
     if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);

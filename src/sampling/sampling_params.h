@@ -29,6 +29,10 @@ struct SamplingParams {
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
   std::vector<std::string> stop;     // stop strings, matched in the detokenised text
+  // The stop string, or the text of the stop token (EOS or a stop_token_ids entry), that
+  // ended the sample is part of its text (vLLM's include_stop_str_in_output).
+  bool include_stop_str_in_output = false;
+  bool skip_special_tokens = true;   // control tokens render as nothing (else as their text)
   int n = 1;                         // samples per prompt
 
   // InvalidArgument naming the field (in the message and as Status::field()), e.g.

@@ -183,6 +183,37 @@ TEST(Engine, StopStringsLengthAndTextDeltas) {
   EXPECT_EQ(len.text[0], Stories().tokenizer->Decode(len.tokens[0], DecodeOptions{true, false}));
 }
 
+TEST(Engine, StopTokensAndSpecialTokensInTheText) {
+  auto engine = MakeEngine();
+  const Tokenizer& tok = *Stories().tokenizer;
+  const int32_t there = tok.Encode("Once upon a time, there", EncodeOptions{false, false}).back();
+  GenerationRequest r = Greedy("Once upon a time", 12);
+  r.sampling.stop_token_ids = {there};
+  Result cut = Collect(**engine->Submit(r));
+  EXPECT_EQ(cut.text[0], ",");
+  EXPECT_EQ(cut.finish[0], RequestFinish::kStop);
+  r.sampling.include_stop_str_in_output = true;
+  EXPECT_EQ(Collect(**engine->Submit(r)).text[0], ", there");
+  GenerationRequest lily = Greedy("Once upon a time", 30);
+  lily.sampling.stop = {"Lily"};
+  lily.sampling.include_stop_str_in_output = true;
+  EXPECT_EQ(Collect(**engine->Submit(lily)).text[0], ", there was a little girl named Lily");
+  // Control tokens render only with skip_special_tokens = false; EOS only when included.
+  GenerationRequest bos = Greedy("Once", 2);
+  bos.sampling.logit_bias = {{tok.bos_id(), 100.0f}};
+  EXPECT_EQ(Collect(**engine->Submit(bos)).text[0], "");
+  bos.sampling.skip_special_tokens = false;
+  EXPECT_EQ(Collect(**engine->Submit(bos)).text[0], "<s><s>");
+  GenerationRequest eos = Greedy("Once", 2);
+  eos.sampling.logit_bias = {{tok.eos_id(), 100.0f}};
+  eos.sampling.skip_special_tokens = false;
+  EXPECT_EQ(Collect(**engine->Submit(eos)).text[0], "");
+  eos.sampling.include_stop_str_in_output = true;
+  Result kept = Collect(**engine->Submit(eos));
+  EXPECT_EQ(kept.text[0], "</s>");
+  EXPECT_EQ(kept.finish[0], RequestFinish::kStop);
+}
+
 TEST(Engine, SamplesAreSeededAndIndependent) {
   auto engine = MakeEngine();
   GenerationRequest r = Greedy("Once upon a time", 24);
