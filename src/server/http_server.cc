@@ -8,8 +8,9 @@
 #include <random>
 
 #include "server/errors.h"
-#include "server/openai_requests.h"
+#include "server/generate_steps.h"
 #include "server/openai_responses.h"
+#include "server/response_writer.h"
 
 namespace weft::server {
 namespace {
@@ -35,18 +36,31 @@ bool IsGenerationPath(const std::string& path) {
   return path == "/v1/completions" || path == "/v1/chat/completions";
 }
 
+// Holds `n` of a counter until destroyed.
+struct InFlightGuard {
+  InFlightGuard(std::atomic<int64_t>* c, int64_t k) : counter(c), n(k) {}
+  InFlightGuard(const InFlightGuard&) = delete;
+  InFlightGuard& operator=(const InFlightGuard&) = delete;
+  ~InFlightGuard() { counter->fetch_sub(n); }
+  std::atomic<int64_t>* counter;
+  int64_t n;
+};
+
 }  // namespace
 
-// One generation request in flight: its streams, what was produced, and its timing.
+// One generation request in flight: what it asks, its streams, its response, its timing.
 struct HttpServer::Generation {
+  // Streaming: the next SSE text to send. kSome: `event` (may be empty) and more to come;
+  // kIdle: nothing within the wait; kDone: `event` is the tail (empty if sent before).
+  enum class Event : uint8_t { kSome, kIdle, kDone };
+  Event NextEvent(std::string* event);
+
   std::string id, path;
-  ResponseContext ctx;
-  OpenAIRequest req;
+  GenerationPlan plan;
   std::vector<std::shared_ptr<RequestStream>> streams;  // one per prompt
-  std::vector<Choice> choices;                          // prompt p, sample s at p * n + s
-  std::vector<bool> started;                            // a chunk of the choice was sent
-  Usage usage;
-  size_t current = 0;  // streaming: the stream being read
+  std::optional<ResponseWriter> writer;
+  std::unique_ptr<InFlightGuard> capacity;  // its share of in_flight_, until the request ends
+  size_t current = 0;              // streaming: the stream being read
   int64_t arrival_ns = 0;
   bool finished = false;  // Finish ran
   bool done_sent = false;
@@ -133,6 +147,22 @@ void HttpServer::LogRequest(const std::string& id, const std::string& path, int 
   } else {
     line = fmt::format("request {} {} status={} tokens_in={} tokens_out={} queue_ms={:.1f} ttft_ms={:.1f} total_ms={:.1f}",
                        id, path, status, in, out, queue_ms, ttft_ms, total_ms);
+  }
+  std::lock_guard<std::mutex> lock(log_mu_);
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void HttpServer::LogWarning(const std::string& id, const std::string& message) {
+  std::string line;
+  if (opt_.log_json) {
+    Json j;
+    j["ts"] = static_cast<int64_t>(std::time(nullptr));
+    j["id"] = id;
+    j["warning"] = message;
+    line = DumpJson(j);
+  } else {
+    line = fmt::format("request {} warning: {}", id, message);
   }
   std::lock_guard<std::mutex> lock(log_mu_);
   std::fprintf(stderr, "%s\n", line.c_str());
@@ -260,10 +290,12 @@ void HttpServer::Finish(Generation& g, int http_status) {
   g.finished = true;
   const int64_t end = NowNs();
   double queue_ms = 0, ttft_ms = -1;
+  const Usage usage = g.writer ? g.writer->usage() : Usage{};
+  const auto num_choices = static_cast<int64_t>(g.writer ? g.writer->num_choices() : 0);
   RequestRecord rec;
   rec.http_status = http_status;
-  rec.prompt_tokens = g.usage.prompt_tokens;
-  rec.generated_tokens = g.usage.completion_tokens;
+  rec.prompt_tokens = usage.prompt_tokens;
+  rec.generated_tokens = usage.completion_tokens;
   if (!g.streams.empty()) {
     const RequestStream& s = *g.streams[0];
     queue_ms = static_cast<double>(s.queued_ns.load()) / 1e6;
@@ -271,7 +303,7 @@ void HttpServer::Finish(Generation& g, int http_status) {
     if (first > 0) {
       ttft_ms = static_cast<double>(first - g.arrival_ns) / 1e6;
       rec.ttft_s = ttft_ms / 1e3;
-      const int64_t per_choice = g.choices.empty() ? 0 : g.usage.completion_tokens / static_cast<int64_t>(g.choices.size());
+      const int64_t per_choice = num_choices == 0 ? 0 : usage.completion_tokens / num_choices;
       if (per_choice > 1) rec.tpot_s = static_cast<double>(end - first) / 1e9 / static_cast<double>(per_choice - 1);
     }
   }
@@ -282,175 +314,115 @@ void HttpServer::Finish(Generation& g, int http_status) {
     std::lock_guard<std::mutex> lock(streams_mu_);
     for (const auto& s : g.streams) streams_.erase(s);
   }
-  LogRequest(g.id, g.path, http_status, g.usage.prompt_tokens, g.usage.completion_tokens, queue_ms, ttft_ms, total_ms);
+  LogRequest(g.id, g.path, http_status, usage.prompt_tokens, usage.completion_tokens, queue_ms, ttft_ms, total_ms);
+}
+
+std::string HttpServer::NewRequestId(bool chat) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  return fmt::format("{}-{:x}{:012x}", chat ? "chatcmpl" : "cmpl", next_id_.fetch_add(1), rng() & 0xffffffffffffULL);
 }
 
 void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& res, bool chat) {
   auto g = std::make_shared<Generation>();
   g->arrival_ns = NowNs();
   g->path = req.path;
-  {
-    static thread_local std::mt19937_64 rng(std::random_device{}());
-    g->id = fmt::format("{}-{:x}{:012x}", chat ? "chatcmpl" : "cmpl", next_id_.fetch_add(1), rng() & 0xffffffffffffULL);
-  }
-  auto fail = [&](const ApiError& e) {
-    SendError(res, e);
+  g->id = NewRequestId(chat);
+  OpenAIRequest r;
+  std::optional<ApiError> e = Parse(req.body, chat, g->id, &r);
+  if (!e) e = AdmitGeneration(std::move(r), *engine_, template_.get(), template_error_, &g->plan);
+  if (!e) e = Run(*g);
+  if (e) {
+    SendError(res, *e);
     RequestRecord rec;
-    rec.http_status = e.http_status;
+    rec.http_status = e->http_status;
     metrics_.Record(rec);
-    LogRequest(g->id, g->path, e.http_status, 0, 0, 0, 0, static_cast<double>(NowNs() - g->arrival_ns) / 1e6);
-  };
-  if (!ready_.load()) return fail(ApiError{503, "the model is still loading", "", ""});
-  if (draining_.load()) return fail(ApiError{503, "the server is shutting down", "", ""});
+    LogRequest(g->id, g->path, e->http_status, 0, 0, 0, 0, static_cast<double>(NowNs() - g->arrival_ns) / 1e6);
+    return;
+  }
+  if (g->plan.request.stream) return WriteStream(g, res);
+  // Non-streaming: the whole response once every stream has finished.
+  for (size_t p = 0; p < g->streams.size(); ++p) {
+    while (auto out = g->streams[p]->Next()) g->writer->Add(p, *out);
+  }
+  SendJson(res, g->writer->Full());
+  Finish(*g, 200);
+}
 
-  Json body;
-  if (auto e = ParseJsonBody(req.body, &body)) return fail(*e);
-  OpenAIRequest& r = g->req;
-  if (auto e = chat ? ParseChatRequest(body, &r) : ParseCompletionRequest(body, &r)) return fail(*e);
-  if (!r.model.empty() && r.model != opt_.served_model_name) {
-    return fail(ApiError{404, "the model '" + r.model + "' does not exist; this server serves '" + opt_.served_model_name + "'",
-                         "model", "model_not_found"});
+std::optional<ApiError> HttpServer::Parse(std::string_view body, bool chat, const std::string& id, OpenAIRequest* r) {
+  if (!ready_.load()) return ApiError{503, "the model is still loading", "", ""};
+  if (draining_.load()) return ApiError{503, "the server is shutting down", "", ""};
+  if (auto e = ParseGenerateBody(body, chat, opt_.served_model_name, r)) return e;
+  if (!r->unknown_fields.empty()) {
+    std::string names;
+    for (const std::string& f : r->unknown_fields) names += (names.empty() ? "'" : ", '") + f + "'";
+    LogWarning(id, "ignored fields that weft does not know: " + names);
   }
-  const Tokenizer& tok = engine_->tokenizer();
-  std::vector<std::vector<int32_t>> prompts;
-  if (chat) {
-    if (!template_) return fail(BadRequest("chat is not available: " + template_error_, "messages"));
-    StatusOr<std::string> text = template_->Render(r.messages, r.tools, true);
-    if (!text.ok()) return fail(BadRequest("the chat template failed on these messages: " + text.status().message(), "messages"));
-    EncodeOptions eo;
-    eo.add_special = false;
-    eo.parse_special = true;
-    std::vector<int32_t> ids = tok.Encode(*text, eo);
-    if (tok.vocab().add_bos && tok.bos_id() >= 0 && (ids.empty() || ids[0] != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
-    prompts.push_back(std::move(ids));
-  } else {
-    for (const PromptInput& p : r.prompts) {
-      if (const auto* s = std::get_if<std::string>(&p)) {
-        prompts.push_back(tok.Encode(*s));
-      } else {
-        prompts.push_back(std::get<std::vector<int32_t>>(p));
-      }
-    }
-  }
-  const int64_t max_len = engine_->max_model_len();
-  for (const auto& p : prompts) {
-    if (static_cast<int64_t>(p.size()) >= max_len) {
-      return fail(BadRequest(fmt::format("the prompt is {} tokens, but the model's context is {} tokens (including at "
-                                         "least one generated token)",
-                                         p.size(), max_len),
-                             chat ? "messages" : "prompt"));
-    }
-  }
-  if (auto e = ValidateSampling(r.sampling, tok.n_vocab())) return fail(*e);
-  if (r.sampling.n > opt_.max_concurrent) {
-    return fail(BadRequest(fmt::format("'n' = {} is more than the server's {} concurrent sequences", r.sampling.n,
-                                       opt_.max_concurrent), "n"));
-  }
+  return std::nullopt;
+}
 
+std::optional<ApiError> HttpServer::Run(Generation& g) {
   // Capacity: refuse rather than queue without bound.
-  const int64_t want = static_cast<int64_t>(prompts.size());
+  const auto want = static_cast<int64_t>(g.plan.prompts.size());
   const int64_t limit = static_cast<int64_t>(opt_.max_concurrent) + opt_.max_queued;
   if (in_flight_.fetch_add(want) + want > limit) {
     in_flight_.fetch_sub(want);
-    return fail(ApiError{429, "the server is over capacity; retry later", "", "over_capacity"});
+    return ApiError{429, "the server is over capacity; retry later", "", "over_capacity"};
   }
-  struct InFlightGuard {  // released by whoever finishes the request
-    InFlightGuard(std::atomic<int64_t>* c, int64_t k) : counter(c), n(k) {}
-    InFlightGuard(const InFlightGuard&) = delete;
-    InFlightGuard& operator=(const InFlightGuard&) = delete;
-    ~InFlightGuard() { counter->fetch_sub(n); }
-    std::atomic<int64_t>* counter;
-    int64_t n;
-  };
-  auto guard = std::make_shared<InFlightGuard>(&in_flight_, want);
-
-  g->ctx.id = g->id;
-  g->ctx.created = static_cast<int64_t>(std::time(nullptr));
-  g->ctx.model = opt_.served_model_name;
-  g->ctx.chat = chat;
-  g->ctx.logprobs = r.sampling.logprobs >= 0;
-  g->ctx.tokenizer = &tok;
-  const int n = r.sampling.n;
-  g->choices.resize(prompts.size() * static_cast<size_t>(n));
-  g->started.assign(g->choices.size(), false);
-  for (auto& p : prompts) {
-    GenerationRequest gr;
-    gr.sampling = r.sampling;
-    if (!r.max_tokens_given) {
-      gr.sampling.max_tokens = chat ? static_cast<int>(max_len - static_cast<int64_t>(p.size())) : 16;
-    }
-    if (r.echo) {
-      for (int s = 0; s < n; ++s) g->choices[g->streams.size() * static_cast<size_t>(n) + static_cast<size_t>(s)].text = tok.Decode(p);
-    }
-    g->usage.prompt_tokens += static_cast<int64_t>(p.size());
-    gr.prompt_tokens = std::move(p);
-    StatusOr<std::shared_ptr<RequestStream>> s = engine_->Submit(std::move(gr));
-    if (!s.ok()) {
-      for (auto& done : g->streams) engine_->Cancel(*done);
-      return fail(FromStatus(s.status(), s.status().code() == StatusCode::kOutOfRange ? (chat ? "messages" : "prompt") : ""));
+  g.capacity = std::make_unique<InFlightGuard>(&in_flight_, want);
+  const OpenAIRequest& r = g.plan.request;
+  ResponseContext ctx;
+  ctx.id = g.id;
+  ctx.created = static_cast<int64_t>(std::time(nullptr));
+  ctx.model = opt_.served_model_name;
+  ctx.chat = r.chat;
+  ctx.logprobs = r.sampling.logprobs >= 0;
+  ctx.tokenizer = &engine_->tokenizer();
+  g.writer.emplace(std::move(ctx), r.sampling.n, g.plan.echo, g.plan.prompt_tokens, r.include_usage);
+  for (GenerationRequest& p : g.plan.prompts) {
+    StatusOr<std::shared_ptr<RequestStream>> s = engine_->Submit(std::move(p));
+    if (!s.ok()) {  // admitted already: only a shutting-down engine refuses now
+      for (auto& done : g.streams) engine_->Cancel(*done);
+      return FromStatus(s.status());
     }
     std::lock_guard<std::mutex> lock(streams_mu_);
     streams_.insert(*s);
-    g->streams.push_back(std::move(*s));
+    g.streams.push_back(std::move(*s));
   }
+  return std::nullopt;
+}
 
-  if (!r.stream) {
-    for (size_t p = 0; p < g->streams.size(); ++p) {
-      while (auto out = g->streams[p]->Next()) {
-        Choice& c = g->choices[p * static_cast<size_t>(n) + static_cast<size_t>(out->sample_index)];
-        c.text += out->text_delta;
-        c.logprobs.insert(c.logprobs.end(), out->logprobs.begin(), out->logprobs.end());
-        g->usage.completion_tokens += static_cast<int64_t>(out->token_ids.size());
-        if (out->finish != RequestFinish::kNone) c.finish = out->finish;
-      }
-    }
-    SendJson(res, FullResponse(g->ctx, g->choices, g->usage));
-    Finish(*g, 200);
-    return;
+HttpServer::Generation::Event HttpServer::Generation::NextEvent(std::string* event) {
+  event->clear();
+  if (current >= streams.size()) {
+    if (!done_sent) *event = writer->StreamTail();
+    done_sent = true;
+    return Event::kDone;
   }
+  RequestStream& s = *streams[current];
+  std::optional<RequestOutput> out = s.Next(std::chrono::milliseconds(100));
+  if (!out) {
+    if (s.finished()) ++current;
+    return s.finished() ? Event::kSome : Event::kIdle;
+  }
+  *event = writer->AddStreamed(current, *out);
+  return Event::kSome;
+}
 
+void HttpServer::WriteStream(const std::shared_ptr<Generation>& g, httplib::Response& res) {
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, g, guard, n](size_t, httplib::DataSink& sink) {
-        if (g->current >= g->streams.size()) {
-          if (!g->done_sent) {
-            g->done_sent = true;
-            std::string tail;
-            if (g->req.include_usage) tail += SseEvent(UsageChunk(g->ctx, g->usage));
-            tail += kSseDone;
-            if (!sink.write(tail.data(), tail.size())) return false;
-          }
-          sink.done();
-          return true;
-        }
-        RequestStream& s = *g->streams[g->current];
-        std::optional<RequestOutput> out = s.Next(std::chrono::milliseconds(100));
-        if (!out) {
-          if (s.finished()) {
-            ++g->current;
-            return true;
-          }
-          return sink.is_writable();  // a gone client cancels (see the releaser)
-        }
-        const size_t index = g->current * static_cast<size_t>(n) + static_cast<size_t>(out->sample_index);
-        Choice& c = g->choices[index];
-        const int64_t offset = static_cast<int64_t>(c.text.size());
-        c.text += out->text_delta;
-        g->usage.completion_tokens += static_cast<int64_t>(out->token_ids.size());
-        c.finish = out->finish;
-        if (out->text_delta.empty() && out->finish == RequestFinish::kNone && out->logprobs.empty() && g->started[index]) {
-          return true;  // nothing to say yet (e.g. a partial UTF-8 character)
-        }
-        const bool first = !g->started[index];
-        g->started[index] = true;
-        const std::string ev = SseEvent(StreamChunk(g->ctx, static_cast<int>(index), out->text_delta, out->logprobs,
-                                                    offset, first, out->finish, g->req.include_usage));
-        return sink.write(ev.data(), ev.size());
+      [g](size_t, httplib::DataSink& sink) {
+        std::string event;
+        const Generation::Event kind = g->NextEvent(&event);
+        if (!event.empty() && !sink.write(event.data(), event.size())) return false;
+        if (kind == Generation::Event::kDone) sink.done();
+        // Idle: a gone client cancels (see the releaser).
+        return kind != Generation::Event::kIdle || sink.is_writable();
       },
-      [this, g, guard](bool success) {
+      [this, g](bool success) {
         if (!success || !g->done_sent) {
           for (auto& s : g->streams) engine_->Cancel(*s);
         }

@@ -19,11 +19,15 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "engine/engine.h"
+#include "server/errors.h"
+#include "server/openai_requests.h"
 #include "server/metrics.h"
 #include "tokenizer/model_chat_template.h"
 #include "weft/status.h"
@@ -66,12 +70,21 @@ class HttpServer {
   struct Generation;
 
   void Routes();
+  std::string NewRequestId(bool chat);
+  // A generation request in its steps (server/generate_steps.h): parse (Parse: the
+  // server's state, then the body), admit (AdmitGeneration), run (Run: capacity, then
+  // Engine::Submit), write (whole, or streamed by WriteStream). Only HandleGenerate and
+  // WriteStream touch HTTP types.
   void HandleGenerate(const httplib::Request& req, httplib::Response& res, bool chat);
+  std::optional<ApiError> Parse(std::string_view body, bool chat, const std::string& id, OpenAIRequest* r);
+  std::optional<ApiError> Run(Generation& g);
+  void WriteStream(const std::shared_ptr<Generation>& g, httplib::Response& res);
   void HandleTokenize(const httplib::Request& req, httplib::Response& res);
   void HandleDetokenize(const httplib::Request& req, httplib::Response& res);
   void Finish(Generation& g, int http_status);
   void LogRequest(const std::string& id, const std::string& path, int status, int64_t in, int64_t out, double queue_ms,
                   double ttft_ms, double total_ms);
+  void LogWarning(const std::string& id, const std::string& message);
 
   ServerOptions opt_;
   std::unique_ptr<httplib::Server> http_;

@@ -1,6 +1,5 @@
 #include "server/openai_requests.h"
 
-#include <cctype>
 #include <cmath>
 #include <limits>
 
@@ -283,18 +282,6 @@ std::optional<ApiError> ParseChatRequest(const Json& body, OpenAIRequest* out) {
     out->chat_template_kwargs = *k;
   }
   return std::nullopt;
-}
-
-std::optional<ApiError> ValidateSampling(const SamplingParams& sampling, int64_t n_vocab) {
-  const Status s = sampling.Validate(n_vocab);
-  if (s.ok()) return std::nullopt;
-  // Validate's message starts with the field's name ("temperature must be ...").
-  std::string param;
-  for (char c : s.message()) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') param += c;
-    else break;
-  }
-  return ApiError{400, s.message(), param, ""};
 }
 
 }  // namespace weft::server

@@ -55,7 +55,4 @@ std::optional<ApiError> ParseJsonBody(std::string_view body, nlohmann::ordered_j
 std::optional<ApiError> ParseCompletionRequest(const nlohmann::ordered_json& body, OpenAIRequest* out);
 std::optional<ApiError> ParseChatRequest(const nlohmann::ordered_json& body, OpenAIRequest* out);
 
-// SamplingParams::Validate against the vocabulary, as a 400 naming the field.
-std::optional<ApiError> ValidateSampling(const SamplingParams& sampling, int64_t n_vocab);
-
 }  // namespace weft::server

@@ -191,16 +191,6 @@ TEST(OpenAIRequests, ChatErrors) {
   }
 }
 
-TEST(OpenAIRequests, ValidateSamplingNamesTheField) {
-  SamplingParams s;
-  s.top_p = 0;
-  auto e = ValidateSampling(s, 100);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->http_status, 400);
-  EXPECT_EQ(e->param, "top_p");
-  EXPECT_FALSE(ValidateSampling(SamplingParams{}, 100));
-}
-
 }  // namespace
 }  // namespace weft::server
 
