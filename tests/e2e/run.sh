@@ -11,4 +11,4 @@ for tool in node npm; do
   fi
 done
 npm ci --no-audit --no-fund --loglevel=error
-WEFT_BINARY=$1 WEFT_SHARED_DIR=$2 exec node --test openai.test.mjs tinyllama.test.mjs
+WEFT_BINARY=$1 WEFT_SHARED_DIR=$2 exec node --test openai.test.mjs fields.test.mjs tinyllama.test.mjs
