@@ -14,7 +14,13 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   tmux  # tests/cli/chat_tmux.sh drives weft chat in a terminal
   chromium  # tests/cli/report_screenshot.sh renders weft bench serve's HTML report headless
+  nodejs  # tests/e2e: the official openai npm client against weft serve (run.sh installs it with npm ci)
 )
+# npm: Debian's package, unless the nodejs installed already brings its own (NodeSource's
+# does, and it conflicts with Debian's npm).
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

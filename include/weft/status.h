@@ -4,6 +4,8 @@
 // A message names what is wrong and where: the file, tensor, key or field, e.g.
 //   "model.gguf: tensor 'blk.0.attn_q.weight': data [1024, 4096) runs past the end of the file (2048 bytes)".
 // Callers add where-context with Status::WithContext as the error travels up.
+// An error about one field of a request also carries the field's name (WithField), so a
+// front end can report it (OpenAI's error "param") without reading the message.
 //
 // Thread-safety: values; safe to copy and move across threads.
 #pragma once
@@ -52,12 +54,19 @@ class [[nodiscard]] Status {
   Status WithContext(std::string_view context) &&;
   Status WithContext(std::string_view context) const&;
 
+  // The request field at fault ("prompt", "n", "temperature", "stream_options.include_usage"),
+  // "" when none. WithField sets it (no-op on OK); WithContext keeps it.
+  const std::string& field() const { return field_; }
+  Status WithField(std::string field) &&;
+  Status WithField(std::string field) const&;
+
   // The message alone for OK-less display; "OK" when ok.
   std::string ToString() const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::string field_;
 };
 
 Status InvalidArgumentError(std::string message);

@@ -36,6 +36,16 @@ Status Status::WithContext(std::string_view context) const& {
   return std::move(copy).WithContext(context);
 }
 
+Status Status::WithField(std::string field) && {
+  if (!ok()) field_ = std::move(field);
+  return std::move(*this);
+}
+
+Status Status::WithField(std::string field) const& {
+  Status copy = *this;
+  return std::move(copy).WithField(std::move(field));
+}
+
 std::string Status::ToString() const { return ok() ? "OK" : message_; }
 
 Status InvalidArgumentError(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }

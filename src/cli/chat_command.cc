@@ -21,6 +21,7 @@
 #include "cli/line_reader.h"
 #include "engine/engine.h"
 #include "loader/model_source.h"
+#include "tokenizer/chat_prompt.h"
 #include "tokenizer/model_chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -246,20 +247,8 @@ class ChatSession {
       text += "User: " + user + "\nAssistant:";
       return tok_.Encode(text);  // BOS as the vocabulary says
     }
-    WEFT_ASSIGN_OR_RETURN(std::string text, tmpl_->Render(Messages(first, &user), nullptr, true));
-    // Template text carries its own special tokens (often bos_token too): parse them,
-    // and add BOS only where the vocabulary wants one and the template did not write it.
-    EncodeOptions eo;
-    eo.add_special = false;
-    eo.parse_special = true;
-    std::vector<int32_t> ids;
-    if (tok_.vocab().add_bos && tok_.bos_id() >= 0 &&
-        (tmpl_->bos_token.empty() || text.compare(0, tmpl_->bos_token.size(), tmpl_->bos_token) != 0)) {
-      ids.push_back(tok_.bos_id());
-    }
-    const std::vector<int32_t> body = tok_.Encode(text, eo);
-    ids.insert(ids.end(), body.begin(), body.end());
-    return ids;
+    WEFT_ASSIGN_OR_RETURN(ChatPrompt prompt, BuildChatPrompt(*tmpl_, tok_, Messages(first, &user), nullptr, {}));
+    return std::move(prompt.tokens);
   }
 
   // Drops the oldest turns until the prompt and a full reply fit; the prompt alone must.

@@ -1,5 +1,7 @@
 // weft template MODEL --messages FILE.json: render a conversation with the model's chat
-// template (or --chat-template FILE) and print the prompt, to debug templates.
+// template (or --chat-template FILE) and print the prompt, to debug templates. The prompt
+// is built as `weft serve` and `weft chat` build it (BuildChatPrompt); --ids prints its
+// token ids instead of its text (BOS included where the model gets one).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -8,6 +10,7 @@
 #include "cli/commands.h"
 #include "loader/model_file.h"
 #include "loader/model_source.h"
+#include "tokenizer/chat_prompt.h"
 #include "tokenizer/model_chat_template.h"
 
 namespace weft::cli {
@@ -15,7 +18,7 @@ namespace {
 
 struct Args {
   std::string model, messages, chat_template;
-  bool no_generation_prompt = false;
+  bool no_generation_prompt = false, continue_final_message = false, ids = false;
 };
 
 Status Run(const Args& a) {
@@ -39,8 +42,17 @@ Status Run(const Args& a) {
       return InvalidArgumentError(a.messages + ": each message must be an object with a \"role\"");
     }
   }
-  WEFT_ASSIGN_OR_RETURN(std::string prompt, tmpl->Render(messages, tools, !a.no_generation_prompt));
-  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  ChatPromptOptions po;
+  po.add_generation_prompt = !a.no_generation_prompt && !a.continue_final_message;
+  po.continue_final_message = a.continue_final_message;
+  WEFT_ASSIGN_OR_RETURN(ChatPrompt prompt, BuildChatPrompt(*tmpl, *tokenizer, messages, tools, po));
+  if (a.ids) {
+    std::string line;
+    for (int32_t id : prompt.tokens) line += (line.empty() ? "" : " ") + std::to_string(id);
+    std::printf("%s\n", line.c_str());
+  } else {
+    std::fwrite(prompt.text.data(), 1, prompt.text.size(), stdout);
+  }
   return Status::Ok();
 }
 
@@ -56,6 +68,9 @@ void RegisterTemplateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--chat-template", a->chat_template, "Jinja template file to use instead of the model's");
   cmd->add_flag("--no-generation-prompt", a->no_generation_prompt,
                 "Do not append the assistant turn opener (default: appended, as for generation)");
+  cmd->add_flag("--continue-final-message", a->continue_final_message,
+                "Leave the final message open for the reply to continue (implies --no-generation-prompt)");
+  cmd->add_flag("--ids", a->ids, "Print the prompt's token ids (as the model gets them) instead of its text");
   cmd->callback([a, exit_code] {
     Status s = Run(*a);
     if (!s.ok()) {

@@ -27,7 +27,7 @@ Engine::~Engine() {
 }
 
 StatusOr<std::shared_ptr<RequestStream>> Engine::Submit(GenerationRequest request) {
-  WEFT_RETURN_IF_ERROR(core_->Validate(request));  // immutable config only: thread-safe
+  WEFT_RETURN_IF_ERROR(CheckAdmission(request));
   std::shared_ptr<RequestStream> stream;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -42,6 +42,10 @@ StatusOr<std::shared_ptr<RequestStream>> Engine::Submit(GenerationRequest reques
   }
   cv_.notify_all();
   return stream;
+}
+
+Status Engine::CheckAdmission(const GenerationRequest& request) const {
+  return weft::CheckAdmission(request, core_->admission_limits());  // fixed at creation: thread-safe
 }
 
 void Engine::Cancel(RequestStream& stream) {

@@ -29,9 +29,14 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // InvalidArgument / OutOfRange for a request that can never be served (bad sampling
-  // parameters, prompt longer than the context, ...); nothing is queued then.
+  // Admits and queues a request. A request that can never be served (see CheckAdmission
+  // in engine/admission.h: bad sampling parameters, a prompt longer than the context or
+  // the KV cache, n over the sequence cap, ...) gets InvalidArgument / OutOfRange naming
+  // the field (Status::field()); nothing is queued then.
   StatusOr<std::shared_ptr<RequestStream>> Submit(GenerationRequest request);
+  // The admission check alone (what Submit runs first), for a front end that must admit
+  // several requests before submitting any of them.
+  Status CheckAdmission(const GenerationRequest& request) const;
   // Aborts the request; its stream finishes with kAbort and its KV blocks are free at
   // the engine's next step.
   void Cancel(RequestStream& stream);

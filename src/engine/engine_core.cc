@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <fstream>
 
+#include "base/check.h"
+
 namespace weft {
 namespace {
 
@@ -76,6 +78,8 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   kc.max_model_len = core->max_model_len_;
   core->kv_ = std::make_unique<KvCacheManager>(kc);
   core->scheduler_ = std::make_unique<Scheduler>(sc, core->kv_.get());
+  core->limits_ = AdmissionLimits{mc.n_vocab, core->max_model_len_, kc.num_blocks, config.block_size, sc.max_num_seqs,
+                                  sc.policy};
 
   core->logits_.resize(static_cast<size_t>(sc.max_num_seqs) * static_cast<size_t>(mc.n_vocab));
   core->row_.resize(static_cast<size_t>(mc.n_vocab));
@@ -85,37 +89,20 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   return core;
 }
 
-Status EngineCore::Validate(const GenerationRequest& r) const {
-  const ModelConfig& mc = runner_->config();
-  WEFT_RETURN_IF_ERROR(r.sampling.Validate(mc.n_vocab));
-  if (r.prompt_tokens.empty()) return InvalidArgumentError("prompt is empty");
-  for (int32_t id : r.prompt_tokens) {
-    if (id < 0 || id >= mc.n_vocab) {
-      return InvalidArgumentError(fmt::format("prompt token id {} is outside the vocabulary [0, {})", id, mc.n_vocab));
-    }
-  }
-  if (static_cast<int64_t>(r.prompt_tokens.size()) + 1 > max_model_len_) {
-    return OutOfRangeError(fmt::format("the prompt is {} tokens; with at least one generated token it exceeds the "
-                                       "context of {} tokens",
-                                       r.prompt_tokens.size(), max_model_len_));
-  }
-  if (r.sampling.n > config_.scheduler.max_num_seqs) {
-    return InvalidArgumentError(fmt::format("n = {} is more than the engine's {} concurrent sequences", r.sampling.n,
-                                            config_.scheduler.max_num_seqs));
-  }
-  return Status::Ok();
-}
-
 void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationRequest request) {
   auto req = std::make_unique<RequestState>();
   req->stream = std::move(stream);
   req->params = request.sampling;
   const uint64_t id = req->stream->id();
   const int32_t n = request.sampling.n;
-  const int32_t max_tokens = std::min<int32_t>(
-      request.sampling.max_tokens, max_model_len_ - static_cast<int32_t>(request.prompt_tokens.size()));
+  WEFT_DCHECK(CheckAdmission(request, limits_).ok(), "request {} was not admitted", id);
+  // A sample alone must always fit the cache, or it would wait for blocks forever.
+  const int64_t room = std::min<int64_t>(max_model_len_, limits_.kv_tokens());
+  const auto max_tokens = static_cast<int32_t>(std::min<int64_t>(
+      request.sampling.max_tokens, room - static_cast<int64_t>(request.prompt_tokens.size())));
   DecodeOptions dec;
   dec.strip_leading_space = false;  // a completion continues its prompt
+  dec.skip_special = request.sampling.skip_special_tokens;
   std::vector<Sequence*> seqs;
   for (int32_t k = 0; k < n; ++k) {
     SamplingParams sp = request.sampling;
@@ -125,23 +112,13 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
     auto s = std::make_unique<SampleState>(SampleState{
         std::make_unique<Sequence>(id, k, request.prompt_tokens, std::max(1, max_tokens), request.priority),
         SequenceSampler(sp, tokenizer_->eos_id(), seed), StreamingDetokenizer(*tokenizer_, dec),
-        StopStringMatcher(sp.stop), false});
+        StopStringMatcher(sp.stop, sp.include_stop_str_in_output), false});
     s->sampler.AddPromptTokens(request.prompt_tokens);
     kv_->InitTable(s->seq->kv);
     seqs.push_back(s->seq.get());
     req->samples.push_back(std::move(s));
   }
-  Status added = scheduler_->Add(seqs);
-  if (!added.ok()) {
-    for (auto& s : req->samples) {
-      RequestOutput out;
-      out.sample_index = s->seq->sample_index;
-      out.error = added.message();
-      out.num_prompt_tokens = static_cast<int32_t>(request.prompt_tokens.size());
-      FinishSample(*req, *s, RequestFinish::kError, std::move(out));
-    }
-    return;
-  }
+  scheduler_->Add(seqs);
   requests_.emplace(id, std::move(req));
 }
 
@@ -184,8 +161,11 @@ void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult
   const bool is_eos = !p.ignore_eos && r.token == tokenizer_->eos_id();
   const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), r.token) != p.stop_token_ids.end();
   if (is_eos || is_stop_id) {
-    // The stop token ends the text; what the detokenizer held back is complete now.
-    piece.text_delta = s.stops.Feed(s.detok.Flush()).emit;
+    // The stop token ends the text (its own text too, unless asked to include it); what
+    // the detokenizer held back is complete now.
+    std::string tail = p.include_stop_str_in_output ? s.detok.Feed(r.token) : std::string();
+    tail += s.detok.Flush();
+    piece.text_delta = s.stops.Feed(tail).emit;
     if (!is_eos) piece.token_ids.push_back(r.token);
     piece.text_delta += s.stops.Flush();
     if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);

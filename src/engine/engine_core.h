@@ -2,7 +2,7 @@
 // and the per-request state it needs (samplers, detokenizers, stop strings, streams).
 // It owns the model runner, the KV cache (storage + manager) and the scheduler.
 // Thread-safety: everything here runs on the engine thread (Engine drives it), except
-// Validate(), which reads only immutable configuration.
+// admission_limits(), which is fixed at creation.
 #pragma once
 
 #include <chrono>
@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/admission.h"
 #include "engine/engine_config.h"
 #include "engine/request_stream.h"
 #include "kv/kv_cache_manager.h"
@@ -29,11 +30,12 @@ class EngineCore {
                                                       std::shared_ptr<const Tokenizer> tokenizer);
   ~EngineCore();
 
-  // Whether a request can be served at all: sampling parameters, token ids in the
-  // vocabulary, prompt length against the context, n against the sequence cap. Thread-safe.
-  Status Validate(const GenerationRequest& request) const;
+  // What a request must fit to be served at all (see CheckAdmission). Thread-safe.
+  const AdmissionLimits& admission_limits() const { return limits_; }
 
-  // Queues a validated request; its outputs go to `stream`.
+  // Queues a request that passed CheckAdmission (a request that did not is a bug: checked,
+  // aborts); its outputs go to `stream`. A sample generates at most until it fills the
+  // context or the whole KV cache, whichever is smaller (it finishes with kLength there).
   void AddRequest(std::shared_ptr<RequestStream> stream, GenerationRequest request);
   // Aborts every request whose stream was cancelled; their blocks are free on return.
   void AbortCancelled();
@@ -83,6 +85,7 @@ class EngineCore {
   std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Scheduler> scheduler_;
   int32_t max_model_len_ = 0;
+  AdmissionLimits limits_;
   std::unordered_map<uint64_t, std::unique_ptr<RequestState>> requests_;
   uint64_t next_seed_ = 0;
   // Step scratch, sized at creation.

@@ -8,7 +8,8 @@ namespace weft {
 
 Status SamplingParams::Validate(int64_t n_vocab) const {
   auto bad = [](std::string field, std::string rule, std::string got) {
-    return InvalidArgumentError(fmt::format("{} {}: got {}", field, rule, got));
+    std::string message = fmt::format("{} {}: got {}", field, rule, got);
+    return InvalidArgumentError(std::move(message)).WithField(std::move(field));
   };
   if (!(temperature >= 0.0f && temperature <= 100.0f)) return bad("temperature", "must be in [0, 100]", fmt::format("{}", temperature));
   if (top_k < 0) return bad("top_k", "must be >= 0 (0 disables it)", std::to_string(top_k));

@@ -29,9 +29,14 @@ struct SamplingParams {
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
   std::vector<std::string> stop;     // stop strings, matched in the detokenised text
+  // The stop string, or the text of the stop token (EOS or a stop_token_ids entry), that
+  // ended the sample is part of its text (vLLM's include_stop_str_in_output).
+  bool include_stop_str_in_output = false;
+  bool skip_special_tokens = true;   // control tokens render as nothing (else as their text)
   int n = 1;                         // samples per prompt
 
-  // InvalidArgument naming the field, e.g. "temperature must be in [0, 2]: got 3".
+  // InvalidArgument naming the field (in the message and as Status::field()), e.g.
+  // "temperature must be in [0, 100]: got 300".
   Status Validate(int64_t n_vocab) const;
   bool greedy() const { return temperature <= 0.0f; }
 };

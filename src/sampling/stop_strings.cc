@@ -4,7 +4,8 @@
 
 namespace weft {
 
-StopStringMatcher::StopStringMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
+StopStringMatcher::StopStringMatcher(std::vector<std::string> stops, bool include_stop)
+    : stops_(std::move(stops)), include_stop_(include_stop) {
   for (const auto& s : stops_) max_len_ = std::max(max_len_, s.size());
 }
 
@@ -16,11 +17,17 @@ StopStringMatcher::Result StopStringMatcher::Feed(std::string_view delta) {
     r.emit.swap(pending_);
     return r;
   }
-  // The earliest complete stop string wins.
-  size_t first = std::string::npos;
-  for (const auto& s : stops_) first = std::min(first, pending_.find(s));
+  // The earliest complete stop string wins (the first listed among those starting there).
+  size_t first = std::string::npos, stop_len = 0;
+  for (const auto& s : stops_) {
+    const size_t at = pending_.find(s);
+    if (at < first) {
+      first = at;
+      stop_len = s.size();
+    }
+  }
   if (first != std::string::npos) {
-    r.emit = pending_.substr(0, first);
+    r.emit = pending_.substr(0, include_stop_ ? first + stop_len : first);
     r.stopped = stopped_ = true;
     pending_.clear();
     return r;

@@ -82,43 +82,32 @@ void Scheduler::InsertWaiting(Sequence* seq) {
   waiting_.insert(it, seq);
 }
 
-Status Scheduler::Add(std::span<Sequence* const> samples) {
-  if (samples.empty()) return InvalidArgumentError("scheduler: a request needs at least one sample");
+void Scheduler::Add(std::span<Sequence* const> samples) {
+  WEFT_CHECK(!samples.empty(), "a request needs at least one sample");
   const Sequence* first = samples[0];
   const int32_t n = static_cast<int32_t>(samples.size());
-  if (first->num_prompt_tokens <= 0) {
-    return InvalidArgumentError(fmt::format("request {}: empty prompt", first->request_id));
-  }
+  WEFT_CHECK(first->num_prompt_tokens > 0, "request {}: empty prompt", first->request_id);
   for (int32_t k = 0; k < n; ++k) {
     const Sequence* s = samples[Sz(k)];
-    if (s == nullptr || s->request_id != first->request_id || s->sample_index != k ||
-        s->num_prompt_tokens != first->num_prompt_tokens || s->num_tokens() != s->num_prompt_tokens ||
-        s->num_computed_tokens != 0 || s->max_tokens <= 0 || s->status != SequenceStatus::kWaiting ||
-        !std::equal(s->tokens.begin(), s->tokens.end(), first->tokens.begin())) {
-      return InvalidArgumentError(fmt::format(
-          "request {}: sample {} is not a fresh copy of sample 0 (same prompt, index {}, max_tokens > 0)",
-          first->request_id, k, k));
-    }
+    WEFT_CHECK(s != nullptr && s->request_id == first->request_id && s->sample_index == k &&
+                   s->num_prompt_tokens == first->num_prompt_tokens && s->num_tokens() == s->num_prompt_tokens &&
+                   s->num_computed_tokens == 0 && s->max_tokens > 0 && s->status == SequenceStatus::kWaiting,
+               "request {}: sample {} is not a fresh copy of sample 0 (same prompt, index {}, max_tokens > 0)",
+               first->request_id, k, k);
+    WEFT_DCHECK(std::equal(s->tokens.begin(), s->tokens.end(), first->tokens.begin()),
+                "request {}: sample {} has another prompt", first->request_id, k);
   }
-  if (first->num_prompt_tokens + 1 > MaxModelLen()) {
-    return OutOfRangeError(fmt::format("request {}: prompt of {} tokens leaves no room to generate in a context of {}",
-                                       first->request_id, first->num_prompt_tokens, MaxModelLen()));
-  }
-  if (!config_.enable_chunked_prefill && first->num_prompt_tokens > config_.max_num_batched_tokens) {
-    return InvalidArgumentError(
-        fmt::format("request {}: prompt of {} tokens exceeds the step budget of {} and chunked prefill is off",
-                    first->request_id, first->num_prompt_tokens, config_.max_num_batched_tokens));
-  }
-  const int32_t blocks = kv_->BlocksForTokens(first->num_prompt_tokens + 1);
-  if (blocks > kv_->config().num_blocks) {
-    return ResourceExhaustedError(
-        fmt::format("request {}: prompt of {} tokens needs {} KV blocks, the whole cache has {}", first->request_id,
-                    first->num_prompt_tokens, blocks, kv_->config().num_blocks));
-  }
-  if (n > config_.max_num_seqs) {
-    return ResourceExhaustedError(fmt::format("request {}: {} samples exceed max_num_seqs {}", first->request_id, n,
-                                              config_.max_num_seqs));
-  }
+  // What admission (engine/admission.h) guarantees; a request past these would never run.
+  WEFT_CHECK(first->num_prompt_tokens + 1 <= MaxModelLen(), "request {}: prompt of {} tokens in a context of {}",
+             first->request_id, first->num_prompt_tokens, MaxModelLen());
+  WEFT_CHECK(config_.enable_chunked_prefill || first->num_prompt_tokens <= config_.max_num_batched_tokens,
+             "request {}: prompt of {} tokens over the step budget of {} without chunked prefill", first->request_id,
+             first->num_prompt_tokens, config_.max_num_batched_tokens);
+  WEFT_CHECK(kv_->BlocksForTokens(first->num_prompt_tokens + 1) <= kv_->config().num_blocks,
+             "request {}: prompt of {} tokens does not fit a cache of {} blocks", first->request_id,
+             first->num_prompt_tokens, kv_->config().num_blocks);
+  WEFT_CHECK(n <= config_.max_num_seqs, "request {}: {} samples over max_num_seqs {}", first->request_id, n,
+             config_.max_num_seqs);
   const uint64_t arrival = next_arrival_++;
   for (int32_t k = 0; k < n; ++k) {
     Sequence* s = samples[Sz(k)];
@@ -134,7 +123,6 @@ Status Scheduler::Add(std::span<Sequence* const> samples) {
   num_live_ += n;
   if (waiting_.capacity() < Sz(num_live_)) waiting_.reserve(Sz(num_live_) * 2);
   InsertWaiting(leader);
-  return Status::Ok();
 }
 
 void Scheduler::Preempt(Sequence* seq) {

@@ -28,7 +28,7 @@
 // blocks allow; the head of the queue blocks the rest (no overtaking), so FCFS is fair.
 // On admission the longest cached prefix is reused (num_computed_tokens = hit).
 // Without chunked prefill a new prompt that exceeds the budget left is not admitted this
-// step (and, being the head, stops admission); Add() refuses prompts longer than the
+// step (and, being the head, stops admission); Add() takes no prompt longer than the
 // whole budget; recomputation after preemption is chunked anyway (it may be longer).
 //
 // n>1 samples: Add() takes all n samples of a request together; sample 0 computes the
@@ -123,14 +123,13 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues the n samples of one request (samples[k]->sample_index == k, same request id
-  // and prompt; n == 1 for a plain request). Refused (nothing queued) with
-  // InvalidArgument for an empty prompt, inconsistent samples, or (chunked prefill off) a
-  // prompt longer than max_num_batched_tokens; OutOfRange when the
-  // prompt does not fit max_model_len with one generated token, ResourceExhausted when
-  // the prompt plus one token needs more blocks than the whole cache or n >
-  // max_num_seqs. Not the step path (may allocate).
-  Status Add(std::span<Sequence* const> samples);
-  Status Add(Sequence* seq) { return Add(std::span<Sequence* const>(&seq, 1)); }
+  // and prompt; n == 1 for a plain request). The request was admitted (engine/admission.h):
+  // a non-empty prompt that fits max_model_len and the whole cache with one generated
+  // token, n <= max_num_seqs, and (chunked prefill off) a prompt within
+  // max_num_batched_tokens. Anything else is a bug and aborts (WEFT_CHECK).
+  // Not the step path (may allocate).
+  void Add(std::span<Sequence* const> samples);
+  void Add(Sequence* seq) { Add(std::span<Sequence* const>(&seq, 1)); }
 
   // Plans the next step (see the top of this file). The reference stays valid (and the
   // scheduler keeps using the object) until the next Schedule().

@@ -30,7 +30,7 @@ ApiError BadRequest(std::string message, std::string param) {
   return ApiError{400, std::move(message), std::move(param), ""};
 }
 
-ApiError FromStatus(const Status& status, std::string param) {
+ApiError FromStatus(const Status& status) {
   int http = 500;
   switch (status.code()) {
     case StatusCode::kInvalidArgument: case StatusCode::kOutOfRange: case StatusCode::kUnimplemented:
@@ -42,7 +42,7 @@ ApiError FromStatus(const Status& status, std::string param) {
     case StatusCode::kPermissionDenied: http = 403; break;
     default: http = 500; break;
   }
-  return ApiError{http, status.message(), std::move(param), ""};
+  return ApiError{http, status.message(), status.field(), ""};
 }
 
 std::string DumpJson(const nlohmann::ordered_json& j) {

@@ -22,9 +22,10 @@ struct ApiError {
 };
 
 ApiError BadRequest(std::string message, std::string param = "");
-// InvalidArgument/OutOfRange -> 400, NotFound -> 404, ResourceExhausted -> 429,
-// Unavailable -> 503, Unauthenticated -> 401, anything else -> 500.
-ApiError FromStatus(const Status& status, std::string param = "");
+// InvalidArgument/OutOfRange/Unimplemented -> 400, NotFound -> 404, ResourceExhausted
+// -> 429, Unavailable -> 503, Unauthenticated -> 401, anything else -> 500; the param is
+// the status's field().
+ApiError FromStatus(const Status& status);
 
 // JSON text that never throws on invalid UTF-8 (bad bytes become U+FFFD).
 std::string DumpJson(const nlohmann::ordered_json& j);

@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "server/errors.h"
-#include "server/openai_requests.h"
 #include "server/openai_responses.h"
 
 namespace weft::server {
@@ -44,6 +43,16 @@ http::Reply ErrorReply(const ApiError& e) {
 bool IsGenerationPath(const std::string& path) {
   return path == "/v1/completions" || path == "/v1/chat/completions";
 }
+
+// Holds `n` of a counter until destroyed.
+struct InFlightGuard {
+  InFlightGuard(std::atomic<int64_t>* c, int64_t k) : counter(c), n(k) {}
+  InFlightGuard(const InFlightGuard&) = delete;
+  InFlightGuard& operator=(const InFlightGuard&) = delete;
+  ~InFlightGuard() { counter->fetch_sub(n); }
+  std::atomic<int64_t>* counter;
+  int64_t n;
+};
 
 }  // namespace
 
@@ -110,23 +119,34 @@ void HttpServer::Shutdown(std::chrono::milliseconds deadline) {
 
 void HttpServer::LogRequest(const std::string& id, const std::string& path, int status, int64_t in, int64_t out,
                             double queue_ms, double ttft_ms, double total_ms) {
-  std::string line;
-  if (opt_.log_json) {
-    Json j;
-    j["ts"] = static_cast<int64_t>(std::time(nullptr));
-    j["id"] = id;
-    j["path"] = path;
-    j["status"] = status;
-    j["prompt_tokens"] = in;
-    j["completion_tokens"] = out;
-    j["queue_ms"] = queue_ms;
-    j["ttft_ms"] = ttft_ms;
-    j["total_ms"] = total_ms;
-    line = DumpJson(j);
-  } else {
-    line = fmt::format("request {} {} status={} tokens_in={} tokens_out={} queue_ms={:.1f} ttft_ms={:.1f} total_ms={:.1f}",
-                       id, path, status, in, out, queue_ms, ttft_ms, total_ms);
+  if (!opt_.log_json) {
+    return WriteLog(fmt::format(
+        "request {} {} status={} tokens_in={} tokens_out={} queue_ms={:.1f} ttft_ms={:.1f} total_ms={:.1f}", id, path,
+        status, in, out, queue_ms, ttft_ms, total_ms));
   }
+  Json j;
+  j["ts"] = static_cast<int64_t>(std::time(nullptr));
+  j["id"] = id;
+  j["path"] = path;
+  j["status"] = status;
+  j["prompt_tokens"] = in;
+  j["completion_tokens"] = out;
+  j["queue_ms"] = queue_ms;
+  j["ttft_ms"] = ttft_ms;
+  j["total_ms"] = total_ms;
+  WriteLog(DumpJson(j));
+}
+
+void HttpServer::LogWarning(const std::string& id, const std::string& message) {
+  if (!opt_.log_json) return WriteLog(fmt::format("request {} warning: {}", id, message));
+  Json j;
+  j["ts"] = static_cast<int64_t>(std::time(nullptr));
+  j["id"] = id;
+  j["warning"] = message;
+  WriteLog(DumpJson(j));
+}
+
+void HttpServer::WriteLog(const std::string& line) {
   std::lock_guard<std::mutex> lock(log_mu_);
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
@@ -238,10 +258,12 @@ void HttpServer::HandleDetokenize(const http::HttpRequest& req, http::HttpRespon
 void HttpServer::Finish(GenerationState& g, int http_status) {
   const int64_t end = NowNs();
   double queue_ms = 0, ttft_ms = -1;
+  const Usage usage = g.writer ? g.writer->usage() : Usage{};
+  const auto num_choices = static_cast<int64_t>(g.writer ? g.writer->num_choices() : 0);
   RequestRecord rec;
   rec.http_status = http_status;
-  rec.prompt_tokens = g.usage.prompt_tokens;
-  rec.generated_tokens = g.usage.completion_tokens;
+  rec.prompt_tokens = usage.prompt_tokens;
+  rec.generated_tokens = usage.completion_tokens;
   if (!g.streams.empty()) {
     const RequestStream& s = *g.streams[0];
     queue_ms = static_cast<double>(s.queued_ns.load()) / 1e6;
@@ -249,7 +271,7 @@ void HttpServer::Finish(GenerationState& g, int http_status) {
     if (first > 0) {
       ttft_ms = static_cast<double>(first - g.arrival_ns) / 1e6;
       rec.ttft_s = ttft_ms / 1e3;
-      const int64_t per_choice = g.choices.empty() ? 0 : g.usage.completion_tokens / static_cast<int64_t>(g.choices.size());
+      const int64_t per_choice = num_choices == 0 ? 0 : usage.completion_tokens / num_choices;
       if (per_choice > 1) rec.tpot_s = static_cast<double>(end - first) / 1e9 / static_cast<double>(per_choice - 1);
     }
   }
@@ -260,131 +282,94 @@ void HttpServer::Finish(GenerationState& g, int http_status) {
     std::lock_guard<std::mutex> lock(streams_mu_);
     for (const auto& s : g.streams) streams_.erase(s);
   }
-  LogRequest(g.id, g.path, http_status, g.usage.prompt_tokens, g.usage.completion_tokens, queue_ms, ttft_ms, total_ms);
+  LogRequest(g.id, g.path, http_status, usage.prompt_tokens, usage.completion_tokens, queue_ms, ttft_ms, total_ms);
+  g.capacity.reset();
+}
+
+std::string HttpServer::NewRequestId(bool chat) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  return fmt::format("{}-{:x}{:012x}", chat ? "chatcmpl" : "cmpl", next_id_.fetch_add(1), rng() & 0xffffffffffffULL);
 }
 
 http::Reply HttpServer::HandleGenerate(const http::HttpRequest& req, bool chat) {
   auto g = std::make_shared<GenerationState>();
   g->arrival_ns = NowNs();
   g->path = req.path;
-  {
-    static thread_local std::mt19937_64 rng(std::random_device{}());
-    g->id = fmt::format("{}-{:x}{:012x}", chat ? "chatcmpl" : "cmpl", next_id_.fetch_add(1), rng() & 0xffffffffffffULL);
-  }
-  auto fail = [&](const ApiError& e) {
+  g->id = NewRequestId(chat);
+  OpenAIRequest r;
+  GenerationPlan plan;
+  std::optional<ApiError> e = Parse(req.body, chat, g->id, &r);
+  if (!e) e = AdmitGeneration(std::move(r), *engine_, template_.get(), template_error_, &plan);
+  if (!e) e = Run(plan, *g);
+  if (e) {
     RequestRecord rec;
-    rec.http_status = e.http_status;
+    rec.http_status = e->http_status;
     metrics_.Record(rec);
-    LogRequest(g->id, g->path, e.http_status, 0, 0, 0, 0, static_cast<double>(NowNs() - g->arrival_ns) / 1e6);
-    return ErrorReply(e);
-  };
-  if (!ready_.load()) return fail(ApiError{503, "the model is still loading", "", ""});
-  if (draining_.load()) return fail(ApiError{503, "the server is shutting down", "", ""});
-  if (Status s = model_file_.Check(); !s.ok()) return fail(FromStatus(s));
-
-  Json body;
-  if (auto e = ParseJsonBody(req.body, &body)) return fail(*e);
-  OpenAIRequest& r = g->req;
-  if (auto e = chat ? ParseChatRequest(body, &r) : ParseCompletionRequest(body, &r)) return fail(*e);
-  if (!r.model.empty() && r.model != opt_.served_model_name) {
-    return fail(ApiError{404, "the model '" + r.model + "' does not exist; this server serves '" + opt_.served_model_name + "'",
-                         "model", "model_not_found"});
-  }
-  const Tokenizer& tok = engine_->tokenizer();
-  std::vector<std::vector<int32_t>> prompts;
-  if (chat) {
-    if (!template_) return fail(BadRequest("chat is not available: " + template_error_, "messages"));
-    StatusOr<std::string> text = template_->Render(r.messages, r.tools, true);
-    if (!text.ok()) return fail(BadRequest("the chat template failed on these messages: " + text.status().message(), "messages"));
-    EncodeOptions eo;
-    eo.add_special = false;
-    eo.parse_special = true;
-    std::vector<int32_t> ids = tok.Encode(*text, eo);
-    if (tok.vocab().add_bos && tok.bos_id() >= 0 && (ids.empty() || ids[0] != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
-    prompts.push_back(std::move(ids));
-  } else {
-    for (const PromptInput& p : r.prompts) {
-      if (const auto* s = std::get_if<std::string>(&p)) {
-        prompts.push_back(tok.Encode(*s));
-      } else {
-        prompts.push_back(std::get<std::vector<int32_t>>(p));
-      }
-    }
-  }
-  const int64_t max_len = engine_->max_model_len();
-  for (const auto& p : prompts) {
-    if (static_cast<int64_t>(p.size()) >= max_len) {
-      return fail(BadRequest(fmt::format("the prompt is {} tokens, but the model's context is {} tokens (including at "
-                                         "least one generated token)",
-                                         p.size(), max_len),
-                             chat ? "messages" : "prompt"));
-    }
-  }
-  if (auto e = ValidateSampling(r.sampling, tok.n_vocab())) return fail(*e);
-  if (r.sampling.n > opt_.max_concurrent) {
-    return fail(BadRequest(fmt::format("'n' = {} is more than the server's {} concurrent sequences", r.sampling.n,
-                                       opt_.max_concurrent), "n"));
+    LogRequest(g->id, g->path, e->http_status, 0, 0, 0, 0, static_cast<double>(NowNs() - g->arrival_ns) / 1e6);
+    return ErrorReply(*e);
   }
 
-  // Capacity: refuse rather than queue without bound.
-  const int64_t want = static_cast<int64_t>(prompts.size());
-  const int64_t limit = static_cast<int64_t>(opt_.max_concurrent) + opt_.max_queued;
-  if (in_flight_.fetch_add(want) + want > limit) {
-    in_flight_.fetch_sub(want);
-    return fail(ApiError{429, "the server is over capacity; retry later", "", "over_capacity"});
-  }
-  struct InFlightGuard {  // released by whoever finishes the request
-    InFlightGuard(std::atomic<int64_t>* c, int64_t k) : counter(c), n(k) {}
-    InFlightGuard(const InFlightGuard&) = delete;
-    InFlightGuard& operator=(const InFlightGuard&) = delete;
-    ~InFlightGuard() { counter->fetch_sub(n); }
-    std::atomic<int64_t>* counter;
-    int64_t n;
-  };
-  auto guard = std::make_shared<InFlightGuard>(&in_flight_, want);
-
-  g->ctx.id = g->id;
-  g->ctx.created = static_cast<int64_t>(std::time(nullptr));
-  g->ctx.model = opt_.served_model_name;
-  g->ctx.chat = chat;
-  g->ctx.logprobs = r.sampling.logprobs >= 0;
-  g->ctx.tokenizer = &tok;
-  const int n = r.sampling.n;
-  g->choices.resize(prompts.size() * static_cast<size_t>(n));
-  g->started.assign(g->choices.size(), false);
-  for (auto& p : prompts) {
-    GenerationRequest gr;
-    gr.sampling = r.sampling;
-    if (!r.max_tokens_given) {
-      gr.sampling.max_tokens = chat ? static_cast<int>(max_len - static_cast<int64_t>(p.size())) : 16;
-    }
-    if (r.echo) {
-      for (int s = 0; s < n; ++s) g->choices[g->streams.size() * static_cast<size_t>(n) + static_cast<size_t>(s)].text = tok.Decode(p);
-    }
-    g->usage.prompt_tokens += static_cast<int64_t>(p.size());
-    gr.prompt_tokens = std::move(p);
-    StatusOr<std::shared_ptr<RequestStream>> s = engine_->Submit(std::move(gr));
-    if (!s.ok()) {
-      for (auto& done : g->streams) engine_->Cancel(*done);
-      return fail(FromStatus(s.status(), s.status().code() == StatusCode::kOutOfRange ? (chat ? "messages" : "prompt") : ""));
-    }
-    std::lock_guard<std::mutex> lock(streams_mu_);
-    streams_.insert(*s);
-    g->streams.push_back(std::move(*s));
-  }
-
-  // The transport polls the body as the engine produces it: streamed as SSE, or gathered
-  // into one JSON response; either way a client that leaves cancels the generation.
+  // Write: the transport polls the body as the engine produces it, streamed as SSE or
+  // gathered into one JSON response; either way a client that leaves cancels the generation.
   http::Reply reply;
   reply.response.status = 200;
-  reply.stream = r.stream;
-  if (r.stream) {
+  reply.stream = g->stream;
+  if (g->stream) {
     reply.response.content_type = "text/event-stream";
     reply.response.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
   }
   reply.source = std::make_shared<GenerationBody>(
-      g, engine_.get(), [this](GenerationState& state, int status) { Finish(state, status); }, guard);
+      g, engine_.get(), [this](GenerationState& state, int status) { Finish(state, status); });
   return reply;
+}
+
+std::optional<ApiError> HttpServer::Parse(std::string_view body, bool chat, const std::string& id, OpenAIRequest* r) {
+  if (!ready_.load()) return ApiError{503, "the model is still loading", "", ""};
+  if (draining_.load()) return ApiError{503, "the server is shutting down", "", ""};
+  if (Status s = model_file_.Check(); !s.ok()) return FromStatus(s);
+  if (auto e = ParseGenerateBody(body, chat, opt_.served_model_name, r)) return e;
+  if (!r->unknown_fields.empty()) {
+    std::string names;
+    for (const std::string& f : r->unknown_fields) names += (names.empty() ? "'" : ", '") + f + "'";
+    LogWarning(id, "ignored fields that weft does not know: " + names);
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> HttpServer::Run(GenerationPlan& plan, GenerationState& g) {
+  // Capacity: refuse rather than queue without bound.
+  const auto want = static_cast<int64_t>(plan.prompts.size());
+  const int64_t limit = static_cast<int64_t>(opt_.max_concurrent) + opt_.max_queued;
+  if (in_flight_.fetch_add(want) + want > limit) {
+    in_flight_.fetch_sub(want);
+    return ApiError{429, "the server is over capacity; retry later", "", "over_capacity"};
+  }
+  g.capacity = std::make_shared<InFlightGuard>(&in_flight_, want);
+  const OpenAIRequest& r = plan.request;
+  g.stream = r.stream;
+  ResponseContext ctx;
+  ctx.id = g.id;
+  ctx.created = static_cast<int64_t>(std::time(nullptr));
+  ctx.model = opt_.served_model_name;
+  ctx.chat = r.chat;
+  ctx.logprobs = r.sampling.logprobs >= 0;
+  ctx.tokenizer = &engine_->tokenizer();
+  g.writer.emplace(std::move(ctx), r.sampling.n, plan.echo, plan.prompt_tokens, r.include_usage);
+  for (GenerationRequest& p : plan.prompts) {
+    StatusOr<std::shared_ptr<RequestStream>> s = engine_->Submit(std::move(p));
+    if (!s.ok()) {  // admitted already: only a shutting-down engine refuses now
+      for (auto& done : g.streams) engine_->Cancel(*done);
+      {
+        std::lock_guard<std::mutex> lock(streams_mu_);
+        for (const auto& done : g.streams) streams_.erase(done);
+      }
+      return FromStatus(s.status());
+    }
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    streams_.insert(*s);
+    g.streams.push_back(std::move(*s));
+  }
+  return std::nullopt;
 }
 
 }  // namespace weft::server

@@ -11,7 +11,8 @@
 //
 // Limits (body, header, connections, timeouts) are the transport's (TransportOptions);
 // JSON bodies are parsed under JsonLimits. Handlers run on the transport's I/O threads and
-// never wait for the engine: generations are GenerationBody sources the transport polls.
+// never wait for the engine: a generation request goes through its steps
+// (server/generate_steps.h) and its write step is a GenerationBody the transport polls.
 // Thread-safety: Start/WatchModelFile/SetModel/Shutdown from one controlling thread.
 #pragma once
 
@@ -20,10 +21,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "engine/engine.h"
+#include "server/errors.h"
+#include "server/generate_steps.h"
 #include "server/generation_body.h"
 #include "server/http/http_message.h"
 #include "server/http/http_transport.h"
@@ -70,13 +75,22 @@ class HttpServer {
 
  private:
   http::Reply Route(http::HttpRequest&& req);
+  std::string NewRequestId(bool chat);
+  // A generation request in its steps (server/generate_steps.h): parse (Parse: the
+  // server's state and the model file, then the body), admit (AdmitGeneration), run (Run:
+  // capacity, then Engine::Submit), write (a GenerationBody). Of these, only HandleGenerate
+  // and GenerationBody touch HTTP types.
   http::Reply HandleGenerate(const http::HttpRequest& req, bool chat);
+  std::optional<ApiError> Parse(std::string_view body, bool chat, const std::string& id, OpenAIRequest* r);
+  std::optional<ApiError> Run(GenerationPlan& plan, GenerationState& g);
   void HandleHealth(http::HttpResponse& res);
   void HandleTokenize(const http::HttpRequest& req, http::HttpResponse& res);
   void HandleDetokenize(const http::HttpRequest& req, http::HttpResponse& res);
   void Finish(GenerationState& g, int http_status);
   void LogRequest(const std::string& id, const std::string& path, int status, int64_t in, int64_t out, double queue_ms,
                   double ttft_ms, double total_ms);
+  void LogWarning(const std::string& id, const std::string& message);
+  void WriteLog(const std::string& line);
 
   ServerOptions opt_;
   std::unique_ptr<http::HttpTransport> transport_;

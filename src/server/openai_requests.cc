@@ -1,9 +1,9 @@
 #include "server/openai_requests.h"
 
-#include <cctype>
 #include <cmath>
 #include <limits>
 
+#include "server/field_policy.h"
 #include "server/json_body.h"
 
 namespace weft::server {
@@ -161,7 +161,20 @@ std::optional<ApiError> ParseCommon(const Json& body, OpenAIRequest* r) {
     if (!u->is_string()) return TypeError("user", "a string");
     r->user = u->get<std::string>();
   }
-  return std::nullopt;
+  if (const Json* ids = Field(body, "stop_token_ids")) {
+    if (!ids->is_array()) return TypeError("stop_token_ids", "an array of token ids");
+    if (auto e = ParseTokenArray(*ids, "stop_token_ids", &s.stop_token_ids)) return e;
+  }
+  if (auto e = GetBool(body, "include_stop_str_in_output", &s.include_stop_str_in_output)) return e;
+  if (auto e = GetBool(body, "skip_special_tokens", &s.skip_special_tokens)) return e;
+  if (auto e = GetBool(body, "add_special_tokens", &r->add_special_tokens)) return e;
+  int priority = 0;
+  if (auto e = GetInt(body, "priority", &priority, std::numeric_limits<int32_t>::min(),
+                      std::numeric_limits<int32_t>::max())) {
+    return e;
+  }
+  r->priority = priority;
+  return CheckFieldPolicy(body, r->chat, &r->unknown_fields);
 }
 
 // Content as the template wants it: a string (text parts joined) or null.
@@ -199,6 +212,10 @@ std::optional<ApiError> ParseCompletionRequest(const Json& body, OpenAIRequest* 
     if (auto e = GetInt(body, "logprobs", &out->sampling.logprobs, 0, 20)) return e;
   }
   if (auto e = GetBool(body, "echo", &out->echo)) return e;
+  if (out->echo && out->sampling.logprobs >= 0) {
+    return BadRequest("'echo' with 'logprobs' is not supported by weft: the prompt's logprobs are not computed",
+                      "echo");
+  }
   return std::nullopt;
 }
 
@@ -243,19 +260,13 @@ std::optional<ApiError> ParseChatRequest(const Json& body, OpenAIRequest* out) {
     return BadRequest("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
   }
   if (logprobs) out->sampling.logprobs = top;
-  return std::nullopt;
-}
-
-std::optional<ApiError> ValidateSampling(const SamplingParams& sampling, int64_t n_vocab) {
-  const Status s = sampling.Validate(n_vocab);
-  if (s.ok()) return std::nullopt;
-  // Validate's message starts with the field's name ("temperature must be ...").
-  std::string param;
-  for (char c : s.message()) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') param += c;
-    else break;
+  if (auto e = GetBool(body, "add_generation_prompt", &out->add_generation_prompt)) return e;
+  if (auto e = GetBool(body, "continue_final_message", &out->continue_final_message)) return e;
+  if (const Json* k = Field(body, "chat_template_kwargs")) {
+    if (!k->is_object()) return TypeError("chat_template_kwargs", "an object");
+    out->chat_template_kwargs = *k;
   }
-  return ApiError{400, s.message(), param, ""};
+  return std::nullopt;
 }
 
 }  // namespace weft::server

@@ -1,7 +1,10 @@
 // The OpenAI request bodies of /v1/completions and /v1/chat/completions, parsed and
 // checked: JSON text -> OpenAIRequest, or an ApiError (400) naming the field at fault.
-// Unknown fields are ignored; null counts as absent. Tokenizing the prompt and
-// rendering the chat template are the server's job (they need the model).
+// Fields weft does not act on follow the field policy (server/field_policy.h): refused
+// with a 400 when dropping them would change the answer, else ignored (the unknown ones
+// listed in OpenAIRequest::unknown_fields). Null counts as absent. Tokenizing the prompt,
+// rendering the chat template and the limits of the engine (context, KV cache, n) are
+// the later steps' (they need the model).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,15 @@ struct OpenAIRequest {
   bool include_usage = false;             // stream_options.include_usage
   bool echo = false;                      // completions: prepend the prompt text
   std::string user;
+  int32_t priority = 0;                   // vLLM: smaller first (needs the priority policy)
+  // add_special_tokens; absent: completions add BOS/EOS as the vocabulary says, chat adds
+  // BOS by BuildChatPrompt's rule. false: none (chat: only what the template writes).
+  bool add_special_tokens = true;
+  // Chat (vLLM): template rendering.
+  bool add_generation_prompt = true;
+  bool continue_final_message = false;
+  nlohmann::ordered_json chat_template_kwargs;  // object or null
+  std::vector<std::string> unknown_fields;      // in no policy: ignored (the server logs them)
 };
 
 // Deepest nesting of arrays/objects allowed in a body (hostile input guard).
@@ -42,8 +54,5 @@ std::optional<ApiError> ParseJsonBody(std::string_view body, nlohmann::ordered_j
 
 std::optional<ApiError> ParseCompletionRequest(const nlohmann::ordered_json& body, OpenAIRequest* out);
 std::optional<ApiError> ParseChatRequest(const nlohmann::ordered_json& body, OpenAIRequest* out);
-
-// SamplingParams::Validate against the vocabulary, as a 400 naming the field.
-std::optional<ApiError> ValidateSampling(const SamplingParams& sampling, int64_t n_vocab);
 
 }  // namespace weft::server

@@ -6,8 +6,10 @@
 namespace weft {
 
 StatusOr<std::string> ModelChatTemplate::Render(const nlohmann::ordered_json& messages,
-                                                const nlohmann::ordered_json& tools, bool add_generation_prompt) const {
+                                                const nlohmann::ordered_json& tools, bool add_generation_prompt,
+                                                const nlohmann::ordered_json& extra) const {
   ChatTemplate::ChatInputs in;
+  if (extra.is_object()) in.extra = extra;
   in.messages = messages;
   in.tools = tools;
   in.add_generation_prompt = add_generation_prompt;

@@ -1,7 +1,7 @@
 // The chat template of a model, ready to render: the template text from the user's
 // file (--chat-template), else from the model (GGUF tokenizer.chat_template or
 // tokenizer_config.json), parsed once, with the BOS/EOS token texts the template sees.
-// Shared by `weft template`, `weft chat` and `weft serve`.
+// Shared by `weft template`, `weft chat` and `weft serve` (through BuildChatPrompt).
 // Thread-safety: immutable after loading; Render may be called from any thread.
 #pragma once
 
@@ -20,9 +20,12 @@ struct ModelChatTemplate {
   std::string bos_token;  // as the template's bos_token variable
   std::string eos_token;
 
-  // Renders messages (a JSON array of {"role", "content", ...}) with optional tools.
+  // Renders messages (a JSON array of {"role", "content", ...}) with optional tools and
+  // `extra` template variables (an object, or null for none). Prompts for the model come
+  // from BuildChatPrompt (tokenizer/chat_prompt.h), which calls this.
   StatusOr<std::string> Render(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
-                               bool add_generation_prompt) const;
+                               bool add_generation_prompt,
+                               const nlohmann::ordered_json& extra = nlohmann::ordered_json()) const;
 };
 
 // NotFound (saying how to give one) when there is neither a file nor a model template;

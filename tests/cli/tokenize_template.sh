@@ -33,6 +33,21 @@ cmp -s "$work/phi3.txt" "$work/want-phi3.txt" || { cat -A "$work/phi3.txt"; fail
   --chat-template "$shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja" > "$work/qwen.txt"
 printf '<|im_start|>system\nYou are kind.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n' > "$work/want-qwen.txt"
 cmp -s "$work/qwen.txt" "$work/want-qwen.txt" || { cat -A "$work/qwen.txt"; fail "qwen render"; }
+# --ids: the prompt as serve and chat build it: BOS once, whether the template writes it
+# (phi-3 writes <s>) or not (Qwen's, on a vocabulary that wants BOS).
+ids=$("$weft" template "$shared/models/vocab/ggml-vocab-phi-3.gguf" --messages "$work/m.json" --ids)
+[ "${ids%% *}" = 1 ] || fail "phi-3 --ids: no BOS first: $ids"
+case "$ids" in "1 1 "*) fail "phi-3 --ids: BOS twice: $ids";; esac
+ids=$("$weft" template tinyllama-v0 --messages "$work/m.json" --ids \
+  --chat-template "$shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja")
+[ "${ids%% *}" = 1 ] || fail "qwen --ids: no BOS first: $ids"
+case "$ids" in "1 1 "*) fail "qwen --ids: BOS twice: $ids";; esac
+cat > "$work/c.json" <<'J'
+[{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello"}]
+J
+"$weft" template tinyllama-v0 --messages "$work/c.json" --continue-final-message \
+  --chat-template "$shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja" > "$work/cont.txt"
+[ "$(tail -c 15 "$work/cont.txt")" = $'assistant\nHello' ] || { cat -A "$work/cont.txt"; fail "--continue-final-message"; }
 if "$weft" template tinyllama-v0 --messages "$work/m.json" 2> "$work/err.txt"; then fail "no template accepted"; fi
 grep -q "has no chat template; give one with --chat-template" "$work/err.txt" || fail "no-template message"
 echo '{"messages": 3}' > "$work/bad.json"

@@ -37,6 +37,18 @@ TEST(Status, OkAndErrors) {
   EXPECT_EQ(StatusCodeName(StatusCode::kDataLoss), "corrupt data");
 }
 
+TEST(Status, FieldTravelsWithTheErrorNotWithOk) {
+  const Status s = InvalidArgumentError("n = 9 is too many").WithField("n");
+  EXPECT_EQ(s.field(), "n");
+  EXPECT_EQ(s.message(), "n = 9 is too many");  // the message is not touched
+  const Status up = s.WithContext("request 3");
+  EXPECT_EQ(up.field(), "n");
+  EXPECT_EQ(up.message(), "request 3: n = 9 is too many");
+  EXPECT_EQ(std::move(up).WithField("messages").field(), "messages");
+  EXPECT_EQ(Status::Ok().WithField("n").field(), "");
+  EXPECT_EQ(NotFoundError("x").field(), "");
+}
+
 TEST(Status, StatusOrAndMacros) {
   int out = 0;
   EXPECT_TRUE(Chain(8, &out).ok());

@@ -183,6 +183,37 @@ TEST(Engine, StopStringsLengthAndTextDeltas) {
   EXPECT_EQ(len.text[0], Stories().tokenizer->Decode(len.tokens[0], DecodeOptions{true, false}));
 }
 
+TEST(Engine, StopTokensAndSpecialTokensInTheText) {
+  auto engine = MakeEngine();
+  const Tokenizer& tok = *Stories().tokenizer;
+  const int32_t there = tok.Encode("Once upon a time, there", EncodeOptions{false, false}).back();
+  GenerationRequest r = Greedy("Once upon a time", 12);
+  r.sampling.stop_token_ids = {there};
+  Result cut = Collect(**engine->Submit(r));
+  EXPECT_EQ(cut.text[0], ",");
+  EXPECT_EQ(cut.finish[0], RequestFinish::kStop);
+  r.sampling.include_stop_str_in_output = true;
+  EXPECT_EQ(Collect(**engine->Submit(r)).text[0], ", there");
+  GenerationRequest lily = Greedy("Once upon a time", 30);
+  lily.sampling.stop = {"Lily"};
+  lily.sampling.include_stop_str_in_output = true;
+  EXPECT_EQ(Collect(**engine->Submit(lily)).text[0], ", there was a little girl named Lily");
+  // Control tokens render only with skip_special_tokens = false; EOS only when included.
+  GenerationRequest bos = Greedy("Once", 2);
+  bos.sampling.logit_bias = {{tok.bos_id(), 100.0f}};
+  EXPECT_EQ(Collect(**engine->Submit(bos)).text[0], "");
+  bos.sampling.skip_special_tokens = false;
+  EXPECT_EQ(Collect(**engine->Submit(bos)).text[0], "<s><s>");
+  GenerationRequest eos = Greedy("Once", 2);
+  eos.sampling.logit_bias = {{tok.eos_id(), 100.0f}};
+  eos.sampling.skip_special_tokens = false;
+  EXPECT_EQ(Collect(**engine->Submit(eos)).text[0], "");
+  eos.sampling.include_stop_str_in_output = true;
+  Result kept = Collect(**engine->Submit(eos));
+  EXPECT_EQ(kept.text[0], "</s>");
+  EXPECT_EQ(kept.finish[0], RequestFinish::kStop);
+}
+
 TEST(Engine, SamplesAreSeededAndIndependent) {
   auto engine = MakeEngine();
   GenerationRequest r = Greedy("Once upon a time", 24);
@@ -227,6 +258,36 @@ TEST(Engine, BadRequestsAreRefusedWithTheReason) {
   GenerationRequest oov = Greedy("hi", 4);
   oov.prompt_tokens.push_back(100000);
   EXPECT_THAT(engine->Submit(oov).status().message(), ::testing::HasSubstr("vocabulary"));
+  EXPECT_EQ(engine->Submit(oov).status().field(), "prompt");
+  GenerationRequest many = Greedy("hi", 4);
+  many.sampling.n = 65;  // the default max_num_seqs is 64
+  EXPECT_EQ(engine->CheckAdmission(many).field(), "n");
+  EXPECT_EQ(engine->Submit(many).status().field(), "n");
+}
+
+// A KV cache smaller than the context: a prompt it cannot hold is refused at Submit (not
+// on the engine thread), and a prompt it holds generates until the cache is full.
+TEST(Engine, TheKvCacheLimitsPromptsAtSubmitAndGenerationAtItsEnd) {
+  EngineConfig config;
+  config.kv_cache_bytes = 100000;
+  auto engine = MakeEngine(config);
+  const int64_t kv_tokens = static_cast<int64_t>(engine->Stats().num_blocks) * config.block_size;
+  ASSERT_GE(kv_tokens, 32);
+  ASSERT_LT(kv_tokens + 1, engine->max_model_len());
+  GenerationRequest big;
+  big.prompt_tokens.assign(static_cast<size_t>(kv_tokens), 5);
+  auto refused = engine->Submit(big);
+  EXPECT_EQ(refused.status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(refused.status().field(), "prompt");
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("--kv-cache-mem"));
+  big.prompt_tokens.pop_back();  // room for exactly one generated token
+  Result one = Collect(**engine->Submit(big));
+  EXPECT_EQ(one.tokens[0].size(), 1u);
+  GenerationRequest fits = Greedy("Once upon a time", 100000);
+  fits.sampling.ignore_eos = true;
+  Result r = Collect(**engine->Submit(fits));
+  EXPECT_EQ(r.finish[0], RequestFinish::kLength);
+  EXPECT_EQ(static_cast<int64_t>(fits.prompt_tokens.size() + r.tokens[0].size()), kv_tokens);
 }
 
 }  // namespace

@@ -209,7 +209,9 @@ TEST(SamplingParams, ValidateNamesTheField) {
   p = {};
   p.stop = {""};
   EXPECT_THAT(p.Validate(10).message(), ::testing::HasSubstr("stop"));
+  EXPECT_EQ(p.Validate(10).field(), "stop");
   EXPECT_TRUE(SamplingParams{}.Validate(10).ok());
+  EXPECT_EQ(SamplingParams{}.Validate(10).field(), "");
 }
 
 TEST(StopStrings, MatchAcrossDeltasAndHoldBackPrefixes) {
@@ -240,6 +242,17 @@ TEST(StopStrings, EarliestStopWinsAndFlushReturnsHeldText) {
   EXPECT_EQ(h.Flush(), "en");
   StopStringMatcher none({});
   EXPECT_EQ(none.Feed("abc").emit, "abc");
+}
+
+TEST(StopStrings, IncludeStopEndsTheTextWithTheStopString) {
+  StopStringMatcher m({"bc", "abcd"}, /*include_stop=*/true);
+  EXPECT_EQ(m.Feed("xa").emit, "x");  // 'a' may start "abcd"
+  auto r = m.Feed("bcd tail");
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.emit, "abcd");  // the earliest stop, whole, and nothing after it
+  EXPECT_EQ(m.Flush(), "");
+  StopStringMatcher same_start({"ab", "abc"}, true);
+  EXPECT_EQ(same_start.Feed("zabc").emit, "zab");  // the first listed of those starting there
 }
 
 }  // namespace

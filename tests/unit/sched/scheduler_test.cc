@@ -47,7 +47,7 @@ class Harness {
       owned_.push_back(std::make_unique<Sequence>(id, k, prompt, max_tokens, priority));
       group.push_back(owned_.back().get());
     }
-    EXPECT_TRUE(sched_.Add(group).ok());
+    sched_.Add(group);
     for (Sequence* s : group) {
       live_.push_back(s);
       added_step_[s] = steps_;
@@ -423,7 +423,9 @@ TEST(Scheduler, AbortFreesBlocksAtOnce) {
   ExpectAllBlocksFree(h);
 }
 
-TEST(Scheduler, RefusesPromptsThatCanNeverRun) {
+// Admission (engine/admission.h) refuses these with a Status; reaching the scheduler
+// with one is a bug, so it stops there rather than queue a request that never runs.
+TEST(SchedulerDeathTest, RequestsThatCanNeverRunAreBugs) {
   SchedulerConfig sc;
   KvCacheConfig kc;
   kc.num_blocks = 4;
@@ -432,19 +434,21 @@ TEST(Scheduler, RefusesPromptsThatCanNeverRun) {
   KvCacheManager kv(kc);
   Scheduler sched(sc, &kv);
   Sequence too_long(1, 0, Iota(64), 4);
-  EXPECT_EQ(sched.Add(&too_long).code(), StatusCode::kOutOfRange);
+  EXPECT_DEATH(sched.Add(&too_long), "context of 64");
   Sequence too_big(2, 0, Iota(16), 4);  // 17 tokens need 5 blocks of 4
-  EXPECT_EQ(sched.Add(&too_big).code(), StatusCode::kResourceExhausted);
+  EXPECT_DEATH(sched.Add(&too_big), "cache of 4 blocks");
   const std::vector<int32_t> empty;
   Sequence none(3, 0, empty, 4);
-  EXPECT_EQ(sched.Add(&none).code(), StatusCode::kInvalidArgument);
-  EXPECT_FALSE(sched.HasUnfinished());
+  EXPECT_DEATH(sched.Add(&none), "empty prompt");
   SchedulerConfig whole;
   whole.enable_chunked_prefill = false;
   whole.max_num_batched_tokens = 8;
   Scheduler sched2(whole, &kv);
   Sequence over_budget(4, 0, Iota(9), 2);
-  EXPECT_EQ(sched2.Add(&over_budget).code(), StatusCode::kInvalidArgument);
+  EXPECT_DEATH(sched2.Add(&over_budget), "step budget of 8");
+  Sequence fits(5, 0, Iota(8), 2);  // 9 tokens: 3 blocks, within the budget
+  sched2.Add(&fits);
+  EXPECT_TRUE(sched2.HasUnfinished());
 }
 
 TEST(Scheduler, LengthLimitsFinishAndContextIsRespected) {

@@ -16,6 +16,13 @@ TEST(ServerErrors, StatusToHttp) {
   EXPECT_EQ(FromStatus(InternalError("bug")).http_status, 500);
 }
 
+TEST(ServerErrors, TheParamIsTheStatusFieldNotTheMessage) {
+  const ApiError e = FromStatus(OutOfRangeError("temperature is not the field here").WithField("prompt"));
+  EXPECT_EQ(e.param, "prompt");
+  EXPECT_EQ(e.message, "temperature is not the field here");
+  EXPECT_EQ(FromStatus(InvalidArgumentError("top_p must be in (0, 1]")).param, "");
+}
+
 TEST(ServerErrors, OpenAIBody) {
   ApiError e = BadRequest("'n' must be an integer", "n");
   const auto j = nlohmann::json::parse(e.Body());

@@ -44,6 +44,39 @@ TEST(OpenAIRequests, CompletionFields) {
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
   EXPECT_EQ(r.user, "u");
+  EXPECT_EQ(r.unknown_fields, (std::vector<std::string>{"unknown_field"}));
+}
+
+TEST(OpenAIRequests, VllmFieldsAreActedOn) {
+  OpenAIRequest r;
+  auto e = Completion(R"({"prompt":"hi","stop_token_ids":[3,9],"include_stop_str_in_output":true,
+      "skip_special_tokens":false,"add_special_tokens":false,"priority":-2})", &r);
+  ASSERT_FALSE(e) << e->message;
+  EXPECT_EQ(r.sampling.stop_token_ids, (std::vector<int32_t>{3, 9}));
+  EXPECT_TRUE(r.sampling.include_stop_str_in_output);
+  EXPECT_FALSE(r.sampling.skip_special_tokens);
+  EXPECT_FALSE(r.add_special_tokens);
+  EXPECT_EQ(r.priority, -2);
+  EXPECT_TRUE(r.unknown_fields.empty());
+  OpenAIRequest d;
+  ASSERT_FALSE(Completion(R"({"prompt":"hi"})", &d));
+  EXPECT_TRUE(d.add_special_tokens);
+  EXPECT_TRUE(d.sampling.skip_special_tokens);
+  EXPECT_FALSE(d.sampling.include_stop_str_in_output);
+
+  OpenAIRequest c;
+  e = Chat(R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"Once"}],
+      "continue_final_message":true,"add_generation_prompt":false,"chat_template_kwargs":{"enable_thinking":false}})",
+           &c);
+  ASSERT_FALSE(e) << e->message;
+  EXPECT_TRUE(c.continue_final_message);
+  EXPECT_FALSE(c.add_generation_prompt);
+  EXPECT_EQ(c.chat_template_kwargs, (Json{{"enable_thinking", false}}));
+  OpenAIRequest cd;
+  ASSERT_FALSE(Chat(R"({"messages":[{"role":"user","content":"x"}]})", &cd));
+  EXPECT_TRUE(cd.add_generation_prompt);
+  EXPECT_FALSE(cd.continue_final_message);
+  EXPECT_TRUE(cd.chat_template_kwargs.is_null());
 }
 
 TEST(OpenAIRequests, PromptForms) {
@@ -80,6 +113,13 @@ TEST(OpenAIRequests, ErrorsNameTheField) {
       {R"({"prompt":[-1]})", "prompt"},
       {R"({"max_tokens":3})", "prompt"},
       {R"({"prompt":"x","logprobs":true})", "logprobs"},
+      {R"({"prompt":"x","stop_token_ids":5})", "stop_token_ids"},
+      {R"({"prompt":"x","stop_token_ids":[-5]})", "stop_token_ids"},
+      {R"({"prompt":"x","include_stop_str_in_output":1})", "include_stop_str_in_output"},
+      {R"({"prompt":"x","skip_special_tokens":"no"})", "skip_special_tokens"},
+      {R"({"prompt":"x","add_special_tokens":0})", "add_special_tokens"},
+      {R"({"prompt":"x","priority":1.5})", "priority"},
+      {R"({"prompt":"x","echo":true,"logprobs":1})", "echo"},
   };
   for (const Case& c : cases) {
     OpenAIRequest r;
@@ -139,6 +179,9 @@ TEST(OpenAIRequests, ChatErrors) {
       {R"({"messages":[{"role":"user","content":5}]})", "messages[0].content"},
       {R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})", "top_logprobs"},
       {R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":50})", "top_logprobs"},
+      {R"({"messages":[{"role":"user","content":"x"}],"chat_template_kwargs":[1]})", "chat_template_kwargs"},
+      {R"({"messages":[{"role":"user","content":"x"}],"continue_final_message":"yes"})", "continue_final_message"},
+      {R"({"messages":[{"role":"user","content":"x"}],"add_generation_prompt":1})", "add_generation_prompt"},
   };
   for (const Case& c : cases) {
     OpenAIRequest r;
@@ -146,16 +189,6 @@ TEST(OpenAIRequests, ChatErrors) {
     ASSERT_TRUE(e) << c.body;
     EXPECT_EQ(e->param, c.param) << c.body << ": " << e->message;
   }
-}
-
-TEST(OpenAIRequests, ValidateSamplingNamesTheField) {
-  SamplingParams s;
-  s.top_p = 0;
-  auto e = ValidateSampling(s, 100);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->http_status, 400);
-  EXPECT_EQ(e->param, "top_p");
-  EXPECT_FALSE(ValidateSampling(SamplingParams{}, 100));
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+// Admission: whether the engine can ever serve a request, decided once, in Engine::Submit,
+// before anything is queued. Every user-caused refusal of a request (bad sampling
+// parameters, token ids outside the vocabulary, a prompt longer than the context or than
+// the whole KV cache, more samples than the engine runs at once, a priority without the
+// priority policy) is a Status from here that names the request field at fault
+// (Status::field()) and, for a server limit, the `weft serve` flag that raises it. The
+// layers below (EngineCore, Scheduler) only check, as invariants, what passed here.
+//
+// Thread-safety: AdmissionLimits is a plain value, fixed when the engine is created;
+// CheckAdmission is a pure function.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/request.h"
+#include "sched/scheduler.h"
+#include "weft/status.h"
+
+namespace weft {
+
+struct AdmissionLimits {
+  int64_t n_vocab = 0;
+  int32_t max_model_len = 0;       // tokens a sequence may hold: prompt + generated
+  int32_t num_kv_blocks = 0;       // blocks in the whole KV cache
+  int32_t block_size = 0;          // tokens per block
+  int32_t max_num_seqs = 0;        // sequences running at once (n of one request included)
+  SchedulingPolicy policy = SchedulingPolicy::kFcfs;
+
+  // Tokens the whole KV cache holds.
+  int64_t kv_tokens() const { return static_cast<int64_t>(num_kv_blocks) * block_size; }
+};
+
+// OK, or InvalidArgument / OutOfRange with field() one of "prompt", "n", "priority" or a
+// sampling field ("temperature", "stop_token_ids", ...). A prompt needs room for itself
+// and one generated token, in the context and in the KV cache.
+Status CheckAdmission(const GenerationRequest& request, const AdmissionLimits& limits);
+
+}  // namespace weft
