@@ -18,17 +18,20 @@ std::optional<ApiError> Parse(const std::string& text, bool chat, OpenAIRequest*
   return chat ? ParseChatRequest(body, r) : ParseCompletionRequest(body, r);
 }
 
+// One field of a chat (chat = true) or completions request, with its value as JSON text.
+struct FieldCase {
+  bool chat;
+  const char* name;
+  const char* value;
+};
+
 std::string WithField(bool chat, const std::string& name, const std::string& value) {
   const std::string base = chat ? R"({"messages":[{"role":"user","content":"x"}])" : R"({"prompt":"x")";
   return base + ",\"" + name + "\":" + value + "}";
 }
 
 TEST(FieldPolicy, FieldsThatChangeTheAnswerAreRefusedByName) {
-  struct Case {
-    bool chat;
-    const char* name;
-    const char* value;
-  } cases[] = {
+  const FieldCase cases[] = {
       {false, "response_format", R"({"type":"json_object"})"},
       {true, "response_format", R"({"type":"json_schema","json_schema":{"name":"a","schema":{}}})"},
       {true, "tool_choice", R"("auto")"},
@@ -55,7 +58,7 @@ TEST(FieldPolicy, FieldsThatChangeTheAnswerAreRefusedByName) {
       {true, "reasoning_effort", R"("high")"},
       {true, "modalities", R"(["text","audio"])"},
   };
-  for (const Case& c : cases) {
+  for (const FieldCase& c : cases) {
     OpenAIRequest r;
     const std::string body = WithField(c.chat, c.name, c.value);
     auto e = Parse(body, c.chat, &r);
@@ -68,11 +71,7 @@ TEST(FieldPolicy, FieldsThatChangeTheAnswerAreRefusedByName) {
 }
 
 TEST(FieldPolicy, ValuesThatAskForNothingAndNullPass) {
-  struct Case {
-    bool chat;
-    const char* name;
-    const char* value;
-  } cases[] = {
+  const FieldCase cases[] = {
       {false, "response_format", R"({"type":"text"})"},
       {true, "response_format", "null"},
       {true, "tool_choice", "null"},
@@ -84,7 +83,7 @@ TEST(FieldPolicy, ValuesThatAskForNothingAndNullPass) {
       {true, "modalities", R"(["text"])"},
       {false, "return_tokens_as_token_ids", "false"},
   };
-  for (const Case& c : cases) {
+  for (const FieldCase& c : cases) {
     OpenAIRequest r;
     const std::string body = WithField(c.chat, c.name, c.value);
     auto e = Parse(body, c.chat, &r);

@@ -73,28 +73,22 @@ TEST(GenerateSteps, APromptLargerThanTheKvCacheIs400NamingTheFlag) {
   EXPECT_THAT(c->message, HasSubstr("--kv-cache-mem"));
 }
 
-TEST(GenerateSteps, ARequestIsAdmittedWholeOrNotAtAll) {
+// The refusal of a completions request `body`, which must have one.
+ApiError Refusal(const std::string& body) {
   GenerationPlan plan;
-  auto e = Plan(R"({"prompt":["Once upon a time",")" + Words(KvTokens()) + R"("]})", false, &plan);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->param, "prompt");
-  GenerationPlan many;
-  auto n = Plan(R"({"prompt":"Once","n":5})", false, &many);
-  ASSERT_TRUE(n);
-  EXPECT_EQ(n->param, "n");
-  EXPECT_THAT(n->message, HasSubstr("--max-seqs"));
-  GenerationPlan prio;
-  auto p = Plan(R"({"prompt":"Once","priority":1})", false, &prio);
-  ASSERT_TRUE(p);
-  EXPECT_EQ(p->param, "priority");
-  GenerationPlan sampling;
-  auto s = Plan(R"({"prompt":"Once","stop_token_ids":[100000]})", false, &sampling);
-  ASSERT_TRUE(s);
-  EXPECT_EQ(s->param, "stop_token_ids");
-  GenerationPlan wrong;
-  auto m = Plan(R"({"prompt":"Once","model":"gpt-4"})", false, &wrong);
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->http_status, 404);
+  std::optional<ApiError> e = Plan(body, false, &plan);
+  EXPECT_TRUE(e) << body;
+  return e.value_or(ApiError{});
+}
+
+TEST(GenerateSteps, ARequestIsAdmittedWholeOrNotAtAll) {
+  EXPECT_EQ(Refusal(R"({"prompt":["Once upon a time",")" + Words(KvTokens()) + R"("]})").param, "prompt");
+  const ApiError n = Refusal(R"({"prompt":"Once","n":5})");
+  EXPECT_EQ(n.param, "n");
+  EXPECT_THAT(n.message, HasSubstr("--max-seqs"));
+  EXPECT_EQ(Refusal(R"({"prompt":"Once","priority":1})").param, "priority");
+  EXPECT_EQ(Refusal(R"({"prompt":"Once","stop_token_ids":[100000]})").param, "stop_token_ids");
+  EXPECT_EQ(Refusal(R"({"prompt":"Once","model":"gpt-4"})").http_status, 404);
 }
 
 TEST(GenerateSteps, PromptsFollowTheRequest) {
