@@ -3,15 +3,18 @@
 # least SECONDS, sampling the server's RSS every second. Prints the bench summary, the
 # requests that failed (must be 0), whether the server is still alive, and RSS after the
 # first 10 s (min / max / last), so "RSS flat" can be read off. Loopback only.
-#   bench/serve_soak.sh WEFT MODEL [CONCURRENCY=64] [SECONDS=60] [PORT=18431]
+#   bench/serve_soak.sh WEFT MODEL [CONCURRENCY=64] [SECONDS=60] [PORT=18431] [SERVE FLAGS...]
+# The KV pool is allocated once but its pages become resident as blocks are first used,
+# so RSS climbs until every block has been used once: give --kv-cache-mem to bound it.
 # Requests: 64-word prompts, 32 output tokens (ignore_eos), in passes of 4 x C until
 # SECONDS have passed.
 set -euo pipefail
 weft=$1 model=$2 conc=${3:-64} seconds=${4:-60} port=${5:-18431}
+shift $(( $# < 5 ? $# : 5 ))
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$weft" serve "$model" --port "$port" --max-seqs "$conc" -t 2 > "$work/server.log" 2>&1 &
+"$weft" serve "$model" --port "$port" --max-seqs "$conc" -t 2 "$@" > "$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 600); do
   curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break
@@ -49,9 +52,12 @@ python3 - "$work/rss.txt" "$start" <<PY
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 2]
 t0 = int(sys.argv[2])
-late = [int(r[1]) / 1024 for r in rows if int(r[0]) >= t0 + 10]
+late = [(int(r[0]) - t0, int(r[1]) / 1024) for r in rows if int(r[0]) >= t0 + 10]
 if late:
-    print("server RSS after the first 10 s: min %.0f MiB, max %.0f MiB, last %.0f MiB (%d samples)" % (min(late), max(late), late[-1], len(late)))
+    v = [m for _, m in late]
+    half = [m for t, m in late if t >= late[-1][0] / 2]
+    print("server RSS after the first 10 s: min %.0f MiB, max %.0f MiB, last %.0f MiB (%d samples); second half of the run: %.0f .. %.0f MiB"
+          % (min(v), max(v), v[-1], len(v), min(half), max(half)))
 PY
 echo "soak: $(basename "$model") c=$conc: $passes passes in ${elapsed}s, $done_reqs requests ok, $failed failed, server alive: $alive"
 [ "$failed" -eq 0 ] && [ "$alive" = yes ]
