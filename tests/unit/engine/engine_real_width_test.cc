@@ -14,15 +14,12 @@
 
 #include "engine/engine.h"
 #include "support/golden.h"
+#include "support/test_model.h"
 
 namespace weft {
 namespace {
 
-struct Model {
-  std::shared_ptr<const ModelFile> file;
-  std::shared_ptr<const LlamaWeights> weights;
-  std::shared_ptr<const Tokenizer> tokenizer;
-};
+using Model = testing::TestModel;
 
 struct RealWidthCase {
   const char* name;
@@ -31,14 +28,9 @@ struct RealWidthCase {
 };
 
 Model Load(const RealWidthCase& c) {
-  Model m;
   auto path = testing::SynthModel(c.preset, c.type);
   EXPECT_TRUE(path.ok()) << path.status().message();
-  if (!path.ok()) return m;
-  m.file = *OpenModelFile(*path);
-  m.weights = *LlamaWeights::Bind(m.file);
-  m.tokenizer = *LoadTokenizer(*m.file);
-  return m;
+  return path.ok() ? testing::LoadTestModel(*path) : Model{};
 }
 
 constexpr int kRequests = 64;

@@ -10,23 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "support/golden.h"
+#include "support/test_model.h"
 
 namespace weft {
 namespace {
 
-struct Model {
-  std::shared_ptr<const ModelFile> file;
-  std::shared_ptr<const LlamaWeights> weights;
-  std::shared_ptr<const Tokenizer> tokenizer;
-};
-
-Model Load(const std::string& path) {
-  Model m;
-  m.file = *OpenModelFile(path);
-  m.weights = *LlamaWeights::Bind(m.file);
-  m.tokenizer = *LoadTokenizer(*m.file);
-  return m;
-}
+using Model = testing::TestModel;
+Model Load(const std::string& path) { return testing::LoadTestModel(path); }
 
 const Model& Stories() {
   static const Model m = Load(testing::SharedDir() + "/models/stories260K/stories260K.gguf");

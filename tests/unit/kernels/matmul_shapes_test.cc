@@ -109,6 +109,18 @@ std::vector<TensorLayout> Layouts(DType type) {
   return out;
 }
 
+// w_rows (row layout) as a weight in `layout`: itself, or a packed copy owned here.
+struct WeightInLayout {
+  PackedTensor packed;
+  TensorView view;
+  WeightInLayout(const TensorView& w_rows, TensorLayout layout) : view(w_rows) {
+    if (layout == TensorLayout::kPanel16) {
+      packed = PackTensor(w_rows);
+      view = packed.view;
+    }
+  }
+};
+
 const char* LayoutName(TensorLayout l) { return l == TensorLayout::kPanel16 ? "panel16" : "rows"; }
 
 // Rows [0, m) of the sample that the m = 512 result is checked on against the reference:
@@ -153,12 +165,8 @@ TEST_P(MatMulShapes, SweepRows) {
   for (int64_t r : sample) xs.insert(xs.end(), x.begin() + r * k, x.begin() + (r + 1) * k);
   const MatMulReference reference(ctxs, w_rows, xs, static_cast<int64_t>(sample.size()));
   for (TensorLayout layout : Layouts(type)) {
-    PackedTensor packed;
-    TensorView w = w_rows;
-    if (layout == TensorLayout::kPanel16) {
-      packed = PackTensor(w_rows);
-      w = packed.view;
-    }
+    const WeightInLayout in_layout(w_rows, layout);
+    const TensorView& w = in_layout.view;
     for (Isa isa : ctxs.isas) {
       if (isa == Isa::kScalar) continue;  // the reference (a plain loop per row and column)
       SCOPED_TRACE(::testing::Message() << IsaName(isa) << " " << DTypeName(type) << " " << LayoutName(layout)
@@ -208,12 +216,8 @@ TEST_P(MatMulFullWidth, SampledColumns) {
     const auto x = FastRandomActivations(static_cast<uint64_t>(m * 1000 + k), m, k);
     const MatMulReference reference(ctxs, w_pick, x, m);
     for (TensorLayout layout : Layouts(type)) {
-      PackedTensor packed;
-      TensorView w = w_rows;
-      if (layout == TensorLayout::kPanel16) {
-        packed = PackTensor(w_rows);
-        w = packed.view;
-      }
+      const WeightInLayout in_layout(w_rows, layout);
+      const TensorView& w = in_layout.view;
       for (Isa isa : ctxs.isas) {
         if (isa == Isa::kScalar) continue;  // the reference itself (and too slow at vocab width)
         // Panel16 weights meet only tables with their own panel kernel in weft (BindOptions);
