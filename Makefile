@@ -58,11 +58,12 @@ tsan: deps
 # ThreadSanitizer on the threads that share state in a running server: the engine thread
 # with its clients (engine_test) and weft serve under concurrent and hostile HTTP clients
 # (tests/cli/bench_serve.sh with the TSan binary as both server and client;
-# tests/hostile/hostile_suite.py --quick).
+# tests/hostile/hostile_suite.py --quick); the first race a process meets aborts it.
 tsan-threads: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build --preset tsan --target weft engine_test
-	ctest --test-dir build/tsan --output-on-failure -R '^Engine\.|^cli\.bench_serve$$|^hostile\.server$$'
+	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure \
+	  -R '^Engine\.|^cli\.bench_serve$$|^hostile\.server$$'
 
 fuzz: deps
 	scripts/run-fuzzers.sh $(FUZZ_SECONDS)
