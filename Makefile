@@ -4,9 +4,6 @@
 # Other targets: build, chat, check (Release tests only), asan, tsan, tsan-threads, fuzz, clean.
 
 SHELL := /bin/bash
-# ccache keys on paths relative to the checkout, so another clone of the same commit (CI's)
-# reuses this machine's objects.
-export CCACHE_BASEDIR := $(CURDIR)
 # The default model: a small instruct model from the hub when it answers, else the best
 # local one (scripts/default-model.sh); evaluated once.
 ifeq ($(origin MODEL), undefined)
