@@ -169,7 +169,6 @@ void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* cons
   }
   constexpr int MR = P::kMRStaged;
   WEFT_SCRATCH_WINDOW("Panel16 rows", 0, static_cast<size_t>(A.m), S.rows.size());
-  WEFT_SCRATCH_WINDOW("Panel16 accumulators", 0, static_cast<size_t>(A.m) * NR, S.acc.size());
   PrefetchShare share(next_lines, (A.m + MR - 1) / MR);
   for (int64_t r = 0; r < A.m; r += MR) {
     share.Next<NR>(groups, (kb0 + nbk) * P::kStreamBytes);
