@@ -464,20 +464,30 @@ def slow_reader_does_not_stall(srv):
     assert growth < 50, growth
 
 
+def wait_for(pred, seconds, what):
+    """Polls pred() every 20 ms until it holds; fails naming `what` after `seconds`."""
+    t = time.time()
+    while not pred():
+        assert time.time() - t < seconds, what
+        time.sleep(0.02)
+
+
 @case
 def nonstream_client_leaves(srv):
+    # The previous case's abandoned streams must drain first, so the count below is ours.
+    wait_for(lambda: metric(srv.port, "weft_num_requests_in_flight") == 0, 5 * SLOW,
+             "abandoned streams of the previous case are still generating")
     body = json.dumps({"prompt": "Once", "max_tokens": 100000, "ignore_eos": True}).encode()
     s = socket.create_connection(("127.0.0.1", srv.port))
     s.sendall(raw_request("POST", "/v1/completions", body))
-    time.sleep(0.3)
-    assert metric(srv.port, "weft_num_requests_in_flight") == 1
+    wait_for(lambda: metric(srv.port, "weft_num_requests_in_flight") == 1, 5 * SLOW,
+             "the non-streaming request never started")
+    time.sleep(0.2)  # it is generating now, with nobody reading yet
     s.close()
-    t = time.time()
-    while metric(srv.port, "weft_num_requests_in_flight") != 0:
-        assert time.time() - t < 0.5 * SLOW, "the abandoned request is still generating"
-        time.sleep(0.02)
-    time.sleep(0.1)
-    assert '"status":499' in srv.text() or "status=499" in srv.text()
+    wait_for(lambda: metric(srv.port, "weft_num_requests_in_flight") == 0, 0.5 * SLOW,
+             "the abandoned request is still generating")
+    wait_for(lambda: '"status":499' in srv.text() or "status=499" in srv.text(), 2 * SLOW,
+             "no access-log line with status 499 for the abandoned request")
 
 
 # ---- lifecycle -----------------------------------------------------------------------
