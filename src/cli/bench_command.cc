@@ -17,8 +17,7 @@
 #include "cli/bench_llama.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
-#include "engine/engine.h"
-#include "loader/model_source.h"
+#include "weft/engine.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::cli {
@@ -47,10 +46,7 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 Status Run(const Args& a) {
-  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
-  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
-  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
-  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*file));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
   EngineConfig ec;
   ec.scheduler.max_num_seqs = a.max_seqs;
   ec.scheduler.max_num_batched_tokens = a.max_batched;
@@ -62,7 +58,7 @@ Status Run(const Args& a) {
   ec.block_size = a.block_size;
   ec.threads = a.threads;
   ec.seed = a.seed;
-  WEFT_ASSIGN_OR_RETURN(auto engine, Engine::Create(ec, weights, tokenizer));
+  WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   const int64_t vocab = engine->model_config().n_vocab;
 
   // The workload: seeded random token ids (so that no tokenizer quirk shapes it),

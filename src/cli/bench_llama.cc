@@ -24,9 +24,9 @@
 #include "cli/byte_size.h"
 #include "cli/progress.h"
 #include "kernels/machine_probe.h"
-#include "loader/model_source.h"
-#include "loader/model_summary.h"
-#include "model/single_sequence.h"
+#include "weft/engine.h"
+#include "model/model_summary.h"
+#include "eval/single_sequence.h"
 #include "weft/build_info.h"
 
 namespace weft::cli {
@@ -43,22 +43,20 @@ struct ModelCost {
   std::string type_label;               // "Q4_0", "Q4_K+Q6_K"
 };
 
-ModelCost ComputeCost(const LlamaWeights& w) {
+ModelCost ComputeCost(const Model& w) {
   ModelCost c;
   for (const TensorView& t : w.file().tensors()) {
     c.size_bytes += t.nbytes;
     c.n_params += t.NumElements();
   }
   std::map<DType, uint64_t> type_bytes;
-  for (const LlamaLayerWeights& l : w.layers()) {
-    for (const TensorView* m : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down}) {
-      c.weight_bytes_per_token += m->nbytes;
-      c.layer_matmul_params += m->NumElements();
-      type_bytes[m->type] += m->nbytes;
-    }
+  for (const TensorView* m : w.LayerMatrices()) {
+    c.weight_bytes_per_token += m->nbytes;
+    c.layer_matmul_params += m->NumElements();
+    type_bytes[m->type] += m->nbytes;
   }
-  c.weight_bytes_per_token += w.output().nbytes;
-  c.output_params = w.output().NumElements();
+  c.weight_bytes_per_token += w.OutputMatrix().nbytes;
+  c.output_params = w.OutputMatrix().NumElements();
   std::vector<std::pair<uint64_t, DType>> by_bytes;
   uint64_t total = 0;
   for (const auto& [type, bytes] : type_bytes) {
@@ -379,10 +377,11 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   if (threads.empty()) threads.push_back(PhysicalCoreCount());
   WEFT_ASSIGN_OR_RETURN(int64_t probe_bytes, ParseByteSize("--probe-mem", a.probe_mem));
 
-  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
-  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
-  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
-  const ModelConfig& cfg = weights->config();
+  OpenModelOptions open;
+  open.load_tokenizer = false;  // random token ids
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
+  const std::string& path = m.path;
+  const ModelConfig& cfg = m.model->config();
   std::vector<int> depths = a.n_depth;
   if (depths.empty()) depths.push_back(0);
   int longest_test = 0;
@@ -395,7 +394,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
                                        longest_test, deepest > 0 ? fmt::format(" after {} (-d)", deepest) : "",
                                        cfg.context_length));
   }
-  Context c{a, path, cfg, ComputeCost(*weights), "", ""};
+  Context c{a, path, cfg, ComputeCost(*m.model), "", ""};
   c.model_type = fmt::format("{} {} {}", cfg.arch, SizeLabel(c.cost.n_params), c.cost.type_label);
   const bool md = a.output == "md";
   std::FILE* info = md ? stdout : stderr;  // stdout stays parseable JSON otherwise
@@ -427,7 +426,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
     ro.threads = t;
     ro.max_tokens_per_step = a.ubatch;
     ro.max_logit_rows = 1;
-    WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(weights, ro));
+    WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, ro));
     c.isa = runner->isa_name();
     WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest));
     std::vector<std::tuple<int, int, int>> tests;  // (n_depth, n_prompt, n_gen)

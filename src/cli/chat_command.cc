@@ -19,8 +19,7 @@
 
 #include "cli/commands.h"
 #include "cli/line_reader.h"
-#include "engine/engine.h"
-#include "loader/model_source.h"
+#include "weft/engine.h"
 #include "tokenizer/chat_prompt.h"
 #include "tokenizer/model_chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -353,24 +352,21 @@ class ChatSession {
 // The engine's threads must not take SIGINT (the chat loop on this thread handles it):
 // they are created with it blocked and inherit that.
 StatusOr<std::unique_ptr<Engine>> CreateEngineWithoutSigint(const EngineConfig& ec,
-                                                            std::shared_ptr<const LlamaWeights> weights,
-                                                            std::shared_ptr<const Tokenizer> tokenizer) {
+                                                            const OpenedModel& model) {
   sigset_t block, old;
   sigemptyset(&block);
   sigaddset(&block, SIGINT);
   pthread_sigmask(SIG_BLOCK, &block, &old);
-  auto engine = Engine::Create(ec, std::move(weights), std::move(tokenizer));
+  auto engine = OpenEngine(model, ec);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return engine;
 }
 
 Status Run(const Args& a) {
-  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
-  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
-  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
-  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*file));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  const std::string& path = m.path;
   std::shared_ptr<const ModelChatTemplate> tmpl;
-  auto loaded = LoadModelChatTemplate(*file, *tokenizer, a.chat_template);
+  auto loaded = LoadModelChatTemplate(*m.file, *m.tokenizer, a.chat_template);
   if (loaded.ok()) {
     tmpl = std::move(loaded).value();
   } else if (loaded.status().code() == StatusCode::kNotFound && a.chat_template.empty()) {
@@ -386,7 +382,7 @@ Status Run(const Args& a) {
   ec.scheduler.max_num_seqs = 1;  // one conversation; also caps the KV cache at one full context
   ec.max_model_len = a.ctx;
   ec.threads = a.threads;
-  WEFT_ASSIGN_OR_RETURN(auto engine, CreateEngineWithoutSigint(ec, weights, tokenizer));
+  WEFT_ASSIGN_OR_RETURN(auto engine, CreateEngineWithoutSigint(ec, m));
   if (a.n_predict >= engine->max_model_len()) {
     return InvalidArgumentError(fmt::format("-n {} leaves no room for a prompt in the context of {} tokens",
                                             a.n_predict, engine->max_model_len()));

@@ -11,9 +11,10 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "model/load_model.h"
-#include "model/logits_file.h"
-#include "model/single_sequence.h"
+#include "model/model_runner.h"
+#include "weft/engine.h"
+#include "eval/logits_file.h"
+#include "eval/single_sequence.h"
 
 namespace weft::cli {
 namespace {
@@ -49,10 +50,13 @@ Status RunLogits(const std::string& model, const std::string& ids_path, const st
   }
   RunnerOptions options;
   options.threads = threads;
-  WEFT_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(model, options));
-  WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(m.runner.get(), n));
+  OpenModelOptions open;
+  open.load_tokenizer = false;  // the ids come from a file
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(model, open));
+  WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, options));
+  WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), n));
   LogitsFile f;
-  f.n_vocab = static_cast<uint32_t>(m.runner->config().n_vocab);
+  f.n_vocab = static_cast<uint32_t>(runner->config().n_vocab);
   f.tokens.assign(ids.begin(), ids.end());
   f.keep.assign(positions.begin(), positions.end());
   f.logits.resize(f.keep.size() * f.n_vocab);
@@ -60,7 +64,7 @@ Status RunLogits(const std::string& model, const std::string& ids_path, const st
   WEFT_RETURN_IF_ERROR(seq->Append(ids, rows, f.logits.data()));
   WEFT_RETURN_IF_ERROR(WriteLogitsFile(out_path, f));
   std::fprintf(stderr, "weft logits: %zu positions x %u vocab -> %s (%s kernels)\n", f.keep.size(), f.n_vocab,
-               out_path.c_str(), m.runner->isa_name());
+               out_path.c_str(), runner->isa_name());
   return Status::Ok();
 }
 

@@ -10,8 +10,9 @@
 #include "base/mapped_file.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
-#include "model/load_model.h"
-#include "model/perplexity.h"
+#include "model/model_runner.h"
+#include "weft/engine.h"
+#include "eval/perplexity.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::cli {
@@ -30,8 +31,9 @@ Status Run(const Args& a) {
   options.threads = a.threads;
   options.max_tokens_per_step = std::min<int64_t>(a.n_ctx, 512);
   options.max_logit_rows = options.max_tokens_per_step;
-  WEFT_ASSIGN_OR_RETURN(LoadedModel m, LoadModel(a.model, options));
-  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*m.file));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, options));
+  const Tokenizer* tokenizer = m.tokenizer.get();
   // llama-perplexity's convention: the whole text is encoded with BOS in front (when the
   // model adds one), cut into chunks, and each chunk's first token is replaced by BOS.
   EncodeOptions enc;
@@ -43,10 +45,10 @@ Status Run(const Args& a) {
   po.bos_id = tokenizer->vocab().add_bos ? tokenizer->bos_id() : -1;
   po.kl_base_path = a.kl_base;
   std::fprintf(stderr, "weft perplexity: %zu tokens, chunks of %lld, %s kernels\n", tokens.size(),
-               static_cast<long long>(a.n_ctx), m.runner->isa_name());
+               static_cast<long long>(a.n_ctx), runner->isa_name());
   ProgressBar bar("perplexity");
   WEFT_ASSIGN_OR_RETURN(PerplexityResult r,
-                        ComputePerplexity(m.runner.get(), tokens, po, [&](const PerplexityProgress& p) {
+                        ComputePerplexity(runner.get(), tokens, po, [&](const PerplexityProgress& p) {
                           bar.Update(p.chunk, p.n_chunks,
                                      fmt::format("ppl {:.4f} +/- {:.4f}, {:.0f} tok/s", p.ppl, p.ppl_stderr,
                                                  static_cast<double>(p.chunk * a.n_ctx) / p.seconds));

@@ -8,8 +8,7 @@
 #include <random>
 
 #include "cli/commands.h"
-#include "engine/engine.h"
-#include "loader/model_source.h"
+#include "weft/engine.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::cli {
@@ -36,12 +35,9 @@ void Write(const std::string& text) {
 }
 
 Status Run(const Args& a) {
-  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
-  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
-  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
-  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*file));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
   GenerationRequest req;
-  req.prompt_tokens = tokenizer->Encode(a.prompt);
+  req.prompt_tokens = m.tokenizer->Encode(a.prompt);
   if (req.prompt_tokens.empty()) return InvalidArgumentError("the prompt is empty after tokenization");
   SamplingParams& sp = req.sampling;
   sp.temperature = a.temp;
@@ -59,8 +55,8 @@ Status Run(const Args& a) {
   ec.threads = a.threads;
   ec.scheduler.max_num_seqs = 1;
   const int64_t len = static_cast<int64_t>(req.prompt_tokens.size()) + a.n_predict;
-  ec.kv_cache_bytes = (len + 16) * weights->config().KvBytesPerToken(2) + (1 << 20);
-  WEFT_ASSIGN_OR_RETURN(auto engine, Engine::Create(ec, weights, tokenizer));
+  ec.kv_cache_bytes = (len + 16) * m.model->config().KvBytesPerToken(2) + (1 << 20);
+  WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   const size_t n_prompt = req.prompt_tokens.size();
   if (a.echo) Write(a.prompt);
   const auto t0 = Clock::now();

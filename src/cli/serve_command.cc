@@ -19,9 +19,7 @@
 
 #include "cli/byte_size.h"
 #include "cli/commands.h"
-#include "engine/engine.h"
-#include "loader/model_source.h"
-#include "model/llama_weights.h"
+#include "weft/engine.h"
 #include "server/http_server.h"
 #include "server/model_file_guard.h"
 #include "tokenizer/model_chat_template.h"
@@ -94,13 +92,11 @@ Status Run(const Args& a) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   // Everything a user can get wrong about the model is found out before listening.
-  WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
-  WEFT_ASSIGN_OR_RETURN(auto file, OpenModelFile(path));
-  WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file));
-  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*file));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  const std::string& path = m.path;
   std::shared_ptr<const ModelChatTemplate> tmpl;
   std::string tmpl_error;
-  auto loaded = LoadModelChatTemplate(*file, *tokenizer, a.chat_template);
+  auto loaded = LoadModelChatTemplate(*m.file, *m.tokenizer, a.chat_template);
   if (loaded.ok()) {
     tmpl = std::move(loaded).value();
   } else if (loaded.status().code() == StatusCode::kNotFound && a.chat_template.empty()) {
@@ -125,7 +121,7 @@ Status Run(const Args& a) {
   if (!a.kv_mem.empty()) {
     WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
-  WEFT_ASSIGN_OR_RETURN(auto engine, Engine::Create(ec, weights, tokenizer));
+  WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   std::fprintf(stderr, "weft serve: %s ready (%s kernels, %d KV blocks, context %d)\n", path.c_str(),
                engine->isa_name(), engine->Stats().num_blocks, engine->max_model_len());
   // A first request to paste (chat when a template is loaded, else a completion).

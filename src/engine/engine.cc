@@ -8,9 +8,9 @@ Engine::Engine(std::unique_ptr<EngineCore> core, std::shared_ptr<const Tokenizer
     : core_(std::move(core)), tokenizer_(std::move(tokenizer)) {}
 
 StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& config,
-                                                 std::shared_ptr<const LlamaWeights> weights,
+                                                 std::shared_ptr<const Model> model,
                                                  std::shared_ptr<const Tokenizer> tokenizer) {
-  WEFT_ASSIGN_OR_RETURN(auto core, EngineCore::Create(config, std::move(weights), tokenizer));
+  WEFT_ASSIGN_OR_RETURN(auto core, EngineCore::Create(config, std::move(model), tokenizer));
   auto engine = std::unique_ptr<Engine>(new Engine(std::move(core), std::move(tokenizer)));
   engine->stats_ = engine->core_->Stats();
   engine->thread_ = std::thread([e = engine.get()] { e->Loop(); });

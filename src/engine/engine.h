@@ -2,7 +2,7 @@
 // it to the engine thread through one queue; the caller reads the outputs from the
 // returned RequestStream (or cancels it). One engine thread runs EngineCore's step loop.
 //
-//   auto engine = Engine::Create(config, weights, tokenizer);
+//   auto engine = Engine::Create(config, model, tokenizer);   // or OpenEngine (weft/engine.h)
 //   auto stream = engine->Submit(request);             // 400-class errors here
 //   while (auto out = stream->Next()) { ... out->text_delta ... }
 //
@@ -23,7 +23,7 @@ namespace weft {
 class Engine {
  public:
   static StatusOr<std::unique_ptr<Engine>> Create(const EngineConfig& config,
-                                                  std::shared_ptr<const LlamaWeights> weights,
+                                                  std::shared_ptr<const Model> model,
                                                   std::shared_ptr<const Tokenizer> tokenizer);
   ~Engine();
   Engine(const Engine&) = delete;

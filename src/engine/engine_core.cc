@@ -36,9 +36,9 @@ EngineCore::EngineCore(const EngineConfig& config, std::shared_ptr<const Tokeniz
 EngineCore::~EngineCore() = default;
 
 StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& config,
-                                                         std::shared_ptr<const LlamaWeights> weights,
+                                                         std::shared_ptr<const Model> model,
                                                          std::shared_ptr<const Tokenizer> tokenizer) {
-  const ModelConfig& mc = weights->config();
+  const ModelConfig& mc = model->config();
   auto core = std::unique_ptr<EngineCore>(new EngineCore(config, std::move(tokenizer)));
   const SchedulerConfig& sc = config.scheduler;
   if (sc.max_num_seqs <= 0 || sc.max_num_batched_tokens <= 0 || config.block_size <= 0) {
@@ -55,7 +55,7 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   ro.max_tokens_per_step = sc.max_num_batched_tokens;
   ro.max_logit_rows = sc.max_num_seqs;
   ro.threads = config.threads;
-  WEFT_ASSIGN_OR_RETURN(core->runner_, ModelRunner::Create(std::move(weights), ro));
+  WEFT_ASSIGN_OR_RETURN(core->runner_, ModelRunner::Create(std::move(model), ro));
 
   // KV cache: as asked, capped at what max_num_seqs full-length sequences can use.
   const int64_t bytes_per_block =

@@ -26,7 +26,7 @@ namespace weft {
 class EngineCore {
  public:
   static StatusOr<std::unique_ptr<EngineCore>> Create(const EngineConfig& config,
-                                                      std::shared_ptr<const LlamaWeights> weights,
+                                                      std::shared_ptr<const Model> model,
                                                       std::shared_ptr<const Tokenizer> tokenizer);
   ~EngineCore();
 

@@ -49,6 +49,10 @@ int32_t ChunksOf(int64_t n_kv) { return static_cast<int32_t>((n_kv + kKvChunk - 
 
 void FoldAttentionState(float* acc_a, float* max_a, float* sum_a, const float* acc_b, float max_b, float sum_b,
                         int d) {
+  // A state that saw no position (every one of its chunk outside the query's sliding
+  // window) changes nothing; its max is -inf, which the formula below cannot take when
+  // the other's is too.
+  if (sum_b == 0.0f) return;
   // The state with the larger max keeps its scale (exp(0) = 1 exactly).
   const bool a_larger = *max_a >= max_b;
   const float fa = a_larger ? 1.0f : std::exp(*max_a - max_b);

@@ -19,7 +19,7 @@
 //     span.vf [n][dpad] (zero past d) and sets span.staged, or leaves them in the cache
 //     for UpdateQueries to read in place (worth it when few queries see the span); sets
 //     span.pass, the queries per UpdateQueries call;
-//   static void UpdateQueries(const QueryState* qs, int n, float scale, DType type,
+//   static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& sp, DType type,
 //                             const SpanRefs& span, int d, int dpad, float* p);
 //     p: kMaxGroup * kSpan floats of scratch. The values it computes with are the same
 //     either way, so a query's result does not depend on the choice.
@@ -40,13 +40,22 @@ namespace weft::kernels {
 namespace {
 
 // One query's state during a span: its row, its accumulator [dpad], its running max and
-// sum, and how many of the span's positions it sees (1 .. kSpan).
+// sum, and which of the span's positions it sees: [lo, cnt), 0 <= lo < cnt <= kSpan (lo > 0
+// only under a sliding window).
 struct QueryState {
   const float* q;
   float* acc;
   float* run_max;
   float* run_sum;
   int cnt;
+  int lo;
+};
+
+// How UpdateQueries turns q . k into a score: times scale, then, when softcap > 0,
+// softcap * tanh(score / softcap).
+struct ScoreParams {
+  float scale;
+  float softcap;
 };
 
 // One span's K and V as the driver found them through the block table: kcols[t] is K of
@@ -124,6 +133,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   const int64_t k_dim_bytes = cache.KDimBytes();
   const int64_t block_stride = cache.BlockBytes();
   const int64_t record = AttentionRecordFloats(d);
+  const ScoreParams sp{batch.scale, batch.softcap};
+  const int64_t window = batch.window;  // 0: none
   thread_local AttentionTileScratch S;
   alignas(64) float p[K::kMaxGroup * K::kSpan];
   const uint8_t* kcols[K::kSpan];
@@ -164,6 +175,9 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
       std::fill(run_sum, run_sum + nq, 0.0f);
       for (int64_t start = chunk_start; start < chunk_stop; start += K::kSpan) {
         const int rows = static_cast<int>(std::min<int64_t>(K::kSpan, chunk_stop - start));
+        // Under a sliding window, spans before the window of the tile's first token are
+        // seen by none of its tokens (skipping them gives the same bits as masking them).
+        if (window > 0 && start + rows <= first_kv - window) continue;
         // The span's positions, block by block (one division per span).
         for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
              t < rows; ++j, in = 0) {
@@ -184,16 +198,19 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           const int64_t n_kv = first_kv + (tok - tile.tok_begin);
           if (n_kv <= start) continue;
           const int cnt = static_cast<int>(std::min<int64_t>(K::kSpan, n_kv - start));
+          const int64_t window_start = window > 0 ? n_kv - window : 0;  // first position the token sees
+          if (window_start >= start + cnt) continue;
+          const int lo = static_cast<int>(std::max<int64_t>(0, window_start - start));
           for (int h = tile.head_begin; h < tile.head_end; ++h) {
             const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt};
+            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt, lo};
             if (n == span.pass) {
-              K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
+              K::UpdateQueries(qs, n, sp, cache.type, span, d, dpad, p);
               n = 0;
             }
           }
         }
-        if (n > 0) K::UpdateQueries(qs, n, batch.scale, cache.type, span, d, dpad, p);
+        if (n > 0) K::UpdateQueries(qs, n, sp, cache.type, span, d, dpad, p);
       }
       if (into_folded) continue;
       // The chunk's states of the queries that saw it: to a piece's records, or folded in.

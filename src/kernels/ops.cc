@@ -326,6 +326,8 @@ void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCa
       WEFT_CHECK(id >= 0 && id < cache.num_blocks, "Attention: block id {} out of range", id);
     }
   }
+  WEFT_CHECK(batch.window >= 0 && batch.softcap >= 0.0f, "Attention: window {} / softcap {} must not be negative",
+             batch.window, batch.softcap);
   const AttentionPlan plan = PlanAttention(ctx, batch, cache);
   For(ctx, static_cast<int64_t>(plan.tiles.size()), 1,
       [&](int64_t b, int64_t e) { t.attention(batch, cache, out, plan.tiles.data() + b, e - b); });

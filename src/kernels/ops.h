@@ -183,11 +183,15 @@ struct AttentionBatch {
   const int32_t* block_table = nullptr;   // [n_seqs, max_blocks_per_seq] block ids
   int max_blocks_per_seq = 0;
   float scale = 1.0f;                     // usually 1 / sqrt(head_dim)
+  int32_t window = 0;                     // > 0: sliding window of this many positions (below)
+  float softcap = 0.0f;                   // > 0: scores become softcap * tanh(score / softcap)
 };
 
 // out: [n_tokens, n_heads, head_dim]. Query row i of sequence s (q_len = qs[s+1] - qs[s])
 // is at position seq_len[s] - q_len + i and attends causally to KV positions
-// [0, position]; head h reads kv head h / (n_heads / n_kv_heads). Online softmax over KV
+// [0, position], or with a window W > 0 to (position - W, position] (Mistral, Gemma's
+// local layers); head h reads kv head h / (n_heads / n_kv_heads). A score is
+// q . k * scale, soft-capped when softcap > 0 (Gemma 2). Online softmax over KV
 // blocks, read in place through the block table. Parallel over tiles of (tokens, heads of
 // a KV head), and over KV chunks when there are few (attention_split.h); a query's result
 // is the same bits however it is split.

@@ -91,6 +91,9 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   c.rope_dim = rope_dim.value_or(c.head_dim);
   c.rope_style = (a == "qwen2" || a == "qwen3") ? RopeStyle::kNeox : RopeStyle::kInterleaved;
   WEFT_RETURN_IF_ERROR(ParseRopeScaling(f, a, &c.rope_scaling));
+  WEFT_ASSIGN_OR_RETURN(auto window, f.FindInt(a + ".attention.sliding_window"));
+  if (window && *window < 0) return InvalidArgumentError(fmt::format("{}.attention.sliding_window is {}", a, *window));
+  c.sliding_window = window.value_or(0);
 
   // Vocabulary size: explicit key, else the token list, else the embedding's rows.
   WEFT_ASSIGN_OR_RETURN(auto vocab, f.FindInt(a + ".vocab_size"));

@@ -250,12 +250,19 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   WEFT_ASSIGN_OR_RETURN(c.bos_token_id, r.TokenId("bos_token_id"));
   WEFT_ASSIGN_OR_RETURN(c.eos_token_id, r.TokenId("eos_token_id"));
 
-  // Sliding-window attention is not modelled: say so rather than silently differ.
+  // Sliding-window attention (Mistral: every layer). Qwen2's per-layer variant
+  // (max_window_layers) is not modelled: refused rather than silently different.
   WEFT_ASSIGN_OR_RETURN(bool use_sliding, r.Bool("use_sliding_window", *model_type == "mistral"));
-  if (use_sliding && r.Find("sliding_window") != nullptr) {
+  const nlohmann::json* window_field = r.Find("sliding_window");
+  if (use_sliding && window_field != nullptr && !window_field->is_null()) {
     WEFT_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", std::nullopt, 0, kMaxContext));
     if (window > 0 && window < c.context_length) {
-      WEFT_LOG_WARN("{}: sliding_window {} is ignored; attention uses the full context", src, window);
+      if (*model_type == "qwen2") {
+        return InvalidArgumentError(fmt::format("{}: use_sliding_window with qwen2's max_window_layers is not "
+                                                "supported; set use_sliding_window to false",
+                                                src));
+      }
+      c.sliding_window = window;
     }
   }
   return c;

@@ -26,6 +26,7 @@ std::string ModelConfig::ToString() const {
   }
   s += fmt::format(" tied={} qkv_bias={} qk_norm={} bos={} eos={}", tied_embeddings, attn_qkv_bias, qk_norm,
                    bos_token_id, eos_token_id);
+  if (sliding_window > 0) s += fmt::format(" sliding_window={}/{}", sliding_window, sliding_window_pattern);
   return s;
 }
 

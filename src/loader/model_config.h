@@ -47,11 +47,23 @@ struct ModelConfig {
   bool attn_qkv_bias = false;    // qwen2
   bool attn_output_bias = false;
   bool qk_norm = false;          // qwen3: RMSNorm on q and k per head
+  // Sliding-window attention: a layer with a window attends to the last sliding_window
+  // positions only. 0: none. Which layers: every one (Mistral) when
+  // sliding_window_pattern is 1; else layer l has the window unless (l + 1) is a
+  // multiple of the pattern (Gemma 2: 2, local then global; Gemma 3: 6, five local then
+  // one global).
+  int64_t sliding_window = 0;
+  int sliding_window_pattern = 1;
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
 
   bool operator==(const ModelConfig&) const = default;
 
+  // The window of layer l's attention (0: the whole context).
+  int64_t LayerWindow(int64_t l) const {
+    if (sliding_window <= 0 || sliding_window >= context_length) return 0;
+    return sliding_window_pattern <= 1 || (l + 1) % sliding_window_pattern != 0 ? sliding_window : 0;
+  }
   // Bytes of KV cache per token with `bytes_per_element` (2 for F16).
   int64_t KvBytesPerToken(int64_t bytes_per_element) const {
     return 2 * n_layer * n_head_kv * head_dim * bytes_per_element;

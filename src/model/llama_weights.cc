@@ -14,15 +14,6 @@
 
 namespace weft {
 
-bool BindOptions::DefaultPackPanels() {
-  const char* v = std::getenv("WEFT_WEIGHT_LAYOUT");
-  if (v != nullptr) return std::string_view(v) != "rows";
-  // Only tables with Panel16 kernels (AVX-512) gain from the layout; the others would
-  // unpack the panels back into rows on every call (10x slower decode on an AVX2 run).
-  auto table = kernels::SelectKernelTable();
-  return table.ok() && (*table)->matmul_panel != nullptr;
-}
-
 const TensorView* LlamaWeights::Pack(const TensorView* t) {
   if (t == nullptr || !pack_panels_ || !kernels::PanelLayoutSupports(t->type) || !t->RowsAreBlockAligned()) return t;
   packed_.push_back(std::make_unique<kernels::PackedTensor>(kernels::PackTensor(*t)));

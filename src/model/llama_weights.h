@@ -19,6 +19,7 @@
 
 #include "kernels/panel_layout.h"
 #include "loader/model_file.h"
+#include "model/bind_options.h"
 #include "tensor/tensor_view.h"
 #include "weft/status.h"
 
@@ -42,14 +43,6 @@ struct LlamaLayerWeights {
   const TensorView* w_down = nullptr;   // ne {n_ff, n_embd}
 };
 
-struct BindOptions {
-  // Repack matrices of the types Panel16 supports into it. Default: WEFT_WEIGHT_LAYOUT
-  // (rows or panel16) when set, else whether the selected kernel table (WEFT_ISA or the
-  // best this CPU runs) has Panel16 kernels.
-  bool pack_panels = DefaultPackPanels();
-  static bool DefaultPackPanels();
-};
-
 class LlamaWeights {
  public:
   // Checks every tensor's presence and shape against the config (CheckLlamaWeights).
@@ -58,6 +51,7 @@ class LlamaWeights {
 
   const ModelConfig& config() const { return file_->config(); }
   const ModelFile& file() const { return *file_; }
+  const std::shared_ptr<const ModelFile>& file_ptr() const { return file_; }
   const TensorView& token_embd() const { return *token_embd_; }  // ne {n_embd, n_vocab}
   const TensorView& output() const { return *output_; }          // token_embd when tied
   const float* output_norm() const { return output_norm_; }      // [n_embd]

@@ -6,10 +6,10 @@
 
 namespace weft {
 
-ModelRunner::ModelRunner(std::shared_ptr<const LlamaWeights> weights, const RunnerOptions& options)
-    : weights_(std::move(weights)), options_(options), pool_(options.threads) {}
+ModelRunner::ModelRunner(std::shared_ptr<const Model> model, const RunnerOptions& options)
+    : model_(std::move(model)), options_(options), pool_(options.threads) {}
 
-StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::shared_ptr<const LlamaWeights> weights,
+StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::shared_ptr<const Model> model,
                                                            const RunnerOptions& options) {
   if (options.max_tokens_per_step <= 0 || options.max_logit_rows <= 0) {
     return InvalidArgumentError("max tokens per step and max logit rows must be positive");
@@ -18,38 +18,24 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::shared_ptr<const
   if (table == nullptr) {
     WEFT_ASSIGN_OR_RETURN(table, kernels::SelectKernelTable());
   }
-  auto runner = std::unique_ptr<ModelRunner>(new ModelRunner(std::move(weights), options));
+  auto runner = std::unique_ptr<ModelRunner>(new ModelRunner(std::move(model), options));
   runner->ctx_.table = table;
   runner->ctx_.pool = &runner->pool_;
   runner->ctx_.scratch = &runner->scratch_;
-  const ModelConfig& c = runner->config();
-  const auto t = static_cast<size_t>(options.max_tokens_per_step);
-  const auto q_dim = static_cast<size_t>(c.n_head * c.head_dim);
-  const auto kv_dim = static_cast<size_t>(c.n_head_kv * c.head_dim);
-  LlamaActivations& a = runner->act_;
-  a.x.resize(t * static_cast<size_t>(c.n_embd));
-  a.xn.resize(a.x.size());
-  a.proj.resize(a.x.size());
-  a.q.resize(t * q_dim);
-  a.attn.resize(t * q_dim);
-  a.k.resize(t * kv_dim);
-  a.v.resize(t * kv_dim);
-  a.gate.resize(t * static_cast<size_t>(c.n_ff));
-  a.up.resize(a.gate.size());
-  a.last.resize(static_cast<size_t>(options.max_logit_rows * c.n_embd));
+  runner->act_ = runner->model_->NewActivations(options.max_tokens_per_step, options.max_logit_rows);
   return runner;
 }
 
 const char* ModelRunner::isa_name() const { return kernels::IsaName(ctx_.table->isa); }
 
 KvCacheShape ModelRunner::KvShape(int64_t num_blocks, int block_size, DType type) const {
-  const ModelConfig& c = config();
+  const KvLayout layout = model_->kv_layout();
   KvCacheShape s;
-  s.n_layers = c.n_layer;
+  s.n_layers = layout.n_layers;
   s.num_blocks = num_blocks;
   s.block_size = block_size;
-  s.n_kv_heads = static_cast<int>(c.n_head_kv);
-  s.head_dim = static_cast<int>(c.head_dim);
+  s.n_kv_heads = layout.n_kv_heads;
+  s.head_dim = layout.head_dim;
   s.type = type;
   return s;
 }
@@ -73,7 +59,8 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
       b.block_table.size() != static_cast<size_t>(n_seqs) * static_cast<size_t>(b.max_blocks_per_seq)) {
     return InvalidArgumentError("block table must be n_seqs x max_blocks_per_seq");
   }
-  if (kv.n_layers != config().n_layer || kv.n_kv_heads != config().n_head_kv || kv.head_dim != config().head_dim) {
+  const KvLayout layout = model_->kv_layout();
+  if (kv.n_layers != layout.n_layers || kv.n_kv_heads != layout.n_kv_heads || kv.head_dim != layout.head_dim) {
     return InvalidArgumentError("KV cache shape does not match the model");
   }
   const int64_t n_slots = kv.num_blocks * kv.block_size;
@@ -121,7 +108,7 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
 
 Status ModelRunner::Execute(const ForwardBatch& batch, const KvCacheStorage& cache, float* logits) {
   WEFT_RETURN_IF_ERROR(Validate(batch, cache));
-  LlamaForward(ctx_, *weights_, batch, cache, act_, logits);
+  model_->Forward(ctx_, batch, cache, *act_, logits);
   return Status::Ok();
 }
 

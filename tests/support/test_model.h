@@ -6,14 +6,14 @@
 #include <string>
 
 #include "loader/model_file.h"
-#include "model/llama_weights.h"
+#include "model/model_registry.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::testing {
 
 struct TestModel {
   std::shared_ptr<const ModelFile> file;
-  std::shared_ptr<const LlamaWeights> weights;
+  std::shared_ptr<const Model> model;
   std::shared_ptr<const Tokenizer> tokenizer;
 };
 
@@ -21,7 +21,7 @@ struct TestModel {
 inline TestModel LoadTestModel(const std::string& path) {
   TestModel m;
   m.file = *OpenModelFile(path);
-  m.weights = *LlamaWeights::Bind(m.file);
+  m.model = *BindModel(m.file);
   m.tokenizer = *LoadTokenizer(*m.file);
   return m;
 }

@@ -5,8 +5,9 @@
 //                  converted (vf[position][dim]); zero past head_dim and (K) past the
 //                  span's rows;
 //   UpdateQueries  up to kMaxGroup = 2 queries share each K and V load:
-//                  s[g][t] = sum over dims i, in order, of q_g[i] * kt[i][t], x scale;
-//                  the online-softmax step (positions past the query's own masked);
+//                  s[g][t] = sum over dims i, in order, of q_g[i] * kt[i][t], x scale,
+//                  soft-capped when asked; the online-softmax step (positions past the
+//                  query's own, or before its window, masked);
 //                  acc_g += p_g[t] * v[t] for t in order (extra positions add exact zeros).
 // A query's arithmetic depends only on its row and the cache contents (batch invariance).
 #include <immintrin.h>
@@ -57,6 +58,16 @@ inline __m256 LiveMask(int cnt, int c) {
   return _mm256_castsi256_ps(
       _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt - 8 * c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
 }
+// ... among the positions [lo, cnt) a query sees.
+inline __m256 LiveMask(const QueryState& st, int c) { return _mm256_andnot_ps(LiveMask(st.lo, c), LiveMask(st.cnt, c)); }
+
+// softcap * tanh(s / softcap), tanh(y) = 1 - 2 / (exp(2y) + 1) (Exp clamps: +-1 far out).
+inline __m256 SoftCap(__m256 s, float softcap) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 e = Exp(_mm256_mul_ps(s, _mm256_set1_ps(2.0f / softcap)));
+  const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+  return _mm256_mul_ps(t, _mm256_set1_ps(softcap));
+}
 
 // acc_g[i0 .. i0 + 8 NV) += sum over t < cnt of p[g][t] * vf[t][i0 ..], t in order.
 template <int G, int NV>
@@ -79,7 +90,8 @@ void AccumulateValues(const QueryState* qs, const float* p, const float* vf, int
 }
 
 template <int G>
-void UpdateQueries(const QueryState* qs, float scale, const float* kt, const float* vf, int d, int dpad, float* p) {
+void UpdateQueries(const QueryState* qs, const ScoreParams& sp, const float* kt, const float* vf, int d, int dpad,
+                   float* p) {
   __m256 s[G][kVecs];
   for (int g = 0; g < G; ++g) {
     for (int c = 0; c < kVecs; ++c) s[g][c] = _mm256_setzero_ps();
@@ -99,8 +111,9 @@ void UpdateQueries(const QueryState* qs, float scale, const float* kt, const flo
     max_cnt = std::max(max_cnt, st.cnt);
     __m256 mv = neg_inf;
     for (int c = 0; c < kVecs; ++c) {
-      s[g][c] = _mm256_mul_ps(s[g][c], _mm256_set1_ps(scale));
-      mv = _mm256_max_ps(mv, _mm256_blendv_ps(neg_inf, s[g][c], LiveMask(st.cnt, c)));
+      s[g][c] = _mm256_mul_ps(s[g][c], _mm256_set1_ps(sp.scale));
+      if (sp.softcap > 0.0f) s[g][c] = SoftCap(s[g][c], sp.softcap);
+      mv = _mm256_max_ps(mv, _mm256_blendv_ps(neg_inf, s[g][c], LiveMask(st, c)));
     }
     const float smax = Hmax(mv);
     if (smax > *st.run_max) {
@@ -116,7 +129,7 @@ void UpdateQueries(const QueryState* qs, float scale, const float* kt, const flo
     const __m256 mx = _mm256_set1_ps(*st.run_max);
     __m256 sum = _mm256_setzero_ps();
     for (int c = 0; c < kVecs; ++c) {
-      const __m256 e = _mm256_and_ps(LiveMask(st.cnt, c), Exp(_mm256_sub_ps(s[g][c], mx)));
+      const __m256 e = _mm256_and_ps(LiveMask(st, c), Exp(_mm256_sub_ps(s[g][c], mx)));
       sum = _mm256_add_ps(sum, e);
       _mm256_store_ps(p + g * kSpan + 8 * c, e);
     }
@@ -140,8 +153,8 @@ struct Avx2Span {
     avx2::GatherSpan(type, span.kcols, span.k_dim_bytes, span.vrows, span.n, d, dpad, span.kt, span.vf);
     span.staged = true;
   }
-  static void UpdateQueries(const QueryState* qs, int n, float scale, DType /*type*/, const SpanRefs& span, int d,
-                            int dpad, float* p) {
+  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, DType /*type*/,
+                            const SpanRefs& span, int d, int dpad, float* p) {
     if (n == 2) return avx2::UpdateQueries<2>(qs, scale, span.kt, span.vf, d, dpad, p);
     avx2::UpdateQueries<1>(qs, scale, span.kt, span.vf, d, dpad, p);
   }

@@ -8,8 +8,8 @@
 // holds K dimension-major, so 16 positions of a block are one load) and V rows. When more
 // than kMaxGroup queries see the span its K and V are converted to f32 once (StagedSpan);
 // otherwise (decode) the passes read the cache in place (CacheSpan):
-//   scores  s[g][t] = sum over dims i, in order, of q_g[i] * K[i][t], x scale (positions
-//           past the query's own are masked);
+//   scores  s[g][t] = sum over dims i, in order, of q_g[i] * K[i][t], x scale, soft-capped
+//           when asked (positions past the query's own, or before its window, are masked);
 //   softmax the span's max raises the query's running max (rescaling its accumulator and
 //           sum); p = exp(s - max);
 //   values  acc_g += p_g[t] * v[t] for t in order (positions past the query's own add
@@ -114,6 +114,18 @@ void GatherSpan(DType type, SpanRefs& s, int d, int dpad, int n_queries) {
 
 // Lanes of score vector c (positions 16c ..) among a query's first cnt positions.
 inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
+// Lanes of score vector c among the positions [lo, cnt) a query sees.
+inline __mmask16 LiveMask(const QueryState& st, int c) {
+  return static_cast<__mmask16>(LiveMask(st.cnt, c) & ~LiveMask(st.lo, c));
+}
+
+// softcap * tanh(s / softcap), tanh(y) = 1 - 2 / (exp(2y) + 1) (Exp saturates: +-1 far out).
+inline __m512 SoftCap(__m512 s, float softcap) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 e = Exp(_mm512_mul_ps(s, _mm512_set1_ps(2.0f / softcap)));
+  const __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+  return _mm512_mul_ps(t, _mm512_set1_ps(softcap));
+}
 
 // acc_g[i0 .. i0 + 16 NV) += sum over t < cnt of p[g][t] * V row t [i0 .. i0 + 16 NV),
 // t in order.
@@ -142,9 +154,9 @@ template <int G>
 constexpr int kBlockVecs = G <= 4 ? 4 : 2;
 
 // s[g][16c ..] for c in [c0, c0 + NC) into p: sum over dims i, in order, of
-// q_g[i] * K[i][16c + l], then x scale. One K load serves all G queries.
+// q_g[i] * K[i][16c + l], then x scale (and soft-capped). One K load serves all G queries.
 template <int G, int NC, class Src>
-WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d, int c0, float* p) {
+WEFT_INLINE void Scores(const QueryState* qs, const ScoreParams& sp, const Src& src, int d, int c0, float* p) {
   __m512 s[G][NC];
   for (int g = 0; g < G; ++g) {
     for (int c = 0; c < NC; ++c) s[g][c] = _mm512_setzero_ps();
@@ -158,7 +170,11 @@ WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d
     }
   }
   for (int g = 0; g < G; ++g) {
-    for (int c = 0; c < NC; ++c) _mm512_store_ps(p + g * kSpan + 16 * (c0 + c), _mm512_mul_ps(s[g][c], _mm512_set1_ps(scale)));
+    for (int c = 0; c < NC; ++c) {
+      __m512 v = _mm512_mul_ps(s[g][c], _mm512_set1_ps(sp.scale));
+      if (sp.softcap > 0.0f) v = SoftCap(v, sp.softcap);
+      _mm512_store_ps(p + g * kSpan + 16 * (c0 + c), v);
+    }
   }
 }
 
@@ -168,16 +184,16 @@ WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d
 // exact zeros; staged and in-place reads give the same f32 values; register blocking only
 // changes which queries share a load).
 template <int G, class Src>
-void UpdateQueries(const QueryState* qs, float scale, const Src& src, int d, int dpad, float* p) {
+void UpdateQueries(const QueryState* qs, const ScoreParams& sp, const Src& src, int d, int dpad, float* p) {
   constexpr int NB = kBlockVecs<G>;
-  for (int c0 = 0; c0 < kVecs; c0 += NB) Scores<G, NB>(qs, scale, src, d, c0, p);
+  for (int c0 = 0; c0 < kVecs; c0 += NB) Scores<G, NB>(qs, sp, src, d, c0, p);
   int max_cnt = 0;
   for (int g = 0; g < G; ++g) {
     const QueryState& st = qs[g];
     max_cnt = std::max(max_cnt, st.cnt);
     float* pg = p + g * kSpan;
     __m512 mv = _mm512_set1_ps(-__builtin_inff());
-    for (int c = 0; c < kVecs; ++c) mv = _mm512_mask_max_ps(mv, LiveMask(st.cnt, c), mv, _mm512_load_ps(pg + 16 * c));
+    for (int c = 0; c < kVecs; ++c) mv = _mm512_mask_max_ps(mv, LiveMask(st, c), mv, _mm512_load_ps(pg + 16 * c));
     const float smax = _mm512_reduce_max_ps(mv);
     if (smax > *st.run_max) {
       // Rescale what was accumulated under the old maximum.
@@ -192,7 +208,7 @@ void UpdateQueries(const QueryState* qs, float scale, const Src& src, int d, int
     const __m512 mx = _mm512_set1_ps(*st.run_max);
     __m512 sum = _mm512_setzero_ps();
     for (int c = 0; c < kVecs; ++c) {
-      const __m512 e = _mm512_maskz_mov_ps(LiveMask(st.cnt, c), Exp(_mm512_sub_ps(_mm512_load_ps(pg + 16 * c), mx)));
+      const __m512 e = _mm512_maskz_mov_ps(LiveMask(st, c), Exp(_mm512_sub_ps(_mm512_load_ps(pg + 16 * c), mx)));
       sum = _mm512_add_ps(sum, e);
       _mm512_store_ps(pg + 16 * c, e);
     }
@@ -210,7 +226,7 @@ void UpdateQueries(const QueryState* qs, float scale, const Src& src, int d, int
 }
 
 template <class Src>
-void UpdateQueries(const QueryState* qs, int n, float scale, const Src& src, int d, int dpad, float* p) {
+void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, const Src& src, int d, int dpad, float* p) {
   switch (n) {
     case 8: return UpdateQueries<8>(qs, scale, src, d, dpad, p);
     case 7: return UpdateQueries<7>(qs, scale, src, d, dpad, p);
@@ -237,8 +253,8 @@ CacheSpan<T> InPlace(const SpanRefs& s, int d) {
   return src;
 }
 
-void UpdateQueries(const QueryState* qs, int n, float scale, DType type, const SpanRefs& s, int d, int dpad,
-                   float* p) {
+void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, DType type, const SpanRefs& s, int d,
+                   int dpad, float* p) {
   if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad}, d, dpad, p);
   switch (type) {
     case DType::kF16: return UpdateQueries(qs, n, scale, InPlace<DType::kF16>(s, d), d, dpad, p);
@@ -253,8 +269,8 @@ struct Avx512Span {
   static void GatherSpan(DType type, SpanRefs& span, int d, int dpad, int n_queries) {
     avx512::GatherSpan(type, span, d, dpad, n_queries);
   }
-  static void UpdateQueries(const QueryState* qs, int n, float scale, DType type, const SpanRefs& span, int d,
-                            int dpad, float* p) {
+  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, DType type, const SpanRefs& span,
+                            int d, int dpad, float* p) {
     avx512::UpdateQueries(qs, n, scale, type, span, d, dpad, p);
   }
 };

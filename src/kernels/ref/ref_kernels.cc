@@ -1,6 +1,7 @@
 // Scalar reference kernels: plain loops, the truth the SIMD tables are tested against.
 // MatMul dequantises a weight row with DequantizeRow and dots in double with f32
 // activations (no activation quantisation).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -90,7 +91,7 @@ float KvAt(const uint8_t* p, DType type, int i) {
 }
 
 // One query (token tok of sequence seq, head `head`) in double: two passes over the KV
-// positions (scores, then the softmax-weighted sum of V).
+// positions it sees (scores, then the softmax-weighted sum of V).
 void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t tok, int head, float* out) {
   const int d = c.head_dim;
   const int group = b.n_heads / c.n_kv_heads;
@@ -107,20 +108,22 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
     return KvAt(static_cast<const uint8_t*>(c.k) + c.KOffset(slot_of(t), head / group) + i * c.KDimBytes(), c.type, 0);
   };
   auto v_row = [&](int64_t t) { return static_cast<const uint8_t*>(c.v) + c.VOffset(slot_of(t), head / group); };
+  const int64_t lo = b.window > 0 ? std::max<int64_t>(0, n_kv - b.window) : 0;  // sliding window
   score.assign(static_cast<size_t>(n_kv), 0.0);
   double mx = -INFINITY;
-  for (int64_t t = 0; t < n_kv; ++t) {
+  for (int64_t t = lo; t < n_kv; ++t) {
     double dot = 0.0;
     for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * k_at(t, i);
     score[t] = dot * b.scale;
+    if (b.softcap > 0.0f) score[t] = b.softcap * std::tanh(score[t] / b.softcap);
     mx = std::fmax(mx, score[t]);
   }
   double sum = 0.0;
-  for (auto& s : score) sum += (s = std::exp(s - mx));
+  for (int64_t t = lo; t < n_kv; ++t) sum += (score[t] = std::exp(score[t] - mx));
   float* o = out + (tok * b.n_heads + head) * d;
   for (int i = 0; i < d; ++i) {
     double acc = 0.0;
-    for (int64_t t = 0; t < n_kv; ++t) acc += score[t] * KvAt(v_row(t), c.type, i);
+    for (int64_t t = lo; t < n_kv; ++t) acc += score[t] * KvAt(v_row(t), c.type, i);
     o[i] = static_cast<float>(acc / sum);
   }
 }

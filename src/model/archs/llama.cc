@@ -1,106 +1,18 @@
-// The llama-family forward pass over a flat ragged batch (pre-norm decoder):
-//   x = embed(tokens)
-//   per layer:  h = rmsnorm(x) ; q,k,v = h Wq,Wk,Wv (+bias: qwen2) ; q,k = rmsnorm per
-//               head (qwen3) ; rope(q, k) ; cache <- k, v ; a = attention(q, cache)
-//               x += a Wo ; h = rmsnorm(x) ; x += (silu(h Wgate) * h Wup) Wdown
-//   logits = rmsnorm(x[rows]) Wout
-// Shapes: T tokens of the batch, R = logit rows; see LlamaActivations.
-#include <algorithm>
-#include <cmath>
-
-#include "model/model_runner.h"
+// "llama": Llama 2 and 3.x (rope_freqs / llama3 rope scaling, tied embeddings for
+// 1B/3B), Mistral (sliding-window attention: ModelConfig::sliding_window), SmolLM,
+// TinyLlama; the dense decoder of model/dense_decoder.h with RMSNorm, SwiGLU, no biases.
+#include "model/dense_decoder.h"
+#include "model/model_registry.h"
 
 namespace weft {
 namespace {
 
-// y[t, :] += bias for each of the t rows.
-void AddBias(const kernels::KernelContext& ctx, float* y, const float* bias, int64_t rows, int64_t dim) {
-  if (bias == nullptr) return;
-  for (int64_t r = 0; r < rows; ++r) kernels::AddInPlace(ctx, y + r * dim, bias, dim);
-}
-
-kernels::RopeParams RopeFor(const ModelConfig& c, const float* freq_factors) {
-  kernels::RopeParams p;
-  p.rope_dim = static_cast<int>(c.rope_dim);
-  p.theta = c.rope_theta;
-  p.style = c.rope_style == RopeStyle::kNeox ? kernels::RopeStyle::kNeox : kernels::RopeStyle::kInterleaved;
-  switch (c.rope_scaling.type) {
-    case RopeScalingType::kNone: p.scaling = kernels::RopeScaling::kNone; break;
-    case RopeScalingType::kLinear: p.scaling = kernels::RopeScaling::kLinear; break;
-    case RopeScalingType::kYarn: p.scaling = kernels::RopeScaling::kYarn; break;
-    // Llama 3.1: per-pair divisors only (LlamaWeights::rope_freq_factors).
-    case RopeScalingType::kLlama3: p.scaling = kernels::RopeScaling::kNone; break;
-  }
-  p.freq_factors = freq_factors;
-  p.factor = c.rope_scaling.factor;
-  p.original_context = static_cast<int>(c.rope_scaling.original_context);
-  p.beta_fast = c.rope_scaling.yarn_beta_fast;
-  p.beta_slow = c.rope_scaling.yarn_beta_slow;
-  p.attn_factor = c.rope_scaling.yarn_attn_factor;
-  return p;
+StatusOr<std::shared_ptr<const Model>> BindLlama(std::shared_ptr<const ModelFile> file, const BindOptions& options) {
+  return BindDenseDecoder("llama", std::move(file), options);
 }
 
 }  // namespace
 
-void LlamaForward(const kernels::KernelContext& ctx, const LlamaWeights& w, const ForwardBatch& b,
-                  const KvCacheStorage& cache, LlamaActivations& a, float* logits) {
-  const ModelConfig& c = w.config();
-  const int64_t T = b.n_tokens();
-  const int64_t d = c.n_embd;
-  const int64_t q_dim = c.n_head * c.head_dim;
-  const int64_t kv_dim = c.n_head_kv * c.head_dim;
-  const int n_head = static_cast<int>(c.n_head), n_kv = static_cast<int>(c.n_head_kv);
-  const int hd = static_cast<int>(c.head_dim);
-  const kernels::RopeParams rope = RopeFor(c, w.rope_freq_factors());
-
-  kernels::AttentionBatch att;
-  att.q = a.q.data();
-  att.n_tokens = T;
-  att.n_heads = n_head;
-  att.n_seqs = b.n_seqs();
-  att.query_start = b.query_start.data();
-  att.seq_len = b.seq_len.data();
-  att.block_table = b.block_table.data();
-  att.max_blocks_per_seq = b.max_blocks_per_seq;
-  att.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-
-  kernels::EmbeddingLookup(ctx, w.token_embd(), b.tokens.data(), T, a.x.data());
-  for (size_t l = 0; l < w.layers().size(); ++l) {
-    const LlamaLayerWeights& L = w.layers()[l];
-    const kernels::KvCacheView kv = cache.Layer(static_cast<int64_t>(l));
-    // Attention block.
-    kernels::RmsNorm(ctx, a.x.data(), L.attn_norm, c.norm_eps, T, d, a.xn.data());
-    const kernels::MatMulOutput qkv[] = {{L.wq, a.q.data()}, {L.wk, a.k.data()}, {L.wv, a.v.data()}};
-    kernels::MatMulMany(ctx, a.xn.data(), T, qkv);
-    AddBias(ctx, a.q.data(), L.bq, T, q_dim);
-    AddBias(ctx, a.k.data(), L.bk, T, kv_dim);
-    AddBias(ctx, a.v.data(), L.bv, T, kv_dim);
-    if (L.q_norm != nullptr) kernels::RmsNorm(ctx, a.q.data(), L.q_norm, c.norm_eps, T * n_head, hd, a.q.data());
-    if (L.k_norm != nullptr) kernels::RmsNorm(ctx, a.k.data(), L.k_norm, c.norm_eps, T * n_kv, hd, a.k.data());
-    kernels::Rope(ctx, a.q.data(), T, n_head, hd, b.positions.data(), rope);
-    kernels::Rope(ctx, a.k.data(), T, n_kv, hd, b.positions.data(), rope);
-    kernels::WriteKv(ctx, a.k.data(), a.v.data(), T, b.slot_mapping.data(), kv);
-    kernels::Attention(ctx, att, kv, a.attn.data());
-    kernels::MatMul(ctx, a.attn.data(), T, *L.wo, a.proj.data());
-    AddBias(ctx, a.proj.data(), L.bo, T, d);
-    kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
-    // Feed-forward block.
-    kernels::RmsNorm(ctx, a.x.data(), L.ffn_norm, c.norm_eps, T, d, a.xn.data());
-    const kernels::MatMulOutput gate_up[] = {{L.w_gate, a.gate.data()}, {L.w_up, a.up.data()}};
-    kernels::MatMulMany(ctx, a.xn.data(), T, gate_up);
-    kernels::SiluMul(ctx, a.gate.data(), a.up.data(), a.gate.data(), T * c.n_ff);
-    kernels::MatMul(ctx, a.gate.data(), T, *L.w_down, a.proj.data());
-    kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
-  }
-  // Only the rows that need logits go through the final norm and the output matrix.
-  const auto R = static_cast<int64_t>(b.logit_rows.size());
-  if (R == 0) return;
-  for (int64_t r = 0; r < R; ++r) {
-    const float* src = a.x.data() + static_cast<int64_t>(b.logit_rows[static_cast<size_t>(r)]) * d;
-    std::copy(src, src + d, a.last.data() + r * d);
-  }
-  kernels::RmsNorm(ctx, a.last.data(), w.output_norm(), c.norm_eps, R, d, a.last.data());
-  kernels::MatMul(ctx, a.last.data(), R, w.output(), logits);
-}
+WEFT_ARCHITECTURE(llama) { RegisterArchitecture({"llama", "Llama 2/3, Mistral, SmolLM, TinyLlama", &BindLlama}); }
 
 }  // namespace weft

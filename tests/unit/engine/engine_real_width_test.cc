@@ -19,7 +19,7 @@
 namespace weft {
 namespace {
 
-using Model = testing::TestModel;
+using testing::TestModel;
 
 struct RealWidthCase {
   const char* name;
@@ -27,10 +27,10 @@ struct RealWidthCase {
   const char* type;
 };
 
-Model Load(const RealWidthCase& c) {
+TestModel Load(const RealWidthCase& c) {
   auto path = testing::SynthModel(c.preset, c.type);
   EXPECT_TRUE(path.ok()) << path.status().message();
-  return path.ok() ? testing::LoadTestModel(*path) : Model{};
+  return path.ok() ? testing::LoadTestModel(*path) : TestModel{};
 }
 
 constexpr int kRequests = 64;
@@ -61,11 +61,11 @@ std::vector<int32_t> Tokens(RequestStream& s, RequestFinish* finish) {
   return out;
 }
 
-std::unique_ptr<Engine> MakeEngine(const Model& m, EngineConfig config) {
+std::unique_ptr<Engine> MakeEngine(const TestModel& m, EngineConfig config) {
   config.threads = 2;
   config.seed = 1;
-  if (config.kv_cache_bytes == 0) config.kv_cache_bytes = int64_t{kRequests} * 80 * m.weights->config().KvBytesPerToken(2);
-  auto e = Engine::Create(config, m.weights, m.tokenizer);
+  if (config.kv_cache_bytes == 0) config.kv_cache_bytes = int64_t{kRequests} * 80 * m.model->config().KvBytesPerToken(2);
+  auto e = Engine::Create(config, m.model, m.tokenizer);
   EXPECT_TRUE(e.ok()) << e.status().message();
   return e.ok() ? std::move(e).value() : nullptr;
 }
@@ -92,9 +92,9 @@ std::vector<std::vector<int32_t>> RunAll(Engine& engine, int32_t vocab) {
 class EngineRealWidth : public ::testing::TestWithParam<RealWidthCase> {};
 
 TEST_P(EngineRealWidth, MixedBatchesChunkedAndPreemptedMatchAlone) {
-  const Model m = Load(GetParam());
-  ASSERT_NE(m.weights, nullptr);
-  const int32_t vocab = static_cast<int32_t>(m.weights->config().n_vocab);
+  const TestModel m = Load(GetParam());
+  ASSERT_NE(m.model, nullptr);
+  const int32_t vocab = static_cast<int32_t>(m.model->config().n_vocab);
   // Alone: a sample covering both ends of the lengths and the 4-token prompt.
   const std::vector<int> sample = {0, 1, 3, 8, 21, 40, 63};
   std::vector<std::vector<int32_t>> alone;
@@ -122,7 +122,7 @@ TEST_P(EngineRealWidth, MixedBatchesChunkedAndPreemptedMatchAlone) {
   }
   {  // 12 blocks of 16 tokens for 64 requests: preempted and recomputed
     EngineConfig c;
-    c.kv_cache_bytes = 12 * 16 * m.weights->config().KvBytesPerToken(2);
+    c.kv_cache_bytes = 12 * 16 * m.model->config().KvBytesPerToken(2);
     c.enable_prefix_caching = false;
     auto engine = MakeEngine(m, c);
     expect_sample(RunAll(*engine, vocab), "preempted");

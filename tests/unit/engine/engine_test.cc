@@ -15,29 +15,29 @@
 namespace weft {
 namespace {
 
-using Model = testing::TestModel;
-Model Load(const std::string& path) { return testing::LoadTestModel(path); }
+using testing::TestModel;
+TestModel Load(const std::string& path) { return testing::LoadTestModel(path); }
 
-const Model& Stories() {
-  static const Model m = Load(testing::SharedDir() + "/models/stories260K/stories260K.gguf");
+const TestModel& Stories() {
+  static const TestModel m = Load(testing::SharedDir() + "/models/stories260K/stories260K.gguf");
   return m;
 }
 
 // A synthetic qwen2 (QKV bias, neox RoPE, GQA) in Q8_0: int8 kernels on every path.
-const Model& SynthQwen() {
-  static const Model m = Load(*testing::SynthModel("tinyq", "Q8_0"));
+const TestModel& SynthQwen() {
+  static const TestModel m = Load(*testing::SynthModel("tinyq", "Q8_0"));
   return m;
 }
 
-std::unique_ptr<Engine> MakeEngine(EngineConfig config = {}, const Model& model = Stories()) {
+std::unique_ptr<Engine> MakeEngine(EngineConfig config = {}, const TestModel& model = Stories()) {
   if (config.kv_cache_bytes == 0) config.kv_cache_bytes = 64 << 20;
   config.threads = 2;
-  auto e = Engine::Create(config, model.weights, model.tokenizer);
+  auto e = Engine::Create(config, model.model, model.tokenizer);
   EXPECT_TRUE(e.ok()) << e.status().message();
   return std::move(e).value();
 }
 
-GenerationRequest Greedy(const std::string& prompt, int max_tokens, const Model& model = Stories()) {
+GenerationRequest Greedy(const std::string& prompt, int max_tokens, const TestModel& model = Stories()) {
   GenerationRequest r;
   r.prompt_tokens = model.tokenizer->Encode(prompt);
   r.sampling.temperature = 0;
@@ -89,7 +89,7 @@ const std::string kLong = "Lily and Tom went to the park to play with a big red 
 const std::vector<std::string> kPrompts = {kLong, "Once upon a time", "The little dog", "One day, a big bird",
                                            "Sam had a red ball. He", kLong, "The sun was hot and", "Mom said"};
 
-std::vector<std::vector<int32_t>> RunAll(Engine& engine, int max_tokens, const Model& model = Stories()) {
+std::vector<std::vector<int32_t>> RunAll(Engine& engine, int max_tokens, const TestModel& model = Stories()) {
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (const auto& p : kPrompts) streams.push_back(*engine.Submit(Greedy(p, max_tokens, model)));
   std::vector<std::vector<int32_t>> out;
@@ -123,7 +123,7 @@ TEST(Engine, GreedyIsBatchInvariant) {
   }
   {  // tiny KV cache: sequences are preempted and recomputed
     EngineConfig c;
-    const int64_t per_block = 16 * Stories().weights->config().KvBytesPerToken(2);
+    const int64_t per_block = 16 * Stories().model->config().KvBytesPerToken(2);
     c.kv_cache_bytes = 8 * per_block;  // 128 tokens for 8 requests of ~50
     c.enable_prefix_caching = false;
     auto engine = MakeEngine(c);
@@ -133,7 +133,7 @@ TEST(Engine, GreedyIsBatchInvariant) {
 }
 
 TEST(Engine, GreedyIsBatchInvariantOnAQuantisedSyntheticModel) {
-  const Model& m = SynthQwen();
+  const TestModel& m = SynthQwen();
   const int kTokens = 12;
   std::vector<std::vector<int32_t>> alone;
   {
@@ -152,7 +152,7 @@ TEST(Engine, GreedyIsBatchInvariantOnAQuantisedSyntheticModel) {
   }
   {
     EngineConfig c;
-    c.kv_cache_bytes = 6 * 16 * m.weights->config().KvBytesPerToken(2);
+    c.kv_cache_bytes = 6 * 16 * m.model->config().KvBytesPerToken(2);
     c.enable_prefix_caching = false;
     auto engine = MakeEngine(c, m);
     EXPECT_EQ(RunAll(*engine, kTokens, m), alone);

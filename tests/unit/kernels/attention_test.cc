@@ -5,6 +5,7 @@
 // shuffled order; partial last blocks; GQA (3 query heads per KV head) and MQA; decode
 // (q_len = 1), chunked prefill continuing from cached KV (q_len > 1 with earlier tokens
 // already in the cache) and whole prefill; head_dim with a SIMD tail.
+// Sliding windows (Mistral, Gemma's local layers) and soft-capped scores (Gemma 2) too.
 // Tolerance: |got - want| <= 2e-5 * max|v| (f32 accumulation of <= 200 terms; the
 // dense reference reads the same rounded KV values back from the cache).
 #include <gtest/gtest.h>
@@ -42,9 +43,11 @@ float CacheValue(const void* base, DType type, int64_t index) {
   return f;
 }
 
-void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
+// window > 0: each query sees its last `window` positions; softcap > 0: soft-capped scores.
+void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32_t window = 0, float softcap = 0) {
   SCOPED_TRACE(::testing::Message() << DTypeName(sh.type) << " heads " << sh.n_heads << "/" << sh.n_kv_heads
-                                    << " head_dim " << sh.head_dim << " block " << sh.block_size);
+                                    << " head_dim " << sh.head_dim << " block " << sh.block_size << " window "
+                                    << window << " softcap " << softcap);
   std::mt19937 rng(seed);
   IsaContexts ctxs;
   ThreadPool pool(2);
@@ -149,6 +152,8 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
     batch.block_table = table.data();
     batch.max_blocks_per_seq = max_blocks;
     batch.scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+    batch.window = window;
+    batch.softcap = softcap;
     std::vector<float> out(q.size(), NAN);
     Attention(ctx, batch, cache, out.data());
 
@@ -162,22 +167,24 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed) {
         const int64_t pos = seqs[s].seq_len - seqs[s].q_len + i;
         for (int h = 0; h < sh.n_heads; ++h) {
           const int kvh = h / group;
-          std::vector<double> sc(pos + 1);
+          const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+          std::vector<double> sc(pos + 1, 0.0);
           double mx = -INFINITY;
-          for (int64_t p = 0; p <= pos; ++p) {
+          for (int64_t p = first; p <= pos; ++p) {
             double dot = 0;
             for (int d = 0; d < sh.head_dim; ++d) {
               dot += static_cast<double>(q[(tok * sh.n_heads + h) * sh.head_dim + d]) *
                      CacheValue(kc.data(), sh.type, k_elem_of(slot_of(s, p), kvh, d));
             }
             sc[p] = dot * batch.scale;
+            if (softcap > 0) sc[p] = softcap * std::tanh(sc[p] / softcap);
             mx = std::max(mx, sc[p]);
           }
           double sum = 0;
-          for (auto& x : sc) sum += (x = std::exp(x - mx));
+          for (int64_t p = first; p <= pos; ++p) sum += (sc[p] = std::exp(sc[p] - mx));
           for (int d = 0; d < sh.head_dim; ++d) {
             double acc = 0;
-            for (int64_t p = 0; p <= pos; ++p) {
+            for (int64_t p = first; p <= pos; ++p) {
               acc += sc[p] * CacheValue(vc.data(), sh.type, v_elem_of(slot_of(s, p), kvh, d));
             }
             ASSERT_NEAR(out[(tok * sh.n_heads + h) * sh.head_dim + d], acc / sum, 2e-5 * vmax)
@@ -204,6 +211,22 @@ const std::vector<Seq> kMixed = {
 };
 
 TEST(AttentionTest, GqaF16) { RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 1); }
+
+// Windows shorter than a span, across spans and blocks, and longer than every sequence
+// (the same as none); with decode, chunked prefill and whole prefill in one batch.
+TEST(AttentionTest, SlidingWindow) {
+  for (int32_t window : {1, 7, 16, 40, 70, 1000}) {
+    RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 9, window);
+    RunCase({6, 2, 40, 5, DType::kF32}, kMixed, 10, window);
+  }
+  RunCase({4, 2, 40, 16, DType::kBF16}, {{2100, 45}, {1025, 1}}, 11, 600);  // windows across KV chunks
+}
+
+TEST(AttentionTest, SoftCappedScores) {
+  RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 12, 0, 50.0f);
+  RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 13, 0, 0.5f);  // a cap the scores reach: tanh saturates
+  RunCase({6, 3, 64, 24, DType::kBF16}, kMixed, 14, 20, 30.0f);  // with a window (Gemma 2's local layers)
+}
 TEST(AttentionTest, GqaF32OddBlockSize) { RunCase({6, 2, 40, 5, DType::kF32}, kMixed, 2); }
 // 24 tokens per block: some of a span's 16-position runs lie in one block (one vector
 // load of K), others straddle two (gathered one value at a time).
@@ -223,10 +246,13 @@ TEST(AttentionTest, LongPrefillOverChunks) { RunCase({4, 2, 40, 16, DType::kBF16
 struct InvarianceCase {
   int32_t q_len, seq_len;
   bool expect_split;  // whether Attention's plan splits tiles for a 2-thread pool
+  int32_t window = 0;
+  float softcap = 0.0f;
 };
 
 void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
-  SCOPED_TRACE(::testing::Message() << c.q_len << " queries over " << c.seq_len << " positions");
+  SCOPED_TRACE(::testing::Message() << c.q_len << " queries over " << c.seq_len << " positions, window " << c.window
+                                    << ", softcap " << c.softcap);
   constexpr int kHeads = 6, kKvHeads = 2, kDim = 40, kBlock = 16;
   const int32_t q_len = c.q_len, seq_len = c.seq_len;
   const int blocks = (seq_len + kBlock - 1) / kBlock;
@@ -251,6 +277,8 @@ void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
   batch.block_table = table.data();
   batch.max_blocks_per_seq = blocks;
   batch.scale = 0.15f;
+  batch.window = c.window;
+  batch.softcap = c.softcap;
   IsaContexts ctxs;
   ThreadPool pool(2);
   for (Isa isa : ctxs.isas) {
@@ -277,6 +305,12 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
   CheckQueryResultDoesNotDependOnItsTile({70, 1100, false});   // the same across kKvChunk boundaries
   CheckQueryResultDoesNotDependOnItsTile({1, 2500, true});    // a decode token: 2 tiles, split in 2 pieces each
   CheckQueryResultDoesNotDependOnItsTile({3, 2100, true});    // pieces of a tile of several tokens
+  // Sliding windows: whole chunks outside a query's window (pieces that see nothing of it)
+  // and windows that start inside a span; soft-capped scores.
+  CheckQueryResultDoesNotDependOnItsTile({1, 2500, true, 700});
+  CheckQueryResultDoesNotDependOnItsTile({3, 2100, true, 1030, 30.0f});
+  CheckQueryResultDoesNotDependOnItsTile({70, 1100, false, 37});
+  CheckQueryResultDoesNotDependOnItsTile({70, 150, false, 0, 20.0f});
 }
 
 }  // namespace

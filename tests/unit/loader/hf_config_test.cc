@@ -104,6 +104,32 @@ TEST(HfConfigTest, Mistral) {
   EXPECT_FALSE(r->attn_qkv_bias);
 }
 
+// Mistral 7B v0.1: every layer attends to its last 4096 positions.
+TEST(HfConfigTest, MistralSlidingWindow) {
+  auto r = ParseHfConfig(R"({
+    "model_type": "mistral", "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+    "max_position_embeddings": 32768, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+    "sliding_window": 4096, "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2})",
+                         "mistral-v0.1/config.json");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->sliding_window, 4096);
+  EXPECT_EQ(r->LayerWindow(0), 4096);
+  EXPECT_EQ(r->LayerWindow(31), 4096);
+}
+
+// Qwen2's per-layer windows (max_window_layers) are refused, not run without them.
+TEST(HfConfigTest, Qwen2SlidingWindowIsRefused) {
+  auto r = ParseHfConfig(R"({
+    "model_type": "qwen2", "vocab_size": 151936, "hidden_size": 896, "intermediate_size": 4864,
+    "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
+    "max_position_embeddings": 32768, "max_window_layers": 21, "rms_norm_eps": 1e-06,
+    "sliding_window": 4096, "use_sliding_window": true, "tie_word_embeddings": true})",
+                         "config.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("use_sliding_window"), std::string::npos) << r.status().message();
+}
+
 TEST(HfConfigTest, Qwen2) {
   auto r = ParseHfConfig(R"({
     "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 151936, "hidden_size": 896,

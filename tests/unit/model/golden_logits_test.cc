@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/kernel_table.h"
-#include "model/llama_weights.h"
-#include "model/logits_file.h"
+#include "model/model_registry.h"
+#include "eval/logits_file.h"
 #include "model/model_runner.h"
-#include "model/single_sequence.h"
+#include "eval/single_sequence.h"
 #include "support/golden.h"
 
 namespace weft {
@@ -45,14 +45,14 @@ LogitsFile Evaluate(const std::string& model_path, const LogitsFile& ref, const 
                     int64_t step, DType kv_type = DType::kF16, int threads = 0) {
   auto file = OpenModelFile(model_path);
   EXPECT_TRUE(file.ok()) << file.status().message();
-  auto weights = LlamaWeights::Bind(*file);
-  EXPECT_TRUE(weights.ok()) << weights.status().message();
+  auto model = BindModel(*file);
+  EXPECT_TRUE(model.ok()) << model.status().message();
   RunnerOptions opt;
   opt.max_tokens_per_step = step;
   opt.max_logit_rows = 16;
   opt.kernel_table = table;
   opt.threads = threads;
-  auto runner = ModelRunner::Create(*weights, opt);
+  auto runner = ModelRunner::Create(*model, opt);
   EXPECT_TRUE(runner.ok()) << runner.status().message();
   auto seq = SingleSequence::Create(runner->get(), static_cast<int64_t>(ref.tokens.size()), 16, kv_type);
   EXPECT_TRUE(seq.ok()) << seq.status().message();
@@ -198,12 +198,12 @@ TEST(GoldenGreedy, Stories260KContinuationsAreExact) {
   const nlohmann::json& entry = index.at("stories260K");
   auto file = OpenModelFile(FindModelFile("stories260K.gguf"));
   ASSERT_TRUE(file.ok());
-  auto weights = LlamaWeights::Bind(*file);
-  ASSERT_TRUE(weights.ok());
+  auto model = BindModel(*file);
+  ASSERT_TRUE(model.ok());
   for (kernels::Isa isa : kernels::AvailableIsas()) {
     RunnerOptions opt;
     opt.kernel_table = kernels::GetKernelTable(isa);
-    auto runner = ModelRunner::Create(*weights, opt);
+    auto runner = ModelRunner::Create(*model, opt);
     ASSERT_TRUE(runner.ok());
     const int64_t vocab = (*runner)->config().n_vocab;
     for (const auto& c : entry.at("cases")) {

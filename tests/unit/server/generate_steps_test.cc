@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "loader/model_source.h"
-#include "model/llama_weights.h"
+#include "model/model_registry.h"
 #include "support/golden.h"
 
 namespace weft::server {
@@ -29,7 +29,7 @@ const Fixture& Stories() {
     config.kv_cache_bytes = 300000;  // 29 blocks of 16 tokens: less than the context (2048)
     config.threads = 1;
     config.scheduler.max_num_seqs = 4;
-    auto engine = Engine::Create(config, *LlamaWeights::Bind(file), tok);
+    auto engine = Engine::Create(config, *BindModel(file), tok);
     EXPECT_TRUE(engine.ok()) << engine.status().ToString();
     x.engine = std::move(engine).value();
     x.chat_template = *LoadModelChatTemplate(

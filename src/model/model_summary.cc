@@ -1,4 +1,4 @@
-#include "loader/model_summary.h"
+#include "model/model_summary.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -10,6 +10,7 @@
 #include "loader/gguf.h"
 #include "loader/gguf_model.h"
 #include "loader/weight_check.h"
+#include "model/model_registry.h"
 
 namespace weft {
 namespace {
@@ -46,9 +47,7 @@ void AddTensors(const std::vector<TensorView>& tensors, ModelSummary* s) {
 
 }  // namespace
 
-bool IsSupportedArchitecture(const std::string& arch) {
-  return arch == "llama" || arch == "qwen2" || arch == "qwen3";
-}
+bool IsSupportedArchitecture(const std::string& arch) { return FindArchitecture(arch) != nullptr; }
 
 std::optional<uint64_t> ModelSummary::KvBytesPer1kTokens() const {
   if (!config) return std::nullopt;
@@ -122,7 +121,7 @@ std::string FormatModelSummary(const ModelSummary& s) {
   std::string out;
   auto line = [&](std::string_view key, const std::string& value) { out += fmt::format("{:<15}{}\n", key, value); };
   line("file:", fmt::format("{} ({}, {})", s.path, s.format, HumanBytes(s.file_bytes)));
-  line("architecture:", s.arch + (s.arch_supported ? "" : "  (weft does not run this architecture: llama, qwen2, qwen3)"));
+  line("architecture:", s.arch + (s.arch_supported ? "" : "  (weft does not run this architecture; it runs: " + ArchitectureNames() + ")"));
   line("parameters:", fmt::format("{} ({} tensors)", HumanCount(s.n_params), s.n_tensors));
   std::string types;
   for (const auto& [name, tc] : s.types) {
@@ -136,6 +135,12 @@ std::string FormatModelSummary(const ModelSummary& s) {
     line("layers:", fmt::format("{} x (embd {}, heads {}/{} kv, head dim {}, ffn {})", c.n_layer, c.n_embd, c.n_head,
                                 c.n_head_kv, c.head_dim, c.n_ff));
     line("context:", fmt::format("{} tokens", c.context_length));
+    if (c.LayerWindow(0) > 0 || c.LayerWindow(c.sliding_window_pattern - 1) > 0) {
+      line("attention:", fmt::format("sliding window of {} tokens{}", c.sliding_window,
+                                     c.sliding_window_pattern <= 1
+                                         ? std::string(" in every layer")
+                                         : fmt::format(", global every {} layers", c.sliding_window_pattern)));
+    }
     line("kv cache:", fmt::format("{} per 1k tokens (F16); {} for the full context", HumanBytes(*s.KvBytesPer1kTokens()),
                                   HumanBytes(static_cast<uint64_t>(c.KvBytesPerToken(2) * c.context_length))));
     line("rope:", fmt::format("theta {:g}, {} dims, {}", c.rope_theta, c.rope_dim,

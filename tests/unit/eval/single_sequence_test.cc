@@ -1,13 +1,13 @@
 // SingleSequence::Truncate: after keeping the first n tokens, the next Append continues
 // at position n over their K/V, exactly as if the dropped tokens had never been appended
 // (what `weft bench -d` relies on to start each timed run from the same context).
-#include "model/single_sequence.h"
+#include "eval/single_sequence.h"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "model/llama_weights.h"
+#include "model/model_registry.h"
 #include "model/model_runner.h"
 #include "support/golden.h"
 
@@ -19,9 +19,9 @@ class SingleSequenceTest : public ::testing::Test {
   void SetUp() override {
     auto file = OpenModelFile(testing::SharedDir() + "/models/stories260K/stories260K.gguf");
     ASSERT_TRUE(file.ok()) << file.status().message();
-    auto weights = LlamaWeights::Bind(*file);
-    ASSERT_TRUE(weights.ok()) << weights.status().message();
-    auto runner = ModelRunner::Create(*weights, RunnerOptions{});
+    auto model = BindModel(*file);
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    auto runner = ModelRunner::Create(*model, RunnerOptions{});
     ASSERT_TRUE(runner.ok()) << runner.status().message();
     runner_ = std::move(*runner);
   }

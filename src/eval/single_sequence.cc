@@ -1,4 +1,4 @@
-#include "model/single_sequence.h"
+#include "eval/single_sequence.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "model/logits_file.h"
+#include "eval/logits_file.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "model/perplexity.h"
+#include "eval/perplexity.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "base/half.h"
-#include "model/single_sequence.h"
+#include "eval/single_sequence.h"
 
 namespace weft {
 namespace {

@@ -55,7 +55,7 @@ std::string FormatModelSummaryJson(const ModelSummary& s);
 std::string HumanBytes(uint64_t bytes);
 std::string HumanCount(int64_t n);
 
-// True for the architectures the model layer runs.
+// True for the architectures the registry (model/model_registry.h) holds.
 bool IsSupportedArchitecture(const std::string& arch);
 
 }  // namespace weft

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Every architecture weft registers (weft info --architectures) against an independent
+# float64 forward pass in plain Python (tests/tools/ref_forward.py), on tiny synthetic
+# F32 models of that architecture and its variants (tests/tools/synth_arch.py presets:
+# e.g. mistral = llama with a sliding window shorter than the input): `weft logits` on every ISA
+# this CPU runs, whole sequence at once, must stay within max|diff| 1e-3 and rms 1e-4 of
+# the reference at every one of 24 positions (the golden bar for F32 models,
+# ../shared/golden/README.md). An architecture without a preset fails the test.
+# usage: arch_reference.sh WEFT SHARED_DIR WORK_DIR
+set -euo pipefail
+weft=$1 work=$3
+tools=$(cd "$(dirname "$0")/../tools" && pwd)
+mkdir -p "$work"
+fail() { echo "FAIL: $*"; exit 1; }
+
+archs=$("$weft" info --architectures | awk '{print $1}')
+presets=$(python3 "$tools/synth_arch.py" --list)  # "preset arch" lines
+[ -n "$archs" ] || fail "weft info --architectures listed nothing"
+for arch in $archs; do
+  awk '{print $2}' <<< "$presets" | grep -qx "$arch" ||
+    fail "architecture $arch has no preset in tests/tools/synth_arch.py (add one, and its pass in ref_forward.py)"
+done
+python3 -c "import random; r = random.Random(7); print(' '.join(str(r.randrange(300)) for _ in range(24)))" > "$work/ids.txt"
+
+failed=0
+for arch in $(awk '{print $1}' <<< "$presets"); do  # preset names
+  model="$work/$arch.gguf"
+  python3 "$tools/synth_arch.py" --preset "$arch" -o "$model"
+  python3 "$tools/ref_forward.py" "$model" --tokens "$work/ids.txt" --out "$work/$arch.ref.logits"
+  for isa in scalar avx2 avx512; do
+    if ! WEFT_ISA=$isa "$weft" logits "$model" --tokens "$work/ids.txt" --out "$work/$arch.$isa.logits" -t 2 \
+        2> "$work/$arch.$isa.err"; then
+      if grep -q "this CPU does not support it" "$work/$arch.$isa.err"; then
+        echo "note: $isa: not on this CPU"
+        continue
+      fi
+      cat "$work/$arch.$isa.err"
+      fail "$arch on $isa: weft logits failed"
+    fi
+    python3 "$tools/compare_logits.py" "$work/$arch.ref.logits" "$work/$arch.$isa.logits" \
+      --max-abs 1e-3 --rms 1e-4 --label "$arch/$isa" || failed=1
+  done
+done
+[ "$failed" = 0 ] || fail "an architecture is outside the bar"
+echo "arch_reference: all architectures within the bar"

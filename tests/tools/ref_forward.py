@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""An independent float64 forward pass, in plain Python, for tiny F32 GGUF models.
+
+Reads a GGUF file (F32 tensors only: the files of tests/tools/synth_arch.py), evaluates
+the given token ids from position 0 and writes the logits of every position as a WGLD v2
+file (../shared/golden/README.md), the format `weft logits` writes. It shares no code
+with weft: the reference for architectures ../shared/golden has no logits for.
+
+K and V are rounded to F16 before they are used, as weft's (and llama.cpp's) default F16
+KV cache stores them (--kv f32 keeps them exact).
+
+  ref_forward.py model.gguf --tokens ids.txt --out ref.logits
+
+Architectures: llama (interleaved rope pairs, GGUF's llama layout; with
+llama.attention.sliding_window, Mistral's window in every layer), qwen2 (q/k/v biases,
+NeoX rope), qwen3 (per-head q/k RMSNorm before rope, NeoX rope).
+"""
+import argparse
+import math
+import struct
+
+SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def read_gguf(path):
+    """(metadata dict, {name: (ne tuple, list of floats)}) of an F32 GGUF file."""
+    with open(path, "rb") as f:
+        b = f.read()
+    o = 0
+
+    def take(fmt):
+        nonlocal o
+        v = struct.unpack_from("<" + fmt, b, o)
+        o += struct.calcsize("<" + fmt)
+        return v[0]
+
+    def value(t):
+        nonlocal o
+        if t in SCALAR:
+            return take(SCALAR[t])
+        if t == 8:
+            n = take("Q")
+            s = b[o:o + n].decode("utf-8", "surrogatepass")
+            o += n
+            return s
+        et, n = take("I"), take("Q")
+        return [value(et) for _ in range(n)]
+
+    assert b[:4] == b"GGUF", path
+    o = 4
+    take("I")
+    n_tensors, n_kv = take("Q"), take("Q")
+    meta = {}
+    for _ in range(n_kv):
+        n = take("Q")
+        key = b[o:o + n].decode()
+        o += n
+        meta[key] = value(take("I"))
+    infos = []
+    for _ in range(n_tensors):
+        n = take("Q")
+        name = b[o:o + n].decode()
+        o += n
+        ne = tuple(take("Q") for _ in range(take("I")))
+        ttype, off = take("I"), take("Q")
+        assert ttype == 0, "%s: only F32 tensors are supported (type %d)" % (name, ttype)
+        infos.append((name, ne, off))
+    align = meta.get("general.alignment", 32)
+    base = (o + align - 1) // align * align
+    tensors = {}
+    for name, ne, off in infos:
+        n = 1
+        for x in ne:
+            n *= x
+        tensors[name] = (ne, list(struct.unpack_from("<%df" % n, b, base + off)))
+    return meta, tensors
+
+
+def f16(x):
+    return struct.unpack("<e", struct.pack("<e", x))[0]
+
+
+def rmsnorm(x, w, eps):
+    s = 1.0 / math.sqrt(sum(v * v for v in x) / len(x) + eps)
+    return [v * s * g for v, g in zip(x, w)]
+
+
+def matvec(t, x):
+    """y = W x for a GGUF matrix t = (ne, data) with ne = (in, out)."""
+    (n_in, n_out), data = t
+    assert len(x) == n_in
+    return [sum(data[r * n_in + j] * x[j] for j in range(n_in)) for r in range(n_out)]
+
+
+def rope(v, pos, theta, rope_dim, neox):
+    v = list(v)
+    half = rope_dim // 2
+    for i in range(half):
+        angle = pos * theta ** (-2.0 * i / rope_dim)
+        c, s = math.cos(angle), math.sin(angle)
+        a, b = (i, i + half) if neox else (2 * i, 2 * i + 1)
+        v[a], v[b] = v[a] * c - v[b] * s, v[a] * s + v[b] * c
+    return v
+
+
+def forward(meta, W, ids, kv_f16):
+    A = meta["general.architecture"]
+    assert A in ("llama", "qwen2", "qwen3"), "architecture %s: no reference pass here" % A
+    g = lambda k, d=None: meta.get(A + "." + k, d)
+    d, L, H = g("embedding_length"), g("block_count"), g("attention.head_count")
+    Hkv = g("attention.head_count_kv", H)
+    hd = g("attention.key_length", d // H)
+    eps, theta = g("attention.layer_norm_rms_epsilon"), g("rope.freq_base", 10000.0)
+    rope_dim = g("rope.dimension_count", hd)
+    window = g("attention.sliding_window", 0)  # every layer (Mistral); 0: none
+    neox = A in ("qwen2", "qwen3")
+    (_, V), emb = W["token_embd.weight"]
+    out = W.get("output.weight", W["token_embd.weight"])
+    rnd = f16 if kv_f16 else (lambda x: x)
+    K = [[] for _ in range(L)]  # per layer, per position: [Hkv * hd]
+    Vc = [[] for _ in range(L)]
+    logits = []
+    for pos, tok in enumerate(ids):
+        x = emb[tok * d:(tok + 1) * d]
+        for l in range(L):
+            p = "blk.%d." % l
+            h = rmsnorm(x, W[p + "attn_norm.weight"][1], eps)
+            q, k, v = (matvec(W[p + n + ".weight"], h) for n in ("attn_q", "attn_k", "attn_v"))
+            if p + "attn_q.bias" in W:
+                q = [a + b for a, b in zip(q, W[p + "attn_q.bias"][1])]
+                k = [a + b for a, b in zip(k, W[p + "attn_k.bias"][1])]
+                v = [a + b for a, b in zip(v, W[p + "attn_v.bias"][1])]
+            heads_q = [q[i * hd:(i + 1) * hd] for i in range(H)]
+            heads_k = [k[i * hd:(i + 1) * hd] for i in range(Hkv)]
+            if p + "attn_q_norm.weight" in W:
+                heads_q = [rmsnorm(t, W[p + "attn_q_norm.weight"][1], eps) for t in heads_q]
+                heads_k = [rmsnorm(t, W[p + "attn_k_norm.weight"][1], eps) for t in heads_k]
+            heads_q = [rope(t, pos, theta, rope_dim, neox) for t in heads_q]
+            heads_k = [rope(t, pos, theta, rope_dim, neox) for t in heads_k]
+            K[l].append([rnd(x_) for t in heads_k for x_ in t])
+            Vc[l].append([rnd(x_) for x_ in v])
+            att = []
+            for i in range(H):
+                kh = i // (H // Hkv)
+                first = max(0, pos - window + 1) if window > 0 else 0
+                seen = range(first, pos + 1)
+                scores = [sum(a * b for a, b in zip(heads_q[i], K[l][t][kh * hd:(kh + 1) * hd])) / math.sqrt(hd)
+                          for t in seen]
+                m = max(scores)
+                e = [math.exp(s - m) for s in scores]
+                z = sum(e)
+                att += [sum(e[n] / z * Vc[l][t][kh * hd + j] for n, t in enumerate(seen)) for j in range(hd)]
+            x = [a + b for a, b in zip(x, matvec(W[p + "attn_output.weight"], att))]
+            h = rmsnorm(x, W[p + "ffn_norm.weight"][1], eps)
+            gate, up = matvec(W[p + "ffn_gate.weight"], h), matvec(W[p + "ffn_up.weight"], h)
+            act = [gg / (1.0 + math.exp(-gg)) * u for gg, u in zip(gate, up)]
+            x = [a + b for a, b in zip(x, matvec(W[p + "ffn_down.weight"], act))]
+        logits.append(matvec(out, rmsnorm(x, W["output_norm.weight"][1], eps)))
+    return V, logits
+
+
+def write_logits(path, n_vocab, ids, logits):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<5I", 0x444C4757, 2, n_vocab, len(ids), len(ids)))
+        f.write(struct.pack("<%dI" % len(ids), *ids))
+        f.write(struct.pack("<%dI" % len(ids), *range(len(ids))))
+        for row in logits:
+            f.write(struct.pack("<%df" % n_vocab, *row))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--tokens", required=True, help="file of whitespace-separated token ids")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--kv", choices=["f16", "f32"], default="f16")
+    a = ap.parse_args()
+    ids = [int(t) for t in open(a.tokens).read().split()]
+    meta, W = read_gguf(a.model)
+    n_vocab, logits = forward(meta, W, ids, a.kv == "f16")
+    write_logits(a.out, n_vocab, ids, logits)
+
+
+if __name__ == "__main__":
+    main()

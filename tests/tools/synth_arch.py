@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Tiny synthetic F32 GGUF models, one preset per architecture weft registers.
+
+Each preset has its architecture's own tensors and hyper-parameters at tiny shapes, so
+that tests/tools/ref_forward.py (a float64 forward pass in plain Python) can compute the
+exact logits and weft's forward pass can be held to them (tests/cli/arch_reference.sh).
+Weights are deterministic: seeded per tensor name, as in ../shared/tools/synth_gguf.py,
+whose GGUF writing helpers this file uses. No tokenizer is written: the tests feed ids.
+
+  synth_arch.py --preset qwen3 -o qwen3.gguf
+  synth_arch.py --list          # preset and architecture, one per line
+
+Adding an architecture: a preset below (its GGUF keys and tensors) and the matching
+forward pass in ref_forward.py.
+"""
+import argparse
+import math
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "shared", "tools"))
+import synth_gguf  # noqa: E402  (kv_entry, w_str, rng_for, rand_f32_vec)
+
+# name: hyper-parameters. head_dim may differ from n_embd / n_head (qwen3 does).
+PRESETS = {
+    # Llama: interleaved rope pairs, no biases, untied output.
+    "llama": dict(arch="llama", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=160,
+                  n_vocab=300, tied=False, theta=10000.0, eps=1e-5),
+    # Qwen2: q/k/v biases, NeoX rope, tied embeddings.
+    "qwen2": dict(arch="qwen2", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=160,
+                  n_vocab=300, tied=True, theta=1000000.0, eps=1e-6),
+    # Mistral: the llama layout with a sliding window of 7 in every layer (24-token tests
+    # see it slide).
+    "mistral": dict(arch="llama", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=160,
+                    n_vocab=300, tied=False, theta=10000.0, eps=1e-5, sliding_window=7),
+    # Qwen3: per-head q/k RMSNorm, NeoX rope, no biases, head_dim 32 != n_embd / n_head.
+    "qwen3": dict(arch="qwen3", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
+                  n_vocab=300, tied=True, theta=1000000.0, eps=1e-6),
+}
+
+
+def tensor_list(p):
+    """(name, ne (fastest first), kind) of every tensor of preset p."""
+    d, hd, H, Hkv, ff, V = p["n_embd"], p["head_dim"], p["n_head"], p["n_head_kv"], p["n_ff"], p["n_vocab"]
+    T = [("token_embd.weight", (d, V), "embd"), ("output_norm.weight", (d,), "norm")]
+    if not p["tied"]:
+        T.append(("output.weight", (d, V), "matrix"))
+    for i in range(p["n_layer"]):
+        b = "blk.%d." % i
+        T += [(b + "attn_norm.weight", (d,), "norm"),
+              (b + "attn_q.weight", (d, H * hd), "matrix"),
+              (b + "attn_k.weight", (d, Hkv * hd), "matrix"),
+              (b + "attn_v.weight", (d, Hkv * hd), "matrix")]
+        if p["arch"] == "qwen2":
+            T += [(b + "attn_q.bias", (H * hd,), "bias"), (b + "attn_k.bias", (Hkv * hd,), "bias"),
+                  (b + "attn_v.bias", (Hkv * hd,), "bias")]
+        if p["arch"] == "qwen3":
+            T += [(b + "attn_q_norm.weight", (hd,), "norm"), (b + "attn_k_norm.weight", (hd,), "norm")]
+        T += [(b + "attn_output.weight", (H * hd, d), "matrix"),
+              (b + "ffn_norm.weight", (d,), "norm"),
+              (b + "ffn_gate.weight", (d, ff), "matrix"),
+              (b + "ffn_up.weight", (d, ff), "matrix"),
+              (b + "ffn_down.weight", (ff, d), "matrix")]
+    return T
+
+
+def metadata(p, name):
+    A = p["arch"]
+    return [("general.architecture", 8, A), ("general.name", 8, name), ("general.file_type", 4, 0),
+            ("general.alignment", 4, 32),
+            (A + ".context_length", 4, 256), (A + ".embedding_length", 4, p["n_embd"]),
+            (A + ".block_count", 4, p["n_layer"]), (A + ".feed_forward_length", 4, p["n_ff"]),
+            (A + ".attention.head_count", 4, p["n_head"]), (A + ".attention.head_count_kv", 4, p["n_head_kv"]),
+            (A + ".attention.key_length", 4, p["head_dim"]), (A + ".attention.value_length", 4, p["head_dim"]),
+            (A + ".rope.freq_base", 6, p["theta"]), (A + ".attention.layer_norm_rms_epsilon", 6, p["eps"]),
+            (A + ".rope.dimension_count", 4, p["head_dim"]), (A + ".vocab_size", 4, p["n_vocab"])] + \
+        ([(A + ".attention.sliding_window", 4, p["sliding_window"])] if "sliding_window" in p else [])
+
+
+def tensor_values(seed, name, ne, kind):
+    n = 1
+    for x in ne:
+        n *= x
+    r = synth_gguf.rng_for(seed, name)
+    if kind == "norm":
+        return [1.0 + r.uniform(-0.2, 0.2) for _ in range(n)]
+    if kind == "bias":
+        return [r.uniform(-0.1, 0.1) for _ in range(n)]
+    spread = 1.0 if kind == "embd" else 1.2 / math.sqrt(ne[0])  # uniform: std = spread / sqrt(3)
+    return [r.uniform(-spread, spread) for _ in range(n)]
+
+
+def build(preset, seed, out_path):
+    p = PRESETS[preset]
+    T = tensor_list(p)
+    kv = metadata(p, "weft-synth-arch-%s-seed%d" % (preset, seed))
+    header = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(T), len(kv)))
+    for k, t, v in kv:
+        header += synth_gguf.kv_entry(k, t, v)
+    datas, off = [], 0
+    for name, ne, kind in T:
+        data = struct.pack("<%df" % (len(ne) == 1 and ne[0] or ne[0] * ne[1]), *tensor_values(seed, name, ne, kind))
+        header += synth_gguf.w_str(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x) for x in ne)
+        header += struct.pack("<IQ", 0, off)  # F32
+        datas.append((off, data))
+        off = (off + len(data) + 31) // 32 * 32
+    header += b"\0" * ((-len(header)) % 32)
+    tmp = out_path + ".part"
+    with open(tmp, "wb") as f:
+        f.write(header)
+        pos = 0
+        for o, data in datas:
+            f.write(b"\0" * (o - pos))
+            f.write(data)
+            pos = o + len(data)
+    os.replace(tmp, out_path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("-o", "--out")
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args()
+    if a.list:  # "preset architecture" lines
+        for k in sorted(PRESETS):
+            print(k, PRESETS[k]["arch"])
+        return
+    if not a.preset or not a.out:
+        ap.error("--preset and -o are required")
+    build(a.preset, a.seed, a.out)
+
+
+if __name__ == "__main__":
+    main()
