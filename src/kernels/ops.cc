@@ -208,6 +208,22 @@ void SiluMul(const KernelContext& ctx, const float* gate, const float* up, float
   For(ctx, n, kElemGrain, [&](int64_t s, int64_t e) { t.silu_mul(gate + s, up + s, out + s, e - s); });
 }
 
+void GeluTanhMul(const KernelContext& ctx, const float* gate, const float* up, float* out, int64_t n) {
+  For(ctx, n, kElemGrain, [&](int64_t s, int64_t e) {
+    constexpr float kC = 0.7978845608028654f;  // sqrt(2 / pi)
+    for (int64_t i = s; i < e; ++i) {
+      const float g = gate[i];
+      out[i] = 0.5f * g * (1.0f + std::tanh(kC * (g + 0.044715f * g * g * g))) * up[i];
+    }
+  });
+}
+
+void SoftCapInPlace(const KernelContext& ctx, float* x, float cap, int64_t n) {
+  For(ctx, n, kElemGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) x[i] = cap * std::tanh(x[i] / cap);
+  });
+}
+
 void Softmax(const KernelContext& ctx, float* x, int64_t rows, int64_t n) {
   const KernelTable& t = T(ctx);
   For(ctx, rows, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, n)), [&](int64_t b, int64_t e) {

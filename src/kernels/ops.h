@@ -87,6 +87,11 @@ void Add(const KernelContext& ctx, const float* a, const float* b, float* out, i
 void AddInPlace(const KernelContext& ctx, float* a, const float* b, int64_t n);
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
 void SiluMul(const KernelContext& ctx, const float* gate, const float* up, float* out, int64_t n);
+// out[i] = gelu_tanh(gate[i]) * up[i] (GeGLU: Gemma), gelu_tanh(g) =
+// 0.5 g (1 + tanh(sqrt(2 / pi) (g + 0.044715 g^3))). ISA-neutral (the same on every table).
+void GeluTanhMul(const KernelContext& ctx, const float* gate, const float* up, float* out, int64_t n);
+// x[i] = cap * tanh(x[i] / cap) (Gemma 2's final-logit soft-capping). ISA-neutral.
+void SoftCapInPlace(const KernelContext& ctx, float* x, float cap, int64_t n);
 // In place, each of `rows` rows of length n: x = exp(x - max) / sum.
 void Softmax(const KernelContext& ctx, float* x, int64_t rows, int64_t n);
 // x[i] *= s.

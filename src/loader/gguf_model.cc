@@ -2,6 +2,8 @@
 // "tokenizer.ggml.*" keys), weights as zero-copy views.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/mapped_file.h"
 #include "loader/gguf.h"
 #include "loader/gguf_model.h"
@@ -94,6 +96,14 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   WEFT_ASSIGN_OR_RETURN(auto window, f.FindInt(a + ".attention.sliding_window"));
   if (window && *window < 0) return InvalidArgumentError(fmt::format("{}.attention.sliding_window is {}", a, *window));
   c.sliding_window = window.value_or(0);
+  WEFT_ASSIGN_OR_RETURN(auto pattern, f.FindInt(a + ".attention.sliding_window_pattern"));
+  if (pattern) c.sliding_window_pattern = static_cast<int>(std::max<int64_t>(1, *pattern));
+  WEFT_ASSIGN_OR_RETURN(auto theta_swa, f.FindFloat(a + ".rope.freq_base_swa"));
+  c.rope_theta_local = static_cast<float>(theta_swa.value_or(0.0));
+  WEFT_ASSIGN_OR_RETURN(auto attn_cap, f.FindFloat(a + ".attn_logit_softcapping"));
+  c.attn_logit_softcap = static_cast<float>(attn_cap.value_or(0.0));
+  WEFT_ASSIGN_OR_RETURN(auto final_cap, f.FindFloat(a + ".final_logit_softcapping"));
+  c.final_logit_softcap = static_cast<float>(final_cap.value_or(0.0));
 
   // Vocabulary size: explicit key, else the token list, else the embedding's rows.
   WEFT_ASSIGN_OR_RETURN(auto vocab, f.FindInt(a + ".vocab_size"));

@@ -27,6 +27,11 @@ std::string ModelConfig::ToString() const {
   s += fmt::format(" tied={} qkv_bias={} qk_norm={} bos={} eos={}", tied_embeddings, attn_qkv_bias, qk_norm,
                    bos_token_id, eos_token_id);
   if (sliding_window > 0) s += fmt::format(" sliding_window={}/{}", sliding_window, sliding_window_pattern);
+  if (rope_theta_local > 0) s += fmt::format(" rope_theta_local={:g}", rope_theta_local);
+  if (attn_scale > 0) s += fmt::format(" attn_scale={:g}", attn_scale);
+  if (attn_logit_softcap > 0 || final_logit_softcap > 0) {
+    s += fmt::format(" softcap attn={:g} final={:g}", attn_logit_softcap, final_logit_softcap);
+  }
   return s;
 }
 

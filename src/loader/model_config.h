@@ -54,6 +54,10 @@ struct ModelConfig {
   // one global).
   int64_t sliding_window = 0;
   int sliding_window_pattern = 1;
+  float rope_theta_local = 0;      // rope base of the sliding-window layers (Gemma 3); 0: rope_theta
+  float attn_scale = 0;            // scores = q.k * attn_scale; 0: 1 / sqrt(head_dim)
+  float attn_logit_softcap = 0;    // > 0: scores soft-capped (Gemma 2)
+  float final_logit_softcap = 0;   // > 0: logits soft-capped (Gemma 2)
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
 

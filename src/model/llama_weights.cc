@@ -53,10 +53,6 @@ const float* LlamaWeights::Floats(const TensorView* t) {
 StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file,
                                                                   const BindOptions& options) {
   const ModelConfig& c = file->config();
-  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3") {
-    return UnimplementedError(fmt::format("{}: architecture '{}' is not supported (weft runs llama, qwen2, qwen3)",
-                                          file->path(), c.arch));
-  }
   WEFT_RETURN_IF_ERROR(CheckLlamaWeights(c, file->tensors(), file->path()));
   for (const auto& t : file->tensors()) {
     if (!GetDTypeInfo(t.type).dequantizable) {
@@ -97,7 +93,9 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     l.bo = w->Floats(find(p + "attn_output.bias"));
     l.q_norm = w->Floats(find(p + "attn_q_norm.weight"));
     l.k_norm = w->Floats(find(p + "attn_k_norm.weight"));
+    l.post_attn_norm = w->Floats(find(p + "post_attention_norm.weight"));
     l.ffn_norm = w->Floats(find(p + "ffn_norm.weight"));
+    l.post_ffn_norm = w->Floats(find(p + "post_ffw_norm.weight"));
     l.w_gate = w->Matrix(find(p + "ffn_gate.weight"));
     l.w_up = w->Matrix(find(p + "ffn_up.weight"));
     l.w_down = w->Matrix(find(p + "ffn_down.weight"));

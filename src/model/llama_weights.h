@@ -1,5 +1,6 @@
-// LlamaWeights: a llama-family model's weights bound by role (per layer), ready for the
-// kernels. Most tensors are the ModelFile's zero-copy views. A few are repacked once at
+// LlamaWeights: a decoder's weights bound by role (per layer, GGUF tensor names), ready
+// for the kernels: the llama layout and the optional tensors other families add (biases,
+// q/k norms, post-norms). Most tensors are the ModelFile's zero-copy views. A few are repacked once at
 // bind time, into buffers this object owns:
 //  * matrices whose rows are not whole quantisation blocks (blocks running across rows,
 //    as in an old Q8_0 stories260K file) are dequantised to F32, since row-wise matmul
@@ -37,7 +38,9 @@ struct LlamaLayerWeights {
   const float* bo = nullptr;            // [n_embd] when attn_output_bias
   const float* q_norm = nullptr;        // [head_dim] (qwen3), else null
   const float* k_norm = nullptr;
+  const float* post_attn_norm = nullptr;  // [n_embd] on the attention output (Gemma), else null
   const float* ffn_norm = nullptr;      // [n_embd]
+  const float* post_ffn_norm = nullptr;   // [n_embd] on the FFN output (Gemma), else null
   const TensorView* w_gate = nullptr;   // ne {n_embd, n_ff}
   const TensorView* w_up = nullptr;     // ne {n_embd, n_ff}
   const TensorView* w_down = nullptr;   // ne {n_ff, n_embd}

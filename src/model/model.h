@@ -44,7 +44,9 @@ class Model {
  public:
   virtual ~Model() = default;
 
-  const ModelConfig& config() const { return file_->config(); }
+  // The file's hyper-parameters, completed by the architecture at bind time (defaults the
+  // file format leaves implicit, e.g. which Gemma layers slide).
+  const ModelConfig& config() const { return config_; }
   const ModelFile& file() const { return *file_; }
   // The architecture that runs this model, as the registry names it ("llama", "qwen3").
   virtual std::string_view architecture() const = 0;
@@ -74,10 +76,12 @@ class Model {
   virtual int num_panel_packed() const = 0;
 
  protected:
-  explicit Model(std::shared_ptr<const ModelFile> file) : file_(std::move(file)) {}
+  Model(std::shared_ptr<const ModelFile> file, ModelConfig config)
+      : file_(std::move(file)), config_(std::move(config)) {}
 
  private:
   std::shared_ptr<const ModelFile> file_;
+  ModelConfig config_;
 };
 
 }  // namespace weft

@@ -13,7 +13,10 @@ KV cache stores them (--kv f32 keeps them exact).
 
 Architectures: llama (interleaved rope pairs, GGUF's llama layout; with
 llama.attention.sliding_window, Mistral's window in every layer), qwen2 (q/k/v biases,
-NeoX rope), qwen3 (per-head q/k RMSNorm before rope, NeoX rope).
+NeoX rope), qwen3 (per-head q/k RMSNorm before rope, NeoX rope), gemma2 (embeddings x
+sqrt(n_embd), GeGLU, post-attention/post-FFN norms, local/global layers, soft-capped
+scores and logits), gemma3 (gemma2 without soft-caps, with q/k norms and the local
+layers' rope base).
 """
 import argparse
 import math
@@ -103,17 +106,34 @@ def rope(v, pos, theta, rope_dim, neox):
     return v
 
 
+def gelu_tanh(g):
+    return 0.5 * g * (1.0 + math.tanh(math.sqrt(2.0 / math.pi) * (g + 0.044715 * g ** 3)))
+
+
+def silu(g):
+    return g / (1.0 + math.exp(-g))
+
+
 def forward(meta, W, ids, kv_f16):
     A = meta["general.architecture"]
-    assert A in ("llama", "qwen2", "qwen3"), "architecture %s: no reference pass here" % A
+    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3"), "architecture %s: no reference pass here" % A
+    gemma = A.startswith("gemma")
     g = lambda k, d=None: meta.get(A + "." + k, d)
     d, L, H = g("embedding_length"), g("block_count"), g("attention.head_count")
     Hkv = g("attention.head_count_kv", H)
     hd = g("attention.key_length", d // H)
     eps, theta = g("attention.layer_norm_rms_epsilon"), g("rope.freq_base", 10000.0)
     rope_dim = g("rope.dimension_count", hd)
-    window = g("attention.sliding_window", 0)  # every layer (Mistral); 0: none
-    neox = A in ("qwen2", "qwen3")
+    window = g("attention.sliding_window", 0)  # 0: none
+    # Layers with the window: all (Mistral), every other from layer 0 (Gemma 2), five in
+    # six (Gemma 3), unless the file gives the pattern.
+    pattern = g("attention.sliding_window_pattern", {"gemma2": 2, "gemma3": 6}.get(A, 1))
+    layer_window = lambda l: window if window > 0 and (pattern <= 1 or (l + 1) % pattern != 0) else 0
+    theta_local = g("rope.freq_base_swa", 10000.0) if A == "gemma3" else theta
+    attn_cap, final_cap = g("attn_logit_softcapping", 0.0), g("final_logit_softcapping", 0.0)
+    scale = 1.0 / math.sqrt(hd)  # Gemma: query_pre_attn_scalar = head_dim at these shapes
+    act_fn = gelu_tanh if gemma else silu
+    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3")
     (_, V), emb = W["token_embd.weight"]
     out = W.get("output.weight", W["token_embd.weight"])
     rnd = f16 if kv_f16 else (lambda x: x)
@@ -122,8 +142,12 @@ def forward(meta, W, ids, kv_f16):
     logits = []
     for pos, tok in enumerate(ids):
         x = emb[tok * d:(tok + 1) * d]
+        if gemma:
+            x = [v * math.sqrt(d) for v in x]
         for l in range(L):
             p = "blk.%d." % l
+            lw = layer_window(l)
+            lt = theta_local if lw > 0 else theta
             h = rmsnorm(x, W[p + "attn_norm.weight"][1], eps)
             q, k, v = (matvec(W[p + n + ".weight"], h) for n in ("attn_q", "attn_k", "attn_v"))
             if p + "attn_q.bias" in W:
@@ -135,27 +159,37 @@ def forward(meta, W, ids, kv_f16):
             if p + "attn_q_norm.weight" in W:
                 heads_q = [rmsnorm(t, W[p + "attn_q_norm.weight"][1], eps) for t in heads_q]
                 heads_k = [rmsnorm(t, W[p + "attn_k_norm.weight"][1], eps) for t in heads_k]
-            heads_q = [rope(t, pos, theta, rope_dim, neox) for t in heads_q]
-            heads_k = [rope(t, pos, theta, rope_dim, neox) for t in heads_k]
+            heads_q = [rope(t, pos, lt, rope_dim, neox) for t in heads_q]
+            heads_k = [rope(t, pos, lt, rope_dim, neox) for t in heads_k]
             K[l].append([rnd(x_) for t in heads_k for x_ in t])
             Vc[l].append([rnd(x_) for x_ in v])
             att = []
             for i in range(H):
                 kh = i // (H // Hkv)
-                first = max(0, pos - window + 1) if window > 0 else 0
+                first = max(0, pos - lw + 1) if lw > 0 else 0
                 seen = range(first, pos + 1)
-                scores = [sum(a * b for a, b in zip(heads_q[i], K[l][t][kh * hd:(kh + 1) * hd])) / math.sqrt(hd)
+                scores = [sum(a * b for a, b in zip(heads_q[i], K[l][t][kh * hd:(kh + 1) * hd])) * scale
                           for t in seen]
+                if attn_cap > 0:
+                    scores = [attn_cap * math.tanh(s / attn_cap) for s in scores]
                 m = max(scores)
                 e = [math.exp(s - m) for s in scores]
                 z = sum(e)
                 att += [sum(e[n] / z * Vc[l][t][kh * hd + j] for n, t in enumerate(seen)) for j in range(hd)]
-            x = [a + b for a, b in zip(x, matvec(W[p + "attn_output.weight"], att))]
+            o = matvec(W[p + "attn_output.weight"], att)
+            if gemma:
+                o = rmsnorm(o, W[p + "post_attention_norm.weight"][1], eps)
+            x = [a + b for a, b in zip(x, o)]
             h = rmsnorm(x, W[p + "ffn_norm.weight"][1], eps)
             gate, up = matvec(W[p + "ffn_gate.weight"], h), matvec(W[p + "ffn_up.weight"], h)
-            act = [gg / (1.0 + math.exp(-gg)) * u for gg, u in zip(gate, up)]
-            x = [a + b for a, b in zip(x, matvec(W[p + "ffn_down.weight"], act))]
-        logits.append(matvec(out, rmsnorm(x, W["output_norm.weight"][1], eps)))
+            f = matvec(W[p + "ffn_down.weight"], [act_fn(gg) * u for gg, u in zip(gate, up)])
+            if gemma:
+                f = rmsnorm(f, W[p + "post_ffw_norm.weight"][1], eps)
+            x = [a + b for a, b in zip(x, f)]
+        row = matvec(out, rmsnorm(x, W["output_norm.weight"][1], eps))
+        if final_cap > 0:
+            row = [final_cap * math.tanh(v / final_cap) for v in row]
+        logits.append(row)
     return V, logits
 
 

@@ -35,6 +35,16 @@ PRESETS = {
     # see it slide).
     "mistral": dict(arch="llama", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=160,
                     n_vocab=300, tied=False, theta=10000.0, eps=1e-5, sliding_window=7),
+    # Gemma 2: GeGLU, post-attention and post-FFN norms, embeddings x sqrt(n_embd), layer 0
+    # local (window 7) and layer 1 global, soft-caps low enough that tanh bends (real
+    # models: 50 / 30).
+    "gemma2": dict(arch="gemma2", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=160,
+                   n_vocab=300, tied=True, theta=10000.0, eps=1e-6, sliding_window=7,
+                   attn_logit_softcapping=1.5, final_logit_softcapping=3.0),
+    # Gemma 3: Gemma 2's layout plus per-head q/k norms, no soft-caps; local layers (window
+    # 7) with rope base 10000, the global one with 1e6; pattern 2 here (real models: 6).
+    "gemma3": dict(arch="gemma3", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
+                   n_vocab=300, tied=True, theta=1000000.0, eps=1e-6, sliding_window=7, sliding_window_pattern=2),
     # Qwen3: per-head q/k RMSNorm, NeoX rope, no biases, head_dim 32 != n_embd / n_head.
     "qwen3": dict(arch="qwen3", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
                   n_vocab=300, tied=True, theta=1000000.0, eps=1e-6),
@@ -56,10 +66,12 @@ def tensor_list(p):
         if p["arch"] == "qwen2":
             T += [(b + "attn_q.bias", (H * hd,), "bias"), (b + "attn_k.bias", (Hkv * hd,), "bias"),
                   (b + "attn_v.bias", (Hkv * hd,), "bias")]
-        if p["arch"] == "qwen3":
+        if p["arch"] in ("qwen3", "gemma3"):
             T += [(b + "attn_q_norm.weight", (hd,), "norm"), (b + "attn_k_norm.weight", (hd,), "norm")]
-        T += [(b + "attn_output.weight", (H * hd, d), "matrix"),
-              (b + "ffn_norm.weight", (d,), "norm"),
+        T += [(b + "attn_output.weight", (H * hd, d), "matrix")]
+        if p["arch"].startswith("gemma"):
+            T += [(b + "post_attention_norm.weight", (d,), "norm"), (b + "post_ffw_norm.weight", (d,), "norm")]
+        T += [(b + "ffn_norm.weight", (d,), "norm"),
               (b + "ffn_gate.weight", (d, ff), "matrix"),
               (b + "ffn_up.weight", (d, ff), "matrix"),
               (b + "ffn_down.weight", (ff, d), "matrix")]
@@ -76,7 +88,10 @@ def metadata(p, name):
             (A + ".attention.key_length", 4, p["head_dim"]), (A + ".attention.value_length", 4, p["head_dim"]),
             (A + ".rope.freq_base", 6, p["theta"]), (A + ".attention.layer_norm_rms_epsilon", 6, p["eps"]),
             (A + ".rope.dimension_count", 4, p["head_dim"]), (A + ".vocab_size", 4, p["n_vocab"])] + \
-        ([(A + ".attention.sliding_window", 4, p["sliding_window"])] if "sliding_window" in p else [])
+        ([(A + ".attention.sliding_window", 4, p["sliding_window"])] if "sliding_window" in p else []) + \
+        ([(A + ".attention.sliding_window_pattern", 4, p["sliding_window_pattern"])]
+         if "sliding_window_pattern" in p else []) + \
+        [(A + "." + k, 6, p[k]) for k in ("attn_logit_softcapping", "final_logit_softcapping") if k in p]
 
 
 def tensor_values(seed, name, ne, kind):

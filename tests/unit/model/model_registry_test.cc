@@ -11,7 +11,7 @@ namespace weft {
 namespace {
 
 TEST(ModelRegistry, ListsEveryArchitectureFile) {
-  for (const char* name : {"llama", "qwen2", "qwen3"}) {
+  for (const char* name : {"llama", "qwen2", "qwen3", "gemma2", "gemma3"}) {
     const ArchDefinition* def = FindArchitecture(name);
     ASSERT_NE(def, nullptr) << name;
     EXPECT_EQ(def->name, name);

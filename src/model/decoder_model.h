@@ -1,0 +1,51 @@
+// DecoderModel: the part of a Model that every decoder bound through LlamaWeights shares
+// (its name, its config, its scratch, the matrices cost models read); an architecture's
+// forward pass subclasses it (model/dense_decoder.cc, model/gemma_decoder.cc).
+// Thread-safety: immutable after construction, as Model.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/layer_blocks.h"
+#include "model/llama_weights.h"
+#include "model/model.h"
+
+namespace weft {
+
+class DecoderModel : public Model {
+ public:
+  // `config`: the file's, completed by the architecture (see Model::config).
+  DecoderModel(std::string_view arch, std::shared_ptr<const LlamaWeights> weights, ModelConfig config)
+      : Model(weights->file_ptr(), std::move(config)), arch_(arch), w_(std::move(weights)) {}
+
+  std::string_view architecture() const override { return arch_; }
+
+  std::unique_ptr<ModelActivations> NewActivations(int64_t max_tokens, int64_t max_logit_rows) const override {
+    auto a = std::make_unique<DecoderActivations>();
+    a->Allocate(config(), max_tokens, max_logit_rows);
+    return a;
+  }
+
+  std::vector<const TensorView*> LayerMatrices() const override {
+    std::vector<const TensorView*> m;
+    for (const LlamaLayerWeights& l : w_->layers()) {
+      for (const TensorView* t : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down}) m.push_back(t);
+    }
+    return m;
+  }
+  const TensorView& OutputMatrix() const override { return w_->output(); }
+  int num_repacked() const override { return w_->num_repacked(); }
+  int num_panel_packed() const override { return w_->num_panel_packed(); }
+
+ protected:
+  const LlamaWeights& weights() const { return *w_; }
+
+ private:
+  std::string arch_;
+  std::shared_ptr<const LlamaWeights> w_;
+};
+
+}  // namespace weft

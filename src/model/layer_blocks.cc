@@ -1,0 +1,72 @@
+#include "model/layer_blocks.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace weft {
+
+void DecoderActivations::Allocate(const ModelConfig& c, int64_t max_tokens, int64_t max_rows) {
+  const auto t = static_cast<size_t>(max_tokens);
+  const auto q_dim = static_cast<size_t>(c.n_head * c.head_dim);
+  const auto kv_dim = static_cast<size_t>(c.n_head_kv * c.head_dim);
+  x.resize(t * static_cast<size_t>(c.n_embd));
+  xn.resize(x.size());
+  proj.resize(x.size());
+  q.resize(t * q_dim);
+  attn.resize(t * q_dim);
+  k.resize(t * kv_dim);
+  v.resize(t * kv_dim);
+  gate.resize(t * static_cast<size_t>(c.n_ff));
+  up.resize(gate.size());
+  last.resize(static_cast<size_t>(max_rows * c.n_embd));
+}
+
+void GatherLogitRows(const ForwardBatch& b, const float* x, int64_t n_embd, float* rows) {
+  for (size_t r = 0; r < b.logit_rows.size(); ++r) {
+    const float* src = x + static_cast<int64_t>(b.logit_rows[r]) * n_embd;
+    std::copy(src, src + n_embd, rows + static_cast<int64_t>(r) * n_embd);
+  }
+}
+
+void AddBias(const kernels::KernelContext& ctx, float* y, const float* bias, int64_t rows, int64_t dim) {
+  if (bias == nullptr) return;
+  for (int64_t r = 0; r < rows; ++r) kernels::AddInPlace(ctx, y + r * dim, bias, dim);
+}
+
+kernels::RopeParams RopeParamsFor(const ModelConfig& c, float theta, const float* freq_factors) {
+  kernels::RopeParams p;
+  p.rope_dim = static_cast<int>(c.rope_dim);
+  p.theta = theta;
+  p.style = c.rope_style == RopeStyle::kNeox ? kernels::RopeStyle::kNeox : kernels::RopeStyle::kInterleaved;
+  switch (c.rope_scaling.type) {
+    case RopeScalingType::kNone: p.scaling = kernels::RopeScaling::kNone; break;
+    case RopeScalingType::kLinear: p.scaling = kernels::RopeScaling::kLinear; break;
+    case RopeScalingType::kYarn: p.scaling = kernels::RopeScaling::kYarn; break;
+    // Llama 3.1: per-pair divisors only (LlamaWeights::rope_freq_factors).
+    case RopeScalingType::kLlama3: p.scaling = kernels::RopeScaling::kNone; break;
+  }
+  p.freq_factors = freq_factors;
+  p.factor = c.rope_scaling.factor;
+  p.original_context = static_cast<int>(c.rope_scaling.original_context);
+  p.beta_fast = c.rope_scaling.yarn_beta_fast;
+  p.beta_slow = c.rope_scaling.yarn_beta_slow;
+  p.attn_factor = c.rope_scaling.yarn_attn_factor;
+  return p;
+}
+
+kernels::AttentionBatch AttentionBatchFor(const ModelConfig& c, const ForwardBatch& b, const float* q) {
+  kernels::AttentionBatch att;
+  att.q = q;
+  att.n_tokens = b.n_tokens();
+  att.n_heads = static_cast<int>(c.n_head);
+  att.n_seqs = b.n_seqs();
+  att.query_start = b.query_start.data();
+  att.seq_len = b.seq_len.data();
+  att.block_table = b.block_table.data();
+  att.max_blocks_per_seq = b.max_blocks_per_seq;
+  att.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  att.softcap = c.attn_logit_softcap;
+  return att;
+}
+
+}  // namespace weft
