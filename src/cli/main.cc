@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   // llama.cpp's -ngl, -fa, -np, -sys become long flags CLI11 parses (cli/compat_flags.h).
   std::vector<std::string> args = weft::cli::NormalizeLlamaCppArgs(argc, argv);
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector last argument first
+  app.name(argv[0]);  // the usage lines name the binary, as parse(argc, argv) would
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp& e) {
