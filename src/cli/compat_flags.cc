@@ -108,7 +108,7 @@ std::vector<std::string> NormalizeLlamaCppArgs(int argc, char** argv) {
       if (valued) {
         const std::string v = argv[i + 1];
         size_t start = 0;
-        for (size_t end; valued && start <= v.size(); start = end + 1) {
+        for (size_t end = 0; valued && start <= v.size(); start = end + 1) {
           end = std::min(v.find(',', start), v.size());
           valued = kFlashValues.count(v.substr(start, end - start)) != 0;
         }
