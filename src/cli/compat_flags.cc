@@ -162,11 +162,14 @@ std::string UnknownFlagMessage(const CLI::App& app) {
   const std::vector<std::string> extras = cmd->remaining(false);
   if (extras.empty()) return "";
   const std::string path = CommandPath(cmd);
-  const std::string& flag = extras[0];
+  std::string flag = extras[0];
+  for (const auto& [single, long_form] : kMultiLetterFlags) {  // as typed: -ngl, not --n-gpu-layers
+    if (flag.substr(0, flag.find('=')) == long_form) flag = std::string(single) + " (" + flag + ")";
+  }
   if (flag.empty() || flag[0] != '-') {
     return fmt::format("{}: unexpected argument '{}' ({} --help lists the arguments)", path, flag, path);
   }
-  const std::string weft = WeftSpelling(*cmd, flag);
+  const std::string weft = WeftSpelling(*cmd, extras[0]);
   if (weft.empty()) return fmt::format("{}: unknown flag {} ({} --help lists the flags)", path, flag, path);
   return fmt::format("{}: unknown flag {} (weft spells it {}; {} --help lists the flags)", path, flag, weft, path);
 }

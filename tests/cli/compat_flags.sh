@@ -25,6 +25,7 @@ ok                                          | info -m $m
 ok                                          | info --model $m --json
 err~^weft info: unknown flag --jsn \(weft spells it --json; weft info --help lists the flags\)$ | info $m --jsn
 err~^weft info: unknown flag --no-such-flag \(weft info --help lists the flags\)$ | info $m --no-such-flag
+err~^weft info: unknown flag -ngl \(--n-gpu-layers\) \(weft info --help lists the flags\)$ | info $m -ngl 9
 ok                                          | tokenize -m $m -f $work/prompt.txt
 err~^weft tokenize: unknown flag --no-such-flag | tokenize $m hi --no-such-flag
 ok                                          | template -m $m --messages $work/messages.json --chat-template-file $tmpl
