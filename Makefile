@@ -26,18 +26,19 @@ build: deps
 PROMPT ?= Once upon a time
 SEED ?= 42
 PORT ?= 8080
-# TinyLLama-v0 has no chat template of its own; its chat endpoint uses this one.
+# TinyLLama-v0 has no chat template of its own: `make run` serves it and `make chat`
+# chats with it through this one (the hub's default model brings its own).
 CHAT_TEMPLATE ?= ../shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja
-SERVE_FLAGS := $(if $(filter tinyllama-v0,$(MODEL)),--chat-template $(CHAT_TEMPLATE))
+TEMPLATE_FLAGS := $(if $(filter tinyllama-v0,$(MODEL)),--chat-template $(CHAT_TEMPLATE))
 
 # The main job: describe the model, tell a story, then serve it (Ctrl-C stops the server).
 run: build
 	$(WEFT) info $(MODEL)
 	$(WEFT) run $(MODEL) -p "$(PROMPT)" -n 120 --seed $(SEED)
-	$(WEFT) serve $(MODEL) --port $(PORT) $(SERVE_FLAGS)
+	$(WEFT) serve $(MODEL) --port $(PORT) $(TEMPLATE_FLAGS)
 
 chat: build
-	$(WEFT) chat $(MODEL)
+	$(WEFT) chat $(MODEL) $(TEMPLATE_FLAGS)
 
 check: build
 	ctest --preset release

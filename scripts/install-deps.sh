@@ -6,10 +6,11 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   g++ make cmake ninja-build ccache pkg-config git python3
-  # libraries (see docs/DESIGN.md "Dependencies")
+  # libraries (../shared/docs/DESIGN.md, "Rules of the house": Debian packages, not hand-written copies)
   libfmt-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libpcre2-dev
   libxxhash-dev libcpp-httplib-dev
   libboost-dev  # Boost.Beast + Asio: the event-driven HTTP transport (header-only)
+  libedit-dev  # line editing and history at weft chat's prompt
   # tests, benchmarks, fuzzing (libFuzzer comes with clang's runtime)
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   tmux  # tests/cli/chat_tmux.sh drives weft chat in a terminal

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
+#include "bench_serve/metrics.h"
 #include "bench_serve/svg_chart.h"
 
 namespace weft::bench_serve {
@@ -108,8 +110,44 @@ std::string ErrorTable(const Json& passes) {
          "</table>\n";
 }
 
-// p50/p90/p99 of one metric against output throughput, a point per pass.
-std::string PercentileChart(const Json& passes, const char* metric, const char* title) {
+// The objective on `metric` ("ttft_ms", ...) from the config's --slo text, if any.
+std::optional<double> SloOf(const Json& config, const std::string& metric) {
+  const Json& raw = At(config, "slo");
+  if (!raw.is_string() || raw.get<std::string>().empty()) return std::nullopt;
+  StatusOr<Slo> slo = ParseSlo(raw.get<std::string>());
+  if (!slo.ok()) return std::nullopt;
+  if (metric == "ttft_ms") return slo->ttft_ms;
+  if (metric == "tpot_ms") return slo->tpot_ms;
+  if (metric == "itl_ms") return slo->itl_ms;
+  if (metric == "e2e_ms") return slo->e2e_ms;
+  return std::nullopt;
+}
+
+// "At concurrency 16: 457 tok/s, TTFT p99 0.92 s, goodput 100 %": the pass with the best
+// output throughput, in one line.
+std::string Conclusion(const Json& config, const Json& passes) {
+  const Json* best = nullptr;
+  for (const Json& p : passes) {
+    if (best == nullptr ||
+        Number(At(At(p, "summary"), "output_throughput")) > Number(At(At(*best, "summary"), "output_throughput"))) {
+      best = &p;
+    }
+  }
+  if (best == nullptr) return "No pass finished.";
+  const Json& s = At(*best, "summary");
+  std::string line = fmt::format("At {}: {:.0f} tok/s, TTFT p99 {:.2f} s", At(*best, "label").get<std::string>(),
+                                 Number(At(s, "output_throughput")), Number(At(At(s, "ttft_ms"), "p99")) / 1e3);
+  const double completed = Number(At(s, "completed"));
+  if (At(config, "slo").is_string() && !At(config, "slo").get<std::string>().empty() && completed > 0) {
+    line += fmt::format(", goodput {:.0f} %", 100.0 * Number(At(s, "slo_met")) / completed);
+  }
+  const double failed = Number(At(s, "failed"));
+  if (failed > 0) line += fmt::format(", {:.0f} failed", failed);
+  return line + (passes.size() > 1 ? " (the highest throughput of the passes)." : ".");
+}
+
+// p50/p90/p99 of one metric against output throughput, a point per pass, with its SLO.
+std::string PercentileChart(const Json& config, const Json& passes, const char* metric, const char* title) {
   std::vector<ChartSeries> series;
   for (const char* st : {"p50", "p90", "p99"}) {
     ChartSeries s;
@@ -125,6 +163,8 @@ std::string PercentileChart(const Json& passes, const char* metric, const char* 
   o.title = std::string(title) + " against throughput";
   o.x_label = "achieved output throughput (tokens/s)";
   o.y_label = std::string(title) + " (ms)";
+  o.threshold_y = SloOf(config, metric);
+  if (o.threshold_y) o.threshold_label = fmt::format("SLO {:g} ms", *o.threshold_y);
   return LineChartSvg(o, series);
 }
 
@@ -183,6 +223,7 @@ std::string HtmlReport(const Json& report) {
   std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   h += "<title>weft bench serve: " + EscapeXml(str(At(config, "model"))) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n";
   h += "<h1>weft bench serve</h1>\n";
+  h += "<p id=\"conclusion\"><b>" + EscapeXml(Conclusion(config, passes)) + "</b></p>\n";
   h += fmt::format("<p class=\"muted\">{} &middot; model {} at {} &middot; {} &middot; client {} CPUs</p>\n",
                    EscapeXml(str(At(report, "started"))), EscapeXml(str(At(config, "model"))),
                    EscapeXml(str(At(config, "url"))), EscapeXml(str(At(report, "weft"))),
@@ -192,8 +233,8 @@ std::string HtmlReport(const Json& report) {
   }
   h += "<h2>Throughput</h2>\n" + ThroughputTable(passes);
   h += "<h2>Latency percentiles against throughput</h2>\n<div class=\"charts\">\n";
-  h += PercentileChart(passes, "ttft_ms", "TTFT") + PercentileChart(passes, "tpot_ms", "TPOT");
-  h += PercentileChart(passes, "itl_ms", "ITL") + PercentileChart(passes, "e2e_ms", "End-to-end latency");
+  h += PercentileChart(config, passes, "ttft_ms", "TTFT") + PercentileChart(config, passes, "tpot_ms", "TPOT");
+  h += PercentileChart(config, passes, "itl_ms", "ITL") + PercentileChart(config, passes, "e2e_ms", "End-to-end latency");
   h += "</div>\n<h2>Time to first token</h2>\n<div class=\"charts\">\n" + TtftCdf(passes) + "</div>\n";
   h += "<h2>Latency (ms)</h2>\n";
   h += LatencyTable(passes, "ttft_ms", "TTFT") + LatencyTable(passes, "tpot_ms", "TPOT");

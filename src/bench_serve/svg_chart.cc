@@ -60,6 +60,7 @@ std::string LineChartSvg(const ChartOptions& o, const std::vector<ChartSeries>& 
       ymax = std::max(ymax, y);
     }
   }
+  if (o.threshold_y) ymax = std::max(ymax, *o.threshold_y);
   if (!std::isfinite(xmin)) xmin = 0;
   xmin = std::min(0.0, xmin);  // axes start at zero: latencies and throughputs are positive
   const double xstep = NiceStep(xmax - xmin, 5), ystep = NiceStep(ymax, 5);
@@ -90,6 +91,13 @@ std::string LineChartSvg(const ChartOptions& o, const std::vector<ChartSeries>& 
                      EscapeXml(o.x_label));
   svg += fmt::format("<text transform=\"translate(14 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
                      top + ph / 2, EscapeXml(o.y_label));
+  if (o.threshold_y) {
+    svg += fmt::format("<line class=\"threshold\" x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#a40\" "
+                       "stroke-dasharray=\"6 4\" stroke-width=\"1.5\"/>",
+                       left, py(*o.threshold_y), left + pw, py(*o.threshold_y));
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" fill=\"#a40\">{}</text>\n", left + pw - 4,
+                       py(*o.threshold_y) - 4, EscapeXml(o.threshold_label));
+  }
   // Series.
   for (size_t i = 0; i < series.size(); ++i) {
     const ChartSeries& s = series[i];
@@ -108,8 +116,13 @@ std::string LineChartSvg(const ChartOptions& o, const std::vector<ChartSeries>& 
         const auto [x, y] = s.points[k];
         svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"/>", px(x), py(y), color);
         if (k < s.point_labels.size() && !s.point_labels[k].empty()) {
-          svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#555\" font-size=\"9\">{}</text>", px(x) + 5,
-                             py(y) - 5, EscapeXml(s.point_labels[k]));
+          // Inside the plot: to the left of points near the right edge, below those at the top.
+          const std::string& label = s.point_labels[k];
+          const double width = 5.5 * static_cast<double>(label.size());
+          const bool flip = px(x) + 5 + width > left + pw;
+          const double ty = py(y) - 5 < top + 10 ? py(y) + 13 : py(y) - 5;
+          svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#555\" font-size=\"9\"{}>{}</text>",
+                             flip ? px(x) - 5 : px(x) + 5, ty, flip ? " text-anchor=\"end\"" : "", EscapeXml(label));
         }
       }
       svg += "\n";

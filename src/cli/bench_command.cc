@@ -17,6 +17,7 @@
 #include "cli/bench_llama.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 #include "weft/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -193,7 +194,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<Args>();
   auto lb = std::make_shared<LlamaBenchArgs>();
   // Not required(): `weft bench serve ...` has none; the callback checks it otherwise.
-  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo");
+  AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo");
   RegisterBenchServeCommand(*cmd, exit_code);
   CLI::App* serve = cmd->get_subcommand("serve");
   cmd->add_option("--batch", a->batch, "Number of requests, all submitted at once (default: 32)")->check(CLI::Range(1, 100000));
@@ -205,8 +206,8 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--warm-prefix", a->warm_prefix,
                 "Run the shared prefix once before the timed requests, so that they hit the prefix cache");
   cmd->add_option("--seed", a->seed, "Workload seed (default: 1)");
-  cmd->add_option("--max-seqs", a->max_seqs, "Sequences running at once at most (default: 64)");
-  cmd->add_option("--max-batched-tokens", a->max_batched, "Token budget per step (default: 512)");
+  cmd->add_option("--max-seqs,--max-num-seqs", a->max_seqs, "Sequences running at once at most (default: 64)");
+  cmd->add_option("--max-batched-tokens,--max-num-batched-tokens", a->max_batched, "Token budget per step (default: 512)");
   cmd->add_option("--kv-cache-mem", a->kv_mem,
                   "KV cache size, e.g. 512M, 2G, 64K (default: 25% of available memory, capped at what --max-seqs "
                   "full-length sequences need)");
@@ -218,6 +219,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
                   "--batch every request's timings");
   AddLlamaBenchOptions(cmd, lb.get());
   GroupBenchOptions(cmd, *lb);
+  AddGpuOnlyFlags(cmd);
   cmd->footer(BenchHelpFooter());
   cmd->callback([a, lb, cmd, serve, exit_code] {
     if (serve->parsed()) return;

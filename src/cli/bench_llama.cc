@@ -1,4 +1,4 @@
-// weft bench MODEL [-p 512] [-n 128] [-d 0] [-t T,...] [-r 5] [-o md|json|jsonl] [--json FILE]:
+// weft bench MODEL [-p 512] [-n 128] [-d 0] [-t T,...] [-r 5] [-o md|json|jsonl|csv] [--json FILE]:
 // llama-bench's pp/tg tests on one sequence (cli/bench_llama.h).
 #include "cli/bench_llama.h"
 
@@ -22,6 +22,7 @@
 #include "base/sample_stats.h"
 #include "base/thread_pool.h"
 #include "cli/byte_size.h"
+#include "cli/csv_table.h"
 #include "cli/progress.h"
 #include "kernels/machine_probe.h"
 #include "weft/engine.h"
@@ -283,7 +284,9 @@ StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_ge
 }
 
 // Options both modes take (CLI11 names: the positional's, else the long name).
-const std::set<std::string> kSharedOptions = {"model", "--threads", "--json", "--seed", "--help"};
+const std::set<std::string> kSharedOptions = {"model",      "--model",        "--threads",     "--json",
+                                               "--seed",     "--help",         "--n-gpu-layers", "--flash-attn",
+                                               "--gpu-memory-utilization"};
 
 }  // namespace
 
@@ -311,8 +314,8 @@ void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
           ->check(CLI::Range(1, 1000)));
   own(cmd->add_option("-o,--output", a->output,
                       "stdout format: md (a table like llama-bench's), json (an array of llama-bench's objects), jsonl "
-                      "(one object per line) (default: md)")
-          ->check(CLI::IsMember({"md", "json", "jsonl"})));
+                      "(one object per line), csv (llama-bench's fields, one quoted line per test) (default: md)")
+          ->check(CLI::IsMember({"md", "json", "jsonl", "csv"})));
   own(cmd->add_option("--ubatch-size", a->ubatch, "Tokens per forward pass of a pp test (default: 512)")
           ->check(CLI::Range(1, 1 << 16)));
   own(cmd->add_option("--probe-mem", a->probe_mem,
@@ -484,6 +487,8 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
     std::printf("\nbuild: %s (weft %s)\n", WEFT_GIT_COMMIT, WEFT_VERSION);
   } else if (a.output == "json") {
     std::printf("%s\n", all.dump(2).c_str());
+  } else if (a.output == "csv") {
+    std::fputs(JsonRowsToCsv(all).c_str(), stdout);
   } else {
     for (const auto& j : all) std::printf("%s\n", j.dump().c_str());
   }

@@ -351,7 +351,7 @@ void RegisterBenchServeCommand(CLI::App& bench, int* exit_code) {
       "serve", "Load-test an OpenAI-compatible server (weft serve, vLLM, llama-server): streamed requests at a "
                "concurrency or request rate, latency percentiles, throughput, goodput, JSON and HTML reports");
   auto a = std::make_shared<Args>();
-  cmd->add_option("--url", a->url, "The server, e.g. http://127.0.0.1:8080 (required unless --report-from)");
+  cmd->add_option("--url,--base-url", a->url, "The server, e.g. http://127.0.0.1:8080 (required unless --report-from)");
   cmd->add_option("--api-key", a->api_key, "Send 'Authorization: Bearer KEY'");
   cmd->add_option("--model", a->model, "Model name to ask for (default: the first of the server's /v1/models)");
   cmd->add_option("--endpoint", a->endpoint, "completions (/v1/completions) or chat (/v1/chat/completions) (default: completions)")
@@ -363,16 +363,18 @@ void RegisterBenchServeCommand(CLI::App& bench, int* exit_code) {
   cmd->add_option("--prompts", a->prompts,
                   "JSONL file, one request a line: {\"prompt\": TEXT, \"max_tokens\": N} or {\"messages\": [...]} "
                   "(replaces --workload; default --num-requests: the file's lines)");
-  auto* num = cmd->add_option("-n,--num-requests", a->num_requests, "Requests per pass (default: 64)")->check(CLI::Range(1, 1000000));
-  cmd->add_option("--prompt-len", a->prompt_len, "Prompt words (about tokens) per request, the mean for lognormal (default: 128)")
+  auto* num = cmd->add_option("-n,--num-requests,--num-prompts", a->num_requests, "Requests per pass (default: 64)")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--prompt-len,--random-input-len,--input-len", a->prompt_len,
+                  "Prompt tokens per request, the mean for lognormal: words that are one token each in GPT-2 and "
+                  "Llama vocabularies; reports use the server's own counts (default: 128)")
       ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--output-len", a->output_len, "max_tokens per request, the mean for lognormal (default: 64)")
+  cmd->add_option("--output-len,--random-output-len", a->output_len, "max_tokens per request, the mean for lognormal (default: 64)")
       ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--prefix-len", a->prefix_len, "Words of a system prompt shared by every request (default: 256 with "
+  cmd->add_option("--prefix-len,--random-prefix-len", a->prefix_len, "Words of a system prompt shared by every request (default: 256 with "
                                                  "--workload shared-prefix, else 0)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--seed", a->seed, "Seed of the workload and of the arrival times (default: 1)");
-  cmd->add_option("-c,--concurrency", a->concurrency,
+  cmd->add_option("-c,--concurrency,--max-concurrency", a->concurrency,
                   "Requests in flight at most; a list sweeps, one pass each, e.g. 1,4,16,64 (default: all at once)");
   cmd->add_option("-r,--request-rate", a->request_rate,
                   "Poisson arrivals at this many requests/s (inf = all at once); a list sweeps, e.g. 1,2,4 (default: inf)");

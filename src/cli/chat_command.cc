@@ -1,6 +1,6 @@
 // weft chat MODEL: an interactive chat in the terminal on top of the Engine. Each turn
 // renders the whole conversation with the model's chat template (or --chat-template
-// FILE, or a plain "User:/Assistant:" fallback for models without one), drops the
+// FILE; a model without one is refused, as `weft serve` refuses chat), drops the
 // oldest turns when the prompt and a full reply would not fit the context, and streams
 // the reply to stdout. Ctrl-C cancels a reply (or, at the prompt, only prints a hint);
 // Ctrl-D leaves. With stdin not a terminal, turns are read line by line without prompts,
@@ -18,6 +18,8 @@
 #include <random>
 
 #include "cli/commands.h"
+#include "cli/edit_line_reader.h"
+#include "cli/compat_flags.h"
 #include "cli/line_reader.h"
 #include "weft/engine.h"
 #include "tokenizer/chat_prompt.h"
@@ -41,6 +43,7 @@ struct Args {
   int top_k = 40;
   int64_t seed = -1;
   int64_t ctx = 0;
+  float repeat_penalty = 1.0f;
   int threads = 0;
   bool ignore_eos = false;
 };
@@ -112,11 +115,9 @@ class ChatSession {
   ChatSession(const Args& a, Engine& engine, std::shared_ptr<const ModelChatTemplate> tmpl, bool interactive)
       : a_(a), engine_(engine), tok_(engine.tokenizer()), tmpl_(std::move(tmpl)), interactive_(interactive),
         reader_(STDIN_FILENO, &g_interrupted), system_(a.system) {
+    // A terminal gets line editing and history; a pipe is read as it comes.
+    if (interactive_) editor_ = std::make_unique<EditLineReader>(&g_interrupted);
     seed_ = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
-    if (!tmpl_) {
-      stop_strings_.push_back("\nUser:");
-      return;
-    }
     // Which end-of-turn markers this template uses: render a tiny conversation.
     nlohmann::ordered_json probe = nlohmann::ordered_json::array();
     probe.push_back({{"role", "user"}, {"content", "hi"}});
@@ -163,9 +164,16 @@ class ChatSession {
   Input ReadMessage(std::string* text) {
     text->clear();
     for (bool first = true;; first = false) {
-      ShowPrompt(first ? "> " : "... ");
+      const char* prompt = first ? "> " : "... ";
       std::string line;
-      switch (reader_.ReadLine(&line)) {
+      LineReader::Result got;
+      if (editor_) {
+        got = editor_->ReadLine(prompt, &line);
+      } else {
+        ShowPrompt(prompt);
+        got = reader_.ReadLine(&line);
+      }
+      switch (got) {
         case LineReader::Result::kLine:
           break;
         case LineReader::Result::kInterrupted:
@@ -237,15 +245,6 @@ class ChatSession {
 
   // The prompt tokens for the kept history from message `first` plus the new message.
   StatusOr<std::vector<int32_t>> PromptTokens(size_t first, const std::string& user) const {
-    if (!tmpl_) {
-      std::string text;
-      if (!system_.empty()) text += system_ + "\n\n";
-      for (size_t i = first; i < messages_.size(); ++i) {
-        text += (messages_[i].role == "user" ? "User: " : "Assistant: ") + messages_[i].content + "\n";
-      }
-      text += "User: " + user + "\nAssistant:";
-      return tok_.Encode(text);  // BOS as the vocabulary says
-    }
     WEFT_ASSIGN_OR_RETURN(ChatPrompt prompt, BuildChatPrompt(*tmpl_, tok_, Messages(first, &user), nullptr, {}));
     return std::move(prompt.tokens);
   }
@@ -295,6 +294,7 @@ class ChatSession {
     sp.min_p = a_.min_p;
     sp.max_tokens = a_.n_predict;
     sp.ignore_eos = a_.ignore_eos;
+    sp.repetition_penalty = a_.repeat_penalty;
     sp.seed = seed_ + turns_++;
     sp.stop = stop_strings_;
     sp.stop_token_ids = stop_ids_;
@@ -337,9 +337,10 @@ class ChatSession {
   const Args& a_;
   Engine& engine_;
   const Tokenizer& tok_;
-  std::shared_ptr<const ModelChatTemplate> tmpl_;  // null: plain-text fallback
+  std::shared_ptr<const ModelChatTemplate> tmpl_;  // never null
   const bool interactive_;
   LineReader reader_;
+  std::unique_ptr<EditLineReader> editor_;  // on a terminal only
   std::string system_;
   std::vector<Message> messages_;  // the whole conversation since /reset: user, assistant, ...
   size_t first_kept_ = 0;          // messages before this were dropped to fit the context
@@ -367,16 +368,10 @@ Status Run(const Args& a) {
   const std::string& path = m.path;
   std::shared_ptr<const ModelChatTemplate> tmpl;
   auto loaded = LoadModelChatTemplate(*m.file, *m.tokenizer, a.chat_template);
-  if (loaded.ok()) {
-    tmpl = std::move(loaded).value();
-  } else if (loaded.status().code() == StatusCode::kNotFound && a.chat_template.empty()) {
-    std::fprintf(stderr,
-                 "weft chat: warning: %s has no chat template; using a plain \"User: / Assistant:\" format "
-                 "(give one with --chat-template FILE)\n",
-                 path.c_str());
-  } else {
-    return loaded.status();
-  }
+  // No template: a clear error, as `weft serve` answers chat requests (400), not a
+  // made-up format the model was never trained on.
+  if (!loaded.ok()) return loaded.status();
+  tmpl = std::move(loaded).value();
 
   EngineConfig ec;
   ec.scheduler.max_num_seqs = 1;  // one conversation; also caps the KV cache at one full context
@@ -393,12 +388,13 @@ Status Run(const Args& a) {
   check.top_p = a.top_p;
   check.min_p = a.min_p;
   check.max_tokens = a.n_predict;
+  check.repetition_penalty = a.repeat_penalty;
   WEFT_RETURN_IF_ERROR(check.Validate(engine->model_config().n_vocab));
 
   const bool interactive = isatty(STDIN_FILENO) != 0;
   if (interactive) {
     std::fprintf(stderr, "weft chat: %s, %s, context %d tokens. /help lists the commands; Ctrl-D leaves.\n",
-                 path.c_str(), tmpl ? ("chat template from " + tmpl->source).c_str() : "plain-text format",
+                 path.c_str(), ("chat template from " + tmpl->source).c_str(),
                  engine->max_model_len());
   }
   struct sigaction sa {}, old_sa{};
@@ -416,20 +412,23 @@ Status Run(const Args& a) {
 void RegisterChatCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("chat", "Chat with a model in the terminal (reads turns line by line from a pipe)");
   auto a = std::make_shared<Args>();
-  cmd->add_option("model", a->model, "Model file, directory, name (e.g. tinyllama-v0) or hf:owner/repo")->required();
-  cmd->add_option("--chat-template", a->chat_template,
-                  "Jinja chat template file (default: the model's; without one, a plain User:/Assistant: format)");
-  cmd->add_option("--system", a->system, "System message (default: none; the template's own default if it has one)");
+  AddModelOption(cmd, &a->model, "Model file, directory, name (e.g. tinyllama-v0) or hf:owner/repo")->required();
+  cmd->add_option("--chat-template,--chat-template-file", a->chat_template,
+                  "Jinja chat template file (default: the model's; a model without one needs this)");
+  cmd->add_option("--system,--system-prompt", a->system, "System message (default: none; the template's own default if it has one)");
   cmd->add_option("-n,--n-predict", a->n_predict, "Tokens per reply at most (default: 256)")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--temp", a->temp, "Temperature; 0 = greedy (default: 0.8)");
   cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens; 0 = off (default: 40)");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling threshold (default: 0.95)");
   cmd->add_option("--min-p", a->min_p, "Drop tokens below min-p x the best token's probability (default: 0.05)");
-  cmd->add_option("--seed", a->seed, "Random seed; turn k uses seed + k (default: random)");
-  cmd->add_option("--ctx", a->ctx, "Context length in tokens, history included (default: the model's)")
+  cmd->add_option("-s,--seed", a->seed, "Random seed; turn k uses seed + k (default: random)");
+  cmd->add_option("-c,--ctx-size,--ctx,--max-model-len", a->ctx, "Context length in tokens, history included (default: the model's)")
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
+  cmd->add_option("--repeat-penalty,--repetition-penalty", a->repeat_penalty,
+                  "Penalise tokens already in the conversation; 1 = off (default: 1)");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-sequence token");
   cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
+  AddGpuOnlyFlags(cmd);
   cmd->callback([a, exit_code] {
     Status s = Run(*a);
     if (!s.ok()) {

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 #include "loader/model_source.h"
 #include "model/model_registry.h"
 #include "model/model_summary.h"
@@ -14,7 +15,7 @@ void RegisterInfoCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("info", "Describe a model: architecture, parameters, tensor types, memory for weights "
                                          "and KV cache, tokenizer, chat template");
   auto model = std::make_shared<std::string>();
-  cmd->add_option("model", *model,
+  AddModelOption(cmd, model.get(),
                   "A .gguf file, a llama2.c .bin, a .safetensors file, an HF model directory, a name under "
                   "$WEFT_MODELS, ../shared/models or ~/.cache/weft (e.g. tinyllama-v0), or hf:owner/repo[:file]");
   auto json = std::make_shared<bool>(false);

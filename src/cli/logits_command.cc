@@ -11,10 +11,11 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "model/model_runner.h"
-#include "weft/engine.h"
+#include "cli/compat_flags.h"
 #include "eval/logits_file.h"
 #include "eval/single_sequence.h"
+#include "model/model_runner.h"
+#include "weft/engine.h"
 
 namespace weft::cli {
 namespace {
@@ -80,7 +81,7 @@ void RegisterLogitsCommand(CLI::App& app, int* exit_code) {
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("model", args->model, "Model file, directory, name or hf:owner/repo")->required();
+  AddModelOption(cmd, &args->model, "Model file, directory, name or hf:owner/repo")->required();
   cmd->add_option("--tokens", args->tokens, "File of whitespace-separated token ids (no BOS is added)")->required();
   cmd->add_option("--out", args->out, "Output .logits file")->required();
   cmd->add_option("--positions", args->positions, "Positions whose logits to keep (default: all)");

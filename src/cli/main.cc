@@ -1,10 +1,14 @@
 // weft: one binary, many subcommands (info, tokenize, template, run, chat, serve, bench).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "base/log.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 #include "weft/build_info.h"
 
 int main(int argc, char** argv) {
@@ -32,14 +36,26 @@ int main(int argc, char** argv) {
   weft::cli::RegisterServeCommand(app, &exit_code);
   weft::cli::RegisterChatCommand(app, &exit_code);
 
+  // llama.cpp's -ngl, -fa, -np, -sys become long flags CLI11 parses (cli/compat_flags.h).
+  std::vector<std::string> args = weft::cli::NormalizeLlamaCppArgs(argc, argv);
+  std::reverse(args.begin(), args.end());  // CLI11 takes a vector last argument first
+  app.name(argv[0]);  // the usage lines name the binary, as parse(argc, argv) would
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    const std::string message = weft::cli::UnknownFlagMessage(app);
+    if (message.empty()) {
+      std::fprintf(stderr, "weft: %s (run weft --help, or weft COMMAND --help)\n", e.what());
+    } else {
+      std::fprintf(stderr, "%s\n", message.c_str());
+    }
+    return 2;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "weft: %s (run weft --help, or weft COMMAND --help)\n", e.what());
     return e.get_exit_code() == 0 ? 2 : e.get_exit_code();

@@ -8,6 +8,8 @@
 #include <random>
 
 #include "cli/commands.h"
+#include "base/mapped_file.h"
+#include "cli/compat_flags.h"
 #include "weft/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -15,10 +17,12 @@ namespace weft::cli {
 namespace {
 
 struct Args {
-  std::string model, prompt;
+  std::string model, prompt, prompt_file;
   int n_predict = 128;
   float temp = 0.8f, top_p = 0.95f, min_p = 0.05f;
   int top_k = 40;
+  float repeat_penalty = 1.0f;
+  int64_t ctx = 0;  // 0: the model's context length
   int64_t seed = -1;
   std::vector<std::string> stop;
   bool echo = false, quiet = false, ignore_eos = false;
@@ -36,8 +40,12 @@ void Write(const std::string& text) {
 
 Status Run(const Args& a) {
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  std::string prompt = a.prompt;
+  if (!a.prompt_file.empty()) {
+    WEFT_ASSIGN_OR_RETURN(prompt, ReadFileToString(a.prompt_file));
+  }
   GenerationRequest req;
-  req.prompt_tokens = m.tokenizer->Encode(a.prompt);
+  req.prompt_tokens = m.tokenizer->Encode(prompt);
   if (req.prompt_tokens.empty()) return InvalidArgumentError("the prompt is empty after tokenization");
   SamplingParams& sp = req.sampling;
   sp.temperature = a.temp;
@@ -47,6 +55,7 @@ Status Run(const Args& a) {
   sp.max_tokens = a.n_predict;
   sp.stop = a.stop;
   sp.ignore_eos = a.ignore_eos;
+  sp.repetition_penalty = a.repeat_penalty;
   const uint64_t seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
   sp.seed = seed;
   // One sequence through the same engine `weft serve` uses: sampling, stop strings and
@@ -54,11 +63,12 @@ Status Run(const Args& a) {
   EngineConfig ec;
   ec.threads = a.threads;
   ec.scheduler.max_num_seqs = 1;
+  ec.max_model_len = a.ctx;
   const int64_t len = static_cast<int64_t>(req.prompt_tokens.size()) + a.n_predict;
   ec.kv_cache_bytes = (len + 16) * m.model->config().KvBytesPerToken(2) + (1 << 20);
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   const size_t n_prompt = req.prompt_tokens.size();
-  if (a.echo) Write(a.prompt);
+  if (a.echo) Write(prompt);
   const auto t0 = Clock::now();
   WEFT_ASSIGN_OR_RETURN(auto stream, engine->Submit(std::move(req)));
   int generated = 0;
@@ -75,6 +85,15 @@ Status Run(const Args& a) {
   const auto t_end = Clock::now();
   Write("\n");
   if (finish == RequestFinish::kError) return InternalError(error);
+  // The engine stops a sequence when it fills the context: say so, rather than a bare
+  // "stop: length" for fewer tokens than -n asked for.
+  const int64_t context = engine->max_model_len();
+  const bool context_full = finish == RequestFinish::kLength && generated < a.n_predict &&
+                            static_cast<int64_t>(n_prompt) + generated >= context;
+  if (context_full) {
+    std::fprintf(stderr, "weft run: context full: prompt %zu + generated %d tokens fill the context of %lld tokens "
+                 "(-n asked for %d)\n", n_prompt, generated, static_cast<long long>(context), a.n_predict);
+  }
   if (!a.quiet) {
     const double ttft = static_cast<double>(stream->first_token_ns.load() - stream->submit_ns.load()) / 1e9;
     const double total = Seconds(t0, t_end);
@@ -83,7 +102,7 @@ Status Run(const Args& a) {
                  "weft run: prompt %zu tokens in %.3f s (%.1f tok/s) | generated %d tokens in %.3f s (%.1f tok/s) | "
                  "time to first token %.3f s | stop: %s | seed %llu | %s kernels\n",
                  n_prompt, ttft, static_cast<double>(n_prompt) / ttft, generated, tg,
-                 generated > 1 ? static_cast<double>(generated - 1) / tg : 0.0, ttft, RequestFinishName(finish),
+                 generated > 1 ? static_cast<double>(generated - 1) / tg : 0.0, ttft, context_full ? "context full" : RequestFinishName(finish),
                  static_cast<unsigned long long>(seed), engine->isa_name());
   }
   return Status::Ok();
@@ -94,21 +113,29 @@ Status Run(const Args& a) {
 void RegisterRunCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("run", "Generate a continuation of a prompt, streamed to stdout");
   auto a = std::make_shared<Args>();
-  cmd->add_option("model", a->model, "Model file, directory, name (e.g. tinyllama-v0) or hf:owner/repo")->required();
-  cmd->add_option("-p,--prompt", a->prompt, "The prompt text")->required();
-  cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate at most (default: 128)")->check(CLI::Range(1, 1 << 20));
+  AddModelOption(cmd, &a->model, "Model file, directory, name (e.g. tinyllama-v0) or hf:owner/repo")->required();
+  auto* prompt = cmd->add_option("-p,--prompt", a->prompt, "The prompt text");
+  cmd->add_option("-f,--file", a->prompt_file, "Read the prompt from this file")->excludes(prompt);
+  cmd->add_option("-n,--n-predict,--predict", a->n_predict, "Tokens to generate at most (default: 128)")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--temp", a->temp, "Temperature; 0 = greedy (default: 0.8)");
   cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens; 0 = off (default: 40)");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling threshold (default: 0.95)");
   cmd->add_option("--min-p", a->min_p, "Drop tokens below min-p x the best token's probability (default: 0.05)");
-  cmd->add_option("--seed", a->seed, "Random seed (default: random; printed in the summary)");
+  cmd->add_option("-s,--seed", a->seed, "Random seed (default: random; printed in the summary)");
   cmd->add_option("--stop", a->stop, "Stop when this text appears (repeatable); it is not printed");
+  cmd->add_option("--repeat-penalty,--repetition-penalty", a->repeat_penalty,
+                  "Penalise tokens already in the prompt or output; 1 = off (default: 1)");
+  cmd->add_option("-c,--ctx-size,--max-model-len", a->ctx,
+                  "Context length in tokens, prompt + generated, at most the model's (default: the model's)")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-sequence token");
   cmd->add_flag("--echo", a->echo, "Print the prompt before the continuation");
   cmd->add_flag("-q,--quiet", a->quiet, "No summary line on stderr");
   cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
+  AddGpuOnlyFlags(cmd);
   cmd->callback([a, exit_code] {
-    Status s = Run(*a);
+    Status s = a->prompt.empty() && a->prompt_file.empty() ? InvalidArgumentError("give a prompt: -p TEXT or -f FILE")
+                                                           : Run(*a);
     if (!s.ok()) {
       std::fprintf(stderr, "weft run: %s\n", s.message().c_str());
       *exit_code = 1;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -19,11 +20,15 @@
 
 #include "cli/byte_size.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
+#include "cli/curl_hint.h"
+#include "cli/startup_report.h"
 #include "weft/engine.h"
 #include "server/http_server.h"
 #include "server/model_file_guard.h"
 #include "tokenizer/model_chat_template.h"
 #include "tokenizer/tokenizer.h"
+#include "weft/build_info.h"
 
 namespace weft::cli {
 namespace {
@@ -54,11 +59,18 @@ struct Args {
   std::string kv_mem;
   int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0, max_connections = 4096;
   int64_t max_model_len = 0;
+  std::vector<std::string> allowed_origins;
+  bool protect_metrics = false;
+  uint64_t seed = 0;
   double shutdown_timeout = 30, header_timeout = 10, body_timeout = 30, write_timeout = 30;
 };
 
 Status Run(const Args& a) {
+  const auto t0 = std::chrono::steady_clock::now();
   server::ServerOptions so;
+  so.allowed_origins = a.allowed_origins;
+  so.metrics_need_key = a.protect_metrics;
+  so.version = std::string(WEFT_VERSION) + " (" + WEFT_GIT_COMMIT + ", " + WEFT_BUILD_TYPE + ")";
   so.host = a.host;
   so.port = a.port;
   so.api_key = a.api_key;
@@ -118,27 +130,31 @@ Status Run(const Args& a) {
   ec.scheduler.max_num_batched_tokens = a.max_batched;
   ec.max_model_len = a.max_model_len;
   ec.threads = a.threads;
+  ec.seed = a.seed;
   if (!a.kv_mem.empty()) {
     WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
+  StartupFacts facts;
+  facts.command = "weft serve";
+  facts.path = path;
+  facts.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  facts.context = engine->max_model_len();
+  facts.kv_cache_bytes = static_cast<int64_t>(engine->Stats().num_blocks) * ec.block_size *
+                         m.model->config().KvBytesPerToken(2);
+  facts.isa = engine->isa_name();
+  LogStartup(facts, m.model->config());
   std::fprintf(stderr, "weft serve: %s ready (%s kernels, %d KV blocks, context %d)\n", path.c_str(),
                engine->isa_name(), engine->Stats().num_blocks, engine->max_model_len());
   // A first request to paste (chat when a template is loaded, else a completion).
-  const std::string url = "http://" + a.host + ":" + std::to_string(http.port());
-  const std::string auth = a.api_key.empty() && a.api_key_file.empty() ? "" : " -H 'Authorization: Bearer $KEY'";
-  if (tmpl != nullptr) {
-    std::fprintf(stderr,
-                 "weft serve: try: curl %s/v1/chat/completions -H 'Content-Type: application/json'%s -d "
-                 "'{\"model\": \"%s\", \"messages\": [{\"role\": \"user\", \"content\": \"Tell me a story\"}], "
-                 "\"max_tokens\": 64}'\n",
-                 url.c_str(), auth.c_str(), so.served_model_name.c_str());
-  } else {
-    std::fprintf(stderr,
-                 "weft serve: try: curl %s/v1/completions -H 'Content-Type: application/json'%s -d "
-                 "'{\"model\": \"%s\", \"prompt\": \"Once upon a time\", \"max_tokens\": 64}'\n",
-                 url.c_str(), auth.c_str(), so.served_model_name.c_str());
-  }
+  CurlHintInput hint;
+  hint.url = "http://" + (a.host == "0.0.0.0" ? std::string("127.0.0.1") : a.host) + ":" + std::to_string(http.port());
+  hint.model = so.served_model_name;
+  hint.chat = tmpl != nullptr;
+  hint.api_key_file = a.api_key_file;
+  hint.api_key_given = !a.api_key.empty();
+  std::fprintf(stderr, "weft serve: try%s: %s\n", hint.api_key_given ? " (with KEY set to the API key)" : "",
+               CurlHint(hint).c_str());
   http.SetModel(std::move(engine), std::move(tmpl), tmpl_error);
 
   int sig = 0;
@@ -155,13 +171,13 @@ Status Run(const Args& a) {
 void RegisterServeCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
   auto a = std::make_shared<Args>();
-  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
+  AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo")->required();
   cmd->add_option("--host", a->host, "Address to listen on (default: 127.0.0.1)");
   cmd->add_option("--port", a->port, "Port to listen on; 0 picks a free one (default: 8080)")->check(CLI::Range(0, 65535));
-  auto* key = cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on every route but /health");
+  auto* key = cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on every route but /health, /version and /metrics");
   cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from the first line of this file")->excludes(key);
-  cmd->add_option("--served-model-name", a->served_model_name, "Model id clients use (default: MODEL as given, e.g. tinyllama-v0)");
-  cmd->add_option("--chat-template", a->chat_template, "Jinja chat template file (default: the model's own)");
+  cmd->add_option("-a,--alias,--served-model-name", a->served_model_name, "Model id clients use (default: MODEL as given, e.g. tinyllama-v0)");
+  cmd->add_option("--chat-template,--chat-template-file", a->chat_template, "Jinja chat template file (default: the model's own)");
   cmd->add_option("--max-queued", a->max_queued,
                   "Requests that may wait beyond the --max-seqs running ones; more get 429 (default: 256)")
       ->check(CLI::Range(0, 100000));
@@ -180,11 +196,19 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--write-timeout", a->write_timeout,
                   "Seconds a client may leave a response unread before it is dropped (default: 30)")
       ->check(CLI::Range(0.1, 3600.0));
-  cmd->add_option("--max-seqs", a->max_seqs, "Sequences running at once at most (default: 64)")->check(CLI::Range(1, 4096));
-  cmd->add_option("--max-batched-tokens", a->max_batched, "Token budget per step (default: 512)")->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--max-model-len", a->max_model_len, "Context length to serve (default: the model's)");
+  cmd->add_option("--max-seqs,--max-num-seqs,--parallel", a->max_seqs, "Sequences running at once at most (default: 64)")->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-batched-tokens,--max-num-batched-tokens", a->max_batched, "Token budget per step (default: 512)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("-c,--ctx-size,--max-model-len", a->max_model_len,
+                  "Context length to serve, at most the model's (default: the model's)");
   cmd->add_option("--kv-cache-mem", a->kv_mem, "KV cache size, e.g. 512M, 2G (default: 25% of available memory, capped)");
   cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
+  cmd->add_option("--allowed-origins", a->allowed_origins,
+                  "CORS: browser origins allowed to call the API, a comma list or * (default: none, CORS off)")
+      ->delimiter(',');
+  cmd->add_flag("--protect-metrics", a->protect_metrics,
+                "Ask for the API key on /metrics too (default: /metrics is open, as vLLM's, for Prometheus)");
+  cmd->add_option("-s,--seed", a->seed, "Seed for requests that give none; request k uses seed + k (default: from the clock)");
+  AddGpuOnlyFlags(cmd);
   cmd->callback([a, exit_code] {
     Status s = Run(*a);
     if (!s.ok()) {

@@ -8,6 +8,7 @@
 
 #include "base/mapped_file.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 #include "loader/model_file.h"
 #include "loader/model_source.h"
 #include "tokenizer/chat_prompt.h"
@@ -61,11 +62,11 @@ Status Run(const Args& a) {
 void RegisterTemplateCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("template", "Render a conversation with a model's chat template (prints the prompt)");
   auto a = std::make_shared<Args>();
-  cmd->add_option("model", a->model, "Model file, directory, name or hf:owner/repo")->required();
+  AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo")->required();
   cmd->add_option("--messages", a->messages,
                   "JSON file: [{\"role\": ..., \"content\": ...}, ...] or {\"messages\": [...], \"tools\": [...]}")
       ->required();
-  cmd->add_option("--chat-template", a->chat_template, "Jinja template file to use instead of the model's");
+  cmd->add_option("--chat-template,--chat-template-file", a->chat_template, "Jinja template file to use instead of the model's");
   cmd->add_flag("--no-generation-prompt", a->no_generation_prompt,
                 "Do not append the assistant turn opener (default: appended, as for generation)");
   cmd->add_flag("--continue-final-message", a->continue_final_message,

@@ -7,6 +7,7 @@
 
 #include "base/mapped_file.h"
 #include "cli/commands.h"
+#include "cli/compat_flags.h"
 #include "loader/model_source.h"
 #include "tokenizer/tokenizer.h"
 
@@ -59,12 +60,12 @@ void RegisterTokenizeCommand(CLI::App& app, int* exit_code) {
     bool ids = false, no_special = false, parse_special = false, stats = false;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("model", a->model,
+  AddModelOption(cmd, &a->model,
                   "A model (.gguf, HF directory, llama2.c .bin, or a name), a tokenizer.json, or a directory "
                   "holding one")
       ->required();
   cmd->add_option("text", a->text, "The text to tokenize");
-  cmd->add_option("--file", a->file, "Read the text from this file instead");
+  cmd->add_option("-f,--file", a->file, "Read the text from this file instead");
   cmd->add_flag("--ids", a->ids, "Print only the ids, space-separated on one line");
   cmd->add_flag("--no-special", a->no_special, "Do not add BOS/EOS");
   cmd->add_flag("--parse-special", a->parse_special, "Turn special-token text in the input (e.g. <|im_start|>) into the token");

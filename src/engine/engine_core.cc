@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "base/check.h"
+#include "base/log.h"
 
 namespace weft {
 namespace {
@@ -44,8 +45,13 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   if (sc.max_num_seqs <= 0 || sc.max_num_batched_tokens <= 0 || config.block_size <= 0) {
     return InvalidArgumentError("max sequences, max batched tokens and the block size must be positive");
   }
-  core->max_model_len_ = static_cast<int32_t>(
-      config.max_model_len > 0 ? std::min(config.max_model_len, mc.context_length) : mc.context_length);
+  // Beyond the model's context, positions it was never trained on: refused, as vLLM does.
+  if (config.max_model_len > mc.context_length) {
+    return InvalidArgumentError(fmt::format("a context of {} tokens was asked for (--max-model-len / -c), but the "
+                                            "model's context length is {}; give at most {}",
+                                            config.max_model_len, mc.context_length, mc.context_length));
+  }
+  core->max_model_len_ = static_cast<int32_t>(config.max_model_len > 0 ? config.max_model_len : mc.context_length);
   if (!sc.enable_chunked_prefill && sc.max_num_batched_tokens < core->max_model_len_) {
     return InvalidArgumentError(fmt::format("without chunked prefill the token budget ({}) must hold a whole "
                                             "prompt of up to {} tokens",
@@ -216,10 +222,28 @@ void EngineCore::AbortAll(RequestFinish reason, const std::string& error) {
   EraseFinishedRequests();
 }
 
+void EngineCore::LogStepDecisions(const SchedulerOutput& out) const {
+  int32_t prefill_seqs = 0, prefill_tokens = 0, decode_seqs = 0;
+  for (const ScheduledSequence& e : out.seqs) {
+    if (e.start_position < e.seq->num_prompt_tokens) {
+      ++prefill_seqs;
+      prefill_tokens += e.num_new_tokens;
+    } else {
+      ++decode_seqs;
+    }
+  }
+  const KvCacheStats kv = kv_->Stats();
+  WEFT_LOG_DEBUG("engine step: {} seqs ({} prefill, {} prompt tokens; {} decode), {} tokens, {} preempted, "
+                 "{} copy-on-write, {} waiting, KV {}/{} blocks",
+                 out.seqs.size(), prefill_seqs, prefill_tokens, decode_seqs, out.num_tokens, out.preempted.size(),
+                 out.copies.size(), scheduler_->Stats().num_waiting, kv.num_used_blocks, kv.num_blocks);
+}
+
 Status EngineCore::Step() {
   const auto t0 = std::chrono::steady_clock::now();
   const SchedulerOutput& out = scheduler_->Schedule();
   if (out.empty()) return Status::Ok();
+  if (GetLogLevel() == LogLevel::kDebug) LogStepDecisions(out);
   for (const BlockCopy& c : out.copies) storage_->CopyBlock(c.src, c.dst);
   WEFT_RETURN_IF_ERROR(runner_->Execute(out.batch(), *storage_, logits_.data()));
   const auto n_vocab = static_cast<size_t>(runner_->config().n_vocab);

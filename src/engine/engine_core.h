@@ -52,6 +52,8 @@ class EngineCore {
   const char* isa_name() const { return runner_->isa_name(); }
 
  private:
+  // WEFT_LOG=debug: one line per step on what the scheduler decided.
+  void LogStepDecisions(const SchedulerOutput& out) const;
   struct SampleState {
     std::unique_ptr<Sequence> seq;
     SequenceSampler sampler;

@@ -152,8 +152,59 @@ void HttpServer::WriteLog(const std::string& line) {
   std::fflush(stderr);
 }
 
+std::string HttpServer::AllowedOrigin(std::string_view origin) const {
+  if (origin.empty()) return "";
+  for (const std::string& o : opt_.allowed_origins) {
+    if (o == "*") return "*";
+    if (o == origin) return o;
+  }
+  return "";
+}
+
 http::Reply HttpServer::Route(http::HttpRequest&& req) {
-  if (req.path != "/health" && !opt_.api_key.empty()) {
+  const std::string origin = AllowedOrigin(req.Header("Origin"));
+  if (req.method == "OPTIONS" && !opt_.allowed_origins.empty()) {  // a browser's CORS preflight
+    http::HttpResponse res;
+    res.status = origin.empty() ? 403 : 204;
+    res.content_type = "";
+    if (!origin.empty()) {
+      res.headers = {{"Access-Control-Allow-Origin", origin},
+                     {"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+                     {"Access-Control-Allow-Headers", "Authorization, Content-Type, X-API-Key"},
+                     {"Access-Control-Max-Age", "600"},
+                     {"Vary", "Origin"}};
+    }
+    return Whole(std::move(res));
+  }
+  http::Reply reply = Dispatch(std::move(req));
+  if (!origin.empty()) {
+    reply.response.headers.emplace_back("Access-Control-Allow-Origin", origin);
+    reply.response.headers.emplace_back("Vary", "Origin");
+  }
+  return reply;
+}
+
+void HttpServer::HandleModel(const std::string& id, http::HttpResponse& res) {
+  if (!ready_.load()) return SendError(res, ApiError{503, "loading the model", "", ""});
+  if (!id.empty() && id != opt_.served_model_name) {
+    return SendError(res, ApiError{404, "The model '" + id + "' does not exist; this server serves '" +
+                                            opt_.served_model_name + "'",
+                                   "model", "model_not_found"});
+  }
+  Json m;
+  m["id"] = opt_.served_model_name;
+  m["object"] = "model";
+  m["created"] = static_cast<int64_t>(std::time(nullptr));
+  m["owned_by"] = "weft";
+  m["max_model_len"] = engine_->max_model_len();
+  if (id.empty()) return SendJson(res, Json{{"object", "list"}, {"data", Json::array({m})}});
+  SendJson(res, m);
+}
+
+http::Reply HttpServer::Dispatch(http::HttpRequest&& req) {
+  const bool open_route = req.path == "/health" || req.path == "/version" ||
+                          (req.path == "/metrics" && !opt_.metrics_need_key);
+  if (!open_route && !opt_.api_key.empty()) {
     const std::string_view auth = req.Header("Authorization");
     std::string key;
     if (auth.rfind("Bearer ", 0) == 0) key = std::string(auth.substr(7));
@@ -176,27 +227,23 @@ http::Reply HttpServer::Route(http::HttpRequest&& req) {
   if (req.path == "/metrics" && get) {
     const EngineStats stats = ready_.load() ? engine_->Stats() : EngineStats{};
     res.content_type = "text/plain; version=0.0.4";
-    res.body = metrics_.Render(stats, in_flight_.load());
+    res.body = metrics_.Render(stats, in_flight_.load(), opt_.served_model_name);
     return Whole(std::move(res));
   }
+  static constexpr std::string_view kModelPrefix = "/v1/models/";
   if (req.path == "/v1/models" && get) {
-    if (!ready_.load()) {
-      SendError(res, ApiError{503, "loading the model", "", ""});
-    } else {
-      Json m;
-      m["id"] = opt_.served_model_name;
-      m["object"] = "model";
-      m["created"] = static_cast<int64_t>(std::time(nullptr));
-      m["owned_by"] = "weft";
-      m["max_model_len"] = engine_->max_model_len();
-      SendJson(res, Json{{"object", "list"}, {"data", Json::array({m})}});
-    }
+    HandleModel("", res);
+  } else if (req.path.size() > kModelPrefix.size() && req.path.rfind(kModelPrefix, 0) == 0 && get) {
+    HandleModel(req.path.substr(kModelPrefix.size()), res);  // ids may hold '/', e.g. hf:owner/repo
+  } else if (req.path == "/version" && get) {
+    SendJson(res, Json{{"version", opt_.version}});
   } else if (req.path == "/tokenize" && post) {
     HandleTokenize(req, res);
   } else if (req.path == "/detokenize" && post) {
     HandleDetokenize(req, res);
   } else if (IsGenerationPath(req.path) || req.path == "/health" || req.path == "/metrics" ||
-             req.path == "/v1/models" || req.path == "/tokenize" || req.path == "/detokenize") {
+             req.path == "/v1/models" || req.path == "/tokenize" || req.path == "/detokenize" ||
+             req.path == "/version" || req.path.rfind(kModelPrefix, 0) == 0) {
     SendError(res, ApiError{405, "method " + req.method + " is not allowed on " + req.path, "", ""});
     res.headers.emplace_back("Allow", IsGenerationPath(req.path) || req.path.find("tokenize") != std::string::npos
                                           ? "POST" : "GET");
@@ -262,11 +309,16 @@ void HttpServer::Finish(GenerationState& g, int http_status) {
   const auto num_choices = static_cast<int64_t>(g.writer ? g.writer->num_choices() : 0);
   RequestRecord rec;
   rec.http_status = http_status;
+  if (g.writer) {
+    const RequestFinish f = http_status == 200 ? g.writer->first_finish() : RequestFinish::kAbort;
+    rec.finished_reason = RequestFinishName(f == RequestFinish::kNone ? RequestFinish::kAbort : f);
+  }
   rec.prompt_tokens = usage.prompt_tokens;
   rec.generated_tokens = usage.completion_tokens;
   if (!g.streams.empty()) {
     const RequestStream& s = *g.streams[0];
     queue_ms = static_cast<double>(s.queued_ns.load()) / 1e6;
+    rec.queue_s = queue_ms / 1e3;
     const int64_t first = s.first_token_ns.load();
     if (first > 0) {
       ttft_ms = static_cast<double>(first - g.arrival_ns) / 1e6;

@@ -25,6 +25,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/engine.h"
 #include "server/errors.h"
@@ -53,6 +54,9 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10'000};  // a request's header, from an idle connection
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};   // a client reading no byte this long is dropped
+  bool metrics_need_key = false;    // /metrics asks for the API key too (else open, as vLLM's)
+  std::vector<std::string> allowed_origins;  // CORS: browser origins allowed ("*": any); empty = off
+  std::string version;              // what GET /version reports, e.g. "0.1.0 (abc123, Release)"
 };
 
 class HttpServer {
@@ -74,7 +78,12 @@ class HttpServer {
   void Shutdown(std::chrono::milliseconds deadline);
 
  private:
+  // Route: API key, CORS preflight and headers around Dispatch, which picks the handler.
   http::Reply Route(http::HttpRequest&& req);
+  http::Reply Dispatch(http::HttpRequest&& req);
+  // The CORS response headers for a request from `origin` ("" when none apply).
+  std::string AllowedOrigin(std::string_view origin) const;
+  void HandleModel(const std::string& id, http::HttpResponse& res);
   std::string NewRequestId(bool chat);
   // A generation request in its steps (server/generate_steps.h): parse (Parse: the
   // server's state and the model file, then the body), admit (AdmitGeneration), run (Run:

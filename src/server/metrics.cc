@@ -3,6 +3,27 @@
 #include <fmt/format.h>
 
 namespace weft::server {
+namespace {
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string LabelValue(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::vector<double> TokenBuckets() {
+  return {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000};
+}
+
+}  // namespace
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
 
@@ -14,58 +35,90 @@ void Histogram::Observe(double v) {
   ++count_;
 }
 
-void Histogram::Render(const std::string& name, const std::string& help, std::string* out) const {
+void Histogram::Render(const std::string& name, const std::string& help, const std::string& labels,
+                       std::string* out) const {
+  const std::string sep = labels.empty() ? "" : ",";
+  const std::string own = labels.empty() ? "" : "{" + labels + "}";
   *out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
   int64_t cumulative = 0;
   for (size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += counts_[i];
-    *out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i], cumulative);
+    *out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds_[i], cumulative);
   }
   cumulative += counts_.back();
-  *out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, cumulative, name, sum_, name, count_);
+  *out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n{}_sum{} {}\n{}_count{} {}\n", name, labels, sep, cumulative,
+                      name, own, sum_, name, own, count_);
 }
 
 Metrics::Metrics()
     : ttft_({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80}),
       tpot_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5}),
-      e2e_({0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240}) {}
+      e2e_({0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240}),
+      queue_({0.001, 0.005, 0.01, 0.05, 0.1, 0.3, 0.5, 1, 2.5, 5, 10, 30, 60, 120}),
+      prompt_len_(TokenBuckets()),
+      gen_len_(TokenBuckets()) {}
 
 void Metrics::Record(const RequestRecord& r) {
   std::lock_guard<std::mutex> lock(mu_);
   ++requests_by_status_[r.http_status];
+  if (!r.finished_reason.empty()) {
+    ++success_by_reason_[r.finished_reason];
+    prompt_len_.Observe(static_cast<double>(r.prompt_tokens));
+    gen_len_.Observe(static_cast<double>(r.generated_tokens));
+  }
   prompt_tokens_ += r.prompt_tokens;
   generation_tokens_ += r.generated_tokens;
   if (r.ttft_s >= 0) ttft_.Observe(r.ttft_s);
   if (r.tpot_s >= 0) tpot_.Observe(r.tpot_s);
   if (r.e2e_s >= 0) e2e_.Observe(r.e2e_s);
+  if (r.queue_s >= 0) queue_.Observe(r.queue_s);
 }
 
-std::string Metrics::Render(const EngineStats& s, int64_t in_flight) const {
+std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::string& model_name) const {
+  const std::string model = fmt::format("model_name=\"{}\"", LabelValue(model_name));
   std::string out;
-  auto gauge = [&](const char* name, const char* help, double v) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, v);
+  auto metric = [&](const char* type, const char* name, const char* help, const std::string& labels, double v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{}{} {}\n", name, help, name, type, name,
+                       labels.empty() ? "" : "{" + labels + "}", v);
   };
-  auto counter = [&](const char* name, const char* help, int64_t v) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
-  };
-  gauge("weft_num_requests_running", "Sequence groups running in the engine.", s.num_running);
-  gauge("weft_num_requests_waiting", "Sequence groups waiting for admission.", s.num_waiting);
-  gauge("weft_num_requests_in_flight", "HTTP generation requests being served.", static_cast<double>(in_flight));
-  gauge("weft_kv_cache_usage_perc", "Fraction of KV cache blocks in use (0..1).", s.kv_usage);
-  gauge("weft_kv_cache_blocks", "KV cache blocks in total.", s.num_blocks);
-  counter("weft_prefix_cache_hits_total", "Prompt tokens served from the prefix cache.", s.prefix_hit_tokens);
-  counter("weft_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", s.prefix_queried_tokens);
-  counter("weft_num_preemptions_total", "Sequences preempted (recomputed) for lack of KV blocks.", s.num_preemptions);
-  counter("weft_engine_steps_total", "Engine steps run.", s.num_steps);
+  // vLLM's names (docs.vllm.ai, "Production Metrics").
+  metric("gauge", "vllm:num_requests_running", "Requests running in the engine.", model, s.num_running);
+  metric("gauge", "vllm:num_requests_waiting", "Requests waiting for admission.", model, s.num_waiting);
+  metric("gauge", "vllm:kv_cache_usage_perc", "KV-cache usage; 1 means 100 percent.", model, s.kv_usage);
+  metric("gauge", "vllm:gpu_cache_usage_perc", "KV-cache usage, vLLM's older name (weft's cache is in CPU memory).",
+         model, s.kv_usage);
+  metric("counter", "vllm:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", model,
+         static_cast<double>(s.prefix_queried_tokens));
+  metric("counter", "vllm:prefix_cache_hits_total", "Prompt tokens served from the prefix cache.", model,
+         static_cast<double>(s.prefix_hit_tokens));
+  metric("counter", "vllm:num_preemptions_total", "Sequences preempted (recomputed) for lack of KV blocks.", model,
+         static_cast<double>(s.num_preemptions));
+  // weft's own, where vLLM has none.
+  metric("gauge", "weft_num_requests_in_flight", "HTTP generation requests being served.", "",
+         static_cast<double>(in_flight));
+  metric("gauge", "weft_kv_cache_blocks", "KV cache blocks in total.", "", s.num_blocks);
+  metric("counter", "weft_engine_steps_total", "Engine steps run.", "", static_cast<double>(s.num_steps));
   std::lock_guard<std::mutex> lock(mu_);
-  counter("weft_prompt_tokens_total", "Prompt tokens of served requests.", prompt_tokens_);
-  counter("weft_generation_tokens_total", "Tokens generated for served requests.", generation_tokens_);
+  metric("counter", "vllm:prompt_tokens_total", "Prompt tokens of served requests.", model,
+         static_cast<double>(prompt_tokens_));
+  metric("counter", "vllm:generation_tokens_total", "Tokens generated for served requests.", model,
+         static_cast<double>(generation_tokens_));
+  out += "# HELP vllm:request_success_total Requests finished, by finish reason.\n"
+         "# TYPE vllm:request_success_total counter\n";
+  for (const auto& [reason, n] : success_by_reason_) {
+    out += fmt::format("vllm:request_success_total{{{},finished_reason=\"{}\"}} {}\n", model, reason, n);
+  }
   out += "# HELP weft_http_requests_total Generation requests answered, by HTTP status.\n"
          "# TYPE weft_http_requests_total counter\n";
   for (const auto& [code, n] : requests_by_status_) out += fmt::format("weft_http_requests_total{{code=\"{}\"}} {}\n", code, n);
-  ttft_.Render("weft_time_to_first_token_seconds", "Time from arrival to the first token.", &out);
-  tpot_.Render("weft_time_per_output_token_seconds", "Mean time between output tokens of a request.", &out);
-  e2e_.Render("weft_e2e_request_latency_seconds", "Time from arrival to the last token.", &out);
+  ttft_.Render("vllm:time_to_first_token_seconds", "Time from arrival to the first token.", model, &out);
+  tpot_.Render("vllm:time_per_output_token_seconds", "Mean time between output tokens of a request.", model, &out);
+  tpot_.Render("vllm:inter_token_latency_seconds", "Mean time between output tokens of a request (per request).",
+               model, &out);
+  e2e_.Render("vllm:e2e_request_latency_seconds", "Time from arrival to the last token.", model, &out);
+  queue_.Render("vllm:request_queue_time_seconds", "Time from arrival to the first admission.", model, &out);
+  prompt_len_.Render("vllm:request_prompt_tokens", "Prompt tokens per finished request.", model, &out);
+  gen_len_.Render("vllm:request_generation_tokens", "Generated tokens per finished request.", model, &out);
   return out;
 }
 

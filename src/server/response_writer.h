@@ -37,6 +37,8 @@ class ResponseWriter {
 
   const Usage& usage() const { return usage_; }
   size_t num_choices() const { return choices_.size(); }
+  // Why the first choice ended (kNone while it runs): the metrics' finished_reason.
+  RequestFinish first_finish() const { return choices_.empty() ? RequestFinish::kNone : choices_[0].finish; }
 
  private:
   Choice& Accumulate(size_t index, const RequestOutput& out);

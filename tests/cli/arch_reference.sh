@@ -41,5 +41,23 @@ for arch in $(awk '{print $1}' <<< "$presets"); do  # preset names
       --max-abs 1e-3 --rms 1e-4 --label "$arch/$isa" || failed=1
   done
 done
+# A second reference: llama.cpp's logits on the same synthetic models, with a vocabulary
+# (tests/data/llamacpp/README.md): weft within the golden bar that llama.cpp's own distance
+# from the float64 pass sets.
+data=$(cd "$(dirname "$0")/../data/llamacpp" && pwd)
+vocab="$2/models/stories260K/stories260K.gguf"
+while read -r preset layers; do
+  [[ -z "$preset" || "$preset" == \#* ]] && continue
+  model="$work/lc-$preset.gguf"
+  python3 "$tools/synth_arch.py" --preset "$preset" --layers "$layers" --vocab "$vocab" -o "$model"
+  python3 "$tools/ref_forward.py" "$model" --tokens "$data/ids.txt" --out "$work/lc-$preset.ref.logits"
+  for isa in scalar avx2 avx512; do
+    WEFT_ISA=$isa "$weft" logits "$model" --tokens "$data/ids.txt" --out "$work/lc-$preset.$isa.logits" -t 2 \
+      2> "$work/lc-$preset.$isa.err" || { grep -q "does not support it" "$work/lc-$preset.$isa.err" && continue;
+                                         cat "$work/lc-$preset.$isa.err"; fail "$preset on $isa"; }
+    python3 "$tools/compare_logits.py" "$work/lc-$preset.ref.logits" "$work/lc-$preset.$isa.logits" \
+      --bar-from "$data/$preset.llamacpp.logits" --label "$preset/$isa vs llama.cpp's bar" || failed=1
+  done
+done < "$data/MANIFEST"
 [ "$failed" = 0 ] || fail "an architecture is outside the bar"
 echo "arch_reference: all architectures within the bar"

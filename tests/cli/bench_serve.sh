@@ -12,7 +12,8 @@ fail() { echo "FAIL: $*"; [ -f "$work/server.log" ] && tail -n 20 "$work/server.
 # shellcheck source=lib/weft_server.sh
 . "$here/lib/weft_server.sh"
 check() { python3 "$here/lib/check_report.py" "$@" || fail "report check: $*"; }
-metric() { curl -s -H "Authorization: Bearer $key" "$base/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+# A sample's value by its name and labels as written, or by its name alone (any labels).
+metric() { curl -s -H "Authorization: Bearer $key" "$base/metrics" | awk -v m="$1" '{n = $1; sub(/[{].*/, "", n)} $1 == m || n == m {print $2}'; }
 key=bench-key
 start_weft_server "$shared/models/stories260K/stories260K.gguf" --api-key "$key" -t 1 --max-seqs 16 \
   --chat-template "$shared/models/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja"
@@ -20,11 +21,11 @@ b() { "$weft" bench serve --url "$base" --api-key "$key" "$@"; }
 
 # A concurrency sweep of fixed lengths: 2 passes of 12, 8 tokens each (ignore_eos), the
 # server's count of generated tokens equal to the client's.
-gen0=$(metric weft_generation_tokens_total)
+gen0=$(metric vllm:generation_tokens_total)
 b -n 12 -c 1,4 --prompt-len 24 --output-len 8 --slo ttft=10s,tpot=5s --json "$work/fixed.json" --html "$work/fixed.html" \
   > "$work/fixed.txt" 2> "$work/fixed.err" || { cat "$work/fixed.err"; fail "fixed sweep"; }
 check "$work/fixed.json" "$work/fixed.html" 2 12
-gen1=$(metric weft_generation_tokens_total)
+gen1=$(metric vllm:generation_tokens_total)
 python3 - "$work/fixed.json" "$gen0" "$gen1" <<'PY' || fail "fixed sweep numbers"
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -76,10 +77,10 @@ assert 0 < r[-1]["scheduled_s"] < 3 and len({x["output_tokens"] for x in r}) > 1
 PY
 
 # A shared system prompt: the server's prefix cache hits.
-hits0=$(metric weft_prefix_cache_hits_total)
+hits0=$(metric vllm:prefix_cache_hits_total)
 b -n 8 -c 2 --workload shared-prefix --prefix-len 80 --prompt-len 8 --output-len 4 --json "$work/prefix.json" \
   > /dev/null 2>&1 || fail "shared prefix"
-hits1=$(metric weft_prefix_cache_hits_total)
+hits1=$(metric vllm:prefix_cache_hits_total)
 [ "$hits1" -gt "$hits0" ] || fail "no prefix cache hits ($hits0 -> $hits1)"
 python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['passes'][0]['summary']; assert s['completed']==8 and s['failed']==0, s" \
   "$work/prefix.json" || fail "shared prefix counts"

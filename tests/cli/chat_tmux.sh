@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # weft chat in a real terminal (a detached tmux session on a private socket): the
 # prompt, Ctrl-C at the prompt (a hint, no exit), Ctrl-C mid-reply (the reply stops,
-# the prompt comes back), /save, and Ctrl-D to leave with exit status 0.
+# the prompt comes back), /save, line editing and history (Up recalls the last line,
+# Left moves the cursor), and Ctrl-D to leave with exit status 0.
 # usage: chat_tmux.sh WEFT SHARED_DIR WORK_DIR
 set -euo pipefail
 weft=$1 shared=$2 work=$3
 mkdir -p "$work"
-if ! command -v tmux > /dev/null; then
-  echo "chat_tmux: SKIPPED (no tmux; scripts/install-deps.sh installs it)"
-  exit 0
-fi
+# A missing tmux fails the test (scripts/install-deps.sh installs it): never a silent skip.
+command -v tmux > /dev/null || { echo "FAIL: chat_tmux needs tmux (run scripts/install-deps.sh)"; exit 1; }
 sock="weft-chat-test-$$"  # a private server, by name (a path under WORK_DIR may be too long for a socket)
 t() { tmux -L "$sock" -f /dev/null "$@"; }
 pane() { t capture-pane -p -J -t chat -S -200; }
@@ -31,7 +30,7 @@ alive() { [ "$(t display -p -t chat '#{pane_dead}')" = 0 ]; }
 t new-session -d -s chat -x 160 -y 50
 t set-option -t chat remain-on-exit on
 t respawn-pane -k -t chat "$weft" chat "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf" --temp 0 -n 1500 \
-  --ignore-eos -t 1
+  --ignore-eos -t 1 --chat-template "$shared/models/chat-templates/microsoft-Phi-3.5-mini-instruct.jinja"
 wait_for '^> ?$' 30 || fail "no prompt"
 wait_for 'Ctrl-D leaves' 5 || fail "no banner"
 
@@ -57,6 +56,20 @@ alive || fail "Ctrl-C mid-reply ended the chat"
 t send-keys -t chat -l "/save $work/tmux.json"
 t send-keys -t chat Enter
 wait_for 'saved 2 messages' 10 || fail "/save after the interrupted reply"
+# Line editing (libedit): Up recalls the last line at the prompt, Enter runs it again;
+# Left moves the cursor inside a line being typed.
+t send-keys -t chat Up
+last_prompt() { pane | grep -vE '^\s*$' | tail -n 1; }
+for _ in $(seq 1 50); do [ "$(last_prompt)" = "> /save $work/tmux.json" ] && break; sleep 0.1; done
+[ "$(last_prompt)" = "> /save $work/tmux.json" ] || fail "Up did not recall the last line: '$(last_prompt)'"
+t send-keys -t chat Enter
+for _ in $(seq 1 50); do [ "$(pane | grep -c 'saved 2 messages')" -ge 2 ] && break; sleep 0.1; done
+[ "$(pane | grep -c 'saved 2 messages')" -ge 2 ] || fail "the recalled line did not run"
+t send-keys -t chat -l "/hlp"
+t send-keys -t chat Left Left
+t send-keys -t chat -l "e"
+t send-keys -t chat Enter
+wait_for '/save FILE' 10 || fail "editing with Left did not make /help"
 t send-keys -t chat C-d
 # tmux does not always record the exit status of a pane whose terminal closed first, so
 # check it (and that no signal ended the chat) only where tmux has it.

@@ -114,7 +114,7 @@ head -c 6000000 /dev/zero | tr '\0' 'a' > "$work/huge.txt"
 err 413 "" "$base/v1/completions" -H "$auth" -H "$json" -H "Expect:" --data-binary @"$work/huge.txt"
 err 401 "" "$base/v1/completions" -H "$json" -d '{"prompt":"x"}'
 err 401 "" "$base/v1/models" -H "Authorization: Bearer wrong"
-err 401 "" "$base/metrics"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/metrics")" = 200 ] || fail "/metrics needs no key by default (as vLLM)"
 err 404 "" "$base/v1/nothing" -H "$auth"
 err 404 model "$base/v1/completions" -H "$auth" -H "$json" -d '{"model":"gpt-4","prompt":"x"}'
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/health")" = 200 ] || fail "/health needs no key"
@@ -172,9 +172,9 @@ PY
 
 # Metrics agree with what was sent.
 c "$base/metrics" -H "$auth" > "$work/metrics.txt"
-for m in weft_num_requests_running weft_num_requests_waiting weft_kv_cache_usage_perc weft_prefix_cache_hits_total \
-         weft_prefix_cache_queries_total weft_num_preemptions_total weft_prompt_tokens_total weft_generation_tokens_total \
-         weft_time_to_first_token_seconds_bucket weft_time_per_output_token_seconds_count weft_e2e_request_latency_seconds_sum; do
+for m in vllm:num_requests_running vllm:num_requests_waiting vllm:kv_cache_usage_perc vllm:prefix_cache_hits_total \
+         vllm:prefix_cache_queries_total vllm:num_preemptions_total vllm:prompt_tokens_total vllm:generation_tokens_total \
+         vllm:time_to_first_token_seconds_bucket vllm:time_per_output_token_seconds_count vllm:e2e_request_latency_seconds_sum; do
   grep -q "^$m" "$work/metrics.txt" || fail "metric $m missing"
 done
 ok200=$(grep -cE '"path":"/v1/(chat/)?completions","status":200' "$work/server.log" || true)

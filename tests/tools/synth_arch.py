@@ -8,6 +8,7 @@ Weights are deterministic: seeded per tensor name, as in ../shared/tools/synth_g
 whose GGUF writing helpers this file uses. No tokenizer is written: the tests feed ids.
 
   synth_arch.py --preset qwen3 -o qwen3.gguf
+  synth_arch.py --preset gemma2 --vocab stories260K.gguf -o g.gguf   # with a vocabulary
   synth_arch.py --list          # preset and architecture, one per line
 
 Adding an architecture: a preset below (its GGUF keys and tensors) and the matching
@@ -107,10 +108,16 @@ def tensor_values(seed, name, ne, kind):
     return [r.uniform(-spread, spread) for _ in range(n)]
 
 
-def build(preset, seed, out_path):
-    p = PRESETS[preset]
+def build(preset, seed, out_path, vocab=None, layers=None):
+    p = dict(PRESETS[preset])
+    if layers:
+        p["n_layer"] = layers
+    tokenizer_kv = []
+    if vocab:  # a real vocabulary (llama.cpp will not load a model without one)
+        tokenizer_kv = [(k, t, v) for k, t, v in synth_gguf.read_kv(vocab) if k.startswith("tokenizer.")]
+        p["n_vocab"] = len(next(v for k, t, v in tokenizer_kv if k == "tokenizer.ggml.tokens")[1])
     T = tensor_list(p)
-    kv = metadata(p, "weft-synth-arch-%s-seed%d" % (preset, seed))
+    kv = metadata(p, "weft-synth-arch-%s-seed%d" % (preset, seed)) + tokenizer_kv
     header = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(T), len(kv)))
     for k, t, v in kv:
         header += synth_gguf.kv_entry(k, t, v)
@@ -138,6 +145,9 @@ def main():
     ap.add_argument("--preset", choices=sorted(PRESETS))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-o", "--out")
+    ap.add_argument("--vocab", help="copy tokenizer.* keys from this GGUF (its size sets n_vocab)")
+    ap.add_argument("--layers", type=int, help="override the preset's layer count (llama.cpp infers a model's "
+                    "size from it: gemma2 needs 26, 42 or 46)")
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
     if a.list:  # "preset architecture" lines
@@ -146,7 +156,7 @@ def main():
         return
     if not a.preset or not a.out:
         ap.error("--preset and -o are required")
-    build(a.preset, a.seed, a.out)
+    build(a.preset, a.seed, a.out, a.vocab, a.layers)
 
 
 if __name__ == "__main__":

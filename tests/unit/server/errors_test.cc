@@ -55,16 +55,16 @@ TEST(ServerMetrics, RendersCountersAndHistograms) {
   EngineStats s;
   s.num_running = 2;
   s.prefix_hit_tokens = 3;
-  const std::string text = m.Render(s, 1);
-  EXPECT_NE(text.find("weft_num_requests_running 2\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_prompt_tokens_total 5\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_generation_tokens_total 7\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_prefix_cache_hits_total 3\n"), std::string::npos);
+  const std::string text = m.Render(s, 1, "m\"x");
+  EXPECT_NE(text.find("vllm:num_requests_running{model_name=\"m\\\"x\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("vllm:prompt_tokens_total{model_name=\"m\\\"x\"} 5\n"), std::string::npos);
+  EXPECT_NE(text.find("vllm:generation_tokens_total{model_name=\"m\\\"x\"} 7\n"), std::string::npos);
+  EXPECT_NE(text.find("vllm:prefix_cache_hits_total{model_name=\"m\\\"x\"} 3\n"), std::string::npos);
   EXPECT_NE(text.find("weft_http_requests_total{code=\"400\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_time_to_first_token_seconds_bucket{le=\"0.04\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_time_to_first_token_seconds_bucket{le=\"0.02\"} 0\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_time_to_first_token_seconds_count 1\n"), std::string::npos);
-  EXPECT_NE(text.find("weft_e2e_request_latency_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("vllm:time_to_first_token_seconds_bucket{model_name=\"m\\\"x\",le=\"0.04\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("vllm:time_to_first_token_seconds_bucket{model_name=\"m\\\"x\",le=\"0.02\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("vllm:time_to_first_token_seconds_count{model_name=\"m\\\"x\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("vllm:e2e_request_latency_seconds_bucket{model_name=\"m\\\"x\",le=\"+Inf\"} 1\n"), std::string::npos);
 }
 
 }  // namespace
