@@ -117,7 +117,50 @@ std::optional<FamilyDefaults> LookUpFamily(const std::string& model_type) {
   if (model_type == "mistral") return FamilyDefaults{"llama", 4096 * 32, RopeStyle::kInterleaved};
   if (model_type == "qwen2") return FamilyDefaults{"qwen2", 32768, RopeStyle::kNeox};
   if (model_type == "qwen3") return FamilyDefaults{"qwen3", 32768, RopeStyle::kNeox};
+  if (model_type == "gemma2") return FamilyDefaults{"gemma2", 8192, RopeStyle::kNeox};
+  if (model_type == "gemma3_text") return FamilyDefaults{"gemma3", 131072, RopeStyle::kNeox};
   return std::nullopt;
+}
+
+// Gemma 2 / Gemma 3 (text): the score scale, the soft-caps (Gemma 2's default to 50 / 30
+// when absent; null turns one off), the sliding window and which layers have it, the
+// local layers' rope base (Gemma 3).
+Status ParseGemmaFields(const FieldReader& r, const json& root, const std::string& model_type, ModelConfig* c) {
+  const bool g2 = model_type == "gemma2";
+  WEFT_ASSIGN_OR_RETURN(double scalar, r.Number("query_pre_attn_scalar", 256.0, 1e-6, 1e9));
+  c->attn_scale = static_cast<float>(1.0 / std::sqrt(scalar));
+  auto cap = [&](const char* key, double def) -> StatusOr<float> {
+    if (root.contains(key) && root[key].is_null()) return 0.0f;
+    WEFT_ASSIGN_OR_RETURN(double v, r.Number(key, g2 ? def : 0.0, 0.0, 1e9));
+    return static_cast<float>(v);
+  };
+  WEFT_ASSIGN_OR_RETURN(c->attn_logit_softcap, cap("attn_logit_softcapping", 50.0));
+  WEFT_ASSIGN_OR_RETURN(c->final_logit_softcap, cap("final_logit_softcapping", 30.0));
+  WEFT_ASSIGN_OR_RETURN(c->sliding_window, r.Int("sliding_window", 4096, 1, kMaxContext));
+  c->sliding_window_pattern = g2 ? 2 : 6;
+  if (!g2) {
+    WEFT_ASSIGN_OR_RETURN(int64_t pattern, r.Int("sliding_window_pattern", 6, 1, kMaxSize));
+    c->sliding_window_pattern = static_cast<int>(pattern);
+    WEFT_ASSIGN_OR_RETURN(double local_theta, r.Number("rope_local_base_freq", 10000.0, 1e-6, 1e12));
+    c->rope_theta_local = static_cast<float>(local_theta);
+  }
+  // Newer configs list each layer's kind; it must be the pattern's (local ... global).
+  if (const json* types = r.Find("layer_types")) {
+    if (!types->is_array() || static_cast<int64_t>(types->size()) != c->n_layer) {
+      return r.Error("layer_types", fmt::format("must list {} layers", c->n_layer));
+    }
+    for (int64_t l = 0; l < c->n_layer; ++l) {
+      const json& t = (*types)[static_cast<size_t>(l)];
+      const bool local = (l + 1) % c->sliding_window_pattern != 0;
+      if (!t.is_string() || t.get<std::string>() != (local ? "sliding_attention" : "full_attention")) {
+        return r.Error("layer_types", fmt::format("layer {} is not {} as a pattern of {} gives; other layer layouts "
+                                                  "are not supported",
+                                                  l, local ? "sliding_attention" : "full_attention",
+                                                  c->sliding_window_pattern));
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 Status ParseRopeScaling(const json& root, const std::string& source, int64_t max_positions, RopeScaling* out) {
@@ -193,13 +236,21 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   if (!model_type) return r.Error("model_type", "is missing");
   std::optional<FamilyDefaults> family = LookUpFamily(*model_type);
   if (!family) {
-    return UnimplementedError(fmt::format("{}: model_type '{}' is not supported (supported: llama, mistral, qwen2, qwen3)",
+    return UnimplementedError(fmt::format("{}: model_type '{}' is not supported (supported: llama, mistral, qwen2, "
+                                          "qwen3, gemma2, gemma3_text)",
                                           src, *model_type));
   }
+  const bool gemma = *model_type == "gemma2" || *model_type == "gemma3_text";
 
-  WEFT_ASSIGN_OR_RETURN(std::optional<std::string> act, r.String("hidden_act"));
-  if (act && *act != "silu") {
-    return UnimplementedError(fmt::format("{}: hidden_act '{}' is not supported (only silu)", src, *act));
+  // The MLP's activation: SwiGLU (silu) for the llama family, GeGLU (tanh-approximated
+  // gelu) for Gemma, which names it hidden_activation.
+  const char* want_act = gemma ? "gelu_pytorch_tanh" : "silu";
+  for (const char* key : {"hidden_act", "hidden_activation"}) {
+    WEFT_ASSIGN_OR_RETURN(std::optional<std::string> act, r.String(key));
+    if (act && *act != want_act && !(gemma && std::string_view(key) == "hidden_act")) {
+      return UnimplementedError(
+          fmt::format("{}: {} '{}' is not supported for {} (only {})", src, key, *act, *model_type, want_act));
+    }
   }
   WEFT_ASSIGN_OR_RETURN(bool mlp_bias, r.Bool("mlp_bias", false));
   if (mlp_bias) return UnimplementedError(fmt::format("{}: mlp_bias true is not supported", src));
@@ -246,12 +297,17 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
     c.attn_qkv_bias = attention_bias;
     c.attn_output_bias = attention_bias;
   }
-  c.qk_norm = *model_type == "qwen3";
+  c.qk_norm = *model_type == "qwen3" || *model_type == "gemma3_text";
+  if (gemma) {
+    WEFT_ASSIGN_OR_RETURN(c.tied_embeddings, r.Bool("tie_word_embeddings", true));
+    WEFT_RETURN_IF_ERROR(ParseGemmaFields(r, root, *model_type, &c));
+  }
   WEFT_ASSIGN_OR_RETURN(c.bos_token_id, r.TokenId("bos_token_id"));
   WEFT_ASSIGN_OR_RETURN(c.eos_token_id, r.TokenId("eos_token_id"));
 
   // Sliding-window attention (Mistral: every layer). Qwen2's per-layer variant
   // (max_window_layers) is not modelled: refused rather than silently different.
+  if (gemma) return c;  // its windows are set above
   WEFT_ASSIGN_OR_RETURN(bool use_sliding, r.Bool("use_sliding_window", *model_type == "mistral"));
   const nlohmann::json* window_field = r.Find("sliding_window");
   if (use_sliding && window_field != nullptr && !window_field->is_null()) {

@@ -36,7 +36,9 @@ bool IsRegularFile(const fs::path& p) {
 }
 
 // HF name -> weft name; nullopt for tensors weft does not use (e.g. rotary inv_freq).
-std::optional<std::string> MapHfName(std::string_view name) {
+// Gemma (sandwich norms) names its norms differently: post_attention_layernorm is the
+// attention output's norm there, and pre_feedforward_layernorm the FFN input's.
+std::optional<std::string> MapHfName(std::string_view name, bool gemma) {
   if (name == "model.embed_tokens.weight") return "token_embd.weight";
   if (name == "model.norm.weight") return "output_norm.weight";
   if (name == "lm_head.weight") return "output.weight";
@@ -66,6 +68,14 @@ std::optional<std::string> MapHfName(std::string_view name) {
       {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},
   };
+  static const std::map<std::string_view, std::string_view> kGemmaNorms = {
+      {"post_attention_layernorm.weight", "post_attention_norm.weight"},
+      {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
+      {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
+  };
+  if (gemma) {
+    if (auto g = kGemmaNorms.find(rest); g != kGemmaNorms.end()) return fmt::format("blk.{}.{}", layer, g->second);
+  }
   auto it = kLayerNames.find(rest);
   if (it == kLayerNames.end()) return std::nullopt;
   return fmt::format("blk.{}.{}", layer, it->second);
@@ -165,6 +175,21 @@ std::shared_ptr<std::vector<uint8_t>> InterleaveRopeRows(const TensorView& t, in
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Gemma's RMSNorm multiplies by (1 + w) and HF checkpoints store w; weft (like GGUF
+// files) uses the factor itself: every norm weight becomes 1 + w, in F32.
+void OffsetGemmaNorms(ModelFile::Parts* parts) {
+  for (TensorView& t : parts->tensors) {
+    if (!EndsWith(t.name, "norm.weight")) continue;
+    auto values = std::make_shared<std::vector<float>>(static_cast<size_t>(t.NumElements()));
+    DequantizeTensor(t, values->data());
+    for (float& v : *values) v += 1.0f;
+    t.type = DType::kF32;
+    t.data = reinterpret_cast<const uint8_t*>(values->data());
+    t.nbytes = values->size() * sizeof(float);
+    parts->keep_alive.push_back(std::move(values));
+  }
 }
 
 Status PermuteQkToInterleaved(const ModelConfig& c, ModelFile::Parts* parts) {
@@ -282,7 +307,7 @@ StatusOr<TokenizerInfo> HfTokenizerInfo(const fs::path& dir, const ModelConfig& 
 }
 
 // Maps every shard's tensors to weft names into parts->tensors.
-Status CollectTensors(const HfLayout& layout, ModelFile::Parts* parts) {
+Status CollectTensors(const HfLayout& layout, bool gemma, ModelFile::Parts* parts) {
   std::map<std::string, std::string> seen;  // weft name -> shard it came from
   for (const fs::path& shard_path : layout.shards) {
     WEFT_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> mapped, MappedFile::Open(shard_path.string()));
@@ -301,7 +326,7 @@ Status CollectTensors(const HfLayout& layout, ModelFile::Parts* parts) {
           continue;
         }
       }
-      std::optional<std::string> name = MapHfName(t.name);
+      std::optional<std::string> name = MapHfName(t.name, gemma);
       if (!name) {
         WEFT_LOG_DEBUG("{}: tensor '{}' is not used by weft; skipped", shard_path.string(), t.name);
         continue;
@@ -322,7 +347,7 @@ Status CollectTensors(const HfLayout& layout, ModelFile::Parts* parts) {
   }
   // Every tensor the index promises must have been found in its shard.
   for (const auto& [hf_name, file] : layout.weight_map) {
-    std::optional<std::string> name = MapHfName(hf_name);
+    std::optional<std::string> name = MapHfName(hf_name, gemma);
     if (name && seen.count(*name) == 0) {
       return DataLossError(fmt::format("{}: tensor '{}' is listed in shard '{}' but that shard does not hold it",
                                        layout.index_path, hf_name, file));
@@ -342,7 +367,9 @@ StatusOr<std::shared_ptr<const ModelFile>> OpenSafetensorsModel(const std::strin
   ModelFile::Parts parts;
   parts.format = ModelFormat::kSafetensors;
   parts.path = path;
-  WEFT_RETURN_IF_ERROR(CollectTensors(layout, &parts));
+  const bool gemma = config.arch == "gemma2" || config.arch == "gemma3";
+  WEFT_RETURN_IF_ERROR(CollectTensors(layout, gemma, &parts));
+  if (gemma) OffsetGemmaNorms(&parts);
 
   // tied_embeddings means exactly "there is no output.weight", as for GGUF: a checkpoint
   // that saves lm_head although tie_word_embeddings is true keeps (and uses) it.

@@ -2,7 +2,8 @@
 # Every architecture weft registers (weft info --architectures) against an independent
 # float64 forward pass in plain Python (tests/tools/ref_forward.py), on tiny synthetic
 # F32 models of that architecture and its variants (tests/tools/synth_arch.py presets:
-# e.g. mistral = llama with a sliding window shorter than the input): `weft logits` on every ISA
+# e.g. mistral = llama with a sliding window shorter than the input), from GGUF and from
+# an HF directory (tests/tools/gguf_to_hf.py): `weft logits` on every ISA
 # this CPU runs, whole sequence at once, must stay within max|diff| 1e-3 and rms 1e-4 of
 # the reference at every one of 24 positions (the golden bar for F32 models,
 # ../shared/golden/README.md). An architecture without a preset fails the test.
@@ -40,6 +41,13 @@ for arch in $(awk '{print $1}' <<< "$presets"); do  # preset names
     python3 "$tools/compare_logits.py" "$work/$arch.ref.logits" "$work/$arch.$isa.logits" \
       --max-abs 1e-3 --rms 1e-4 --label "$arch/$isa" || failed=1
   done
+  # The same model as a Hugging Face directory (tests/tools/gguf_to_hf.py: HF names, HF's
+  # rotate-half q/k rows for llama, Gemma's w - 1 norms) must give the same logits.
+  python3 "$tools/gguf_to_hf.py" "$model" "$work/hf-$arch"
+  "$weft" logits "$work/hf-$arch" --tokens "$work/ids.txt" --out "$work/$arch.hf.logits" -t 2 2> "$work/$arch.hf.err" ||
+    { cat "$work/$arch.hf.err"; fail "$arch from an HF directory: weft logits failed"; }
+  python3 "$tools/compare_logits.py" "$work/$arch.ref.logits" "$work/$arch.hf.logits" \
+    --max-abs 1e-3 --rms 1e-4 --label "$arch/hf-directory" || failed=1
 done
 # A second reference: llama.cpp's logits on the same synthetic models, with a vocabulary
 # (tests/data/llamacpp/README.md): weft within the golden bar that llama.cpp's own distance

@@ -130,6 +130,58 @@ TEST(HfConfigTest, Qwen2SlidingWindowIsRefused) {
   EXPECT_NE(r.status().message().find("use_sliding_window"), std::string::npos) << r.status().message();
 }
 
+// Gemma 2 2B's config.json (fields as published): scale from query_pre_attn_scalar, both
+// soft-caps, a 4096 window on every other layer.
+TEST(HfConfigTest, Gemma2) {
+  auto r = ParseHfConfig(R"({
+    "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "attn_logit_softcapping": 50.0,
+    "final_logit_softcapping": 30.0, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+    "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "intermediate_size": 9216,
+    "max_position_embeddings": 8192, "num_attention_heads": 8, "num_hidden_layers": 26,
+    "num_key_value_heads": 4, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
+    "sliding_window": 4096, "vocab_size": 256000, "bos_token_id": 2, "eos_token_id": 1})",
+                         "gemma-2-2b/config.json");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "gemma2");
+  EXPECT_EQ(r->rope_style, RopeStyle::kNeox);
+  EXPECT_TRUE(r->tied_embeddings);
+  EXPECT_FLOAT_EQ(r->attn_scale, 1.0f / 16.0f);
+  EXPECT_FLOAT_EQ(r->attn_logit_softcap, 50.0f);
+  EXPECT_FLOAT_EQ(r->final_logit_softcap, 30.0f);
+  EXPECT_EQ(r->LayerWindow(0), 4096);
+  EXPECT_EQ(r->LayerWindow(1), 0);
+  EXPECT_EQ(r->LayerWindow(24), 4096);
+}
+
+// Gemma 3 1B (gemma3_text): q/k norms, five local layers (window 512, rope base 10000)
+// then one global, no soft-caps (null), a layer_types list that must match.
+TEST(HfConfigTest, Gemma3Text) {
+  std::string layer_types;
+  for (int l = 0; l < 26; ++l) layer_types += std::string(l ? "," : "") + ((l + 1) % 6 ? "\"sliding_attention\"" : "\"full_attention\"");
+  const std::string text = R"({"model_type": "gemma3_text", "attn_logit_softcapping": null,
+    "final_logit_softcapping": null, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 1152,
+    "intermediate_size": 6912, "max_position_embeddings": 32768, "num_attention_heads": 4, "num_hidden_layers": 26,
+    "num_key_value_heads": 1, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000,
+    "rope_theta": 1000000, "sliding_window": 512, "sliding_window_pattern": 6, "vocab_size": 262144,
+    "layer_types": [)" + layer_types + "]}";
+  auto r = ParseHfConfig(text, "gemma-3-1b-it/config.json");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "gemma3");
+  EXPECT_TRUE(r->qk_norm);
+  EXPECT_FLOAT_EQ(r->attn_logit_softcap, 0.0f);
+  EXPECT_FLOAT_EQ(r->final_logit_softcap, 0.0f);
+  EXPECT_FLOAT_EQ(r->rope_theta_local, 10000.0f);
+  EXPECT_EQ(r->LayerWindow(0), 512);
+  EXPECT_EQ(r->LayerWindow(5), 0);
+  EXPECT_EQ(r->LayerWindow(6), 512);
+  // A layer list that is not the pattern is refused, not run with another layout.
+  std::string other = text;
+  other.replace(other.find("\"full_attention\""), 16, "\"sliding_attention\"");
+  auto bad = ParseHfConfig(other, "gemma-3-1b-it/config.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("layer_types"), std::string::npos) << bad.status().message();
+}
+
 TEST(HfConfigTest, Qwen2) {
   auto r = ParseHfConfig(R"({
     "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 151936, "hidden_size": 896,
@@ -317,8 +369,12 @@ TEST(HfConfigTest, MissingAndMistypedFields) {
 
 TEST(HfConfigTest, Unsupported) {
   json j = LlamaJson();
+  j["model_type"] = "mamba";
+  ExpectError(j, StatusCode::kUnimplemented, "mamba");
+  j = LlamaJson();
   j["model_type"] = "gemma2";
-  ExpectError(j, StatusCode::kUnimplemented, "gemma2");
+  j["hidden_activation"] = "gelu";  // Gemma's GeGLU is the tanh-approximated gelu only
+  ExpectError(j, StatusCode::kUnimplemented, "gelu");
   j = LlamaJson();
   j["hidden_act"] = "gelu";
   ExpectError(j, StatusCode::kUnimplemented, "gelu");

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Writes a tiny F32 GGUF model of tests/tools/synth_arch.py as a Hugging Face directory
+(config.json + model.safetensors), the way the HF checkpoint of that model would look, so
+that weft's safetensors loader is held to the same float64 reference as the GGUF file.
+
+What changes on the way (the inverse of what converters to GGUF do):
+  names      GGUF -> transformers (Gemma's sandwich norms have their own names);
+  llama q/k  GGUF's interleaved rope rows -> HF's rotate-half rows (mistral too);
+  Gemma      norm weights w -> w - 1 (HF stores w and multiplies by 1 + w).
+
+  gguf_to_hf.py model.gguf OUT_DIR
+"""
+import json
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import ref_forward  # noqa: E402  (read_gguf)
+
+LAYER_NAMES = {
+    "attn_norm.weight": "input_layernorm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight", "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_v.weight": "self_attn.v_proj.weight", "attn_output.weight": "self_attn.o_proj.weight",
+    "attn_q.bias": "self_attn.q_proj.bias", "attn_k.bias": "self_attn.k_proj.bias",
+    "attn_v.bias": "self_attn.v_proj.bias",
+    "attn_q_norm.weight": "self_attn.q_norm.weight", "attn_k_norm.weight": "self_attn.k_norm.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight",
+    "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight",
+    "ffn_down.weight": "mlp.down_proj.weight",
+}
+GEMMA_NORMS = {"post_attention_norm.weight": "post_attention_layernorm.weight",
+               "ffn_norm.weight": "pre_feedforward_layernorm.weight",
+               "post_ffw_norm.weight": "post_feedforward_layernorm.weight"}
+
+
+def hf_name(name, gemma):
+    if name == "token_embd.weight":
+        return "model.embed_tokens.weight"
+    if name == "output_norm.weight":
+        return "model.norm.weight"
+    if name == "output.weight":
+        return "lm_head.weight"
+    _, layer, rest = name.split(".", 2)
+    table = dict(LAYER_NAMES, **GEMMA_NORMS) if gemma else LAYER_NAMES
+    return "model.layers.%s.%s" % (layer, table[rest])
+
+
+def uninterleave(data, ne, head_dim):
+    """GGUF llama q/k rows (pairs 2i, 2i+1 per head) -> HF rows (i, i + head_dim/2)."""
+    row = ne[0] if len(ne) == 2 else 1
+    rows = ne[1] if len(ne) == 2 else ne[0]
+    half = head_dim // 2
+    out = [0.0] * len(data)
+    for h in range(rows // head_dim):
+        for i in range(half):
+            for j in range(2):
+                src, dst = h * head_dim + 2 * i + j, h * head_dim + j * half + i
+                out[dst * row:(dst + 1) * row] = data[src * row:(src + 1) * row]
+    return out
+
+
+def config_json(meta):
+    A = meta["general.architecture"]
+    g = lambda k, d=None: meta.get(A + "." + k, d)
+    window = g("attention.sliding_window", 0)
+    c = {"vocab_size": g("vocab_size"), "hidden_size": g("embedding_length"),
+         "intermediate_size": g("feed_forward_length"), "num_hidden_layers": g("block_count"),
+         "num_attention_heads": g("attention.head_count"), "num_key_value_heads": g("attention.head_count_kv"),
+         "head_dim": g("attention.key_length"), "max_position_embeddings": g("context_length"),
+         "rms_norm_eps": g("attention.layer_norm_rms_epsilon"), "rope_theta": g("rope.freq_base"),
+         "torch_dtype": "float32"}
+    if A == "llama":
+        c.update(model_type="mistral" if window else "llama", hidden_act="silu", sliding_window=window or None)
+    elif A in ("qwen2", "qwen3"):
+        c.update(model_type=A, hidden_act="silu", use_sliding_window=False)
+    elif A == "gemma2":
+        c.update(model_type="gemma2", hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=c["head_dim"],
+                 attn_logit_softcapping=g("attn_logit_softcapping"),
+                 final_logit_softcapping=g("final_logit_softcapping"), sliding_window=window)
+    elif A == "gemma3":
+        c.update(model_type="gemma3_text", hidden_activation="gelu_pytorch_tanh",
+                 query_pre_attn_scalar=c["head_dim"], sliding_window=window,
+                 sliding_window_pattern=g("attention.sliding_window_pattern", 6),
+                 rope_local_base_freq=g("rope.freq_base_swa", 10000.0),
+                 attn_logit_softcapping=None, final_logit_softcapping=None)
+    else:
+        sys.exit("%s: no HF layout for architecture %s" % (A, A))
+    return c
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    meta, W = ref_forward.read_gguf(sys.argv[1])
+    out_dir = sys.argv[2]
+    os.makedirs(out_dir, exist_ok=True)
+    A = meta["general.architecture"]
+    gemma = A.startswith("gemma")
+    cfg = config_json(meta)
+    cfg["tie_word_embeddings"] = "output.weight" not in W
+    head_dim = cfg["head_dim"]
+    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, (ne, data) in W.items():
+        if A == "llama" and name.split(".")[-2] in ("attn_q", "attn_k"):
+            data = uninterleave(data, ne, head_dim)
+        if gemma and name.endswith("norm.weight"):
+            data = [v - 1.0 for v in data]
+        blob = struct.pack("<%df" % len(data), *data)
+        header[hf_name(name, gemma)] = {"dtype": "F32", "shape": list(reversed(ne)),
+                                        "data_offsets": [off, off + len(blob)]}
+        blobs.append(blob)
+        off += len(blob)
+    head = json.dumps(header).encode()
+    head += b" " * ((-len(head)) % 8)
+    with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(head)))
+        f.write(head)
+        for blob in blobs:
+            f.write(blob)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
