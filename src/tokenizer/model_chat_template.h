@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "tokenizer/chat_template/chat_template.h"
+#include "jinja/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "weft/status.h"
 
