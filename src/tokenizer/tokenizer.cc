@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "tokenizer/normalizer.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
 
@@ -42,7 +43,8 @@ std::string DecodedBytes(const Vocabulary& v, int32_t id) {
   const std::string& t = v.tokens[id];
   const TokenType type = v.types[id];
   if (type == TokenType::kControl || type == TokenType::kUnknown) return "";
-  if (type == TokenType::kUserDefined) return t;  // matched from raw input text, so rendered raw
+  // Matched from raw input text, so rendered raw (unless the vocabulary says otherwise).
+  if (type == TokenType::kUserDefined && !v.unescape_added_tokens) return t;
   switch (v.algorithm) {
     case TokenizerAlgorithm::kSentencePieceBpe:
       if (type == TokenType::kByte && t.size() == 6) {
@@ -164,6 +166,11 @@ void Tokenizer::Encode(std::string_view text, const EncodeOptions& options, std:
       continue;
     }
     std::string_view run = text.substr(f.begin, f.len);
+    std::string normalized;
+    if (vocab_.normal_form != NormalForm::kNone) {
+      normalized = NormalizeUnicode(run, vocab_.normal_form);
+      run = normalized;
+    }
     while (run.size() > kMaxRun) {  // only for > 1 GiB of text without a special token
       size_t cut = kMaxRun;
       while (cut > 0 && (static_cast<uint8_t>(run[cut]) & 0xC0) == 0x80) --cut;

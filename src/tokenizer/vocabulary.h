@@ -37,6 +37,20 @@ enum class TokenizerAlgorithm : uint8_t {
 };
 std::string_view TokenizerAlgorithmName(TokenizerAlgorithm a);
 
+// What a pre-tokenizer split does with the text its regex matches (HF tokenizers'
+// SplitDelimiterBehavior): keep it as its own piece, drop it, glue it to the piece
+// before or after it, or glue runs of matches together.
+enum class SplitBehavior : uint8_t { kIsolated, kRemoved, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
+struct SplitRule {
+  std::string regex;  // PCRE2 syntax
+  SplitBehavior behavior = SplitBehavior::kIsolated;
+  bool invert = false;  // the text between matches is what `behavior` applies to
+};
+
+// Unicode normalisation applied to the text between special tokens before anything else.
+enum class NormalForm : uint8_t { kNone, kNfc, kNfkc, kNfd, kNfkd };
+
 struct Vocabulary {
   TokenizerAlgorithm algorithm = TokenizerAlgorithm::kSentencePieceBpe;
   std::string pre;                  // pre-tokenizer name, informational ("llama3", "tokenizer.json", ...)
@@ -59,10 +73,15 @@ struct Vocabulary {
   // kSentencePieceBpe: characters with no token become their <0xNN> byte tokens (when
   // the vocabulary has them; else unk_id).
   bool byte_fallback = true;
+  // kSentencePieceBpe: decode added (kUserDefined) tokens like the others ("▁" -> " "), as
+  // HF tokenizer.json decoders do (Gemma's "▁▁" tokens); llama.cpp outputs them raw.
+  bool unescape_added_tokens = false;
 
-  // kByteLevelBpe: regexes (PCRE2 syntax) applied one after another; each splits every
-  // piece from the previous one into its matches and the gaps between them.
-  std::vector<std::string> split_regexes;
+  NormalForm normal_form = NormalForm::kNone;
+
+  // Pre-tokenizer splits applied one after another; each splits every piece from the
+  // previous one. kByteLevelBpe: on the raw text; kSentencePieceBpe: on the "▁"-escaped text.
+  std::vector<SplitRule> split_rules;
   bool byte_level_add_prefix_space = false;  // HF ByteLevel(add_prefix_space=true)
   bool ignore_merges = false;  // a pre-tokenized word that is itself a token is not merged (Llama 3)
 
