@@ -34,4 +34,10 @@ StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadModelChatTemplate(const M
                                                                           const Tokenizer& tokenizer,
                                                                           const std::string& template_path);
 
+// The same for a directory that holds only tokenizer files (tokenizer.json,
+// tokenizer_config.json, perhaps chat_template.jinja): no model is opened.
+StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadTokenizerDirChatTemplate(const std::string& dir,
+                                                                                 const Tokenizer& tokenizer,
+                                                                                 const std::string& template_path);
+
 }  // namespace weft
