@@ -7,23 +7,11 @@
 namespace weft {
 
 std::string NormalizeUnicode(std::string_view text, NormalForm form) {
-  int options = UTF8PROC_STABLE;
-  switch (form) {
-    case NormalForm::kNone:
-      return std::string(text);
-    case NormalForm::kNfc:
-      options |= UTF8PROC_COMPOSE;
-      break;
-    case NormalForm::kNfkc:
-      options |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
-      break;
-    case NormalForm::kNfd:
-      options |= UTF8PROC_DECOMPOSE;
-      break;
-    case NormalForm::kNfkd:
-      options |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
-      break;
-  }
+  if (form == NormalForm::kNone) return std::string(text);
+  // utf8proc's options for each NormalForm, in the enum's order.
+  static constexpr int kOptions[] = {0, UTF8PROC_COMPOSE, UTF8PROC_COMPOSE | UTF8PROC_COMPAT, UTF8PROC_DECOMPOSE,
+                                     UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT};
+  const int options = UTF8PROC_STABLE | kOptions[static_cast<int>(form)];
   utf8proc_uint8_t* out = nullptr;
   utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
                                     static_cast<utf8proc_ssize_t>(text.size()), &out,

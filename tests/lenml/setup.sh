@@ -3,12 +3,7 @@
 # for the tokenizer and chat-template tests. Without node/npm it fails and says so.
 set -euo pipefail
 cd "$(dirname "$0")"
-for tool in node npm; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "FAIL: $tool is not installed; scripts/install-deps.sh installs it (Debian packages nodejs, npm)" >&2
-    exit 1
-  fi
-done
+source ../tools/require_node.sh
 # npm ci deletes and reinstalls node_modules: skip it when the installed tree matches the lock.
 if [ -f node_modules/.weft-lock-stamp ] && cmp -s node_modules/.weft-lock-stamp package-lock.json; then
   echo "lenml: node_modules up to date"
