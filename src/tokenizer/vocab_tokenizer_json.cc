@@ -140,6 +140,13 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
   for (auto& [id, text] : by_id) v.tokens[id] = text, v.types[id] = TokenType::kNormal;
   for (auto& [id, a] : added)
     v.tokens[id] = a.first, v.types[id] = a.second ? TokenType::kControl : TokenType::kUserDefined;
+  for (const json& a : tj.value("added_tokens", json::array())) {
+    const uint8_t flags = (a.value("lstrip", false) ? kAddedLstrip : 0) | (a.value("rstrip", false) ? kAddedRstrip : 0) |
+                          (a.value("single_word", false) ? kAddedSingleWord : 0);
+    if (flags == 0) continue;
+    if (v.added_token_flags.empty()) v.added_token_flags.assign(static_cast<size_t>(n), 0);
+    v.added_token_flags[a.value("id", int64_t{0})] = flags;
+  }
   std::map<std::string, int32_t> index;
   for (int32_t i = static_cast<int32_t>(n) - 1; i >= 0; --i)
     if (v.types[i] != TokenType::kUnused) index[v.tokens[i]] = i;

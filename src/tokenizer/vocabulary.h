@@ -48,6 +48,8 @@ struct SplitRule {
   bool invert = false;  // the text between matches is what `behavior` applies to
 };
 
+enum AddedTokenFlag : uint8_t { kAddedLstrip = 1, kAddedRstrip = 2, kAddedSingleWord = 4 };
+
 // Unicode normalisation applied to the text between special tokens before anything else.
 enum class NormalForm : uint8_t { kNone, kNfc, kNfkc, kNfd, kNfkd };
 
@@ -61,6 +63,12 @@ struct Vocabulary {
   // "merge by score": two adjacent pieces merge when their concatenation is a token,
   // the highest-scoring such token first.
   std::vector<std::pair<std::string, std::string>> merges;
+
+  // HF added-token options, by id (empty, or the size of tokens): bits of AddedTokenFlag.
+  // Where an added token is matched in input text, lstrip/rstrip make it take the
+  // (ASCII) whitespace to its left/right with it (that whitespace is not tokenized), and
+  // single_word matches it only where it is not part of a longer word.
+  std::vector<uint8_t> added_token_flags;
 
   int32_t bos_id = -1, eos_id = -1, eot_id = -1, unk_id = -1, pad_id = -1;
   int32_t sep_id = -1, cls_id = -1, mask_id = -1;

@@ -1,11 +1,13 @@
-// Pre-tokenizer splits (every HF SplitDelimiterBehavior, and invert) and the Unicode
-// normalisers of tokenizer.json, on small hand-checked inputs.
+// tokenizer.json features on small hand-checked inputs: pre-tokenizer splits (every HF
+// SplitDelimiterBehavior, and invert), the Unicode normalisers, and the added-token
+// options lstrip / rstrip / single_word.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "tokenizer/normalizer.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/vocabulary.h"
 
@@ -82,6 +84,33 @@ TEST(NormalizerTest, TokenizerJsonNormalizers) {
   auto two = ParseTokenizerJson(head + R"({"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "NFKD"}]}})",
                                 "", "t.json");
   EXPECT_FALSE(two.ok());
+}
+
+TEST(AddedTokenOptionsTest, LstripRstripSingleWord) {
+  auto v = ParseTokenizerJson(R"({
+    "model": {"type": "BPE", "vocab": {"<unk>": 0, "▁": 1, "a": 2, "b": 3, "▁a": 4, "ab": 5},
+              "merges": ["▁ a", "a b"], "unk_token": "<unk>"},
+    "added_tokens": [
+      {"id": 6, "content": "<L>", "special": false, "lstrip": true, "rstrip": false, "single_word": false, "normalized": false},
+      {"id": 7, "content": "<R>", "special": false, "lstrip": false, "rstrip": true, "single_word": false, "normalized": false},
+      {"id": 8, "content": "ba", "special": false, "lstrip": false, "rstrip": false, "single_word": true, "normalized": false},
+      {"id": 9, "content": "<P>", "special": false, "lstrip": false, "rstrip": false, "single_word": false, "normalized": false}
+    ]})",
+                              "", "t.json");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  auto tok = Tokenizer::Create(std::move(v).value());
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  EncodeOptions o;
+  o.add_special = false;
+  using Ids = std::vector<int32_t>;
+  EXPECT_EQ((*tok)->Encode("a  <L>a", o), (Ids{2, 6, 2}));  // the spaces go with <L>
+  EXPECT_EQ((*tok)->Encode("a <P>a", o), (Ids{2, 1, 9, 2}));  // a plain added token keeps them apart
+  EXPECT_EQ((*tok)->Encode("<R> \n a", o), (Ids{7, 2}));     // and after <R>
+  EXPECT_EQ((*tok)->Encode("<P> a", o), (Ids{9, 4}));
+  EXPECT_EQ((*tok)->Encode("ba", o), (Ids{8}));
+  EXPECT_EQ((*tok)->Encode("a ba", o), (Ids{2, 1, 8}));
+  EXPECT_EQ((*tok)->Encode("aba", o), (Ids{5, 2}));  // inside a word: not the added token
+  EXPECT_EQ((*tok)->Encode("ba\xC3\xA9", o).front(), 3);  // followed by a (non-ASCII) letter: no match
 }
 
 }  // namespace
