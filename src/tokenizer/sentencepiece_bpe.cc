@@ -59,7 +59,7 @@ class SentencePieceModel final : public TokenizerModel {
     if (text.empty()) return;
     std::string& buf = s.buffer;
     buf.clear();
-    if (v_.add_space_prefix) buf.append(kSpaceMark);
+    if (v_.add_space_prefix && (!v_.space_prefix_first_only || s.run_at_text_start)) buf.append(kSpaceMark);
     for (char c : text) {
       if (c == ' ') buf.append(kSpaceMark);
       else buf.push_back(c);

@@ -200,6 +200,7 @@ void Tokenizer::Encode(std::string_view text, const EncodeOptions& options, std:
       continue;
     }
     std::string_view run = text.substr(f.begin, f.len);
+    scratch.run_at_text_start = f.begin == 0;
     std::string normalized;
     if (vocab_.normal_form != NormalForm::kNone) {
       normalized = NormalizeUnicode(run, vocab_.normal_form);
@@ -211,6 +212,7 @@ void Tokenizer::Encode(std::string_view text, const EncodeOptions& options, std:
       if (cut == 0) cut = kMaxRun;
       model_->Encode(run.substr(0, cut), scratch, out);
       run.remove_prefix(cut);
+      scratch.run_at_text_start = false;
     }
     model_->Encode(run, scratch, out);
   }

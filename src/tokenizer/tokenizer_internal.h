@@ -61,6 +61,7 @@ struct Scratch {
   std::vector<Span> pieces;
   std::vector<Span> pieces_tmp;
   std::vector<std::pair<Span, bool>> marked;  // a piece's matches (true) and gaps (false), in order
+  bool run_at_text_start = true;  // the run being encoded starts the input text
   std::string buffer;
   std::string word;
   std::string candidate;

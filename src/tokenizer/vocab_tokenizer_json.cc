@@ -69,8 +69,13 @@ struct Parser {
       v.split_rules.push_back(SplitRule{p.value("individual_digits", false) ? "[0-9]" : "[0-9]+"});
     } else if (type == "Metaspace") {
       saw_metaspace = true;
+      if (p.value("replacement", "\xE2\x96\x81") != "\xE2\x96\x81")
+        return UnimplementedError("pre_tokenizer Metaspace with a replacement other than U+2581 is not supported");
       std::string scheme = p.value("prepend_scheme", p.value("add_prefix_space", true) ? "always" : "never");
       metaspace_prefix = scheme != "never";
+      v.space_prefix_first_only = scheme == "first";
+      // Each word keeps the "▁" before it (HF: split on the replacement, MergedWithNext).
+      if (p.value("split", true)) v.split_rules.push_back(SplitRule{"\xE2\x96\x81", SplitBehavior::kMergedWithNext});
     } else if (type == "BertPreTokenizer" || type == "Whitespace" || type == "WhitespaceSplit") {
       // WordPiece splits words itself.
     } else {

@@ -78,6 +78,9 @@ struct Vocabulary {
   // kSentencePieceBpe: prepend a space to every run of text (between special tokens)
   // before escaping spaces as "▁"; Decode removes the first one again.
   bool add_space_prefix = false;
+  // With add_space_prefix: only the run at the very start of the text gets it, not those
+  // after a special token (HF Metaspace prepend_scheme "first").
+  bool space_prefix_first_only = false;
   // kSentencePieceBpe: characters with no token become their <0xNN> byte tokens (when
   // the vocabulary has them; else unk_id).
   bool byte_fallback = true;

@@ -113,5 +113,35 @@ TEST(AddedTokenOptionsTest, LstripRstripSingleWord) {
   EXPECT_EQ((*tok)->Encode("ba\xC3\xA9", o).front(), 3);  // followed by a (non-ASCII) letter: no match
 }
 
+TEST(MetaspaceTest, SplitAndPrependSchemes) {
+  // "▁a▁a" is a token, but Metaspace(split) keeps each word apart; "first" prefixes only
+  // the start of the text, not the text after a special token.
+  auto make = [](const std::string& scheme) {
+    auto v = ParseTokenizerJson(R"({
+      "model": {"type": "BPE", "vocab": {"<s>": 0, "\u2581": 1, "a": 2, "\u2581a": 3, "\u2581a\u2581a": 4, "\u2581a\u2581": 5},
+                "merges": ["\u2581 a", "\u2581a \u2581", "\u2581a\u2581 a"]},
+      "added_tokens": [{"id": 0, "content": "<s>", "special": true, "lstrip": false, "rstrip": false,
+                        "single_word": false, "normalized": false}],
+      "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": ")" + scheme + R"(", "split": true}})",
+                                "", "t.json");
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    auto tok = Tokenizer::Create(std::move(v).value());
+    EXPECT_TRUE(tok.ok()) << tok.status().ToString();
+    return *tok;
+  };
+  EncodeOptions o;
+  o.add_special = false;
+  o.parse_special = true;
+  using Ids = std::vector<int32_t>;
+  auto always = make("always");
+  EXPECT_EQ(always->Encode("a a", o), (Ids{3, 3}));  // not 4: the split keeps the words apart
+  EXPECT_EQ(always->Encode("a<s>a", o), (Ids{3, 0, 3}));
+  auto first = make("first");
+  EXPECT_EQ(first->Encode("a<s>a", o), (Ids{3, 0, 2}));
+  EXPECT_EQ(first->Encode("<s>a", o), (Ids{0, 2}));
+  auto never = make("never");
+  EXPECT_EQ(never->Encode("a a", o), (Ids{2, 3}));
+}
+
 }  // namespace
 }  // namespace weft
