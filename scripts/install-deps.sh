@@ -9,10 +9,12 @@ PACKAGES=(
   # libraries (../shared/docs/DESIGN.md, "Rules of the house": Debian packages, not hand-written copies)
   libfmt-dev nlohmann-json3-dev libcli11-dev libcurl4-openssl-dev libpcre2-dev
   libxxhash-dev libcpp-httplib-dev
+  libutf8proc-dev  # Unicode normalisation (NFC/NFKC/NFD) for the tokenizers and the Jinja library
   libboost-dev  # Boost.Beast + Asio: the event-driven HTTP transport (header-only)
   libedit-dev  # line editing and history at weft chat's prompt
   # tests, benchmarks, fuzzing (libFuzzer comes with clang's runtime)
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  python3-jinja2  # tests/tools: reference renders of chat templates (Jinja2 as transformers uses it)
   tmux  # tests/cli/chat_tmux.sh drives weft chat in a terminal
   chromium  # tests/cli/report_screenshot.sh renders weft bench serve's HTML report headless
   nodejs  # tests/e2e: the official openai npm client against weft serve (run.sh installs it with npm ci)

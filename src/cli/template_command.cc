@@ -1,10 +1,12 @@
 // weft template MODEL --messages FILE.json: render a conversation with the model's chat
 // template (or --chat-template FILE) and print the prompt, to debug templates. The prompt
 // is built as `weft serve` and `weft chat` build it (BuildChatPrompt); --ids prints its
-// token ids instead of its text (BOS included where the model gets one).
+// token ids instead of its text (BOS included where the model gets one). MODEL may be a
+// directory holding only tokenizer files (tokenizer.json, tokenizer_config.json).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "base/mapped_file.h"
 #include "cli/commands.h"
@@ -22,11 +24,31 @@ struct Args {
   bool no_generation_prompt = false, continue_final_message = false, ids = false;
 };
 
-Status Run(const Args& a) {
+struct TemplateAndTokenizer {
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::shared_ptr<const ModelChatTemplate> tmpl;
+};
+
+// A directory with tokenizer.json needs no model: its tokenizer files say it all.
+StatusOr<TemplateAndTokenizer> Open(const Args& a) {
+  TemplateAndTokenizer out;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(std::filesystem::path(a.model) / "tokenizer.json", ec)) {
+    WEFT_ASSIGN_OR_RETURN(out.tokenizer, LoadTokenizerFromPath(a.model));
+    WEFT_ASSIGN_OR_RETURN(out.tmpl, LoadTokenizerDirChatTemplate(a.model, *out.tokenizer, a.chat_template));
+    return out;
+  }
   WEFT_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(a.model, ModelSearchPaths::FromEnvironment()));
   WEFT_ASSIGN_OR_RETURN(auto model, OpenModelFile(path));
-  WEFT_ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(*model));
-  WEFT_ASSIGN_OR_RETURN(auto tmpl, LoadModelChatTemplate(*model, *tokenizer, a.chat_template));
+  WEFT_ASSIGN_OR_RETURN(out.tokenizer, LoadTokenizer(*model));
+  WEFT_ASSIGN_OR_RETURN(out.tmpl, LoadModelChatTemplate(*model, *out.tokenizer, a.chat_template));
+  return out;
+}
+
+Status Run(const Args& a) {
+  WEFT_ASSIGN_OR_RETURN(TemplateAndTokenizer opened, Open(a));
+  const auto& tokenizer = opened.tokenizer;
+  const auto& tmpl = opened.tmpl;
   WEFT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(a.messages));
   auto j = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return InvalidArgumentError(a.messages + ": not valid JSON");

@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "base/mapped_file.h"
+#include "loader/hf_chat_template.h"
 #include "loader/hf_config.h"
 #include "loader/model_file.h"
 #include "loader/safetensors.h"
@@ -261,37 +262,6 @@ StatusOr<std::string> TokenizerKind(const std::string& path) {
   return std::string();
 }
 
-// chat_template from tokenizer_config.json (a string, or a list of {name, template}
-// where "default" is used), else from chat_template.jinja beside it.
-StatusOr<std::optional<std::string>> ChatTemplate(const fs::path& dir, const std::string& config_path) {
-  if (!config_path.empty()) {
-    WEFT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(config_path));
-    json cfg = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (cfg.is_discarded()) return InvalidArgumentError(fmt::format("{}: not valid JSON", config_path));
-    if (cfg.is_object()) {
-      auto it = cfg.find("chat_template");
-      if (it != cfg.end() && it->is_string()) return std::optional<std::string>(it->get<std::string>());
-      if (it != cfg.end() && it->is_array()) {
-        for (const json& e : *it) {
-          if (!e.is_object()) continue;
-          auto name = e.find("name");
-          auto tmpl = e.find("template");
-          if (name != e.end() && name->is_string() && name->get<std::string>() == "default" && tmpl != e.end() &&
-              tmpl->is_string()) {
-            return std::optional<std::string>(tmpl->get<std::string>());
-          }
-        }
-      }
-    }
-  }
-  const fs::path jinja = dir / "chat_template.jinja";
-  if (IsRegularFile(jinja)) {
-    WEFT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(jinja.string()));
-    return std::optional<std::string>(std::move(text));
-  }
-  return std::optional<std::string>();
-}
-
 StatusOr<TokenizerInfo> HfTokenizerInfo(const fs::path& dir, const ModelConfig& config) {
   TokenizerInfo info;
   info.vocab_size = config.n_vocab;
@@ -302,7 +272,7 @@ StatusOr<TokenizerInfo> HfTokenizerInfo(const fs::path& dir, const ModelConfig& 
     WEFT_ASSIGN_OR_RETURN(info.kind, TokenizerKind(info.tokenizer_json_path));
   }
   if (IsRegularFile(tokenizer_config)) info.tokenizer_config_path = tokenizer_config.string();
-  WEFT_ASSIGN_OR_RETURN(info.chat_template, ChatTemplate(dir, info.tokenizer_config_path));
+  WEFT_ASSIGN_OR_RETURN(info.chat_template, ReadHfChatTemplate(dir.string(), info.tokenizer_config_path));
   return info;
 }
 

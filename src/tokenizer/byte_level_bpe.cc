@@ -84,7 +84,7 @@ class ByteLevelBpeModel final : public TokenizerModel {
 }  // namespace
 
 StatusOr<std::unique_ptr<TokenizerModel>> MakeByteLevelBpeModel(const Vocabulary& v, const TokenIndex& index) {
-  WEFT_ASSIGN_OR_RETURN(auto splitter, RegexSplitter::Create(v.split_regexes));
+  WEFT_ASSIGN_OR_RETURN(auto splitter, RegexSplitter::Create(v.split_rules));
   return std::unique_ptr<TokenizerModel>(new ByteLevelBpeModel(v, index, std::move(splitter)));
 }
 

@@ -1,6 +1,9 @@
 #include "tokenizer/model_chat_template.h"
 
 #include "base/mapped_file.h"
+#include <filesystem>
+
+#include "loader/hf_chat_template.h"
 #include "loader/model_file.h"
 
 namespace weft {
@@ -20,18 +23,21 @@ StatusOr<std::string> ModelChatTemplate::Render(const nlohmann::ordered_json& me
   return out;
 }
 
-StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadModelChatTemplate(const ModelFile& model,
-                                                                          const Tokenizer& tokenizer,
-                                                                          const std::string& template_path) {
+namespace {
+
+// The user's file when given, else the model's template (from `where`).
+StatusOr<std::shared_ptr<const ModelChatTemplate>> FromSources(const std::optional<std::string>& model_template,
+                                                               const std::string& where, const Tokenizer& tokenizer,
+                                                               const std::string& template_path) {
   std::string text, source;
   if (!template_path.empty()) {
     WEFT_ASSIGN_OR_RETURN(text, ReadFileToString(template_path));
     source = template_path;
-  } else if (model.tokenizer().chat_template) {
-    text = *model.tokenizer().chat_template;
+  } else if (model_template) {
+    text = *model_template;
     source = "the model";
   } else {
-    return NotFoundError(model.path() +
+    return NotFoundError(where +
                          " has no chat template; give one with --chat-template FILE (e.g. one of "
                          "../shared/models/chat-templates/*.jinja)");
   }
@@ -41,6 +47,27 @@ StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadModelChatTemplate(const M
   if (tokenizer.bos_id() >= 0) t->bos_token = std::string(tokenizer.Piece(tokenizer.bos_id()));
   if (tokenizer.eos_id() >= 0) t->eos_token = std::string(tokenizer.Piece(tokenizer.eos_id()));
   return std::shared_ptr<const ModelChatTemplate>(std::move(t));
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadModelChatTemplate(const ModelFile& model,
+                                                                          const Tokenizer& tokenizer,
+                                                                          const std::string& template_path) {
+  return FromSources(model.tokenizer().chat_template, model.path(), tokenizer, template_path);
+}
+
+StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadTokenizerDirChatTemplate(const std::string& dir,
+                                                                                 const Tokenizer& tokenizer,
+                                                                                 const std::string& template_path) {
+  std::optional<std::string> model_template;
+  if (template_path.empty()) {
+    const std::filesystem::path config = std::filesystem::path(dir) / "tokenizer_config.json";
+    std::error_code ec;
+    WEFT_ASSIGN_OR_RETURN(model_template,
+                          ReadHfChatTemplate(dir, std::filesystem::is_regular_file(config, ec) ? config.string() : ""));
+  }
+  return FromSources(model_template, dir, tokenizer, template_path);
 }
 
 }  // namespace weft

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "tokenizer/chat_template/chat_template.h"
+#include "jinja/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "weft/status.h"
 
@@ -33,5 +33,11 @@ struct ModelChatTemplate {
 StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadModelChatTemplate(const ModelFile& model,
                                                                           const Tokenizer& tokenizer,
                                                                           const std::string& template_path);
+
+// The same for a directory that holds only tokenizer files (tokenizer.json,
+// tokenizer_config.json, perhaps chat_template.jinja): no model is opened.
+StatusOr<std::shared_ptr<const ModelChatTemplate>> LoadTokenizerDirChatTemplate(const std::string& dir,
+                                                                                 const Tokenizer& tokenizer,
+                                                                                 const std::string& template_path);
 
 }  // namespace weft

@@ -22,7 +22,8 @@ constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581
 
 class SentencePieceModel final : public TokenizerModel {
  public:
-  SentencePieceModel(const Vocabulary& v, const TokenIndex& index) : v_(v), index_(index) {
+  SentencePieceModel(const Vocabulary& v, const TokenIndex& index, std::unique_ptr<RegexSplitter> splitter)
+      : v_(v), index_(index), splitter_(std::move(splitter)) {
     byte_ids_.fill(-1);
     for (int b = 0; b < 256; ++b) {
       int32_t id = index.Find(fmt::format("<0x{:02X}>", b));
@@ -58,30 +59,44 @@ class SentencePieceModel final : public TokenizerModel {
     if (text.empty()) return;
     std::string& buf = s.buffer;
     buf.clear();
-    if (v_.add_space_prefix) buf.append(kSpaceMark);
+    if (v_.add_space_prefix && (!v_.space_prefix_first_only || s.run_at_text_start)) buf.append(kSpaceMark);
     for (char c : text) {
       if (c == ' ') buf.append(kSpaceMark);
       else buf.push_back(c);
     }
+    bool last_was_unk = false;
+    if (splitter_->empty()) {
+      EncodePiece(buf, 0, buf.size(), s, out, &last_was_unk);
+      return;
+    }
+    splitter_->Split(buf, s);  // on the escaped text, as HF pre-tokenizers see the normalised text
+    for (const Span& piece : s.pieces) {
+      last_was_unk = false;  // unknown characters fuse within a piece only
+      EncodePiece(buf, piece.begin, piece.begin + piece.len, s, out, &last_was_unk);
+    }
+  }
+
+ private:
+  // Encodes the pre-tokenized piece buf[begin, end).
+  void EncodePiece(const std::string& buf, size_t begin, size_t end, Scratch& s, std::vector<int32_t>* out,
+                   bool* last_was_unk) const {
     // A character that occurs in no multi-character token never merges, so the runs
     // between such characters (e.g. line breaks) merge independently: this keeps the
     // merge queue small on long texts without changing the result.
-    bool last_was_unk = false;
-    size_t run_start = 0;
-    for (size_t pos = 0; pos < buf.size();) {
+    size_t run_start = begin;
+    for (size_t pos = begin; pos < end;) {
       size_t len;
       uint32_t cp = unicode::DecodeUtf8(buf, pos, &len);
       if (cp != unicode::kInvalid && !in_multi_char_token_.Find(cp)) {
-        EncodeRun(buf, run_start, pos, s, out, &last_was_unk);
-        EncodeRun(buf, pos, pos + len, s, out, &last_was_unk);
+        EncodeRun(buf, run_start, pos, s, out, last_was_unk);
+        EncodeRun(buf, pos, pos + len, s, out, last_was_unk);
         run_start = pos + len;
       }
       pos += len;
     }
-    EncodeRun(buf, run_start, buf.size(), s, out, &last_was_unk);
+    EncodeRun(buf, run_start, end, s, out, last_was_unk);
   }
 
- private:
   // Merges the characters of buf[begin, end) and appends the resulting ids.
   void EncodeRun(const std::string& buf, size_t begin, size_t end, Scratch& s, std::vector<int32_t>* out,
                  bool* last_was_unk) const {
@@ -146,12 +161,14 @@ class SentencePieceModel final : public TokenizerModel {
   FlatMap64<uint8_t> in_multi_char_token_;
   MergeTable merges_;
   TextPairLookup text_pairs_{nullptr, nullptr};
+  std::unique_ptr<RegexSplitter> splitter_;  // pre-tokenizer splits of the escaped text (may be empty)
 };
 
 }  // namespace
 
 StatusOr<std::unique_ptr<TokenizerModel>> MakeSentencePieceModel(const Vocabulary& v, const TokenIndex& index) {
-  return std::unique_ptr<TokenizerModel>(new SentencePieceModel(v, index));
+  WEFT_ASSIGN_OR_RETURN(auto splitter, RegexSplitter::Create(v.split_rules));
+  return std::unique_ptr<TokenizerModel>(new SentencePieceModel(v, index, std::move(splitter)));
 }
 
 }  // namespace weft::tokenizer_internal

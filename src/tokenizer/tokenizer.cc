@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include <utf8proc.h>
+
+#include "tokenizer/normalizer.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
 
@@ -31,6 +34,31 @@ std::string ReplaceSpaceMarks(std::string_view s) {
   return out;
 }
 
+bool IsAsciiSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// A letter, digit, mark or connector (regex \w), for single_word added tokens.
+bool IsWordCodepoint(uint32_t cp) {
+  if (cp == unicode::kInvalid) return false;
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO: case UTF8PROC_CATEGORY_PC:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Whether text[begin, end) stands as a word of its own: no word character touches it.
+bool IsSingleWord(std::string_view text, size_t begin, size_t end) {
+  size_t len;
+  if (end < text.size() && IsWordCodepoint(unicode::DecodeUtf8(text, end, &len))) return false;
+  if (begin == 0) return true;
+  size_t prev = begin - 1;
+  while (prev > 0 && begin - prev < 4 && (static_cast<uint8_t>(text[prev]) & 0xC0) == 0x80) --prev;
+  return !IsWordCodepoint(unicode::DecodeUtf8(text, prev, &len));
+}
+
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -42,7 +70,8 @@ std::string DecodedBytes(const Vocabulary& v, int32_t id) {
   const std::string& t = v.tokens[id];
   const TokenType type = v.types[id];
   if (type == TokenType::kControl || type == TokenType::kUnknown) return "";
-  if (type == TokenType::kUserDefined) return t;  // matched from raw input text, so rendered raw
+  // Matched from raw input text, so rendered raw (unless the vocabulary says otherwise).
+  if (type == TokenType::kUserDefined && !v.unescape_added_tokens) return t;
   switch (v.algorithm) {
     case TokenizerAlgorithm::kSentencePieceBpe:
       if (type == TokenType::kByte && t.size() == 6) {
@@ -129,18 +158,25 @@ void Tokenizer::Partition(std::string_view text, bool parse_special, std::vector
     int32_t match = -1;
     for (int32_t id : bucket) {
       if (!parse_special && vocab_.types[id] != TokenType::kUserDefined) continue;
-      if (text.substr(pos).starts_with(vocab_.tokens[id])) {
-        match = id;
-        break;
-      }
+      if (!text.substr(pos).starts_with(vocab_.tokens[id])) continue;
+      const uint8_t flags = vocab_.added_token_flags.empty() ? 0 : vocab_.added_token_flags[id];
+      if ((flags & kAddedSingleWord) && !IsSingleWord(text, pos, pos + vocab_.tokens[id].size())) continue;
+      match = id;
+      break;
     }
     if (match < 0) {
       ++pos;
       continue;
     }
-    if (pos > run_start) out->push_back(Fragment{-1, run_start, pos - run_start});
+    const uint8_t flags = vocab_.added_token_flags.empty() ? 0 : vocab_.added_token_flags[match];
+    size_t run_end = pos;  // lstrip: the whitespace before the token goes with it
+    if (flags & kAddedLstrip)
+      while (run_end > run_start && IsAsciiSpace(text[run_end - 1])) --run_end;
+    if (run_end > run_start) out->push_back(Fragment{-1, run_start, run_end - run_start});
     out->push_back(Fragment{match, pos, vocab_.tokens[match].size()});
     pos += vocab_.tokens[match].size();
+    if (flags & kAddedRstrip)
+      while (pos < text.size() && IsAsciiSpace(text[pos])) ++pos;
     run_start = pos;
   }
   if (text.size() > run_start) out->push_back(Fragment{-1, run_start, text.size() - run_start});
@@ -164,12 +200,19 @@ void Tokenizer::Encode(std::string_view text, const EncodeOptions& options, std:
       continue;
     }
     std::string_view run = text.substr(f.begin, f.len);
+    scratch.run_at_text_start = f.begin == 0;
+    std::string normalized;
+    if (vocab_.normal_form != NormalForm::kNone) {
+      normalized = NormalizeUnicode(run, vocab_.normal_form);
+      run = normalized;
+    }
     while (run.size() > kMaxRun) {  // only for > 1 GiB of text without a special token
       size_t cut = kMaxRun;
       while (cut > 0 && (static_cast<uint8_t>(run[cut]) & 0xC0) == 0x80) --cut;
       if (cut == 0) cut = kMaxRun;
       model_->Encode(run.substr(0, cut), scratch, out);
       run.remove_prefix(cut);
+      scratch.run_at_text_start = false;
     }
     model_->Encode(run, scratch, out);
   }

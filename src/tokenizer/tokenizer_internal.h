@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tokenizer/flat_map.h"
@@ -59,6 +60,8 @@ struct Scratch {
   std::vector<MergeCandidate> heap;
   std::vector<Span> pieces;
   std::vector<Span> pieces_tmp;
+  std::vector<std::pair<Span, bool>> marked;  // a piece's matches (true) and gaps (false), in order
+  bool run_at_text_start = true;  // the run being encoded starts the input text
   std::string buffer;
   std::string word;
   std::string candidate;
@@ -95,10 +98,11 @@ struct TextPairLookup {
 void MergeSymbols(const MergeTable& table, const TextPairLookup* text_pairs, std::string_view text,
                   Scratch& scratch);
 
-// PCRE2 regexes applied in sequence; each splits every piece into matches and gaps.
+// PCRE2 regexes applied in sequence; each splits every piece into matches and gaps and
+// then keeps, drops or glues them as its rule's behaviour says.
 class RegexSplitter {
  public:
-  static StatusOr<std::unique_ptr<RegexSplitter>> Create(const std::vector<std::string>& regexes);
+  static StatusOr<std::unique_ptr<RegexSplitter>> Create(const std::vector<SplitRule>& rules);
   ~RegexSplitter();
   RegexSplitter(const RegexSplitter&) = delete;
   RegexSplitter& operator=(const RegexSplitter&) = delete;
@@ -108,7 +112,8 @@ class RegexSplitter {
 
  private:
   RegexSplitter() = default;
-  std::vector<void*> codes_;  // pcre2_code_8*
+  std::vector<void*> codes_;  // pcre2_code_8*, one per rule
+  std::vector<SplitRule> rules_;
 };
 
 // One tokenizer algorithm: turns a run of plain text (no special tokens in it) into ids.

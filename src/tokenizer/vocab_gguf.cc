@@ -71,7 +71,7 @@ StatusOr<Vocabulary> LoadVocabularyFromGguf(const GgufFile& gguf) {
         v.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
       }
       bool known;
-      v.split_regexes = PreTokenizerRegexesForName(v.pre, &known);
+      for (std::string& re : PreTokenizerRegexesForName(v.pre, &known)) v.split_rules.push_back(SplitRule{std::move(re)});
       if (!known) WEFT_LOG_WARN("{}: unknown tokenizer.ggml.pre '{}': using the default split", v.source, v.pre);
       v.ignore_merges = v.pre == "llama3" || v.pre == "llama-v3" || v.pre == "llama-bpe";
       v.bos_id = 11, v.eos_id = 11;  // llama.cpp's defaults for BPE vocabularies

@@ -1,12 +1,13 @@
 // Vocabulary from a Hugging Face tokenizer.json (+ tokenizer_config.json): models BPE
 // (byte-level when the pre-tokenizer or decoder is ByteLevel, else SentencePiece-style
-// with "▁" and byte fallback) and WordPiece. Unigram is not supported yet.
+// with "▁" and byte fallback) and WordPiece. Unigram is not supported yet. Normalizers:
+// NFC/NFKC/NFD/NFKD (utf8proc), BertNormalizer, and the SentencePiece pair Replace ' ' ->
+// "▁" / Prepend "▁"; pre-tokenizer Splits with any behaviour (and invert).
 #include <fmt/format.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "base/log.h"
 #include "base/mapped_file.h"
 #include "tokenizer/vocabulary.h"
 
@@ -27,6 +28,15 @@ std::string QuoteRegex(const std::string& s) {
   return out;
 }
 
+StatusOr<SplitBehavior> ParseSplitBehavior(const std::string& name) {
+  if (name == "Isolated") return SplitBehavior::kIsolated;
+  if (name == "Removed") return SplitBehavior::kRemoved;
+  if (name == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+  if (name == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+  if (name == "Contiguous") return SplitBehavior::kContiguous;
+  return InvalidArgumentError("pre_tokenizer Split behavior '" + name + "' is unknown");
+}
+
 struct Parser {
   Vocabulary& v;
   bool byte_level = false;
@@ -40,27 +50,32 @@ struct Parser {
       for (const json& q : p.value("pretokenizers", json::array())) WEFT_RETURN_IF_ERROR(PreTokenizer(q));
     } else if (type == "ByteLevel") {
       byte_level = true;
-      if (p.value("use_regex", true)) v.split_regexes.push_back(kByteLevelRegex);
+      if (p.value("use_regex", true)) v.split_rules.push_back(SplitRule{kByteLevelRegex});
       v.byte_level_add_prefix_space = p.value("add_prefix_space", false);
     } else if (type == "Split") {
       const json& pat = p.value("pattern", json::object());
-      std::string behavior = p.value("behavior", "Isolated");
-      if (behavior != "Isolated" || p.value("invert", false))
-        return UnimplementedError("pre_tokenizer Split with behavior '" + behavior + "'" +
-                                  (p.value("invert", false) ? " and invert" : "") + " is not supported");
+      SplitRule rule;
+      WEFT_ASSIGN_OR_RETURN(rule.behavior, ParseSplitBehavior(p.value("behavior", "Isolated")));
+      rule.invert = p.value("invert", false);
       if (pat.contains("Regex")) {
-        v.split_regexes.push_back(pat["Regex"].get<std::string>());
+        rule.regex = pat["Regex"].get<std::string>();
       } else if (pat.contains("String")) {
-        v.split_regexes.push_back(QuoteRegex(pat["String"].get<std::string>()));
+        rule.regex = QuoteRegex(pat["String"].get<std::string>());
       } else {
         return InvalidArgumentError("pre_tokenizer Split has no pattern");
       }
+      v.split_rules.push_back(std::move(rule));
     } else if (type == "Digits") {
-      v.split_regexes.push_back(p.value("individual_digits", false) ? "[0-9]" : "[0-9]+");
+      v.split_rules.push_back(SplitRule{p.value("individual_digits", false) ? "[0-9]" : "[0-9]+"});
     } else if (type == "Metaspace") {
       saw_metaspace = true;
+      if (p.value("replacement", "\xE2\x96\x81") != "\xE2\x96\x81")
+        return UnimplementedError("pre_tokenizer Metaspace with a replacement other than U+2581 is not supported");
       std::string scheme = p.value("prepend_scheme", p.value("add_prefix_space", true) ? "always" : "never");
       metaspace_prefix = scheme != "never";
+      v.space_prefix_first_only = scheme == "first";
+      // Each word keeps the "▁" before it (HF: split on the replacement, MergedWithNext).
+      if (p.value("split", true)) v.split_rules.push_back(SplitRule{"\xE2\x96\x81", SplitBehavior::kMergedWithNext});
     } else if (type == "BertPreTokenizer" || type == "Whitespace" || type == "WhitespaceSplit") {
       // WordPiece splits words itself.
     } else {
@@ -87,8 +102,11 @@ struct Parser {
       v.lowercase = n.value("lowercase", true);
       const json& sa = n.value("strip_accents", json());
       v.strip_accents = sa.is_boolean() ? sa.get<bool>() : v.lowercase;
-    } else if (type == "NFC" || type == "NFKC") {
-      WEFT_LOG_DEBUG("{}: normalizer {} is not applied", v.source, type);
+    } else if (type == "NFC" || type == "NFKC" || type == "NFD" || type == "NFKD") {
+      if (v.normal_form != NormalForm::kNone)
+        return UnimplementedError("more than one Unicode normalizer (NFC/NFKC/NFD/NFKD) is not supported");
+      v.normal_form = type == "NFC" ? NormalForm::kNfc : type == "NFKC" ? NormalForm::kNfkc
+                      : type == "NFD" ? NormalForm::kNfd : NormalForm::kNfkd;
     } else {
       return UnimplementedError("normalizer type '" + type + "' is not supported");
     }
@@ -127,6 +145,13 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
   for (auto& [id, text] : by_id) v.tokens[id] = text, v.types[id] = TokenType::kNormal;
   for (auto& [id, a] : added)
     v.tokens[id] = a.first, v.types[id] = a.second ? TokenType::kControl : TokenType::kUserDefined;
+  for (const json& a : tj.value("added_tokens", json::array())) {
+    const uint8_t flags = (a.value("lstrip", false) ? kAddedLstrip : 0) | (a.value("rstrip", false) ? kAddedRstrip : 0) |
+                          (a.value("single_word", false) ? kAddedSingleWord : 0);
+    if (flags == 0) continue;
+    if (v.added_token_flags.empty()) v.added_token_flags.assign(static_cast<size_t>(n), 0);
+    v.added_token_flags[a.value("id", int64_t{0})] = flags;
+  }
   std::map<std::string, int32_t> index;
   for (int32_t i = static_cast<int32_t>(n) - 1; i >= 0; --i)
     if (v.types[i] != TokenType::kUnused) index[v.tokens[i]] = i;
@@ -157,6 +182,7 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
     } else {
       v.algorithm = TokenizerAlgorithm::kSentencePieceBpe;
       v.byte_fallback = model.value("byte_fallback", false);
+      v.unescape_added_tokens = true;
       if (p.saw_metaspace) v.add_space_prefix = p.metaspace_prefix;
       if (v.byte_fallback)
         for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) {

@@ -30,6 +30,9 @@ Status Vocabulary::Validate() const {
   }
   if (add_bos && bos_id < 0) return InvalidArgumentError(where + ": add_bos is set but there is no BOS token");
   if (add_eos && eos_id < 0) return InvalidArgumentError(where + ": add_eos is set but there is no EOS token");
+  if (!added_token_flags.empty() && added_token_flags.size() != tokens.size())
+    return InvalidArgumentError(
+        fmt::format("{}: {} added-token flags for {} tokens", where, added_token_flags.size(), tokens.size()));
   if (algorithm == TokenizerAlgorithm::kByteLevelBpe && merges.empty())
     return InvalidArgumentError(where + ": a byte-level BPE vocabulary needs merges");
   return Status();

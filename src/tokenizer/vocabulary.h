@@ -37,6 +37,22 @@ enum class TokenizerAlgorithm : uint8_t {
 };
 std::string_view TokenizerAlgorithmName(TokenizerAlgorithm a);
 
+// What a pre-tokenizer split does with the text its regex matches (HF tokenizers'
+// SplitDelimiterBehavior): keep it as its own piece, drop it, glue it to the piece
+// before or after it, or glue runs of matches together.
+enum class SplitBehavior : uint8_t { kIsolated, kRemoved, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
+struct SplitRule {
+  std::string regex;  // PCRE2 syntax
+  SplitBehavior behavior = SplitBehavior::kIsolated;
+  bool invert = false;  // the text between matches is what `behavior` applies to
+};
+
+enum AddedTokenFlag : uint8_t { kAddedLstrip = 1, kAddedRstrip = 2, kAddedSingleWord = 4 };
+
+// Unicode normalisation applied to the text between special tokens before anything else.
+enum class NormalForm : uint8_t { kNone, kNfc, kNfkc, kNfd, kNfkd };
+
 struct Vocabulary {
   TokenizerAlgorithm algorithm = TokenizerAlgorithm::kSentencePieceBpe;
   std::string pre;                  // pre-tokenizer name, informational ("llama3", "tokenizer.json", ...)
@@ -48,6 +64,12 @@ struct Vocabulary {
   // the highest-scoring such token first.
   std::vector<std::pair<std::string, std::string>> merges;
 
+  // HF added-token options, by id (empty, or the size of tokens): bits of AddedTokenFlag.
+  // Where an added token is matched in input text, lstrip/rstrip make it take the
+  // (ASCII) whitespace to its left/right with it (that whitespace is not tokenized), and
+  // single_word matches it only where it is not part of a longer word.
+  std::vector<uint8_t> added_token_flags;
+
   int32_t bos_id = -1, eos_id = -1, eot_id = -1, unk_id = -1, pad_id = -1;
   int32_t sep_id = -1, cls_id = -1, mask_id = -1;
   bool add_bos = false;
@@ -56,13 +78,21 @@ struct Vocabulary {
   // kSentencePieceBpe: prepend a space to every run of text (between special tokens)
   // before escaping spaces as "▁"; Decode removes the first one again.
   bool add_space_prefix = false;
+  // With add_space_prefix: only the run at the very start of the text gets it, not those
+  // after a special token (HF Metaspace prepend_scheme "first").
+  bool space_prefix_first_only = false;
   // kSentencePieceBpe: characters with no token become their <0xNN> byte tokens (when
   // the vocabulary has them; else unk_id).
   bool byte_fallback = true;
+  // kSentencePieceBpe: decode added (kUserDefined) tokens like the others ("▁" -> " "), as
+  // HF tokenizer.json decoders do (Gemma's "▁▁" tokens); llama.cpp outputs them raw.
+  bool unescape_added_tokens = false;
 
-  // kByteLevelBpe: regexes (PCRE2 syntax) applied one after another; each splits every
-  // piece from the previous one into its matches and the gaps between them.
-  std::vector<std::string> split_regexes;
+  NormalForm normal_form = NormalForm::kNone;
+
+  // Pre-tokenizer splits applied one after another; each splits every piece from the
+  // previous one. kByteLevelBpe: on the raw text; kSentencePieceBpe: on the "▁"-escaped text.
+  std::vector<SplitRule> split_rules;
   bool byte_level_add_prefix_space = false;  // HF ByteLevel(add_prefix_space=true)
   bool ignore_merges = false;  // a pre-tokenized word that is itself a token is not merged (Llama 3)
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/chat_template/chat_template.h"
+#include "jinja/chat_template.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const nlohmann::ordered_json* context = [] {

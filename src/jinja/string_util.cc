@@ -1,8 +1,8 @@
-#include "tokenizer/chat_template/string_util.h"
+#include "jinja/string_util.h"
 
 #include <cstdio>
 
-#include "tokenizer/unicode.h"
+#include <utf8proc.h>
 
 namespace weft::jinja {
 
@@ -39,7 +39,9 @@ void AppendUtf8(char32_t cp, std::string* out) {
     out->push_back(static_cast<char>(cp - 0xDC00));
     return;
   }
-  weft::unicode::AppendUtf8(static_cast<uint32_t>(cp), out);
+  utf8proc_uint8_t buf[4];
+  utf8proc_ssize_t n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
+  out->append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
 }
 
 std::string EncodeUtf8(const std::vector<char32_t>& cps, size_t begin, size_t end) {

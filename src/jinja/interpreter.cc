@@ -1,11 +1,11 @@
-#include "tokenizer/chat_template/interpreter.h"
+#include "jinja/interpreter.h"
 
 #include <cmath>
 #include <limits>
 
-#include "tokenizer/chat_template/builtins.h"
-#include "tokenizer/chat_template/error.h"
-#include "tokenizer/chat_template/string_util.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
+#include "jinja/string_util.h"
 
 namespace weft::jinja {
 namespace {

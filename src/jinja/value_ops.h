@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer/chat_template/value.h"
+#include "jinja/value.h"
 
 namespace weft::jinja {
 

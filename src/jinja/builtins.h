@@ -6,7 +6,7 @@
 
 #include <string_view>
 
-#include "tokenizer/chat_template/value.h"
+#include "jinja/value.h"
 
 namespace weft::jinja {
 

@@ -1,8 +1,8 @@
-#include "tokenizer/chat_template/parser.h"
+#include "jinja/parser.h"
 
 #include <initializer_list>
 
-#include "tokenizer/chat_template/builtins.h"
+#include "jinja/builtins.h"
 
 namespace weft::jinja {
 namespace {

@@ -1,7 +1,7 @@
 // Language features of the chat-template interpreter (expected values checked against
 // Python Jinja2 3.1 configured as transformers does), safety limits and error
 // reporting. The byte-for-byte golden renders are in chat_template_golden_test.cc.
-#include "tokenizer/chat_template/chat_template.h"
+#include "jinja/chat_template.h"
 
 #include <gtest/gtest.h>
 

@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "tokenizer/chat_template/error.h"
-#include "tokenizer/chat_template/value.h"
+#include "jinja/error.h"
+#include "jinja/value.h"
 
 namespace weft::jinja {
 

@@ -1,9 +1,9 @@
-#include "tokenizer/chat_template/json_io.h"
+#include "jinja/json_io.h"
 
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/chat_template/error.h"
+#include "jinja/error.h"
 
 namespace weft::jinja {
 namespace {

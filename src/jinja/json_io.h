@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/chat_template/value.h"
+#include "jinja/value.h"
 
 namespace weft::jinja {
 

@@ -1,4 +1,4 @@
-#include "tokenizer/chat_template/value.h"
+#include "jinja/value.h"
 
 #include <charconv>
 #include <cmath>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <algorithm>
 
-#include "tokenizer/chat_template/error.h"
-#include "tokenizer/chat_template/string_util.h"
+#include "jinja/error.h"
+#include "jinja/string_util.h"
 
 namespace weft::jinja {
 

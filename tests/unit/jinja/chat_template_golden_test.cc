@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/mapped_file.h"
-#include "tokenizer/chat_template/chat_template.h"
+#include "jinja/chat_template.h"
 
 namespace weft {
 namespace {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tokenizer/chat_template/error.h"
+#include "jinja/error.h"
 
 namespace weft::jinja {
 

@@ -1,9 +1,9 @@
-#include "tokenizer/chat_template/chat_template.h"
+#include "jinja/chat_template.h"
 
 #include <new>
 
-#include "tokenizer/chat_template/json_io.h"
-#include "tokenizer/chat_template/parser.h"
+#include "jinja/json_io.h"
+#include "jinja/parser.h"
 
 namespace weft {
 

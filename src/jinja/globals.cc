@@ -4,9 +4,9 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "tokenizer/chat_template/builtins.h"
-#include "tokenizer/chat_template/error.h"
-#include "tokenizer/chat_template/interpreter.h"
+#include "jinja/builtins.h"
+#include "jinja/error.h"
+#include "jinja/interpreter.h"
 
 namespace weft::jinja {
 namespace {

@@ -7,8 +7,8 @@
 
 #include <string_view>
 
-#include "tokenizer/chat_template/ast.h"
-#include "tokenizer/chat_template/lexer.h"
+#include "jinja/ast.h"
+#include "jinja/lexer.h"
 
 namespace weft::jinja {
 

@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
-#include "tokenizer/chat_template/ast.h"
-#include "tokenizer/chat_template/error.h"
-#include "tokenizer/chat_template/value.h"
-#include "tokenizer/chat_template/value_ops.h"
+#include "jinja/ast.h"
+#include "jinja/error.h"
+#include "jinja/value.h"
+#include "jinja/value_ops.h"
 
 namespace weft::jinja {
 

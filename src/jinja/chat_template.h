@@ -25,7 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/chat_template/interpreter.h"
+#include "jinja/interpreter.h"
 #include "weft/status.h"
 
 namespace weft {
