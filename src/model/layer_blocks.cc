@@ -54,6 +54,48 @@ kernels::RopeParams RopeParamsFor(const ModelConfig& c, float theta, const float
   return p;
 }
 
+void AttentionSubLayer(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c,
+                       const ForwardBatch& b, const kernels::KvCacheView& kv, const kernels::AttentionBatch& att,
+                       const kernels::RopeParams& rope, DecoderActivations& a) {
+  const int64_t T = b.n_tokens();
+  const int n_head = static_cast<int>(c.n_head), n_kv = static_cast<int>(c.n_head_kv);
+  const int hd = static_cast<int>(c.head_dim);
+  const kernels::MatMulOutput qkv[] = {{L.wq, a.q.data()}, {L.wk, a.k.data()}, {L.wv, a.v.data()}};
+  kernels::MatMulMany(ctx, a.xn.data(), T, qkv);
+  AddBias(ctx, a.q.data(), L.bq, T, c.n_head * c.head_dim);
+  AddBias(ctx, a.k.data(), L.bk, T, c.n_head_kv * c.head_dim);
+  AddBias(ctx, a.v.data(), L.bv, T, c.n_head_kv * c.head_dim);
+  if (L.q_norm != nullptr) kernels::RmsNorm(ctx, a.q.data(), L.q_norm, c.norm_eps, T * n_head, hd, a.q.data());
+  if (L.k_norm != nullptr) kernels::RmsNorm(ctx, a.k.data(), L.k_norm, c.norm_eps, T * n_kv, hd, a.k.data());
+  kernels::Rope(ctx, a.q.data(), T, n_head, hd, b.positions.data(), rope);
+  kernels::Rope(ctx, a.k.data(), T, n_kv, hd, b.positions.data(), rope);
+  kernels::WriteKv(ctx, a.k.data(), a.v.data(), T, b.slot_mapping.data(), kv);
+  kernels::Attention(ctx, att, kv, a.attn.data());
+  kernels::MatMul(ctx, a.attn.data(), T, *L.wo, a.proj.data());
+  AddBias(ctx, a.proj.data(), L.bo, T, c.n_embd);
+}
+
+void GatedMlp(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c, int64_t n_tokens,
+              GateActivation act, DecoderActivations& a) {
+  const kernels::MatMulOutput gate_up[] = {{L.w_gate, a.gate.data()}, {L.w_up, a.up.data()}};
+  kernels::MatMulMany(ctx, a.xn.data(), n_tokens, gate_up);
+  if (act == GateActivation::kSilu) {
+    kernels::SiluMul(ctx, a.gate.data(), a.up.data(), a.gate.data(), n_tokens * c.n_ff);
+  } else {
+    kernels::GeluTanhMul(ctx, a.gate.data(), a.up.data(), a.gate.data(), n_tokens * c.n_ff);
+  }
+  kernels::MatMul(ctx, a.gate.data(), n_tokens, *L.w_down, a.proj.data());
+}
+
+void OutputLogits(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c,
+                  const ForwardBatch& b, DecoderActivations& a, float* logits) {
+  const auto R = static_cast<int64_t>(b.logit_rows.size());
+  if (R == 0) return;
+  GatherLogitRows(b, a.x.data(), c.n_embd, a.last.data());
+  kernels::RmsNorm(ctx, a.last.data(), w.output_norm(), c.norm_eps, R, c.n_embd, a.last.data());
+  kernels::MatMul(ctx, a.last.data(), R, w.output(), logits);
+}
+
 kernels::AttentionBatch AttentionBatchFor(const ModelConfig& c, const ForwardBatch& b, const float* q) {
   kernels::AttentionBatch att;
   att.q = q;

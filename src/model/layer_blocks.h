@@ -9,6 +9,7 @@
 #include "kernels/ops.h"
 #include "loader/model_config.h"
 #include "model/forward_batch.h"
+#include "model/llama_weights.h"
 #include "model/model.h"
 
 namespace weft {
@@ -31,6 +32,22 @@ struct DecoderActivations : ModelActivations {
 
 // rows[r] = x[logit_rows[r]] for the rows of b that want logits ([R, n_embd]).
 void GatherLogitRows(const ForwardBatch& b, const float* x, int64_t n_embd, float* rows);
+
+// The attention sub-layer after its input norm: a.xn -> q, k, v (+ biases), per-head q/k
+// norms when the layer has them, rope, the batch's K/V into the layer's cache, attention
+// (att: its window set for this layer), a.proj = attention output Wo (+ bias).
+void AttentionSubLayer(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c,
+                       const ForwardBatch& b, const kernels::KvCacheView& kv, const kernels::AttentionBatch& att,
+                       const kernels::RopeParams& rope, DecoderActivations& a);
+
+enum class GateActivation { kSilu, kGeluTanh };  // SwiGLU (llama family), GeGLU (Gemma)
+// The gated MLP after its input norm: a.proj = (act(a.xn Wgate) * a.xn Wup) Wdown.
+void GatedMlp(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c, int64_t n_tokens,
+              GateActivation act, DecoderActivations& a);
+
+// logits [R, n_vocab] of the rows that want them: final norm of x's rows, output matrix.
+void OutputLogits(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c,
+                  const ForwardBatch& b, DecoderActivations& a, float* logits);
 
 // y[t, :] += bias for each of the `rows` rows of length dim; nothing when bias is null.
 void AddBias(const kernels::KernelContext& ctx, float* y, const float* bias, int64_t rows, int64_t dim);
