@@ -313,7 +313,10 @@ def many_json_keys(srv):
         st, _, resp = request(srv.port, "POST", "/v1/completions", body)
         secs = time.time() - t
         assert st == want, (n, st, resp[:200])
-        assert secs < 1 * SLOW, (n, secs)
+        # The time bound is the Release run's; sanitizer builds parse JSON ~20x slower
+        # (TSan: 300k keys in ~3-6 s on a loaded 2-core machine), so there it only bounds
+        # a runaway (a quadratic parse would take minutes).
+        assert secs < (1 if not QUICK else 30), (n, secs)
         print(f"  logit_bias with {n} keys: {st} in {secs:.3f} s")
     body = json.dumps({"prompt": "x", "max_tokens": 1, "logit_bias": {str(i % 512): 1 for i in range(5000)}})
     assert request(srv.port, "POST", "/v1/completions", body.encode())[0] == 200
