@@ -116,7 +116,8 @@ void GatherSpan(DType type, SpanRefs& s, int d, int dpad, int n_queries) {
 inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
 // Lanes of score vector c among the positions [lo, cnt) a query sees.
 inline __mmask16 LiveMask(const QueryState& st, int c) {
-  return static_cast<__mmask16>(LiveMask(st.cnt, c) & ~LiveMask(st.lo, c));
+  const __mmask16 upto = LiveMask(st.cnt, c);
+  return st.lo == 0 ? upto : static_cast<__mmask16>(upto & ~LiveMask(st.lo, c));
 }
 
 // softcap * tanh(s / softcap), tanh(y) = 1 - 2 / (exp(2y) + 1) (Exp saturates: +-1 far out).
@@ -154,9 +155,9 @@ template <int G>
 constexpr int kBlockVecs = G <= 4 ? 4 : 2;
 
 // s[g][16c ..] for c in [c0, c0 + NC) into p: sum over dims i, in order, of
-// q_g[i] * K[i][16c + l], then x scale (and soft-capped). One K load serves all G queries.
+// q_g[i] * K[i][16c + l], then x scale. One K load serves all G queries.
 template <int G, int NC, class Src>
-WEFT_INLINE void Scores(const QueryState* qs, const ScoreParams& sp, const Src& src, int d, int c0, float* p) {
+WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d, int c0, float* p) {
   __m512 s[G][NC];
   for (int g = 0; g < G; ++g) {
     for (int c = 0; c < NC; ++c) s[g][c] = _mm512_setzero_ps();
@@ -170,11 +171,7 @@ WEFT_INLINE void Scores(const QueryState* qs, const ScoreParams& sp, const Src& 
     }
   }
   for (int g = 0; g < G; ++g) {
-    for (int c = 0; c < NC; ++c) {
-      __m512 v = _mm512_mul_ps(s[g][c], _mm512_set1_ps(sp.scale));
-      if (sp.softcap > 0.0f) v = SoftCap(v, sp.softcap);
-      _mm512_store_ps(p + g * kSpan + 16 * (c0 + c), v);
-    }
+    for (int c = 0; c < NC; ++c) _mm512_store_ps(p + g * kSpan + 16 * (c0 + c), _mm512_mul_ps(s[g][c], _mm512_set1_ps(scale)));
   }
 }
 
@@ -184,9 +181,14 @@ WEFT_INLINE void Scores(const QueryState* qs, const ScoreParams& sp, const Src& 
 // exact zeros; staged and in-place reads give the same f32 values; register blocking only
 // changes which queries share a load).
 template <int G, class Src>
-void UpdateQueries(const QueryState* qs, const ScoreParams& sp, const Src& src, int d, int dpad, float* p) {
+void UpdateQueries(const QueryState* qs, const ScoreParams sp, const Src& src, int d, int dpad, float* p) {
   constexpr int NB = kBlockVecs<G>;
-  for (int c0 = 0; c0 < kVecs; c0 += NB) Scores<G, NB>(qs, sp, src, d, c0, p);
+  for (int c0 = 0; c0 < kVecs; c0 += NB) Scores<G, NB>(qs, sp.scale, src, d, c0, p);
+  // Soft-capping (Gemma 2) as a pass of its own, so that the score loop stays as tight
+  // as without it.
+  if (sp.softcap > 0.0f) {
+    for (int i = 0; i < G * kSpan; i += 16) _mm512_store_ps(p + i, SoftCap(_mm512_load_ps(p + i), sp.softcap));
+  }
   int max_cnt = 0;
   for (int g = 0; g < G; ++g) {
     const QueryState& st = qs[g];
@@ -226,7 +228,7 @@ void UpdateQueries(const QueryState* qs, const ScoreParams& sp, const Src& src, 
 }
 
 template <class Src>
-void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, const Src& src, int d, int dpad, float* p) {
+void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const Src& src, int d, int dpad, float* p) {
   switch (n) {
     case 8: return UpdateQueries<8>(qs, scale, src, d, dpad, p);
     case 7: return UpdateQueries<7>(qs, scale, src, d, dpad, p);
