@@ -4,6 +4,7 @@
 // Thread-safety: immutable after construction, as Model.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,8 +32,17 @@ class DecoderModel : public Model {
 
   std::vector<const TensorView*> LayerMatrices() const override {
     std::vector<const TensorView*> m;
+    // A mixture of experts: the router, the shared expert and n_expert_used experts (the
+    // first ones: every expert has the same shape), what one token multiplies by.
+    const auto used = static_cast<size_t>(config().n_expert_used);
     for (const LlamaLayerWeights& l : w_->layers()) {
-      for (const TensorView* t : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down}) m.push_back(t);
+      for (const TensorView* t : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down, l.router,
+                                  l.shared_expert.w_gate, l.shared_expert.w_up, l.shared_expert.w_down}) {
+        if (t != nullptr) m.push_back(t);
+      }
+      for (size_t e = 0; e < std::min(used, l.experts.size()); ++e) {
+        for (const TensorView* t : {l.experts[e].w_gate, l.experts[e].w_up, l.experts[e].w_down}) m.push_back(t);
+      }
     }
     return m;
   }

@@ -50,6 +50,21 @@ const float* LlamaWeights::Floats(const TensorView* t) {
   return float_buffers_.back().data();
 }
 
+const TensorView* LlamaWeights::ExpertMatrix(const std::string& prefix, const char* role, int64_t e) {
+  const TensorView* all = file_->FindTensor(fmt::format("{}{}_exps.weight", prefix, role));
+  if (all == nullptr) return Matrix(file_->FindTensor(fmt::format("{}{}.{}.weight", prefix, role, e)));
+  // Experts are the outermost dimension: expert e's [ne1, ne0] matrix is contiguous.
+  const size_t bytes = all->nbytes / static_cast<size_t>(all->ne[2]);
+  auto slice = std::make_unique<TensorView>(*all);
+  slice->name = fmt::format("{}[{}]", all->name, e);
+  slice->n_dims = 2;
+  slice->ne[2] = 1;
+  slice->data = all->data + bytes * static_cast<size_t>(e);
+  slice->nbytes = bytes;
+  expert_slices_.push_back(std::move(slice));
+  return Matrix(expert_slices_.back().get());
+}
+
 StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file,
                                                                   const BindOptions& options) {
   const ModelConfig& c = file->config();
@@ -99,6 +114,20 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     l.w_gate = w->Matrix(find(p + "ffn_gate.weight"));
     l.w_up = w->Matrix(find(p + "ffn_up.weight"));
     l.w_down = w->Matrix(find(p + "ffn_down.weight"));
+    if (c.is_moe()) {
+      l.router = w->Matrix(find(p + "ffn_gate_inp.weight"));
+      l.experts.resize(static_cast<size_t>(c.n_expert));
+      for (int64_t e = 0; e < c.n_expert; ++e) {
+        ExpertWeights& x = l.experts[static_cast<size_t>(e)];
+        x.w_gate = w->ExpertMatrix(p, "ffn_gate", e);
+        x.w_up = w->ExpertMatrix(p, "ffn_up", e);
+        x.w_down = w->ExpertMatrix(p, "ffn_down", e);
+      }
+      l.shared_expert.w_gate = w->Matrix(find(p + "ffn_gate_shexp.weight"));
+      l.shared_expert.w_up = w->Matrix(find(p + "ffn_up_shexp.weight"));
+      l.shared_expert.w_down = w->Matrix(find(p + "ffn_down_shexp.weight"));
+      l.shared_expert_gate = w->Floats(find(p + "ffn_gate_inp_shexp.weight"));
+    }
   }
   return std::shared_ptr<const LlamaWeights>(std::move(w));
 }
