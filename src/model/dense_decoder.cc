@@ -30,7 +30,7 @@ void Forward(const kernels::KernelContext& ctx, const LlamaWeights& w, const Mod
     AttentionSubLayer(ctx, L, c, b, cache.Layer(static_cast<int64_t>(l)), att, rope, a);
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
     kernels::RmsNorm(ctx, a.x.data(), L.ffn_norm, c.norm_eps, T, d, a.xn.data());
-    FeedForward(ctx, L, c, T, a);  // SwiGLU, or the layer's experts (model/moe_block.h)
+    FeedForward(ctx, L, c, static_cast<int64_t>(l), T, a);  // SwiGLU, or the layer's experts (model/moe_block.h)
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
   }
   // Only the rows that need logits go through the final norm and the output matrix.
@@ -57,7 +57,7 @@ StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, s
 StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
                                                         ModelConfig config, const BindOptions& options) {
   WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(std::move(file), options));
-  return std::shared_ptr<const Model>(std::make_shared<DenseDecoderModel>(arch, std::move(weights), std::move(config)));
+  return std::shared_ptr<const Model>(std::make_shared<DenseDecoderModel>(arch, std::move(weights), std::move(config), options));
 }
 
 }  // namespace weft

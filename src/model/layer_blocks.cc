@@ -28,6 +28,7 @@ void DecoderActivations::Allocate(const ModelConfig& c, int64_t max_tokens, int6
     routed.resize(slots);
     expert_start.resize(static_cast<size_t>(c.n_expert) + 1);
     expert_fill.resize(static_cast<size_t>(c.n_expert));
+    expert_used.assign(static_cast<size_t>(c.n_layer * c.n_expert), 0);
     expert_in.resize(x.size());
     expert_out.resize(slots * static_cast<size_t>(c.n_embd));
   }

@@ -14,6 +14,9 @@
 
 namespace weft {
 
+class ExpertCache;
+class ExpertRouting;
+
 // Per-step scratch of a decoder's forward pass; shapes in tokens T (<= max tokens) and
 // logit rows R (<= max rows), sized once by Allocate.
 struct DecoderActivations : ModelActivations {
@@ -36,6 +39,9 @@ struct DecoderActivations : ModelActivations {
   std::vector<int64_t> expert_fill;   // [n_expert] scratch of the grouping
   std::vector<float> expert_in;    // [T, n_embd] the rows routed to one expert, gathered
   std::vector<float> expert_out;   // [T * K, n_embd] each (token, rank)'s expert output
+  std::vector<uint8_t> expert_used;   // [n_layer, n_expert] 1: routed to in the last step
+  ExpertRouting* expert_routing = nullptr;  // the model's counters (borrowed), or null
+  ExpertCache* expert_cache = nullptr;      // experts on disk: the model's cache (borrowed)
   // gate and up hold [T, max(n_ff, expert ff, shared-expert ff)].
   void Allocate(const ModelConfig& c, int64_t max_tokens, int64_t max_rows);
 };

@@ -53,7 +53,8 @@ struct LlamaLayerWeights {
   const TensorView* w_down = nullptr;   // ne {n_ff, n_embd}
   // Mixture of experts (config n_expert > 0; the dense w_gate/w_up/w_down are then null).
   const TensorView* router = nullptr;   // ne {n_embd, n_expert}: the router's logits
-  std::vector<ExpertWeights> experts;   // [n_expert], each of ExpertFf() width
+  std::vector<ExpertWeights> experts;   // [n_expert], each of ExpertFf() width; views into
+                                        // the file when the experts stay on disk
   ExpertWeights shared_expert;          // of n_ff_shared_expert width (Qwen2-MoE), else null
   const float* shared_expert_gate = nullptr;  // [n_embd]: sigmoid(x . g) scales the shared expert
 };
@@ -86,7 +87,8 @@ class LlamaWeights {
   const TensorView* Pack(const TensorView* t);
   const float* Floats(const TensorView* t);
   // Expert e of the layer's 3-D ffn_<role>_exps tensor (a zero-copy slice), or the
-  // per-expert matrix ffn_<role>.e; then bound as Matrix.
+  // per-expert matrix ffn_<role>.e; then bound as Matrix, unless the experts stay on
+  // disk (BindOptions::expert_cache_bytes): then the file's view itself.
   const TensorView* ExpertMatrix(const std::string& prefix, const char* role, int64_t e);
 
   std::shared_ptr<const ModelFile> file_;
@@ -100,6 +102,7 @@ class LlamaWeights {
   std::vector<std::vector<float>> float_buffers_;
   std::vector<std::unique_ptr<kernels::PackedTensor>> packed_;
   bool pack_panels_ = true;
+  bool experts_on_disk_ = false;
 };
 
 }  // namespace weft

@@ -5,6 +5,8 @@
 #include <numeric>
 
 #include "base/check.h"
+#include "model/expert_cache.h"
+#include "model/moe_stats.h"
 
 namespace weft {
 
@@ -33,7 +35,7 @@ void RouteTokens(const float* probs, int64_t n_tokens, int64_t n_expert, int64_t
 }
 
 void MixtureOfExpertsMlp(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c,
-                         int64_t n_tokens, DecoderActivations& a) {
+                         int64_t layer, int64_t n_tokens, DecoderActivations& a) {
   const int64_t T = n_tokens, E = c.n_expert, K = c.n_expert_used, d = c.n_embd, ff = c.ExpertFf();
   WEFT_CHECK(static_cast<int64_t>(L.experts.size()) == E && L.router != nullptr, "layer has no experts bound");
   kernels::MatMul(ctx, a.xn.data(), T, *L.router, a.router.data());
@@ -53,16 +55,29 @@ void MixtureOfExpertsMlp(const kernels::KernelContext& ctx, const LlamaLayerWeig
         static_cast<int32_t>(s);
   }
 
+  uint8_t* used = a.expert_used.data() + layer * E;
+  if (a.expert_cache != nullptr && layer + 1 < c.n_layer) {
+    // The next layer's experts of the previous step are the best guess of its next ones.
+    const uint8_t* next = used + E;
+    for (int64_t e = 0; e < E; ++e) {
+      if (next[e] != 0) a.expert_cache->Prefetch(layer + 1, e);
+    }
+  }
   for (int64_t e = 0; e < E; ++e) {
     const int64_t lo = start[static_cast<size_t>(e)], n = start[static_cast<size_t>(e) + 1] - lo;
+    used[e] = n > 0 ? 1 : 0;
     if (n == 0) continue;
+    if (a.expert_routing != nullptr) a.expert_routing->Add(layer, e, n);
+    std::shared_ptr<const ResidentExpert> resident;
+    if (a.expert_cache != nullptr) resident = a.expert_cache->Get(layer, e);
+    const ExpertWeights& weights = resident ? resident->w : L.experts[static_cast<size_t>(e)];
     for (int64_t i = 0; i < n; ++i) {
       const int64_t t = a.routed[static_cast<size_t>(lo + i)] / K;
       std::copy_n(a.xn.data() + t * d, d, a.expert_in.data() + i * d);
     }
     // expert_in's rows are read before MatMul writes its output: the down projection
     // lands in proj (free until the sum below) and is scattered to the slots' rows.
-    RunGatedMlp(ctx, L.experts[static_cast<size_t>(e)], ff, a.expert_in.data(), n, GateActivation::kSilu,
+    RunGatedMlp(ctx, weights, ff, a.expert_in.data(), n, GateActivation::kSilu,
                 a.gate.data(), a.up.data(), a.proj.data());
     for (int64_t i = 0; i < n; ++i) {
       const int64_t slot = a.routed[static_cast<size_t>(lo + i)];
@@ -96,10 +111,10 @@ void MixtureOfExpertsMlp(const kernels::KernelContext& ctx, const LlamaLayerWeig
   }
 }
 
-void FeedForward(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c,
+void FeedForward(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c, int64_t layer,
                  int64_t n_tokens, DecoderActivations& a) {
   if (!L.experts.empty()) {
-    MixtureOfExpertsMlp(ctx, L, c, n_tokens, a);
+    MixtureOfExpertsMlp(ctx, L, c, layer, n_tokens, a);
   } else {
     GatedMlp(ctx, L, c, n_tokens, GateActivation::kSilu, a);
   }

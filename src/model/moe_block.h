@@ -23,9 +23,12 @@
 namespace weft {
 
 // Reads a.xn [T, n_embd]; writes a.proj [T, n_embd] (and the MoE scratch of `a`). L must
-// have experts (LlamaLayerWeights::experts non-empty).
+// have experts (LlamaLayerWeights::experts non-empty); `layer` is its index. With
+// a.expert_cache, each expert comes from the cache (on disk until needed), and the experts
+// the next layer used in the previous step are prefetched; with a.expert_routing, the
+// tokens per expert are counted.
 void MixtureOfExpertsMlp(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c,
-                         int64_t n_tokens, DecoderActivations& a);
+                         int64_t layer, int64_t n_tokens, DecoderActivations& a);
 
 // Routing alone, for tests and observability: probs [T, E] are the router's softmax;
 // writes chosen [T, K] (best first) and weights [T, K].
@@ -34,7 +37,7 @@ void RouteTokens(const float* probs, int64_t n_tokens, int64_t n_expert, int64_t
 
 // The FFN sub-layer of a pre-norm decoder layer: the experts when the layer has them, else
 // the dense SwiGLU MLP (GatedMlp).
-void FeedForward(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c,
+void FeedForward(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c, int64_t layer,
                  int64_t n_tokens, DecoderActivations& a);
 
 }  // namespace weft
