@@ -23,7 +23,8 @@ std::vector<double> LoadImbalance(const MoeStats& m);
 // a cache). `tokens`: the tokens the stretch computed.
 std::string MoeSummary(const MoeStats& delta, int64_t tokens);
 
-// expert_load_imbalance [n_layer], expert_tokens [n_layer][n_expert], and with a cache
+// expert_load_imbalance [n_layer], expert_tokens [n_layer][n_expert],
+// expert_bytes_used_per_token (expert weights the matmuls read), and with a cache
 // expert_cache_{capacity,hits,misses,prefetches}, expert_bytes_read(_per_token).
 void AddMoeJson(const MoeStats& delta, int64_t tokens, nlohmann::ordered_json* j);
 

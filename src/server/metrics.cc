@@ -48,6 +48,10 @@ void RenderMoe(const MoeStats& m, std::string* out) {
     const double mean = static_cast<double>(sum) / static_cast<double>(m.n_expert);
     *out += fmt::format("weft_expert_load_imbalance{{layer=\"{}\"}} {}\n", l, mean > 0 ? most / mean : 0.0);
   }
+  *out += fmt::format("# HELP weft_expert_bytes_used_total Expert weight bytes the matmuls read (an expert counts "
+                      "once per step however many tokens share it).\n# TYPE weft_expert_bytes_used_total counter\n"
+                      "weft_expert_bytes_used_total {}\n",
+                      m.expert_bytes_used);
   if (!m.cache) return;
   const ExpertCacheStats& c = *m.cache;
   auto line = [&](const char* type, const char* name, const char* help, int64_t v) {
