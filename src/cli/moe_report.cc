@@ -19,21 +19,6 @@ MoeStats MoeDelta(const MoeStats& before, const MoeStats& after) {
   return d;
 }
 
-std::vector<double> LoadImbalance(const MoeStats& m) {
-  std::vector<double> out;
-  for (int64_t l = 0; l < m.n_layer; ++l) {
-    int64_t sum = 0, most = 0;
-    for (int64_t e = 0; e < m.n_expert; ++e) {
-      const int64_t n = m.routed[static_cast<size_t>(l * m.n_expert + e)];
-      sum += n;
-      most = std::max(most, n);
-    }
-    out.push_back(sum > 0 ? static_cast<double>(most) * static_cast<double>(m.n_expert) / static_cast<double>(sum)
-                          : 0.0);
-  }
-  return out;
-}
-
 std::string MoeSummary(const MoeStats& d, int64_t tokens) {
   const std::vector<double> imb = LoadImbalance(d);
   std::string s = fmt::format("experts: {}, top {}", d.n_expert, d.n_expert_used);

@@ -14,10 +14,6 @@ namespace weft::cli {
 // after - before (counters; gauges such as resident bytes are after's).
 MoeStats MoeDelta(const MoeStats& before, const MoeStats& after);
 
-// Each layer's load imbalance: its busiest expert's tokens over the mean (1 = balanced);
-// [n_layer], 0 for a layer that routed nothing.
-std::vector<double> LoadImbalance(const MoeStats& m);
-
 // "experts: 8, top 2 | load imbalance (busiest / mean) 1.10 .. 1.74 over 16 layers |
 //  cache 512.0 MiB of 2.06 GiB: 71.3% hits, 3.52 MB read per token" (cache part only with
 // a cache). `tokens`: the tokens the stretch computed.

@@ -33,6 +33,23 @@ struct MoeStats {
   std::optional<ExpertCacheStats> cache;     // with --expert-cache-mem only
 };
 
+// Each layer's load imbalance: its busiest expert's tokens over the mean (1 = balanced);
+// [n_layer], 0 for a layer that routed nothing.
+inline std::vector<double> LoadImbalance(const MoeStats& m) {
+  std::vector<double> out;
+  for (int64_t l = 0; l < m.n_layer; ++l) {
+    int64_t sum = 0, most = 0;
+    for (int64_t e = 0; e < m.n_expert; ++e) {
+      const int64_t n = m.routed[static_cast<size_t>(l * m.n_expert + e)];
+      sum += n;
+      most = n > most ? n : most;
+    }
+    out.push_back(sum > 0 ? static_cast<double>(most) * static_cast<double>(m.n_expert) / static_cast<double>(sum)
+                          : 0.0);
+  }
+  return out;
+}
+
 // Tokens routed to each (layer, expert) since load. Relaxed atomics: totals, no ordering.
 class ExpertRouting {
  public:
