@@ -83,9 +83,9 @@ Status ParseExperts(const GgufFile& f, const std::string& a, ModelConfig* c) {
                                             a, ff.value_or(0), shared_ff.value_or(0)));
   }
   // Renormalise the chosen experts' weights: GGUF says so (DeepSeek) or the family's
-  // default holds (Mixtral and Qwen3-MoE do, Qwen2-MoE's norm_topk_prob is false).
+  // default holds (Mixtral and Qwen3-MoE do, Qwen2-MoE's and OLMoE's norm_topk_prob is false).
   WEFT_ASSIGN_OR_RETURN(auto norm, f.FindBool(a + ".expert_weights_norm"));
-  c->expert_weights_norm = norm.value_or(a != "qwen2moe");
+  c->expert_weights_norm = norm.value_or(a != "qwen2moe" && a != "olmoe");
   c->n_ff_expert = ff.value_or(0);
   c->n_ff_shared_expert = shared_ff.value_or(0);
   // A shared expert without the key (older converters): its width from its tensor.
@@ -123,8 +123,9 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   c.rope_theta = static_cast<float>(theta.value_or(10000.0));
   WEFT_ASSIGN_OR_RETURN(auto rope_dim, f.FindInt(a + ".rope.dimension_count"));
   c.rope_dim = rope_dim.value_or(c.head_dim);
-  c.rope_style = (a == "qwen2" || a == "qwen3" || a == "qwen2moe" || a == "qwen3moe") ? RopeStyle::kNeox
-                                                                                      : RopeStyle::kInterleaved;
+  c.rope_style = (a == "qwen2" || a == "qwen3" || a == "qwen2moe" || a == "qwen3moe" || a == "olmoe")
+                     ? RopeStyle::kNeox
+                     : RopeStyle::kInterleaved;
   WEFT_RETURN_IF_ERROR(ParseRopeScaling(f, a, &c.rope_scaling));
   WEFT_ASSIGN_OR_RETURN(auto window, f.FindInt(a + ".attention.sliding_window"));
   if (window && *window < 0) return InvalidArgumentError(fmt::format("{}.attention.sliding_window is {}", a, *window));
@@ -149,7 +150,10 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   c.tied_embeddings = f.FindTensor("output.weight") == nullptr;
   c.attn_qkv_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
   c.attn_output_bias = f.FindTensor("blk.0.attn_output.bias") != nullptr;
-  c.qk_norm = f.FindTensor("blk.0.attn_q_norm.weight") != nullptr;
+  const TensorView* q_norm = f.FindTensor("blk.0.attn_q_norm.weight");
+  c.qk_norm = q_norm != nullptr;
+  // OLMoE normalises the whole q and k projections: its norms are n_head * head_dim wide.
+  c.qk_norm_full = q_norm != nullptr && c.n_head > 1 && q_norm->ne[0] == c.n_head * c.head_dim;
   WEFT_ASSIGN_OR_RETURN(auto bos, f.FindInt("tokenizer.ggml.bos_token_id"));
   WEFT_ASSIGN_OR_RETURN(auto eos, f.FindInt("tokenizer.ggml.eos_token_id"));
   c.bos_token_id = bos.value_or(-1);

@@ -120,6 +120,7 @@ std::optional<FamilyDefaults> LookUpFamily(const std::string& model_type) {
   if (model_type == "mixtral") return FamilyDefaults{"llama", 4096 * 32, RopeStyle::kInterleaved};
   if (model_type == "qwen2_moe") return FamilyDefaults{"qwen2moe", 8192, RopeStyle::kNeox};
   if (model_type == "qwen3_moe") return FamilyDefaults{"qwen3moe", 32768, RopeStyle::kNeox};
+  if (model_type == "olmoe") return FamilyDefaults{"olmoe", 4096, RopeStyle::kNeox};
   if (model_type == "gemma2") return FamilyDefaults{"gemma2", 8192, RopeStyle::kNeox};
   if (model_type == "gemma3_text") return FamilyDefaults{"gemma3", 131072, RopeStyle::kNeox};
   return std::nullopt;
@@ -127,15 +128,23 @@ std::optional<FamilyDefaults> LookUpFamily(const std::string& model_type) {
 
 // Mixtures of experts: Mixtral (num_local_experts, top num_experts_per_tok renormalised),
 // Qwen2-MoE / Qwen3-MoE (num_experts, moe_intermediate_size, norm_topk_prob, Qwen2-MoE's
-// shared_expert_intermediate_size). Layouts weft does not model (dense layers among the
+// shared_expert_intermediate_size), OLMoE (num_experts of intermediate_size). Layouts weft does not model (dense layers among the
 // sparse ones) are refused, not run differently.
 Status ParseExpertFields(const FieldReader& r, const std::string& model_type, ModelConfig* c) {
   const bool mixtral = model_type == "mixtral";
-  if (!mixtral && model_type != "qwen2_moe" && model_type != "qwen3_moe") return Status::Ok();
+  if (!mixtral && model_type != "qwen2_moe" && model_type != "qwen3_moe" && model_type != "olmoe") {
+    return Status::Ok();
+  }
   WEFT_ASSIGN_OR_RETURN(c->n_expert, r.Int(mixtral ? "num_local_experts" : "num_experts", std::nullopt, 1, 1 << 16));
   WEFT_ASSIGN_OR_RETURN(c->n_expert_used, r.Int("num_experts_per_tok", 2, 1, c->n_expert));
   if (mixtral) {
     c->expert_weights_norm = true;
+    return Status::Ok();
+  }
+  if (model_type == "olmoe") {  // its experts are intermediate_size wide; clip_qkv is not modelled
+    WEFT_ASSIGN_OR_RETURN(c->expert_weights_norm, r.Bool("norm_topk_prob", false));
+    const nlohmann::json* clip = r.Find("clip_qkv");
+    if (clip != nullptr && !clip->is_null()) return r.Error("clip_qkv", "is set; weft does not clip q/k/v (null only)");
     return Status::Ok();
   }
   WEFT_ASSIGN_OR_RETURN(c->n_ff_expert, r.Int("moe_intermediate_size", std::nullopt, 1, kMaxSize));
@@ -268,7 +277,7 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   std::optional<FamilyDefaults> family = LookUpFamily(*model_type);
   if (!family) {
     return UnimplementedError(fmt::format("{}: model_type '{}' is not supported (supported: llama, mistral, mixtral, "
-                                          "qwen2, qwen2_moe, qwen3, qwen3_moe, gemma2, gemma3_text)",
+                                          "qwen2, qwen2_moe, qwen3, qwen3_moe, olmoe, gemma2, gemma3_text)",
                                           src, *model_type));
   }
   const bool gemma = *model_type == "gemma2" || *model_type == "gemma3_text";
@@ -328,7 +337,9 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
     c.attn_qkv_bias = attention_bias;
     c.attn_output_bias = attention_bias;
   }
-  c.qk_norm = *model_type == "qwen3" || *model_type == "qwen3_moe" || *model_type == "gemma3_text";
+  c.qk_norm = *model_type == "qwen3" || *model_type == "qwen3_moe" || *model_type == "gemma3_text" ||
+              *model_type == "olmoe";
+  c.qk_norm_full = *model_type == "olmoe";
   WEFT_RETURN_IF_ERROR(ParseExpertFields(r, *model_type, &c));
   if (gemma) {
     WEFT_ASSIGN_OR_RETURN(c.tied_embeddings, r.Bool("tie_word_embeddings", true));

@@ -24,7 +24,8 @@ std::string ModelConfig::ToString() const {
   if (rope_scaling.type != RopeScalingType::kNone) {
     s += fmt::format("(factor={:g}, orig_ctx={})", rope_scaling.factor, rope_scaling.original_context);
   }
-  s += fmt::format(" tied={} qkv_bias={} qk_norm={} bos={} eos={}", tied_embeddings, attn_qkv_bias, qk_norm,
+  s += fmt::format(" tied={} qkv_bias={} qk_norm={}{} bos={} eos={}", tied_embeddings, attn_qkv_bias, qk_norm,
+                   qk_norm_full ? "(full width)" : "",
                    bos_token_id, eos_token_id);
   if (sliding_window > 0) s += fmt::format(" sliding_window={}/{}", sliding_window, sliding_window_pattern);
   if (rope_theta_local > 0) s += fmt::format(" rope_theta_local={:g}", rope_theta_local);

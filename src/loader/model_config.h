@@ -47,6 +47,7 @@ struct ModelConfig {
   bool attn_qkv_bias = false;    // qwen2
   bool attn_output_bias = false;
   bool qk_norm = false;          // qwen3: RMSNorm on q and k per head
+  bool qk_norm_full = false;     // with qk_norm: over the whole q (k) projection, not per head (OLMoE)
   // Sliding-window attention: a layer with a window attends to the last sliding_window
   // positions only. 0: none. Which layers: every one (Mistral) when
   // sliding_window_pattern is 1; else layer l has the window unless (l + 1) is a

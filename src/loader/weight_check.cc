@@ -125,8 +125,8 @@ Status CheckLlamaWeights(const ModelConfig& c, const std::vector<TensorView>& te
     }
     if (c.attn_output_bias) WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_output.bias", {c.n_embd}));
     if (c.qk_norm) {
-      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q_norm.weight", {c.head_dim}));
-      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k_norm.weight", {c.head_dim}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q_norm.weight", {c.qk_norm_full ? q_rows : c.head_dim}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k_norm.weight", {c.qk_norm_full ? kv_rows : c.head_dim}));
     }
   }
   return Status::Ok();

@@ -28,7 +28,8 @@ namespace weft {
 //       with a shared expert (n_ff_shared_expert = sff > 0): ffn_gate_inp_shexp.weight
 //       [n_embd], ffn_gate_shexp/ffn_up_shexp.weight [n_embd, sff], ffn_down_shexp.weight [sff, n_embd]
 //     attn_{q,k,v}.bias [rows]  when attn_qkv_bias;  attn_output.bias [n_embd] when attn_output_bias
-//     attn_q_norm/attn_k_norm.weight [head_dim] when qk_norm
+//     attn_q_norm/attn_k_norm.weight [head_dim] when qk_norm ([n_head*head_dim] /
+//       [n_head_kv*head_dim] when qk_norm_full)
 // A missing tensor is NotFound; a wrong shape or a duplicate name is DataLoss. Messages
 // start with `source` and name the tensor with its expected and actual shapes.
 // Extra tensors are not an error.

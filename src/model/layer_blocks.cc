@@ -78,8 +78,13 @@ void AttentionSubLayer(const kernels::KernelContext& ctx, const LlamaLayerWeight
   AddBias(ctx, a.q.data(), L.bq, T, c.n_head * c.head_dim);
   AddBias(ctx, a.k.data(), L.bk, T, c.n_head_kv * c.head_dim);
   AddBias(ctx, a.v.data(), L.bv, T, c.n_head_kv * c.head_dim);
-  if (L.q_norm != nullptr) kernels::RmsNorm(ctx, a.q.data(), L.q_norm, c.norm_eps, T * n_head, hd, a.q.data());
-  if (L.k_norm != nullptr) kernels::RmsNorm(ctx, a.k.data(), L.k_norm, c.norm_eps, T * n_kv, hd, a.k.data());
+  if (c.qk_norm_full) {  // OLMoE: over each token's whole q and k
+    kernels::RmsNorm(ctx, a.q.data(), L.q_norm, c.norm_eps, T, int64_t{n_head} * hd, a.q.data());
+    kernels::RmsNorm(ctx, a.k.data(), L.k_norm, c.norm_eps, T, int64_t{n_kv} * hd, a.k.data());
+  } else {
+    if (L.q_norm != nullptr) kernels::RmsNorm(ctx, a.q.data(), L.q_norm, c.norm_eps, T * n_head, hd, a.q.data());
+    if (L.k_norm != nullptr) kernels::RmsNorm(ctx, a.k.data(), L.k_norm, c.norm_eps, T * n_kv, hd, a.k.data());
+  }
   kernels::Rope(ctx, a.q.data(), T, n_head, hd, b.positions.data(), rope);
   kernels::Rope(ctx, a.k.data(), T, n_kv, hd, b.positions.data(), rope);
   kernels::WriteKv(ctx, a.k.data(), a.v.data(), T, b.slot_mapping.data(), kv);

@@ -50,7 +50,7 @@ struct DecoderActivations : ModelActivations {
 void GatherLogitRows(const ForwardBatch& b, const float* x, int64_t n_embd, float* rows);
 
 // The attention sub-layer after its input norm: a.xn -> q, k, v (+ biases), per-head q/k
-// norms when the layer has them, rope, the batch's K/V into the layer's cache, attention
+// norms when the layer has them (whole-projection ones with qk_norm_full: OLMoE), rope, the batch's K/V into the layer's cache, attention
 // (att: its window set for this layer), a.proj = attention output Wo (+ bias).
 void AttentionSubLayer(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c,
                        const ForwardBatch& b, const kernels::KvCacheView& kv, const kernels::AttentionBatch& att,

@@ -111,6 +111,9 @@ def config_json(meta):
                  decoder_sparse_step=1, mlp_only_layers=[])
         if g("expert_shared_feed_forward_length"):
             c["shared_expert_intermediate_size"] = g("expert_shared_feed_forward_length")
+    elif A == "olmoe":
+        c.update(model_type="olmoe", hidden_act="silu", num_experts=g("expert_count"),
+                 num_experts_per_tok=g("expert_used_count"), norm_topk_prob=False, clip_qkv=None)
     elif A == "llama":
         c.update(model_type="mistral" if window else "llama", hidden_act="silu", sliding_window=window or None)
     elif A in ("qwen2", "qwen3"):

@@ -18,7 +18,8 @@ sqrt(n_embd), GeGLU, post-attention/post-FFN norms, local/global layers, soft-ca
 scores and logits), gemma3 (gemma2 without soft-caps, with q/k norms and the local
 layers' rope base); mixtures of experts: llama with llama.expert_count (Mixtral: softmax
 router, top k renormalised), qwen2moe (qwen2 with top k not renormalised plus a shared
-expert scaled by sigmoid(x . gate)), qwen3moe (qwen3 with top k renormalised).
+expert scaled by sigmoid(x . gate)), qwen3moe (qwen3 with top k renormalised), olmoe
+(RMSNorm over the whole q and k projections, top k not renormalised).
 """
 import argparse
 import math
@@ -148,7 +149,7 @@ def moe_ffn(W, p, h, n_used, renorm):
 
 def forward(meta, W, ids, kv_f16):
     A = meta["general.architecture"]
-    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe"), \
+    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe"), \
         "architecture %s: no reference pass here" % A
     gemma = A.startswith("gemma")
     g = lambda k, d=None: meta.get(A + "." + k, d)
@@ -166,7 +167,7 @@ def forward(meta, W, ids, kv_f16):
     attn_cap, final_cap = g("attn_logit_softcapping", 0.0), g("final_logit_softcapping", 0.0)
     scale = 1.0 / math.sqrt(hd)  # Gemma: query_pre_attn_scalar = head_dim at these shapes
     act_fn = gelu_tanh if gemma else silu
-    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe")
+    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe")
     n_used = g("expert_used_count", 0)
     (_, V), emb = W["token_embd.weight"]
     out = W.get("output.weight", W["token_embd.weight"])
@@ -188,9 +189,12 @@ def forward(meta, W, ids, kv_f16):
                 q = [a + b for a, b in zip(q, W[p + "attn_q.bias"][1])]
                 k = [a + b for a, b in zip(k, W[p + "attn_k.bias"][1])]
                 v = [a + b for a, b in zip(v, W[p + "attn_v.bias"][1])]
+            if A == "olmoe":  # the whole projections, before the split into heads
+                q = rmsnorm(q, W[p + "attn_q_norm.weight"][1], eps)
+                k = rmsnorm(k, W[p + "attn_k_norm.weight"][1], eps)
             heads_q = [q[i * hd:(i + 1) * hd] for i in range(H)]
             heads_k = [k[i * hd:(i + 1) * hd] for i in range(Hkv)]
-            if p + "attn_q_norm.weight" in W:
+            if p + "attn_q_norm.weight" in W and A != "olmoe":
                 heads_q = [rmsnorm(t, W[p + "attn_q_norm.weight"][1], eps) for t in heads_q]
                 heads_k = [rmsnorm(t, W[p + "attn_k_norm.weight"][1], eps) for t in heads_k]
             heads_q = [rope(t, pos, lt, rope_dim, neox) for t in heads_q]
@@ -216,7 +220,7 @@ def forward(meta, W, ids, kv_f16):
             x = [a + b for a, b in zip(x, o)]
             h = rmsnorm(x, W[p + "ffn_norm.weight"][1], eps)
             if n_used:
-                f = moe_ffn(W, p, h, n_used, A != "qwen2moe")
+                f = moe_ffn(W, p, h, n_used, A not in ("qwen2moe", "olmoe"))
             else:
                 gate, up = matvec(W[p + "ffn_gate.weight"], h), matvec(W[p + "ffn_up.weight"], h)
                 f = matvec(W[p + "ffn_down.weight"], [act_fn(gg) * u for gg, u in zip(gate, up)])

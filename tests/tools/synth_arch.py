@@ -59,6 +59,10 @@ PRESETS = {
                      n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=6, n_expert_used=2,
                      n_ff_expert=48, n_ff_shared=80),
     # Qwen3-MoE: qwen3 (q/k norms, head_dim 32) with 8 experts of 40, top 3 renormalised.
+    # OLMoE: RMSNorm over the whole q and k projections (n_head * head_dim wide), NeoX rope,
+    # 8 experts of the model's ffn, top 2 not renormalised; no GQA (as OLMoE-1B-7B).
+    "olmoe": dict(arch="olmoe", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=16, n_ff=48,
+                  n_vocab=300, tied=False, theta=10000.0, eps=1e-5, n_expert=8, n_expert_used=2),
     "qwen3moe": dict(arch="qwen3moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
                      n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=8, n_expert_used=3,
                      n_ff_expert=40),
@@ -82,6 +86,8 @@ def tensor_list(p):
                   (b + "attn_v.bias", (Hkv * hd,), "bias")]
         if p["arch"] in ("qwen3", "gemma3", "qwen3moe"):
             T += [(b + "attn_q_norm.weight", (hd,), "norm"), (b + "attn_k_norm.weight", (hd,), "norm")]
+        if p["arch"] == "olmoe":
+            T += [(b + "attn_q_norm.weight", (H * hd,), "norm"), (b + "attn_k_norm.weight", (Hkv * hd,), "norm")]
         T += [(b + "attn_output.weight", (H * hd, d), "matrix")]
         if p["arch"].startswith("gemma"):
             T += [(b + "post_attention_norm.weight", (d,), "norm"), (b + "post_ffw_norm.weight", (d,), "norm")]

@@ -442,6 +442,26 @@ TEST(HfConfigTest, QwenMoe) {
   ExpectError(j, StatusCode::kInvalidArgument, "moe_intermediate_size");
 }
 
+TEST(HfConfigTest, Olmoe) {
+  json j = LlamaJson();
+  j["model_type"] = "olmoe";
+  j["num_experts"] = 64;
+  j["num_experts_per_tok"] = 8;
+  j["intermediate_size"] = 1024;
+  j["clip_qkv"] = nullptr;
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "olmoe");
+  EXPECT_EQ(r->n_expert, 64);
+  EXPECT_EQ(r->ExpertFf(), 1024);
+  EXPECT_FALSE(r->expert_weights_norm);
+  EXPECT_TRUE(r->qk_norm);
+  EXPECT_TRUE(r->qk_norm_full);
+  EXPECT_EQ(r->rope_style, RopeStyle::kNeox);
+  j["clip_qkv"] = 8.0;  // changes the answer and is not modelled: refused
+  ExpectError(j, StatusCode::kInvalidArgument, "clip_qkv");
+}
+
 TEST(HfConfigTest, NotJson) {
   auto r = ParseHfConfig("{\"model_type\": ", "dir/config.json");
   ASSERT_FALSE(r.ok());
