@@ -278,6 +278,10 @@ void EngineCore::ProposeDrafts() {
     RequestState* req = nullptr;
     SampleState* st = FindSample(s, &req);
     if (st == nullptr || st->done || !req->speculate) continue;
+    if (st->cooldown > 0) {
+      --st->cooldown;
+      continue;
+    }
     const int32_t k = std::min({st->draft_len, room, s->max_tokens - s->num_generated() - 1});
     if (k <= 0) continue;
     proposer_->Propose(s->tokens, s->num_prompt_tokens, k, s->draft);
@@ -326,7 +330,15 @@ void EngineCore::SampleEntry(const ScheduledSequence& e, size_t n_vocab) {
   spec_draft_tokens_ += e.num_draft;
   spec_accepted_tokens_ += accepted_drafts;
   if (config_.spec.adaptive) {
-    // Grow after a fully accepted draft, else shrink to what was accepted (+1 to probe).
+    // Grow after a fully accepted draft, else shrink to what was accepted (+1 to probe);
+    // a sample whose shortest drafts miss pauses drafting (a text that does not repeat
+    // itself should cost next to nothing).
+    if (accepted_drafts == 0 && e.num_draft == 1) {
+      s->cooldown = s->backoff;
+      s->backoff = std::min(64, s->backoff * 2);
+    } else if (accepted_drafts > 0) {
+      s->backoff = 1;
+    }
     s->draft_len = accepted_drafts == e.num_draft ? std::min(config_.spec.num_draft, s->draft_len + 1)
                                                   : std::max(1, accepted_drafts + 1);
   }

@@ -62,6 +62,9 @@ class EngineCore {
     StopStringMatcher stops;
     bool done = false;
     int32_t draft_len = 0;  // speculative decoding: this sample's current draft length
+    // After a rejected 1-token draft the sample does not draft for `cooldown` steps; the
+    // pause doubles (to 64) with each such miss and resets on an accepted token.
+    int32_t cooldown = 0, backoff = 1;
   };
   struct RequestState {
     std::shared_ptr<RequestStream> stream;
