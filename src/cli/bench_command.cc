@@ -17,6 +17,8 @@
 #include <random>
 #include <thread>
 
+#include "cli/moe_report.h"
+#include "cli/model_flags.h"
 #include "cli/bench_llama.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
@@ -194,6 +196,9 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
   outcome->decode_per_s = st.decode_tokens_per_s;
   outcome->wall = wall;
   outcome->stats = st;
+  if (st.moe) {  // the engine's counters start at load: this run's are the whole figures
+    std::printf("%-22s %s\n", "experts", MoeSummary(*st.moe, generated + total_prompt).c_str());
+  }
   if (!a.json_out.empty()) {
     nlohmann::ordered_json j;
     j["requests"] = a.batch;
@@ -218,14 +223,16 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["spec_passes"] = st.spec_passes;
     j["spec_acceptance_rate"] = st.spec_acceptance_rate();
     j["spec_tokens_per_pass"] = st.spec_tokens_per_pass();
+    if (st.moe) AddMoeJson(*st.moe, generated + total_prompt, &j);
     std::ofstream(a.json_out) << j.dump(2) << "\n";
   }
   return Status::Ok();
 }
 
-Status Run(const Args& a) {
+Status Run(const Args& a, const ModelFlags& model_flags) {
   WEFT_ASSIGN_OR_RETURN(const SpecConfig spec, ParseSpecConfig(a.spec));
-  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   if (!spec.enabled()) {
     Outcome plain;
     return RunWorkload(a, m, spec, &plain);
@@ -258,6 +265,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   auto lb = std::make_shared<LlamaBenchArgs>();
   // Not required(): `weft bench serve ...` has none; the callback checks it otherwise.
   AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo");
+  AddModelFlags(cmd, &lb->model_flags);  // both modes
   RegisterBenchServeCommand(*cmd, exit_code);
   CLI::App* serve = cmd->get_subcommand("serve");
   cmd->add_option("--batch", a->batch, "Number of requests, all submitted at once (default: 32)")->check(CLI::Range(1, 100000));
@@ -308,7 +316,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
                                "engine flags (use --prompt-len, --gen-len)");
     } else {
       a->threads = lb->threads.empty() ? 0 : lb->threads[0];
-      s = Run(*a);
+      s = Run(*a, lb->model_flags);
     }
     if (!s.ok()) {
       std::fprintf(stderr, "weft bench: %s\n", s.message().c_str());

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
+#include "model/moe_stats.h"
 #include "sched/scheduler.h"
 #include "spec/spec_config.h"
 #include "tensor/dtype.h"
@@ -57,6 +59,8 @@ struct EngineStats {
   double spec_tokens_per_pass() const {
     return spec_passes > 0 ? 1.0 + static_cast<double>(spec_accepted_tokens) / static_cast<double>(spec_passes) : 0;
   }
+  // A mixture of experts: tokens per (layer, expert) and the expert cache, since load.
+  std::optional<MoeStats> moe;
 };
 
 }  // namespace weft

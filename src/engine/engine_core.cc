@@ -418,6 +418,7 @@ EngineStats EngineCore::Stats() const {
   s.spec_passes = spec_passes_;
   s.spec_draft_tokens = spec_draft_tokens_;
   s.spec_accepted_tokens = spec_accepted_tokens_;
+  s.moe = runner_->model().moe_stats();
   return s;
 }
 
