@@ -20,9 +20,14 @@ void NgramProposer::Propose(std::span<const int32_t> tokens, int32_t /*num_promp
     // least one token follows it), searched from the end.
     for (int64_t i = len - n - 1; i >= lo; --i) {
       if (!std::equal(suffix, suffix + n, tokens.data() + i)) continue;
+      // What followed the match; where that runs into the end of the sequence, the text
+      // repeats with period (len - n) - i, so the draft continues the repetition.
       const int64_t from = i + n;
-      const int64_t take = std::min<int64_t>(max_draft, len - from);
-      draft.insert(draft.end(), tokens.begin() + from, tokens.begin() + from + take);
+      const size_t base = draft.size();
+      for (int64_t j = 0; j < max_draft; ++j) {
+        const int64_t at = from + j;
+        draft.push_back(at < len ? tokens[static_cast<size_t>(at)] : draft[base + static_cast<size_t>(at - len)]);
+      }
       return;
     }
   }

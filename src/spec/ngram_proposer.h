@@ -1,7 +1,8 @@
 // NgramProposer: prompt-lookup decoding (Saxena 2023; "Inference with Reference", Yang et
 // al. 2023). The last n tokens of the sequence (n from max_ngram down to min_ngram) are
 // searched for earlier in the prompt + output; the tokens that followed the most recent
-// earlier occurrence are the draft. No model: it wins where the output copies its input
+// earlier occurrence are the draft (where they run into the end of the sequence, the
+// repetition goes on: "a b a b a" drafts "b a b ..."). No model: it wins where the output copies its input
 // (editing, quoting, code, repetition) and costs a scan of the last `window` tokens.
 #pragma once
 

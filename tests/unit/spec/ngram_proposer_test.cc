@@ -18,9 +18,12 @@ TEST(NgramProposer, CopiesWhatFollowedTheMostRecentLongestMatch) {
   NgramProposer p;
   // "... 5 6 7 8 9 ... 5 6 7" -> 8 9 ...
   EXPECT_EQ(Propose(p, {1, 5, 6, 7, 8, 9, 10, 2, 5, 6, 7}, 3), (std::vector<int32_t>{8, 9, 10}));
-  // Capped by k and by the end of the sequence.
+  // Capped by k.
   EXPECT_EQ(Propose(p, {1, 5, 6, 7, 8, 9, 10, 2, 5, 6, 7}, 1), (std::vector<int32_t>{8}));
-  EXPECT_EQ(Propose(p, {5, 6, 7, 8, 5, 6, 7}, 8), (std::vector<int32_t>{8, 5, 6, 7}));
+  // Capped by k; past the end of the sequence the repetition continues (period 4).
+  EXPECT_EQ(Propose(p, {5, 6, 7, 8, 5, 6, 7}, 8), (std::vector<int32_t>{8, 5, 6, 7, 8, 5, 6, 7}));
+  EXPECT_EQ(Propose(p, {1, 9, 9, 9}, 4), (std::vector<int32_t>{9, 9, 9, 9}));
+  EXPECT_EQ(Propose(p, {3, 1, 2, 1, 2, 1}, 5), (std::vector<int32_t>{2, 1, 2, 1, 2}));
   // The longest n-gram wins over a more recent shorter one: "3 4" matched at the start,
   // though "4" alone occurs later followed by 9.
   EXPECT_EQ(Propose(p, {3, 4, 1, 2, 4, 9, 3, 4}, 2), (std::vector<int32_t>{1, 2}));
