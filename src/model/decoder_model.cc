@@ -31,6 +31,7 @@ std::optional<MoeStats> DecoderModel::moe_stats() const {
   s.n_expert = config().n_expert;
   s.n_expert_used = config().n_expert_used;
   s.routed = routing_->Snapshot();
+  s.expert_bytes_used = routing_->bytes_used();
   if (cache_) s.cache = cache_->Stats();
   return s;
 }

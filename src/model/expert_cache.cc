@@ -1,6 +1,9 @@
 #include "model/expert_cache.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "base/check.h"
@@ -38,29 +41,72 @@ ExpertCache::~ExpertCache() {
 
 std::shared_ptr<const ResidentExpert> ExpertCache::Load(int64_t index) const {
   const ExpertWeights& src = experts_[static_cast<size_t>(index / n_expert_)][static_cast<size_t>(index % n_expert_)];
-  auto r = std::make_shared<ResidentExpert>();
-  r->packed.reserve(3);  // out[] points into these: no reallocation
-  r->copies.reserve(3);
-  const TensorView* out[3] = {nullptr, nullptr, nullptr};
   const TensorView* in[3] = {src.w_gate, src.w_up, src.w_down};
+  // Each matrix Panel16-packed where the type has panels (as binding would), else its
+  // rows as in the file; 64-byte aligned pieces of one buffer.
+  size_t sizes[3], offsets[3], total = 0;
+  bool pack[3];
   for (int i = 0; i < 3; ++i) {
     const TensorView& t = *in[i];
-    if (pack_panels_ && kernels::PanelLayoutSupports(t.type) && t.RowsAreBlockAligned()) {
-      r->packed.push_back(kernels::PackTensor(t));
-      out[i] = &r->packed.back().view;
-      r->bytes += static_cast<int64_t>(r->packed.back().view.nbytes);
+    pack[i] = pack_panels_ && kernels::PanelLayoutSupports(t.type) && t.RowsAreBlockAligned();
+    sizes[i] = pack[i] ? static_cast<size_t>(kernels::PanelGroups(t.NumRows())) * kernels::PanelGroupBytes(t.type, t.ne[0])
+                       : t.nbytes;
+    offsets[i] = total;
+    total += (sizes[i] + 63) / 64 * 64;
+  }
+  auto r = std::make_shared<ResidentExpert>();
+  r->pool = pool_;
+  r->buffer = pool_->Take(total);
+  for (int i = 0; i < 3; ++i) {
+    const TensorView& t = *in[i];
+    uint8_t* dst = r->buffer.data + offsets[i];
+    r->views[i] = t;
+    if (pack[i]) {
+      kernels::PackPanel16(t.type, t.data, t.ne[0], t.NumRows(), dst);
+      r->views[i].layout = TensorLayout::kPanel16;
     } else {
-      r->copies.emplace_back(t.data, t.data + t.nbytes);
-      auto view = std::make_unique<TensorView>(t);
-      view->data = r->copies.back().data();
-      r->bytes += static_cast<int64_t>(t.nbytes);
-      out[i] = view.get();
-      r->views.push_back(std::move(view));
+      std::memcpy(dst, t.data, t.nbytes);
     }
+    r->views[i].data = dst;
+    r->views[i].nbytes = sizes[i];
+    r->bytes += static_cast<int64_t>(sizes[i]);
     file_->ReleaseMappedPages(t);  // the copy replaces the file's pages in this process
   }
-  r->w = ExpertWeights{out[0], out[1], out[2]};
+  r->w = ExpertWeights{&r->views[0], &r->views[1], &r->views[2]};
   return r;
+}
+
+ExpertBufferPool::~ExpertBufferPool() {
+  for (const Buffer& b : spare_) ::munmap(b.data, b.bytes);
+}
+
+ExpertBufferPool::Buffer ExpertBufferPool::Take(size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < spare_.size(); ++i) {
+      if (spare_[i].bytes == bytes) {
+        const Buffer b = spare_[i];
+        spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(i));
+        return b;
+      }
+    }
+  }
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  WEFT_CHECK(p != MAP_FAILED, "expert cache: out of memory for an expert of {} bytes", bytes);
+  return {static_cast<uint8_t*>(p), bytes};
+}
+
+void ExpertBufferPool::Give(Buffer b) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t same = 0;
+    for (const Buffer& s : spare_) same += s.bytes == b.bytes ? 1 : 0;
+    if (same < kSpare) {
+      spare_.push_back(b);
+      return;
+    }
+  }
+  ::munmap(b.data, b.bytes);
 }
 
 void ExpertCache::Insert(int64_t index, std::shared_ptr<const ResidentExpert> r) {
@@ -69,11 +115,30 @@ void ExpertCache::Insert(int64_t index, std::shared_ptr<const ResidentExpert> r)
   s.resident = std::move(r);
   lru_.push_front(index);
   s.lru = lru_.begin();
-  // Drop the least recently used until the rest fits (never the one just inserted).
+  // Evict until the rest fits (never the one just inserted). A forward pass walks the
+  // layers in a cycle, so the expert needed furthest in the future is one of the layer
+  // just computed (`layer`), then the one before, ...: evict from the layer whose next use
+  // is furthest away, the least recently used of that layer first. Plain LRU would evict
+  // exactly what the next layers need whenever the cache is smaller than one token's
+  // experts (every use a miss). The cycle's position is the layer the forward pass asked
+  // for last (a prefetch of the next layer must not evict that layer's other experts).
+  const int64_t n_layer = static_cast<int64_t>(experts_.size());
+  const int64_t layer = current_layer_;
   while (resident_bytes_ > capacity_ && lru_.size() > 1) {
-    const int64_t victim = lru_.back();
-    lru_.pop_back();
-    Slot& v = slots_[static_cast<size_t>(victim)];
+    auto victim = lru_.end();
+    int64_t furthest = -1;
+    for (auto it = std::prev(lru_.end());; --it) {  // oldest first: ties go to the oldest
+      if (*it != index) {
+        const int64_t distance = ((*it / n_expert_) - layer - 1 + n_layer) % n_layer;
+        if (distance > furthest) {
+          furthest = distance;
+          victim = it;
+        }
+      }
+      if (it == lru_.begin()) break;
+    }
+    Slot& v = slots_[static_cast<size_t>(*victim)];
+    lru_.erase(victim);
     resident_bytes_ -= v.resident->bytes;
     v.resident.reset();
   }
@@ -81,6 +146,7 @@ void ExpertCache::Insert(int64_t index, std::shared_ptr<const ResidentExpert> r)
 
 std::shared_ptr<const ResidentExpert> ExpertCache::GetOrLoad(int64_t index, bool prefetch) {
   std::unique_lock<std::mutex> lock(mu_);
+  if (!prefetch) current_layer_ = index / n_expert_;
   Slot& s = slots_[static_cast<size_t>(index)];
   loaded_.wait(lock, [&] { return !s.loading; });
   if (s.resident) {

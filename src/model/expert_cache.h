@@ -6,8 +6,11 @@
 // kernels: from the cache when resident (a hit), else read from the file into memory
 // this cache owns (Panel16-packed where the type has panels, else a copy of its rows),
 // after which the file's pages are released from this process (a miss; its bytes count
-// as read). When the resident bytes would pass the capacity, the least recently used
-// experts are dropped. A returned handle keeps its expert alive while the caller uses
+// as read). When the resident bytes would pass the capacity, experts are dropped: those
+// of the layer whose next use is furthest away in the forward pass's cycle over the layers
+// (the layer just computed), the least recently used first (Belady's choice for a cyclic
+// walk; plain LRU would miss on every use once the cache is smaller than one token's
+// experts). A returned handle keeps its expert alive while the caller uses
 // it, so an expert dropped mid-use is freed when the caller lets go: resident memory may
 // pass the capacity by the experts of the layer being computed.
 //
@@ -35,13 +38,38 @@
 
 namespace weft {
 
-// One expert resident in memory: its three matrices and the memory behind them.
+// Anonymous memory for experts, recycled: a dropped expert's buffer serves the next load
+// of the same size (no page faults, no allocator growth), and a buffer the pool does not
+// keep is unmapped, so the resident set follows the cache. Thread-safe.
+class ExpertBufferPool {
+ public:
+  struct Buffer {
+    uint8_t* data = nullptr;
+    size_t bytes = 0;
+  };
+  ~ExpertBufferPool();
+  Buffer Take(size_t bytes);
+  void Give(Buffer b);  // keeps at most kSpare buffers per size, unmaps the others
+
+ private:
+  static constexpr size_t kSpare = 2;
+  std::mutex mu_;
+  std::vector<Buffer> spare_;  // guarded by mu_
+};
+
+// One expert resident in memory: its three matrices in one pooled buffer.
 struct ResidentExpert {
   ExpertWeights w;
   int64_t bytes = 0;
-  std::vector<kernels::PackedTensor> packed;   // capacity reserved: w points into them
-  std::vector<std::vector<uint8_t>> copies;
-  std::vector<std::unique_ptr<TensorView>> views;
+  TensorView views[3];
+  ExpertBufferPool::Buffer buffer;
+  std::shared_ptr<ExpertBufferPool> pool;  // the buffer goes back there
+  ResidentExpert() = default;
+  ResidentExpert(const ResidentExpert&) = delete;
+  ResidentExpert& operator=(const ResidentExpert&) = delete;
+  ~ResidentExpert() {
+    if (pool && buffer.data != nullptr) pool->Give(buffer);
+  }
 };
 
 class ExpertCache {
@@ -72,6 +100,7 @@ class ExpertCache {
   void PrefetchLoop();
 
   std::shared_ptr<const ModelFile> file_;
+  std::shared_ptr<ExpertBufferPool> pool_ = std::make_shared<ExpertBufferPool>();
   std::vector<std::vector<ExpertWeights>> experts_;
   int64_t n_expert_ = 0;
   int64_t capacity_ = 0;
@@ -83,6 +112,7 @@ class ExpertCache {
   std::vector<Slot> slots_;         // guarded by mu_
   std::list<int64_t> lru_;          // guarded by mu_; front = most recent
   int64_t resident_bytes_ = 0;      // guarded by mu_
+  int64_t current_layer_ = 0;       // guarded by mu_: the layer of the last Get
   int64_t hits_ = 0, misses_ = 0, bytes_read_ = 0, prefetches_ = 0;  // guarded by mu_
 
   std::condition_variable prefetch_wake_;

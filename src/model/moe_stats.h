@@ -27,17 +27,40 @@ struct MoeStats {
   int64_t n_expert = 0;
   int64_t n_expert_used = 0;
   std::vector<int64_t> routed;               // [n_layer * n_expert] tokens, since load
+  // Expert weight bytes the matmuls read: each expert a step routes any token to counts
+  // once per step, however many tokens share it (what batching saves).
+  int64_t expert_bytes_used = 0;
   std::optional<ExpertCacheStats> cache;     // with --expert-cache-mem only
 };
+
+// Each layer's load imbalance: its busiest expert's tokens over the mean (1 = balanced);
+// [n_layer], 0 for a layer that routed nothing.
+inline std::vector<double> LoadImbalance(const MoeStats& m) {
+  std::vector<double> out;
+  for (int64_t l = 0; l < m.n_layer; ++l) {
+    int64_t sum = 0, most = 0;
+    for (int64_t e = 0; e < m.n_expert; ++e) {
+      const int64_t n = m.routed[static_cast<size_t>(l * m.n_expert + e)];
+      sum += n;
+      most = n > most ? n : most;
+    }
+    out.push_back(sum > 0 ? static_cast<double>(most) * static_cast<double>(m.n_expert) / static_cast<double>(sum)
+                          : 0.0);
+  }
+  return out;
+}
 
 // Tokens routed to each (layer, expert) since load. Relaxed atomics: totals, no ordering.
 class ExpertRouting {
  public:
   ExpertRouting(int64_t n_layer, int64_t n_expert)
       : n_expert_(n_expert), counts_(static_cast<size_t>(n_layer * n_expert)) {}
-  void Add(int64_t layer, int64_t e, int64_t tokens) {
+  // `tokens` routed to expert e of `layer` in one step, whose matrices hold `bytes`.
+  void Add(int64_t layer, int64_t e, int64_t tokens, int64_t bytes) {
     counts_[static_cast<size_t>(layer * n_expert_ + e)].fetch_add(tokens, std::memory_order_relaxed);
+    bytes_used_.fetch_add(bytes, std::memory_order_relaxed);
   }
+  int64_t bytes_used() const { return bytes_used_.load(std::memory_order_relaxed); }
   std::vector<int64_t> Snapshot() const {
     std::vector<int64_t> out(counts_.size());
     for (size_t i = 0; i < out.size(); ++i) out[i] = counts_[i].load(std::memory_order_relaxed);
@@ -47,6 +70,7 @@ class ExpertRouting {
  private:
   int64_t n_expert_;
   std::vector<std::atomic<int64_t>> counts_;
+  std::atomic<int64_t> bytes_used_{0};
 };
 
 }  // namespace weft

@@ -38,16 +38,14 @@ void RenderMoe(const MoeStats& m, std::string* out) {
   }
   *out += "# HELP weft_expert_load_imbalance Busiest expert's tokens over the mean, by layer (1 = balanced).\n"
           "# TYPE weft_expert_load_imbalance gauge\n";
-  for (int64_t l = 0; l < m.n_layer; ++l) {
-    int64_t sum = 0, most = 0;
-    for (int64_t e = 0; e < m.n_expert; ++e) {
-      const int64_t n = m.routed[static_cast<size_t>(l * m.n_expert + e)];
-      sum += n;
-      most = std::max(most, n);
-    }
-    const double mean = static_cast<double>(sum) / static_cast<double>(m.n_expert);
-    *out += fmt::format("weft_expert_load_imbalance{{layer=\"{}\"}} {}\n", l, mean > 0 ? most / mean : 0.0);
+  const std::vector<double> imbalance = LoadImbalance(m);
+  for (size_t l = 0; l < imbalance.size(); ++l) {
+    *out += fmt::format("weft_expert_load_imbalance{{layer=\"{}\"}} {}\n", l, imbalance[l]);
   }
+  *out += fmt::format("# HELP weft_expert_bytes_used_total Expert weight bytes the matmuls read (an expert counts "
+                      "once per step however many tokens share it).\n# TYPE weft_expert_bytes_used_total counter\n"
+                      "weft_expert_bytes_used_total {}\n",
+                      m.expert_bytes_used);
   if (!m.cache) return;
   const ExpertCacheStats& c = *m.cache;
   auto line = [&](const char* type, const char* name, const char* help, int64_t v) {

@@ -10,6 +10,7 @@ set -euo pipefail
 weft=$1 shared=$2 work=$3
 cache="$work/../../synth"
 mkdir -p "$work" "$cache"
+rm -f "$work/server.log"
 fail() { echo "FAIL: $*"; [ -f "$work/server.log" ] && tail -n 20 "$work/server.log"; exit 1; }
 synth() {  # preset type -> path
   local f="$cache/synth-$1-${2,,}.gguf"
@@ -41,7 +42,7 @@ fi
 grep -q "expert-cache-mem.*no experts" "$work/err.txt" || fail "error: $(cat "$work/err.txt")"
 
 "$weft" bench "$moe" -p 32 -n 8 -r 1 -t 2 --expert-cache-mem 1M > "$work/bench.txt" 2>&1 || fail "bench: $(tail -3 "$work/bench.txt")"
-grep -q "^tg8: experts: 4, top 2 | load imbalance (busiest / mean) .* over 2 layers | cache 1.0 MiB of .*% hits" \
+grep -q "^tg8: experts: 4, top 2 | load imbalance (busiest / mean) .* over 2 layers | expert weights read .* MB per token | cache 1.0 MiB of .*% hits" \
   "$work/bench.txt" || fail "bench summary: $(tail -5 "$work/bench.txt")"
 "$weft" bench "$moe" -p 32 -n 8 -r 1 -t 2 -o json > "$work/bench.json" 2> /dev/null
 python3 - "$work/bench.json" <<'PY' || fail "bench json"
@@ -53,6 +54,7 @@ for r in rows:
     # one timed run: every token went to 2 of 4 experts in each layer
     assert all(sum(layer) == 2 * tokens for layer in r["expert_tokens"]), r["expert_tokens"]
     assert "expert_cache_hits" not in r  # no cache asked for
+    assert r["expert_bytes_used_per_token"] > 0
 PY
 "$weft" bench "$moe" --batch 4 --prompt-len 16 --gen-len 8 -t 2 --expert-cache-mem 1M > "$work/batch.txt" 2>&1
 grep -q "^experts .*cache 1.0 MiB" "$work/batch.txt" || fail "bench --batch: $(tail -3 "$work/batch.txt")"
@@ -74,5 +76,6 @@ for name in ("hits", "misses", "prefetches"):
     assert re.search(r'^weft_expert_cache_%s_total \d+$' % name, text, re.M), name
 assert re.search(r'^weft_expert_cache_capacity_bytes 2097152$', text, re.M)
 assert int(re.search(r'^weft_expert_bytes_read_total (\d+)$', text, re.M).group(1)) > 0
+assert int(re.search(r'^weft_expert_bytes_used_total (\d+)$', text, re.M).group(1)) > 0
 PY
 echo "moe: ok"
