@@ -1,7 +1,10 @@
 // weft bench MODEL: without --batch, llama-bench's pp/tg tests (cli/bench_llama.cc).
 // weft bench MODEL --batch N: push N synthetic requests through the engine at once and
 // report throughput, TTFT / time-per-output-token percentiles, KV usage and waste,
-// preemptions, prefix-cache hits and the scheduler's time per step.
+// preemptions, prefix-cache hits and the scheduler's time per step. With --spec SPEC the
+// same workload runs twice, without and then with speculative decoding, and the report
+// puts them side by side (acceptance, tokens per target pass, decode speedup).
+// --prompt-file makes every prompt that file's text (a copy-heavy workload, for example).
 // `weft bench serve --url URL` (bench_serve_command.cc) measures a running server instead.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -21,6 +24,8 @@
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
 #include "weft/engine.h"
+#include "base/mapped_file.h"
+#include "spec/spec_config.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::cli {
@@ -30,7 +35,7 @@ struct Args {
   std::string model, dist = "fixed", json_out;
   int batch = 32, prompt_len = 128, gen_len = 64, shared_prefix = 0, max_seqs = 64, max_batched = 512;
   int threads = 0, block_size = 16;
-  std::string kv_mem;
+  std::string kv_mem, spec, prompt_file;
   uint64_t seed = 1;
   bool no_prefix_caching = false, no_chunked_prefill = false, warm_prefix = false;
 };
@@ -48,10 +53,15 @@ double Percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
 }
 
-Status Run(const Args& a, const ModelFlags& model_flags) {
-  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
-  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
+// What one pass over the workload measured (for the --spec side-by-side line).
+struct Outcome {
+  double generated_per_s = 0, decode_per_s = 0, wall = 0;
+  EngineStats stats;
+};
+
+Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, Outcome* outcome) {
   EngineConfig ec;
+  ec.spec = spec;
   ec.scheduler.max_num_seqs = a.max_seqs;
   ec.scheduler.max_num_batched_tokens = a.max_batched;
   ec.scheduler.enable_chunked_prefill = !a.no_chunked_prefill;
@@ -77,13 +87,23 @@ Status Run(const Args& a, const ModelFlags& model_flags) {
   };
   std::vector<int32_t> prefix(static_cast<size_t>(a.shared_prefix));
   for (auto& t : prefix) t = token(rng);
+  std::vector<int32_t> file_prompt;
+  if (!a.prompt_file.empty()) {
+    WEFT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(a.prompt_file));
+    file_prompt = m.tokenizer->Encode(text);
+    if (file_prompt.empty()) return InvalidArgumentError("--prompt-file: the prompt is empty after tokenization");
+  }
   std::vector<GenerationRequest> requests;
   int64_t total_prompt = 0;
   for (int i = 0; i < a.batch; ++i) {
     GenerationRequest r;
     r.prompt_tokens = prefix;
-    const int n = length(a.prompt_len);
-    for (int j = 0; j < n; ++j) r.prompt_tokens.push_back(token(rng));
+    if (!file_prompt.empty()) {
+      r.prompt_tokens.insert(r.prompt_tokens.end(), file_prompt.begin(), file_prompt.end());
+    } else {
+      const int n = length(a.prompt_len);
+      for (int j = 0; j < n; ++j) r.prompt_tokens.push_back(token(rng));
+    }
     const int max_prompt = engine->max_model_len() - 1;
     if (static_cast<int>(r.prompt_tokens.size()) > max_prompt) r.prompt_tokens.resize(static_cast<size_t>(max_prompt));
     r.sampling.temperature = 0;
@@ -92,8 +112,9 @@ Status Run(const Args& a, const ModelFlags& model_flags) {
     total_prompt += static_cast<int64_t>(r.prompt_tokens.size());
     requests.push_back(std::move(r));
   }
-  std::fprintf(stderr, "weft bench: %d requests, %lld prompt tokens, %s kernels, %d KV blocks\n", a.batch,
-               static_cast<long long>(total_prompt), engine->isa_name(), engine->Stats().num_blocks);
+  std::fprintf(stderr, "weft bench: %d requests, %lld prompt tokens, %s kernels, %d KV blocks, speculative decoding %s\n",
+               a.batch, static_cast<long long>(total_prompt), engine->isa_name(), engine->Stats().num_blocks,
+               SpecConfigName(spec).c_str());
 
   if (a.warm_prefix && !prefix.empty()) {
     // One untimed request with the shared prefix, so that the timed ones find it cached.
@@ -165,6 +186,16 @@ Status Run(const Args& a, const ModelFlags& model_flags) {
               static_cast<long long>(st.prefix_hit_tokens), static_cast<long long>(st.prefix_queried_tokens));
   std::printf("steps                  %lld, %.3f ms per step, scheduler %.1f us per step\n",
               static_cast<long long>(st.num_steps), st.step_ms_mean, st.schedule_us_mean);
+  if (spec.enabled()) {
+    std::printf("speculative decoding   %s: %.1f%% of %lld draft tokens accepted, %.2f tokens per target pass "
+                "(%lld passes that verified a draft)\n",
+                SpecConfigName(spec).c_str(), 100 * st.spec_acceptance_rate(), static_cast<long long>(st.spec_draft_tokens),
+                st.spec_tokens_per_pass(), static_cast<long long>(st.spec_passes));
+  }
+  outcome->generated_per_s = static_cast<double>(generated) / wall;
+  outcome->decode_per_s = st.decode_tokens_per_s;
+  outcome->wall = wall;
+  outcome->stats = st;
   if (st.moe) {  // the engine's counters start at load: this run's are the whole figures
     std::printf("%-22s %s\n", "experts", MoeSummary(*st.moe, generated + total_prompt).c_str());
   }
@@ -186,9 +217,41 @@ Status Run(const Args& a, const ModelFlags& model_flags) {
     j["kv_waste_mean"] = st.kv_waste_mean;
     j["schedule_us_per_step"] = st.schedule_us_mean;
     j["steps"] = st.num_steps;
+    j["spec"] = SpecConfigName(spec);
+    j["spec_draft_tokens"] = st.spec_draft_tokens;
+    j["spec_accepted_tokens"] = st.spec_accepted_tokens;
+    j["spec_passes"] = st.spec_passes;
+    j["spec_acceptance_rate"] = st.spec_acceptance_rate();
+    j["spec_tokens_per_pass"] = st.spec_tokens_per_pass();
     if (st.moe) AddMoeJson(*st.moe, generated + total_prompt, &j);
     std::ofstream(a.json_out) << j.dump(2) << "\n";
   }
+  return Status::Ok();
+}
+
+Status Run(const Args& a, const ModelFlags& model_flags) {
+  WEFT_ASSIGN_OR_RETURN(const SpecConfig spec, ParseSpecConfig(a.spec));
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
+  if (!spec.enabled()) {
+    Outcome plain;
+    return RunWorkload(a, m, spec, &plain);
+  }
+  // The same workload without, then with speculation, in one process.
+  Outcome plain, fast;
+  std::printf("--- without speculative decoding\n");
+  Args plain_args = a;  // --json: the plain run's results go beside, in FILE.plain.json
+  if (!a.json_out.empty()) plain_args.json_out = a.json_out + ".plain.json";
+  WEFT_RETURN_IF_ERROR(RunWorkload(plain_args, m, SpecConfig{}, &plain));
+  std::printf("--- with speculative decoding (%s)\n", SpecConfigName(spec).c_str());
+  WEFT_RETURN_IF_ERROR(RunWorkload(a, m, spec, &fast));
+  std::printf("--- speculative decoding %s vs plain: generated tokens/s %.1f vs %.1f (%.2fx), decode tokens/s %.1f vs %.1f "
+              "(%.2fx), wall %.2f s vs %.2f s; acceptance %.1f%%, %.2f tokens per target pass, %lld vs %lld steps\n",
+              SpecConfigName(spec).c_str(), fast.generated_per_s, plain.generated_per_s,
+              plain.generated_per_s > 0 ? fast.generated_per_s / plain.generated_per_s : 0.0, fast.decode_per_s,
+              plain.decode_per_s, plain.decode_per_s > 0 ? fast.decode_per_s / plain.decode_per_s : 0.0, fast.wall,
+              plain.wall, 100 * fast.stats.spec_acceptance_rate(), fast.stats.spec_tokens_per_pass(),
+              static_cast<long long>(fast.stats.num_steps), static_cast<long long>(plain.stats.num_steps));
   return Status::Ok();
 }
 
@@ -222,6 +285,11 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--block-size", a->block_size, "Tokens per KV block (default: 16)");
   cmd->add_flag("--no-prefix-caching", a->no_prefix_caching, "Turn prefix caching off");
   cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");
+  cmd->add_option("--spec", a->spec,
+                  "Speculative decoding: ngram[:K] (prompt lookup, K draft tokens at most, default 4); the workload "
+                  "runs without it first and the report compares the two");
+  cmd->add_option("--prompt-file", a->prompt_file,
+                  "Every request's prompt is this file's text (--prompt-len then does not apply)");
   cmd->add_option("--json", a->json_out,
                   "Also write the results to this JSON file: llama-bench's fields (and weft's) per test, or with "
                   "--batch every request's timings");

@@ -12,6 +12,7 @@
 #include "base/mapped_file.h"
 #include "cli/compat_flags.h"
 #include "weft/engine.h"
+#include "spec/spec_config.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::cli {
@@ -27,6 +28,7 @@ struct Args {
   int64_t ctx = 0;  // 0: the model's context length
   int64_t seed = -1;
   std::vector<std::string> stop;
+  std::string spec;
   bool echo = false, quiet = false, ignore_eos = false;
   int threads = 0;
 };
@@ -41,6 +43,7 @@ void Write(const std::string& text) {
 }
 
 Status Run(const Args& a) {
+  WEFT_ASSIGN_OR_RETURN(const SpecConfig spec, ParseSpecConfig(a.spec));
   WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(a.model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   std::string prompt = a.prompt;
@@ -67,8 +70,10 @@ Status Run(const Args& a) {
   ec.threads = a.threads;
   ec.scheduler.max_num_seqs = 1;
   ec.max_model_len = a.ctx;
+  ec.spec = spec;
   const int64_t len = static_cast<int64_t>(req.prompt_tokens.size()) + a.n_predict;
-  ec.kv_cache_bytes = (len + 16) * m.model->config().KvBytesPerToken(2) + (1 << 20);
+  // (+ the draft tokens a verification pass writes past the sequence's end)
+  ec.kv_cache_bytes = (len + 16 + spec.num_draft) * m.model->config().KvBytesPerToken(2) + (1 << 20);
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   const size_t n_prompt = req.prompt_tokens.size();
   if (a.echo) Write(prompt);
@@ -107,6 +112,20 @@ Status Run(const Args& a) {
                  n_prompt, ttft, static_cast<double>(n_prompt) / ttft, generated, tg,
                  generated > 1 ? static_cast<double>(generated - 1) / tg : 0.0, ttft, context_full ? "context full" : RequestFinishName(finish),
                  static_cast<unsigned long long>(seed), engine->isa_name());
+    if (spec.enabled()) {
+      // Speedup over plain decoding, estimated as generated tokens per target pass of
+      // this sequence (a pass costs about the same with or without its few draft tokens
+      // while decode is bound by reading the weights; `weft bench --spec` measures it).
+      const EngineStats st = engine->Stats();
+      const int64_t passes = st.decode_steps;
+      std::fprintf(stderr,
+                   "weft run: speculative decoding %s: %.0f%% of %lld draft tokens accepted | %.2f tokens per target "
+                   "pass (%lld decode passes for %d tokens) | est. speedup %.2fx\n",
+                   SpecConfigName(spec).c_str(), 100 * st.spec_acceptance_rate(),
+                   static_cast<long long>(st.spec_draft_tokens), passes > 0 ? static_cast<double>(generated - 1) / passes : 0.0,
+                   static_cast<long long>(passes), generated,
+                   passes > 0 ? static_cast<double>(generated - 1) / static_cast<double>(passes) : 1.0);
+    }
   }
   return Status::Ok();
 }
@@ -133,6 +152,9 @@ void RegisterRunCommand(CLI::App& app, int* exit_code) {
                   "Context length in tokens, prompt + generated, at most the model's (default: the model's)")
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-sequence token");
+  cmd->add_option("--spec", a->spec,
+                  "Speculative decoding: ngram[:K] (prompt lookup, K draft tokens at most, default 4), or off "
+                  "(default: off); the summary shows the acceptance");
   cmd->add_flag("--echo", a->echo, "Print the prompt before the continuation");
   cmd->add_flag("-q,--quiet", a->quiet, "No summary line on stderr");
   cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");

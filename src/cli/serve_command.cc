@@ -27,6 +27,7 @@
 #include "weft/engine.h"
 #include "server/http_server.h"
 #include "server/model_file_guard.h"
+#include "spec/spec_config.h"
 #include "tokenizer/model_chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "weft/build_info.h"
@@ -58,7 +59,7 @@ void RaiseFileLimit(size_t want) {
 struct Args {
   ModelFlags model_flags;
   std::string model, host = "127.0.0.1", api_key, api_key_file, served_model_name, chat_template, log_format = "text";
-  std::string kv_mem;
+  std::string kv_mem, spec;
   int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0, max_connections = 4096;
   int64_t max_model_len = 0;
   std::vector<std::string> allowed_origins;
@@ -134,6 +135,7 @@ Status Run(const Args& a) {
   ec.max_model_len = a.max_model_len;
   ec.threads = a.threads;
   ec.seed = a.seed;
+  WEFT_ASSIGN_OR_RETURN(ec.spec, ParseSpecConfig(a.spec));
   if (!a.kv_mem.empty()) {
     WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
@@ -211,6 +213,9 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
       ->delimiter(',');
   cmd->add_flag("--protect-metrics", a->protect_metrics,
                 "Ask for the API key on /metrics too (default: /metrics is open, as vLLM's, for Prometheus)");
+  cmd->add_option("--spec", a->spec,
+                  "Speculative decoding: ngram[:K] (prompt lookup, K draft tokens at most, default 4), or off "
+                  "(default: off); requests may turn it off with \"speculative_decoding\": false");
   cmd->add_option("-s,--seed", a->seed, "Seed for requests that give none; request k uses seed + k (default: from the clock)");
   AddGpuOnlyFlags(cmd);
   cmd->callback([a, exit_code] {

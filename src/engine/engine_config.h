@@ -7,6 +7,7 @@
 
 #include "model/moe_stats.h"
 #include "sched/scheduler.h"
+#include "spec/spec_config.h"
 #include "tensor/dtype.h"
 
 namespace weft {
@@ -23,6 +24,7 @@ struct EngineConfig {
   SchedulerConfig scheduler;
   int threads = 0;            // compute threads; 0 = one per physical core
   uint64_t seed = 0;          // seeds unseeded requests' RNGs (0: from the clock)
+  SpecConfig spec;            // speculative decoding (off by default)
 };
 
 struct EngineStats {
@@ -46,6 +48,17 @@ struct EngineStats {
   int64_t decode_steps = 0, decode_tokens = 0;
   double decode_tokens_per_s = 0;
   double peak_kv_usage = 0;
+  // Speculative decoding: target passes of a sequence that verified a draft, the draft
+  // tokens they verified, how many were accepted, and the tokens those passes produced
+  // (accepted + one sampled each).
+  int64_t spec_passes = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
+  double spec_acceptance_rate() const {
+    return spec_draft_tokens > 0 ? static_cast<double>(spec_accepted_tokens) / static_cast<double>(spec_draft_tokens) : 0;
+  }
+  // Tokens per target pass of the sequences that speculated (1 = no gain).
+  double spec_tokens_per_pass() const {
+    return spec_passes > 0 ? 1.0 + static_cast<double>(spec_accepted_tokens) / static_cast<double>(spec_passes) : 0;
+  }
   // A mixture of experts: tokens per (layer, expert) and the expert cache, since load.
   std::optional<MoeStats> moe;
 };

@@ -41,7 +41,20 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
                                                          std::shared_ptr<const Tokenizer> tokenizer) {
   const ModelConfig& mc = model->config();
   auto core = std::unique_ptr<EngineCore>(new EngineCore(config, std::move(tokenizer)));
-  const SchedulerConfig& sc = config.scheduler;
+  SchedulerConfig sc = config.scheduler;
+  if (config.spec.enabled()) {
+    if (config.spec.num_draft < 1 || config.spec.num_draft > 16) {
+      return InvalidArgumentError(fmt::format("--spec: draft length {} is not in [1, 16]", config.spec.num_draft));
+    }
+    core->proposer_ = MakeProposer(config.spec);
+    // Draft tokens verified per step, all sequences together: each costs a token of the
+    // budget and a logits row (kept to 64 rows so a 150k vocabulary costs ~40 MB more).
+    sc.max_draft_tokens_per_step =
+        std::max(0, std::min({config.spec.num_draft * sc.max_num_seqs, std::max(config.spec.num_draft, 64),
+                              sc.max_num_batched_tokens - 1}));
+  } else {
+    sc.max_draft_tokens_per_step = 0;
+  }
   if (sc.max_num_seqs <= 0 || sc.max_num_batched_tokens <= 0 || config.block_size <= 0) {
     return InvalidArgumentError("max sequences, max batched tokens and the block size must be positive");
   }
@@ -59,7 +72,7 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   }
   RunnerOptions ro;
   ro.max_tokens_per_step = sc.max_num_batched_tokens;
-  ro.max_logit_rows = sc.max_num_seqs;
+  ro.max_logit_rows = sc.max_num_seqs + sc.max_draft_tokens_per_step;
   ro.threads = config.threads;
   WEFT_ASSIGN_OR_RETURN(core->runner_, ModelRunner::Create(std::move(model), ro));
 
@@ -87,10 +100,11 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   core->limits_ = AdmissionLimits{mc.n_vocab, core->max_model_len_, kc.num_blocks, config.block_size, sc.max_num_seqs,
                                   sc.policy};
 
-  core->logits_.resize(static_cast<size_t>(sc.max_num_seqs) * static_cast<size_t>(mc.n_vocab));
+  core->logits_.resize(static_cast<size_t>(ro.max_logit_rows) * static_cast<size_t>(mc.n_vocab));
   core->row_.resize(static_cast<size_t>(mc.n_vocab));
-  core->sampled_.reserve(static_cast<size_t>(sc.max_num_seqs) * 2);
-  core->results_.reserve(static_cast<size_t>(sc.max_num_seqs) * 2);
+  core->sampled_.reserve(static_cast<size_t>(ro.max_logit_rows) * 2);
+  core->counts_.reserve(static_cast<size_t>(ro.max_logit_rows) * 2);
+  core->results_.reserve(static_cast<size_t>(ro.max_logit_rows) * 2);
   core->next_seed_ = config.seed != 0 ? config.seed : static_cast<uint64_t>(NowNs());
   return core;
 }
@@ -99,6 +113,7 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
   auto req = std::make_unique<RequestState>();
   req->stream = std::move(stream);
   req->params = request.sampling;
+  req->speculate = request.speculate && config_.spec.enabled();
   const uint64_t id = req->stream->id();
   const int32_t n = request.sampling.n;
   WEFT_DCHECK(CheckAdmission(request, limits_).ok(), "request {} was not admitted", id);
@@ -120,6 +135,10 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
         SequenceSampler(sp, tokenizer_->eos_id(), seed), StreamingDetokenizer(*tokenizer_, dec),
         StopStringMatcher(sp.stop, sp.include_stop_str_in_output), false});
     s->sampler.AddPromptTokens(request.prompt_tokens);
+    if (req->speculate) {
+      s->draft_len = config_.spec.num_draft;
+      s->seq->draft.reserve(static_cast<size_t>(config_.spec.num_draft));
+    }
     kv_->InitTable(s->seq->kv);
     seqs.push_back(s->seq.get());
     req->samples.push_back(std::move(s));
@@ -150,9 +169,15 @@ void EngineCore::FinishSample(RequestState& req, SampleState& s, RequestFinish f
   }
 }
 
-void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult& r) {
+void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult& r, int32_t token_index,
+                           bool last) {
   if (s.done) return;
   Sequence& seq = *s.seq;
+  // A stop ends the sample at this token: tokens a verified draft appended after it were
+  // never emitted and are dropped (the sequence is finished; nothing else reads them).
+  const auto drop_after = [&] {
+    if (seq.num_tokens() > token_index + 1) seq.tokens.resize(static_cast<size_t>(token_index) + 1);
+  };
   ++generated_tokens_;
   if (req.stream->first_token_ns.load(std::memory_order_relaxed) == 0) {
     req.stream->first_token_ns.store(NowNs(), std::memory_order_relaxed);
@@ -160,7 +185,7 @@ void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult
   RequestOutput piece;
   piece.sample_index = seq.sample_index;
   piece.num_prompt_tokens = seq.num_prompt_tokens;
-  piece.num_generated_tokens = seq.num_generated();
+  piece.num_generated_tokens = token_index + 1 - seq.num_prompt_tokens;
   piece.num_cached_prompt_tokens = seq.num_cached_tokens;
   if (req.params.logprobs >= 0) piece.logprobs.push_back(r);
   const SamplingParams& p = req.params;
@@ -175,6 +200,7 @@ void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult
     if (!is_eos) piece.token_ids.push_back(r.token);
     piece.text_delta += s.stops.Flush();
     if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);
+    drop_after();
     FinishSample(req, s, RequestFinish::kStop, std::move(piece));
     return;
   }
@@ -183,10 +209,11 @@ void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult
   piece.text_delta = text.emit;
   if (text.stopped) {
     if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);
+    drop_after();
     FinishSample(req, s, RequestFinish::kStop, std::move(piece));
     return;
   }
-  if (seq.is_finished()) {  // Update() finished it: max_tokens or the context is full
+  if (last && seq.is_finished()) {  // Update() finished it: max_tokens or the context is full
     piece.text_delta += s.stops.Feed(s.detok.Flush()).emit;
     piece.text_delta += s.stops.Flush();
     FinishSample(req, s, seq.finish_reason == FinishReason::kAbort ? RequestFinish::kAbort : RequestFinish::kLength,
@@ -239,23 +266,32 @@ void EngineCore::LogStepDecisions(const SchedulerOutput& out) const {
                  out.copies.size(), scheduler_->Stats().num_waiting, kv.num_used_blocks, kv.num_blocks);
 }
 
-Status EngineCore::Step() {
-  const auto t0 = std::chrono::steady_clock::now();
-  const SchedulerOutput& out = scheduler_->Schedule();
-  if (out.empty()) return Status::Ok();
-  if (GetLogLevel() == LogLevel::kDebug) LogStepDecisions(out);
-  for (const BlockCopy& c : out.copies) storage_->CopyBlock(c.src, c.dst);
-  WEFT_RETURN_IF_ERROR(runner_->Execute(out.batch(), *storage_, logits_.data()));
-  const auto n_vocab = static_cast<size_t>(runner_->config().n_vocab);
-  sampled_.clear();
-  results_.clear();
-  bool decode_only = true;
-  for (const ScheduledSequence& e : out.seqs) {
-    if (e.start_position < e.seq->num_prompt_tokens) {
-      decode_only = false;
-      prompt_tokens_ += std::min(e.num_new_tokens, e.seq->num_prompt_tokens - e.start_position);
+void EngineCore::ProposeDrafts() {
+  // Back-off: past spec.max_batch_tokens tokens per step the forward pass is no longer
+  // bound by reading the weights, and verifying drafts would cost more than it saves.
+  int32_t decoding = 0;
+  for (const Sequence* s : scheduler_->running()) decoding += s->num_uncomputed() == 1 ? 1 : 0;
+  int32_t room = config_.spec.max_batch_tokens - decoding;
+  for (Sequence* s : scheduler_->running()) {
+    s->draft.clear();
+    if (room <= 0 || s->num_uncomputed() != 1 || !s->group.empty()) continue;
+    RequestState* req = nullptr;
+    SampleState* st = FindSample(s, &req);
+    if (st == nullptr || st->done || !req->speculate) continue;
+    if (st->cooldown > 0) {
+      --st->cooldown;
+      continue;
     }
-    if (!e.needs_logits) continue;
+    const int32_t k = std::min({st->draft_len, room, s->max_tokens - s->num_generated() - 1});
+    if (k <= 0) continue;
+    proposer_->Propose(s->tokens, s->num_prompt_tokens, k, s->draft);
+    room -= static_cast<int32_t>(s->draft.size());
+  }
+}
+
+void EngineCore::SampleEntry(const ScheduledSequence& e, size_t n_vocab) {
+  if (!e.needs_logits) return;
+  if (e.num_draft == 0) {
     const float* row = logits_.data() + static_cast<size_t>(e.logits_row) * n_vocab;
     for (Sequence* target : e.samplers) {
       RequestState* req = nullptr;
@@ -263,8 +299,70 @@ Status EngineCore::Step() {
       std::copy(row, row + n_vocab, row_.begin());  // the sampler modifies its row
       SampleResult r = s != nullptr ? s->sampler.Sample(row_) : SampleResult{0, 0.0f, {}};
       sampled_.push_back(r.token);
-      if (s != nullptr) results_.push_back({s, req, std::move(r)});
+      counts_.push_back(1);
+      if (s != nullptr) results_.push_back({s, req, std::move(r), target->num_tokens(), true});
     }
+    return;
+  }
+  // Verification: row j scores the token after the entry's j-th new token; draft token j
+  // is accepted or replaced by the sampler's rejection rule, and the first replacement
+  // (or the token after the whole accepted draft) ends the sequence's step.
+  Sequence* seq = e.seq;
+  RequestState* req = nullptr;
+  SampleState* s = FindSample(seq, &req);
+  WEFT_CHECK(s != nullptr, "request {} verified a draft after it was gone", seq->request_id);
+  const int32_t base = seq->num_tokens();
+  int32_t count = 0;
+  bool accepted = true;
+  for (int32_t j = 0; j <= e.num_draft && accepted; ++j) {
+    const float* row = logits_.data() + static_cast<size_t>(e.logits_row + j) * n_vocab;
+    std::copy(row, row + n_vocab, row_.begin());
+    SampleResult r = j < e.num_draft ? s->sampler.Verify(row_, seq->draft[static_cast<size_t>(j)], &accepted)
+                                     : s->sampler.Sample(row_);
+    sampled_.push_back(r.token);
+    results_.push_back({s, req, std::move(r), base + j, false});
+    ++count;
+  }
+  results_.back().last = true;
+  counts_.push_back(count);
+  const int32_t accepted_drafts = count - 1;
+  ++spec_passes_;
+  spec_draft_tokens_ += e.num_draft;
+  spec_accepted_tokens_ += accepted_drafts;
+  if (config_.spec.adaptive) {
+    // Grow after a fully accepted draft, else shrink to what was accepted (+1 to probe);
+    // a sample whose shortest drafts miss pauses drafting (a text that does not repeat
+    // itself should cost next to nothing).
+    if (accepted_drafts == 0 && e.num_draft == 1) {
+      s->cooldown = s->backoff;
+      s->backoff = std::min(64, s->backoff * 2);
+    } else if (accepted_drafts > 0) {
+      s->backoff = 1;
+    }
+    s->draft_len = accepted_drafts == e.num_draft ? std::min(config_.spec.num_draft, s->draft_len + 1)
+                                                  : std::max(1, accepted_drafts + 1);
+  }
+}
+
+Status EngineCore::Step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (proposer_ != nullptr) ProposeDrafts();
+  const SchedulerOutput& out = scheduler_->Schedule();
+  if (out.empty()) return Status::Ok();
+  if (GetLogLevel() == LogLevel::kDebug) LogStepDecisions(out);
+  for (const BlockCopy& c : out.copies) storage_->CopyBlock(c.src, c.dst);
+  WEFT_RETURN_IF_ERROR(runner_->Execute(out.batch(), *storage_, logits_.data()));
+  const auto n_vocab = static_cast<size_t>(runner_->config().n_vocab);
+  sampled_.clear();
+  counts_.clear();
+  results_.clear();
+  bool decode_only = true;
+  for (const ScheduledSequence& e : out.seqs) {
+    if (e.start_position < e.seq->num_prompt_tokens) {
+      decode_only = false;
+      prompt_tokens_ += std::min(e.num_new_tokens, e.seq->num_prompt_tokens - e.start_position);
+    }
+    SampleEntry(e, n_vocab);
   }
   if (!out.seqs.empty()) {
     const int64_t now = NowNs();
@@ -277,8 +375,8 @@ Status EngineCore::Step() {
       }
     }
   }
-  scheduler_->Update(sampled_);
-  for (const Sampled& x : results_) EmitToken(*x.request, *x.state, x.result);
+  scheduler_->Update(sampled_, counts_);
+  for (const Sampled& x : results_) EmitToken(*x.request, *x.state, x.result, x.token_index, x.last);
   EraseFinishedRequests();
   ++steps_;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -317,6 +415,9 @@ EngineStats EngineCore::Stats() const {
   s.decode_tokens = decode_tokens_;
   s.decode_tokens_per_s = decode_seconds_ > 0 ? static_cast<double>(decode_tokens_) / decode_seconds_ : 0;
   s.peak_kv_usage = peak_kv_usage_;
+  s.spec_passes = spec_passes_;
+  s.spec_draft_tokens = spec_draft_tokens_;
+  s.spec_accepted_tokens = spec_accepted_tokens_;
   s.moe = runner_->model().moe_stats();
   return s;
 }

@@ -18,6 +18,7 @@
 #include "model/model_runner.h"
 #include "sampling/stop_strings.h"
 #include "sched/scheduler.h"
+#include "spec/proposer.h"
 #include "tokenizer/streaming_detokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -60,6 +61,10 @@ class EngineCore {
     StreamingDetokenizer detok;
     StopStringMatcher stops;
     bool done = false;
+    int32_t draft_len = 0;  // speculative decoding: this sample's current draft length
+    // After a rejected 1-token draft the sample does not draft for `cooldown` steps; the
+    // pause doubles (to 64) with each such miss and resets on an accepted token.
+    int32_t cooldown = 0, backoff = 1;
   };
   struct RequestState {
     std::shared_ptr<RequestStream> stream;
@@ -67,16 +72,23 @@ class EngineCore {
     std::vector<std::unique_ptr<SampleState>> samples;
     int32_t num_done = 0;
     bool admitted = false;
+    bool speculate = false;  // speculative decoding on for this request
   };
   struct Sampled {
     SampleState* state;
     RequestState* request;
     SampleResult result;
+    int32_t token_index;  // where the token lands in the sequence's tokens
+    bool last;            // the sequence's last token of this step
   };
 
   EngineCore(const EngineConfig& config, std::shared_ptr<const Tokenizer> tokenizer);
   SampleState* FindSample(const Sequence* seq, RequestState** request);
-  void EmitToken(RequestState& req, SampleState& s, const SampleResult& r);
+  void EmitToken(RequestState& req, SampleState& s, const SampleResult& r, int32_t token_index, bool last);
+  // Speculative decoding: drafts for the running sequences that decode next step.
+  void ProposeDrafts();
+  // Samples entry e's tokens from its logits rows (verifying its draft if it has one).
+  void SampleEntry(const ScheduledSequence& e, size_t n_vocab);
   void FinishSample(RequestState& req, SampleState& s, RequestFinish finish, RequestOutput piece);
   void EraseFinishedRequests();
 
@@ -94,6 +106,7 @@ class EngineCore {
   std::vector<float> logits_;     // [max_num_seqs, n_vocab]
   std::vector<float> row_;        // [n_vocab]: a row a sampler may modify
   std::vector<int32_t> sampled_;
+  std::vector<int32_t> counts_;   // tokens per sampler this step (Scheduler::Update)
   std::vector<Sampled> results_;
   std::vector<uint64_t> finished_ids_;
   // Counters.
@@ -101,6 +114,8 @@ class EngineCore {
   double step_seconds_total_ = 0, peak_kv_usage_ = 0;
   int64_t decode_steps_ = 0, decode_tokens_ = 0;  // steps that computed no prompt token
   double decode_seconds_ = 0;
+  std::unique_ptr<Proposer> proposer_;  // null: no speculative decoding
+  int64_t spec_passes_ = 0, spec_draft_tokens_ = 0, spec_accepted_tokens_ = 0;
 };
 
 }  // namespace weft

@@ -15,6 +15,7 @@ struct GenerationRequest {
   std::vector<int32_t> prompt_tokens;  // tokenized prompt (BOS included if the model wants it)
   SamplingParams sampling;
   int32_t priority = 0;                // with the priority policy: smaller first
+  bool speculate = true;               // false: no speculative decoding for this request
 };
 
 enum class RequestFinish : uint8_t { kNone, kStop, kLength, kAbort, kError };

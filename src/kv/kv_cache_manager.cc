@@ -147,6 +147,25 @@ void KvCacheManager::CommitComputed(KvBlockTable& table, std::span<const int32_t
   table.num_committed_blocks = full;
 }
 
+void KvCacheManager::Truncate(KvBlockTable& table, int32_t num_tokens) {
+  const int32_t bs = config_.block_size;
+  const int32_t keep = BlocksForTokens(num_tokens);
+  WEFT_CHECK(num_tokens >= 0 && keep <= table.num_blocks() && table.num_committed_blocks * bs <= num_tokens,
+             "truncating a table of {} blocks ({} committed) to {} tokens", table.num_blocks(),
+             table.num_committed_blocks, num_tokens);
+  while (table.num_blocks() > keep) {
+    const int32_t b = table.blocks.back();
+    WEFT_DCHECK(pool_.RefCount(b) == 1 && !pool_.IsCached(b), "rolled-back block {} is shared or cached", b);
+    fill_[Idx(b)] = 0;
+    pool_.Release(b);
+    table.blocks.pop_back();
+  }
+  if (keep > 0 && num_tokens % bs != 0) {
+    const int32_t b = table.blocks[Idx(keep - 1)];
+    if (pool_.RefCount(b) == 1) fill_[Idx(b)] = num_tokens - (keep - 1) * bs;
+  }
+}
+
 void KvCacheManager::Free(KvBlockTable& table) {
   for (auto i = table.blocks.size(); i-- > 0;) pool_.Release(table.blocks[i]);
   table.blocks.clear();

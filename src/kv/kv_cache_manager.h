@@ -137,6 +137,15 @@ class KvCacheManager {
   // sequence's token ids (at least num_computed of them).
   void CommitComputed(KvBlockTable& table, std::span<const int32_t> tokens, int32_t num_computed);
 
+  // Speculative decoding's rollback: the table keeps only the blocks that tokens
+  // [0, num_tokens) need; the blocks past them (written by rejected draft tokens) are
+  // released, and the last kept block's fill is cut to num_tokens. Nothing is copied:
+  // the rejected tokens' slots are simply overwritten by later tokens. Requires
+  // num_tokens >= the committed (prefix-cached) blocks' tokens, and that the blocks from
+  // num_tokens / block_size on are this table's alone (Allocate made them so before the
+  // draft tokens were written).
+  void Truncate(KvBlockTable& table, int32_t num_tokens);
+
   // Releases all of the table's blocks (in reverse order, so that a sequence's tail is
   // evicted before its prefix) and empties it. Full blocks stay cached until evicted.
   void Free(KvBlockTable& table);

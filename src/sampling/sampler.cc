@@ -73,6 +73,20 @@ int32_t SequenceSampler::Draw(std::span<const float> logits) {
   if (params_.greedy()) {
     return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
+  const size_t cut = Distribution(logits);
+  if (cut == 0) return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  double total = 0;
+  for (size_t i = 0; i < cut; ++i) total += probs_[i];
+  const double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
+  double acc = 0;
+  for (size_t i = 0; i < cut; ++i) {
+    acc += probs_[i];
+    if (u < acc) return candidates_[i].second;
+  }
+  return candidates_[cut - 1].second;
+}
+
+size_t SequenceSampler::Distribution(std::span<const float> logits) {
   // Candidates as (scaled logit, id); only the part that top-k, top-p or min-p can keep
   // is ever sorted (most likely first), so a vocabulary of 150k costs a linear pass.
   candidates_.clear();
@@ -83,21 +97,14 @@ int32_t SequenceSampler::Draw(std::span<const float> logits) {
     candidates_.emplace_back(logits[i] * inv_t, static_cast<int32_t>(i));
     max = std::max(max, candidates_.back().first);
   }
-  if (candidates_.empty()) return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  if (candidates_.empty()) return 0;
   const size_t n = candidates_.size();
   const bool truncates = params_.top_p < 1.0f || params_.min_p > 0.0f;
   if (params_.top_k <= 0 && !truncates) {
-    // Nothing is cut: draw from the whole distribution in id order.
-    std::vector<double>& w = probs_;  // reused scratch: unnormalised probabilities
-    w.resize(n);
-    double total = 0;
-    for (size_t i = 0; i < n; ++i) total += w[i] = std::exp(static_cast<double>(candidates_[i].first - max));
-    const double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
-    double acc = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (u < (acc += w[i])) return candidates_[i].second;
-    }
-    return candidates_.back().second;
+    // Nothing is cut: the whole distribution in id order (unnormalised weights).
+    probs_.resize(n);
+    for (size_t i = 0; i < n; ++i) probs_[i] = std::exp(static_cast<double>(candidates_[i].first - max));
+    return n;
   }
   // Probabilities are normalised over what top-k keeps (all candidates without top-k).
   size_t keep = n;
@@ -143,15 +150,7 @@ int32_t SequenceSampler::Draw(std::span<const float> logits) {
     }
     if (decided || !truncates) break;
   }
-  double total = 0;
-  for (size_t i = 0; i < cut; ++i) total += probs[i];
-  const double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
-  double acc = 0;
-  for (size_t i = 0; i < cut; ++i) {
-    acc += probs[i];
-    if (u < acc) return candidates_[i].second;
-  }
-  return candidates_[cut - 1].second;
+  return cut;
 }
 
 SampleResult SequenceSampler::Sample(std::span<float> logits) {
@@ -162,6 +161,11 @@ SampleResult SequenceSampler::Sample(std::span<float> logits) {
   }
   ApplyPenaltiesAndMasks(logits);
   r.token = Draw(logits);
+  Record(r);
+  return r;
+}
+
+void SequenceSampler::Record(SampleResult& r) {
   if (params_.logprobs >= 0) {
     const LogSoftmax ls(raw_);
     r.logprob = ls(raw_[static_cast<size_t>(r.token)]);
@@ -176,7 +180,6 @@ SampleResult SequenceSampler::Sample(std::span<float> logits) {
   }
   ++num_generated_;
   ++output_counts_[r.token];
-  return r;
 }
 
 }  // namespace weft

@@ -42,11 +42,28 @@ class SequenceSampler {
   // Picks the next token from `logits` [n_vocab] (which it may modify), and records it
   // as generated.
   SampleResult Sample(std::span<float> logits);
+  // Speculative decoding (sampler_verify.cc): the next token when a proposer drafted
+  // `draft` for this position, by the rejection rule that keeps the target distribution
+  // (Leviathan et al. / Chen et al. 2023) for a deterministic proposer (q = a point mass on
+  // the draft): with p the distribution Sample would draw from (after penalties, masks,
+  // temperature, top-k, top-p, min-p), the draft is accepted with probability
+  // min(1, p(draft) / 1) = p(draft); otherwise the token is drawn from the residual
+  // max(0, p - q) normalised, i.e. p without the draft. Greedy: accepted iff the draft is
+  // the argmax; the token is the argmax either way. Sets *accepted; records the token and
+  // fills logprobs exactly as Sample does. Uses the RNG differently from Sample, so a
+  // seeded request's sampled text differs with and without speculation (its
+  // distribution does not).
+  SampleResult Verify(std::span<float> logits, int32_t draft, bool* accepted);
   int num_generated() const { return num_generated_; }
 
  private:
   void ApplyPenaltiesAndMasks(std::span<float> logits) const;
   int32_t Draw(std::span<const float> logits);
+  // The distribution Draw samples from (not greedy): fills candidates_[0, cut) and their
+  // unnormalised probabilities probs_[0, cut); returns cut (0: every logit is -inf).
+  size_t Distribution(std::span<const float> logits);
+  // Fills r's logprobs from raw_ (when asked for) and records r.token as generated.
+  void Record(SampleResult& r);
 
   SamplingParams params_;
   int32_t eos_;

@@ -53,7 +53,7 @@ Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config
   out_.query_start.reserve(seqs + 1);
   out_.seq_len.reserve(seqs);
   out_.block_table.reserve(seqs * Sz(kv->max_blocks_per_seq()));
-  out_.logit_rows.reserve(seqs);
+  out_.logit_rows.reserve(seqs + Sz(std::max(0, config.max_draft_tokens_per_step)));
   out_.sampler_storage.reserve(seqs);
 }
 
@@ -132,6 +132,7 @@ void Scheduler::Preempt(Sequence* seq) {
   reserved_fork_slots_ -= GroupSize(seq) - 1;
   kv_->Free(seq->kv);
   seq->num_computed_tokens = 0;
+  seq->draft.clear();
   seq->status = SequenceStatus::kPreempted;
   ++seq->num_preemptions;
   ++stats_.num_preemptions;
@@ -139,10 +140,11 @@ void Scheduler::Preempt(Sequence* seq) {
   out_.preempted.push_back(seq);
 }
 
-void Scheduler::AddEntry(Sequence* seq, int32_t num_new) {
+void Scheduler::AddEntry(Sequence* seq, int32_t num_new, int32_t num_draft) {
   ScheduledSequence& e = out_.seqs.emplace_back();
   e.seq = seq;
-  e.num_new_tokens = num_new;
+  e.num_new_tokens = num_new + num_draft;
+  e.num_draft = num_draft;
   e.start_position = seq->num_computed_tokens;
   e.needs_logits = seq->num_computed_tokens + num_new == seq->num_tokens();
   if (e.needs_logits) {
@@ -156,14 +158,40 @@ void Scheduler::AddEntry(Sequence* seq, int32_t num_new) {
     }
     out_.num_samples += static_cast<int32_t>(e.samplers.size());
   }
-  out_.num_tokens += num_new;
+  out_.num_tokens += num_new + num_draft;
+  out_.num_draft_tokens += num_draft;
+}
+
+int32_t Scheduler::DraftLength(const Sequence* s, int32_t budget, int32_t draft_budget) const {
+  // Only a decoding sequence verifies a draft; every token it may accept must still fit
+  // max_tokens and the context (so Update never appends past them).
+  if (s->num_uncomputed() != 1 || s->draft.empty() || !s->group.empty()) return 0;
+  const int32_t k = std::min({static_cast<int32_t>(s->draft.size()), budget - 1, draft_budget,
+                              s->max_tokens - s->num_generated() - 1, MaxModelLen() - s->num_tokens() - 1});
+  return std::max(k, 0);
 }
 
 void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
+  int32_t draft_budget = config_.max_draft_tokens_per_step;
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* s = running_[i];
     const int32_t n = std::min(s->num_uncomputed(), budget);
     if (n <= 0) {
+      ++i;
+      continue;
+    }
+    // A draft is verified only when its blocks are free and leave a block for each
+    // running sequence after this one: it never preempts anyone.
+    int32_t k = DraftLength(s, budget, draft_budget);
+    if (k > 0 && kv_->num_free_blocks() - kv_->BlocksNeeded(s->kv, s->num_computed_tokens, n + k) <
+                     static_cast<int32_t>(running_.size() - i - 1)) {
+      k = 0;
+    }
+    if (k > 0 && !kv_->Allocate(s->kv, s->num_computed_tokens, n + k, out_.copies)) k = 0;
+    if (k > 0) {
+      AddEntry(s, n, k);
+      budget -= n + k;
+      draft_budget -= k;
       ++i;
       continue;
     }
@@ -181,7 +209,7 @@ void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
       if (victim == s) break;
     }
     if (!ok) break;  // s was the last running sequence
-    AddEntry(s, n);
+    AddEntry(s, n, 0);
     budget -= n;
     ++i;
   }
@@ -206,7 +234,7 @@ void Scheduler::AdmitWaiting(int32_t& budget) {
     s->admission = next_admission_++;
     reserved_fork_slots_ += group - 1;
     InsertRunning(s);
-    AddEntry(s, n);
+    AddEntry(s, n, 0);
     budget -= n;
   }
 }
@@ -221,7 +249,7 @@ void Scheduler::FillBatch() {
     e.block_table = s.kv.blocks;
     e.token_offset = static_cast<int32_t>(out_.tokens.size());
     for (int32_t p = e.start_position; p < e.start_position + e.num_new_tokens; ++p) {
-      out_.tokens.push_back(s.tokens[Sz(p)]);
+      out_.tokens.push_back(p < s.num_tokens() ? s.tokens[Sz(p)] : s.draft[Sz(p - s.num_tokens())]);
       out_.positions.push_back(p);
       out_.slot_mapping.push_back(kv_->Slot(s.kv, p));
     }
@@ -231,7 +259,7 @@ void Scheduler::FillBatch() {
     out_.block_table.resize(out_.block_table.size() + Sz(widest - s.kv.num_blocks()), 0);
     if (e.needs_logits) {
       e.logits_row = static_cast<int32_t>(out_.logit_rows.size());
-      out_.logit_rows.push_back(static_cast<int32_t>(out_.tokens.size()) - 1);
+      for (int32_t j = e.num_draft; j >= 0; --j) out_.logit_rows.push_back(static_cast<int32_t>(out_.tokens.size()) - 1 - j);
     }
   }
 }
@@ -253,6 +281,7 @@ const SchedulerOutput& Scheduler::Schedule() {
   out_.sampler_storage.clear();
   out_.num_tokens = 0;
   out_.num_samples = 0;
+  out_.num_draft_tokens = 0;
   out_.max_blocks_per_seq = 0;
 
   int32_t budget = config_.max_num_batched_tokens;
@@ -280,17 +309,43 @@ void Scheduler::FinishIfDone(Sequence* seq) {
   }
 }
 
-void Scheduler::Update(std::span<const int32_t> sampled) {
+void Scheduler::Update(std::span<const int32_t> sampled, std::span<const int32_t> counts) {
   if (!in_step_) {
     WEFT_CHECK(sampled.empty(), "Update() with {} tokens for an empty step", sampled.size());
     return;
   }
   in_step_ = false;
-  WEFT_CHECK(static_cast<int32_t>(sampled.size()) == out_.num_samples, "Update() got {} sampled tokens, expected {}",
-             sampled.size(), out_.num_samples);
-  size_t k = 0;
+  if (counts.empty()) {
+    WEFT_CHECK(static_cast<int32_t>(sampled.size()) == out_.num_samples,
+               "Update() got {} sampled tokens, expected {}", sampled.size(), out_.num_samples);
+  } else {
+    int64_t total = 0;
+    for (int32_t c : counts) total += c;
+    WEFT_CHECK(static_cast<int32_t>(counts.size()) == out_.num_samples && total == static_cast<int64_t>(sampled.size()),
+               "Update() got {} counts summing to {} for {} tokens, expected {} samplers", counts.size(), total,
+               sampled.size(), out_.num_samples);
+  }
+  size_t k = 0, ci = 0;
+  auto count_of = [&](int32_t most) {
+    const int32_t c = counts.empty() ? 1 : counts[ci++];
+    WEFT_CHECK(c >= 1 && c <= most, "{} tokens for a sampler that may take 1..{}", c, most);
+    return c;
+  };
   for (ScheduledSequence& e : out_.seqs) {
     Sequence* s = e.seq;
+    if (e.num_draft > 0) {
+      // Verified a draft: the sampled token, then c - 1 accepted draft tokens' successors.
+      // KV holds the entry's first token and the accepted drafts; the rest is rolled back.
+      const int32_t c = count_of(e.num_draft + 1);
+      for (int32_t j = 0; j < c; ++j) s->tokens.push_back(sampled[k++]);
+      s->num_computed_tokens += e.num_new_tokens - e.num_draft + (c - 1);
+      kv_->Truncate(s->kv, s->num_computed_tokens);
+      kv_->CommitComputed(s->kv, s->tokens, s->num_computed_tokens);
+      s->draft.clear();
+      FinishIfDone(s);
+      continue;
+    }
+    s->draft.clear();
     s->num_computed_tokens += e.num_new_tokens;
     kv_->CommitComputed(s->kv, s->tokens, s->num_computed_tokens);
     if (!e.needs_logits) continue;
@@ -308,6 +363,7 @@ void Scheduler::Update(std::span<const int32_t> sampled) {
       s->group.clear();
     }
     for (Sequence* t : e.samplers) {
+      count_of(1);
       t->tokens.push_back(sampled[k++]);
       FinishIfDone(t);
     }

@@ -62,6 +62,10 @@ struct SchedulerConfig {
   int32_t max_num_seqs = 64;             // running sequences at most
   bool enable_chunked_prefill = true;
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;
+  // Speculative decoding: draft tokens verified per step at most, all sequences together
+  // (each costs a token of the budget and a logits row); 0 = no speculation (drafts are
+  // ignored). The runner must take max_num_seqs + this many logits rows.
+  int32_t max_draft_tokens_per_step = 0;
   // The block size and max_model_len are the KvCacheManager's (KvCacheConfig).
 };
 
@@ -74,6 +78,11 @@ struct ScheduledSequence {
   bool needs_logits = false;              // its last new token is its last uncomputed token
   int32_t logits_row = -1;                // index into logit_rows when needs_logits
   int32_t token_offset = 0;               // index of its first token in the flat batch
+  // Speculative decoding: the entry's last num_draft tokens are seq->draft[0, num_draft),
+  // at positions start_position + 1 ..; it then has num_draft + 1 consecutive logits rows
+  // from logits_row (row j scores the token after new token j). Only for a decoding
+  // sequence (num_new_tokens == num_draft + 1, one sampler).
+  int32_t num_draft = 0;
   // Sequences that sample from this entry's logits row, in order: seq itself, then (when
   // this step completes an n>1 prompt) the samples to fork. Empty unless needs_logits.
   std::span<Sequence* const> samplers;
@@ -86,7 +95,8 @@ struct SchedulerOutput {
   std::vector<Sequence*> preempted;       // preempted in this Schedule() (now waiting)
   std::vector<Sequence*> finished;        // finished by Update() (kLength); not owned after it
   int32_t num_tokens = 0;                 // sum of num_new_tokens (<= max_num_batched_tokens)
-  int32_t num_samples = 0;                // tokens Update() expects: sum of samplers.size()
+  int32_t num_samples = 0;                // samplers in all entries: sum of samplers.size()
+  int32_t num_draft_tokens = 0;           // sum of num_draft
 
   // The flat ragged batch (ForwardBatch fields), filled by Schedule().
   std::vector<int32_t> tokens;            // [num_tokens]
@@ -136,12 +146,16 @@ class Scheduler {
   const SchedulerOutput& Schedule();
 
   // After the forward pass and sampling of every non-empty Schedule() (a no-op after an
-  // empty one): `sampled` holds
-  // output.num_samples tokens (see the step outline). Advances num_computed_tokens,
+  // empty one): `sampled` holds the new tokens of each sampler of each entry, in order.
+  // `counts` empty: one token per sampler (output.num_samples tokens). Else counts[i] is
+  // the number of tokens of the i-th sampler: 1 + the accepted draft tokens (1 ..
+  // num_draft + 1; exactly 1 for entries without a draft); an entry with a draft then
+  // computed only its accepted tokens: num_computed_tokens advances by counts[i] and the
+  // KV blocks past them are rolled back (KvCacheManager::Truncate). Advances num_computed_tokens,
   // registers newly full blocks in the prefix cache, appends the sampled tokens, forks
   // pending samples of completed n>1 prompts, finishes sequences that reached max_tokens
   // or max_model_len (kLength; listed in output.finished, their blocks freed).
-  void Update(std::span<const int32_t> sampled);
+  void Update(std::span<const int32_t> sampled, std::span<const int32_t> counts = {});
 
   // Finishes a running, waiting or preempted sequence now (e.g. kStop on a stop string):
   // frees its blocks and forgets it. Not between Schedule() and Update().
@@ -167,7 +181,8 @@ class Scheduler {
   void Preempt(Sequence* seq);
   void ScheduleRunning(int32_t& budget, bool& preempted_any);
   void AdmitWaiting(int32_t& budget);
-  void AddEntry(Sequence* seq, int32_t num_new);
+  void AddEntry(Sequence* seq, int32_t num_new, int32_t num_draft);
+  int32_t DraftLength(const Sequence* s, int32_t budget, int32_t draft_budget) const;
   void FillBatch();
   void ReleaseSequence(Sequence* seq, FinishReason reason);
   void FinishIfDone(Sequence* seq);

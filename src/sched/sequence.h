@@ -57,6 +57,11 @@ struct Sequence {
   // n>1: on sample 0 only, the request's samples in sample order (itself first) until its
   // prompt is computed and the others are forked from it; empty otherwise.
   std::vector<Sequence*> group;
+  // Speculative decoding: draft tokens proposed to follow tokens (set by the engine before
+  // Schedule(); the scheduler verifies up to ScheduledSequence::num_draft of them when the
+  // sequence decodes, and clears the draft in Update()). They are never part of `tokens`
+  // until accepted, so the prefix cache never sees a rejected token.
+  std::vector<int32_t> draft;
 
   int32_t num_tokens() const { return static_cast<int32_t>(tokens.size()); }
   int32_t num_generated() const { return num_tokens() - num_prompt_tokens; }

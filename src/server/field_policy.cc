@@ -49,6 +49,7 @@ constexpr Acted kActed[] = {
     {"stream", Where::kBoth},
     {"stream_options", Where::kBoth},
     {"priority", Where::kBoth},
+    {"speculative_decoding", Where::kBoth},
 };
 
 // Fields that change nothing about the answer weft gives: ignored.

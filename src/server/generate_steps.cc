@@ -65,6 +65,7 @@ std::optional<ApiError> AdmitGeneration(OpenAIRequest request, const Engine& eng
     const auto size = static_cast<int64_t>(g.prompt_tokens.size());
     g.sampling = r.sampling;
     g.priority = r.priority;
+    g.speculate = r.speculative_decoding;
     // OpenAI's defaults: completions 16 tokens, chat up to the context.
     if (!r.max_tokens_given) g.sampling.max_tokens = r.chat ? static_cast<int>(std::max<int64_t>(1, max_len - size)) : 16;
     Status admitted = engine.CheckAdmission(g);

@@ -130,6 +130,17 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
          static_cast<double>(s.prefix_hit_tokens));
   metric("counter", "vllm:num_preemptions_total", "Sequences preempted (recomputed) for lack of KV blocks.", model,
          static_cast<double>(s.num_preemptions));
+  metric("counter", "vllm:spec_decode_num_drafts_total", "Target passes of a sequence that verified a draft.", model,
+         static_cast<double>(s.spec_passes));
+  metric("counter", "vllm:spec_decode_num_draft_tokens_total", "Draft tokens verified.", model,
+         static_cast<double>(s.spec_draft_tokens));
+  metric("counter", "vllm:spec_decode_num_accepted_tokens_total", "Draft tokens accepted.", model,
+         static_cast<double>(s.spec_accepted_tokens));
+  metric("gauge", "weft_spec_decode_acceptance_rate", "Accepted / verified draft tokens so far (0 without drafts).",
+         "", s.spec_acceptance_rate());
+  metric("gauge", "weft_spec_decode_tokens_per_pass",
+         "Tokens produced per target pass of the sequences that verified a draft (mean accepted + 1).", "",
+         s.spec_tokens_per_pass());
   // weft's own, where vLLM has none.
   metric("gauge", "weft_num_requests_in_flight", "HTTP generation requests being served.", "",
          static_cast<double>(in_flight));

@@ -36,6 +36,7 @@ struct OpenAIRequest {
   bool echo = false;                      // completions: prepend the prompt text
   std::string user;
   int32_t priority = 0;                   // vLLM: smaller first (needs the priority policy)
+  bool speculative_decoding = true;        // weft: false turns speculative decoding off for this request
   // add_special_tokens; absent: completions add BOS/EOS as the vocabulary says, chat adds
   // BOS by BuildChatPrompt's rule. false: none (chat: only what the template writes).
   bool add_special_tokens = true;
