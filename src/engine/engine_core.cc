@@ -120,6 +120,7 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
         SequenceSampler(sp, tokenizer_->eos_id(), seed), StreamingDetokenizer(*tokenizer_, dec),
         StopStringMatcher(sp.stop, sp.include_stop_str_in_output), false});
     s->sampler.AddPromptTokens(request.prompt_tokens);
+    if (request.constraint) s->sampler.SetConstraint(request.constraint->NewConstraint());
     kv_->InitTable(s->seq->kv);
     seqs.push_back(s->seq.get());
     req->samples.push_back(std::move(s));

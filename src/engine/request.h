@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "sampling/sampler.h"
 #include "sampling/sampling_params.h"
+#include "sampling/token_constraint.h"
 
 namespace weft {
 
@@ -15,6 +17,9 @@ struct GenerationRequest {
   std::vector<int32_t> prompt_tokens;  // tokenized prompt (BOS included if the model wants it)
   SamplingParams sampling;
   int32_t priority = 0;                // with the priority policy: smaller first
+  // Structured output (src/grammar): each sample's tokens are constrained by its own
+  // TokenConstraint from this factory. Null: unconstrained.
+  std::shared_ptr<const TokenConstraintFactory> constraint;
 };
 
 enum class RequestFinish : uint8_t { kNone, kStop, kLength, kAbort, kError };

@@ -174,6 +174,7 @@ std::optional<ApiError> ParseCommon(const Json& body, OpenAIRequest* r) {
     return e;
   }
   r->priority = priority;
+  if (auto e = ParseStructuredRequest(body, &r->structured)) return e;
   return CheckFieldPolicy(body, r->chat, &r->unknown_fields);
 }
 
