@@ -187,6 +187,15 @@ void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult
     FinishSample(req, s, RequestFinish::kStop, std::move(piece));
     return;
   }
+  if (const TokenConstraint* c = s.sampler.constraint(); c != nullptr && c->Complete()) {
+    // Structured output: a complete match that nothing can extend. Stop here rather than
+    // sample the only token left (EOS, which a model may lack).
+    piece.text_delta += s.stops.Feed(s.detok.Flush()).emit;
+    piece.text_delta += s.stops.Flush();
+    if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);
+    FinishSample(req, s, RequestFinish::kStop, std::move(piece));
+    return;
+  }
   if (seq.is_finished()) {  // Update() finished it: max_tokens or the context is full
     piece.text_delta += s.stops.Feed(s.detok.Flush()).emit;
     piece.text_delta += s.stops.Flush();

@@ -56,6 +56,7 @@ class GrammarConstraint final : public TokenConstraint {
     matcher_.Rollback(n);
   }
   bool CanEnd() const override { return matcher_.CanEnd(); }
+  bool Complete() const override { return ended_ || (matcher_.CanEnd() && !matcher_.CanContinue()); }
 
  private:
   std::shared_ptr<GrammarMasker> masker_;

@@ -24,6 +24,9 @@ class TokenConstraint {
   virtual void Rollback(int n) = 0;
   // Whether the output so far is a complete match (an end token is allowed now).
   virtual bool CanEnd() const = 0;
+  // A complete match that no token can extend: the sample is done (the engine stops it
+  // with finish_reason "stop" without sampling an end token).
+  virtual bool Complete() const = 0;
 };
 
 // Makes one TokenConstraint per sequence of a request (n > 1 samples each get their own).
