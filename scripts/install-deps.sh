@@ -17,6 +17,7 @@ PACKAGES=(
   json-schema-test-suite  # tests/unit/grammar: JSON-Schema-Test-Suite draft7 cases for the schema compiler
   python3-jinja2  # tests/tools: reference renders of chat templates (Jinja2 as transformers uses it)
   tmux  # tests/cli/chat_tmux.sh drives weft chat in a terminal
+  time  # bench/expert_offload.py reads peak RSS from /usr/bin/time -v
   chromium  # tests/cli/report_screenshot.sh renders weft bench serve's HTML report headless
   nodejs  # tests/e2e: the official openai npm client against weft serve (run.sh installs it with npm ci)
 )
