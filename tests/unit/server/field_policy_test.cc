@@ -100,7 +100,7 @@ TEST(FieldPolicy, StructuredOutputFieldsAreParsed) {
       {R"({"prompt":"x","guided_choice":[]})", "guided_choice"},
       {R"({"prompt":"x","guided_regex":3})", "guided_regex"},
       {R"({"prompt":"x","guided_json":"{not json"})", "guided_json"},
-      {R"({"prompt":"x","guided_choice":["a"],"guided_regex":"b"})", "guided_regex"},
+      {R"({"prompt":"x","guided_regex":"b","guided_choice":["a"]})", "guided_choice"},  // the second one parsed
       {R"({"prompt":"x","structured_outputs":{"grammar":"root ::= x"}})", "structured_outputs.grammar"},
   };
   for (const auto& b : bad) {
