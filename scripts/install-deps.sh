@@ -14,6 +14,7 @@ PACKAGES=(
   libedit-dev  # line editing and history at weft chat's prompt
   # tests, benchmarks, fuzzing (libFuzzer comes with clang's runtime)
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  json-schema-test-suite  # tests/unit/grammar: JSON-Schema-Test-Suite draft7 cases for the schema compiler
   python3-jinja2  # tests/tools: reference renders of chat templates (Jinja2 as transformers uses it)
   tmux  # tests/cli/chat_tmux.sh drives weft chat in a terminal
   time  # bench/expert_offload.py reads peak RSS from /usr/bin/time -v

@@ -7,11 +7,14 @@
 #include <cstdio>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "cli/model_flags.h"
 #include "cli/commands.h"
 #include "base/mapped_file.h"
 #include "cli/compat_flags.h"
 #include "weft/engine.h"
+#include "grammar/structured_output.h"
 #include "spec/spec_config.h"
 #include "tokenizer/tokenizer.h"
 
@@ -31,6 +34,7 @@ struct Args {
   std::string spec;
   bool echo = false, quiet = false, ignore_eos = false;
   int threads = 0;
+  std::string json_schema_file, regex;  // structured output
 };
 
 using Clock = std::chrono::steady_clock;
@@ -64,6 +68,22 @@ Status Run(const Args& a) {
   sp.repetition_penalty = a.repeat_penalty;
   const uint64_t seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
   sp.seed = seed;
+  if (!a.json_schema_file.empty() || !a.regex.empty()) {
+    grammar::StructuredOutputSpec spec;
+    if (!a.json_schema_file.empty()) {
+      spec.kind = grammar::StructuredOutputSpec::Kind::kJsonSchema;
+      WEFT_ASSIGN_OR_RETURN(spec.text, ReadFileToString(a.json_schema_file));
+    } else {
+      spec.kind = grammar::StructuredOutputSpec::Kind::kRegex;
+      spec.text = a.regex;
+    }
+    auto c = grammar::GetStructuredOutput(spec, m.tokenizer);
+    if (!c.ok()) {
+      return InvalidArgumentError(fmt::format("{}: {}", a.regex.empty() ? "--json-schema " + a.json_schema_file : "--regex",
+                                              c.status().message()));
+    }
+    req.constraint = std::move(*c);
+  }
   // One sequence through the same engine `weft serve` uses: sampling, stop strings and
   // streaming text behave exactly as in the server.
   EngineConfig ec;
@@ -157,6 +177,10 @@ void RegisterRunCommand(CLI::App& app, int* exit_code) {
                   "(default: off); the summary shows the acceptance");
   cmd->add_flag("--echo", a->echo, "Print the prompt before the continuation");
   cmd->add_flag("-q,--quiet", a->quiet, "No summary line on stderr");
+  auto* schema = cmd->add_option("--json-schema", a->json_schema_file,
+                                 "Constrain the output to this JSON schema (a file)")
+                      ->check(CLI::ExistingFile);
+  cmd->add_option("--regex", a->regex, "Constrain the output to match this regular expression")->excludes(schema);
   cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
   AddGpuOnlyFlags(cmd);
   cmd->callback([a, exit_code] {

@@ -43,6 +43,7 @@ class Engine {
 
   EngineStats Stats() const;
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const std::shared_ptr<const Tokenizer>& shared_tokenizer() const { return tokenizer_; }
   const ModelConfig& model_config() const { return core_->model_config(); }
   int32_t max_model_len() const { return core_->max_model_len(); }
   const char* isa_name() const { return core_->isa_name(); }

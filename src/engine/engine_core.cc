@@ -135,7 +135,10 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
         SequenceSampler(sp, tokenizer_->eos_id(), seed), StreamingDetokenizer(*tokenizer_, dec),
         StopStringMatcher(sp.stop, sp.include_stop_str_in_output), false});
     s->sampler.AddPromptTokens(request.prompt_tokens);
-    if (req->speculate) {
+    if (request.constraint) s->sampler.SetConstraint(request.constraint->NewConstraint());
+    // Speculative drafts are verified without the constraint's masks (sampler_verify):
+    // a constrained sample decodes one token per step.
+    if (req->speculate && !request.constraint) {
       s->draft_len = config_.spec.num_draft;
       s->seq->draft.reserve(static_cast<size_t>(config_.spec.num_draft));
     }
@@ -208,6 +211,16 @@ void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult
   const StopStringMatcher::Result text = s.stops.Feed(s.detok.Feed(r.token));
   piece.text_delta = text.emit;
   if (text.stopped) {
+    if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);
+    drop_after();
+    FinishSample(req, s, RequestFinish::kStop, std::move(piece));
+    return;
+  }
+  if (const TokenConstraint* c = s.sampler.constraint(); c != nullptr && c->Complete()) {
+    // Structured output: a complete match that nothing can extend. Stop here rather than
+    // sample the only token left (EOS, which a model may lack).
+    piece.text_delta += s.stops.Feed(s.detok.Flush()).emit;
+    piece.text_delta += s.stops.Flush();
     if (!seq.is_finished()) scheduler_->Finish(&seq, FinishReason::kStop);
     drop_after();
     FinishSample(req, s, RequestFinish::kStop, std::move(piece));

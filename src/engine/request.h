@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "sampling/sampler.h"
 #include "sampling/sampling_params.h"
+#include "sampling/token_constraint.h"
 
 namespace weft {
 
@@ -16,6 +18,9 @@ struct GenerationRequest {
   SamplingParams sampling;
   int32_t priority = 0;                // with the priority policy: smaller first
   bool speculate = true;               // false: no speculative decoding for this request
+  // Structured output (src/grammar): each sample's tokens are constrained by its own
+  // TokenConstraint from this factory. Null: unconstrained.
+  std::shared_ptr<const TokenConstraintFactory> constraint;
 };
 
 enum class RequestFinish : uint8_t { kNone, kStop, kLength, kAbort, kError };

@@ -160,12 +160,14 @@ SampleResult SequenceSampler::Sample(std::span<float> logits) {
     raw_.assign(logits.begin(), logits.end());
   }
   ApplyPenaltiesAndMasks(logits);
+  if (constraint_) ApplyConstraint(logits);
   r.token = Draw(logits);
   Record(r);
   return r;
 }
 
 void SequenceSampler::Record(SampleResult& r) {
+  if (constraint_) constraint_->Accept(r.token);
   if (params_.logprobs >= 0) {
     const LogSoftmax ls(raw_);
     r.logprob = ls(raw_[static_cast<size_t>(r.token)]);

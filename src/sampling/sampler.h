@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <span>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "sampling/sampling_params.h"
+#include "sampling/token_constraint.h"
 
 namespace weft {
 
@@ -55,9 +57,16 @@ class SequenceSampler {
   // distribution does not).
   SampleResult Verify(std::span<float> logits, int32_t draft, bool* accepted);
   int num_generated() const { return num_generated_; }
+  // Structured output: from now on only tokens `constraint` allows are drawn (the mask
+  // is applied after penalties, before temperature / top-k / top-p), and each drawn
+  // token advances it. Speculative decoding rolls rejected tokens back through
+  // constraint()->Rollback(n). Null: unconstrained.
+  void SetConstraint(std::unique_ptr<TokenConstraint> constraint) { constraint_ = std::move(constraint); }
+  TokenConstraint* constraint() const { return constraint_.get(); }
 
  private:
   void ApplyPenaltiesAndMasks(std::span<float> logits) const;
+  void ApplyConstraint(std::span<float> logits);  // sampler_constraint.cc
   int32_t Draw(std::span<const float> logits);
   // The distribution Draw samples from (not greedy): fills candidates_[0, cut) and their
   // unnormalised probabilities probs_[0, cut); returns cut (0: every logit is -inf).
@@ -75,6 +84,8 @@ class SequenceSampler {
   std::vector<std::pair<float, int32_t>> candidates_;
   std::vector<double> probs_;
   std::vector<float> raw_;
+  std::unique_ptr<TokenConstraint> constraint_;
+  std::vector<uint64_t> allowed_;  // the constraint's mask, reused
 };
 
 }  // namespace weft

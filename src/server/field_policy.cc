@@ -50,6 +50,12 @@ constexpr Acted kActed[] = {
     {"stream_options", Where::kBoth},
     {"priority", Where::kBoth},
     {"speculative_decoding", Where::kBoth},
+    // Structured output (server/structured_request.cc).
+    {"response_format", Where::kBoth},
+    {"guided_json", Where::kBoth},
+    {"guided_regex", Where::kBoth},
+    {"guided_choice", Where::kBoth},
+    {"structured_outputs", Where::kBoth},
 };
 
 // Fields that change nothing about the answer weft gives: ignored.
@@ -63,9 +69,6 @@ bool Never(const Json&, const Json&) { return false; }
 bool IsFalse(const Json& v, const Json&) { return v.is_boolean() && !v.get<bool>(); }
 bool IsOne(const Json& v, const Json&) { return v.is_number() && v.get<double>() == 1.0; }
 bool IsEmptyString(const Json& v, const Json&) { return v.is_string() && v.get_ref<const std::string&>().empty(); }
-bool IsTextFormat(const Json& v, const Json&) {
-  return v.is_object() && v.size() == 1 && v.contains("type") && v["type"] == "text";
-}
 bool IsTextOnly(const Json& v, const Json&) { return v == Json::array({"text"}); }
 bool IsN(const Json& v, const Json& body) {
   auto n = body.find("n");
@@ -81,17 +84,11 @@ struct Refused {
   bool (*inert)(const Json& value, const Json& body);
   const char* why;
 };
-constexpr const char* kGuided = "guided decoding is not implemented, so the answer would not follow it";
+constexpr const char* kGuided = "this guided decoding option is not implemented (guided_json, guided_regex, guided_choice are), so the answer would not follow it";
 constexpr Refused kRefused[] = {
-    {"response_format", Where::kBoth, IsTextFormat,
-     "structured output is not implemented, so the answer would not follow the format (only {\"type\": \"text\"})"},
-    {"guided_json", Where::kBoth, Never, kGuided},
-    {"guided_regex", Where::kBoth, Never, kGuided},
-    {"guided_choice", Where::kBoth, Never, kGuided},
     {"guided_grammar", Where::kBoth, Never, kGuided},
     {"guided_decoding_backend", Where::kBoth, Never, kGuided},
     {"guided_whitespace_pattern", Where::kBoth, Never, kGuided},
-    {"structured_outputs", Where::kBoth, Never, kGuided},
     {"best_of", Where::kBoth, IsN, "samples are not ranked on the server: best_of must equal n"},
     {"use_beam_search", Where::kBoth, IsFalse, "beam search is not implemented"},
     {"length_penalty", Where::kBoth, IsOne, "it applies to beam search, which is not implemented"},

@@ -61,7 +61,14 @@ std::optional<ApiError> AdmitGeneration(OpenAIRequest request, const Engine& eng
   const OpenAIRequest& r = plan->request;
   if (auto e = TokenizePrompts(r, engine.tokenizer(), chat_template, template_error, plan)) return e;
   const int64_t max_len = engine.max_model_len();
+  std::shared_ptr<const TokenConstraintFactory> constraint;
+  if (r.structured) {
+    auto c = grammar::GetStructuredOutput(r.structured->spec, engine.shared_tokenizer());
+    if (!c.ok()) return BadRequest(c.status().message(), r.structured->field);
+    constraint = std::move(*c);
+  }
   for (GenerationRequest& g : plan->prompts) {
+    g.constraint = constraint;
     const auto size = static_cast<int64_t>(g.prompt_tokens.size());
     g.sampling = r.sampling;
     g.priority = r.priority;

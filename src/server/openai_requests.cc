@@ -175,6 +175,7 @@ std::optional<ApiError> ParseCommon(const Json& body, OpenAIRequest* r) {
   }
   r->priority = priority;
   if (auto e = GetBool(body, "speculative_decoding", &r->speculative_decoding)) return e;
+  if (auto e = ParseStructuredRequest(body, &r->structured)) return e;
   return CheckFieldPolicy(body, r->chat, &r->unknown_fields);
 }
 

@@ -18,6 +18,7 @@
 
 #include "sampling/sampling_params.h"
 #include "server/errors.h"
+#include "server/structured_request.h"
 
 namespace weft::server {
 
@@ -45,6 +46,7 @@ struct OpenAIRequest {
   bool continue_final_message = false;
   nlohmann::ordered_json chat_template_kwargs;  // object or null
   std::vector<std::string> unknown_fields;      // in no policy: ignored (the server logs them)
+  std::optional<StructuredRequest> structured;  // response_format / guided_* / structured_outputs
 };
 
 // Deepest nesting of arrays/objects allowed in a body (hostile input guard).

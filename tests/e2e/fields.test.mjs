@@ -63,8 +63,7 @@ async function post(route, body) {
 
 test('fields that would change the answer are refused by name', async () => {
   const completions = {
-    response_format: { type: 'json_object' }, best_of: 3, suffix: 'The end.', prompt_logprobs: 1,
-    guided_json: { type: 'object' }, guided_regex: 'a+', guided_choice: ['a', 'b'], guided_grammar: 'root ::= "a"',
+    best_of: 3, suffix: 'The end.', prompt_logprobs: 1, guided_grammar: 'root ::= "a"',
     use_beam_search: true, logits_processors: ['x'], allowed_token_ids: [1], cache_salt: 'tenant',
   };
   for (const [name, value] of Object.entries(completions)) {
@@ -77,8 +76,7 @@ test('fields that would change the answer are refused by name', async () => {
     });
   }
   const chats = {
-    tool_choice: 'auto', response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } },
-    guided_json: { type: 'object' }, functions: [{ name: 'f', parameters: {} }], chat_template: '{{ messages }}',
+    tool_choice: 'auto', functions: [{ name: 'f', parameters: {} }], chat_template: '{{ messages }}',
     echo: true, reasoning_effort: 'high',
   };
   for (const [name, value] of Object.entries(chats)) {
@@ -91,6 +89,23 @@ test('fields that would change the answer are refused by name', async () => {
   }
   await rejects400(complete({ priority: 1 }), 'priority', /priority scheduling policy/);
   await rejects400(complete({ echo: true, logprobs: 1 }), 'echo', /logprobs/);
+});
+
+test('structured output: response_format json_schema, guided_choice, and a 400 naming an unsupported keyword', async () => {
+  const schema = { type: 'object', properties: { answer: { enum: ['yes', 'no'] }, n: { type: 'integer', minimum: 0, maximum: 9 } },
+    required: ['answer', 'n'], additionalProperties: false };
+  for (const seed of [1, 2, 3]) {
+    const r = await complete({ seed, max_tokens: 64, response_format: { type: 'json_schema', json_schema: { name: 'a', schema, strict: true } } });
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    const v = JSON.parse(r.choices[0].text);
+    assert.ok(['yes', 'no'].includes(v.answer) && Number.isInteger(v.n) && v.n >= 0 && v.n <= 9, r.choices[0].text);
+    const c = await chat(USER, { seed, max_tokens: 64, response_format: { type: 'json_schema', json_schema: { name: 'a', schema } } });
+    const cv = JSON.parse(c.choices[0].message.content);
+    assert.deepEqual(Object.keys(cv), ['answer', 'n']);
+  }
+  const g = await complete({ seed: 5, max_tokens: 16, guided_choice: ['alpha', 'beta'] });
+  assert.ok(['alpha', 'beta'].includes(g.choices[0].text), g.choices[0].text);
+  await rejects400(complete({ guided_json: { type: 'object', not: {} } }), 'guided_json', /unsupported JSON Schema keyword 'not'/);
 });
 
 test('values that ask for nothing, and harmless fields, are accepted', async () => {

@@ -32,19 +32,13 @@ std::string WithField(bool chat, const std::string& name, const std::string& val
 
 TEST(FieldPolicy, FieldsThatChangeTheAnswerAreRefusedByName) {
   const FieldCase cases[] = {
-      {false, "response_format", R"({"type":"json_object"})"},
-      {true, "response_format", R"({"type":"json_schema","json_schema":{"name":"a","schema":{}}})"},
       {true, "tool_choice", R"("auto")"},
       {true, "tool_choice", R"("required")"},
       {false, "best_of", "3"},
       {false, "suffix", R"("the end")"},
       {false, "prompt_logprobs", "0"},
       {true, "prompt_logprobs", "1"},
-      {false, "guided_json", R"({"type":"object"})"},
-      {true, "guided_regex", R"("a+")"},
-      {true, "guided_choice", R"(["a","b"])"},
       {false, "guided_grammar", R"("root ::= x")"},
-      {true, "structured_outputs", R"({"regex":"a"})"},
       {false, "use_beam_search", "true"},
       {false, "length_penalty", "0.5"},
       {false, "logits_processors", R"(["x"])"},
@@ -67,6 +61,54 @@ TEST(FieldPolicy, FieldsThatChangeTheAnswerAreRefusedByName) {
     EXPECT_EQ(e->param, c.name) << body;
     EXPECT_EQ(e->code, "unsupported_parameter") << body;
     EXPECT_NE(e->message.find(std::string("'") + c.name + "' is not supported"), std::string::npos) << e->message;
+  }
+}
+
+// Structured output is acted on (server/structured_request.cc): parsed into
+// OpenAIRequest::structured, with the field it came from; malformed values are 400s naming it.
+TEST(FieldPolicy, StructuredOutputFieldsAreParsed) {
+  const struct {
+    bool chat;
+    const char* name;
+    const char* value;
+    grammar::StructuredOutputSpec::Kind kind;
+    const char* field;
+  } cases[] = {
+      {false, "response_format", R"({"type":"json_object"})", grammar::StructuredOutputSpec::Kind::kJsonObject, "response_format"},
+      {true, "response_format", R"({"type":"json_schema","json_schema":{"name":"a","schema":{"type":"string"}}})",
+       grammar::StructuredOutputSpec::Kind::kJsonSchema, "response_format.json_schema.schema"},
+      {false, "guided_json", R"({"type":"object"})", grammar::StructuredOutputSpec::Kind::kJsonSchema, "guided_json"},
+      {true, "guided_regex", R"("a+")", grammar::StructuredOutputSpec::Kind::kRegex, "guided_regex"},
+      {true, "guided_choice", R"(["a","b"])", grammar::StructuredOutputSpec::Kind::kChoice, "guided_choice"},
+      {true, "structured_outputs", R"({"regex":"a"})", grammar::StructuredOutputSpec::Kind::kRegex, "structured_outputs.regex"},
+  };
+  for (const auto& c : cases) {
+    OpenAIRequest r;
+    const std::string body = WithField(c.chat, c.name, c.value);
+    auto e = Parse(body, c.chat, &r);
+    ASSERT_FALSE(e) << body << ": " << e->message;
+    ASSERT_TRUE(r.structured.has_value()) << body;
+    EXPECT_EQ(r.structured->spec.kind, c.kind) << body;
+    EXPECT_EQ(r.structured->field, c.field) << body;
+  }
+  const struct {
+    const char* body;
+    const char* param;
+  } bad[] = {
+      {R"({"prompt":"x","response_format":{"type":"xml"}})", "response_format.type"},
+      {R"({"prompt":"x","response_format":{"type":"json_schema"}})", "response_format.json_schema"},
+      {R"({"prompt":"x","guided_choice":[]})", "guided_choice"},
+      {R"({"prompt":"x","guided_regex":3})", "guided_regex"},
+      {R"({"prompt":"x","guided_json":"{not json"})", "guided_json"},
+      {R"({"prompt":"x","guided_regex":"b","guided_choice":["a"]})", "guided_choice"},  // the second one parsed
+      {R"({"prompt":"x","structured_outputs":{"grammar":"root ::= x"}})", "structured_outputs.grammar"},
+  };
+  for (const auto& b : bad) {
+    OpenAIRequest r;
+    auto e = Parse(b.body, false, &r);
+    ASSERT_TRUE(e) << b.body;
+    EXPECT_EQ(e->http_status, 400) << b.body;
+    EXPECT_EQ(e->param, b.param) << b.body << ": " << e->message;
   }
 }
 

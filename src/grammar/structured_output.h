@@ -1,0 +1,36 @@
+// Structured output for the engine: a request's constraint (JSON schema, any JSON
+// object, regex, choice list) compiled once per (constraint, tokenizer) and cached, then
+// handed to the sampler as one TokenConstraint per sequence.
+//
+// Thread-safety: StructuredOutputCache is shared and locked; the factories it returns
+// are immutable apart from the masker's internal caches (locked).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sampling/token_constraint.h"
+#include "weft/status.h"
+
+namespace weft {
+class Tokenizer;
+}
+
+namespace weft::grammar {
+
+struct StructuredOutputSpec {
+  enum class Kind : uint8_t { kJsonSchema, kJsonObject, kRegex, kChoice };
+  Kind kind = Kind::kJsonObject;
+  std::string text;                  // kJsonSchema: the schema JSON; kRegex: the pattern
+  std::vector<std::string> choices;  // kChoice
+  std::string Key() const;           // identifies the compiled grammar
+};
+
+// Compiles (or finds) the constraint for `spec` over `tokenizer`'s vocabulary.
+// InvalidArgument naming the unsupported keyword / construct when it cannot be compiled.
+StatusOr<std::shared_ptr<const TokenConstraintFactory>> GetStructuredOutput(const StructuredOutputSpec& spec,
+                                                                            const std::shared_ptr<const Tokenizer>& tokenizer);
+
+}  // namespace weft::grammar
