@@ -17,7 +17,8 @@ namespace {
 
 struct Case {
   DType type;
-  double max_rel_rmse;  // reconstruction RMSE / RMS of the input (Gaussian rows)
+  double max_rel_rmse;  // reconstruction RMSE / RMS of the input (Gaussian rows with outliers),
+                       // about 1.25x what the quantisers reach (each type's bits set it)
 };
 
 std::vector<float> GaussianRows(int64_t n, uint32_t seed) {
@@ -81,12 +82,12 @@ TEST_P(QuantRowsTest, RowsAreIndependent) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, QuantRowsTest,
-                         ::testing::Values(Case{DType::kQ8_0, 0.006}, Case{DType::kQ6_K, 0.02},
-                                           Case{DType::kQ5_0, 0.05}, Case{DType::kQ5_1, 0.05},
-                                           Case{DType::kQ5_K, 0.04}, Case{DType::kQ4_0, 0.1},
-                                           Case{DType::kQ4_1, 0.1}, Case{DType::kQ4_K, 0.08},
-                                           Case{DType::kQ3_K, 0.2}, Case{DType::kQ2_K, 0.4},
-                                           Case{DType::kF16, 0.001}, Case{DType::kBF16, 0.005}),
+                         ::testing::Values(Case{DType::kQ8_0, 0.0085}, Case{DType::kQ6_K, 0.027},
+                                           Case{DType::kQ5_0, 0.068}, Case{DType::kQ5_1, 0.052},
+                                           Case{DType::kQ5_K, 0.05}, Case{DType::kQ4_0, 0.135},
+                                           Case{DType::kQ4_1, 0.106}, Case{DType::kQ4_K, 0.097},
+                                           Case{DType::kQ3_K, 0.2}, Case{DType::kQ2_K, 0.38},
+                                           Case{DType::kF16, 0.0003}, Case{DType::kBF16, 0.0021}),
                          [](const auto& info) { return std::string(DTypeName(info.param.type)); });
 
 TEST(QuantRowsExact, ValuesOnTheGridAreReproduced) {
