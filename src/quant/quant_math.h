@@ -17,7 +17,15 @@
 
 namespace weft::quant {
 
-inline int NearestInt(float x) { return static_cast<int>(std::nearbyint(x)); }
+// Adding 1.5 * 2^23 leaves x rounded (to nearest, ties to even, by the float addition
+// itself) in the low mantissa bits, offset by 2^22. Much faster than nearbyint, which is a
+// library call on baseline x86-64.
+inline int NearestInt(float x) {
+  const float shifted = x + 12582912.0f;
+  int32_t bits;
+  std::memcpy(&bits, &shifted, sizeof(bits));
+  return (bits & 0x007FFFFF) - 0x00400000;
+}
 
 inline void StoreF16(uint8_t* dst, float v) {
   const uint16_t h = FloatToFp16(v);
