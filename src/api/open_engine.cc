@@ -10,6 +10,11 @@ StatusOr<OpenedModel> OpenModel(const std::string& spec, const OpenModelOptions&
   OpenedModel m;
   WEFT_ASSIGN_OR_RETURN(m.path, ResolveModelPath(spec, ModelSearchPaths::FromEnvironment()));
   WEFT_ASSIGN_OR_RETURN(m.file, OpenModelFile(m.path));
+  if (options.bind.expert_cache_bytes > 0 && !m.file->config().is_moe()) {
+    return InvalidArgumentError(fmt::format("{}: an expert cache (--expert-cache-mem) is for mixture-of-experts "
+                                            "models, and this {} model has no experts; leave the flag out",
+                                            m.path, m.file->config().arch));
+  }
   auto model = BindModel(m.file, options.bind);
   if (!model.ok()) return model.status().WithContext(m.path);
   m.model = std::move(model).value();

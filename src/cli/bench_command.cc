@@ -14,6 +14,8 @@
 #include <random>
 #include <thread>
 
+#include "cli/moe_report.h"
+#include "cli/model_flags.h"
 #include "cli/bench_llama.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
@@ -46,8 +48,9 @@ double Percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
 }
 
-Status Run(const Args& a) {
-  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+Status Run(const Args& a, const ModelFlags& model_flags) {
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   EngineConfig ec;
   ec.scheduler.max_num_seqs = a.max_seqs;
   ec.scheduler.max_num_batched_tokens = a.max_batched;
@@ -162,6 +165,9 @@ Status Run(const Args& a) {
               static_cast<long long>(st.prefix_hit_tokens), static_cast<long long>(st.prefix_queried_tokens));
   std::printf("steps                  %lld, %.3f ms per step, scheduler %.1f us per step\n",
               static_cast<long long>(st.num_steps), st.step_ms_mean, st.schedule_us_mean);
+  if (st.moe) {  // the engine's counters start at load: this run's are the whole figures
+    std::printf("%-22s %s\n", "experts", MoeSummary(*st.moe, generated + total_prompt).c_str());
+  }
   if (!a.json_out.empty()) {
     nlohmann::ordered_json j;
     j["requests"] = a.batch;
@@ -180,6 +186,7 @@ Status Run(const Args& a) {
     j["kv_waste_mean"] = st.kv_waste_mean;
     j["schedule_us_per_step"] = st.schedule_us_mean;
     j["steps"] = st.num_steps;
+    if (st.moe) AddMoeJson(*st.moe, generated + total_prompt, &j);
     std::ofstream(a.json_out) << j.dump(2) << "\n";
   }
   return Status::Ok();
@@ -195,6 +202,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   auto lb = std::make_shared<LlamaBenchArgs>();
   // Not required(): `weft bench serve ...` has none; the callback checks it otherwise.
   AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo");
+  AddModelFlags(cmd, &lb->model_flags);  // both modes
   RegisterBenchServeCommand(*cmd, exit_code);
   CLI::App* serve = cmd->get_subcommand("serve");
   cmd->add_option("--batch", a->batch, "Number of requests, all submitted at once (default: 32)")->check(CLI::Range(1, 100000));
@@ -240,7 +248,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
                                "engine flags (use --prompt-len, --gen-len)");
     } else {
       a->threads = lb->threads.empty() ? 0 : lb->threads[0];
-      s = Run(*a);
+      s = Run(*a, lb->model_flags);
     }
     if (!s.ok()) {
       std::fprintf(stderr, "weft bench: %s\n", s.message().c_str());

@@ -1,5 +1,6 @@
 // weft bench MODEL [-p 512] [-n 128] [-d 0] [-t T,...] [-r 5] [-o md|json|jsonl|csv] [--json FILE]:
 // llama-bench's pp/tg tests on one sequence (cli/bench_llama.h).
+#include "cli/moe_report.h"
 #include "cli/bench_llama.h"
 
 #include <CLI/CLI.hpp>
@@ -133,6 +134,7 @@ struct TestResult {
   double kv_bytes_per_token = 0;    // tg: K/V read per step, on average
   double fraction = 0;              // of the bandwidth (tg) or of the compute peak (pp)
   const char* peak_kind = "";       // "mem", "int8", "fp32"
+  std::optional<MoeStats> moe;      // a mixture of experts: over the timed runs
 
   std::string Name() const {
     std::string name = n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
@@ -209,6 +211,7 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
     j["bandwidth_fraction"] = r.fraction;
   }
   j["median_ts"] = r.ts.median;
+  if (r.moe) AddMoeJson(*r.moe, static_cast<int64_t>(r.n_prompt + r.n_gen) * static_cast<int64_t>(r.samples_ns.size()), &j);
   return j;
 }
 
@@ -286,7 +289,7 @@ StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_ge
 // Options both modes take (CLI11 names: the positional's, else the long name).
 const std::set<std::string> kSharedOptions = {"model",      "--model",        "--threads",     "--json",
                                                "--seed",     "--help",         "--n-gpu-layers", "--flash-attn",
-                                               "--gpu-memory-utilization"};
+                                               "--gpu-memory-utilization", "--expert-cache-mem"};
 
 }  // namespace
 
@@ -380,8 +383,9 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   if (threads.empty()) threads.push_back(PhysicalCoreCount());
   WEFT_ASSIGN_OR_RETURN(int64_t probe_bytes, ParseByteSize("--probe-mem", a.probe_mem));
 
-  OpenModelOptions open;
-  open.load_tokenizer = false;  // random token ids
+  OpenModelOptions no_tokenizer;
+  no_tokenizer.load_tokenizer = false;  // random token ids
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(a.model_flags, no_tokenizer));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   const std::string& path = m.path;
   const ModelConfig& cfg = m.model->config();
@@ -451,6 +455,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
       if (!a.no_warmup) {  // as llama-bench: the whole prompt, or one generated token
         WEFT_RETURN_IF_ERROR(RunOnce(*seq, depth, np, np > 0 ? 0 : 1, rng, cfg.n_vocab, logits).status());
       }
+      const std::optional<MoeStats> moe_before = m.model->moe_stats();
       for (int rep = 0; rep < a.repetitions; ++rep) {
         if (bar) bar->Update(done_runs, total_runs, fmt::format("{}, run {}/{}", label, rep + 1, a.repetitions));
         WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seq, depth, np, ng, rng, cfg.n_vocab, logits));
@@ -458,6 +463,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
         r.samples_ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(ns));
         ++done_runs;
       }
+      if (moe_before) r.moe = MoeDelta(*moe_before, *m.model->moe_stats());
       r.ts = Summarize(r.samples_ts);
       std::vector<double> ns(r.samples_ns.begin(), r.samples_ns.end());
       r.ns = Summarize(ns);
@@ -484,6 +490,11 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   for (const TestResult& r : results) all.push_back(ToJson(c, r));
   if (md) {
     PrintTable(c, results);
+    for (const TestResult& r : results) {
+      if (!r.moe) continue;
+      const int64_t tokens = static_cast<int64_t>(r.n_prompt + r.n_gen) * static_cast<int64_t>(r.samples_ns.size());
+      std::printf("%s: %s\n", r.Name().c_str(), MoeSummary(*r.moe, tokens).c_str());
+    }
     std::printf("\nbuild: %s (weft %s)\n", WEFT_GIT_COMMIT, WEFT_VERSION);
   } else if (a.output == "json") {
     std::printf("%s\n", all.dump(2).c_str());

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/model_flags.h"
 #include "weft/status.h"
 
 namespace CLI {
@@ -40,6 +41,7 @@ struct LlamaBenchArgs {
   bool no_warmup = false;
   uint64_t seed = 1;               // random token ids
   std::vector<const CLI::Option*> own_options;  // filled by AddLlamaBenchOptions
+  ModelFlags model_flags;                       // shared with the engine mode
 };
 
 // Registers this mode's options on `cmd` (-p, -n, -d, -t, -r, -o, --ubatch-size,

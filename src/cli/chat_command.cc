@@ -17,6 +17,7 @@
 #include <fstream>
 #include <random>
 
+#include "cli/model_flags.h"
 #include "cli/commands.h"
 #include "cli/edit_line_reader.h"
 #include "cli/compat_flags.h"
@@ -37,6 +38,7 @@ static_assert(std::atomic<bool>::is_always_lock_free);
 extern "C" void OnSigint(int) { g_interrupted.store(true); }
 
 struct Args {
+  ModelFlags model_flags;
   std::string model, chat_template, system;
   int n_predict = 256;
   float temp = 0.8f, top_p = 0.95f, min_p = 0.05f;
@@ -364,7 +366,8 @@ StatusOr<std::unique_ptr<Engine>> CreateEngineWithoutSigint(const EngineConfig& 
 }
 
 Status Run(const Args& a) {
-  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(a.model_flags));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   const std::string& path = m.path;
   std::shared_ptr<const ModelChatTemplate> tmpl;
   auto loaded = LoadModelChatTemplate(*m.file, *m.tokenizer, a.chat_template);
@@ -413,6 +416,7 @@ void RegisterChatCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("chat", "Chat with a model in the terminal (reads turns line by line from a pipe)");
   auto a = std::make_shared<Args>();
   AddModelOption(cmd, &a->model, "Model file, directory, name (e.g. tinyllama-v0) or hf:owner/repo")->required();
+  AddModelFlags(cmd, &a->model_flags);
   cmd->add_option("--chat-template,--chat-template-file", a->chat_template,
                   "Jinja chat template file (default: the model's; a model without one needs this)");
   cmd->add_option("--system,--system-prompt", a->system, "System message (default: none; the template's own default if it has one)");

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "base/mapped_file.h"
+#include "cli/model_flags.h"
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
 #include "cli/progress.h"
@@ -20,6 +21,7 @@ namespace weft::cli {
 namespace {
 
 struct Args {
+  ModelFlags model_flags;
   std::string model, file, kl_base;
   int64_t n_ctx = 512;
   int64_t chunks = 0;
@@ -40,7 +42,8 @@ Status Run(const Args& a) {
   options.threads = a.threads;
   options.max_tokens_per_step = std::min<int64_t>(a.n_ctx, 512);
   options.max_logit_rows = options.max_tokens_per_step;
-  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(a.model_flags));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, options));
   const Tokenizer* tokenizer = m.tokenizer.get();
   // llama-perplexity's convention: the whole text is encoded with BOS in front (when the
@@ -90,6 +93,7 @@ void RegisterPerplexityCommand(CLI::App& app, int* exit_code) {
                                                "saved base, to judge a quantisation)");
   auto a = std::make_shared<Args>();
   AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo")->required();
+  AddModelFlags(cmd, &a->model_flags);
   cmd->add_option("-f,--file", a->file, "Text file to score, e.g. ../shared/models/text/wiki.test.raw")->required();
   cmd->add_option("-c,--ctx-size,--ctx,--max-model-len", a->n_ctx,
                   "Tokens per chunk (default: 512). As llama.cpp's llama-perplexity: the text is encoded with BOS "

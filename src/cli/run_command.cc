@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <random>
 
+#include "cli/model_flags.h"
 #include "cli/commands.h"
 #include "base/mapped_file.h"
 #include "cli/compat_flags.h"
@@ -17,6 +18,7 @@ namespace weft::cli {
 namespace {
 
 struct Args {
+  ModelFlags model_flags;
   std::string model, prompt, prompt_file;
   int n_predict = 128;
   float temp = 0.8f, top_p = 0.95f, min_p = 0.05f;
@@ -39,7 +41,8 @@ void Write(const std::string& text) {
 }
 
 Status Run(const Args& a) {
-  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(a.model_flags));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   std::string prompt = a.prompt;
   if (!a.prompt_file.empty()) {
     WEFT_ASSIGN_OR_RETURN(prompt, ReadFileToString(a.prompt_file));
@@ -114,6 +117,7 @@ void RegisterRunCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("run", "Generate a continuation of a prompt, streamed to stdout");
   auto a = std::make_shared<Args>();
   AddModelOption(cmd, &a->model, "Model file, directory, name (e.g. tinyllama-v0) or hf:owner/repo")->required();
+  AddModelFlags(cmd, &a->model_flags);
   auto* prompt = cmd->add_option("-p,--prompt", a->prompt, "The prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "Read the prompt from this file")->excludes(prompt);
   cmd->add_option("-n,--n-predict,--predict", a->n_predict, "Tokens to generate at most (default: 128)")->check(CLI::Range(1, 1 << 20));

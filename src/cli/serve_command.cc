@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sstream>
 
+#include "cli/model_flags.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
@@ -55,6 +56,7 @@ void RaiseFileLimit(size_t want) {
 }
 
 struct Args {
+  ModelFlags model_flags;
   std::string model, host = "127.0.0.1", api_key, api_key_file, served_model_name, chat_template, log_format = "text";
   std::string kv_mem;
   int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0, max_connections = 4096;
@@ -104,7 +106,8 @@ Status Run(const Args& a) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   // Everything a user can get wrong about the model is found out before listening.
-  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model));
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(a.model_flags));
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   const std::string& path = m.path;
   std::shared_ptr<const ModelChatTemplate> tmpl;
   std::string tmpl_error;
@@ -172,6 +175,7 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
   auto a = std::make_shared<Args>();
   AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo")->required();
+  AddModelFlags(cmd, &a->model_flags);
   cmd->add_option("--host", a->host, "Address to listen on (default: 127.0.0.1)");
   cmd->add_option("--port", a->port, "Port to listen on; 0 picks a free one (default: 8080)")->check(CLI::Range(0, 65535));
   auto* key = cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on every route but /health, /version and /metrics");

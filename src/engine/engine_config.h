@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
+#include "model/moe_stats.h"
 #include "sched/scheduler.h"
 #include "tensor/dtype.h"
 
@@ -44,6 +46,8 @@ struct EngineStats {
   int64_t decode_steps = 0, decode_tokens = 0;
   double decode_tokens_per_s = 0;
   double peak_kv_usage = 0;
+  // A mixture of experts: tokens per (layer, expert) and the expert cache, since load.
+  std::optional<MoeStats> moe;
 };
 
 }  // namespace weft

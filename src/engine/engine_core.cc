@@ -317,6 +317,7 @@ EngineStats EngineCore::Stats() const {
   s.decode_tokens = decode_tokens_;
   s.decode_tokens_per_s = decode_seconds_ > 0 ? static_cast<double>(decode_tokens_) / decode_seconds_ : 0;
   s.peak_kv_usage = peak_kv_usage_;
+  s.moe = runner_->model().moe_stats();
   return s;
 }
 

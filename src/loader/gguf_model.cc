@@ -63,6 +63,38 @@ Status ParseRopeScaling(const GgufFile& f, const std::string& a, RopeScaling* ou
   return Status::Ok();
 }
 
+// Mixture of experts: {arch}.expert_count and .expert_used_count (Mixtral keeps arch
+// "llama"), the experts' own FFN length and the shared expert's (Qwen2-MoE).
+Status ParseExperts(const GgufFile& f, const std::string& a, ModelConfig* c) {
+  WEFT_ASSIGN_OR_RETURN(auto count, f.FindInt(a + ".expert_count"));
+  if (!count || *count == 0) return Status::Ok();
+  WEFT_ASSIGN_OR_RETURN(auto used, f.FindInt(a + ".expert_used_count"));
+  if (*count < 0 || !used || *used <= 0 || *used > *count) {
+    return InvalidArgumentError(fmt::format("{}.expert_count is {} and {}.expert_used_count is {}: a mixture of "
+                                            "experts needs 1 <= used <= count",
+                                            a, *count, a, used ? fmt::format("{}", *used) : "missing"));
+  }
+  c->n_expert = *count;
+  c->n_expert_used = *used;
+  WEFT_ASSIGN_OR_RETURN(auto ff, f.FindInt(a + ".expert_feed_forward_length"));
+  WEFT_ASSIGN_OR_RETURN(auto shared_ff, f.FindInt(a + ".expert_shared_feed_forward_length"));
+  if ((ff && *ff <= 0) || (shared_ff && *shared_ff < 0)) {
+    return InvalidArgumentError(fmt::format("{}: expert_feed_forward_length {} / expert_shared_feed_forward_length {}",
+                                            a, ff.value_or(0), shared_ff.value_or(0)));
+  }
+  // Renormalise the chosen experts' weights: GGUF says so (DeepSeek) or the family's
+  // default holds (Mixtral and Qwen3-MoE do, Qwen2-MoE's norm_topk_prob is false).
+  WEFT_ASSIGN_OR_RETURN(auto norm, f.FindBool(a + ".expert_weights_norm"));
+  c->expert_weights_norm = norm.value_or(a != "qwen2moe");
+  c->n_ff_expert = ff.value_or(0);
+  c->n_ff_shared_expert = shared_ff.value_or(0);
+  // A shared expert without the key (older converters): its width from its tensor.
+  if (!shared_ff) {
+    if (const TensorView* t = f.FindTensor("blk.0.ffn_up_shexp.weight")) c->n_ff_shared_expert = t->ne[1];
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
@@ -91,7 +123,8 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   c.rope_theta = static_cast<float>(theta.value_or(10000.0));
   WEFT_ASSIGN_OR_RETURN(auto rope_dim, f.FindInt(a + ".rope.dimension_count"));
   c.rope_dim = rope_dim.value_or(c.head_dim);
-  c.rope_style = (a == "qwen2" || a == "qwen3") ? RopeStyle::kNeox : RopeStyle::kInterleaved;
+  c.rope_style = (a == "qwen2" || a == "qwen3" || a == "qwen2moe" || a == "qwen3moe") ? RopeStyle::kNeox
+                                                                                      : RopeStyle::kInterleaved;
   WEFT_RETURN_IF_ERROR(ParseRopeScaling(f, a, &c.rope_scaling));
   WEFT_ASSIGN_OR_RETURN(auto window, f.FindInt(a + ".attention.sliding_window"));
   if (window && *window < 0) return InvalidArgumentError(fmt::format("{}.attention.sliding_window is {}", a, *window));
@@ -104,6 +137,8 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   c.attn_logit_softcap = static_cast<float>(attn_cap.value_or(0.0));
   WEFT_ASSIGN_OR_RETURN(auto final_cap, f.FindFloat(a + ".final_logit_softcapping"));
   c.final_logit_softcap = static_cast<float>(final_cap.value_or(0.0));
+
+  WEFT_RETURN_IF_ERROR(ParseExperts(f, a, &c));
 
   // Vocabulary size: explicit key, else the token list, else the embedding's rows.
   WEFT_ASSIGN_OR_RETURN(auto vocab, f.FindInt(a + ".vocab_size"));

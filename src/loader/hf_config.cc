@@ -117,9 +117,40 @@ std::optional<FamilyDefaults> LookUpFamily(const std::string& model_type) {
   if (model_type == "mistral") return FamilyDefaults{"llama", 4096 * 32, RopeStyle::kInterleaved};
   if (model_type == "qwen2") return FamilyDefaults{"qwen2", 32768, RopeStyle::kNeox};
   if (model_type == "qwen3") return FamilyDefaults{"qwen3", 32768, RopeStyle::kNeox};
+  if (model_type == "mixtral") return FamilyDefaults{"llama", 4096 * 32, RopeStyle::kInterleaved};
+  if (model_type == "qwen2_moe") return FamilyDefaults{"qwen2moe", 8192, RopeStyle::kNeox};
+  if (model_type == "qwen3_moe") return FamilyDefaults{"qwen3moe", 32768, RopeStyle::kNeox};
   if (model_type == "gemma2") return FamilyDefaults{"gemma2", 8192, RopeStyle::kNeox};
   if (model_type == "gemma3_text") return FamilyDefaults{"gemma3", 131072, RopeStyle::kNeox};
   return std::nullopt;
+}
+
+// Mixtures of experts: Mixtral (num_local_experts, top num_experts_per_tok renormalised),
+// Qwen2-MoE / Qwen3-MoE (num_experts, moe_intermediate_size, norm_topk_prob, Qwen2-MoE's
+// shared_expert_intermediate_size). Layouts weft does not model (dense layers among the
+// sparse ones) are refused, not run differently.
+Status ParseExpertFields(const FieldReader& r, const std::string& model_type, ModelConfig* c) {
+  const bool mixtral = model_type == "mixtral";
+  if (!mixtral && model_type != "qwen2_moe" && model_type != "qwen3_moe") return Status::Ok();
+  WEFT_ASSIGN_OR_RETURN(c->n_expert, r.Int(mixtral ? "num_local_experts" : "num_experts", std::nullopt, 1, 1 << 16));
+  WEFT_ASSIGN_OR_RETURN(c->n_expert_used, r.Int("num_experts_per_tok", 2, 1, c->n_expert));
+  if (mixtral) {
+    c->expert_weights_norm = true;
+    return Status::Ok();
+  }
+  WEFT_ASSIGN_OR_RETURN(c->n_ff_expert, r.Int("moe_intermediate_size", std::nullopt, 1, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c->expert_weights_norm, r.Bool("norm_topk_prob", false));
+  if (model_type == "qwen2_moe") {
+    WEFT_ASSIGN_OR_RETURN(c->n_ff_shared_expert, r.Int("shared_expert_intermediate_size", 0, 0, kMaxSize));
+  }
+  WEFT_ASSIGN_OR_RETURN(int64_t step, r.Int("decoder_sparse_step", 1, 1, kMaxSize));
+  const nlohmann::json* dense = r.Find("mlp_only_layers");
+  if (step != 1 || (dense != nullptr && !dense->is_null() && !dense->empty())) {
+    return r.Error(step != 1 ? "decoder_sparse_step" : "mlp_only_layers",
+                   "asks for dense layers among the experts, which weft does not run (every layer must be sparse: "
+                   "decoder_sparse_step 1, mlp_only_layers [])");
+  }
+  return Status::Ok();
 }
 
 // Gemma 2 / Gemma 3 (text): the score scale, the soft-caps (Gemma 2's default to 50 / 30
@@ -236,8 +267,8 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   if (!model_type) return r.Error("model_type", "is missing");
   std::optional<FamilyDefaults> family = LookUpFamily(*model_type);
   if (!family) {
-    return UnimplementedError(fmt::format("{}: model_type '{}' is not supported (supported: llama, mistral, qwen2, "
-                                          "qwen3, gemma2, gemma3_text)",
+    return UnimplementedError(fmt::format("{}: model_type '{}' is not supported (supported: llama, mistral, mixtral, "
+                                          "qwen2, qwen2_moe, qwen3, qwen3_moe, gemma2, gemma3_text)",
                                           src, *model_type));
   }
   const bool gemma = *model_type == "gemma2" || *model_type == "gemma3_text";
@@ -288,7 +319,7 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   WEFT_RETURN_IF_ERROR(ParseRopeScaling(root, src, c.context_length, &c.rope_scaling));
   WEFT_ASSIGN_OR_RETURN(c.tied_embeddings, r.Bool("tie_word_embeddings", false));
   WEFT_ASSIGN_OR_RETURN(bool attention_bias, r.Bool("attention_bias", false));
-  if (*model_type == "qwen2") {
+  if (*model_type == "qwen2" || *model_type == "qwen2_moe") {
     // Qwen2Attention always has q/k/v biases and never an o_proj bias.
     c.attn_qkv_bias = true;
     c.attn_output_bias = false;
@@ -297,7 +328,8 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
     c.attn_qkv_bias = attention_bias;
     c.attn_output_bias = attention_bias;
   }
-  c.qk_norm = *model_type == "qwen3" || *model_type == "gemma3_text";
+  c.qk_norm = *model_type == "qwen3" || *model_type == "qwen3_moe" || *model_type == "gemma3_text";
+  WEFT_RETURN_IF_ERROR(ParseExpertFields(r, *model_type, &c));
   if (gemma) {
     WEFT_ASSIGN_OR_RETURN(c.tied_embeddings, r.Bool("tie_word_embeddings", true));
     WEFT_RETURN_IF_ERROR(ParseGemmaFields(r, root, *model_type, &c));
@@ -308,12 +340,13 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   // Sliding-window attention (Mistral: every layer). Qwen2's per-layer variant
   // (max_window_layers) is not modelled: refused rather than silently different.
   if (gemma) return c;  // its windows are set above
-  WEFT_ASSIGN_OR_RETURN(bool use_sliding, r.Bool("use_sliding_window", *model_type == "mistral"));
+  WEFT_ASSIGN_OR_RETURN(bool use_sliding,
+                        r.Bool("use_sliding_window", *model_type == "mistral" || *model_type == "mixtral"));
   const nlohmann::json* window_field = r.Find("sliding_window");
   if (use_sliding && window_field != nullptr && !window_field->is_null()) {
     WEFT_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", std::nullopt, 0, kMaxContext));
     if (window > 0 && window < c.context_length) {
-      if (*model_type == "qwen2") {
+      if (*model_type == "qwen2" || *model_type == "qwen2_moe") {
         return InvalidArgumentError(fmt::format("{}: use_sliding_window with qwen2's max_window_layers is not "
                                                 "supported; set use_sliding_window to false",
                                                 src));

@@ -36,6 +36,38 @@ bool IsRegularFile(const fs::path& p) {
   return fs::is_regular_file(p, ec);
 }
 
+// A mixture of experts' tensors of one layer (the part after "model.layers.N."): the
+// router, expert E's matrices (kept one per expert: ffn_gate.E.weight ...), Qwen2-MoE's
+// shared expert and its gate. Mixtral: block_sparse_moe.gate, experts.E.w1 (gate), w3
+// (up), w2 (down); Qwen2/3-MoE: mlp.gate, mlp.experts.E.{gate,up,down}_proj.
+std::optional<std::string> MapExpertName(std::string_view rest) {
+  static const std::map<std::string_view, std::string_view> kFixed = {
+      {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
+      {"mlp.gate.weight", "ffn_gate_inp.weight"},
+      {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
+      {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+      {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
+      {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"},
+  };
+  if (auto f = kFixed.find(rest); f != kFixed.end()) return std::string(f->second);
+  std::string_view tail;
+  for (std::string_view prefix : {"block_sparse_moe.experts.", "mlp.experts."}) {
+    if (rest.substr(0, prefix.size()) == prefix) tail = rest.substr(prefix.size());
+  }
+  const size_t dot = tail.find('.');
+  if (tail.empty() || dot == std::string_view::npos || dot == 0 || dot > 6) return std::nullopt;
+  int64_t expert = 0;
+  auto [end, ec] = std::from_chars(tail.data(), tail.data() + dot, expert);
+  if (ec != std::errc() || end != tail.data() + dot) return std::nullopt;
+  static const std::map<std::string_view, std::string_view> kRoles = {
+      {"w1.weight", "ffn_gate"}, {"w3.weight", "ffn_up"}, {"w2.weight", "ffn_down"},
+      {"gate_proj.weight", "ffn_gate"}, {"up_proj.weight", "ffn_up"}, {"down_proj.weight", "ffn_down"},
+  };
+  auto role = kRoles.find(tail.substr(dot + 1));
+  if (role == kRoles.end()) return std::nullopt;
+  return fmt::format("{}.{}.weight", role->second, expert);
+}
+
 // HF name -> weft name; nullopt for tensors weft does not use (e.g. rotary inv_freq).
 // Gemma (sandwich norms) names its norms differently: post_attention_layernorm is the
 // attention output's norm there, and pre_feedforward_layernorm the FFN input's.
@@ -78,8 +110,9 @@ std::optional<std::string> MapHfName(std::string_view name, bool gemma) {
     if (auto g = kGemmaNorms.find(rest); g != kGemmaNorms.end()) return fmt::format("blk.{}.{}", layer, g->second);
   }
   auto it = kLayerNames.find(rest);
-  if (it == kLayerNames.end()) return std::nullopt;
-  return fmt::format("blk.{}.{}", layer, it->second);
+  if (it != kLayerNames.end()) return fmt::format("blk.{}.{}", layer, it->second);
+  if (auto expert = MapExpertName(rest)) return fmt::format("blk.{}.{}", layer, *expert);
+  return std::nullopt;
 }
 
 // Where the files of one model are.
@@ -311,6 +344,8 @@ Status CollectTensors(const HfLayout& layout, bool gemma, ModelFile::Parts* part
       }
       TensorView view = t;
       view.name = *name;
+      // Qwen2-MoE's shared-expert gate is a [1, n_embd] linear layer: a vector to weft.
+      if (EndsWith(view.name, ".ffn_gate_inp_shexp.weight") && view.n_dims == 2 && view.ne[1] == 1) view.n_dims = 1;
       parts->tensors.push_back(std::move(view));
     }
     parts->keep_alive.push_back(std::move(shard));

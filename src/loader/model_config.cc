@@ -32,6 +32,10 @@ std::string ModelConfig::ToString() const {
   if (attn_logit_softcap > 0 || final_logit_softcap > 0) {
     s += fmt::format(" softcap attn={:g} final={:g}", attn_logit_softcap, final_logit_softcap);
   }
+  if (n_expert > 0) {
+    s += fmt::format(" experts={} used={} expert_ff={} shared_ff={} renorm={}", n_expert, n_expert_used, ExpertFf(),
+                     n_ff_shared_expert, expert_weights_norm);
+  }
   return s;
 }
 

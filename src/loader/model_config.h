@@ -58,6 +58,16 @@ struct ModelConfig {
   float attn_scale = 0;            // scores = q.k * attn_scale; 0: 1 / sqrt(head_dim)
   float attn_logit_softcap = 0;    // > 0: scores soft-capped (Gemma 2)
   float final_logit_softcap = 0;   // > 0: logits soft-capped (Gemma 2)
+  // Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE): 0 experts = a dense FFN. Each
+  // token's FFN is the sum of its top n_expert_used experts (of n_ff_expert each),
+  // weighted by the router's softmax over all experts, renormalised over the chosen
+  // ones when expert_weights_norm; plus, when n_ff_shared_expert > 0, a shared expert
+  // scaled by sigmoid(x . shared_expert_gate) (Qwen2-MoE).
+  int64_t n_expert = 0;
+  int64_t n_expert_used = 0;
+  int64_t n_ff_expert = 0;         // 0: n_ff
+  int64_t n_ff_shared_expert = 0;
+  bool expert_weights_norm = true;
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
 
@@ -68,6 +78,8 @@ struct ModelConfig {
     if (sliding_window <= 0 || sliding_window >= context_length) return 0;
     return sliding_window_pattern <= 1 || (l + 1) % sliding_window_pattern != 0 ? sliding_window : 0;
   }
+  bool is_moe() const { return n_expert > 0; }
+  int64_t ExpertFf() const { return n_ff_expert > 0 ? n_ff_expert : n_ff; }
   // Bytes of KV cache per token with `bytes_per_element` (2 for F16).
   int64_t KvBytesPerToken(int64_t bytes_per_element) const {
     return 2 * n_layer * n_head_kv * head_dim * bytes_per_element;

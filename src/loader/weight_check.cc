@@ -60,6 +60,37 @@ class Checker {
   std::string duplicate_;
 };
 
+// A layer's experts: the router, then each of gate/up/down either as one 3-D tensor of
+// all experts (llama.cpp's ffn_*_exps) or as one matrix per expert (ffn_*.E, as the HF
+// loader and older GGUF files name them); the shared expert and its gate when the config
+// has one.
+Status CheckExperts(const Checker& check, const ModelConfig& c, const std::string& p) {
+  const int64_t ff = c.ExpertFf();
+  WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate_inp.weight", {c.n_embd, c.n_expert}));
+  const struct {
+    const char* name;
+    int64_t in, out;
+  } mats[] = {{"ffn_gate", c.n_embd, ff}, {"ffn_up", c.n_embd, ff}, {"ffn_down", ff, c.n_embd}};
+  for (const auto& m : mats) {
+    const std::string all = p + m.name + "_exps.weight";
+    if (check.Has(all)) {
+      WEFT_RETURN_IF_ERROR(check.Expect(all, {m.in, m.out, c.n_expert}));
+      continue;
+    }
+    for (int64_t e = 0; e < c.n_expert; ++e) {
+      WEFT_RETURN_IF_ERROR(check.Expect(fmt::format("{}{}.{}.weight", p, m.name, e), {m.in, m.out}));
+    }
+  }
+  if (c.n_ff_shared_expert > 0) {
+    const int64_t sff = c.n_ff_shared_expert;
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate_inp_shexp.weight", {c.n_embd}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate_shexp.weight", {c.n_embd, sff}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up_shexp.weight", {c.n_embd, sff}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_down_shexp.weight", {sff, c.n_embd}));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status CheckLlamaWeights(const ModelConfig& c, const std::vector<TensorView>& tensors, std::string_view source) {
@@ -80,9 +111,13 @@ Status CheckLlamaWeights(const ModelConfig& c, const std::vector<TensorView>& te
     WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_v.weight", {c.n_embd, kv_rows}));
     WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_output.weight", {q_rows, c.n_embd}));
     WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_norm.weight", {c.n_embd}));
-    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate.weight", {c.n_embd, c.n_ff}));
-    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up.weight", {c.n_embd, c.n_ff}));
-    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_down.weight", {c.n_ff, c.n_embd}));
+    if (c.is_moe()) {
+      WEFT_RETURN_IF_ERROR(CheckExperts(check, c, p));
+    } else {
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate.weight", {c.n_embd, c.n_ff}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up.weight", {c.n_embd, c.n_ff}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_down.weight", {c.n_ff, c.n_embd}));
+    }
     if (c.attn_qkv_bias) {
       WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q.bias", {q_rows}));
       WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k.bias", {kv_rows}));

@@ -21,6 +21,12 @@ namespace weft {
 //     attn_q.weight [n_embd, n_head*head_dim]  attn_k/attn_v.weight [n_embd, n_head_kv*head_dim]
 //     attn_output.weight [n_head*head_dim, n_embd]
 //     ffn_gate/ffn_up.weight [n_embd, n_ff]   ffn_down.weight [n_ff, n_embd]
+//       or, for a mixture of experts (config.n_expert > 0; ff = ExpertFf(), E = n_expert):
+//       ffn_gate_inp.weight [n_embd, E] (the router);
+//       ffn_gate_exps/ffn_up_exps.weight [n_embd, ff, E]  ffn_down_exps.weight [ff, n_embd, E],
+//       or per expert e: ffn_gate.e/ffn_up.e.weight [n_embd, ff]  ffn_down.e.weight [ff, n_embd];
+//       with a shared expert (n_ff_shared_expert = sff > 0): ffn_gate_inp_shexp.weight
+//       [n_embd], ffn_gate_shexp/ffn_up_shexp.weight [n_embd, sff], ffn_down_shexp.weight [sff, n_embd]
 //     attn_{q,k,v}.bias [rows]  when attn_qkv_bias;  attn_output.bias [n_embd] when attn_output_bias
 //     attn_q_norm/attn_k_norm.weight [head_dim] when qk_norm
 // A missing tensor is NotFound; a wrong shape or a duplicate name is DataLoss. Messages

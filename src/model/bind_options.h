@@ -2,6 +2,8 @@
 // model/model_registry.h, BindModel). Plain data.
 #pragma once
 
+#include <cstdint>
+
 namespace weft {
 
 struct BindOptions {
@@ -9,6 +11,10 @@ struct BindOptions {
   // (rows or panel16) when set, else whether the selected kernel table (WEFT_ISA or the
   // best this CPU runs) has Panel16 kernels.
   bool pack_panels = DefaultPackPanels();
+  // A mixture of experts only: > 0 keeps the experts in the model file and at most this
+  // many bytes of them in memory, the most recently used (model/expert_cache.h;
+  // `--expert-cache-mem`). 0: every expert resident, as other weights.
+  int64_t expert_cache_bytes = 0;
   static bool DefaultPackPanels();
 };
 

@@ -4,12 +4,14 @@
 //               head (qwen3) ; rope(q, k) ; cache <- k, v ; a = attention(q, cache)
 //               (over the layer's sliding window when it has one: Mistral)
 //               x += a Wo ; h = rmsnorm(x) ; x += (silu(h Wgate) * h Wup) Wdown
+//               (or, in a mixture of experts: x += the experts' weighted sum, model/moe_block.h)
 //   logits = rmsnorm(x[rows]) Wout
 // Shapes: T tokens of the batch, R = logit rows; see DecoderActivations.
 #include "model/dense_decoder.h"
 
 #include "model/decoder_model.h"
 #include "model/layer_blocks.h"
+#include "model/moe_block.h"
 
 namespace weft {
 namespace {
@@ -28,7 +30,7 @@ void Forward(const kernels::KernelContext& ctx, const LlamaWeights& w, const Mod
     AttentionSubLayer(ctx, L, c, b, cache.Layer(static_cast<int64_t>(l)), att, rope, a);
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
     kernels::RmsNorm(ctx, a.x.data(), L.ffn_norm, c.norm_eps, T, d, a.xn.data());
-    GatedMlp(ctx, L, c, T, GateActivation::kSilu, a);
+    FeedForward(ctx, L, c, static_cast<int64_t>(l), T, a);  // SwiGLU, or the layer's experts (model/moe_block.h)
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
   }
   // Only the rows that need logits go through the final norm and the output matrix.
@@ -48,9 +50,14 @@ class DenseDecoderModel final : public DecoderModel {
 
 StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
                                                         const BindOptions& options) {
+  ModelConfig config = file->config();
+  return BindDenseDecoder(arch, std::move(file), std::move(config), options);
+}
+
+StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
+                                                        ModelConfig config, const BindOptions& options) {
   WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(std::move(file), options));
-  ModelConfig config = weights->config();
-  return std::shared_ptr<const Model>(std::make_shared<DenseDecoderModel>(arch, std::move(weights), std::move(config)));
+  return std::shared_ptr<const Model>(std::make_shared<DenseDecoderModel>(arch, std::move(weights), std::move(config), options));
 }
 
 }  // namespace weft

@@ -21,5 +21,9 @@ namespace weft {
 // and returns the model, named `arch`.
 StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
                                                         const BindOptions& options);
+// The same with `config`: the file's, completed by the architecture (e.g. whether a
+// mixture of experts renormalises its routing weights).
+StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
+                                                        ModelConfig config, const BindOptions& options);
 
 }  // namespace weft

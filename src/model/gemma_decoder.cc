@@ -56,6 +56,10 @@ class GemmaDecoderModel final : public DecoderModel {
 
 StatusOr<std::shared_ptr<const Model>> BindGemmaDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
                                                         ModelConfig config, const BindOptions& options) {
+  if (config.is_moe()) {
+    return UnimplementedError(fmt::format("{}: a {} model with experts ({} of {}) is not one weft knows", file->path(),
+                                          arch, config.n_expert_used, config.n_expert));
+  }
   for (int64_t l = 0; l < config.n_layer; ++l) {
     for (const char* norm : {"post_attention_norm", "post_ffw_norm"}) {
       const std::string name = fmt::format("blk.{}.{}.weight", l, norm);

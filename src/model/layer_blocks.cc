@@ -16,9 +16,22 @@ void DecoderActivations::Allocate(const ModelConfig& c, int64_t max_tokens, int6
   attn.resize(t * q_dim);
   k.resize(t * kv_dim);
   v.resize(t * kv_dim);
-  gate.resize(t * static_cast<size_t>(c.n_ff));
+  const int64_t ff = c.is_moe() ? std::max({c.n_ff, c.ExpertFf(), c.n_ff_shared_expert}) : c.n_ff;
+  gate.resize(t * static_cast<size_t>(ff));
   up.resize(gate.size());
   last.resize(static_cast<size_t>(max_rows * c.n_embd));
+  if (c.is_moe()) {
+    const auto slots = t * static_cast<size_t>(c.n_expert_used);
+    router.resize(t * static_cast<size_t>(c.n_expert));
+    chosen.resize(slots);
+    chosen_w.resize(slots);
+    routed.resize(slots);
+    expert_start.resize(static_cast<size_t>(c.n_expert) + 1);
+    expert_fill.resize(static_cast<size_t>(c.n_expert));
+    expert_used.assign(static_cast<size_t>(c.n_layer * c.n_expert), 0);
+    expert_in.resize(x.size());
+    expert_out.resize(slots * static_cast<size_t>(c.n_embd));
+  }
 }
 
 void GatherLogitRows(const ForwardBatch& b, const float* x, int64_t n_embd, float* rows) {
@@ -75,16 +88,22 @@ void AttentionSubLayer(const kernels::KernelContext& ctx, const LlamaLayerWeight
   AddBias(ctx, a.proj.data(), L.bo, T, c.n_embd);
 }
 
+void RunGatedMlp(const kernels::KernelContext& ctx, const ExpertWeights& w, int64_t ff, const float* x, int64_t n,
+                 GateActivation act, float* gate, float* up, float* out) {
+  const kernels::MatMulOutput gate_up[] = {{w.w_gate, gate}, {w.w_up, up}};
+  kernels::MatMulMany(ctx, x, n, gate_up);
+  if (act == GateActivation::kSilu) {
+    kernels::SiluMul(ctx, gate, up, gate, n * ff);
+  } else {
+    kernels::GeluTanhMul(ctx, gate, up, gate, n * ff);
+  }
+  kernels::MatMul(ctx, gate, n, *w.w_down, out);
+}
+
 void GatedMlp(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c, int64_t n_tokens,
               GateActivation act, DecoderActivations& a) {
-  const kernels::MatMulOutput gate_up[] = {{L.w_gate, a.gate.data()}, {L.w_up, a.up.data()}};
-  kernels::MatMulMany(ctx, a.xn.data(), n_tokens, gate_up);
-  if (act == GateActivation::kSilu) {
-    kernels::SiluMul(ctx, a.gate.data(), a.up.data(), a.gate.data(), n_tokens * c.n_ff);
-  } else {
-    kernels::GeluTanhMul(ctx, a.gate.data(), a.up.data(), a.gate.data(), n_tokens * c.n_ff);
-  }
-  kernels::MatMul(ctx, a.gate.data(), n_tokens, *L.w_down, a.proj.data());
+  RunGatedMlp(ctx, ExpertWeights{L.w_gate, L.w_up, L.w_down}, c.n_ff, a.xn.data(), n_tokens, act, a.gate.data(),
+              a.up.data(), a.proj.data());
 }
 
 void OutputLogits(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c,

@@ -14,6 +14,9 @@
 
 namespace weft {
 
+class ExpertCache;
+class ExpertRouting;
+
 // Per-step scratch of a decoder's forward pass; shapes in tokens T (<= max tokens) and
 // logit rows R (<= max rows), sized once by Allocate.
 struct DecoderActivations : ModelActivations {
@@ -27,6 +30,19 @@ struct DecoderActivations : ModelActivations {
   std::vector<float> gate;    // [T, n_ff]
   std::vector<float> up;      // [T, n_ff]
   std::vector<float> last;    // [R, n_embd] rows that need logits
+  // Mixture of experts only (empty for a dense model); K = n_expert_used:
+  std::vector<float> router;       // [T, n_expert] router logits, then probabilities
+  std::vector<int32_t> chosen;     // [T, K] each token's experts, best first
+  std::vector<float> chosen_w;     // [T, K] their weights
+  std::vector<int32_t> routed;     // [T * K] (token, rank) slots grouped by expert
+  std::vector<int64_t> expert_start;  // [n_expert + 1] expert e's slots: routed[start[e], start[e+1])
+  std::vector<int64_t> expert_fill;   // [n_expert] scratch of the grouping
+  std::vector<float> expert_in;    // [T, n_embd] the rows routed to one expert, gathered
+  std::vector<float> expert_out;   // [T * K, n_embd] each (token, rank)'s expert output
+  std::vector<uint8_t> expert_used;   // [n_layer, n_expert] 1: routed to in the last step
+  ExpertRouting* expert_routing = nullptr;  // the model's counters (borrowed), or null
+  ExpertCache* expert_cache = nullptr;      // experts on disk: the model's cache (borrowed)
+  // gate and up hold [T, max(n_ff, expert ff, shared-expert ff)].
   void Allocate(const ModelConfig& c, int64_t max_tokens, int64_t max_rows);
 };
 
@@ -41,6 +57,10 @@ void AttentionSubLayer(const kernels::KernelContext& ctx, const LlamaLayerWeight
                        const kernels::RopeParams& rope, DecoderActivations& a);
 
 enum class GateActivation { kSilu, kGeluTanh };  // SwiGLU (llama family), GeGLU (Gemma)
+// One gated MLP of width ff over n rows of x [n, n_embd]: out [n, n_embd] =
+// (act(x Wgate) * x Wup) Wdown; gate, up: scratch of [n, ff].
+void RunGatedMlp(const kernels::KernelContext& ctx, const ExpertWeights& w, int64_t ff, const float* x, int64_t n,
+                 GateActivation act, float* gate, float* up, float* out);
 // The gated MLP after its input norm: a.proj = (act(a.xn Wgate) * a.xn Wup) Wdown.
 void GatedMlp(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c, int64_t n_tokens,
               GateActivation act, DecoderActivations& a);

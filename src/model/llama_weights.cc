@@ -50,6 +50,24 @@ const float* LlamaWeights::Floats(const TensorView* t) {
   return float_buffers_.back().data();
 }
 
+const TensorView* LlamaWeights::ExpertMatrix(const std::string& prefix, const char* role, int64_t e) {
+  const TensorView* all = file_->FindTensor(fmt::format("{}{}_exps.weight", prefix, role));
+  if (all == nullptr) {
+    const TensorView* t = file_->FindTensor(fmt::format("{}{}.{}.weight", prefix, role, e));
+    return experts_on_disk_ ? t : Matrix(t);
+  }
+  // Experts are the outermost dimension: expert e's [ne1, ne0] matrix is contiguous.
+  const size_t bytes = all->nbytes / static_cast<size_t>(all->ne[2]);
+  auto slice = std::make_unique<TensorView>(*all);
+  slice->name = fmt::format("{}[{}]", all->name, e);
+  slice->n_dims = 2;
+  slice->ne[2] = 1;
+  slice->data = all->data + bytes * static_cast<size_t>(e);
+  slice->nbytes = bytes;
+  expert_slices_.push_back(std::move(slice));
+  return experts_on_disk_ ? expert_slices_.back().get() : Matrix(expert_slices_.back().get());
+}
+
 StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file,
                                                                   const BindOptions& options) {
   const ModelConfig& c = file->config();
@@ -63,6 +81,7 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   auto w = std::shared_ptr<LlamaWeights>(new LlamaWeights());
   w->file_ = file;
   w->pack_panels_ = options.pack_panels;
+  w->experts_on_disk_ = c.is_moe() && options.expert_cache_bytes > 0;
   auto find = [&](const std::string& name) { return file->FindTensor(name); };
   // A tied embedding is packed (it is the output matrix too); an untied one stays as is.
   w->token_embd_ = c.tied_embeddings ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
@@ -99,6 +118,27 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     l.w_gate = w->Matrix(find(p + "ffn_gate.weight"));
     l.w_up = w->Matrix(find(p + "ffn_up.weight"));
     l.w_down = w->Matrix(find(p + "ffn_down.weight"));
+    if (c.is_moe()) {
+      l.router = w->Matrix(find(p + "ffn_gate_inp.weight"));
+      l.experts.resize(static_cast<size_t>(c.n_expert));
+      for (int64_t e = 0; e < c.n_expert; ++e) {
+        ExpertWeights& x = l.experts[static_cast<size_t>(e)];
+        x.w_gate = w->ExpertMatrix(p, "ffn_gate", e);
+        x.w_up = w->ExpertMatrix(p, "ffn_up", e);
+        x.w_down = w->ExpertMatrix(p, "ffn_down", e);
+        for (const TensorView* t : {x.w_gate, x.w_up, x.w_down}) {
+          if (w->experts_on_disk_ && !t->RowsAreBlockAligned()) {
+            return InvalidArgumentError(fmt::format("{}: expert tensor '{}' has rows that are not whole {} blocks; "
+                                                    "experts on disk (--expert-cache-mem) need whole blocks",
+                                                    file->path(), t->name, DTypeName(t->type)));
+          }
+        }
+      }
+      l.shared_expert.w_gate = w->Matrix(find(p + "ffn_gate_shexp.weight"));
+      l.shared_expert.w_up = w->Matrix(find(p + "ffn_up_shexp.weight"));
+      l.shared_expert.w_down = w->Matrix(find(p + "ffn_down_shexp.weight"));
+      l.shared_expert_gate = w->Floats(find(p + "ffn_gate_inp_shexp.weight"));
+    }
   }
   return std::shared_ptr<const LlamaWeights>(std::move(w));
 }

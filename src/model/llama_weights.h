@@ -26,6 +26,13 @@
 
 namespace weft {
 
+// One expert's gated MLP (or the shared expert's): ne {n_embd, ff}, {n_embd, ff}, {ff, n_embd}.
+struct ExpertWeights {
+  const TensorView* w_gate = nullptr;
+  const TensorView* w_up = nullptr;
+  const TensorView* w_down = nullptr;
+};
+
 struct LlamaLayerWeights {
   const float* attn_norm = nullptr;     // [n_embd]
   const TensorView* wq = nullptr;       // ne {n_embd, n_head*head_dim}
@@ -44,6 +51,12 @@ struct LlamaLayerWeights {
   const TensorView* w_gate = nullptr;   // ne {n_embd, n_ff}
   const TensorView* w_up = nullptr;     // ne {n_embd, n_ff}
   const TensorView* w_down = nullptr;   // ne {n_ff, n_embd}
+  // Mixture of experts (config n_expert > 0; the dense w_gate/w_up/w_down are then null).
+  const TensorView* router = nullptr;   // ne {n_embd, n_expert}: the router's logits
+  std::vector<ExpertWeights> experts;   // [n_expert], each of ExpertFf() width; views into
+                                        // the file when the experts stay on disk
+  ExpertWeights shared_expert;          // of n_ff_shared_expert width (Qwen2-MoE), else null
+  const float* shared_expert_gate = nullptr;  // [n_embd]: sigmoid(x . g) scales the shared expert
 };
 
 class LlamaWeights {
@@ -73,6 +86,10 @@ class LlamaWeights {
   const TensorView* Matrix(const TensorView* t);
   const TensorView* Pack(const TensorView* t);
   const float* Floats(const TensorView* t);
+  // Expert e of the layer's 3-D ffn_<role>_exps tensor (a zero-copy slice), or the
+  // per-expert matrix ffn_<role>.e; then bound as Matrix, unless the experts stay on
+  // disk (BindOptions::expert_cache_bytes): then the file's view itself.
+  const TensorView* ExpertMatrix(const std::string& prefix, const char* role, int64_t e);
 
   std::shared_ptr<const ModelFile> file_;
   const TensorView* token_embd_ = nullptr;
@@ -81,9 +98,11 @@ class LlamaWeights {
   const float* rope_freq_factors_ = nullptr;
   std::vector<LlamaLayerWeights> layers_;
   std::vector<std::unique_ptr<TensorView>> repacked_views_;
+  std::vector<std::unique_ptr<TensorView>> expert_slices_;  // views into ffn_*_exps tensors
   std::vector<std::vector<float>> float_buffers_;
   std::vector<std::unique_ptr<kernels::PackedTensor>> packed_;
   bool pack_panels_ = true;
+  bool experts_on_disk_ = false;
 };
 
 }  // namespace weft

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "kv/kv_cache_storage.h"
 #include "loader/model_file.h"
 #include "model/forward_batch.h"
+#include "model/moe_stats.h"
 #include "tensor/tensor_view.h"
 
 namespace weft {
@@ -71,6 +73,9 @@ class Model {
   // bound for the kernels), and the output head: for cost models such as `weft bench`'s.
   virtual std::vector<const TensorView*> LayerMatrices() const = 0;
   virtual const TensorView& OutputMatrix() const = 0;
+  // A mixture of experts' routing counts and expert-cache figures; nullopt for a dense model.
+  virtual std::optional<MoeStats> moe_stats() const { return std::nullopt; }
+
   // Tensors repacked at bind time (Panel16 or F32 copies), for reports and tests.
   virtual int num_repacked() const = 0;
   virtual int num_panel_packed() const = 0;

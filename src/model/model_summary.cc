@@ -134,6 +134,14 @@ std::string FormatModelSummary(const ModelSummary& s) {
     const ModelConfig& c = *s.config;
     line("layers:", fmt::format("{} x (embd {}, heads {}/{} kv, head dim {}, ffn {})", c.n_layer, c.n_embd, c.n_head,
                                 c.n_head_kv, c.head_dim, c.n_ff));
+    if (c.is_moe()) {
+      line("experts:", fmt::format("{} per layer, top {} per token{} (expert ffn {}{}); --expert-cache-mem keeps them "
+                                   "on disk",
+                                   c.n_expert, c.n_expert_used, c.expert_weights_norm ? ", weights renormalised" : "",
+                                   c.ExpertFf(),
+                                   c.n_ff_shared_expert > 0 ? fmt::format(", shared expert ffn {}", c.n_ff_shared_expert)
+                                                            : std::string()));
+    }
     line("context:", fmt::format("{} tokens", c.context_length));
     if (c.LayerWindow(0) > 0 || c.LayerWindow(c.sliding_window_pattern - 1) > 0) {
       line("attention:", fmt::format("sliding window of {} tokens{}", c.sliding_window,
@@ -194,6 +202,13 @@ std::string FormatModelSummaryJson(const ModelSummary& s) {
                    {"tied_embeddings", c.tied_embeddings},
                    {"attn_qkv_bias", c.attn_qkv_bias},
                    {"qk_norm", c.qk_norm}};
+    if (c.is_moe()) {
+      j["config"]["n_expert"] = c.n_expert;
+      j["config"]["n_expert_used"] = c.n_expert_used;
+      j["config"]["n_ff_expert"] = c.ExpertFf();
+      j["config"]["n_ff_shared_expert"] = c.n_ff_shared_expert;
+      j["config"]["expert_weights_norm"] = c.expert_weights_norm;
+    }
     j["kv_bytes_per_1k_tokens"] = *s.KvBytesPer1kTokens();
   } else {
     j["config"] = nullptr;

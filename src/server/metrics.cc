@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace weft::server {
 namespace {
 
@@ -21,6 +23,43 @@ std::string LabelValue(const std::string& v) {
 
 std::vector<double> TokenBuckets() {
   return {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000};
+}
+
+// A mixture of experts: tokens routed per (layer, expert), each layer's load imbalance
+// (the busiest expert's tokens over the mean: 1 is perfect balance), and the expert cache.
+void RenderMoe(const MoeStats& m, std::string* out) {
+  *out += "# HELP weft_expert_tokens_total Tokens routed to each expert, by layer.\n"
+          "# TYPE weft_expert_tokens_total counter\n";
+  for (int64_t l = 0; l < m.n_layer; ++l) {
+    for (int64_t e = 0; e < m.n_expert; ++e) {
+      *out += fmt::format("weft_expert_tokens_total{{layer=\"{}\",expert=\"{}\"}} {}\n", l, e,
+                          m.routed[static_cast<size_t>(l * m.n_expert + e)]);
+    }
+  }
+  *out += "# HELP weft_expert_load_imbalance Busiest expert's tokens over the mean, by layer (1 = balanced).\n"
+          "# TYPE weft_expert_load_imbalance gauge\n";
+  for (int64_t l = 0; l < m.n_layer; ++l) {
+    int64_t sum = 0, most = 0;
+    for (int64_t e = 0; e < m.n_expert; ++e) {
+      const int64_t n = m.routed[static_cast<size_t>(l * m.n_expert + e)];
+      sum += n;
+      most = std::max(most, n);
+    }
+    const double mean = static_cast<double>(sum) / static_cast<double>(m.n_expert);
+    *out += fmt::format("weft_expert_load_imbalance{{layer=\"{}\"}} {}\n", l, mean > 0 ? most / mean : 0.0);
+  }
+  if (!m.cache) return;
+  const ExpertCacheStats& c = *m.cache;
+  auto line = [&](const char* type, const char* name, const char* help, int64_t v) {
+    *out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+  };
+  line("counter", "weft_expert_cache_hits_total", "Expert uses served from memory.", c.hits);
+  line("counter", "weft_expert_cache_misses_total", "Expert uses that read the expert from the model file.", c.misses);
+  line("counter", "weft_expert_cache_prefetches_total", "Experts read ahead of use.", c.prefetches);
+  line("counter", "weft_expert_bytes_read_total", "Expert bytes read from the model file.", c.bytes_read);
+  line("gauge", "weft_expert_cache_resident_bytes", "Expert bytes in memory now.", c.resident_bytes);
+  line("gauge", "weft_expert_cache_capacity_bytes", "The expert cache's capacity (--expert-cache-mem).",
+       c.capacity_bytes);
 }
 
 }  // namespace
@@ -98,6 +137,7 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
          static_cast<double>(in_flight));
   metric("gauge", "weft_kv_cache_blocks", "KV cache blocks in total.", "", s.num_blocks);
   metric("counter", "weft_engine_steps_total", "Engine steps run.", "", static_cast<double>(s.num_steps));
+  if (s.moe) RenderMoe(*s.moe, &out);
   std::lock_guard<std::mutex> lock(mu_);
   metric("counter", "vllm:prompt_tokens_total", "Prompt tokens of served requests.", model,
          static_cast<double>(prompt_tokens_));

@@ -6,7 +6,10 @@ that weft's safetensors loader is held to the same float64 reference as the GGUF
 What changes on the way (the inverse of what converters to GGUF do):
   names      GGUF -> transformers (Gemma's sandwich norms have their own names);
   llama q/k  GGUF's interleaved rope rows -> HF's rotate-half rows (mistral too);
-  Gemma      norm weights w -> w - 1 (HF stores w and multiplies by 1 + w).
+  Gemma      norm weights w -> w - 1 (HF stores w and multiplies by 1 + w);
+  experts    GGUF's 3-D ffn_*_exps -> one matrix per expert (Mixtral's w1/w3/w2 under
+             block_sparse_moe, Qwen-MoE's mlp.experts.E.*_proj), the shared expert's gate
+             [n_embd] -> a [1, n_embd] linear layer.
 
   gguf_to_hf.py model.gguf OUT_DIR
 """
@@ -33,6 +36,33 @@ LAYER_NAMES = {
 GEMMA_NORMS = {"post_attention_norm.weight": "post_attention_layernorm.weight",
                "ffn_norm.weight": "pre_feedforward_layernorm.weight",
                "post_ffw_norm.weight": "post_feedforward_layernorm.weight"}
+
+
+MOE_NAMES = {  # (Mixtral, Qwen-MoE)
+    "ffn_gate_inp.weight": ("block_sparse_moe.gate.weight", "mlp.gate.weight"),
+    "ffn_gate_shexp.weight": (None, "mlp.shared_expert.gate_proj.weight"),
+    "ffn_up_shexp.weight": (None, "mlp.shared_expert.up_proj.weight"),
+    "ffn_down_shexp.weight": (None, "mlp.shared_expert.down_proj.weight"),
+    "ffn_gate_inp_shexp.weight": (None, "mlp.shared_expert_gate.weight"),
+}
+EXPERT_ROLES = {"ffn_gate_exps.weight": ("w1", "gate_proj"), "ffn_up_exps.weight": ("w3", "up_proj"),
+                "ffn_down_exps.weight": ("w2", "down_proj")}
+
+
+def expert_tensors(name, ne, data, mixtral):
+    """[(hf name, ne, data)] for one GGUF tensor of a mixture-of-experts layer."""
+    _, layer, rest = name.split(".", 2)
+    base = "model.layers.%s." % layer
+    if rest in EXPERT_ROLES:
+        n_in, n_out, E = ne
+        role = EXPERT_ROLES[rest][0 if mixtral else 1]
+        prefix = "block_sparse_moe.experts." if mixtral else "mlp.experts."
+        size = n_in * n_out
+        return [(base + "%s%d.%s.weight" % (prefix, e, role), (n_in, n_out), data[e * size:(e + 1) * size])
+                for e in range(E)]
+    if rest == "ffn_gate_inp_shexp.weight":
+        return [(base + MOE_NAMES[rest][1], (ne[0], 1), data)]
+    return [(base + MOE_NAMES[rest][0 if mixtral else 1], ne, data)]
 
 
 def hf_name(name, gemma):
@@ -71,7 +101,17 @@ def config_json(meta):
          "head_dim": g("attention.key_length"), "max_position_embeddings": g("context_length"),
          "rms_norm_eps": g("attention.layer_norm_rms_epsilon"), "rope_theta": g("rope.freq_base"),
          "torch_dtype": "float32"}
-    if A == "llama":
+    if A == "llama" and g("expert_count"):
+        c.update(model_type="mixtral", hidden_act="silu", sliding_window=window or None,
+                 num_local_experts=g("expert_count"), num_experts_per_tok=g("expert_used_count"))
+    elif A in ("qwen2moe", "qwen3moe"):
+        c.update(model_type=A.replace("moe", "_moe"), hidden_act="silu", use_sliding_window=False,
+                 num_experts=g("expert_count"), num_experts_per_tok=g("expert_used_count"),
+                 moe_intermediate_size=g("expert_feed_forward_length"), norm_topk_prob=A == "qwen3moe",
+                 decoder_sparse_step=1, mlp_only_layers=[])
+        if g("expert_shared_feed_forward_length"):
+            c["shared_expert_intermediate_size"] = g("expert_shared_feed_forward_length")
+    elif A == "llama":
         c.update(model_type="mistral" if window else "llama", hidden_act="silu", sliding_window=window or None)
     elif A in ("qwen2", "qwen3"):
         c.update(model_type=A, hidden_act="silu", use_sliding_window=False)
@@ -107,11 +147,13 @@ def main():
             data = uninterleave(data, ne, head_dim)
         if gemma and name.endswith("norm.weight"):
             data = [v - 1.0 for v in data]
-        blob = struct.pack("<%df" % len(data), *data)
-        header[hf_name(name, gemma)] = {"dtype": "F32", "shape": list(reversed(ne)),
-                                        "data_offsets": [off, off + len(blob)]}
-        blobs.append(blob)
-        off += len(blob)
+        moe = name.startswith("blk.") and name.split(".", 2)[2] in dict(MOE_NAMES, **EXPERT_ROLES)
+        for hf, hne, hdata in (expert_tensors(name, ne, data, A == "llama") if moe else
+                               [(hf_name(name, gemma), ne, data)]):
+            blob = struct.pack("<%df" % len(hdata), *hdata)
+            header[hf] = {"dtype": "F32", "shape": list(reversed(hne)), "data_offsets": [off, off + len(blob)]}
+            blobs.append(blob)
+            off += len(blob)
     head = json.dumps(header).encode()
     head += b" " * ((-len(head)) % 8)
     with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:

@@ -16,7 +16,9 @@ llama.attention.sliding_window, Mistral's window in every layer), qwen2 (q/k/v b
 NeoX rope), qwen3 (per-head q/k RMSNorm before rope, NeoX rope), gemma2 (embeddings x
 sqrt(n_embd), GeGLU, post-attention/post-FFN norms, local/global layers, soft-capped
 scores and logits), gemma3 (gemma2 without soft-caps, with q/k norms and the local
-layers' rope base).
+layers' rope base); mixtures of experts: llama with llama.expert_count (Mixtral: softmax
+router, top k renormalised), qwen2moe (qwen2 with top k not renormalised plus a shared
+expert scaled by sigmoid(x . gate)), qwen3moe (qwen3 with top k renormalised).
 """
 import argparse
 import math
@@ -114,9 +116,40 @@ def silu(g):
     return g / (1.0 + math.exp(-g))
 
 
+def expert_slice(t, e):
+    """Expert e's matrix of a GGUF 3-D experts tensor (ne = (in, out, n_expert))."""
+    (n_in, n_out, _), data = t
+    return (n_in, n_out), data[e * n_in * n_out:(e + 1) * n_in * n_out]
+
+
+def moe_ffn(W, p, h, n_used, renorm):
+    """The mixture-of-experts FFN of layer prefix p on the normed input h."""
+    logits = matvec(W[p + "ffn_gate_inp.weight"], h)
+    m = max(logits)
+    e = [math.exp(v - m) for v in logits]
+    probs = [v / sum(e) for v in e]
+    chosen = sorted(range(len(probs)), key=lambda i: (-probs[i], i))[:n_used]
+    w = [probs[i] for i in chosen]
+    if renorm:
+        w = [v / sum(w) for v in w]
+    out = [0.0] * len(h)
+    for ex, wt in zip(chosen, w):
+        gate = matvec(expert_slice(W[p + "ffn_gate_exps.weight"], ex), h)
+        up = matvec(expert_slice(W[p + "ffn_up_exps.weight"], ex), h)
+        f = matvec(expert_slice(W[p + "ffn_down_exps.weight"], ex), [silu(g) * u for g, u in zip(gate, up)])
+        out = [a + wt * b for a, b in zip(out, f)]
+    if p + "ffn_gate_shexp.weight" in W:
+        gate, up = matvec(W[p + "ffn_gate_shexp.weight"], h), matvec(W[p + "ffn_up_shexp.weight"], h)
+        f = matvec(W[p + "ffn_down_shexp.weight"], [silu(g) * u for g, u in zip(gate, up)])
+        s = 1.0 / (1.0 + math.exp(-sum(a * b for a, b in zip(h, W[p + "ffn_gate_inp_shexp.weight"][1]))))
+        out = [a + s * b for a, b in zip(out, f)]
+    return out
+
+
 def forward(meta, W, ids, kv_f16):
     A = meta["general.architecture"]
-    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3"), "architecture %s: no reference pass here" % A
+    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe"), \
+        "architecture %s: no reference pass here" % A
     gemma = A.startswith("gemma")
     g = lambda k, d=None: meta.get(A + "." + k, d)
     d, L, H = g("embedding_length"), g("block_count"), g("attention.head_count")
@@ -133,7 +166,8 @@ def forward(meta, W, ids, kv_f16):
     attn_cap, final_cap = g("attn_logit_softcapping", 0.0), g("final_logit_softcapping", 0.0)
     scale = 1.0 / math.sqrt(hd)  # Gemma: query_pre_attn_scalar = head_dim at these shapes
     act_fn = gelu_tanh if gemma else silu
-    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3")
+    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe")
+    n_used = g("expert_used_count", 0)
     (_, V), emb = W["token_embd.weight"]
     out = W.get("output.weight", W["token_embd.weight"])
     rnd = f16 if kv_f16 else (lambda x: x)
@@ -181,8 +215,11 @@ def forward(meta, W, ids, kv_f16):
                 o = rmsnorm(o, W[p + "post_attention_norm.weight"][1], eps)
             x = [a + b for a, b in zip(x, o)]
             h = rmsnorm(x, W[p + "ffn_norm.weight"][1], eps)
-            gate, up = matvec(W[p + "ffn_gate.weight"], h), matvec(W[p + "ffn_up.weight"], h)
-            f = matvec(W[p + "ffn_down.weight"], [act_fn(gg) * u for gg, u in zip(gate, up)])
+            if n_used:
+                f = moe_ffn(W, p, h, n_used, A != "qwen2moe")
+            else:
+                gate, up = matvec(W[p + "ffn_gate.weight"], h), matvec(W[p + "ffn_up.weight"], h)
+                f = matvec(W[p + "ffn_down.weight"], [act_fn(gg) * u for gg, u in zip(gate, up)])
             if gemma:
                 f = rmsnorm(f, W[p + "post_ffw_norm.weight"][1], eps)
             x = [a + b for a, b in zip(x, f)]

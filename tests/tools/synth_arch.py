@@ -49,6 +49,19 @@ PRESETS = {
     # Qwen3: per-head q/k RMSNorm, NeoX rope, no biases, head_dim 32 != n_embd / n_head.
     "qwen3": dict(arch="qwen3", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
                   n_vocab=300, tied=True, theta=1000000.0, eps=1e-6),
+    # Mixtures of experts (experts as llama.cpp's 3-D ffn_*_exps tensors):
+    # Mixtral: the llama layout with 4 experts, top 2 renormalised.
+    "mixtral": dict(arch="llama", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=96,
+                    n_vocab=300, tied=False, theta=10000.0, eps=1e-5, n_expert=4, n_expert_used=2),
+    # Qwen2-MoE: qwen2 (biases, NeoX) with 6 experts of 48, top 2 not renormalised, and a
+    # shared expert of 80 behind its sigmoid gate.
+    "qwen2moe": dict(arch="qwen2moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=160,
+                     n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=6, n_expert_used=2,
+                     n_ff_expert=48, n_ff_shared=80),
+    # Qwen3-MoE: qwen3 (q/k norms, head_dim 32) with 8 experts of 40, top 3 renormalised.
+    "qwen3moe": dict(arch="qwen3moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
+                     n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=8, n_expert_used=3,
+                     n_ff_expert=40),
 }
 
 
@@ -64,14 +77,24 @@ def tensor_list(p):
               (b + "attn_q.weight", (d, H * hd), "matrix"),
               (b + "attn_k.weight", (d, Hkv * hd), "matrix"),
               (b + "attn_v.weight", (d, Hkv * hd), "matrix")]
-        if p["arch"] == "qwen2":
+        if p["arch"] in ("qwen2", "qwen2moe"):
             T += [(b + "attn_q.bias", (H * hd,), "bias"), (b + "attn_k.bias", (Hkv * hd,), "bias"),
                   (b + "attn_v.bias", (Hkv * hd,), "bias")]
-        if p["arch"] in ("qwen3", "gemma3"):
+        if p["arch"] in ("qwen3", "gemma3", "qwen3moe"):
             T += [(b + "attn_q_norm.weight", (hd,), "norm"), (b + "attn_k_norm.weight", (hd,), "norm")]
         T += [(b + "attn_output.weight", (H * hd, d), "matrix")]
         if p["arch"].startswith("gemma"):
             T += [(b + "post_attention_norm.weight", (d,), "norm"), (b + "post_ffw_norm.weight", (d,), "norm")]
+        if "n_expert" in p:
+            E, fe, fs = p["n_expert"], p.get("n_ff_expert", ff), p.get("n_ff_shared", 0)
+            T += [(b + "ffn_norm.weight", (d,), "norm"), (b + "ffn_gate_inp.weight", (d, E), "router"),
+                  (b + "ffn_gate_exps.weight", (d, fe, E), "matrix"), (b + "ffn_up_exps.weight", (d, fe, E), "matrix"),
+                  (b + "ffn_down_exps.weight", (fe, d, E), "matrix")]
+            if fs:
+                T += [(b + "ffn_gate_inp_shexp.weight", (d,), "router"),
+                      (b + "ffn_gate_shexp.weight", (d, fs), "matrix"), (b + "ffn_up_shexp.weight", (d, fs), "matrix"),
+                      (b + "ffn_down_shexp.weight", (fs, d), "matrix")]
+            continue
         T += [(b + "ffn_norm.weight", (d,), "norm"),
               (b + "ffn_gate.weight", (d, ff), "matrix"),
               (b + "ffn_up.weight", (d, ff), "matrix"),
@@ -92,7 +115,11 @@ def metadata(p, name):
         ([(A + ".attention.sliding_window", 4, p["sliding_window"])] if "sliding_window" in p else []) + \
         ([(A + ".attention.sliding_window_pattern", 4, p["sliding_window_pattern"])]
          if "sliding_window_pattern" in p else []) + \
-        [(A + "." + k, 6, p[k]) for k in ("attn_logit_softcapping", "final_logit_softcapping") if k in p]
+        [(A + "." + k, 6, p[k]) for k in ("attn_logit_softcapping", "final_logit_softcapping") if k in p] + \
+        ([(A + ".expert_count", 4, p["n_expert"]), (A + ".expert_used_count", 4, p["n_expert_used"])]
+         if "n_expert" in p else []) + \
+        ([(A + ".expert_feed_forward_length", 4, p["n_ff_expert"])] if "n_ff_expert" in p else []) + \
+        ([(A + ".expert_shared_feed_forward_length", 4, p["n_ff_shared"])] if "n_ff_shared" in p else [])
 
 
 def tensor_values(seed, name, ne, kind):
@@ -104,6 +131,8 @@ def tensor_values(seed, name, ne, kind):
         return [1.0 + r.uniform(-0.2, 0.2) for _ in range(n)]
     if kind == "bias":
         return [r.uniform(-0.1, 0.1) for _ in range(n)]
+    if kind == "router":  # spread routing logits, so that the top-k choice is clear-cut
+        return [r.uniform(-2.0, 2.0) / math.sqrt(ne[0]) * 4 for _ in range(n)]
     spread = 1.0 if kind == "embd" else 1.2 / math.sqrt(ne[0])  # uniform: std = spread / sqrt(3)
     return [r.uniform(-spread, spread) for _ in range(n)]
 
@@ -123,7 +152,7 @@ def build(preset, seed, out_path, vocab=None, layers=None):
         header += synth_gguf.kv_entry(k, t, v)
     datas, off = [], 0
     for name, ne, kind in T:
-        data = struct.pack("<%df" % (len(ne) == 1 and ne[0] or ne[0] * ne[1]), *tensor_values(seed, name, ne, kind))
+        data = struct.pack("<%df" % math.prod(ne), *tensor_values(seed, name, ne, kind))
         header += synth_gguf.w_str(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x) for x in ne)
         header += struct.pack("<IQ", 0, off)  # F32
         datas.append((off, data))

@@ -20,12 +20,15 @@ import synth_gguf  # noqa: E402
 EXTRA = {
     "l1b2": ("l1b", 2),    # Llama 3.2 1B / TinyLlama widths: 2048, 32/8 heads, ffn 8192
     "q05b2": ("q05b", 2),  # Qwen2.5 0.5B widths: 896, 14/2 heads, ffn 4864, tied head
+    "mixs2": ("mixs", 2),  # Mixtral-shaped: 1024, 16/8 heads, 8 experts (top 2) of ffn 2816
 }
 
 for name, (base, layers) in EXTRA.items():
     p = list(synth_gguf.PRESETS[base])
     p[2] = layers  # (arch, n_embd, n_layer, ...)
     synth_gguf.PRESETS[name] = tuple(p)
+    if base in synth_gguf.MOE:
+        synth_gguf.MOE[name] = synth_gguf.MOE[base]
 
 if __name__ == "__main__":
     synth_gguf.main()

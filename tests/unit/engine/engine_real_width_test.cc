@@ -1,7 +1,8 @@
 // The engine at the widths users run, in the build's sanitizers: synthetic models with
 // real layer shapes but two layers (tests/tools/synth_real_width.py: Llama 3.2 1B /
 // TinyLlama widths 2048 / 8192 with 32/8 heads; Qwen2.5 0.5B widths 896 / 4864, 14/2
-// heads, tied 50k head), in the weight types that crashed (Q4_0, Q4_K_M) and Q8_0.
+// heads, tied 50k head), in the weight types that crashed (Q4_0, Q4_K_M) and Q8_0; and a
+// Mixtral-shaped mixture of experts (width 1024, 8 experts of 2816, top 2).
 // 64 requests of mixed prompt lengths (1 .. 61 tokens, so every matmul row count from 1
 // to 64 occurs, 4 among them) run at once, with chunked prefill, and with a KV cache so
 // small that sequences are preempted; every request finishes with its full length, and
@@ -134,7 +135,9 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, EngineRealWidth,
                          ::testing::Values(RealWidthCase{"Llama2048_Q4_0", "l1b2", "Q4_0"},
                                            RealWidthCase{"Llama2048_Q4_K_M", "l1b2", "Q4_K_M"},
                                            RealWidthCase{"Llama2048_Q8_0", "l1b2", "Q8_0"},
-                                           RealWidthCase{"Qwen896_Q4_0", "q05b2", "Q4_0"}),
+                                           RealWidthCase{"Qwen896_Q4_0", "q05b2", "Q4_0"},
+                                           // Mixtral-shaped experts: 8 of ffn 2816, top 2
+                                           RealWidthCase{"Mixtral1024_Q4_0", "mixs2", "Q4_0"}),
                          [](const ::testing::TestParamInfo<RealWidthCase>& info) { return info.param.name; });
 
 }  // namespace

@@ -383,6 +383,65 @@ TEST(HfConfigTest, Unsupported) {
   ExpectError(j, StatusCode::kUnimplemented, "mlp_bias");
 }
 
+TEST(HfConfigTest, Mixtral) {
+  json j = LlamaJson();
+  j["model_type"] = "mixtral";
+  j["num_local_experts"] = 8;
+  j["num_experts_per_tok"] = 2;
+  j["intermediate_size"] = 14336;
+  j["sliding_window"] = nullptr;
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "llama");
+  EXPECT_EQ(r->n_expert, 8);
+  EXPECT_EQ(r->n_expert_used, 2);
+  EXPECT_EQ(r->ExpertFf(), 14336);
+  EXPECT_TRUE(r->expert_weights_norm);
+  EXPECT_EQ(r->rope_style, RopeStyle::kInterleaved);
+  j["num_experts_per_tok"] = 9;  // more than there are
+  ExpectError(j, StatusCode::kInvalidArgument, "num_experts_per_tok");
+}
+
+TEST(HfConfigTest, QwenMoe) {
+  json j = LlamaJson();
+  j["model_type"] = "qwen2_moe";
+  j["num_experts"] = 60;
+  j["num_experts_per_tok"] = 4;
+  j["moe_intermediate_size"] = 1408;
+  j["shared_expert_intermediate_size"] = 5632;
+  j["norm_topk_prob"] = false;
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "qwen2moe");
+  EXPECT_EQ(r->n_expert, 60);
+  EXPECT_EQ(r->n_expert_used, 4);
+  EXPECT_EQ(r->ExpertFf(), 1408);
+  EXPECT_EQ(r->n_ff_shared_expert, 5632);
+  EXPECT_FALSE(r->expert_weights_norm);
+  EXPECT_TRUE(r->attn_qkv_bias);
+  EXPECT_EQ(r->rope_style, RopeStyle::kNeox);
+  j["mlp_only_layers"] = {0, 3};  // dense layers among the sparse ones: refused, not ignored
+  ExpectError(j, StatusCode::kInvalidArgument, "mlp_only_layers");
+  j["mlp_only_layers"] = json::array();
+  j["decoder_sparse_step"] = 2;
+  ExpectError(j, StatusCode::kInvalidArgument, "decoder_sparse_step");
+
+  j = LlamaJson();
+  j["model_type"] = "qwen3_moe";
+  j["num_experts"] = 128;
+  j["num_experts_per_tok"] = 8;
+  j["moe_intermediate_size"] = 768;
+  j["norm_topk_prob"] = true;
+  r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "qwen3moe");
+  EXPECT_TRUE(r->qk_norm);
+  EXPECT_TRUE(r->expert_weights_norm);
+  EXPECT_EQ(r->n_ff_shared_expert, 0);
+  j.erase("moe_intermediate_size");
+  ExpectError(j, StatusCode::kInvalidArgument, "moe_intermediate_size");
+}
+
 TEST(HfConfigTest, NotJson) {
   auto r = ParseHfConfig("{\"model_type\": ", "dir/config.json");
   ASSERT_FALSE(r.ok());

@@ -108,7 +108,10 @@ TEST_P(GoldenSynth, LogitsWithinBarOnEveryIsa) {
 INSTANTIATE_TEST_SUITE_P(Models, GoldenSynth,
                          ::testing::Values("synth-tiny-f16", "synth-tiny-bf16", "synth-tiny-q8_0", "synth-tiny-q4_0",
                                            "synth-tinyk-q4_k", "synth-tinyk-q4_k_m", "synth-tinyk-q6_k",
-                                           "synth-tinyq-q8_0", "synth-s135m-q8_0", "synth-q05b-q4_0"),
+                                           "synth-tinyq-q8_0", "synth-s135m-q8_0", "synth-q05b-q4_0",
+                                           // mixtures of experts: Mixtral's layout, Qwen2-MoE's shared expert
+                                           "synth-tinymoe-q8_0", "synth-tinymoe-q4_0", "synth-tinyqmoe-q8_0",
+                                           "synth-tinyqmoe-q4_0"),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');

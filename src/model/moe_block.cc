@@ -1,0 +1,123 @@
+#include "model/moe_block.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "base/check.h"
+#include "model/expert_cache.h"
+#include "model/moe_stats.h"
+
+namespace weft {
+
+void RouteTokens(const float* probs, int64_t n_tokens, int64_t n_expert, int64_t k, bool renormalize,
+                 int32_t* chosen, float* weights) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* p = probs + t * n_expert;
+    int32_t* ids = chosen + t * k;
+    float* w = weights + t * k;
+    // Selection of the k largest, best first; equal probabilities keep the lower index.
+    for (int64_t r = 0; r < k; ++r) {
+      int32_t best = -1;
+      for (int64_t e = 0; e < n_expert; ++e) {
+        if (std::find(ids, ids + r, static_cast<int32_t>(e)) != ids + r) continue;
+        if (best < 0 || p[e] > p[best]) best = static_cast<int32_t>(e);
+      }
+      ids[r] = best;
+      w[r] = p[best];
+    }
+    if (renormalize) {
+      float sum = 0;
+      for (int64_t r = 0; r < k; ++r) sum += w[r];
+      for (int64_t r = 0; r < k; ++r) w[r] /= sum;
+    }
+  }
+}
+
+void MixtureOfExpertsMlp(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c,
+                         int64_t layer, int64_t n_tokens, DecoderActivations& a) {
+  const int64_t T = n_tokens, E = c.n_expert, K = c.n_expert_used, d = c.n_embd, ff = c.ExpertFf();
+  WEFT_CHECK(static_cast<int64_t>(L.experts.size()) == E && L.router != nullptr, "layer has no experts bound");
+  kernels::MatMul(ctx, a.xn.data(), T, *L.router, a.router.data());
+  kernels::Softmax(ctx, a.router.data(), T, E);
+  RouteTokens(a.router.data(), T, E, K, c.expert_weights_norm, a.chosen.data(), a.chosen_w.data());
+
+  // Group the (token, rank) slots by expert: a counting sort, slots in token order within
+  // an expert.
+  std::vector<int64_t>& start = a.expert_start;
+  std::vector<int64_t>& fill = a.expert_fill;
+  std::fill(start.begin(), start.end(), 0);
+  for (int64_t s = 0; s < T * K; ++s) ++start[static_cast<size_t>(a.chosen[static_cast<size_t>(s)]) + 1];
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::copy(start.begin(), start.end() - 1, fill.begin());
+  for (int64_t s = 0; s < T * K; ++s) {
+    a.routed[static_cast<size_t>(fill[static_cast<size_t>(a.chosen[static_cast<size_t>(s)])]++)] =
+        static_cast<int32_t>(s);
+  }
+
+  uint8_t* used = a.expert_used.data() + layer * E;
+  if (a.expert_cache != nullptr && layer + 1 < c.n_layer) {
+    // The next layer's experts of the previous step are the best guess of its next ones.
+    const uint8_t* next = used + E;
+    for (int64_t e = 0; e < E; ++e) {
+      if (next[e] != 0) a.expert_cache->Prefetch(layer + 1, e);
+    }
+  }
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t lo = start[static_cast<size_t>(e)], n = start[static_cast<size_t>(e) + 1] - lo;
+    used[e] = n > 0 ? 1 : 0;
+    if (n == 0) continue;
+    if (a.expert_routing != nullptr) a.expert_routing->Add(layer, e, n);
+    std::shared_ptr<const ResidentExpert> resident;
+    if (a.expert_cache != nullptr) resident = a.expert_cache->Get(layer, e);
+    const ExpertWeights& weights = resident ? resident->w : L.experts[static_cast<size_t>(e)];
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t t = a.routed[static_cast<size_t>(lo + i)] / K;
+      std::copy_n(a.xn.data() + t * d, d, a.expert_in.data() + i * d);
+    }
+    // expert_in's rows are read before MatMul writes its output: the down projection
+    // lands in proj (free until the sum below) and is scattered to the slots' rows.
+    RunGatedMlp(ctx, weights, ff, a.expert_in.data(), n, GateActivation::kSilu,
+                a.gate.data(), a.up.data(), a.proj.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t slot = a.routed[static_cast<size_t>(lo + i)];
+      std::copy_n(a.proj.data() + i * d, d, a.expert_out.data() + slot * d);
+    }
+  }
+
+  for (int64_t t = 0; t < T; ++t) {
+    float* out = a.proj.data() + t * d;
+    std::fill_n(out, d, 0.0f);
+    for (int64_t r = 0; r < K; ++r) {
+      const float w = a.chosen_w[static_cast<size_t>(t * K + r)];
+      const float* y = a.expert_out.data() + (t * K + r) * d;
+      for (int64_t j = 0; j < d; ++j) out[j] += w * y[j];
+    }
+  }
+
+  if (L.shared_expert.w_down != nullptr) {
+    float* shared = a.expert_in.data();  // [T, d]
+    RunGatedMlp(ctx, L.shared_expert, c.n_ff_shared_expert, a.xn.data(), T, GateActivation::kSilu, a.gate.data(),
+                a.up.data(), shared);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* x = a.xn.data() + t * d;
+      double dot = 0;
+      for (int64_t j = 0; j < d; ++j) dot += static_cast<double>(x[j]) * L.shared_expert_gate[j];
+      const auto g = static_cast<float>(1.0 / (1.0 + std::exp(-dot)));
+      float* out = a.proj.data() + t * d;
+      const float* y = shared + t * d;
+      for (int64_t j = 0; j < d; ++j) out[j] += g * y[j];
+    }
+  }
+}
+
+void FeedForward(const kernels::KernelContext& ctx, const LlamaLayerWeights& L, const ModelConfig& c, int64_t layer,
+                 int64_t n_tokens, DecoderActivations& a) {
+  if (!L.experts.empty()) {
+    MixtureOfExpertsMlp(ctx, L, c, layer, n_tokens, a);
+  } else {
+    GatedMlp(ctx, L, c, n_tokens, GateActivation::kSilu, a);
+  }
+}
+
+}  // namespace weft
