@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,16 @@ StatusOr<DType> WritableType(const std::string& flag, const std::string& name) {
   return *t;
 }
 
+// Whether `path` is a regular file that starts with the GGUF magic.
+bool IsGgufFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return true;  // let the GGUF reader name the error (missing file, ...)
+  char magic[4] = {};
+  const bool ok = std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+  std::fclose(f);
+  return ok;  // a directory opens but does not read
+}
+
 std::string MixList() {
   std::string s;
   for (const quant::QuantMix& m : quant::AllQuantMixes()) s += (s.empty() ? "" : ", ") + std::string(m.name);
@@ -59,6 +70,10 @@ Status RunQuantize(const QuantizeArgs& a) {
     opt.plan.overrides.push_back(std::move(o));
   }
   if (a.in == a.out) return InvalidArgumentError("the output must not be the input file");
+  if (!IsGgufFile(a.in)) {
+    return UnimplementedError(a.in + ": weft quantize reads GGUF files only so far (an HF directory or a .safetensors "
+                              "file is not supported yet)");
+  }
   ThreadPool pool(a.threads);
   ProgressBar bar("quantize");
   auto progress = [&bar](uint64_t done, uint64_t total, const std::string& name) {

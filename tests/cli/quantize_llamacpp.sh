@@ -51,4 +51,22 @@ while read -r model flags type want; do
   rm -f "$out"
 done < "$data/expected.txt"
 [ "$n" -ge 25 ] || { echo "FAIL: only $n cases read"; exit 1; }
+
+# Refusals name the problem: quantised input without --allow-requantize, an HF
+# directory (not read yet), an unknown type.
+tk=$(model_path tinyk)
+"$weft" quantize -t 2 "$tk" "$work/q8.gguf" --type Q8_0 > /dev/null 2>&1
+expect_error() {  # pattern, args...
+  local pattern=$1; shift
+  if "$weft" quantize "$@" > "$work/err" 2>&1; then echo "FAIL: weft quantize $* succeeded"; fail=1; return; fi
+  grep -q -- "$pattern" "$work/err" || { echo "FAIL: weft quantize $*: no '$pattern' in:"; cat "$work/err"; fail=1; }
+}
+expect_error "allow-requantize" "$work/q8.gguf" "$work/x.gguf" --type Q4_0
+expect_error "GGUF files only" "$shared/models/stories260K/hf" "$work/x.gguf" --type Q8_0
+expect_error "is not one of" "$tk" "$work/x.gguf" --type IQ2_XS
+[ ! -e "$work/x.gguf" ] && [ ! -e "$work/x.gguf.tmp" ] || { echo "FAIL: a refused run left a file"; fail=1; }
+"$weft" quantize -t 2 --allow-requantize "$work/q8.gguf" "$work/x.gguf" --type Q4_0 > /dev/null 2>&1 ||
+  { echo "FAIL: --allow-requantize Q8_0 -> Q4_0"; fail=1; }
+echo "ok: refusals and --allow-requantize"
+rm -f "$work/q8.gguf" "$work/x.gguf"
 exit $fail
