@@ -1,0 +1,122 @@
+// weft quantize IN OUT --type T: rewrite a GGUF model with its weights in another type
+// (llama.cpp's mixes: Q4_K_M, Q8_0, ...), byte-identical to llama-quantize for the same
+// input and flags. The work is in quant/ (quantize_model.h); this file parses flags and
+// draws the progress bar.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "quant/quant_plan.h"
+#include "quant/quant_rows.h"
+#include "quant/quantize_model.h"
+
+namespace weft::cli {
+namespace {
+
+struct QuantizeArgs {
+  std::string in, out, type;
+  bool pure = false, leave_output = false, allow_requantize = false;
+  std::string output_type, token_embedding_type;
+  std::vector<std::string> tensor_types;
+  int threads = 0;
+};
+
+StatusOr<DType> WritableType(const std::string& flag, const std::string& name) {
+  const std::optional<DType> t = DTypeFromName(name);
+  if (!t || !quant::CanQuantizeTo(*t)) {
+    return InvalidArgumentError(flag + ": '" + name + "' is not a type weft can write (F32, F16, BF16, Q4_0, Q4_1, "
+                                "Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
+  }
+  return *t;
+}
+
+// Whether `path` is a regular file that starts with the GGUF magic.
+bool IsGgufFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return true;  // let the GGUF reader name the error (missing file, ...)
+  char magic[4] = {};
+  const bool ok = std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+  std::fclose(f);
+  return ok;  // a directory opens but does not read
+}
+
+std::string MixList() {
+  std::string s;
+  for (const quant::QuantMix& m : quant::AllQuantMixes()) s += (s.empty() ? "" : ", ") + std::string(m.name);
+  return s;
+}
+
+Status RunQuantize(const QuantizeArgs& a) {
+  quant::QuantizeOptions opt;
+  opt.mix = quant::FindQuantMix(a.type);
+  if (opt.mix == nullptr) return InvalidArgumentError("--type: '" + a.type + "' is not one of " + MixList());
+  opt.plan.pure = a.pure;
+  opt.plan.leave_output = a.leave_output;
+  opt.allow_requantize = a.allow_requantize;
+  if (!a.output_type.empty()) {
+    WEFT_ASSIGN_OR_RETURN(opt.plan.output_type, WritableType("--output-tensor-type", a.output_type));
+  }
+  if (!a.token_embedding_type.empty()) {
+    WEFT_ASSIGN_OR_RETURN(opt.plan.token_embedding_type, WritableType("--token-embedding-type", a.token_embedding_type));
+  }
+  for (const std::string& s : a.tensor_types) {
+    WEFT_ASSIGN_OR_RETURN(quant::TensorTypeOverride o, quant::ParseTensorTypeOverride(s));
+    opt.plan.overrides.push_back(std::move(o));
+  }
+  if (a.in == a.out) return InvalidArgumentError("the output must not be the input file");
+  if (!IsGgufFile(a.in)) {
+    return UnimplementedError(a.in + ": weft quantize reads GGUF files only so far (an HF directory or a .safetensors "
+                              "file is not supported yet)");
+  }
+  ThreadPool pool(a.threads);
+  ProgressBar bar("quantize");
+  auto progress = [&bar](uint64_t done, uint64_t total, const std::string& name) {
+    bar.Update(static_cast<int64_t>(done >> 20), static_cast<int64_t>(total >> 20), "MiB " + name);
+  };
+  auto report = quant::QuantizeGguf(a.in, a.out, opt, pool, progress);
+  bar.Finish();
+  if (!report.ok()) return std::move(report).status();
+  std::fprintf(stderr, "weft quantize: %s -> %s (%s): %d tensors, %d converted, %.1f MiB -> %.1f MiB in %.2f s (%d threads)\n",
+               a.in.c_str(), a.out.c_str(), std::string(opt.mix->name).c_str(), report->tensors, report->converted,
+               static_cast<double>(report->bytes_in) / (1 << 20), static_cast<double>(report->bytes_out) / (1 << 20),
+               report->seconds, pool.num_threads());
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand(
+      "quantize",
+      "Write a GGUF model with its weights quantised (llama.cpp's types and mixes; the same bytes as llama-quantize)");
+  auto args = std::make_shared<QuantizeArgs>();
+  cmd->add_option("IN", args->in, "Input GGUF (F32/F16/BF16 weights; quantised ones with --allow-requantize)")
+      ->required();
+  cmd->add_option("OUT", args->out, "Output GGUF (written to OUT.tmp, then renamed)")->required();
+  cmd->add_option("--type", args->type, "Target: " + MixList() + " (Q3_K, Q4_K, Q5_K mean the _M mixes)")
+      ->required();
+  cmd->add_flag("--pure", args->pure, "Every quantised tensor gets the --type's base type (no mix rules)");
+  cmd->add_flag("--leave-output", args->leave_output, "Keep output.weight in its source type");
+  cmd->add_flag("--allow-requantize", args->allow_requantize, "Accept already-quantised input tensors");
+  cmd->add_option("--output-tensor-type", args->output_type, "Type of output.weight");
+  cmd->add_option("--token-embedding-type", args->token_embedding_type, "Type of token_embd.weight");
+  cmd->add_option("--tensor-type", args->tensor_types,
+                  "PATTERN=TYPE: tensors whose name matches the regular expression get TYPE (repeatable; the first "
+                  "match wins)");
+  cmd->add_option("-t,--threads", args->threads, "Threads (default: one per physical core)");
+  cmd->callback([args, exit_code] {
+    Status s = RunQuantize(*args);
+    if (!s.ok()) {
+      std::fprintf(stderr, "weft quantize: %s\n", s.message().c_str());
+      *exit_code = 1;
+    }
+  });
+}
+
+}  // namespace weft::cli

@@ -1,0 +1,129 @@
+#include "quant/quantize_model.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "base/half.h"
+#include "base/mapped_file.h"
+#include "loader/gguf.h"
+#include "loader/gguf_writer.h"
+#include "quant/quant_rows.h"
+
+namespace weft::quant {
+namespace {
+
+constexpr uint32_t kQuantizationVersion = 2;  // GGML_QNT_VERSION
+constexpr int64_t kChunkElements = 32 * 512;  // rows per work item: at least this many elements
+
+// Source rows -> float, for any type DequantizeRow reads (F32, F16, BF16, quantised).
+void RowsToFloat(const TensorView& t, int64_t first_row, int64_t nrows, float* dst) {
+  const int64_t n_per_row = t.ne[0];
+  const size_t row_bytes = BytesForElements(t.type, n_per_row);
+  const uint8_t* src = t.data + static_cast<size_t>(first_row) * row_bytes;
+  const int64_t n = nrows * n_per_row;
+  uint16_t h;
+  switch (t.type) {  // the plain types inline (DequantizeRow calls a function per element)
+    case DType::kF32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case DType::kF16:
+      for (int64_t i = 0; i < n; ++i) {
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = Fp16ToFloat(h);
+      }
+      return;
+    case DType::kBF16:
+      for (int64_t i = 0; i < n; ++i) {
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = Bf16ToFloat(h);
+      }
+      return;
+    default:
+      DequantizeRow(t.type, src, dst, n);
+  }
+}
+
+}  // namespace
+
+StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::string& out_path,
+                                      const QuantizeOptions& options, ThreadPool& pool,
+                                      const QuantizeProgressFn& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  if (options.mix == nullptr) return InvalidArgumentError("quantize: no --type");
+  WEFT_ASSIGN_OR_RETURN(const std::shared_ptr<const GgufFile> in, OpenGgufFile(in_path));
+  WEFT_ASSIGN_OR_RETURN(const std::vector<PlannedTensor> plan, PlanQuantization(*in, *options.mix, options.plan));
+
+  GgufWriter writer(32);
+  for (const auto& [key, value] : in->metadata()) WEFT_RETURN_IF_ERROR(writer.SetValue(key, value));
+  writer.SetU32("general.quantization_version", kQuantizationVersion);
+  writer.SetU32("general.file_type", options.mix->ftype);
+  writer.Remove("split.no");
+  writer.Remove("split.count");
+  writer.Remove("split.tensors.count");
+
+  uint64_t total_in = 0;
+  for (const PlannedTensor& p : plan) {
+    const TensorView& t = in->tensors()[p.src_index];
+    if (p.convert) {
+      const DTypeInfo& src = GetDTypeInfo(t.type);
+      if (!src.dequantizable) {
+        return InvalidArgumentError(fmt::format("tensor '{}': cannot convert from {}", t.name, src.name));
+      }
+      if (src.block_size > 1 && !options.allow_requantize) {
+        return InvalidArgumentError(fmt::format(
+            "tensor '{}' is already quantised ({}); requantising loses accuracy: pass --allow-requantize to do it anyway",
+            t.name, src.name));
+      }
+      if (!t.RowsAreBlockAligned()) {
+        return InvalidArgumentError(fmt::format("tensor '{}': its {} blocks run across rows", t.name, src.name));
+      }
+    }
+    WEFT_RETURN_IF_ERROR(writer.AddTensor(t.name, p.dst_type, t.n_dims, t.ne).status());
+    total_in += t.nbytes;
+  }
+
+  WEFT_RETURN_IF_ERROR(writer.Open(out_path));
+  QuantizeReport report;
+  report.tensors = static_cast<int>(plan.size());
+  std::vector<uint8_t> out_buf;
+  uint64_t done_in = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const PlannedTensor& p = plan[i];
+    const TensorView& t = in->tensors()[p.src_index];
+    if (progress) progress(done_in, total_in, t.name);
+    if (!p.convert) {
+      WEFT_RETURN_IF_ERROR(writer.WriteTensor(i, {t.data, t.nbytes}));
+    } else {
+      const int64_t n_per_row = t.ne[0];
+      const int64_t nrows = t.NumRows();
+      const size_t out_row_bytes = BytesForElements(p.dst_type, n_per_row);
+      out_buf.resize(out_row_bytes * static_cast<size_t>(nrows));
+      const int64_t rows_per_chunk = std::max<int64_t>(1, (kChunkElements + n_per_row - 1) / n_per_row);
+      uint8_t* out = out_buf.data();
+      pool.ParallelFor(0, nrows, rows_per_chunk, [&](int64_t r0, int64_t r1) {
+        std::vector<float> rows(static_cast<size_t>(std::min(r1 - r0, rows_per_chunk) * n_per_row));
+        for (int64_t r = r0; r < r1; r += rows_per_chunk) {
+          const int64_t n = std::min(rows_per_chunk, r1 - r);
+          RowsToFloat(t, r, n, rows.data());
+          QuantizeRows(p.dst_type, rows.data(), out + static_cast<size_t>(r) * out_row_bytes, n, n_per_row);
+        }
+      });
+      WEFT_RETURN_IF_ERROR(writer.WriteTensor(i, out_buf));
+      ++report.converted;
+    }
+    report.bytes_out += writer.TensorBytes(i);
+    done_in += t.nbytes;
+    if (in->mapping() != nullptr) in->mapping()->ReleasePages(t.data, t.nbytes);
+  }
+  WEFT_RETURN_IF_ERROR(writer.Finish());
+  if (progress) progress(total_in, total_in, "");
+  report.bytes_in = total_in;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace weft::quant

@@ -1,0 +1,44 @@
+// QuantizeGguf: reads a GGUF model and writes it again with each tensor in the type the
+// plan (quant/quant_plan.h) gives it; the metadata and tokenizer are carried over, with
+// general.file_type and general.quantization_version set as llama-quantize sets them.
+//
+// Streaming: one tensor at a time. Its rows are converted to float and quantised in
+// chunks on the thread pool (each worker holds one chunk of floats), the result is
+// appended to the output, and the source's pages are dropped from memory. Peak memory
+// is about the largest quantised tensor plus a chunk per thread, whatever the model
+// size. The output is written to OUT.tmp and renamed at the end.
+// Thread-safety: one call at a time per pool.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "base/thread_pool.h"
+#include "quant/quant_plan.h"
+#include "weft/status.h"
+
+namespace weft::quant {
+
+struct QuantizeOptions {
+  const QuantMix* mix = nullptr;
+  PlanOptions plan;
+  bool allow_requantize = false;  // accept already-quantised source tensors
+};
+
+struct QuantizeReport {
+  int tensors = 0;
+  int converted = 0;
+  uint64_t bytes_in = 0;   // tensor data
+  uint64_t bytes_out = 0;
+  double seconds = 0;
+};
+
+// progress(done_bytes, total_bytes, tensor name), source bytes, called between tensors.
+using QuantizeProgressFn = std::function<void(uint64_t, uint64_t, const std::string&)>;
+
+StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::string& out_path,
+                                      const QuantizeOptions& options, ThreadPool& pool,
+                                      const QuantizeProgressFn& progress);
+
+}  // namespace weft::quant
