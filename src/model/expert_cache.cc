@@ -9,14 +9,6 @@
 #include "base/check.h"
 
 namespace weft {
-namespace {
-
-int64_t ExpertBytes(const ExpertWeights& w) {
-  return static_cast<int64_t>(w.w_gate->nbytes + w.w_up->nbytes + w.w_down->nbytes);
-}
-
-}  // namespace
-
 ExpertCache::ExpertCache(std::shared_ptr<const ModelFile> file, std::vector<std::vector<ExpertWeights>> experts,
                          int64_t capacity_bytes, bool pack_panels)
     : file_(std::move(file)), experts_(std::move(experts)), capacity_(capacity_bytes), pack_panels_(pack_panels) {
@@ -24,7 +16,7 @@ ExpertCache::ExpertCache(std::shared_ptr<const ModelFile> file, std::vector<std:
   n_expert_ = static_cast<int64_t>(experts_[0].size());
   for (const auto& layer : experts_) {
     WEFT_CHECK(static_cast<int64_t>(layer.size()) == n_expert_, "layers with different expert counts");
-    for (const ExpertWeights& w : layer) total_bytes_ += ExpertBytes(w);
+    for (const ExpertWeights& w : layer) total_bytes_ += w.Bytes();
   }
   slots_.resize(experts_.size() * static_cast<size_t>(n_expert_));
   prefetcher_ = std::thread([this] { PrefetchLoop(); });

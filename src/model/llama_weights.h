@@ -31,6 +31,8 @@ struct ExpertWeights {
   const TensorView* w_gate = nullptr;
   const TensorView* w_up = nullptr;
   const TensorView* w_down = nullptr;
+  // Bytes of the three matrices, as bound.
+  int64_t Bytes() const { return static_cast<int64_t>(w_gate->nbytes + w_up->nbytes + w_down->nbytes); }
 };
 
 struct LlamaLayerWeights {

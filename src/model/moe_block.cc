@@ -67,10 +67,7 @@ void MixtureOfExpertsMlp(const kernels::KernelContext& ctx, const LlamaLayerWeig
     const int64_t lo = start[static_cast<size_t>(e)], n = start[static_cast<size_t>(e) + 1] - lo;
     used[e] = n > 0 ? 1 : 0;
     if (n == 0) continue;
-    if (a.expert_routing != nullptr) {
-      const ExpertWeights& x = L.experts[static_cast<size_t>(e)];
-      a.expert_routing->Add(layer, e, n, static_cast<int64_t>(x.w_gate->nbytes + x.w_up->nbytes + x.w_down->nbytes));
-    }
+    if (a.expert_routing != nullptr) a.expert_routing->Add(layer, e, n, L.experts[static_cast<size_t>(e)].Bytes());
     std::shared_ptr<const ResidentExpert> resident;
     if (a.expert_cache != nullptr) resident = a.expert_cache->Get(layer, e);
     const ExpertWeights& weights = resident ? resident->w : L.experts[static_cast<size_t>(e)];
