@@ -9,6 +9,7 @@
 #include "base/check.h"
 
 namespace weft {
+
 ExpertCache::ExpertCache(std::shared_ptr<const ModelFile> file, std::vector<std::vector<ExpertWeights>> experts,
                          int64_t capacity_bytes, bool pack_panels)
     : file_(std::move(file)), experts_(std::move(experts)), capacity_(capacity_bytes), pack_panels_(pack_panels) {

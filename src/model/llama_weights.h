@@ -15,6 +15,7 @@
 // after binding; safe to share across threads.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
