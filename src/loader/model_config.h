@@ -116,8 +116,10 @@ struct ModelConfig {
   bool is_mla() const { return kv_lora_rank > 0; }
   int64_t ExpertFf() const { return n_ff_expert > 0 ? n_ff_expert : n_ff; }
   // Bytes of KV cache per token with `bytes_per_element` (2 for F16).
+  // Latent attention caches one row of kv_lora_rank + rope_dim per token (as K and V).
   int64_t KvBytesPerToken(int64_t bytes_per_element) const {
-    return 2 * n_layer * n_head_kv * head_dim * bytes_per_element;
+    const int64_t row = is_mla() ? kv_lora_rank + rope_dim : n_head_kv * head_dim;
+    return 2 * n_layer * row * bytes_per_element;
   }
   // Multi-line human description, for `weft info` and test failure messages.
   std::string ToString() const;

@@ -10,6 +10,11 @@ whose GGUF writing helpers this file uses. No tokenizer is written: the tests fe
   synth_arch.py --preset qwen3 -o qwen3.gguf
   synth_arch.py --preset gemma2 --vocab stories260K.gguf -o g.gguf   # with a vocabulary
   synth_arch.py --list          # preset and architecture, one per line
+  synth_arch.py --preset dsv2lite2 --type Q4_0 --vocab ggml-vocab-llama-spm.gguf -o d.gguf
+
+--type Q4_0 / Q8_0 writes the matrices (and embedding, router) quantised, from random
+blocks as synth_gguf.py makes them (for the real-width presets, too large to write value
+by value); norms and biases stay F32. ref_forward.py reads F32 files only.
 
 Adding an architecture: a preset below (its GGUF keys and tensors) and the matching
 forward pass in ref_forward.py.
@@ -86,6 +91,14 @@ PRESETS = {
                       n_ff_expert=24, n_expert_shared=1, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                       v_head_dim=12, lead_dense=1, expert_scale=2.5, expert_norm=True, gating=2,
                       expert_groups=4, expert_groups_used=2),
+    # Real width, two layers (engine tests at the shapes users run): DeepSeek-V2-Lite's
+    # attention (width 2048, 16 heads of 128 + 64 rope dims, latent 512, values 128, no q
+    # bottleneck), its dense first layer (10944) and shared experts (2 x 1408), with 16
+    # routed experts of 1408 (V2-Lite: 64), top 6.
+    "dsv2lite2": dict(arch="deepseek2", n_embd=2048, n_layer=2, n_head=16, n_head_kv=16, head_dim=192, n_ff=10944,
+                      n_vocab=32000, tied=False, theta=10000.0, eps=1e-6, n_expert=16, n_expert_used=6,
+                      n_ff_expert=1408, n_expert_shared=2, q_lora_rank=0, kv_lora_rank=512, rope_dim=64,
+                      v_head_dim=128, lead_dense=1, expert_scale=1.0, expert_norm=False, gating=1),
     "qwen3moe": dict(arch="qwen3moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
                      n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=8, n_expert_used=3,
                      n_ff_expert=40),
@@ -216,7 +229,19 @@ def tensor_values(seed, name, ne, kind):
     return [r.uniform(-spread, spread) for _ in range(n)]
 
 
-def build(preset, seed, out_path, vocab=None, layers=None):
+QUANT = {"Q4_0": (2, synth_gguf.rand_q4_0), "Q8_0": (8, synth_gguf.rand_q8_0)}
+
+
+def tensor_bytes(seed, name, ne, kind, qtype):
+    """(GGML type, bytes) of one tensor: F32 values, or random blocks of qtype."""
+    if qtype != "F32" and kind in ("matrix", "embd", "router") and ne[0] % 32 == 0:
+        type_id, gen = QUANT[qtype]
+        spread = 1.0 if kind == "embd" else 1.2 / math.sqrt(ne[0])
+        return type_id, bytes(gen(synth_gguf.rng_for(seed, name), math.prod(ne), spread / math.sqrt(3)))
+    return 0, struct.pack("<%df" % math.prod(ne), *tensor_values(seed, name, ne, kind))
+
+
+def build(preset, seed, out_path, vocab=None, layers=None, qtype="F32"):
     p = dict(PRESETS[preset])
     if layers:
         p["n_layer"] = layers
@@ -231,9 +256,9 @@ def build(preset, seed, out_path, vocab=None, layers=None):
         header += synth_gguf.kv_entry(k, t, v)
     datas, off = [], 0
     for name, ne, kind in T:
-        data = struct.pack("<%df" % math.prod(ne), *tensor_values(seed, name, ne, kind))
+        type_id, data = tensor_bytes(seed, name, ne, kind, qtype)
         header += synth_gguf.w_str(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x) for x in ne)
-        header += struct.pack("<IQ", 0, off)  # F32
+        header += struct.pack("<IQ", type_id, off)
         datas.append((off, data))
         off = (off + len(data) + 31) // 32 * 32
     header += b"\0" * ((-len(header)) % 32)
@@ -256,6 +281,7 @@ def main():
     ap.add_argument("--vocab", help="copy tokenizer.* keys from this GGUF (its size sets n_vocab)")
     ap.add_argument("--layers", type=int, help="override the preset's layer count (llama.cpp infers a model's "
                     "size from it: gemma2 needs 26, 42 or 46)")
+    ap.add_argument("--type", default="F32", choices=["F32"] + sorted(QUANT))
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
     if a.list:  # "preset architecture" lines
@@ -264,7 +290,7 @@ def main():
         return
     if not a.preset or not a.out:
         ap.error("--preset and -o are required")
-    build(a.preset, a.seed, a.out, a.vocab, a.layers)
+    build(a.preset, a.seed, a.out, a.vocab, a.layers, a.type)
 
 
 if __name__ == "__main__":
