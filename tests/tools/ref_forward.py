@@ -102,11 +102,19 @@ def matvec(t, x):
     return [sum(data[r * n_in + j] * x[j] for j in range(n_in)) for r in range(n_out)]
 
 
-def rope(v, pos, theta, rope_dim, neox):
+def rope(v, pos, theta, rope_dim, neox, yarn=None):
+    """yarn = (factor, original context, beta_fast, beta_slow): YaRN's blend of interpolated
+    and original frequencies per pair, at unit magnitude (DeepSeek scales the scores)."""
     v = list(v)
     half = rope_dim // 2
     for i in range(half):
         angle = pos * theta ** (-2.0 * i / rope_dim)
+        if yarn:
+            factor, orig, beta_fast, beta_slow = yarn
+            corr = lambda beta: rope_dim * math.log(orig / (beta * 2 * math.pi)) / (2 * math.log(theta))
+            low, high = max(0, math.floor(corr(beta_fast))), min(rope_dim - 1, math.ceil(corr(beta_slow)))
+            ramp = 1 - min(1.0, max(0.0, (i - low) / max(0.001, high - low)))
+            angle = angle / factor * (1 - ramp) + angle * ramp
         c, s = math.cos(angle), math.sin(angle)
         a, b = (i, i + half) if neox else (2 * i, 2 * i + 1)
         v[a], v[b] = v[a] * c - v[b] * s, v[a] * s + v[b] * c
@@ -174,6 +182,12 @@ def latent_attention(meta, W, p, h, pos, K, Vc, rnd):
     kvr, vd, eps, theta = g("attention.kv_lora_rank"), g("attention.value_length"), \
         g("attention.layer_norm_rms_epsilon"), g("rope.freq_base", 10000.0)
     nope = qk - R
+    yarn, mscale = None, 1.0
+    if g("rope.scaling.type") == "yarn":
+        factor = g("rope.scaling.factor")
+        yarn = (factor, g("rope.scaling.original_context_length"), g("rope.scaling.yarn_beta_fast", 32.0),
+                g("rope.scaling.yarn_beta_slow", 1.0))
+        mscale = g("rope.scaling.attn_factor", 1.0) * (1 + g("rope.scaling.yarn_log_multiplier") * math.log(factor))
     if p + "attn_q_a.weight" in W:
         q = matvec(W[p + "attn_q_b.weight"], rmsnorm(matvec(W[p + "attn_q_a.weight"], h),
                                                       W[p + "attn_q_a_norm.weight"][1], eps))
@@ -181,7 +195,7 @@ def latent_attention(meta, W, p, h, pos, K, Vc, rnd):
         q = matvec(W[p + "attn_q.weight"], h)
     kv = matvec(W[p + "attn_kv_a_mqa.weight"], h)
     c = rmsnorm(kv[:kvr], W[p + "attn_kv_a_norm.weight"][1], eps)
-    k_pe = rope(kv[kvr:], pos, theta, R, False)
+    k_pe = rope(kv[kvr:], pos, theta, R, False, yarn)
     up = matvec(W[p + "attn_kv_b.weight"], c)  # per head: k_nope, then v
     keys, vals, heads_q = [], [], []
     for i in range(H):
@@ -189,10 +203,10 @@ def latent_attention(meta, W, p, h, pos, K, Vc, rnd):
         keys.append([rnd(v) for v in up[base:base + nope] + k_pe])
         vals.append([rnd(v) for v in up[base + nope:base + nope + vd]])
         qh = q[i * qk:(i + 1) * qk]
-        heads_q.append(qh[:nope] + rope(qh[nope:], pos, theta, R, False))
+        heads_q.append(qh[:nope] + rope(qh[nope:], pos, theta, R, False, yarn))
     K.append(keys)
     Vc.append(vals)
-    scale = 1.0 / math.sqrt(qk)
+    scale = mscale * mscale / math.sqrt(qk)
     att = []
     for i in range(H):
         scores = [sum(a * b for a, b in zip(heads_q[i], K[t][i])) * scale for t in range(pos + 1)]

@@ -91,6 +91,14 @@ PRESETS = {
                       n_ff_expert=24, n_expert_shared=1, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                       v_head_dim=12, lead_dense=1, expert_scale=2.5, expert_norm=True, gating=2,
                       expert_groups=4, expert_groups_used=2),
+    # deepseek2yarn: deepseek2 with V2's YaRN context extension (factor 4 over 64 positions:
+    # the 4 rope pairs span original, blended and interpolated frequencies) and its score
+    # scale (1 + 0.0707 ln 4)^2.
+    "deepseek2yarn": dict(arch="deepseek2", n_embd=64, n_layer=3, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
+                          n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=2,
+                          n_ff_expert=24, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
+                          v_head_dim=12, lead_dense=1, expert_scale=2.0, expert_norm=False, gating=1,
+                          yarn=(4.0, 64, 0.0707)),
     # Real width, two layers (engine tests at the shapes users run): DeepSeek-V2-Lite's
     # attention (width 2048, 16 heads of 128 + 64 rope dims, latent 512, values 128, no q
     # bottleneck), its dense first layer (10944) and shared experts (2 x 1408), with 16
@@ -182,7 +190,14 @@ def deepseek2_metadata(p):
           (A + ".expert_feed_forward_length", 4, p["n_ff_expert"]),
           (A + ".expert_shared_count", 4, p["n_expert_shared"]),
           (A + ".expert_weights_scale", 6, p["expert_scale"]), (A + ".expert_weights_norm", 7, p["expert_norm"]),
-          (A + ".expert_gating_func", 4, p["gating"]), (A + ".rope.scaling.yarn_log_multiplier", 6, 0.0)]
+          (A + ".expert_gating_func", 4, p["gating"])]
+    if "yarn" in p:
+        factor, orig, log_mul = p["yarn"]
+        kv += [(A + ".rope.scaling.type", 8, "yarn"), (A + ".rope.scaling.factor", 6, factor),
+               (A + ".rope.scaling.original_context_length", 4, orig),
+               (A + ".rope.scaling.yarn_log_multiplier", 6, log_mul)]
+    else:
+        kv.append((A + ".rope.scaling.yarn_log_multiplier", 6, 0.0))
     if p["q_lora_rank"]:
         kv.append((A + ".attention.q_lora_rank", 4, p["q_lora_rank"]))
     if "expert_groups" in p:
