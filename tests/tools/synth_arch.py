@@ -107,6 +107,16 @@ PRESETS = {
                       n_vocab=32000, tied=False, theta=10000.0, eps=1e-6, n_expert=16, n_expert_used=6,
                       n_ff_expert=1408, n_expert_shared=2, q_lora_rank=0, kv_lora_rank=512, rope_dim=64,
                       v_head_dim=128, lead_dense=1, expert_scale=1.0, expert_norm=False, gating=1),
+    # The same with V2's q bottleneck (1536): the form this llama.cpp loads at 2 layers.
+    "dsv2q2": dict(arch="deepseek2", n_embd=2048, n_layer=2, n_head=16, n_head_kv=16, head_dim=192, n_ff=10944,
+                   n_vocab=32000, tied=False, theta=10000.0, eps=1e-6, n_expert=16, n_expert_used=6,
+                   n_ff_expert=1408, n_expert_shared=2, q_lora_rank=1536, kv_lora_rank=512, rope_dim=64,
+                   v_head_dim=128, lead_dense=1, expert_scale=1.0, expert_norm=False, gating=1),
+    # Qwen1.5-MoE-A2.7B's widths (2048, 16 heads, experts of 1408 top 4, a shared expert
+    # of 5632 behind its gate) with 16 experts (it has 60), two layers.
+    "q2moe2": dict(arch="qwen2moe", n_embd=2048, n_layer=2, n_head=16, n_head_kv=16, head_dim=128, n_ff=5632,
+                   n_vocab=32000, tied=False, theta=1000000.0, eps=1e-6, n_expert=16, n_expert_used=4,
+                   n_ff_expert=1408, n_ff_shared=5632),
     "qwen3moe": dict(arch="qwen3moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
                      n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=8, n_expert_used=3,
                      n_ff_expert=40),
@@ -249,7 +259,7 @@ QUANT = {"Q4_0": (2, synth_gguf.rand_q4_0), "Q8_0": (8, synth_gguf.rand_q8_0)}
 
 def tensor_bytes(seed, name, ne, kind, qtype):
     """(GGML type, bytes) of one tensor: F32 values, or random blocks of qtype."""
-    if qtype != "F32" and kind in ("matrix", "embd", "router") and ne[0] % 32 == 0:
+    if qtype != "F32" and kind in ("matrix", "embd", "router") and len(ne) >= 2 and ne[0] % 32 == 0:
         type_id, gen = QUANT[qtype]
         spread = 1.0 if kind == "embd" else 1.2 / math.sqrt(ne[0])
         return type_id, bytes(gen(synth_gguf.rng_for(seed, name), math.prod(ne), spread / math.sqrt(3)))
