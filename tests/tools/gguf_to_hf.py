@@ -142,6 +142,11 @@ def config_json(meta):
                  topk_method=("noaux_tc" if sigmoid else "group_limited_greedy") if groups else "greedy",
                  n_group=groups or 1, topk_group=g("expert_group_used_count", 1), attention_bias=False)
         del c["head_dim"]
+        if g("rope.scaling.type") == "yarn":  # GGUF's yarn_log_multiplier is 0.1 x mscale_all_dim
+            mscale = g("rope.scaling.yarn_log_multiplier") / 0.1
+            c["rope_scaling"] = {"type": "yarn", "factor": g("rope.scaling.factor"),
+                                 "original_max_position_embeddings": g("rope.scaling.original_context_length"),
+                                 "beta_fast": 32, "beta_slow": 1, "mscale": mscale, "mscale_all_dim": mscale}
     elif A == "llama":
         c.update(model_type="mistral" if window else "llama", hidden_act="silu", sliding_window=window or None)
     elif A in ("qwen2", "qwen3"):

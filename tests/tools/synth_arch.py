@@ -70,25 +70,25 @@ PRESETS = {
                   n_vocab=300, tied=False, theta=10000.0, eps=1e-5, n_expert=8, n_expert_used=2),
     # DeepSeek (GGUF arch deepseek2): latent attention (kv_lora_rank 32, per head 16
     # unrotated + 8 rotated q/k dims, values of 12), the first layer dense (n_ff 96), then
-    # 8 experts of 24 plus 2 shared ones (one shared FFN of 48, ungated).
+    # 8 experts of 32 plus 2 shared ones (one shared FFN of 64, ungated).
     # deepseek2: V2's q bottleneck (q_lora_rank 32), softmax routing, top 2 not
     # renormalised, weights x 2.0 (V2: 16).
     "deepseek2": dict(arch="deepseek2", n_embd=64, n_layer=3, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
                       n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=2,
-                      n_ff_expert=24, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
+                      n_ff_expert=32, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                       v_head_dim=12, lead_dense=1, expert_scale=2.0, expert_norm=False, gating=1),
     # deepseek2lite: V2-Lite's q projection without the bottleneck (llama.cpp takes a
     # deepseek2 file for Lite only at 27 layers: --layers 27).
     "deepseek2lite": dict(arch="deepseek2", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
                           n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=2,
-                          n_ff_expert=24, n_expert_shared=2, q_lora_rank=0, kv_lora_rank=32, rope_dim=8,
+                          n_ff_expert=32, n_expert_shared=2, q_lora_rank=0, kv_lora_rank=32, rope_dim=8,
                           v_head_dim=12, lead_dense=1, expert_scale=1.0, expert_norm=False, gating=1),
     # deepseek3: V3's routing: sigmoid scores, a selection bias (exp_probs_b), 8 experts
     # in 4 groups of which a token's best 2 (by the sum of their best two) are eligible,
     # top 3 renormalised, x 2.5.
     "deepseek3": dict(arch="deepseek2", n_embd=64, n_layer=3, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
                       n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=3,
-                      n_ff_expert=24, n_expert_shared=1, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
+                      n_ff_expert=32, n_expert_shared=1, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                       v_head_dim=12, lead_dense=1, expert_scale=2.5, expert_norm=True, gating=2,
                       expert_groups=4, expert_groups_used=2),
     # deepseek2yarn: deepseek2 with V2's YaRN context extension (factor 4 over 64 positions:
@@ -96,7 +96,7 @@ PRESETS = {
     # scale (1 + 0.0707 ln 4)^2.
     "deepseek2yarn": dict(arch="deepseek2", n_embd=64, n_layer=3, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
                           n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=2,
-                          n_ff_expert=24, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
+                          n_ff_expert=32, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                           v_head_dim=12, lead_dense=1, expert_scale=2.0, expert_norm=False, gating=1,
                           yarn=(4.0, 64, 0.0707)),
     # Real width, two layers (engine tests at the shapes users run): DeepSeek-V2-Lite's
