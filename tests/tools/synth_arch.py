@@ -54,6 +54,10 @@ PRESETS = {
     # Qwen3: per-head q/k RMSNorm, NeoX rope, no biases, head_dim 32 != n_embd / n_head.
     "qwen3": dict(arch="qwen3", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
                   n_vocab=300, tied=True, theta=1000000.0, eps=1e-6),
+    # Phi-3: q/k/v fused in attn_qkv and gate/up in ffn_up (gate rows first), NeoX rope, a
+    # sliding window of 7 in every layer (Phi-3-mini-4k: 2047), no GQA (as Phi-3-mini).
+    "phi3": dict(arch="phi3", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=16, n_ff=160,
+                 n_vocab=300, tied=False, theta=10000.0, eps=1e-5, sliding_window=7),
     # Mixtures of experts (experts as llama.cpp's 3-D ffn_*_exps tensors):
     # Mixtral: the llama layout with 4 experts, top 2 renormalised.
     "mixtral": dict(arch="llama", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=96,
@@ -99,6 +103,15 @@ PRESETS = {
                           n_ff_expert=32, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                           v_head_dim=12, lead_dense=1, expert_scale=2.0, expert_norm=False, gating=1,
                           yarn=(4.0, 64, 0.0707)),
+    "qwen3moe": dict(arch="qwen3moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
+                     n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=8, n_expert_used=3,
+                     n_ff_expert=40),
+}
+
+
+# Real widths, two layers, for engine tests and llama.cpp comparisons of quantised files
+# (--type Q4_0): too large for ref_forward.py, so not in --list (cli.arch_reference).
+REAL_WIDTH = {
     # Real width, two layers (engine tests at the shapes users run): DeepSeek-V2-Lite's
     # attention (width 2048, 16 heads of 128 + 64 rope dims, latent 512, values 128, no q
     # bottleneck), its dense first layer (10944) and shared experts (2 x 1408), with 16
@@ -117,10 +130,8 @@ PRESETS = {
     "q2moe2": dict(arch="qwen2moe", n_embd=2048, n_layer=2, n_head=16, n_head_kv=16, head_dim=128, n_ff=5632,
                    n_vocab=32000, tied=False, theta=1000000.0, eps=1e-6, n_expert=16, n_expert_used=4,
                    n_ff_expert=1408, n_ff_shared=5632),
-    "qwen3moe": dict(arch="qwen3moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
-                     n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=8, n_expert_used=3,
-                     n_ff_expert=40),
 }
+PRESETS.update(REAL_WIDTH)
 
 
 def tensor_list(p):
@@ -133,6 +144,11 @@ def tensor_list(p):
         b = "blk.%d." % i
         if p["arch"] == "deepseek2":
             T += deepseek2_layer(p, i)
+            continue
+        if p["arch"] == "phi3":
+            T += [(b + "attn_norm.weight", (d,), "norm"), (b + "attn_qkv.weight", (d, (H + 2 * Hkv) * hd), "matrix"),
+                  (b + "attn_output.weight", (H * hd, d), "matrix"), (b + "ffn_norm.weight", (d,), "norm"),
+                  (b + "ffn_up.weight", (d, 2 * ff), "matrix"), (b + "ffn_down.weight", (ff, d), "matrix")]
             continue
         T += [(b + "attn_norm.weight", (d,), "norm"),
               (b + "attn_q.weight", (d, H * hd), "matrix"),
@@ -309,8 +325,8 @@ def main():
     ap.add_argument("--type", default="F32", choices=["F32"] + sorted(QUANT))
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
-    if a.list:  # "preset architecture" lines
-        for k in sorted(PRESETS):
+    if a.list:  # "preset architecture" lines, of the tiny presets
+        for k in sorted(set(PRESETS) - set(REAL_WIDTH)):
             print(k, PRESETS[k]["arch"])
         return
     if not a.preset or not a.out:
