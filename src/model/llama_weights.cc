@@ -103,6 +103,12 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     LlamaLayerWeights& l = w->layers_[static_cast<size_t>(i)];
     l.attn_norm = w->Floats(find(p + "attn_norm.weight"));
     l.wq = w->Matrix(find(p + "attn_q.weight"));
+    l.wq_a = w->Matrix(find(p + "attn_q_a.weight"));
+    l.q_a_norm = w->Floats(find(p + "attn_q_a_norm.weight"));
+    l.wq_b = w->Matrix(find(p + "attn_q_b.weight"));
+    l.wkv_a = w->Matrix(find(p + "attn_kv_a_mqa.weight"));
+    l.kv_a_norm = w->Floats(find(p + "attn_kv_a_norm.weight"));
+    l.wkv_b = find(p + "attn_kv_b.weight");
     l.wk = w->Matrix(find(p + "attn_k.weight"));
     l.wv = w->Matrix(find(p + "attn_v.weight"));
     l.wo = w->Matrix(find(p + "attn_output.weight"));
@@ -118,8 +124,9 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     l.w_gate = w->Matrix(find(p + "ffn_gate.weight"));
     l.w_up = w->Matrix(find(p + "ffn_up.weight"));
     l.w_down = w->Matrix(find(p + "ffn_down.weight"));
-    if (c.is_moe()) {
+    if (c.LayerIsMoe(i)) {
       l.router = w->Matrix(find(p + "ffn_gate_inp.weight"));
+      l.expert_selection_bias = w->Floats(find(p + "exp_probs_b.bias"));
       l.experts.resize(static_cast<size_t>(c.n_expert));
       for (int64_t e = 0; e < c.n_expert; ++e) {
         ExpertWeights& x = l.experts[static_cast<size_t>(e)];
@@ -137,7 +144,7 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
       l.shared_expert.w_gate = w->Matrix(find(p + "ffn_gate_shexp.weight"));
       l.shared_expert.w_up = w->Matrix(find(p + "ffn_up_shexp.weight"));
       l.shared_expert.w_down = w->Matrix(find(p + "ffn_down_shexp.weight"));
-      l.shared_expert_gate = w->Floats(find(p + "ffn_gate_inp_shexp.weight"));
+      if (c.shared_expert_gated) l.shared_expert_gate = w->Floats(find(p + "ffn_gate_inp_shexp.weight"));
     }
   }
   return std::shared_ptr<const LlamaWeights>(std::move(w));
