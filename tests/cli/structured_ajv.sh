@@ -38,7 +38,7 @@ for preset in tiny tinyq; do
     python3 -c "import json,sys; d=json.load(open('$work/body')); t=d['choices'][0]['text']; assert t in ('yes','no','maybe not'), t; assert d['choices'][0]['finish_reason']=='stop'" || fail "choice output $(cat "$work/body")"
     [ "$(code "{\"prompt\":\"x\",\"seed\":$seed,\"max_tokens\":50,\"guided_regex\":\"[0-9]{3}-[a-z]{2,4}(!|\\\\?)\"}")" = 200 ] || fail "regex"
     python3 -c "import json,re,sys; d=json.load(open('$work/body')); t=d['choices'][0]['text']; assert re.fullmatch(r'[0-9]{3}-[a-z]{2,4}(!|\?)', t), t" || fail "regex output $(cat "$work/body")"
-    # guided_grammar (GBNF): a recursive grammar (nested lists), checked by a matching Python regex at depth <= 2.
+    # guided_grammar (GBNF): lists of letters or of lists (two levels, bounded so that it ends), checked by the same language as a Python regex.
     gbnf_body=$(python3 -c 'import json,sys; print(json.dumps({"prompt": "x", "seed": int(sys.argv[1]), "max_tokens": 60, "guided_grammar": "root ::= list\nlist ::= \"(\" item (\",\" item){0,2} \")\"  # at most 3 items\nitem ::= [a-c] | \"(\" [a-c] (\",\" [a-c]){0,2} \")\""}))' "$seed")
     [ "$(code "$gbnf_body")" = 200 ] || fail "gbnf $(cat "$work/body")"
     python3 -c "import json,re,sys; d=json.load(open('$work/body')); t=d['choices'][0]['text']; i=r'([a-c]|\([a-c](,[a-c]){0,2}\))'; assert re.fullmatch(r'\('+i+'(,'+i+r'){0,2}\)', t), t; assert d['choices'][0]['finish_reason']=='stop'" || fail "gbnf output $(cat "$work/body")"
