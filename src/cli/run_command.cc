@@ -34,7 +34,7 @@ struct Args {
   std::string spec;
   bool echo = false, quiet = false, ignore_eos = false;
   int threads = 0;
-  std::string json_schema_file, regex;  // structured output
+  std::string json_schema_file, regex, grammar_file;  // structured output
 };
 
 using Clock = std::chrono::steady_clock;
@@ -68,19 +68,24 @@ Status Run(const Args& a) {
   sp.repetition_penalty = a.repeat_penalty;
   const uint64_t seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
   sp.seed = seed;
-  if (!a.json_schema_file.empty() || !a.regex.empty()) {
+  if (!a.json_schema_file.empty() || !a.regex.empty() || !a.grammar_file.empty()) {
     grammar::StructuredOutputSpec spec;
+    std::string flag = "--regex";
     if (!a.json_schema_file.empty()) {
       spec.kind = grammar::StructuredOutputSpec::Kind::kJsonSchema;
       WEFT_ASSIGN_OR_RETURN(spec.text, ReadFileToString(a.json_schema_file));
+      flag = "--json-schema " + a.json_schema_file;
+    } else if (!a.grammar_file.empty()) {
+      spec.kind = grammar::StructuredOutputSpec::Kind::kGrammar;
+      WEFT_ASSIGN_OR_RETURN(spec.text, ReadFileToString(a.grammar_file));
+      flag = "--grammar " + a.grammar_file;
     } else {
       spec.kind = grammar::StructuredOutputSpec::Kind::kRegex;
       spec.text = a.regex;
     }
     auto c = grammar::GetStructuredOutput(spec, m.tokenizer);
     if (!c.ok()) {
-      return InvalidArgumentError(fmt::format("{}: {}", a.regex.empty() ? "--json-schema " + a.json_schema_file : "--regex",
-                                              c.status().message()));
+      return InvalidArgumentError(fmt::format("{}: {}", flag, c.status().message()));
     }
     req.constraint = std::move(*c);
   }
@@ -180,7 +185,11 @@ void RegisterRunCommand(CLI::App& app, int* exit_code) {
   auto* schema = cmd->add_option("--json-schema", a->json_schema_file,
                                  "Constrain the output to this JSON schema (a file)")
                       ->check(CLI::ExistingFile);
-  cmd->add_option("--regex", a->regex, "Constrain the output to match this regular expression")->excludes(schema);
+  auto* regex = cmd->add_option("--regex", a->regex, "Constrain the output to match this regular expression")->excludes(schema);
+  cmd->add_option("--grammar", a->grammar_file, "Constrain the output to this GBNF grammar (a file; start rule 'root')")
+      ->check(CLI::ExistingFile)
+      ->excludes(schema)
+      ->excludes(regex);
   cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
   AddGpuOnlyFlags(cmd);
   cmd->callback([a, exit_code] {

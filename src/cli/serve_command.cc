@@ -59,7 +59,7 @@ void RaiseFileLimit(size_t want) {
 struct Args {
   ModelFlags model_flags;
   std::string model, host = "127.0.0.1", api_key, api_key_file, served_model_name, chat_template, log_format = "text";
-  std::string kv_mem, spec;
+  std::string kv_mem, spec, tool_call_format = "auto";
   int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0, max_connections = 4096;
   int64_t max_model_len = 0;
   std::vector<std::string> allowed_origins;
@@ -86,6 +86,7 @@ Status Run(const Args& a) {
   }
   // Clients name the model the way the user did on the command line (as vLLM does).
   so.served_model_name = a.served_model_name.empty() ? a.model : a.served_model_name;
+  so.tool_call_format = a.tool_call_format;
   so.max_concurrent = a.max_seqs;
   so.max_queued = a.max_queued;
   so.log_json = a.log_format == "json";
@@ -184,6 +185,10 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from the first line of this file")->excludes(key);
   cmd->add_option("-a,--alias,--served-model-name", a->served_model_name, "Model id clients use (default: MODEL as given, e.g. tinyllama-v0)");
   cmd->add_option("--chat-template,--chat-template-file", a->chat_template, "Jinja chat template file (default: the model's own)");
+  cmd->add_option("--tool-call-format", a->tool_call_format,
+                  "How the model writes tool calls: auto (from the chat template), hermes, llama3, mistral or none "
+                  "(default: auto)")
+      ->check(CLI::IsMember({"auto", "hermes", "llama3", "mistral", "none"}));
   cmd->add_option("--max-queued", a->max_queued,
                   "Requests that may wait beyond the --max-seqs running ones; more get 429 (default: 256)")
       ->check(CLI::Range(0, 100000));

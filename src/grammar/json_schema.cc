@@ -79,10 +79,21 @@ class SchemaCompiler {
   SchemaCompiler(const Json& root, const JsonSchemaOptions& o) : root_(root), o_(o) {}
 
   StatusOr<Grammar> Run() {
+    WEFT_ASSIGN_OR_RETURN(uint32_t r, CompileRoot());
+    return Finish(r);
+  }
+
+  // The schema's rule (the JSON value), not yet built.
+  StatusOr<uint32_t> CompileRoot() {
     const uint32_t r = b_.Declare("root");
     ref_rules_[""] = r;
     WEFT_ASSIGN_OR_RETURN(Expr e, Compile(root_, ""));
     b_.Define(r, std::move(e));
+    return r;
+  }
+
+  // Builds the grammar rooted at `r` and checks the oneOfs compiled on the way.
+  StatusOr<Grammar> Finish(uint32_t r) {
     WEFT_ASSIGN_OR_RETURN(Grammar g, b_.Build(r));
     if (!one_ofs_.empty()) {
       const std::vector<FirstSet> first = ComputeFirstSets(g);
@@ -712,6 +723,19 @@ StatusOr<Grammar> CompileJsonSchemaText(std::string_view schema_json, const Json
     return InvalidArgumentError(fmt::format("the JSON schema is not valid JSON: {}", e.what()));
   }
   return CompileJsonSchema(j, options);
+}
+
+StatusOr<Grammar> CompileJsonSchemaSequence(const nlohmann::ordered_json& schema, const JsonSequence& seq,
+                                            const JsonSchemaOptions& options) {
+  if (seq.max_items == 0 || seq.max_items < -1) return InvalidArgumentError("a JSON sequence needs max_items >= 1 or -1");
+  SchemaCompiler c(schema, options);
+  WEFT_ASSIGN_OR_RETURN(uint32_t value, c.CompileRoot());
+  GrammarBuilder& b = c.builder();
+  const Expr item = Expr::Seq({Expr::Literal(seq.item_prefix), Expr::Rule(value), Expr::Literal(seq.item_suffix)});
+  const Expr more = Expr::Repeat(Expr::Seq({Expr::Literal(seq.separator), item}), 0,
+                                 seq.max_items < 0 ? -1 : seq.max_items - 1);
+  const uint32_t root = b.Add("sequence", Expr::Seq({Expr::Literal(seq.prefix), item, more, Expr::Literal(seq.suffix)}));
+  return c.Finish(root);
 }
 
 StatusOr<Grammar> CompileJsonObject(const JsonSchemaOptions& options) {

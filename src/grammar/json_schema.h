@@ -25,6 +25,7 @@
 //    max_exponent_digits): the bound keeps a random model from writing digits forever.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,15 @@ struct JsonSchemaOptions {
 StatusOr<Grammar> CompileJsonSchema(const nlohmann::ordered_json& schema, const JsonSchemaOptions& options = {});
 // Parses the text first (InvalidArgument if it is not JSON).
 StatusOr<Grammar> CompileJsonSchemaText(std::string_view schema_json, const JsonSchemaOptions& options = {});
+// One to max_items values of `schema`, each wrapped, the whole framed:
+//   prefix item (separator item){0, max_items - 1} suffix,  item = item_prefix VALUE item_suffix
+// (max_items -1: unbounded). Tool calls: Hermes' "<tool_call>\n" VALUE "\n</tool_call>".
+struct JsonSequence {
+  std::string prefix, item_prefix, item_suffix, separator, suffix;
+  int max_items = 1;
+};
+StatusOr<Grammar> CompileJsonSchemaSequence(const nlohmann::ordered_json& schema, const JsonSequence& seq,
+                                            const JsonSchemaOptions& options = {});
 // Any JSON value whose top level is an object (response_format json_object).
 StatusOr<Grammar> CompileJsonObject(const JsonSchemaOptions& options = {});
 

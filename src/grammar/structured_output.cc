@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "grammar/gbnf.h"
 #include "grammar/json_schema.h"
 #include "grammar/regex.h"
 #include "grammar/token_mask.h"
@@ -91,8 +92,18 @@ std::shared_ptr<const TokenTrie> MakeTrie(const Tokenizer& tok) {
 
 StatusOr<Grammar> Compile(const StructuredOutputSpec& spec) {
   switch (spec.kind) {
-    case StructuredOutputSpec::Kind::kJsonSchema: return CompileJsonSchemaText(spec.text);
+    case StructuredOutputSpec::Kind::kJsonSchema: {
+      if (!spec.sequence) return CompileJsonSchemaText(spec.text);
+      nlohmann::ordered_json schema;
+      try {
+        schema = nlohmann::ordered_json::parse(spec.text);
+      } catch (const std::exception& e) {
+        return InvalidArgumentError(fmt::format("the JSON schema is not valid JSON: {}", e.what()));
+      }
+      return CompileJsonSchemaSequence(schema, *spec.sequence);
+    }
     case StructuredOutputSpec::Kind::kJsonObject: return CompileJsonObject();
+    case StructuredOutputSpec::Kind::kGrammar: return CompileGbnf(spec.text);
     case StructuredOutputSpec::Kind::kRegex: {
       WEFT_ASSIGN_OR_RETURN(Expr e, CompileRegex(spec.text, RegexOptions{}));
       GrammarBuilder b;
@@ -133,6 +144,10 @@ Cache& GlobalCache() {
 
 std::string StructuredOutputSpec::Key() const {
   nlohmann::json j = {{"kind", static_cast<int>(kind)}, {"text", text}, {"choices", choices}};
+  if (sequence) {
+    j["sequence"] = {sequence->prefix, sequence->item_prefix, sequence->item_suffix, sequence->separator,
+                     sequence->suffix, sequence->max_items};
+  }
   return j.dump();
 }
 

@@ -1,5 +1,5 @@
 // Structured output for the engine: a request's constraint (JSON schema, any JSON
-// object, regex, choice list) compiled once per (constraint, tokenizer) and cached, then
+// object, regex, choice list, GBNF grammar) compiled once per (constraint, tokenizer) and cached, then
 // handed to the sampler as one TokenConstraint per sequence.
 //
 // Thread-safety: StructuredOutputCache is shared and locked; the factories it returns
@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "grammar/json_schema.h"
 #include "sampling/token_constraint.h"
 #include "weft/status.h"
 
@@ -21,10 +23,12 @@ class Tokenizer;
 namespace weft::grammar {
 
 struct StructuredOutputSpec {
-  enum class Kind : uint8_t { kJsonSchema, kJsonObject, kRegex, kChoice };
+  enum class Kind : uint8_t { kJsonSchema, kJsonObject, kRegex, kChoice, kGrammar };
   Kind kind = Kind::kJsonObject;
-  std::string text;                  // kJsonSchema: the schema JSON; kRegex: the pattern
+  std::string text;                  // kJsonSchema: the schema JSON; kRegex: the pattern; kGrammar: GBNF
   std::vector<std::string> choices;  // kChoice
+  // kJsonSchema: one or more values of the schema framed as a sequence (tool calls).
+  std::optional<JsonSequence> sequence;
   std::string Key() const;           // identifies the compiled grammar
 };
 

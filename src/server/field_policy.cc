@@ -22,6 +22,8 @@ constexpr Acted kActed[] = {
     {"echo", Where::kCompletions},
     {"messages", Where::kChat},
     {"tools", Where::kChat},
+    {"tool_choice", Where::kChat},
+    {"parallel_tool_calls", Where::kChat},
     {"top_logprobs", Where::kChat},
     {"chat_template_kwargs", Where::kChat},
     {"continue_final_message", Where::kChat},
@@ -55,12 +57,13 @@ constexpr Acted kActed[] = {
     {"guided_json", Where::kBoth},
     {"guided_regex", Where::kBoth},
     {"guided_choice", Where::kBoth},
+    {"guided_grammar", Where::kBoth},
     {"structured_outputs", Where::kBoth},
 };
 
 // Fields that change nothing about the answer weft gives: ignored.
 constexpr const char* kHarmless[] = {
-    "user", "metadata", "store", "service_tier", "request_id", "prediction", "parallel_tool_calls",
+    "user", "metadata", "store", "service_tier", "request_id", "prediction",
     "spaces_between_special_tokens",  // only a slow-tokenizer detail in vLLM; weft adds no spaces
 };
 
@@ -84,9 +87,8 @@ struct Refused {
   bool (*inert)(const Json& value, const Json& body);
   const char* why;
 };
-constexpr const char* kGuided = "this guided decoding option is not implemented (guided_json, guided_regex, guided_choice are), so the answer would not follow it";
+constexpr const char* kGuided = "this guided decoding option is not implemented (guided_json, guided_regex, guided_choice, guided_grammar are), so the answer would not follow it";
 constexpr Refused kRefused[] = {
-    {"guided_grammar", Where::kBoth, Never, kGuided},
     {"guided_decoding_backend", Where::kBoth, Never, kGuided},
     {"guided_whitespace_pattern", Where::kBoth, Never, kGuided},
     {"best_of", Where::kBoth, IsN, "samples are not ranked on the server: best_of must equal n"},
@@ -104,8 +106,6 @@ constexpr Refused kRefused[] = {
     {"vllm_xargs", Where::kBoth, Never, "vLLM extension arguments are not supported"},
     {"mm_processor_kwargs", Where::kBoth, Never, "multimodal input is not supported"},
     {"suffix", Where::kCompletions, IsEmptyString, "insertion (fill in the middle) is not implemented"},
-    {"tool_choice", Where::kChat, Never,
-     "tool calls are neither parsed nor forced ('tools' are only rendered into the prompt)"},
     {"functions", Where::kChat, Never, "function calling is not implemented"},
     {"function_call", Where::kChat, Never, "function calling is not implemented"},
     {"echo", Where::kChat, IsFalse, "echoing the last message in chat is not implemented"},

@@ -56,7 +56,7 @@ std::optional<ApiError> ParseGenerateBody(std::string_view body, bool chat, std:
 
 std::optional<ApiError> AdmitGeneration(OpenAIRequest request, const Engine& engine,
                                         const ModelChatTemplate* chat_template, std::string_view template_error,
-                                        GenerationPlan* plan) {
+                                        ToolCallFormat tool_format, GenerationPlan* plan) {
   plan->request = std::move(request);
   const OpenAIRequest& r = plan->request;
   if (auto e = TokenizePrompts(r, engine.tokenizer(), chat_template, template_error, plan)) return e;
@@ -67,10 +67,27 @@ std::optional<ApiError> AdmitGeneration(OpenAIRequest request, const Engine& eng
     if (!c.ok()) return BadRequest(c.status().message(), r.structured->field);
     constraint = std::move(*c);
   }
+  if (r.chat && r.tool.active()) {
+    if (tool_format == ToolCallFormat::kNone) {
+      return BadRequest("tool calls need a tool-call format, and the chat template has none weft knows; start the "
+                        "server with --tool-call-format hermes, llama3 or mistral (or send tool_choice none)",
+                        "tool_choice");
+    }
+    using Choice = ToolRequest::Choice;
+    if (r.tool.choice == Choice::kRequired || r.tool.choice == Choice::kNamed) {
+      auto spec = ToolCallConstraint(r.tool, tool_format);
+      if (!spec.ok()) return BadRequest(spec.status().message(), "tools");
+      auto c = grammar::GetStructuredOutput(*spec, engine.shared_tokenizer());
+      if (!c.ok()) return BadRequest("a tool's parameters cannot be enforced: " + c.status().message(), "tools");
+      constraint = std::move(*c);
+    }
+  }
   for (GenerationRequest& g : plan->prompts) {
     g.constraint = constraint;
     const auto size = static_cast<int64_t>(g.prompt_tokens.size());
     g.sampling = r.sampling;
+    // Mistral's [TOOL_CALLS] is a control token: decoded as text so the call can be found.
+    if (r.chat && r.tool.active() && tool_format == ToolCallFormat::kMistral) g.sampling.skip_special_tokens = false;
     g.priority = r.priority;
     g.speculate = r.speculative_decoding;
     // OpenAI's defaults: completions 16 tokens, chat up to the context.

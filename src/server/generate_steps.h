@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "server/errors.h"
 #include "server/openai_requests.h"
+#include "server/tool_call_format.h"
 #include "tokenizer/model_chat_template.h"
 
 namespace weft::server {
@@ -39,8 +40,10 @@ struct GenerationPlan {
 };
 
 // `chat_template` may be null (chat then answers 400 with `template_error`).
+// `tool_format`: how the model writes tool calls (requests with tool_choice other than none
+// need one; required / named ones are constrained to it).
 std::optional<ApiError> AdmitGeneration(OpenAIRequest request, const Engine& engine,
                                         const ModelChatTemplate* chat_template, std::string_view template_error,
-                                        GenerationPlan* plan);
+                                        ToolCallFormat tool_format, GenerationPlan* plan);
 
 }  // namespace weft::server

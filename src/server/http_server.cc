@@ -88,6 +88,11 @@ void HttpServer::SetModel(std::unique_ptr<Engine> engine, std::shared_ptr<const 
   engine_ = std::move(engine);
   template_ = std::move(chat_template);
   template_error_ = std::move(chat_template_error);
+  if (auto f = ParseToolCallFormat(opt_.tool_call_format)) {
+    tool_format_ = *f;
+  } else {  // "auto" (serve checks the flag's values)
+    tool_format_ = template_ ? DetectToolCallFormat(template_->tmpl.source()) : ToolCallFormat::kNone;
+  }
   if (opt_.served_model_name.empty()) opt_.served_model_name = "weft";
   ready_.store(true);
 }
@@ -351,7 +356,7 @@ http::Reply HttpServer::HandleGenerate(const http::HttpRequest& req, bool chat) 
   OpenAIRequest r;
   GenerationPlan plan;
   std::optional<ApiError> e = Parse(req.body, chat, g->id, &r);
-  if (!e) e = AdmitGeneration(std::move(r), *engine_, template_.get(), template_error_, &plan);
+  if (!e) e = AdmitGeneration(std::move(r), *engine_, template_.get(), template_error_, tool_format_, &plan);
   if (!e) e = Run(plan, *g);
   if (e) {
     RequestRecord rec;
@@ -406,6 +411,11 @@ std::optional<ApiError> HttpServer::Run(GenerationPlan& plan, GenerationState& g
   ctx.chat = r.chat;
   ctx.logprobs = r.sampling.logprobs >= 0;
   ctx.tokenizer = &engine_->tokenizer();
+  if (r.chat && r.tool.active()) {
+    ctx.tool_format = tool_format_;
+    ctx.tool_names = r.tool.names;
+    ctx.max_tool_calls = r.tool.parallel ? 0 : 1;
+  }
   g.writer.emplace(std::move(ctx), r.sampling.n, plan.echo, plan.prompt_tokens, r.include_usage);
   for (GenerationRequest& p : plan.prompts) {
     StatusOr<std::shared_ptr<RequestStream>> s = engine_->Submit(std::move(p));

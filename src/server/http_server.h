@@ -35,6 +35,7 @@
 #include "server/http/http_transport.h"
 #include "server/metrics.h"
 #include "server/model_file_guard.h"
+#include "server/tool_call_format.h"
 #include "tokenizer/model_chat_template.h"
 #include "weft/status.h"
 
@@ -57,6 +58,8 @@ struct ServerOptions {
   bool metrics_need_key = false;    // /metrics asks for the API key too (else open, as vLLM's)
   std::vector<std::string> allowed_origins;  // CORS: browser origins allowed ("*": any); empty = off
   std::string version;              // what GET /version reports, e.g. "0.1.0 (abc123, Release)"
+  // How the model writes tool calls: "auto" (from the chat template), hermes, llama3, mistral or none.
+  std::string tool_call_format = "auto";
 };
 
 class HttpServer {
@@ -110,6 +113,7 @@ class HttpServer {
   std::unique_ptr<Engine> engine_;
   std::shared_ptr<const ModelChatTemplate> template_;
   std::string template_error_;
+  ToolCallFormat tool_format_ = ToolCallFormat::kNone;
   Metrics metrics_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<uint64_t> next_id_{1};

@@ -248,11 +248,16 @@ std::optional<ApiError> ParseChatRequest(const Json& body, OpenAIRequest* out) {
     } else if (auto e = NormalizeContent(&*it, name + ".content")) {
       return e;
     }
+    if (auto e = NormalizeToolMessage(&m, name)) return e;
     out->messages.push_back(std::move(m));
   }
-  if (const Json* tools = Field(body, "tools")) {
-    if (!tools->is_array()) return TypeError("tools", "an array");
-    out->tools = *tools;
+  if (auto e = ParseToolRequest(body, &out->tool)) return e;
+  out->tools = out->tool.tools;
+  if (out->tool.active() && out->structured) {
+    return BadRequest("'" + out->structured->field + "' cannot be combined with tool calls (tool_choice " +
+                          (out->tool.choice == ToolRequest::Choice::kAuto ? "auto" : "required or named") +
+                          "); set tool_choice to none",
+                      out->structured->field);
   }
   bool logprobs = false;
   if (auto e = GetBool(body, "logprobs", &logprobs)) return e;

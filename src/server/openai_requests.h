@@ -19,6 +19,7 @@
 #include "sampling/sampling_params.h"
 #include "server/errors.h"
 #include "server/structured_request.h"
+#include "server/tool_request.h"
 
 namespace weft::server {
 
@@ -29,7 +30,8 @@ struct OpenAIRequest {
   std::string model;                      // "" when not given
   std::vector<PromptInput> prompts;       // completions: one entry per prompt
   nlohmann::ordered_json messages;        // chat: [{role, content(string), ...}]
-  nlohmann::ordered_json tools;           // chat: as given, or null
+  nlohmann::ordered_json tools;           // chat: as given, or null (what the template renders)
+  ToolRequest tool;                       // chat: tools, tool_choice, parallel_tool_calls
   SamplingParams sampling;
   bool max_tokens_given = false;          // else: completions 16, chat up to the context
   bool stream = false;

@@ -1,5 +1,7 @@
 #include "server/openai_responses.h"
 
+#include <random>
+
 #include "server/errors.h"
 
 namespace weft::server {
@@ -92,13 +94,23 @@ Json FullResponse(const ResponseContext& ctx, const std::vector<Choice>& choices
     const Choice& c = choices[i];
     Json ch;
     ch["index"] = static_cast<int64_t>(i);
-    if (ctx.chat) {
+    bool made_calls = false;
+    if (ctx.chat && ctx.tool_format != ToolCallFormat::kNone) {
+      ParsedOutput p = ParseToolCalls(ctx.tool_format, c.text, ctx.tool_names, ctx.max_tool_calls);
+      made_calls = !p.calls.empty();
+      Json msg = Json{{"role", "assistant"}, {"content", p.content}};
+      if (made_calls) {
+        if (p.content.find_first_not_of(" \n\t\r") == std::string::npos) msg["content"] = nullptr;
+        msg["tool_calls"] = ToolCallsJson(p.calls, ctx.tool_format, false);
+      }
+      ch["message"] = std::move(msg);
+    } else if (ctx.chat) {
       ch["message"] = Json{{"role", "assistant"}, {"content", c.text}};
     } else {
       ch["text"] = c.text;
     }
     ch["logprobs"] = ctx.logprobs ? LogprobsJson(ctx, c.logprobs, 0) : Json();
-    ch["finish_reason"] = FinishReason(c.finish);
+    ch["finish_reason"] = ChoiceFinishReason(c.finish, made_calls);
     arr.push_back(std::move(ch));
   }
   j["choices"] = std::move(arr);
@@ -131,6 +143,66 @@ Json UsageChunk(const ResponseContext& ctx, const Usage& u) {
   j["choices"] = Json::array();
   j["usage"] = UsageJson(u);
   return j;
+}
+
+std::string NewToolCallId(ToolCallFormat f) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  static constexpr char kAlnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  if (f == ToolCallFormat::kMistral) {
+    for (int i = 0; i < 9; ++i) id += kAlnum[rng() % 62];
+    return id;
+  }
+  id = "call_";
+  for (int i = 0; i < 24; ++i) id += kHex[rng() % 16];
+  return id;
+}
+
+Json ToolCallsJson(const std::vector<ParsedToolCall>& calls, ToolCallFormat f, bool streaming) {
+  Json arr = Json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Json c;
+    if (streaming) c["index"] = static_cast<int64_t>(i);
+    c["id"] = NewToolCallId(f);
+    c["type"] = "function";
+    c["function"] = Json{{"name", calls[i].name}, {"arguments", calls[i].arguments}};
+    arr.push_back(std::move(c));
+  }
+  return arr;
+}
+
+Json ToolCallsChunk(const ResponseContext& ctx, int index, const std::vector<ParsedToolCall>& calls,
+                    bool with_usage_null) {
+  Json j = Header(ctx, "chat.completion.chunk");
+  Json ch;
+  ch["index"] = index;
+  ch["delta"] = Json{{"tool_calls", ToolCallsJson(calls, ctx.tool_format, true)}};
+  ch["logprobs"] = nullptr;
+  ch["finish_reason"] = nullptr;
+  j["choices"] = Json::array({std::move(ch)});
+  if (with_usage_null) j["usage"] = nullptr;
+  return j;
+}
+
+Json FinishChunk(const ResponseContext& ctx, int index, const char* reason, bool with_usage_null) {
+  Json j = Header(ctx, ctx.chat ? "chat.completion.chunk" : "text_completion");
+  Json ch;
+  ch["index"] = index;
+  if (ctx.chat) {
+    ch["delta"] = Json::object();
+  } else {
+    ch["text"] = "";
+  }
+  ch["logprobs"] = nullptr;
+  ch["finish_reason"] = reason;
+  j["choices"] = Json::array({std::move(ch)});
+  if (with_usage_null) j["usage"] = nullptr;
+  return j;
+}
+
+const char* ChoiceFinishReason(RequestFinish f, bool made_calls) {
+  return made_calls && f == RequestFinish::kStop ? "tool_calls" : FinishReason(f);
 }
 
 std::string SseEvent(const Json& j) { return "data: " + DumpJson(j) + "\n\n"; }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/request.h"
+#include "server/tool_call_format.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::server {
@@ -20,6 +21,12 @@ struct ResponseContext {
   bool chat = false;
   bool logprobs = false;  // the request asked for logprobs
   const Tokenizer* tokenizer = nullptr;
+  // Chat with tool calls on (tool_choice other than none): each choice's text is parsed
+  // for calls in this format (kNone: never); calls must name one of tool_names;
+  // max_tool_calls > 0 keeps the first ones (parallel_tool_calls false: 1).
+  ToolCallFormat tool_format = ToolCallFormat::kNone;
+  std::vector<std::string> tool_names;
+  int max_tool_calls = 0;
 };
 
 struct Usage {
@@ -48,6 +55,18 @@ nlohmann::ordered_json StreamChunk(const ResponseContext& ctx, int index, const 
                                    const std::vector<SampleResult>& lps, int64_t text_offset, bool first,
                                    RequestFinish finish, bool with_usage_null);
 nlohmann::ordered_json UsageChunk(const ResponseContext& ctx, const Usage& u);
+
+// A new tool call id: "call_" and 24 hex digits; Mistral's templates want 9 letters/digits.
+std::string NewToolCallId(ToolCallFormat f);
+// message.tool_calls (streaming: each with its "index", as delta.tool_calls).
+nlohmann::ordered_json ToolCallsJson(const std::vector<ParsedToolCall>& calls, ToolCallFormat f, bool streaming);
+// Streamed tool calls of one choice: delta {"tool_calls": [...]}.
+nlohmann::ordered_json ToolCallsChunk(const ResponseContext& ctx, int index, const std::vector<ParsedToolCall>& calls,
+                                      bool with_usage_null);
+// The last chunk of a choice: an empty delta and `reason`.
+nlohmann::ordered_json FinishChunk(const ResponseContext& ctx, int index, const char* reason, bool with_usage_null);
+// "tool_calls" when a choice that stopped made calls, else FinishReason(f).
+const char* ChoiceFinishReason(RequestFinish f, bool made_calls);
 
 std::string SseEvent(const nlohmann::ordered_json& j);
 inline constexpr const char* kSseDone = "data: [DONE]\n\n";

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/tool_call_format.h"
+
 #include "engine/request.h"
 #include "server/openai_responses.h"
 
@@ -42,12 +44,14 @@ class ResponseWriter {
 
  private:
   Choice& Accumulate(size_t index, const RequestOutput& out);
+  std::string AddStreamedWithTools(size_t index, const RequestOutput& out);
 
   ResponseContext ctx_;
   int n_;
   bool include_usage_;
   std::vector<Choice> choices_;  // prompt p, sample s at p * n + s
   std::vector<bool> started_;    // streaming: the choice's first chunk was sent
+  std::vector<ToolCallStream> tool_streams_;  // streaming with tool calls on: per choice
   Usage usage_;
 };
 

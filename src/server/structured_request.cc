@@ -45,6 +45,11 @@ std::optional<ApiError> Choices(const Json& v, const std::string& field, std::op
   return Set(out, Kind::kChoice, "", std::move(c), field);
 }
 
+std::optional<ApiError> Gbnf(const Json& v, const std::string& field, std::optional<StructuredRequest>* out) {
+  if (!v.is_string()) return BadRequest("'" + field + "' must be a string (a GBNF grammar)", field);
+  return Set(out, Kind::kGrammar, v.get<std::string>(), {}, field);
+}
+
 std::optional<ApiError> Regex(const Json& v, const std::string& field, std::optional<StructuredRequest>* out) {
   if (!v.is_string()) return BadRequest("'" + field + "' must be a string", field);
   return Set(out, Kind::kRegex, v.get<std::string>(), {}, field);
@@ -83,6 +88,7 @@ std::optional<ApiError> ParseStructuredRequest(const Json& body, std::optional<S
   if (const Json* v = Get(body, "guided_json")) if (auto e = Schema(*v, "guided_json", out)) return e;
   if (const Json* v = Get(body, "guided_regex")) if (auto e = Regex(*v, "guided_regex", out)) return e;
   if (const Json* v = Get(body, "guided_choice")) if (auto e = Choices(*v, "guided_choice", out)) return e;
+  if (const Json* v = Get(body, "guided_grammar")) if (auto e = Gbnf(*v, "guided_grammar", out)) return e;
   if (const Json* so = Get(body, "structured_outputs")) {
     if (!so->is_object()) return BadRequest("'structured_outputs' must be an object", "structured_outputs");
     for (const auto& [k, v] : so->items()) {
@@ -91,6 +97,7 @@ std::optional<ApiError> ParseStructuredRequest(const Json& body, std::optional<S
       if (k == "json") { if (auto e = Schema(v, f, out)) return e; }
       else if (k == "regex") { if (auto e = Regex(v, f, out)) return e; }
       else if (k == "choice") { if (auto e = Choices(v, f, out)) return e; }
+      else if (k == "grammar") { if (auto e = Gbnf(v, f, out)) return e; }
       else if (k == "json_object") {
         if (!v.is_boolean()) return BadRequest("'" + f + "' must be a boolean", f);
         if (v.get<bool>()) if (auto e = Set(out, Kind::kJsonObject, "", {}, f)) return e;
@@ -101,7 +108,7 @@ std::optional<ApiError> ParseStructuredRequest(const Json& body, std::optional<S
           return BadRequest("'" + f + "' is not supported (set additionalProperties: false in the schema)", f);
         }
       } else {
-        return BadRequest("'" + f + "' is not supported (grammar, structural_tag: not implemented)", f);
+        return BadRequest("'" + f + "' is not supported (structural_tag: not implemented)", f);
       }
     }
   }

@@ -1,7 +1,7 @@
 // The structured-output fields of a generation request: OpenAI response_format
 // (json_object, json_schema), vLLM guided_json / guided_regex / guided_choice and the
-// newer structured_outputs object. At most one may ask for a constraint; guided_grammar
-// (GBNF) is refused with a 400 (field_policy.cc) until the GBNF front end exists.
+// newer structured_outputs object, guided_grammar / structured_outputs.grammar (GBNF,
+// grammar/gbnf.h). At most one may ask for a constraint.
 #pragma once
 
 #include <optional>

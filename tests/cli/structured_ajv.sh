@@ -30,13 +30,18 @@ for preset in tiny tinyq; do
   grep -q "'allOf'" "$work/body" || fail "allOf not named: $(cat "$work/body")"
   [ "$(code '{"prompt":"x","guided_regex":"(a)\\1"}')" = 400 ] || fail "backreference accepted"
   [ "$(code '{"prompt":"x","guided_choice":["a"],"guided_regex":"b"}')" = 400 ] || fail "two constraints accepted"
-  [ "$(code '{"prompt":"x","guided_grammar":"root ::= \"a\""}')" = 400 ] || fail "guided_grammar accepted (no GBNF front end yet)"
+  [ "$(code '{"prompt":"x","guided_grammar":"root ::= undefined-rule"}')" = 400 ] || fail "a GBNF grammar with an undefined rule accepted"
+  grep -q '"param":"guided_grammar"' "$work/body" || fail "400 does not name guided_grammar: $(cat "$work/body")"
   # guided_choice and guided_regex: the output is one of the choices / matches the regex.
   for seed in 1 2 3 4 5 6 7 8; do
     [ "$(code "{\"prompt\":\"x\",\"seed\":$seed,\"max_tokens\":50,\"guided_choice\":[\"yes\",\"no\",\"maybe not\"]}")" = 200 ] || fail "choice"
     python3 -c "import json,sys; d=json.load(open('$work/body')); t=d['choices'][0]['text']; assert t in ('yes','no','maybe not'), t; assert d['choices'][0]['finish_reason']=='stop'" || fail "choice output $(cat "$work/body")"
     [ "$(code "{\"prompt\":\"x\",\"seed\":$seed,\"max_tokens\":50,\"guided_regex\":\"[0-9]{3}-[a-z]{2,4}(!|\\\\?)\"}")" = 200 ] || fail "regex"
     python3 -c "import json,re,sys; d=json.load(open('$work/body')); t=d['choices'][0]['text']; assert re.fullmatch(r'[0-9]{3}-[a-z]{2,4}(!|\?)', t), t" || fail "regex output $(cat "$work/body")"
+    # guided_grammar (GBNF): lists of letters or of lists (two levels, bounded so that it ends), checked by the same language as a Python regex.
+    gbnf_body=$(python3 -c 'import json,sys; print(json.dumps({"prompt": "x", "seed": int(sys.argv[1]), "max_tokens": 60, "guided_grammar": "root ::= list\nlist ::= \"(\" item (\",\" item){0,2} \")\"  # at most 3 items\nitem ::= [a-c] | \"(\" [a-c] (\",\" [a-c]){0,2} \")\""}))' "$seed")
+    [ "$(code "$gbnf_body")" = 200 ] || fail "gbnf $(cat "$work/body")"
+    python3 -c "import json,re,sys; d=json.load(open('$work/body')); t=d['choices'][0]['text']; i=r'([a-c]|\([a-c](,[a-c]){0,2}\))'; assert re.fullmatch(r'\('+i+'(,'+i+r'){0,2}\)', t), t; assert d['choices'][0]['finish_reason']=='stop'" || fail "gbnf output $(cat "$work/body")"
   done
   # json_object: unbounded, so only checked when it stops.
   for seed in 1 2 3 4 5; do

@@ -63,7 +63,7 @@ async function post(route, body) {
 
 test('fields that would change the answer are refused by name', async () => {
   const completions = {
-    best_of: 3, suffix: 'The end.', prompt_logprobs: 1, guided_grammar: 'root ::= "a"',
+    best_of: 3, suffix: 'The end.', prompt_logprobs: 1,
     use_beam_search: true, logits_processors: ['x'], allowed_token_ids: [1], cache_salt: 'tenant',
   };
   for (const [name, value] of Object.entries(completions)) {
@@ -76,7 +76,7 @@ test('fields that would change the answer are refused by name', async () => {
     });
   }
   const chats = {
-    tool_choice: 'auto', functions: [{ name: 'f', parameters: {} }], chat_template: '{{ messages }}',
+    functions: [{ name: 'f', parameters: {} }], chat_template: '{{ messages }}',
     echo: true, reasoning_effort: 'high',
   };
   for (const [name, value] of Object.entries(chats)) {

@@ -32,13 +32,10 @@ std::string WithField(bool chat, const std::string& name, const std::string& val
 
 TEST(FieldPolicy, FieldsThatChangeTheAnswerAreRefusedByName) {
   const FieldCase cases[] = {
-      {true, "tool_choice", R"("auto")"},
-      {true, "tool_choice", R"("required")"},
       {false, "best_of", "3"},
       {false, "suffix", R"("the end")"},
       {false, "prompt_logprobs", "0"},
       {true, "prompt_logprobs", "1"},
-      {false, "guided_grammar", R"("root ::= x")"},
       {false, "use_beam_search", "true"},
       {false, "length_penalty", "0.5"},
       {false, "logits_processors", R"(["x"])"},
@@ -79,6 +76,7 @@ TEST(FieldPolicy, StructuredOutputFieldsAreParsed) {
        grammar::StructuredOutputSpec::Kind::kJsonSchema, "response_format.json_schema.schema"},
       {false, "guided_json", R"({"type":"object"})", grammar::StructuredOutputSpec::Kind::kJsonSchema, "guided_json"},
       {true, "guided_regex", R"("a+")", grammar::StructuredOutputSpec::Kind::kRegex, "guided_regex"},
+      {false, "guided_grammar", R"("root ::= \"a\"")", grammar::StructuredOutputSpec::Kind::kGrammar, "guided_grammar"},
       {true, "guided_choice", R"(["a","b"])", grammar::StructuredOutputSpec::Kind::kChoice, "guided_choice"},
       {true, "structured_outputs", R"({"regex":"a"})", grammar::StructuredOutputSpec::Kind::kRegex, "structured_outputs.regex"},
   };
@@ -101,7 +99,8 @@ TEST(FieldPolicy, StructuredOutputFieldsAreParsed) {
       {R"({"prompt":"x","guided_regex":3})", "guided_regex"},
       {R"({"prompt":"x","guided_json":"{not json"})", "guided_json"},
       {R"({"prompt":"x","guided_regex":"b","guided_choice":["a"]})", "guided_choice"},  // the second one parsed
-      {R"({"prompt":"x","structured_outputs":{"grammar":"root ::= x"}})", "structured_outputs.grammar"},
+      {R"({"prompt":"x","structured_outputs":{"structural_tag":"x"}})", "structured_outputs.structural_tag"},
+      {R"({"prompt":"x","guided_grammar":{"root":"x"}})", "guided_grammar"},
   };
   for (const auto& b : bad) {
     OpenAIRequest r;
@@ -117,6 +116,8 @@ TEST(FieldPolicy, ValuesThatAskForNothingAndNullPass) {
       {false, "response_format", R"({"type":"text"})"},
       {true, "response_format", "null"},
       {true, "tool_choice", "null"},
+      {true, "tool_choice", R"("none")"},
+      {true, "parallel_tool_calls", "false"},
       {false, "best_of", "1"},
       {false, "suffix", R"("")"},
       {false, "use_beam_search", "false"},

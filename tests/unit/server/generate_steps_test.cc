@@ -46,7 +46,7 @@ int64_t KvTokens() {
 std::optional<ApiError> Plan(const std::string& body, bool chat, GenerationPlan* plan) {
   OpenAIRequest r;
   if (auto e = ParseGenerateBody(body, chat, "stories", &r)) return e;
-  return AdmitGeneration(std::move(r), *Stories().engine, Stories().chat_template.get(), "", plan);
+  return AdmitGeneration(std::move(r), *Stories().engine, Stories().chat_template.get(), "", ToolCallFormat::kNone, plan);
 }
 
 std::string Words(int64_t n) {
