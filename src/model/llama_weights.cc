@@ -134,6 +134,7 @@ static Status CheckTensorParallelSplit(const ModelConfig& c, const std::vector<T
                                           "experts", path));
   }
   if (c.qk_norm_full) return UnimplementedError(fmt::format("{}: --tp does not split whole-projection q/k norms", path));
+  if (c.is_mla()) return UnimplementedError(fmt::format("{}: --tp does not split latent attention (DeepSeek)", path));
   auto refuse = [&](const std::string& what, int64_t n) {
     return InvalidArgumentError(fmt::format("{}: --tp {} must divide the {} ({}); give a --tp that does", path, tp,
                                             what, n));
@@ -192,6 +193,12 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     LlamaLayerWeights& l = w->layers_[static_cast<size_t>(i)];
     l.attn_norm = w->Floats(find(p + "attn_norm.weight"));
     l.wq = w->RowPart(find(p + "attn_q.weight"));
+    l.wq_a = w->Matrix(find(p + "attn_q_a.weight"));
+    l.q_a_norm = w->Floats(find(p + "attn_q_a_norm.weight"));
+    l.wq_b = w->Matrix(find(p + "attn_q_b.weight"));
+    l.wkv_a = w->Matrix(find(p + "attn_kv_a_mqa.weight"));
+    l.kv_a_norm = w->Floats(find(p + "attn_kv_a_norm.weight"));
+    l.wkv_b = find(p + "attn_kv_b.weight");
     l.wk = w->RowPart(find(p + "attn_k.weight"));
     l.wv = w->RowPart(find(p + "attn_v.weight"));
     l.wo = w->ColumnPart(find(p + "attn_output.weight"));
@@ -208,8 +215,9 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     l.w_gate = w->RowPart(find(p + "ffn_gate.weight"));
     l.w_up = w->RowPart(find(p + "ffn_up.weight"));
     l.w_down = w->ColumnPart(find(p + "ffn_down.weight"));
-    if (c.is_moe()) {
+    if (c.LayerIsMoe(i)) {
       l.router = w->Matrix(find(p + "ffn_gate_inp.weight"));
+      l.expert_selection_bias = w->Floats(find(p + "exp_probs_b.bias"));
       l.experts.resize(static_cast<size_t>(c.n_expert));
       for (int64_t e = 0; e < c.n_expert; ++e) {
         ExpertWeights& x = l.experts[static_cast<size_t>(e)];
@@ -227,7 +235,7 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
       l.shared_expert.w_gate = w->Matrix(find(p + "ffn_gate_shexp.weight"));
       l.shared_expert.w_up = w->Matrix(find(p + "ffn_up_shexp.weight"));
       l.shared_expert.w_down = w->Matrix(find(p + "ffn_down_shexp.weight"));
-      l.shared_expert_gate = w->Floats(find(p + "ffn_gate_inp_shexp.weight"));
+      if (c.shared_expert_gated) l.shared_expert_gate = w->Floats(find(p + "ffn_gate_inp_shexp.weight"));
     }
   }
   return std::shared_ptr<const LlamaWeights>(std::move(w));

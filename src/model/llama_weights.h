@@ -55,15 +55,25 @@ struct LlamaLayerWeights {
   const float* post_attn_norm = nullptr;  // [n_embd] on the attention output (Gemma), else null
   const float* ffn_norm = nullptr;      // [n_embd]
   const float* post_ffn_norm = nullptr;   // [n_embd] on the FFN output (Gemma), else null
+  // Multi-head latent attention (DeepSeek; config is_mla()) instead of wq/wk/wv, with
+  // qk = qk_nope_dim + rope_dim:
+  const TensorView* wq_a = nullptr;     // ne {n_embd, q_lora_rank}, or null: wq is ne {n_embd, n_head*qk}
+  const float* q_a_norm = nullptr;      // [q_lora_rank]
+  const TensorView* wq_b = nullptr;     // ne {q_lora_rank, n_head*qk}
+  const TensorView* wkv_a = nullptr;    // ne {n_embd, kv_lora_rank + rope_dim}: the latent, then the rope key
+  const float* kv_a_norm = nullptr;     // [kv_lora_rank]
+  const TensorView* wkv_b = nullptr;    // ne {kv_lora_rank, n_head*(qk_nope_dim + v_head_dim)}: the file's
+                                        // view, as stored (the architecture re-lays it out per head)
   const TensorView* w_gate = nullptr;   // ne {n_embd, n_ff}
   const TensorView* w_up = nullptr;     // ne {n_embd, n_ff}
   const TensorView* w_down = nullptr;   // ne {n_ff, n_embd}
-  // Mixture of experts (config n_expert > 0; the dense w_gate/w_up/w_down are then null).
+  // Mixture of experts (config LayerIsMoe; the dense w_gate/w_up/w_down are then null).
   const TensorView* router = nullptr;   // ne {n_embd, n_expert}: the router's logits
+  const float* expert_selection_bias = nullptr;  // [n_expert] added to the scores to choose (DeepSeek-V3), or null
   std::vector<ExpertWeights> experts;   // [n_expert], each of ExpertFf() width; views into
                                         // the file when the experts stay on disk
-  ExpertWeights shared_expert;          // of n_ff_shared_expert width (Qwen2-MoE), else null
-  const float* shared_expert_gate = nullptr;  // [n_embd]: sigmoid(x . g) scales the shared expert
+  ExpertWeights shared_expert;          // of n_ff_shared_expert width (Qwen2-MoE, DeepSeek), else null
+  const float* shared_expert_gate = nullptr;  // [n_embd]: sigmoid(x . g) scales the shared expert (Qwen2-MoE), or null
 };
 
 class LlamaWeights {

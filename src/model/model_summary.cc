@@ -141,6 +141,19 @@ std::string FormatModelSummary(const ModelSummary& s) {
                                    c.ExpertFf(),
                                    c.n_ff_shared_expert > 0 ? fmt::format(", shared expert ffn {}", c.n_ff_shared_expert)
                                                             : std::string()));
+      std::string routing = c.expert_gating == ExpertGating::kSigmoid ? "sigmoid scores" : "softmax scores";
+      if (c.expert_group_count > 0) {
+        routing += fmt::format(", best {} of {} expert groups", c.expert_group_used, c.expert_group_count);
+      }
+      if (c.expert_weights_scale != 1.0f) routing += fmt::format(", weights x {:g}", c.expert_weights_scale);
+      if (c.n_dense_lead_layers > 0) routing += fmt::format(", first {} layers dense", c.n_dense_lead_layers);
+      line("routing:", routing);
+    }
+    if (c.is_mla()) {
+      line("attention:", fmt::format("multi-head latent: per token a latent of {} + a rope key of {} cached (heads: "
+                                     "{} + {} q/k dims, {} v dims){}",
+                                     c.kv_lora_rank, c.rope_dim, c.qk_nope_dim, c.rope_dim, c.v_head_dim,
+                                     c.q_lora_rank > 0 ? fmt::format(", q bottleneck {}", c.q_lora_rank) : ""));
     }
     line("context:", fmt::format("{} tokens", c.context_length));
     if (c.LayerWindow(0) > 0 || c.LayerWindow(c.sliding_window_pattern - 1) > 0) {
