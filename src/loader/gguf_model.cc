@@ -182,7 +182,7 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   c.rope_theta = static_cast<float>(theta.value_or(10000.0));
   WEFT_ASSIGN_OR_RETURN(auto rope_dim, f.FindInt(a + ".rope.dimension_count"));
   c.rope_dim = rope_dim.value_or(c.head_dim);
-  c.rope_style = (a == "qwen2" || a == "qwen3" || a == "qwen2moe" || a == "qwen3moe" || a == "olmoe")
+  c.rope_style = (a == "qwen2" || a == "qwen3" || a == "qwen2moe" || a == "qwen3moe" || a == "olmoe" || a == "phi3")
                      ? RopeStyle::kNeox
                      : RopeStyle::kInterleaved;
   WEFT_RETURN_IF_ERROR(ParseRopeScaling(f, a, &c.rope_scaling));

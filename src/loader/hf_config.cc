@@ -125,6 +125,7 @@ std::optional<FamilyDefaults> LookUpFamily(const std::string& model_type) {
   if (model_type == "gemma3_text") return FamilyDefaults{"gemma3", 131072, RopeStyle::kNeox};
   // DeepSeek's rope de-interleaves q_pe/k_pe before rotating halves: interleaved pairs
   // on the checkpoint's own layout, as GGUF keeps it (no permutation at load).
+  if (model_type == "phi3") return FamilyDefaults{"phi3", 4096, RopeStyle::kNeox};
   if (model_type == "deepseek_v2") return FamilyDefaults{"deepseek2", 2048, RopeStyle::kInterleaved};
   if (model_type == "deepseek_v3") return FamilyDefaults{"deepseek2", 4096, RopeStyle::kInterleaved};
   return std::nullopt;
@@ -352,7 +353,7 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   if (!family) {
     return UnimplementedError(fmt::format("{}: model_type '{}' is not supported (supported: llama, mistral, mixtral, "
                                           "qwen2, qwen2_moe, qwen3, qwen3_moe, olmoe, gemma2, gemma3_text, "
-                                          "deepseek_v2, deepseek_v3)",
+                                          "deepseek_v2, deepseek_v3, phi3)",
                                           src, *model_type));
   }
   const bool gemma = *model_type == "gemma2" || *model_type == "gemma3_text";
@@ -430,8 +431,9 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   // Sliding-window attention (Mistral: every layer). Qwen2's per-layer variant
   // (max_window_layers) is not modelled: refused rather than silently different.
   if (gemma) return c;  // its windows are set above
-  WEFT_ASSIGN_OR_RETURN(bool use_sliding,
-                        r.Bool("use_sliding_window", *model_type == "mistral" || *model_type == "mixtral"));
+  WEFT_ASSIGN_OR_RETURN(bool use_sliding, r.Bool("use_sliding_window", *model_type == "mistral" ||
+                                                                           *model_type == "mixtral" ||
+                                                                           *model_type == "phi3"));
   const nlohmann::json* window_field = r.Find("sliding_window");
   if (use_sliding && window_field != nullptr && !window_field->is_null()) {
     WEFT_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", std::nullopt, 0, kMaxContext));

@@ -100,6 +100,8 @@ std::optional<std::string> MapHfName(std::string_view name, bool gemma) {
       {"self_attn.o_proj.bias", "attn_output.bias"},
       {"self_attn.q_norm.weight", "attn_q_norm.weight"},
       {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+      {"self_attn.qkv_proj.weight", "attn_qkv.weight"},  // Phi-3: fused by rows
+      {"mlp.gate_up_proj.weight", "ffn_up.weight"},
       {"self_attn.q_a_proj.weight", "attn_q_a.weight"},  // DeepSeek's latent attention
       {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
       {"self_attn.q_b_proj.weight", "attn_q_b.weight"},

@@ -128,6 +128,9 @@ Status CheckLlamaWeights(const ModelConfig& c, const std::vector<TensorView>& te
     WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_norm.weight", {c.n_embd}));
     if (c.is_mla()) {
       WEFT_RETURN_IF_ERROR(CheckLatentAttention(check, c, p));
+    } else if (check.Has(p + "attn_qkv.weight")) {  // q, k, v fused by rows (Phi-3)
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_qkv.weight", {c.n_embd, q_rows + 2 * kv_rows}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_output.weight", {q_rows, c.n_embd}));
     } else {
       WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q.weight", {c.n_embd, q_rows}));
       WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k.weight", {c.n_embd, kv_rows}));
@@ -137,6 +140,10 @@ Status CheckLlamaWeights(const ModelConfig& c, const std::vector<TensorView>& te
     WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_norm.weight", {c.n_embd}));
     if (c.LayerIsMoe(l)) {
       WEFT_RETURN_IF_ERROR(CheckExperts(check, c, p));
+    } else if (!check.Has(p + "ffn_gate.weight") && check.Has(p + "ffn_up.weight")) {
+      // gate and up fused by rows, gate first (Phi-3)
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up.weight", {c.n_embd, 2 * c.n_ff}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_down.weight", {c.n_ff, c.n_embd}));
     } else {
       WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate.weight", {c.n_embd, c.n_ff}));
       WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up.weight", {c.n_embd, c.n_ff}));

@@ -155,6 +155,18 @@ static Status CheckTensorParallelSplit(const ModelConfig& c, const std::vector<T
   return Status::Ok();
 }
 
+const TensorView* LlamaWeights::RowSlice(const TensorView* t, int64_t first, int64_t count) {
+  const size_t row_bytes = t->nbytes / static_cast<size_t>(t->NumRows());
+  auto slice = std::make_unique<TensorView>(*t);
+  slice->name = fmt::format("{}[rows {}..{})", t->name, first, first + count);
+  slice->n_dims = 2;
+  slice->ne = {t->ne[0], count, 1, 1};
+  slice->data = t->data + row_bytes * static_cast<size_t>(first);
+  slice->nbytes = row_bytes * static_cast<size_t>(count);
+  expert_slices_.push_back(std::move(slice));
+  return expert_slices_.back().get();
+}
+
 StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file,
                                                                   const BindOptions& options) {
   const ModelConfig& c = file->config();
@@ -212,8 +224,29 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     l.post_attn_norm = w->Floats(find(p + "post_attention_norm.weight"));
     l.ffn_norm = w->Floats(find(p + "ffn_norm.weight"));
     l.post_ffn_norm = w->Floats(find(p + "post_ffw_norm.weight"));
-    l.w_gate = w->RowPart(find(p + "ffn_gate.weight"));
-    l.w_up = w->RowPart(find(p + "ffn_up.weight"));
+    // Fused by rows (Phi-3): q | k | v, and gate | up.
+    const int64_t q_rows = c.n_head * c.head_dim, kv_rows = c.n_head_kv * c.head_dim;
+    const TensorView* qkv = find(p + "attn_qkv.weight");
+    const TensorView* up = find(p + "ffn_up.weight");
+    for (const TensorView* t : {qkv, up}) {
+      if (t != nullptr && !t->RowsAreBlockAligned()) {
+        return UnimplementedError(fmt::format("{}: fused tensor '{}' has rows that are not whole {} blocks",
+                                              file->path(), t->name, DTypeName(t->type)));
+      }
+    }
+    if (qkv != nullptr && l.wq == nullptr) {
+      l.wq = w->RowPart(w->RowSlice(qkv, 0, q_rows));
+      l.wk = w->RowPart(w->RowSlice(qkv, q_rows, kv_rows));
+      l.wv = w->RowPart(w->RowSlice(qkv, q_rows + kv_rows, kv_rows));
+    }
+    const TensorView* gate = find(p + "ffn_gate.weight");
+    if (gate == nullptr && up != nullptr && !c.LayerIsMoe(i)) {
+      l.w_gate = w->RowPart(w->RowSlice(up, 0, c.n_ff));
+      l.w_up = w->RowPart(w->RowSlice(up, c.n_ff, c.n_ff));
+    } else {
+      l.w_gate = w->RowPart(gate);
+      l.w_up = w->RowPart(up);
+    }
     l.w_down = w->ColumnPart(find(p + "ffn_down.weight"));
     if (c.LayerIsMoe(i)) {
       l.router = w->Matrix(find(p + "ffn_gate_inp.weight"));

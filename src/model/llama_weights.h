@@ -117,6 +117,9 @@ class LlamaWeights {
   // per-expert matrix ffn_<role>.e; then bound as Matrix, unless the experts stay on
   // disk (BindOptions::expert_cache_bytes): then the file's view itself.
   const TensorView* ExpertMatrix(const std::string& prefix, const char* role, int64_t e);
+  // Rows [first, first + count) of a matrix with whole blocks per row (a zero-copy view):
+  // the parts of fused q/k/v and gate/up tensors (Phi-3).
+  const TensorView* RowSlice(const TensorView* t, int64_t first, int64_t count);
 
   std::shared_ptr<const ModelFile> file_;
   const TensorView* token_embd_ = nullptr;
@@ -125,7 +128,7 @@ class LlamaWeights {
   const float* rope_freq_factors_ = nullptr;
   std::vector<LlamaLayerWeights> layers_;
   std::vector<std::unique_ptr<TensorView>> repacked_views_;
-  std::vector<std::unique_ptr<TensorView>> expert_slices_;  // views into ffn_*_exps tensors
+  std::vector<std::unique_ptr<TensorView>> expert_slices_;  // views into ffn_*_exps and fused tensors
   std::vector<std::vector<float>> float_buffers_;
   std::vector<std::unique_ptr<kernels::PackedTensor>> packed_;
   bool pack_panels_ = true;

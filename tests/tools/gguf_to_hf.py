@@ -39,6 +39,7 @@ LAYER_NAMES = {
     "attn_q_a.weight": "self_attn.q_a_proj.weight", "attn_q_a_norm.weight": "self_attn.q_a_layernorm.weight",
     "attn_q_b.weight": "self_attn.q_b_proj.weight", "attn_kv_a_mqa.weight": "self_attn.kv_a_proj_with_mqa.weight",
     "attn_kv_a_norm.weight": "self_attn.kv_a_layernorm.weight", "attn_kv_b.weight": "self_attn.kv_b_proj.weight",
+    "attn_qkv.weight": "self_attn.qkv_proj.weight",
 }
 GEMMA_NORMS = {"post_attention_norm.weight": "post_attention_layernorm.weight",
                "ffn_norm.weight": "pre_feedforward_layernorm.weight",
@@ -78,7 +79,7 @@ def expert_tensors(name, ne, data, mixtral, deepseek=False):
     return [(base + MOE_NAMES[rest][0 if mixtral else 1], ne, data)]
 
 
-def hf_name(name, gemma):
+def hf_name(name, gemma, phi3=False):
     if name == "token_embd.weight":
         return "model.embed_tokens.weight"
     if name == "output_norm.weight":
@@ -86,6 +87,8 @@ def hf_name(name, gemma):
     if name == "output.weight":
         return "lm_head.weight"
     _, layer, rest = name.split(".", 2)
+    if phi3 and rest == "ffn_up.weight":
+        return "model.layers.%s.mlp.gate_up_proj.weight" % layer
     table = dict(LAYER_NAMES, **GEMMA_NORMS) if gemma else LAYER_NAMES
     return "model.layers.%s.%s" % (layer, table[rest])
 
@@ -142,6 +145,13 @@ def config_json(meta):
                  topk_method=("noaux_tc" if sigmoid else "group_limited_greedy") if groups else "greedy",
                  n_group=groups or 1, topk_group=g("expert_group_used_count", 1), attention_bias=False)
         del c["head_dim"]
+        if g("rope.scaling.type") == "yarn":  # GGUF's yarn_log_multiplier is 0.1 x mscale_all_dim
+            mscale = g("rope.scaling.yarn_log_multiplier") / 0.1
+            c["rope_scaling"] = {"type": "yarn", "factor": g("rope.scaling.factor"),
+                                 "original_max_position_embeddings": g("rope.scaling.original_context_length"),
+                                 "beta_fast": 32, "beta_slow": 1, "mscale": mscale, "mscale_all_dim": mscale}
+    elif A == "phi3":
+        c.update(model_type="phi3", hidden_act="silu", sliding_window=window or None)
     elif A == "llama":
         c.update(model_type="mistral" if window else "llama", hidden_act="silu", sliding_window=window or None)
     elif A in ("qwen2", "qwen3"):
@@ -182,7 +192,7 @@ def main():
         moe_names = dict(MOE_NAMES, **EXPERT_ROLES, **(DEEPSEEK_MOE_NAMES if deepseek else {}))
         moe = name.startswith("blk.") and name.split(".", 2)[2] in moe_names
         for hf, hne, hdata in (expert_tensors(name, ne, data, A == "llama", deepseek) if moe else
-                               [(hf_name(name, gemma), ne, data)]):
+                               [(hf_name(name, gemma, A == "phi3"), ne, data)]):
             blob = struct.pack("<%df" % len(hdata), *hdata)
             header[hf] = {"dtype": "F32", "shape": list(reversed(hne)), "data_offsets": [off, off + len(blob)]}
             blobs.append(blob)

@@ -23,7 +23,8 @@ expert scaled by sigmoid(x . gate)), qwen3moe (qwen3 with top k renormalised), o
 (DeepSeek-V2/V3: multi-head latent attention evaluated in its expanded form, per-head
 keys [W_UK c | rope(k_pe)] and values W_UV c rounded to F16 as llama.cpp caches them;
 dense leading layers; softmax or sigmoid routing with DeepSeek-V3's selection bias and
-group-limited choice, weights scaled, shared experts ungated).
+group-limited choice, weights scaled, shared experts ungated); phi3 (llama's pass with q/k/v
+fused in attn_qkv and gate/up in ffn_up, NeoX rope, Mistral's window).
 """
 import argparse
 import math
@@ -219,7 +220,8 @@ def latent_attention(meta, W, p, h, pos, K, Vc, rnd):
 
 def forward(meta, W, ids, kv_f16):
     A = meta["general.architecture"]
-    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe", "deepseek2"), \
+    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe", "deepseek2",
+                 "phi3"), \
         "architecture %s: no reference pass here" % A
     gemma = A.startswith("gemma")
     g = lambda k, d=None: meta.get(A + "." + k, d)
@@ -237,7 +239,7 @@ def forward(meta, W, ids, kv_f16):
     attn_cap, final_cap = g("attn_logit_softcapping", 0.0), g("final_logit_softcapping", 0.0)
     scale = 1.0 / math.sqrt(hd)  # Gemma: query_pre_attn_scalar = head_dim at these shapes
     act_fn = gelu_tanh if gemma else silu
-    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe")
+    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe", "phi3")
     n_used = g("expert_used_count", 0)
     (_, V), emb = W["token_embd.weight"]
     out = W.get("output.weight", W["token_embd.weight"])
@@ -267,7 +269,11 @@ def forward(meta, W, ids, kv_f16):
                     f = matvec(W[p + "ffn_down.weight"], [silu(gg) * u for gg, u in zip(gate, up)])
                 x = [a + b for a, b in zip(x, f)]
                 continue
-            q, k, v = (matvec(W[p + n + ".weight"], h) for n in ("attn_q", "attn_k", "attn_v"))
+            if p + "attn_qkv.weight" in W:  # Phi-3: q | k | v by rows
+                qkv = matvec(W[p + "attn_qkv.weight"], h)
+                q, k, v = qkv[:H * hd], qkv[H * hd:(H + Hkv) * hd], qkv[(H + Hkv) * hd:]
+            else:
+                q, k, v = (matvec(W[p + n + ".weight"], h) for n in ("attn_q", "attn_k", "attn_v"))
             if p + "attn_q.bias" in W:
                 q = [a + b for a, b in zip(q, W[p + "attn_q.bias"][1])]
                 k = [a + b for a, b in zip(k, W[p + "attn_k.bias"][1])]
@@ -304,6 +310,10 @@ def forward(meta, W, ids, kv_f16):
             h = rmsnorm(x, W[p + "ffn_norm.weight"][1], eps)
             if n_used:
                 f = moe_ffn(W, p, h, n_used, A not in ("qwen2moe", "olmoe"))
+            elif p + "ffn_gate.weight" not in W:  # Phi-3: gate | up by rows
+                gu = matvec(W[p + "ffn_up.weight"], h)
+                gate, up = gu[:len(gu) // 2], gu[len(gu) // 2:]
+                f = matvec(W[p + "ffn_down.weight"], [act_fn(gg) * u for gg, u in zip(gate, up)])
             else:
                 gate, up = matvec(W[p + "ffn_gate.weight"], h), matvec(W[p + "ffn_up.weight"], h)
                 f = matvec(W[p + "ffn_down.weight"], [act_fn(gg) * u for gg, u in zip(gate, up)])

@@ -54,6 +54,10 @@ PRESETS = {
     # Qwen3: per-head q/k RMSNorm, NeoX rope, no biases, head_dim 32 != n_embd / n_head.
     "qwen3": dict(arch="qwen3", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
                   n_vocab=300, tied=True, theta=1000000.0, eps=1e-6),
+    # Phi-3: q/k/v fused in attn_qkv and gate/up in ffn_up (gate rows first), NeoX rope, a
+    # sliding window of 7 in every layer (Phi-3-mini-4k: 2047), no GQA (as Phi-3-mini).
+    "phi3": dict(arch="phi3", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=16, n_ff=160,
+                 n_vocab=300, tied=False, theta=10000.0, eps=1e-5, sliding_window=7),
     # Mixtures of experts (experts as llama.cpp's 3-D ffn_*_exps tensors):
     # Mixtral: the llama layout with 4 experts, top 2 renormalised.
     "mixtral": dict(arch="llama", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=96,
@@ -70,25 +74,25 @@ PRESETS = {
                   n_vocab=300, tied=False, theta=10000.0, eps=1e-5, n_expert=8, n_expert_used=2),
     # DeepSeek (GGUF arch deepseek2): latent attention (kv_lora_rank 32, per head 16
     # unrotated + 8 rotated q/k dims, values of 12), the first layer dense (n_ff 96), then
-    # 8 experts of 24 plus 2 shared ones (one shared FFN of 48, ungated).
+    # 8 experts of 32 plus 2 shared ones (one shared FFN of 64, ungated).
     # deepseek2: V2's q bottleneck (q_lora_rank 32), softmax routing, top 2 not
     # renormalised, weights x 2.0 (V2: 16).
     "deepseek2": dict(arch="deepseek2", n_embd=64, n_layer=3, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
                       n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=2,
-                      n_ff_expert=24, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
+                      n_ff_expert=32, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                       v_head_dim=12, lead_dense=1, expert_scale=2.0, expert_norm=False, gating=1),
     # deepseek2lite: V2-Lite's q projection without the bottleneck (llama.cpp takes a
     # deepseek2 file for Lite only at 27 layers: --layers 27).
     "deepseek2lite": dict(arch="deepseek2", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
                           n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=2,
-                          n_ff_expert=24, n_expert_shared=2, q_lora_rank=0, kv_lora_rank=32, rope_dim=8,
+                          n_ff_expert=32, n_expert_shared=2, q_lora_rank=0, kv_lora_rank=32, rope_dim=8,
                           v_head_dim=12, lead_dense=1, expert_scale=1.0, expert_norm=False, gating=1),
     # deepseek3: V3's routing: sigmoid scores, a selection bias (exp_probs_b), 8 experts
     # in 4 groups of which a token's best 2 (by the sum of their best two) are eligible,
     # top 3 renormalised, x 2.5.
     "deepseek3": dict(arch="deepseek2", n_embd=64, n_layer=3, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
                       n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=3,
-                      n_ff_expert=24, n_expert_shared=1, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
+                      n_ff_expert=32, n_expert_shared=1, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                       v_head_dim=12, lead_dense=1, expert_scale=2.5, expert_norm=True, gating=2,
                       expert_groups=4, expert_groups_used=2),
     # deepseek2yarn: deepseek2 with V2's YaRN context extension (factor 4 over 64 positions:
@@ -96,9 +100,18 @@ PRESETS = {
     # scale (1 + 0.0707 ln 4)^2.
     "deepseek2yarn": dict(arch="deepseek2", n_embd=64, n_layer=3, n_head=4, n_head_kv=4, head_dim=24, n_ff=96,
                           n_vocab=300, tied=False, theta=10000.0, eps=1e-6, n_expert=8, n_expert_used=2,
-                          n_ff_expert=24, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
+                          n_ff_expert=32, n_expert_shared=2, q_lora_rank=32, kv_lora_rank=32, rope_dim=8,
                           v_head_dim=12, lead_dense=1, expert_scale=2.0, expert_norm=False, gating=1,
                           yarn=(4.0, 64, 0.0707)),
+    "qwen3moe": dict(arch="qwen3moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
+                     n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=8, n_expert_used=3,
+                     n_ff_expert=40),
+}
+
+
+# Real widths, two layers, for engine tests and llama.cpp comparisons of quantised files
+# (--type Q4_0): too large for ref_forward.py, so not in --list (cli.arch_reference).
+REAL_WIDTH = {
     # Real width, two layers (engine tests at the shapes users run): DeepSeek-V2-Lite's
     # attention (width 2048, 16 heads of 128 + 64 rope dims, latent 512, values 128, no q
     # bottleneck), its dense first layer (10944) and shared experts (2 x 1408), with 16
@@ -107,10 +120,18 @@ PRESETS = {
                       n_vocab=32000, tied=False, theta=10000.0, eps=1e-6, n_expert=16, n_expert_used=6,
                       n_ff_expert=1408, n_expert_shared=2, q_lora_rank=0, kv_lora_rank=512, rope_dim=64,
                       v_head_dim=128, lead_dense=1, expert_scale=1.0, expert_norm=False, gating=1),
-    "qwen3moe": dict(arch="qwen3moe", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=32, n_ff=160,
-                     n_vocab=300, tied=False, theta=1000000.0, eps=1e-6, n_expert=8, n_expert_used=3,
-                     n_ff_expert=40),
+    # The same with V2's q bottleneck (1536): the form this llama.cpp loads at 2 layers.
+    "dsv2q2": dict(arch="deepseek2", n_embd=2048, n_layer=2, n_head=16, n_head_kv=16, head_dim=192, n_ff=10944,
+                   n_vocab=32000, tied=False, theta=10000.0, eps=1e-6, n_expert=16, n_expert_used=6,
+                   n_ff_expert=1408, n_expert_shared=2, q_lora_rank=1536, kv_lora_rank=512, rope_dim=64,
+                   v_head_dim=128, lead_dense=1, expert_scale=1.0, expert_norm=False, gating=1),
+    # Qwen1.5-MoE-A2.7B's widths (2048, 16 heads, experts of 1408 top 4, a shared expert
+    # of 5632 behind its gate) with 16 experts (it has 60), two layers.
+    "q2moe2": dict(arch="qwen2moe", n_embd=2048, n_layer=2, n_head=16, n_head_kv=16, head_dim=128, n_ff=5632,
+                   n_vocab=32000, tied=False, theta=1000000.0, eps=1e-6, n_expert=16, n_expert_used=4,
+                   n_ff_expert=1408, n_ff_shared=5632),
 }
+PRESETS.update(REAL_WIDTH)
 
 
 def tensor_list(p):
@@ -123,6 +144,11 @@ def tensor_list(p):
         b = "blk.%d." % i
         if p["arch"] == "deepseek2":
             T += deepseek2_layer(p, i)
+            continue
+        if p["arch"] == "phi3":
+            T += [(b + "attn_norm.weight", (d,), "norm"), (b + "attn_qkv.weight", (d, (H + 2 * Hkv) * hd), "matrix"),
+                  (b + "attn_output.weight", (H * hd, d), "matrix"), (b + "ffn_norm.weight", (d,), "norm"),
+                  (b + "ffn_up.weight", (d, 2 * ff), "matrix"), (b + "ffn_down.weight", (ff, d), "matrix")]
             continue
         T += [(b + "attn_norm.weight", (d,), "norm"),
               (b + "attn_q.weight", (d, H * hd), "matrix"),
@@ -249,7 +275,7 @@ QUANT = {"Q4_0": (2, synth_gguf.rand_q4_0), "Q8_0": (8, synth_gguf.rand_q8_0)}
 
 def tensor_bytes(seed, name, ne, kind, qtype):
     """(GGML type, bytes) of one tensor: F32 values, or random blocks of qtype."""
-    if qtype != "F32" and kind in ("matrix", "embd", "router") and ne[0] % 32 == 0:
+    if qtype != "F32" and kind in ("matrix", "embd", "router") and len(ne) >= 2 and ne[0] % 32 == 0:
         type_id, gen = QUANT[qtype]
         spread = 1.0 if kind == "embd" else 1.2 / math.sqrt(ne[0])
         return type_id, bytes(gen(synth_gguf.rng_for(seed, name), math.prod(ne), spread / math.sqrt(3)))
@@ -299,8 +325,8 @@ def main():
     ap.add_argument("--type", default="F32", choices=["F32"] + sorted(QUANT))
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
-    if a.list:  # "preset architecture" lines
-        for k in sorted(PRESETS):
+    if a.list:  # "preset architecture" lines, of the tiny presets
+        for k in sorted(set(PRESETS) - set(REAL_WIDTH)):
             print(k, PRESETS[k]["arch"])
         return
     if not a.preset or not a.out:

@@ -542,5 +542,24 @@ TEST(HfConfigTest, DeepSeek) {
   ExpectError(bad, StatusCode::kInvalidArgument, "attention_bias");
 }
 
+// Phi-3-mini-4k-instruct's config.json (the fields that matter); LongRoPE is refused.
+TEST(HfConfigTest, Phi3) {
+  json j = json::parse(R"({
+    "model_type": "phi3", "vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_act": "silu",
+    "max_position_embeddings": 4096, "original_max_position_embeddings": 4096, "rms_norm_eps": 1e-05,
+    "rope_theta": 10000.0, "rope_scaling": null, "sliding_window": 2047, "tie_word_embeddings": false,
+    "attention_bias": false})");
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "phi3");
+  EXPECT_EQ(r->head_dim, 96);
+  EXPECT_EQ(r->rope_style, RopeStyle::kNeox);
+  EXPECT_EQ(r->sliding_window, 2047);
+  EXPECT_EQ(r->LayerWindow(0), 2047);
+  j["rope_scaling"] = json::parse(R"({"type": "longrope", "long_factor": [1.0], "short_factor": [1.0]})");
+  ExpectError(j, StatusCode::kUnimplemented, "longrope");
+}
+
 }  // namespace
 }  // namespace weft
