@@ -12,6 +12,7 @@ PACKAGES=(
   libutf8proc-dev  # Unicode normalisation (NFC/NFKC/NFD) for the tokenizers and the Jinja library
   libboost-dev  # Boost.Beast + Asio: the event-driven HTTP transport (header-only)
   libedit-dev  # line editing and history at weft chat's prompt
+  libopenmpi-dev openmpi-bin  # src/dist: tensor parallel over MPI (mpirun, collectives)
   # tests, benchmarks, fuzzing (libFuzzer comes with clang's runtime)
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   json-schema-test-suite  # tests/unit/grammar: JSON-Schema-Test-Suite draft7 cases for the schema compiler

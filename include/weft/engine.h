@@ -47,6 +47,9 @@ struct OpenedModel {
 // Face directory or hf:owner/repo; loader/model_source.h), opens the file, binds its
 // weights with the architecture the registry names (model/model_registry.h) and loads
 // the tokenizer. Errors name the file and what is wrong with it.
+// Tensor parallelism (options.bind.tp_size > 1, under mpirun): on ranks other than 0 it
+// does not return; the rank serves rank 0's steps (model/tp_decoder.h) and then exits
+// the process (0 when rank 0 stopped it cleanly).
 StatusOr<OpenedModel> OpenModel(const std::string& spec, const OpenModelOptions& options = {});
 
 // An engine (its own thread, KV cache and scheduler) over an opened model; the model

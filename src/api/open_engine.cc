@@ -1,7 +1,13 @@
 #include <fmt/format.h>
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 
 #include "loader/model_source.h"
 #include "model/model_registry.h"
+#include "model/tp_decoder.h"
 #include "weft/engine.h"
 
 namespace weft {
@@ -18,6 +24,20 @@ StatusOr<OpenedModel> OpenModel(const std::string& spec, const OpenModelOptions&
   auto model = BindModel(m.file, options.bind);
   if (!model.ok()) return model.status().WithContext(m.path);
   m.model = std::move(model).value();
+  if (m.model->tp_size() > 1 && m.model->communicator()->rank() != 0) {
+    // A tensor-parallel follower computes rank 0's steps until it stops, then ends the
+    // process here: the command itself runs on rank 0 only. mpirun's signals (a rank
+    // died, Ctrl-C) end it, whatever the command blocked for its own use.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    const Status s = RunTensorParallelFollower(m.model, *m.model->communicator());
+    m.model.reset();
+    std::fflush(stdout);
+    std::exit(s.ok() ? 0 : 1);
+  }
   if (options.load_tokenizer) {
     WEFT_ASSIGN_OR_RETURN(m.tokenizer, LoadTokenizer(*m.file));
   }

@@ -1,6 +1,7 @@
 #include "base/thread_pool.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "base/cpu_info.h"
 
@@ -37,7 +38,13 @@ bool SpinThenYield(Done&& done) {
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  if (num_threads <= 0) num_threads = PhysicalCoreCount();
+  if (num_threads <= 0) {
+    // The processes that one mpirun job starts on this host (tensor parallelism) share
+    // its cores.
+    int local_ranks = 1;
+    if (const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) local_ranks = std::max(1, std::atoi(env));
+    num_threads = std::max(1, PhysicalCoreCount() / local_ranks);
+  }
   workers_.reserve(static_cast<size_t>(num_threads - 1));
   for (int i = 0; i + 1 < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }

@@ -19,7 +19,8 @@ namespace weft {
 
 class ThreadPool {
  public:
-  // num_threads counts the caller; <= 0 means one per physical core.
+  // num_threads counts the caller; <= 0 means one per physical core, divided among the
+  // processes an mpirun job runs on this host (OMPI_COMM_WORLD_LOCAL_SIZE).
   explicit ThreadPool(int num_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;

@@ -19,6 +19,7 @@
 
 #include "cli/moe_report.h"
 #include "cli/model_flags.h"
+#include "dist/communicator.h"
 #include "cli/bench_llama.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
@@ -128,6 +129,9 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     }
   }
   using Clock = std::chrono::steady_clock;
+  const dist::Communicator* comm = m.model->communicator();
+  const int64_t comm_ns0 = comm != nullptr ? comm->comm_ns() : 0, comm_bytes0 = comm != nullptr ? comm->comm_bytes() : 0;
+  const int64_t comm_calls0 = comm != nullptr ? comm->comm_calls() : 0;
   const auto t0 = Clock::now();
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (auto& r : requests) {
@@ -186,6 +190,17 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
               static_cast<long long>(st.prefix_hit_tokens), static_cast<long long>(st.prefix_queried_tokens));
   std::printf("steps                  %lld, %.3f ms per step, scheduler %.1f us per step\n",
               static_cast<long long>(st.num_steps), st.step_ms_mean, st.schedule_us_mean);
+  double comm_ms_per_step = 0;
+  if (comm != nullptr) {
+    // Rank 0's time in the collectives: the transfers plus any wait for a slower rank.
+    const double steps = static_cast<double>(std::max<int64_t>(1, st.num_steps));
+    comm_ms_per_step = static_cast<double>(comm->comm_ns() - comm_ns0) / 1e6 / steps;
+    std::printf("tensor parallel        --tp %d: %.3f ms communication per step (%.1f%% of the step), %.1f "
+                "collectives and %.1f KiB per step\n",
+                comm->size(), comm_ms_per_step, st.step_ms_mean > 0 ? 100 * comm_ms_per_step / st.step_ms_mean : 0.0,
+                static_cast<double>(comm->comm_calls() - comm_calls0) / steps,
+                static_cast<double>(comm->comm_bytes() - comm_bytes0) / 1024 / steps);
+  }
   if (spec.enabled()) {
     std::printf("speculative decoding   %s: %.1f%% of %lld draft tokens accepted, %.2f tokens per target pass "
                 "(%lld passes that verified a draft)\n",
@@ -217,6 +232,9 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["kv_waste_mean"] = st.kv_waste_mean;
     j["schedule_us_per_step"] = st.schedule_us_mean;
     j["steps"] = st.num_steps;
+    j["step_ms"] = st.step_ms_mean;
+    j["tp"] = comm != nullptr ? comm->size() : 1;
+    j["comm_ms_per_step"] = comm_ms_per_step;
     j["spec"] = SpecConfigName(spec);
     j["spec_draft_tokens"] = st.spec_draft_tokens;
     j["spec_accepted_tokens"] = st.spec_accepted_tokens;

@@ -3,6 +3,8 @@
 // can compare weft with a reference implementation.
 #include <CLI/CLI.hpp>
 
+#include "cli/model_flags.h"
+
 #include <cstdio>
 #include <algorithm>
 #include <climits>
@@ -38,7 +40,7 @@ StatusOr<std::vector<int32_t>> ReadIds(const std::string& path) {
 }
 
 Status RunLogits(const std::string& model, const std::string& ids_path, const std::string& out_path,
-                 std::vector<int> positions, int threads) {
+                 std::vector<int> positions, int threads, const ModelFlags& model_flags) {
   WEFT_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ReadIds(ids_path));
   const auto n = static_cast<int64_t>(ids.size());
   if (positions.empty()) {
@@ -51,8 +53,9 @@ Status RunLogits(const std::string& model, const std::string& ids_path, const st
   }
   RunnerOptions options;
   options.threads = threads;
-  OpenModelOptions open;
-  open.load_tokenizer = false;  // the ids come from a file
+  OpenModelOptions no_tokenizer;
+  no_tokenizer.load_tokenizer = false;  // the ids come from a file
+  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags, no_tokenizer));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(model, open));
   WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, options));
   WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), n));
@@ -79,6 +82,7 @@ void RegisterLogitsCommand(CLI::App& app, int* exit_code) {
     std::string model, tokens, out;
     std::vector<int> positions;
     int threads = 0;
+    ModelFlags model_flags;
   };
   auto args = std::make_shared<Args>();
   AddModelOption(cmd, &args->model, "Model file, directory, name or hf:owner/repo")->required();
@@ -86,8 +90,9 @@ void RegisterLogitsCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--out", args->out, "Output .logits file")->required();
   cmd->add_option("--positions", args->positions, "Positions whose logits to keep (default: all)");
   cmd->add_option("-t,--threads", args->threads, "Compute threads (default: one per physical core)");
+  AddModelFlags(cmd, &args->model_flags);
   cmd->callback([args, exit_code] {
-    Status s = RunLogits(args->model, args->tokens, args->out, args->positions, args->threads);
+    Status s = RunLogits(args->model, args->tokens, args->out, args->positions, args->threads, args->model_flags);
     if (!s.ok()) {
       std::fprintf(stderr, "weft logits: %s\n", s.message().c_str());
       *exit_code = 1;

@@ -3,6 +3,11 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/byte_size.h"
+#include "dist/communicator.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
 
 namespace weft::cli {
 
@@ -11,11 +16,28 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
                   "Mixture-of-experts models: keep the experts in the model file and at most this much of them in "
                   "memory (the most recently used; the next layer's are read ahead), e.g. 2G. Outputs are the same; "
                   "speed depends on how often experts must be read (default: all experts in memory)");
+  cmd->add_option("--tp", flags->tp,
+                  "Tensor parallelism: split the model's heads and feed-forward columns over N processes started "
+                  "as `mpirun -np N weft ... --tp N` (one per host or socket; rank 0 runs the command, the others "
+                  "compute their part of each step). Dense llama-family models (default: 1)")
+      ->check(CLI::Range(1, 1024));
 }
 
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base) {
   if (!flags.expert_cache_mem.empty()) {
     WEFT_ASSIGN_OR_RETURN(base.bind.expert_cache_bytes, ParseByteSize("--expert-cache-mem", flags.expert_cache_mem));
+  }
+  const char* mpi_size = std::getenv("OMPI_COMM_WORLD_SIZE");
+  const int launched = mpi_size != nullptr ? std::atoi(mpi_size) : 1;
+  if (flags.tp > 1 || launched > 1) {
+    if (launched != flags.tp) {
+      return InvalidArgumentError(fmt::format("--tp {} needs exactly {} processes, started as `mpirun -np {} weft ... "
+                                              "--tp {}`; this one is one of {}",
+                                              flags.tp, flags.tp, flags.tp, flags.tp, launched));
+    }
+    WEFT_ASSIGN_OR_RETURN(dist::Communicator * comm, dist::Communicator::World());
+    base.bind.tp_size = flags.tp;
+    base.bind.tp_rank = comm->rank();
   }
   return base;
 }

@@ -1,6 +1,6 @@
 // Flags about how a model is loaded, shared by the commands that run one (run, chat, serve,
-// bench, perplexity): today --expert-cache-mem (a mixture of experts' experts on disk,
-// model/expert_cache.h). Each command adds them with AddModelFlags and opens its model
+// bench, perplexity, logits): --expert-cache-mem (a mixture of experts' experts on disk,
+// model/expert_cache.h) and --tp (tensor parallelism over MPI ranks, model/tp_decoder.h). Each command adds them with AddModelFlags and opens its model
 // with OpenOptionsFrom.
 #pragma once
 
@@ -17,6 +17,7 @@ namespace weft::cli {
 
 struct ModelFlags {
   std::string expert_cache_mem;  // "" = every expert resident
+  int tp = 1;                    // --tp: tensor-parallel ranks (under mpirun -np tp)
 };
 
 void AddModelFlags(CLI::App* cmd, ModelFlags* flags);

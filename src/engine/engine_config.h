@@ -48,6 +48,11 @@ struct EngineStats {
   int64_t decode_steps = 0, decode_tokens = 0;
   double decode_tokens_per_s = 0;
   double peak_kv_usage = 0;
+  // Tensor parallelism (model/tp_decoder.h): ranks, and rank 0's time and bytes in the
+  // collectives since start (the transfers plus any wait for a slower rank).
+  int tp_size = 1;
+  double tp_comm_seconds = 0;
+  int64_t tp_comm_bytes = 0;
   // Speculative decoding: target passes of a sequence that verified a draft, the draft
   // tokens they verified, how many were accepted, and the tokens those passes produced
   // (accepted + one sampled each).

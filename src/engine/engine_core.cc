@@ -8,6 +8,7 @@
 
 #include "base/check.h"
 #include "base/log.h"
+#include "dist/communicator.h"
 
 namespace weft {
 namespace {
@@ -363,7 +364,7 @@ Status EngineCore::Step() {
   const SchedulerOutput& out = scheduler_->Schedule();
   if (out.empty()) return Status::Ok();
   if (GetLogLevel() == LogLevel::kDebug) LogStepDecisions(out);
-  for (const BlockCopy& c : out.copies) storage_->CopyBlock(c.src, c.dst);
+  for (const BlockCopy& c : out.copies) runner_->model().CopyKvBlock(*storage_, c.src, c.dst);
   WEFT_RETURN_IF_ERROR(runner_->Execute(out.batch(), *storage_, logits_.data()));
   const auto n_vocab = static_cast<size_t>(runner_->config().n_vocab);
   sampled_.clear();
@@ -432,6 +433,11 @@ EngineStats EngineCore::Stats() const {
   s.spec_draft_tokens = spec_draft_tokens_;
   s.spec_accepted_tokens = spec_accepted_tokens_;
   s.moe = runner_->model().moe_stats();
+  if (const dist::Communicator* comm = runner_->model().communicator()) {
+    s.tp_size = comm->size();
+    s.tp_comm_seconds = static_cast<double>(comm->comm_ns()) / 1e9;
+    s.tp_comm_bytes = comm->comm_bytes();
+  }
   return s;
 }
 

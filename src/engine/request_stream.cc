@@ -16,8 +16,35 @@ const char* RequestFinishName(RequestFinish f) {
 void RequestStream::Push(RequestOutput out) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (out.finish != RequestFinish::kNone) ++samples_done_;
+    if (failed_) return;
+    if (out.finish != RequestFinish::kNone) {
+      ++samples_done_;
+      sample_done_.resize(static_cast<size_t>(num_samples_), false);
+      if (out.sample_index >= 0 && out.sample_index < num_samples_) sample_done_[static_cast<size_t>(out.sample_index)] = true;
+    }
     queue_.push_back(std::move(out));
+    if (waker_) waker_();
+  }
+  cv_.notify_all();
+}
+
+void RequestStream::FailUnfinished(const std::string& error) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_) return;
+    failed_ = true;
+    sample_done_.resize(static_cast<size_t>(num_samples_), false);
+    for (int32_t i = 0; i < num_samples_; ++i) {
+      if (sample_done_[static_cast<size_t>(i)]) continue;
+      RequestOutput out;
+      out.sample_index = i;
+      out.finish = RequestFinish::kError;
+      out.error = error;
+      out.num_prompt_tokens = num_prompt_tokens_;
+      sample_done_[static_cast<size_t>(i)] = true;
+      ++samples_done_;
+      queue_.push_back(std::move(out));
+    }
     if (waker_) waker_();
   }
   cv_.notify_all();

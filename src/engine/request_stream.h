@@ -13,6 +13,8 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "engine/request.h"
 
@@ -37,6 +39,9 @@ class RequestStream {
 
   // Engine side.
   void Push(RequestOutput out);
+  // Any thread, when the engine can no longer finish the request (a tensor-parallel rank
+  // died): every unfinished sample ends with kError and `error`; later pushes are dropped.
+  void FailUnfinished(const std::string& error);
 
   // Called after every Push, on the pushing thread with the stream's lock held: it must be
   // quick and must not call back into this stream (an event loop posts a wake-up). Set it
@@ -59,6 +64,8 @@ class RequestStream {
   std::condition_variable cv_;
   std::deque<RequestOutput> queue_;  // guarded by mu_
   int32_t samples_done_ = 0;         // guarded by mu_
+  std::vector<bool> sample_done_;    // guarded by mu_; sized on first use
+  bool failed_ = false;              // guarded by mu_: FailUnfinished ran
   std::function<void()> waker_;      // guarded by mu_
 };
 

@@ -15,6 +15,10 @@ struct BindOptions {
   // many bytes of them in memory, the most recently used (model/expert_cache.h;
   // `--expert-cache-mem`). 0: every expert resident, as other weights.
   int64_t expert_cache_bytes = 0;
+  // Tensor parallelism (model/tp_decoder.h, `--tp`): this process is rank tp_rank of
+  // tp_size and binds only its slice of the split matrices. tp_size 1: the whole model.
+  int tp_size = 1;
+  int tp_rank = 0;
   static bool DefaultPackPanels();
 };
 

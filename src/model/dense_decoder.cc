@@ -12,12 +12,13 @@
 #include "model/decoder_model.h"
 #include "model/layer_blocks.h"
 #include "model/moe_block.h"
+#include "model/tp_decoder.h"
 
 namespace weft {
-namespace {
 
-void Forward(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c, const ForwardBatch& b,
-             const KvCacheStorage& cache, DecoderActivations& a, float* logits) {
+void DenseDecoderForward(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c,
+                         const ForwardBatch& b, const KvCacheStorage& cache, DecoderActivations& a, float* logits,
+                         dist::Communicator* tp) {
   const int64_t T = b.n_tokens();
   const int64_t d = c.n_embd;
   const kernels::RopeParams rope = RopeParamsFor(c, c.rope_theta, w.rope_freq_factors());
@@ -28,21 +29,25 @@ void Forward(const kernels::KernelContext& ctx, const LlamaWeights& w, const Mod
     att.window = static_cast<int32_t>(c.LayerWindow(static_cast<int64_t>(l)));
     kernels::RmsNorm(ctx, a.x.data(), L.attn_norm, c.norm_eps, T, d, a.xn.data());
     AttentionSubLayer(ctx, L, c, b, cache.Layer(static_cast<int64_t>(l)), att, rope, a);
+    if (tp != nullptr) tp->AllReduceSum(a.proj.data(), T * d);  // this rank's heads' share of Wo
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
     kernels::RmsNorm(ctx, a.x.data(), L.ffn_norm, c.norm_eps, T, d, a.xn.data());
     FeedForward(ctx, L, c, static_cast<int64_t>(l), T, a);  // SwiGLU, or the layer's experts (model/moe_block.h)
+    if (tp != nullptr) tp->AllReduceSum(a.proj.data(), T * d);  // this rank's FFN columns' share of Wdown
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
   }
   // Only the rows that need logits go through the final norm and the output matrix.
   OutputLogits(ctx, w, c, b, a, logits);
 }
 
+namespace {
+
 class DenseDecoderModel final : public DecoderModel {
  public:
   using DecoderModel::DecoderModel;
   void Forward(const kernels::KernelContext& ctx, const ForwardBatch& batch, const KvCacheStorage& cache,
                ModelActivations& act, float* logits) const override {
-    weft::Forward(ctx, weights(), config(), batch, cache, static_cast<DecoderActivations&>(act), logits);
+    DenseDecoderForward(ctx, weights(), config(), batch, cache, static_cast<DecoderActivations&>(act), logits, nullptr);
   }
 };
 
@@ -56,6 +61,10 @@ StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, s
 
 StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
                                                         ModelConfig config, const BindOptions& options) {
+  if (options.tp_size > 1) {
+    WEFT_ASSIGN_OR_RETURN(dist::Communicator * comm, dist::Communicator::World());
+    return BindTensorParallelDecoder(arch, std::move(file), std::move(config), options, *comm);
+  }
   WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(std::move(file), options));
   return std::shared_ptr<const Model>(std::make_shared<DenseDecoderModel>(arch, std::move(weights), std::move(config), options));
 }

@@ -10,7 +10,11 @@
 #include <memory>
 #include <string_view>
 
+#include "dist/communicator.h"
+#include "kernels/ops.h"
 #include "model/bind_options.h"
+#include "model/forward_batch.h"
+#include "model/layer_blocks.h"
 #include "model/llama_weights.h"
 #include "model/model.h"
 #include "weft/status.h"
@@ -25,5 +29,13 @@ StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, s
 // mixture of experts renormalises its routing weights).
 StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
                                                         ModelConfig config, const BindOptions& options);
+
+// The decoder's forward pass (what DenseDecoderModel::Forward runs). With `tp` (tensor
+// parallelism, model/tp_decoder.h) the weights are one rank's part and `c` the rank's
+// config: each sub-layer's output is this rank's partial sum, all-reduced over `tp`
+// before the residual add. logits: [b.logit_rows.size(), n_vocab]; unused without rows.
+void DenseDecoderForward(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c,
+                         const ForwardBatch& b, const KvCacheStorage& cache, DecoderActivations& a, float* logits,
+                         dist::Communicator* tp);
 
 }  // namespace weft

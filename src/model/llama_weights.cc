@@ -39,6 +39,63 @@ const TensorView* LlamaWeights::Matrix(const TensorView* t) {
   return repacked_views_.back().get();
 }
 
+const TensorView* LlamaWeights::Splittable(const TensorView* t) {
+  if (t == nullptr || t->RowsAreBlockAligned()) return t;
+  std::vector<float> values(static_cast<size_t>(t->NumElements()));
+  DequantizeTensor(*t, values.data());
+  auto view = std::make_unique<TensorView>(*t);
+  view->type = DType::kF32;
+  view->data = reinterpret_cast<const uint8_t*>(values.data());
+  view->nbytes = values.size() * sizeof(float);
+  float_buffers_.push_back(std::move(values));
+  repacked_views_.push_back(std::move(view));
+  return repacked_views_.back().get();
+}
+
+const TensorView* LlamaWeights::RowPart(const TensorView* t) {
+  if (t == nullptr || tp_size_ == 1) return Matrix(t);
+  t = Splittable(t);
+  const int64_t n = t->ne[1] / tp_size_;
+  const size_t row_bytes = t->nbytes / static_cast<size_t>(t->ne[1]);
+  auto part = std::make_unique<TensorView>(*t);
+  part->name = fmt::format("{}[rows {}..{}]", t->name, n * tp_rank_, n * (tp_rank_ + 1));
+  part->ne[1] = n;
+  part->data = t->data + row_bytes * static_cast<size_t>(n * tp_rank_);
+  part->nbytes = row_bytes * static_cast<size_t>(n);
+  expert_slices_.push_back(std::move(part));
+  return Matrix(expert_slices_.back().get());
+}
+
+const TensorView* LlamaWeights::ColumnPart(const TensorView* t) {
+  if (t == nullptr || tp_size_ == 1) return Matrix(t);
+  t = Splittable(t);
+  const DTypeInfo& info = GetDTypeInfo(t->type);
+  const int64_t k = t->ne[0] / tp_size_;
+  const size_t row_bytes = t->nbytes / static_cast<size_t>(t->ne[1]);
+  const size_t part_bytes = static_cast<size_t>(k / info.block_size) * static_cast<size_t>(info.block_bytes);
+  const size_t offset = part_bytes * static_cast<size_t>(tp_rank_);
+  std::vector<uint8_t> bytes(part_bytes * static_cast<size_t>(t->ne[1]));
+  for (int64_t r = 0; r < t->ne[1]; ++r) {
+    std::memcpy(bytes.data() + part_bytes * static_cast<size_t>(r), t->data + row_bytes * static_cast<size_t>(r) + offset,
+                part_bytes);
+  }
+  auto part = std::make_unique<TensorView>(*t);
+  part->name = fmt::format("{}[cols {}..{}]", t->name, k * tp_rank_, k * (tp_rank_ + 1));
+  part->ne[0] = k;
+  part->data = bytes.data();
+  part->nbytes = bytes.size();
+  file_->ReleaseMappedPages(*t);  // read whole to copy this rank's columns out
+  column_parts_.push_back(std::move(bytes));
+  expert_slices_.push_back(std::move(part));
+  return Matrix(expert_slices_.back().get());
+}
+
+const float* LlamaWeights::BiasPart(const TensorView* t) {
+  const float* all = Floats(t);
+  if (all == nullptr || tp_size_ == 1) return all;
+  return all + (t->NumElements() / tp_size_) * tp_rank_;
+}
+
 const float* LlamaWeights::Floats(const TensorView* t) {
   if (t == nullptr) return nullptr;
   if (t->type == DType::kF32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
@@ -68,6 +125,36 @@ const TensorView* LlamaWeights::ExpertMatrix(const std::string& prefix, const ch
   return experts_on_disk_ ? expert_slices_.back().get() : Matrix(expert_slices_.back().get());
 }
 
+// Tensor parallelism: heads, KV heads (whole GQA groups) and FFN columns divide evenly,
+// and each rank's input columns of o_proj and down are whole quantisation blocks.
+static Status CheckTensorParallelSplit(const ModelConfig& c, const std::vector<TensorView>& tensors, int tp,
+                                const std::string& path) {
+  if (c.is_moe()) {
+    return UnimplementedError(fmt::format("{}: tensor parallelism (--tp) runs dense models; this one is a mixture of "
+                                          "experts", path));
+  }
+  if (c.qk_norm_full) return UnimplementedError(fmt::format("{}: --tp does not split whole-projection q/k norms", path));
+  if (c.is_mla()) return UnimplementedError(fmt::format("{}: --tp does not split latent attention (DeepSeek)", path));
+  auto refuse = [&](const std::string& what, int64_t n) {
+    return InvalidArgumentError(fmt::format("{}: --tp {} must divide the {} ({}); give a --tp that does", path, tp,
+                                            what, n));
+  };
+  if (c.n_head % tp != 0) return refuse("attention heads", c.n_head);
+  if (c.n_head_kv % tp != 0) return refuse("KV heads", c.n_head_kv);
+  if (c.n_ff % tp != 0) return refuse("feed-forward width", c.n_ff);
+  for (const TensorView& t : tensors) {
+    const bool row_parallel = t.name.ends_with("attn_output.weight") || t.name.ends_with("ffn_down.weight");
+    if (!row_parallel || !t.RowsAreBlockAligned()) continue;
+    const int64_t part = t.ne[0] / tp;
+    if (part % GetDTypeInfo(t.type).block_size != 0) {
+      return InvalidArgumentError(fmt::format("{}: --tp {} would cut {}'s rows of {} {} values inside a block of {}",
+                                              path, tp, t.name, t.ne[0], DTypeName(t.type),
+                                              GetDTypeInfo(t.type).block_size));
+    }
+  }
+  return Status::Ok();
+}
+
 const TensorView* LlamaWeights::RowSlice(const TensorView* t, int64_t first, int64_t count) {
   const size_t row_bytes = t->nbytes / static_cast<size_t>(t->NumRows());
   auto slice = std::make_unique<TensorView>(*t);
@@ -94,6 +181,9 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   w->file_ = file;
   w->pack_panels_ = options.pack_panels;
   w->experts_on_disk_ = c.is_moe() && options.expert_cache_bytes > 0;
+  w->tp_size_ = options.tp_size;
+  w->tp_rank_ = options.tp_rank;
+  if (options.tp_size > 1) WEFT_RETURN_IF_ERROR(CheckTensorParallelSplit(c, file->tensors(), options.tp_size, file->path()));
   auto find = [&](const std::string& name) { return file->FindTensor(name); };
   // A tied embedding is packed (it is the output matrix too); an untied one stays as is.
   w->token_embd_ = c.tied_embeddings ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
@@ -114,20 +204,21 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     const std::string p = fmt::format("blk.{}.", i);
     LlamaLayerWeights& l = w->layers_[static_cast<size_t>(i)];
     l.attn_norm = w->Floats(find(p + "attn_norm.weight"));
-    l.wq = w->Matrix(find(p + "attn_q.weight"));
+    l.wq = w->RowPart(find(p + "attn_q.weight"));
     l.wq_a = w->Matrix(find(p + "attn_q_a.weight"));
     l.q_a_norm = w->Floats(find(p + "attn_q_a_norm.weight"));
     l.wq_b = w->Matrix(find(p + "attn_q_b.weight"));
     l.wkv_a = w->Matrix(find(p + "attn_kv_a_mqa.weight"));
     l.kv_a_norm = w->Floats(find(p + "attn_kv_a_norm.weight"));
     l.wkv_b = find(p + "attn_kv_b.weight");
-    l.wk = w->Matrix(find(p + "attn_k.weight"));
-    l.wv = w->Matrix(find(p + "attn_v.weight"));
-    l.wo = w->Matrix(find(p + "attn_output.weight"));
-    l.bq = w->Floats(find(p + "attn_q.bias"));
-    l.bk = w->Floats(find(p + "attn_k.bias"));
-    l.bv = w->Floats(find(p + "attn_v.bias"));
-    l.bo = w->Floats(find(p + "attn_output.bias"));
+    l.wk = w->RowPart(find(p + "attn_k.weight"));
+    l.wv = w->RowPart(find(p + "attn_v.weight"));
+    l.wo = w->ColumnPart(find(p + "attn_output.weight"));
+    l.bq = w->BiasPart(find(p + "attn_q.bias"));
+    l.bk = w->BiasPart(find(p + "attn_k.bias"));
+    l.bv = w->BiasPart(find(p + "attn_v.bias"));
+    // Added once, after the all-reduce's rank order puts rank 0's part first.
+    l.bo = options.tp_rank == 0 ? w->Floats(find(p + "attn_output.bias")) : nullptr;
     l.q_norm = w->Floats(find(p + "attn_q_norm.weight"));
     l.k_norm = w->Floats(find(p + "attn_k_norm.weight"));
     l.post_attn_norm = w->Floats(find(p + "post_attention_norm.weight"));
@@ -144,19 +235,19 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
       }
     }
     if (qkv != nullptr && l.wq == nullptr) {
-      l.wq = w->Matrix(w->RowSlice(qkv, 0, q_rows));
-      l.wk = w->Matrix(w->RowSlice(qkv, q_rows, kv_rows));
-      l.wv = w->Matrix(w->RowSlice(qkv, q_rows + kv_rows, kv_rows));
+      l.wq = w->RowPart(w->RowSlice(qkv, 0, q_rows));
+      l.wk = w->RowPart(w->RowSlice(qkv, q_rows, kv_rows));
+      l.wv = w->RowPart(w->RowSlice(qkv, q_rows + kv_rows, kv_rows));
     }
     const TensorView* gate = find(p + "ffn_gate.weight");
     if (gate == nullptr && up != nullptr && !c.LayerIsMoe(i)) {
-      l.w_gate = w->Matrix(w->RowSlice(up, 0, c.n_ff));
-      l.w_up = w->Matrix(w->RowSlice(up, c.n_ff, c.n_ff));
+      l.w_gate = w->RowPart(w->RowSlice(up, 0, c.n_ff));
+      l.w_up = w->RowPart(w->RowSlice(up, c.n_ff, c.n_ff));
     } else {
-      l.w_gate = w->Matrix(gate);
-      l.w_up = w->Matrix(up);
+      l.w_gate = w->RowPart(gate);
+      l.w_up = w->RowPart(up);
     }
-    l.w_down = w->Matrix(find(p + "ffn_down.weight"));
+    l.w_down = w->ColumnPart(find(p + "ffn_down.weight"));
     if (c.LayerIsMoe(i)) {
       l.router = w->Matrix(find(p + "ffn_gate_inp.weight"));
       l.expert_selection_bias = w->Floats(find(p + "exp_probs_b.bias"));

@@ -11,6 +11,10 @@
 //    (so decode reads anonymous, huge-page-backed memory rather than the mapped file).
 //    A tied embedding is packed once and serves both the lookup and the output matmul.
 //    BindOptions::pack_panels = false (or WEFT_WEIGHT_LAYOUT=rows) keeps the file's rows.
+// With BindOptions::tp_size > 1 (tensor parallelism, model/tp_decoder.h) only this rank's
+// part of q/k/v, gate/up (its rows: its heads, its FFN columns) and of o_proj/down (its
+// input columns) is bound and resident; the config's head counts and n_ff still describe
+// the whole model (the caller divides them). The attention output bias is rank 0's alone.
 // Ownership: holds a shared_ptr to the ModelFile, so the views stay valid. Immutable
 // after binding; safe to share across threads.
 #pragma once
@@ -97,6 +101,16 @@ class LlamaWeights {
  private:
   LlamaWeights() = default;
   const TensorView* Matrix(const TensorView* t);
+  // Tensor parallelism (BindOptions::tp_size > 1): this rank's part of a matrix ne {k, n}
+  // bound as Matrix. Rows: output rows [rank * n / tp, (rank + 1) * n / tp), a zero-copy
+  // view (q/k/v, gate/up: column-parallel). Columns: input columns [rank * k / tp, ...)
+  // of every row, copied (o_proj, down: row-parallel); the part must be whole blocks.
+  const TensorView* RowPart(const TensorView* t);
+  const TensorView* ColumnPart(const TensorView* t);
+  // A whole F32 copy of t when its blocks run across rows (so that it can be cut), else t.
+  const TensorView* Splittable(const TensorView* t);
+  // This rank's part of a bias of n floats (n / tp of them).
+  const float* BiasPart(const TensorView* t);
   const TensorView* Pack(const TensorView* t);
   const float* Floats(const TensorView* t);
   // Expert e of the layer's 3-D ffn_<role>_exps tensor (a zero-copy slice), or the
@@ -119,6 +133,9 @@ class LlamaWeights {
   std::vector<std::unique_ptr<kernels::PackedTensor>> packed_;
   bool pack_panels_ = true;
   bool experts_on_disk_ = false;
+  int tp_size_ = 1;
+  int tp_rank_ = 0;
+  std::vector<std::vector<uint8_t>> column_parts_;  // ColumnPart's copies (before packing)
 };
 
 }  // namespace weft

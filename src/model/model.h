@@ -27,6 +27,10 @@
 
 namespace weft {
 
+namespace dist {
+class Communicator;
+}
+
 // Per-step scratch of one architecture's forward pass, sized once for the largest step
 // (no allocation per step). Each architecture defines its own subclass.
 class ModelActivations {
@@ -63,6 +67,15 @@ class Model {
   // that hold the batch.
   virtual void Forward(const kernels::KernelContext& ctx, const ForwardBatch& batch, const KvCacheStorage& cache,
                        ModelActivations& act, float* logits) const = 0;
+
+  // Copies KV block src to dst in every layer of `cache` (copy-on-write of a shared
+  // block), before the Forward that needs it. A tensor-parallel model has every rank do it.
+  virtual void CopyKvBlock(KvCacheStorage& cache, int32_t src, int32_t dst) const { cache.CopyBlock(src, dst); }
+
+  // Tensor parallelism (model/tp_decoder.h): the number of ranks this model is split
+  // over (1: the whole model here), and their communicator (null when 1).
+  virtual int tp_size() const { return 1; }
+  virtual dist::Communicator* communicator() const { return nullptr; }
 
   virtual KvLayout kv_layout() const {
     const ModelConfig& c = config();

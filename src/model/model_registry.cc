@@ -59,7 +59,13 @@ StatusOr<std::shared_ptr<const Model>> BindModel(std::shared_ptr<const ModelFile
     return InvalidArgumentError(
         fmt::format("architecture '{}' is not one weft runs (it runs: {})", arch, ArchitectureNames()));
   }
-  return def->bind(std::move(file), options);
+  WEFT_ASSIGN_OR_RETURN(auto model, def->bind(std::move(file), options));
+  if (model->tp_size() != options.tp_size) {
+    return UnimplementedError(fmt::format("architecture '{}' has no tensor-parallel forward pass (--tp {}); the "
+                                          "dense llama-family decoders do",
+                                          arch, options.tp_size));
+  }
+  return model;
 }
 
 }  // namespace weft

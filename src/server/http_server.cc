@@ -97,6 +97,18 @@ void HttpServer::SetModel(std::unique_ptr<Engine> engine, std::shared_ptr<const 
   ready_.store(true);
 }
 
+void HttpServer::FailInFlight(const std::string& error, std::chrono::milliseconds wait) {
+  draining_.store(true);
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    for (const auto& s : streams_) s->FailUnfinished(error);
+  }
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 void HttpServer::Shutdown(std::chrono::milliseconds deadline) {
   if (shut_down_) return;
   shut_down_ = true;

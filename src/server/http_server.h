@@ -76,6 +76,10 @@ class HttpServer {
   // Opens the generation routes. `chat_template` may be null (chat then answers 400).
   void SetModel(std::unique_ptr<Engine> engine, std::shared_ptr<const ModelChatTemplate> chat_template,
                 std::string chat_template_error);
+  // Ends every in-flight request with `error` (their unfinished samples get kError), from
+  // any thread, without the engine (which may be stuck: a tensor-parallel rank died), and
+  // waits up to `wait` for their responses to be written.
+  void FailInFlight(const std::string& error, std::chrono::milliseconds wait);
   // Refuses new requests (503), waits up to `deadline` for in-flight ones, cancels the
   // rest, stops listening. Idempotent.
   void Shutdown(std::chrono::milliseconds deadline);

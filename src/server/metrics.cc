@@ -136,6 +136,14 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
          static_cast<double>(s.spec_draft_tokens));
   metric("counter", "vllm:spec_decode_num_accepted_tokens_total", "Draft tokens accepted.", model,
          static_cast<double>(s.spec_accepted_tokens));
+  if (s.tp_size > 1) {
+    metric("gauge", "weft_tp_size", "Tensor-parallel ranks (--tp).", "", s.tp_size);
+    metric("counter", "weft_tp_communication_seconds_total",
+           "Rank 0's seconds in the tensor-parallel collectives (divide by the steps for time per step).", "",
+           s.tp_comm_seconds);
+    metric("counter", "weft_tp_communication_bytes_total", "Bytes rank 0 moved in the tensor-parallel collectives.",
+           "", static_cast<double>(s.tp_comm_bytes));
+  }
   metric("gauge", "weft_spec_decode_acceptance_rate", "Accepted / verified draft tokens so far (0 without drafts).",
          "", s.spec_acceptance_rate());
   metric("gauge", "weft_spec_decode_tokens_per_pass",

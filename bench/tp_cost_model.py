@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The cost model of docs/DISTRIBUTED.md: per-step time of tensor (TP) and pipeline (PP)
+parallel decoding from a model's shape, a host's weight-streaming speed and a link's
+latency/bandwidth. Prints bytes and messages per token and the predicted step times.
+
+  tp_cost_model.py                      # the docs' tables (l1b and a 70B shape)
+  tp_cost_model.py --R 20e9 --T 64       # another host speed / batch
+
+Terms (all per decode step of T tokens, one token per sequence):
+  weights  W bytes, streamed once per step from memory at R bytes/s per host: W / (p R)
+  TP       2 L all-reduces of T d 4 bytes; weft's all-reduce is an all-gather then a
+           rank-order sum (deterministic), so each rank receives (p-1) T d 4 bytes in
+           ceil(log2 p) rounds (Open MPI's recursive doubling for these sizes):
+           t_tp = 2 L (alpha ceil(log2 p) + beta (p-1) T d 4) + t_bcast
+  PP       m stages, each streaming W/m: a step's T tokens cross m-1 hops of T d 4
+           bytes (one message each). Decode is memory-bound, so micro-batching one step
+           would re-read each stage's weights per micro-batch; what overlaps the stages
+           is m independent groups of sequences in flight (a group's next step needs
+           its last token): a stage takes t_s = W/(m R) + alpha + beta T d 4, a group
+           finishes a step every t_s (throughput T / t_s), and each of its tokens
+           still takes m t_s (latency ~ W / R: PP adds capacity and throughput, not speed).
+"""
+import argparse
+import math
+
+MODELS = {
+    # name: (n_embd, n_layer, weight bytes as Q4_0)
+    "l1b": (2048, 16, 622e6),
+    "70b": (8192, 80, 39.7e9),
+}
+
+
+def tp_step(model, p, T, R, alpha, beta):
+    d, L, W = MODELS[model]
+    weights = W / (p * R)
+    rounds = math.ceil(math.log2(p)) if p > 1 else 0
+    comm = 0.0 if p == 1 else 2 * L * (alpha * rounds + beta * (p - 1) * T * d * 4) + 2 * alpha
+    return weights, comm
+
+
+def pp_stage(model, m, T, R, alpha, beta):
+    d, L, W = MODELS[model]
+    return W / (m * R) + (0.0 if m == 1 else alpha + beta * T * d * 4)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--R", type=float, default=8e9,
+                    help="weight bytes streamed per second per host (default 8e9: l1b Q4_0 batch-16 decode on this "
+                         "2-core machine in a quiet spell, BENCHMARKS.md)")
+    ap.add_argument("--T", type=int, default=16, help="tokens per step (decode batch)")
+    a = ap.parse_args()
+    # alpha: one MPI message's latency over TCP on 10 GbE (~30 us) and over a 100 Gbit/s
+    # RDMA-capable fabric (~10 us with Open MPI's TCP path; ~2 us with UCX/verbs).
+    links = {"10 Gbit/s": (30e-6, 8 / 10e9), "100 Gbit/s": (10e-6, 8 / 100e9)}
+    for model in MODELS:
+        d, L, W = MODELS[model]
+        print("\n%s: d %d, %d layers, %.2f GB of weights; T = %d tokens per step" % (model, d, L, W / 1e9, a.T))
+        print("  TP per token: %d all-reduces of %d bytes; PP per token: %d bytes per stage hop"
+              % (2 * L, d * 4, d * 4))
+        print("  | link | hosts | TP weights ms | TP comm ms | TP step ms | TP tok/s | PP stage ms | PP tok/s | PP token latency ms |")
+        print("  |---|---|---|---|---|---|---|---|---|")
+        for name, (alpha, beta) in links.items():
+            for p in (1, 2, 4, 8):
+                w, c = tp_step(model, p, a.T, a.R, alpha, beta)
+                ts = pp_stage(model, p, a.T, a.R, alpha, beta)
+                print("  | %s | %d | %.1f | %.1f | %.1f | %.0f | %.1f | %.0f | %.0f |"
+                      % (name, p, w * 1e3, c * 1e3, (w + c) * 1e3, a.T / (w + c), ts * 1e3, a.T / ts, p * ts * 1e3))
+
+
+if __name__ == "__main__":
+    main()
