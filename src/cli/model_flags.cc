@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fmt/format.h>
+
 #include "cli/byte_size.h"
 
 namespace weft::cli {
@@ -11,6 +13,24 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
                   "Mixture-of-experts models: keep the experts in the model file and at most this much of them in "
                   "memory (the most recently used; the next layer's are read ahead), e.g. 2G. Outputs are the same; "
                   "speed depends on how often experts must be read (default: all experts in memory)");
+  cmd->add_option("--kv-type", flags->kv_type,
+                  "KV cache element type: f16 (default), bf16, f32, q8 (int8, an f16 scale per 32 values of a "
+                  "token's head: 1.06 bytes a value) or fp8 (E4M3 with the same scales). Quantised types hold about "
+                  "twice the tokens in the same --kv-cache-mem; attention reads them in place")
+      ->capture_default_str();
+}
+
+StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags) {
+  const std::optional<kernels::KvType> t = kernels::KvTypeFromName(flags.kv_type);
+  if (!t) {
+    return InvalidArgumentError(
+        fmt::format("--kv-type {}: unknown KV cache type (one of {})", flags.kv_type, kernels::kKvTypeChoices));
+  }
+  return *t;
+}
+
+int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type) {
+  return 2 * config.n_layer * config.n_head_kv * kernels::KvRowBytes(type, static_cast<int>(config.head_dim));
 }
 
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base) {
