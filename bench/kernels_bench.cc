@@ -188,12 +188,12 @@ void BM_Attention(benchmark::State& state, Isa isa, int kHeads, int kKvHeads, in
 
 // Decode attention at depth as the model runs it: one token of one sequence over
 // `layers` separate paged caches of `past` + 1 positions (the l1b shape: 32 heads over 8
-// KV heads of 64, blocks of 16 in order), so that the K/V read per iteration
+// KV heads of 64, blocks of kBlock in order), so that the K/V read per iteration
 // (layers x the cache) comes from DRAM, not the caches. The cache is written by WriteKv
 // in `type`; `huge`: its memory advised huge pages (as KvCacheStorage does), else 4 KiB
 // pages. Reports the K/V bytes read per second.
-void BM_DecodeAtDepth(benchmark::State& state, Isa isa, KvType type, int64_t past, int layers, bool huge) {
-  constexpr int kHeads = 32, kKvHeads = 8, kDim = 64, kBlock = 16;
+void BM_DecodeAtDepth(benchmark::State& state, Isa isa, KvType type, int64_t past, int layers, bool huge, int kBlock) {
+  constexpr int kHeads = 32, kKvHeads = 8, kDim = 64;
   const int64_t len = past + 1;
   const int blocks = static_cast<int>((len + kBlock - 1) / kBlock);
   KvCacheView view{nullptr, nullptr, type, blocks, kBlock, kKvHeads, kDim};
@@ -210,12 +210,12 @@ void BM_DecodeAtDepth(benchmark::State& state, Isa isa, KvType type, int64_t pas
   std::vector<float> kv(static_cast<size_t>(len) * kKvHeads * kDim);
   std::vector<int64_t> slots(static_cast<size_t>(len));
   for (int64_t p = 0; p < len; ++p) slots[static_cast<size_t>(p)] = p;
+  for (float& f : kv) f = dist(rng);  // the same values in every layer: only the bytes read matter
   std::vector<KvCacheView> caches;
   for (int l = 0; l < layers; ++l) {
     KvCacheView c = view;
     c.k = base + 2 * part * static_cast<size_t>(l);
     c.v = static_cast<uint8_t*>(c.k) + part;
-    for (float& f : kv) f = dist(rng);
     WriteKv(ctx, kv.data(), kv.data(), len, slots.data(), c);
     caches.push_back(c);
   }
@@ -303,9 +303,14 @@ int main(int argc, char** argv) {
       for (bool huge : {true, false}) {
         const std::string name = "DecodeAtDepth/" + std::string(IsaName(isa)) + "/l1b/past4095/" +
                                  std::string(KvTypeName(t)) + (huge ? "/huge" : "/4k_pages");
-        benchmark::RegisterBenchmark(name.c_str(), BM_DecodeAtDepth, isa, t, 4095, 16, huge)
+        benchmark::RegisterBenchmark(name.c_str(), BM_DecodeAtDepth, isa, t, 4095, 16, huge, 16)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
+        if (huge) {  // longer slabs: blocks of 64 tokens
+          benchmark::RegisterBenchmark((name + "/block64").c_str(), BM_DecodeAtDepth, isa, t, 4095, 16, huge, 64)
+              ->UseRealTime()
+              ->Unit(benchmark::kMillisecond);
+        }
       }
     }
   }

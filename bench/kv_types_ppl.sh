@@ -11,10 +11,10 @@ shared=${2:-../shared}
 work=${3:-$(mktemp -d)}
 mkdir -p "$work"
 text="$shared/models/text/wiki.test.raw"
-# model | context | chunks (about 8k scored positions per row for TinyLLama-v0; all for stories260K)
+# model | context | chunks (64k scored positions per row for stories260K, about 8k for TinyLLama-v0)
 runs=(
-  "$shared/models/stories260K/stories260K.gguf 128 0"
-  "$shared/models/stories260K/stories260K.gguf 512 0"
+  "$shared/models/stories260K/stories260K.gguf 128 1000"
+  "$shared/models/stories260K/stories260K.gguf 512 250"
   "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 128 128"
   "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 512 32"
   "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 2048 8"
