@@ -54,14 +54,15 @@ tsan: deps
 	ctest --preset tsan
 
 # ThreadSanitizer on the threads that share state in a running server: the engine thread
-# with its clients (engine_test) and weft serve under concurrent and hostile HTTP clients
+# with its clients (engine_test), the expert cache's prefetch thread beside the forward pass
+# (expert_cache_test) and weft serve under concurrent and hostile HTTP clients
 # (tests/cli/bench_serve.sh with the TSan binary as both server and client;
 # tests/hostile/hostile_suite.py --quick); the first race a process meets aborts it.
 tsan-threads: deps
 	@cmake --preset tsan >/dev/null
-	@cmake --build --preset tsan --target weft engine_test
+	@cmake --build --preset tsan --target weft engine_test expert_cache_test
 	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure \
-	  -R '^Engine\.|^cli\.bench_serve$$|^hostile\.server$$'
+	  -R '^Engine\.|ExpertCacheTest\.|^cli\.bench_serve$$|^hostile\.server$$'
 
 fuzz: deps
 	scripts/run-fuzzers.sh $(FUZZ_SECONDS)

@@ -30,7 +30,10 @@ StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags) {
 }
 
 int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type) {
-  return 2 * config.n_layer * config.n_head_kv * kernels::KvRowBytes(type, static_cast<int>(config.head_dim));
+  // Latent attention (DeepSeek) caches one row of kv_lora_rank + rope_dim per token.
+  const int64_t heads = config.is_mla() ? 1 : config.n_head_kv;
+  const int64_t dim = config.is_mla() ? config.kv_lora_rank + config.rope_dim : config.head_dim;
+  return 2 * config.n_layer * heads * kernels::KvRowBytes(type, static_cast<int>(dim));
 }
 
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base) {

@@ -136,7 +136,7 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
 // ---- paged KV cache and attention ----------------------------------------------------------
 
 // The largest head_dim the KV cache and attention take.
-inline constexpr int kMaxKvHeadDim = 512;
+inline constexpr int kMaxKvHeadDim = 576;  // DeepSeek latent attention: 512 + 64
 
 // One layer's paged KV cache. Inside a block each KV head's K and V are contiguous, so
 // that attention reads one head's positions as a stream:

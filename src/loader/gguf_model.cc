@@ -83,14 +83,73 @@ Status ParseExperts(const GgufFile& f, const std::string& a, ModelConfig* c) {
                                             a, ff.value_or(0), shared_ff.value_or(0)));
   }
   // Renormalise the chosen experts' weights: GGUF says so (DeepSeek) or the family's
-  // default holds (Mixtral and Qwen3-MoE do, Qwen2-MoE's and OLMoE's norm_topk_prob is false).
+  // default holds (Mixtral and Qwen3-MoE do; Qwen2-MoE's and OLMoE's norm_topk_prob is false, and
+  // llama.cpp reads a deepseek2 file without the key as false).
   WEFT_ASSIGN_OR_RETURN(auto norm, f.FindBool(a + ".expert_weights_norm"));
-  c->expert_weights_norm = norm.value_or(a != "qwen2moe" && a != "olmoe");
+  c->expert_weights_norm = norm.value_or(a != "qwen2moe" && a != "olmoe" && a != "deepseek2");
   c->n_ff_expert = ff.value_or(0);
   c->n_ff_shared_expert = shared_ff.value_or(0);
-  // A shared expert without the key (older converters): its width from its tensor.
-  if (!shared_ff) {
-    if (const TensorView* t = f.FindTensor("blk.0.ffn_up_shexp.weight")) c->n_ff_shared_expert = t->ne[1];
+  // DeepSeek: leading dense layers, shared experts counted in experts' widths, a scale on
+  // the routed weights, sigmoid gating (V3), group-limited routing.
+  WEFT_ASSIGN_OR_RETURN(auto lead, f.FindInt(a + ".leading_dense_block_count"));
+  WEFT_ASSIGN_OR_RETURN(auto shared_count, f.FindInt(a + ".expert_shared_count"));
+  WEFT_ASSIGN_OR_RETURN(auto scale, f.FindFloat(a + ".expert_weights_scale"));
+  WEFT_ASSIGN_OR_RETURN(auto gating, f.FindInt(a + ".expert_gating_func"));
+  WEFT_ASSIGN_OR_RETURN(auto groups, f.FindInt(a + ".expert_group_count"));
+  WEFT_ASSIGN_OR_RETURN(auto groups_used, f.FindInt(a + ".expert_group_used_count"));
+  c->n_dense_lead_layers = lead.value_or(0);
+  if (c->n_dense_lead_layers < 0 || c->n_dense_lead_layers > c->n_layer) {
+    return InvalidArgumentError(fmt::format("{}.leading_dense_block_count is {}, outside 0..{} layers", a,
+                                            c->n_dense_lead_layers, c->n_layer));
+  }
+  if (shared_count && *shared_count > 0 && !shared_ff) c->n_ff_shared_expert = *shared_count * c->ExpertFf();
+  if (scale) c->expert_weights_scale = static_cast<float>(*scale);
+  // llama.cpp's values: 0 none (a softmax, as older DeepSeek-V2 files), 1 softmax, 2 sigmoid.
+  if (gating && *gating == 2) c->expert_gating = ExpertGating::kSigmoid;
+  else if (gating && *gating != 0 && *gating != 1) {
+    return UnimplementedError(fmt::format("{}.expert_gating_func {} is not supported (1 softmax, 2 sigmoid)", a, *gating));
+  }
+  if (groups && *groups > 1) {
+    const int64_t used_groups = groups_used.value_or(0);
+    if (c->n_expert % *groups != 0 || used_groups < 1 || used_groups > *groups ||
+        used_groups * (c->n_expert / *groups) < c->n_expert_used) {
+      return InvalidArgumentError(fmt::format("{}: {} experts in {} groups of which {} are used cannot give {} experts",
+                                              a, c->n_expert, *groups, used_groups, c->n_expert_used));
+    }
+    c->expert_group_count = *groups;
+    c->expert_group_used = used_groups;
+  }
+  // The shared expert, its width from its tensor when no key gives it (older converters),
+  // and whether a sigmoid gate scales it (Qwen2-MoE) or not (DeepSeek).
+  const std::string first_moe = fmt::format("blk.{}.", c->n_dense_lead_layers);
+  if (c->n_ff_shared_expert == 0) {
+    if (const TensorView* t = f.FindTensor(first_moe + "ffn_up_shexp.weight")) c->n_ff_shared_expert = t->ne[1];
+  }
+  c->shared_expert_gated = c->n_ff_shared_expert > 0 &&
+                           (a == "qwen2moe" || f.FindTensor(first_moe + "ffn_gate_inp_shexp.weight") != nullptr);
+  return Status::Ok();
+}
+
+// Multi-head latent attention (DeepSeek-V2/V3): {arch}.attention.kv_lora_rank (and
+// q_lora_rank, absent in DeepSeek-V2-Lite), with key_length = qk_nope + rope dims and
+// value_length the value head.
+Status ParseLatentAttention(const GgufFile& f, const std::string& a, ModelConfig* c) {
+  WEFT_ASSIGN_OR_RETURN(auto kv_rank, f.FindInt(a + ".attention.kv_lora_rank"));
+  if (!kv_rank || *kv_rank == 0) return Status::Ok();
+  WEFT_ASSIGN_OR_RETURN(auto q_rank, f.FindInt(a + ".attention.q_lora_rank"));
+  WEFT_ASSIGN_OR_RETURN(auto v_len, f.FindInt(a + ".attention.value_length"));
+  WEFT_ASSIGN_OR_RETURN(auto log_mul, f.FindFloat(a + ".rope.scaling.yarn_log_multiplier"));
+  c->kv_lora_rank = *kv_rank;
+  c->q_lora_rank = q_rank.value_or(0);
+  c->qk_nope_dim = c->head_dim - c->rope_dim;
+  c->v_head_dim = v_len.value_or(c->head_dim);
+  c->rope_yarn_log_mul = static_cast<float>(log_mul.value_or(0.0));
+  if (c->kv_lora_rank < 0 || c->q_lora_rank < 0 || c->qk_nope_dim < 0 || c->v_head_dim <= 0 || c->rope_dim <= 0 ||
+      c->rope_dim % 2 != 0) {
+    return InvalidArgumentError(fmt::format("{}: latent attention with kv_lora_rank {}, q_lora_rank {}, key_length {}, "
+                                            "rope.dimension_count {}, value_length {} is not a valid shape",
+                                            a, c->kv_lora_rank, c->q_lora_rank, c->head_dim, c->rope_dim,
+                                            c->v_head_dim));
   }
   return Status::Ok();
 }
@@ -123,7 +182,7 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   c.rope_theta = static_cast<float>(theta.value_or(10000.0));
   WEFT_ASSIGN_OR_RETURN(auto rope_dim, f.FindInt(a + ".rope.dimension_count"));
   c.rope_dim = rope_dim.value_or(c.head_dim);
-  c.rope_style = (a == "qwen2" || a == "qwen3" || a == "qwen2moe" || a == "qwen3moe" || a == "olmoe")
+  c.rope_style = (a == "qwen2" || a == "qwen3" || a == "qwen2moe" || a == "qwen3moe" || a == "olmoe" || a == "phi3")
                      ? RopeStyle::kNeox
                      : RopeStyle::kInterleaved;
   WEFT_RETURN_IF_ERROR(ParseRopeScaling(f, a, &c.rope_scaling));
@@ -150,6 +209,7 @@ StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   c.tied_embeddings = f.FindTensor("output.weight") == nullptr;
   c.attn_qkv_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
   c.attn_output_bias = f.FindTensor("blk.0.attn_output.bias") != nullptr;
+  WEFT_RETURN_IF_ERROR(ParseLatentAttention(f, a, &c));
   const TensorView* q_norm = f.FindTensor("blk.0.attn_q_norm.weight");
   c.qk_norm = q_norm != nullptr;
   // OLMoE normalises the whole q and k projections: its norms are n_head * head_dim wide.

@@ -123,6 +123,11 @@ std::optional<FamilyDefaults> LookUpFamily(const std::string& model_type) {
   if (model_type == "olmoe") return FamilyDefaults{"olmoe", 4096, RopeStyle::kNeox};
   if (model_type == "gemma2") return FamilyDefaults{"gemma2", 8192, RopeStyle::kNeox};
   if (model_type == "gemma3_text") return FamilyDefaults{"gemma3", 131072, RopeStyle::kNeox};
+  // DeepSeek's rope de-interleaves q_pe/k_pe before rotating halves: interleaved pairs
+  // on the checkpoint's own layout, as GGUF keeps it (no permutation at load).
+  if (model_type == "phi3") return FamilyDefaults{"phi3", 4096, RopeStyle::kNeox};
+  if (model_type == "deepseek_v2") return FamilyDefaults{"deepseek2", 2048, RopeStyle::kInterleaved};
+  if (model_type == "deepseek_v3") return FamilyDefaults{"deepseek2", 4096, RopeStyle::kInterleaved};
   return std::nullopt;
 }
 
@@ -151,6 +156,7 @@ Status ParseExpertFields(const FieldReader& r, const std::string& model_type, Mo
   WEFT_ASSIGN_OR_RETURN(c->expert_weights_norm, r.Bool("norm_topk_prob", false));
   if (model_type == "qwen2_moe") {
     WEFT_ASSIGN_OR_RETURN(c->n_ff_shared_expert, r.Int("shared_expert_intermediate_size", 0, 0, kMaxSize));
+    c->shared_expert_gated = c->n_ff_shared_expert > 0;
   }
   WEFT_ASSIGN_OR_RETURN(int64_t step, r.Int("decoder_sparse_step", 1, 1, kMaxSize));
   const nlohmann::json* dense = r.Find("mlp_only_layers");
@@ -158,6 +164,75 @@ Status ParseExpertFields(const FieldReader& r, const std::string& model_type, Mo
     return r.Error(step != 1 ? "decoder_sparse_step" : "mlp_only_layers",
                    "asks for dense layers among the experts, which weft does not run (every layer must be sparse: "
                    "decoder_sparse_step 1, mlp_only_layers [])");
+  }
+  return Status::Ok();
+}
+
+// DeepSeek-V2 / V3: latent attention (q_lora_rank null in V2-Lite), the experts after
+// first_k_dense_replace dense layers, n_shared_experts ungated shared experts, routing by
+// scoring_func and topk_method (greedy; group_limited_greedy: softmax, groups scored by
+// their best expert; noaux_tc: sigmoid with e_score_correction_bias, groups scored by
+// their best two), routed_scaling_factor; YaRN's mscale_all_dim.
+Status ParseDeepseekFields(const FieldReader& r, const json& root, ModelConfig* c) {
+  // q_lora_rank: null (V2-Lite) means no bottleneck; absent, the config class's 1536.
+  const auto q_rank = root.find("q_lora_rank");
+  if (q_rank == root.end() || !q_rank->is_null()) {
+    WEFT_ASSIGN_OR_RETURN(c->q_lora_rank, r.Int("q_lora_rank", 1536, 1, kMaxSize));
+  }
+  WEFT_ASSIGN_OR_RETURN(c->kv_lora_rank, r.Int("kv_lora_rank", 512, 1, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c->rope_dim, r.Int("qk_rope_head_dim", 64, 2, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c->qk_nope_dim, r.Int("qk_nope_head_dim", 128, 0, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(c->v_head_dim, r.Int("v_head_dim", 128, 1, kMaxSize));
+  if (c->rope_dim % 2 != 0) return r.Error("qk_rope_head_dim", fmt::format("({}) must be even", c->rope_dim));
+  c->head_dim = c->qk_nope_dim + c->rope_dim;
+  c->n_head_kv = c->n_head;  // as the expanded form has it; the model runs on the latent
+  WEFT_ASSIGN_OR_RETURN(c->n_expert, r.Int("n_routed_experts", std::nullopt, 1, 1 << 16));
+  WEFT_ASSIGN_OR_RETURN(c->n_expert_used, r.Int("num_experts_per_tok", std::nullopt, 1, c->n_expert));
+  WEFT_ASSIGN_OR_RETURN(c->n_ff_expert, r.Int("moe_intermediate_size", std::nullopt, 1, kMaxSize));
+  WEFT_ASSIGN_OR_RETURN(int64_t n_shared, r.Int("n_shared_experts", 0, 0, 1 << 16));  // null: none
+  c->n_ff_shared_expert = n_shared * c->n_ff_expert;
+  WEFT_ASSIGN_OR_RETURN(c->n_dense_lead_layers, r.Int("first_k_dense_replace", 0, 0, c->n_layer));
+  WEFT_ASSIGN_OR_RETURN(int64_t freq, r.Int("moe_layer_freq", 1, 1, kMaxSize));
+  if (freq != 1) return r.Error("moe_layer_freq", "is not 1: dense layers among the experts are not supported");
+  WEFT_ASSIGN_OR_RETURN(double scale, r.Number("routed_scaling_factor", 1.0, 0.0, 1e6));
+  c->expert_weights_scale = static_cast<float>(scale);
+  WEFT_ASSIGN_OR_RETURN(c->expert_weights_norm, r.Bool("norm_topk_prob", false));
+  WEFT_ASSIGN_OR_RETURN(std::optional<std::string> scoring, r.String("scoring_func"));
+  if (scoring && *scoring != "softmax" && *scoring != "sigmoid") {
+    return r.Error("scoring_func", fmt::format("'{}' is not supported (softmax, sigmoid)", *scoring));
+  }
+  c->expert_gating = scoring && *scoring == "sigmoid" ? ExpertGating::kSigmoid : ExpertGating::kSoftmax;
+  WEFT_ASSIGN_OR_RETURN(std::optional<std::string> method, r.String("topk_method"));
+  const std::string topk = method.value_or("greedy");
+  if (topk == "group_limited_greedy" || topk == "noaux_tc") {
+    const bool sigmoid = c->expert_gating == ExpertGating::kSigmoid;
+    if (sigmoid != (topk == "noaux_tc")) {
+      return r.Error("topk_method", fmt::format("'{}' with scoring_func '{}' is not a combination weft runs "
+                                                "(group_limited_greedy: softmax; noaux_tc: sigmoid)",
+                                                topk, scoring.value_or("softmax")));
+    }
+    WEFT_ASSIGN_OR_RETURN(c->expert_group_count, r.Int("n_group", std::nullopt, 1, c->n_expert));
+    WEFT_ASSIGN_OR_RETURN(c->expert_group_used, r.Int("topk_group", std::nullopt, 1, c->expert_group_count));
+    if (c->n_expert % c->expert_group_count != 0 ||
+        c->expert_group_used * (c->n_expert / c->expert_group_count) < c->n_expert_used) {
+      return r.Error("n_group", fmt::format("({}, topk_group {}) cannot give {} of {} experts", c->expert_group_count,
+                                            c->expert_group_used, c->n_expert_used, c->n_expert));
+    }
+    if (c->expert_group_count == 1) c->expert_group_count = c->expert_group_used = 0;
+  } else if (topk != "greedy") {
+    return r.Error("topk_method", fmt::format("'{}' is not supported (greedy, group_limited_greedy, noaux_tc)", topk));
+  }
+  auto rs = root.find("rope_scaling");
+  if (rs != root.end() && rs->is_object()) {
+    FieldReader y(*rs, "", "rope_scaling.");
+    WEFT_ASSIGN_OR_RETURN(double mscale, y.Number("mscale", 1.0, 0.0, 1e6));
+    WEFT_ASSIGN_OR_RETURN(double mscale_all, y.Number("mscale_all_dim", 0.0, 0.0, 1e6));
+    if (mscale != mscale_all && mscale_all != 0.0) {
+      return r.Error("rope_scaling.mscale", fmt::format("({}) differs from mscale_all_dim ({}): rope magnitudes other "
+                                                        "than 1 are not supported",
+                                                        mscale, mscale_all));
+    }
+    c->rope_yarn_log_mul = static_cast<float>(0.1 * mscale_all);
   }
   return Status::Ok();
 }
@@ -277,7 +352,8 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   std::optional<FamilyDefaults> family = LookUpFamily(*model_type);
   if (!family) {
     return UnimplementedError(fmt::format("{}: model_type '{}' is not supported (supported: llama, mistral, mixtral, "
-                                          "qwen2, qwen2_moe, qwen3, qwen3_moe, olmoe, gemma2, gemma3_text)",
+                                          "qwen2, qwen2_moe, qwen3, qwen3_moe, olmoe, gemma2, gemma3_text, "
+                                          "deepseek_v2, deepseek_v3, phi3)",
                                           src, *model_type));
   }
   const bool gemma = *model_type == "gemma2" || *model_type == "gemma3_text";
@@ -328,6 +404,9 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   WEFT_RETURN_IF_ERROR(ParseRopeScaling(root, src, c.context_length, &c.rope_scaling));
   WEFT_ASSIGN_OR_RETURN(c.tied_embeddings, r.Bool("tie_word_embeddings", false));
   WEFT_ASSIGN_OR_RETURN(bool attention_bias, r.Bool("attention_bias", false));
+  if (c.arch == "deepseek2" && attention_bias) {
+    return r.Error("attention_bias", "is true: DeepSeek's latent attention with biases is not supported");
+  }
   if (*model_type == "qwen2" || *model_type == "qwen2_moe") {
     // Qwen2Attention always has q/k/v biases and never an o_proj bias.
     c.attn_qkv_bias = true;
@@ -341,6 +420,7 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
               *model_type == "olmoe";
   c.qk_norm_full = *model_type == "olmoe";
   WEFT_RETURN_IF_ERROR(ParseExpertFields(r, *model_type, &c));
+  if (c.arch == "deepseek2") WEFT_RETURN_IF_ERROR(ParseDeepseekFields(r, root, &c));
   if (gemma) {
     WEFT_ASSIGN_OR_RETURN(c.tied_embeddings, r.Bool("tie_word_embeddings", true));
     WEFT_RETURN_IF_ERROR(ParseGemmaFields(r, root, *model_type, &c));
@@ -351,8 +431,9 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   // Sliding-window attention (Mistral: every layer). Qwen2's per-layer variant
   // (max_window_layers) is not modelled: refused rather than silently different.
   if (gemma) return c;  // its windows are set above
-  WEFT_ASSIGN_OR_RETURN(bool use_sliding,
-                        r.Bool("use_sliding_window", *model_type == "mistral" || *model_type == "mixtral"));
+  WEFT_ASSIGN_OR_RETURN(bool use_sliding, r.Bool("use_sliding_window", *model_type == "mistral" ||
+                                                                           *model_type == "mixtral" ||
+                                                                           *model_type == "phi3"));
   const nlohmann::json* window_field = r.Find("sliding_window");
   if (use_sliding && window_field != nullptr && !window_field->is_null()) {
     WEFT_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", std::nullopt, 0, kMaxContext));

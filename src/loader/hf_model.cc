@@ -48,6 +48,10 @@ std::optional<std::string> MapExpertName(std::string_view rest) {
       {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
       {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
       {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"},
+      {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},  // DeepSeek
+      {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
+      {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
+      {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
   };
   if (auto f = kFixed.find(rest); f != kFixed.end()) return std::string(f->second);
   std::string_view tail;
@@ -96,6 +100,14 @@ std::optional<std::string> MapHfName(std::string_view name, bool gemma) {
       {"self_attn.o_proj.bias", "attn_output.bias"},
       {"self_attn.q_norm.weight", "attn_q_norm.weight"},
       {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+      {"self_attn.qkv_proj.weight", "attn_qkv.weight"},  // Phi-3: fused by rows
+      {"mlp.gate_up_proj.weight", "ffn_up.weight"},
+      {"self_attn.q_a_proj.weight", "attn_q_a.weight"},  // DeepSeek's latent attention
+      {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
+      {"self_attn.q_b_proj.weight", "attn_q_b.weight"},
+      {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
+      {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"},
+      {"self_attn.kv_b_proj.weight", "attn_kv_b.weight"},
       {"post_attention_layernorm.weight", "ffn_norm.weight"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},
       {"mlp.up_proj.weight", "ffn_up.weight"},
@@ -388,7 +400,7 @@ StatusOr<std::shared_ptr<const ModelFile>> OpenSafetensorsModel(const std::strin
   }
   config.tied_embeddings = !has_output;
   WEFT_RETURN_IF_ERROR(CheckLlamaWeights(config, parts.tensors, path));
-  if (config.rope_style == RopeStyle::kInterleaved) {
+  if (config.rope_style == RopeStyle::kInterleaved && !config.is_mla()) {
     WEFT_RETURN_IF_ERROR(PermuteQkToInterleaved(config, &parts));
   }
 

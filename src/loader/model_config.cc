@@ -36,6 +36,15 @@ std::string ModelConfig::ToString() const {
   if (n_expert > 0) {
     s += fmt::format(" experts={} used={} expert_ff={} shared_ff={} renorm={}", n_expert, n_expert_used, ExpertFf(),
                      n_ff_shared_expert, expert_weights_norm);
+    if (shared_expert_gated) s += " shared_gated=true";
+    if (expert_gating == ExpertGating::kSigmoid) s += " gating=sigmoid";
+    if (expert_weights_scale != 1.0f) s += fmt::format(" expert_scale={:g}", expert_weights_scale);
+    if (n_dense_lead_layers > 0) s += fmt::format(" dense_lead_layers={}", n_dense_lead_layers);
+    if (expert_group_count > 0) s += fmt::format(" groups={}/{}", expert_group_used, expert_group_count);
+  }
+  if (is_mla()) {
+    s += fmt::format(" mla(q_lora={} kv_lora={} qk_nope={} v_dim={} yarn_log_mul={:g})", q_lora_rank, kv_lora_rank,
+                     qk_nope_dim, v_head_dim, rope_yarn_log_mul);
   }
   return s;
 }

@@ -16,6 +16,12 @@ enum class RopeStyle : uint8_t {
 
 enum class RopeScalingType : uint8_t { kNone, kLinear, kYarn, kLlama3 };
 
+// How a mixture of experts' router turns its logits into expert scores.
+enum class ExpertGating : uint8_t {
+  kSoftmax,  // over all experts (Mixtral, Qwen-MoE, OLMoE, DeepSeek-V2)
+  kSigmoid,  // each expert on its own (DeepSeek-V3)
+};
+
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::kNone;
   float factor = 1.0f;               // context extension factor (linear, yarn, llama3)
@@ -59,16 +65,41 @@ struct ModelConfig {
   float attn_scale = 0;            // scores = q.k * attn_scale; 0: 1 / sqrt(head_dim)
   float attn_logit_softcap = 0;    // > 0: scores soft-capped (Gemma 2)
   float final_logit_softcap = 0;   // > 0: logits soft-capped (Gemma 2)
-  // Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE): 0 experts = a dense FFN. Each
-  // token's FFN is the sum of its top n_expert_used experts (of n_ff_expert each),
-  // weighted by the router's softmax over all experts, renormalised over the chosen
-  // ones when expert_weights_norm; plus, when n_ff_shared_expert > 0, a shared expert
-  // scaled by sigmoid(x . shared_expert_gate) (Qwen2-MoE).
+  // Multi-head latent attention (DeepSeek-V2/V3) when kv_lora_rank > 0: each token's K
+  // and V come from a latent of kv_lora_rank values (normed) and one rope key of rope_dim
+  // shared by all heads; per head, q and k have qk_nope_dim unrotated dims and rope_dim
+  // rotated ones, v has v_head_dim. q goes through a q_lora_rank bottleneck when > 0.
+  // As the file gives it, head_dim = qk_nope_dim + rope_dim; the bound model's config
+  // (model/archs/deepseek2.cc) runs attention over the latent instead: one KV head of
+  // head_dim = kv_lora_rank + rope_dim.
+  int64_t q_lora_rank = 0;
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_dim = 0;
+  int64_t v_head_dim = 0;
+  float rope_yarn_log_mul = 0;     // DeepSeek: scores x (1 + this * ln(yarn factor))^2
+  // Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek): 0 experts = a
+  // dense FFN. Each token's FFN is the sum of its top n_expert_used experts (of
+  // n_ff_expert each), weighted by the router's scores (expert_gating) of the chosen
+  // ones, renormalised over them when expert_weights_norm, times expert_weights_scale;
+  // plus, when n_ff_shared_expert > 0, a shared expert, scaled by
+  // sigmoid(x . shared_expert_gate) when shared_expert_gated (Qwen2-MoE) and added as is
+  // otherwise (DeepSeek). The first n_dense_lead_layers layers have a dense FFN of n_ff
+  // instead (DeepSeek). With expert_group_count > 0 (DeepSeek-V2/V3 group-limited
+  // routing) the experts are in that many equal groups and a token chooses among the
+  // experts of its expert_group_used best groups only: a group's score is its best
+  // expert's (softmax gating) or the sum of its best two (sigmoid gating). The selection
+  // (never the weights) adds expert_selection_bias when the file has one (DeepSeek-V3).
   int64_t n_expert = 0;
   int64_t n_expert_used = 0;
   int64_t n_ff_expert = 0;         // 0: n_ff
   int64_t n_ff_shared_expert = 0;
   bool expert_weights_norm = true;
+  bool shared_expert_gated = false;
+  ExpertGating expert_gating = ExpertGating::kSoftmax;
+  float expert_weights_scale = 1.0f;
+  int64_t n_dense_lead_layers = 0;
+  int64_t expert_group_count = 0;
+  int64_t expert_group_used = 0;
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
 
@@ -80,10 +111,15 @@ struct ModelConfig {
     return sliding_window_pattern <= 1 || (l + 1) % sliding_window_pattern != 0 ? sliding_window : 0;
   }
   bool is_moe() const { return n_expert > 0; }
+  // Whether layer l's FFN is the mixture of experts (else the dense one of n_ff).
+  bool LayerIsMoe(int64_t l) const { return is_moe() && l >= n_dense_lead_layers; }
+  bool is_mla() const { return kv_lora_rank > 0; }
   int64_t ExpertFf() const { return n_ff_expert > 0 ? n_ff_expert : n_ff; }
   // Bytes of KV cache per token with `bytes_per_element` (2 for F16).
+  // Latent attention caches one row of kv_lora_rank + rope_dim per token (as K and V).
   int64_t KvBytesPerToken(int64_t bytes_per_element) const {
-    return 2 * n_layer * n_head_kv * head_dim * bytes_per_element;
+    const int64_t row = is_mla() ? kv_lora_rank + rope_dim : n_head_kv * head_dim;
+    return 2 * n_layer * row * bytes_per_element;
   }
   // Multi-line human description, for `weft info` and test failure messages.
   std::string ToString() const;

@@ -81,14 +81,34 @@ Status CheckExperts(const Checker& check, const ModelConfig& c, const std::strin
       WEFT_RETURN_IF_ERROR(check.Expect(fmt::format("{}{}.{}.weight", p, m.name, e), {m.in, m.out}));
     }
   }
+  if (check.Has(p + "exp_probs_b.bias")) WEFT_RETURN_IF_ERROR(check.Expect(p + "exp_probs_b.bias", {c.n_expert}));
   if (c.n_ff_shared_expert > 0) {
     const int64_t sff = c.n_ff_shared_expert;
-    WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate_inp_shexp.weight", {c.n_embd}));
+    if (c.shared_expert_gated) WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate_inp_shexp.weight", {c.n_embd}));
     WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate_shexp.weight", {c.n_embd, sff}));
     WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up_shexp.weight", {c.n_embd, sff}));
     WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_down_shexp.weight", {sff, c.n_embd}));
   }
   return Status::Ok();
+}
+
+// Multi-head latent attention (DeepSeek-V2/V3): q directly or through its low-rank
+// bottleneck, the joint K/V latent with the shared rope key, its up-projection to each
+// head's k_nope and v, the output projection.
+Status CheckLatentAttention(const Checker& check, const ModelConfig& c, const std::string& p) {
+  const int64_t qk = c.qk_nope_dim + c.rope_dim;
+  if (c.q_lora_rank > 0) {
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q_a.weight", {c.n_embd, c.q_lora_rank}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q_a_norm.weight", {c.q_lora_rank}));
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q_b.weight", {c.q_lora_rank, c.n_head * qk}));
+  } else {
+    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q.weight", {c.n_embd, c.n_head * qk}));
+  }
+  WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_kv_a_mqa.weight", {c.n_embd, c.kv_lora_rank + c.rope_dim}));
+  WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_kv_a_norm.weight", {c.kv_lora_rank}));
+  WEFT_RETURN_IF_ERROR(
+      check.Expect(p + "attn_kv_b.weight", {c.kv_lora_rank, c.n_head * (c.qk_nope_dim + c.v_head_dim)}));
+  return check.Expect(p + "attn_output.weight", {c.n_head * c.v_head_dim, c.n_embd});
 }
 
 }  // namespace
@@ -106,13 +126,24 @@ Status CheckLlamaWeights(const ModelConfig& c, const std::vector<TensorView>& te
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string p = fmt::format("blk.{}.", l);
     WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_norm.weight", {c.n_embd}));
-    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q.weight", {c.n_embd, q_rows}));
-    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k.weight", {c.n_embd, kv_rows}));
-    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_v.weight", {c.n_embd, kv_rows}));
-    WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_output.weight", {q_rows, c.n_embd}));
+    if (c.is_mla()) {
+      WEFT_RETURN_IF_ERROR(CheckLatentAttention(check, c, p));
+    } else if (check.Has(p + "attn_qkv.weight")) {  // q, k, v fused by rows (Phi-3)
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_qkv.weight", {c.n_embd, q_rows + 2 * kv_rows}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_output.weight", {q_rows, c.n_embd}));
+    } else {
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_q.weight", {c.n_embd, q_rows}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_k.weight", {c.n_embd, kv_rows}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_v.weight", {c.n_embd, kv_rows}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "attn_output.weight", {q_rows, c.n_embd}));
+    }
     WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_norm.weight", {c.n_embd}));
-    if (c.is_moe()) {
+    if (c.LayerIsMoe(l)) {
       WEFT_RETURN_IF_ERROR(CheckExperts(check, c, p));
+    } else if (!check.Has(p + "ffn_gate.weight") && check.Has(p + "ffn_up.weight")) {
+      // gate and up fused by rows, gate first (Phi-3)
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up.weight", {c.n_embd, 2 * c.n_ff}));
+      WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_down.weight", {c.n_ff, c.n_embd}));
     } else {
       WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_gate.weight", {c.n_embd, c.n_ff}));
       WEFT_RETURN_IF_ERROR(check.Expect(p + "ffn_up.weight", {c.n_embd, c.n_ff}));

@@ -41,7 +41,7 @@ class DecoderModel : public Model {
     // first ones: every expert has the same shape), what one token multiplies by.
     const auto used = static_cast<size_t>(config().n_expert_used);
     for (const LlamaLayerWeights& l : w_->layers()) {
-      for (const TensorView* t : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down, l.router,
+      for (const TensorView* t : {l.wq, l.wk, l.wv, l.wo, l.wq_a, l.wq_b, l.wkv_a, l.w_gate, l.w_up, l.w_down, l.router,
                                   l.shared_expert.w_gate, l.shared_expert.w_up, l.shared_expert.w_down}) {
         if (t != nullptr) m.push_back(t);
       }

@@ -14,9 +14,10 @@ ExpertCache::ExpertCache(std::shared_ptr<const ModelFile> file, std::vector<std:
                          int64_t capacity_bytes, bool pack_panels)
     : file_(std::move(file)), experts_(std::move(experts)), capacity_(capacity_bytes), pack_panels_(pack_panels) {
   WEFT_CHECK(!experts_.empty() && capacity_ > 0, "an expert cache needs experts and a capacity");
-  n_expert_ = static_cast<int64_t>(experts_[0].size());
+  for (const auto& layer : experts_) n_expert_ = std::max(n_expert_, static_cast<int64_t>(layer.size()));
   for (const auto& layer : experts_) {
-    WEFT_CHECK(static_cast<int64_t>(layer.size()) == n_expert_, "layers with different expert counts");
+    // A dense layer (DeepSeek's first ones) has none.
+    WEFT_CHECK(layer.empty() || static_cast<int64_t>(layer.size()) == n_expert_, "layers with different expert counts");
     for (const ExpertWeights& w : layer) total_bytes_ += w.Bytes();
   }
   slots_.resize(experts_.size() * static_cast<size_t>(n_expert_));

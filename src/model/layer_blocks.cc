@@ -20,6 +20,12 @@ void DecoderActivations::Allocate(const ModelConfig& c, int64_t max_tokens, int6
   gate.resize(t * static_cast<size_t>(ff));
   up.resize(gate.size());
   last.resize(static_cast<size_t>(max_rows * c.n_embd));
+  if (c.is_mla()) {
+    mla_q.resize(t * static_cast<size_t>(c.n_head * (c.qk_nope_dim + c.rope_dim)));
+    mla_q_a.resize(t * static_cast<size_t>(c.q_lora_rank));
+    mla_kv.resize(t * static_cast<size_t>(c.kv_lora_rank + c.rope_dim));
+    mla_v.resize(t * static_cast<size_t>(c.n_head * c.v_head_dim));
+  }
   if (c.is_moe()) {
     const auto slots = t * static_cast<size_t>(c.n_expert_used);
     router.resize(t * static_cast<size_t>(c.n_expert));

@@ -40,6 +40,11 @@ struct DecoderActivations : ModelActivations {
   std::vector<float> expert_in;    // [T, n_embd] the rows routed to one expert, gathered
   std::vector<float> expert_out;   // [T * K, n_embd] each (token, rank)'s expert output
   std::vector<uint8_t> expert_used;   // [n_layer, n_expert] 1: routed to in the last step
+  // Latent attention only (model/latent_attention.h; qk = qk_nope_dim + rope_dim):
+  std::vector<float> mla_q;        // [T, n_head * qk] the per-head queries before absorption
+  std::vector<float> mla_q_a;      // [T, q_lora_rank] the query bottleneck
+  std::vector<float> mla_kv;       // [T, kv_lora_rank + rope_dim] latent and rope key, before the norm
+  std::vector<float> mla_v;        // [T, n_head * v_head_dim] per-head values after W_UV
   ExpertRouting* expert_routing = nullptr;  // the model's counters (borrowed), or null
   ExpertCache* expert_cache = nullptr;      // experts on disk: the model's cache (borrowed)
   // gate and up hold [T, max(n_ff, expert ff, shared-expert ff)].

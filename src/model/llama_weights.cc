@@ -68,6 +68,18 @@ const TensorView* LlamaWeights::ExpertMatrix(const std::string& prefix, const ch
   return experts_on_disk_ ? expert_slices_.back().get() : Matrix(expert_slices_.back().get());
 }
 
+const TensorView* LlamaWeights::RowSlice(const TensorView* t, int64_t first, int64_t count) {
+  const size_t row_bytes = t->nbytes / static_cast<size_t>(t->NumRows());
+  auto slice = std::make_unique<TensorView>(*t);
+  slice->name = fmt::format("{}[rows {}..{})", t->name, first, first + count);
+  slice->n_dims = 2;
+  slice->ne = {t->ne[0], count, 1, 1};
+  slice->data = t->data + row_bytes * static_cast<size_t>(first);
+  slice->nbytes = row_bytes * static_cast<size_t>(count);
+  expert_slices_.push_back(std::move(slice));
+  return expert_slices_.back().get();
+}
+
 StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file,
                                                                   const BindOptions& options) {
   const ModelConfig& c = file->config();
@@ -103,6 +115,12 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     LlamaLayerWeights& l = w->layers_[static_cast<size_t>(i)];
     l.attn_norm = w->Floats(find(p + "attn_norm.weight"));
     l.wq = w->Matrix(find(p + "attn_q.weight"));
+    l.wq_a = w->Matrix(find(p + "attn_q_a.weight"));
+    l.q_a_norm = w->Floats(find(p + "attn_q_a_norm.weight"));
+    l.wq_b = w->Matrix(find(p + "attn_q_b.weight"));
+    l.wkv_a = w->Matrix(find(p + "attn_kv_a_mqa.weight"));
+    l.kv_a_norm = w->Floats(find(p + "attn_kv_a_norm.weight"));
+    l.wkv_b = find(p + "attn_kv_b.weight");
     l.wk = w->Matrix(find(p + "attn_k.weight"));
     l.wv = w->Matrix(find(p + "attn_v.weight"));
     l.wo = w->Matrix(find(p + "attn_output.weight"));
@@ -115,11 +133,33 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
     l.post_attn_norm = w->Floats(find(p + "post_attention_norm.weight"));
     l.ffn_norm = w->Floats(find(p + "ffn_norm.weight"));
     l.post_ffn_norm = w->Floats(find(p + "post_ffw_norm.weight"));
-    l.w_gate = w->Matrix(find(p + "ffn_gate.weight"));
-    l.w_up = w->Matrix(find(p + "ffn_up.weight"));
+    // Fused by rows (Phi-3): q | k | v, and gate | up.
+    const int64_t q_rows = c.n_head * c.head_dim, kv_rows = c.n_head_kv * c.head_dim;
+    const TensorView* qkv = find(p + "attn_qkv.weight");
+    const TensorView* up = find(p + "ffn_up.weight");
+    for (const TensorView* t : {qkv, up}) {
+      if (t != nullptr && !t->RowsAreBlockAligned()) {
+        return UnimplementedError(fmt::format("{}: fused tensor '{}' has rows that are not whole {} blocks",
+                                              file->path(), t->name, DTypeName(t->type)));
+      }
+    }
+    if (qkv != nullptr && l.wq == nullptr) {
+      l.wq = w->Matrix(w->RowSlice(qkv, 0, q_rows));
+      l.wk = w->Matrix(w->RowSlice(qkv, q_rows, kv_rows));
+      l.wv = w->Matrix(w->RowSlice(qkv, q_rows + kv_rows, kv_rows));
+    }
+    const TensorView* gate = find(p + "ffn_gate.weight");
+    if (gate == nullptr && up != nullptr && !c.LayerIsMoe(i)) {
+      l.w_gate = w->Matrix(w->RowSlice(up, 0, c.n_ff));
+      l.w_up = w->Matrix(w->RowSlice(up, c.n_ff, c.n_ff));
+    } else {
+      l.w_gate = w->Matrix(gate);
+      l.w_up = w->Matrix(up);
+    }
     l.w_down = w->Matrix(find(p + "ffn_down.weight"));
-    if (c.is_moe()) {
+    if (c.LayerIsMoe(i)) {
       l.router = w->Matrix(find(p + "ffn_gate_inp.weight"));
+      l.expert_selection_bias = w->Floats(find(p + "exp_probs_b.bias"));
       l.experts.resize(static_cast<size_t>(c.n_expert));
       for (int64_t e = 0; e < c.n_expert; ++e) {
         ExpertWeights& x = l.experts[static_cast<size_t>(e)];
@@ -137,7 +177,7 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
       l.shared_expert.w_gate = w->Matrix(find(p + "ffn_gate_shexp.weight"));
       l.shared_expert.w_up = w->Matrix(find(p + "ffn_up_shexp.weight"));
       l.shared_expert.w_down = w->Matrix(find(p + "ffn_down_shexp.weight"));
-      l.shared_expert_gate = w->Floats(find(p + "ffn_gate_inp_shexp.weight"));
+      if (c.shared_expert_gated) l.shared_expert_gate = w->Floats(find(p + "ffn_gate_inp_shexp.weight"));
     }
   }
   return std::shared_ptr<const LlamaWeights>(std::move(w));

@@ -51,15 +51,25 @@ struct LlamaLayerWeights {
   const float* post_attn_norm = nullptr;  // [n_embd] on the attention output (Gemma), else null
   const float* ffn_norm = nullptr;      // [n_embd]
   const float* post_ffn_norm = nullptr;   // [n_embd] on the FFN output (Gemma), else null
+  // Multi-head latent attention (DeepSeek; config is_mla()) instead of wq/wk/wv, with
+  // qk = qk_nope_dim + rope_dim:
+  const TensorView* wq_a = nullptr;     // ne {n_embd, q_lora_rank}, or null: wq is ne {n_embd, n_head*qk}
+  const float* q_a_norm = nullptr;      // [q_lora_rank]
+  const TensorView* wq_b = nullptr;     // ne {q_lora_rank, n_head*qk}
+  const TensorView* wkv_a = nullptr;    // ne {n_embd, kv_lora_rank + rope_dim}: the latent, then the rope key
+  const float* kv_a_norm = nullptr;     // [kv_lora_rank]
+  const TensorView* wkv_b = nullptr;    // ne {kv_lora_rank, n_head*(qk_nope_dim + v_head_dim)}: the file's
+                                        // view, as stored (the architecture re-lays it out per head)
   const TensorView* w_gate = nullptr;   // ne {n_embd, n_ff}
   const TensorView* w_up = nullptr;     // ne {n_embd, n_ff}
   const TensorView* w_down = nullptr;   // ne {n_ff, n_embd}
-  // Mixture of experts (config n_expert > 0; the dense w_gate/w_up/w_down are then null).
+  // Mixture of experts (config LayerIsMoe; the dense w_gate/w_up/w_down are then null).
   const TensorView* router = nullptr;   // ne {n_embd, n_expert}: the router's logits
+  const float* expert_selection_bias = nullptr;  // [n_expert] added to the scores to choose (DeepSeek-V3), or null
   std::vector<ExpertWeights> experts;   // [n_expert], each of ExpertFf() width; views into
                                         // the file when the experts stay on disk
-  ExpertWeights shared_expert;          // of n_ff_shared_expert width (Qwen2-MoE), else null
-  const float* shared_expert_gate = nullptr;  // [n_embd]: sigmoid(x . g) scales the shared expert
+  ExpertWeights shared_expert;          // of n_ff_shared_expert width (Qwen2-MoE, DeepSeek), else null
+  const float* shared_expert_gate = nullptr;  // [n_embd]: sigmoid(x . g) scales the shared expert (Qwen2-MoE), or null
 };
 
 class LlamaWeights {
@@ -93,6 +103,9 @@ class LlamaWeights {
   // per-expert matrix ffn_<role>.e; then bound as Matrix, unless the experts stay on
   // disk (BindOptions::expert_cache_bytes): then the file's view itself.
   const TensorView* ExpertMatrix(const std::string& prefix, const char* role, int64_t e);
+  // Rows [first, first + count) of a matrix with whole blocks per row (a zero-copy view):
+  // the parts of fused q/k/v and gate/up tensors (Phi-3).
+  const TensorView* RowSlice(const TensorView* t, int64_t first, int64_t count);
 
   std::shared_ptr<const ModelFile> file_;
   const TensorView* token_embd_ = nullptr;
@@ -101,7 +114,7 @@ class LlamaWeights {
   const float* rope_freq_factors_ = nullptr;
   std::vector<LlamaLayerWeights> layers_;
   std::vector<std::unique_ptr<TensorView>> repacked_views_;
-  std::vector<std::unique_ptr<TensorView>> expert_slices_;  // views into ffn_*_exps tensors
+  std::vector<std::unique_ptr<TensorView>> expert_slices_;  // views into ffn_*_exps and fused tensors
   std::vector<std::vector<float>> float_buffers_;
   std::vector<std::unique_ptr<kernels::PackedTensor>> packed_;
   bool pack_panels_ = true;

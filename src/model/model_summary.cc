@@ -52,7 +52,10 @@ void AddTensors(const std::vector<TensorView>& tensors, ModelSummary* s) {
 constexpr kernels::KvType kAllKvTypes[] = {kernels::KvType::kF16, kernels::KvType::kBF16, kernels::KvType::kF32,
                                            kernels::KvType::kQ8, kernels::KvType::kFp8};
 static int64_t KvBytesPerTokenOf(const ModelConfig& c, kernels::KvType t) {
-  return 2 * c.n_layer * c.n_head_kv * kernels::KvRowBytes(t, static_cast<int>(c.head_dim));
+  // Latent attention (DeepSeek) caches one row of kv_lora_rank + rope_dim per token.
+  const int64_t heads = c.is_mla() ? 1 : c.n_head_kv;
+  const int64_t dim = c.is_mla() ? c.kv_lora_rank + c.rope_dim : c.head_dim;
+  return 2 * c.n_layer * heads * kernels::KvRowBytes(t, static_cast<int>(dim));
 }
 
 bool IsSupportedArchitecture(const std::string& arch) { return FindArchitecture(arch) != nullptr; }
@@ -149,6 +152,19 @@ std::string FormatModelSummary(const ModelSummary& s) {
                                    c.ExpertFf(),
                                    c.n_ff_shared_expert > 0 ? fmt::format(", shared expert ffn {}", c.n_ff_shared_expert)
                                                             : std::string()));
+      std::string routing = c.expert_gating == ExpertGating::kSigmoid ? "sigmoid scores" : "softmax scores";
+      if (c.expert_group_count > 0) {
+        routing += fmt::format(", best {} of {} expert groups", c.expert_group_used, c.expert_group_count);
+      }
+      if (c.expert_weights_scale != 1.0f) routing += fmt::format(", weights x {:g}", c.expert_weights_scale);
+      if (c.n_dense_lead_layers > 0) routing += fmt::format(", first {} layers dense", c.n_dense_lead_layers);
+      line("routing:", routing);
+    }
+    if (c.is_mla()) {
+      line("attention:", fmt::format("multi-head latent: per token a latent of {} + a rope key of {} cached (heads: "
+                                     "{} + {} q/k dims, {} v dims){}",
+                                     c.kv_lora_rank, c.rope_dim, c.qk_nope_dim, c.rope_dim, c.v_head_dim,
+                                     c.q_lora_rank > 0 ? fmt::format(", q bottleneck {}", c.q_lora_rank) : ""));
     }
     line("context:", fmt::format("{} tokens", c.context_length));
     if (c.LayerWindow(0) > 0 || c.LayerWindow(c.sliding_window_pattern - 1) > 0) {

@@ -10,26 +10,72 @@
 
 namespace weft {
 
-void RouteTokens(const float* probs, int64_t n_tokens, int64_t n_expert, int64_t k, bool renormalize,
-                 int32_t* chosen, float* weights) {
+RoutingRule RoutingRuleFor(const ModelConfig& c, const LlamaLayerWeights& L) {
+  RoutingRule r;
+  r.n_expert = c.n_expert;
+  r.k = c.n_expert_used;
+  r.renormalize = c.expert_weights_norm;
+  r.scale = c.expert_weights_scale;
+  r.selection_bias = L.expert_selection_bias;
+  r.n_group = c.expert_group_count > 1 ? c.expert_group_count : 0;
+  r.group_used = c.expert_group_used;
+  r.top2_group_score = c.expert_gating == ExpertGating::kSigmoid;
+  return r;
+}
+
+void RouteTokens(const float* scores, int64_t n_tokens, const RoutingRule& rule, int32_t* chosen, float* weights) {
+  const int64_t E = rule.n_expert, K = rule.k;
+  const int64_t G = rule.n_group > 1 ? rule.n_group : 1, per_group = E / G;
+  std::vector<float> s(static_cast<size_t>(E));
+  std::vector<float> group_score(static_cast<size_t>(G));
+  std::vector<uint8_t> group_on(static_cast<size_t>(G));
   for (int64_t t = 0; t < n_tokens; ++t) {
-    const float* p = probs + t * n_expert;
-    int32_t* ids = chosen + t * k;
-    float* w = weights + t * k;
-    // Selection of the k largest, best first; equal probabilities keep the lower index.
-    for (int64_t r = 0; r < k; ++r) {
+    const float* p = scores + t * E;
+    int32_t* ids = chosen + t * K;
+    float* w = weights + t * K;
+    for (int64_t e = 0; e < E; ++e) s[e] = p[e] + (rule.selection_bias != nullptr ? rule.selection_bias[e] : 0.0f);
+    // Group-limited routing: the group_used best groups (ties: lower index) stay eligible.
+    std::fill(group_on.begin(), group_on.end(), G > 1 ? 0 : 1);
+    if (G > 1) {
+      for (int64_t g = 0; g < G; ++g) {
+        const float* gs = s.data() + g * per_group;
+        float best = -INFINITY, second = -INFINITY;
+        for (int64_t i = 0; i < per_group; ++i) {
+          if (gs[i] > best) {
+            second = best;
+            best = gs[i];
+          } else if (gs[i] > second) {
+            second = gs[i];
+          }
+        }
+        group_score[g] = rule.top2_group_score && per_group > 1 ? best + second : best;
+      }
+      for (int64_t r = 0; r < rule.group_used; ++r) {
+        int64_t pick = -1;
+        for (int64_t g = 0; g < G; ++g) {
+          if (group_on[g] == 0 && (pick < 0 || group_score[g] > group_score[pick])) pick = g;
+        }
+        group_on[pick] = 1;
+      }
+    }
+    // Selection of the k largest eligible, best first; equal scores keep the lower index.
+    for (int64_t r = 0; r < K; ++r) {
       int32_t best = -1;
-      for (int64_t e = 0; e < n_expert; ++e) {
+      for (int64_t e = 0; e < E; ++e) {
+        if (group_on[e / per_group] == 0) continue;
         if (std::find(ids, ids + r, static_cast<int32_t>(e)) != ids + r) continue;
-        if (best < 0 || p[e] > p[best]) best = static_cast<int32_t>(e);
+        if (best < 0 || s[e] > s[best]) best = static_cast<int32_t>(e);
       }
       ids[r] = best;
       w[r] = p[best];
     }
-    if (renormalize) {
+    if (rule.renormalize) {
       float sum = 0;
-      for (int64_t r = 0; r < k; ++r) sum += w[r];
-      for (int64_t r = 0; r < k; ++r) w[r] /= sum;
+      for (int64_t r = 0; r < K; ++r) sum += w[r];
+      for (int64_t r = 0; r < K; ++r) w[r] /= sum;
+    }
+    if (rule.scale != 1.0f) {
+      for (int64_t r = 0; r < K; ++r) w[r] *= rule.scale;
     }
   }
 }
@@ -39,8 +85,12 @@ void MixtureOfExpertsMlp(const kernels::KernelContext& ctx, const LlamaLayerWeig
   const int64_t T = n_tokens, E = c.n_expert, K = c.n_expert_used, d = c.n_embd, ff = c.ExpertFf();
   WEFT_CHECK(static_cast<int64_t>(L.experts.size()) == E && L.router != nullptr, "layer has no experts bound");
   kernels::MatMul(ctx, a.xn.data(), T, *L.router, a.router.data());
-  kernels::Softmax(ctx, a.router.data(), T, E);
-  RouteTokens(a.router.data(), T, E, K, c.expert_weights_norm, a.chosen.data(), a.chosen_w.data());
+  if (c.expert_gating == ExpertGating::kSigmoid) {
+    for (int64_t i = 0; i < T * E; ++i) a.router[static_cast<size_t>(i)] = 1.0f / (1.0f + std::exp(-a.router[static_cast<size_t>(i)]));
+  } else {
+    kernels::Softmax(ctx, a.router.data(), T, E);
+  }
+  RouteTokens(a.router.data(), T, RoutingRuleFor(c, L), a.chosen.data(), a.chosen_w.data());
 
   // Group the (token, rank) slots by expert: a counting sort, slots in token order within
   // an expert.
@@ -102,8 +152,11 @@ void MixtureOfExpertsMlp(const kernels::KernelContext& ctx, const LlamaLayerWeig
     for (int64_t t = 0; t < T; ++t) {
       const float* x = a.xn.data() + t * d;
       double dot = 0;
-      for (int64_t j = 0; j < d; ++j) dot += static_cast<double>(x[j]) * L.shared_expert_gate[j];
-      const auto g = static_cast<float>(1.0 / (1.0 + std::exp(-dot)));
+      if (L.shared_expert_gate != nullptr) {
+        for (int64_t j = 0; j < d; ++j) dot += static_cast<double>(x[j]) * L.shared_expert_gate[j];
+      }
+      // Ungated (DeepSeek): added as is.
+      const auto g = L.shared_expert_gate != nullptr ? static_cast<float>(1.0 / (1.0 + std::exp(-dot))) : 1.0f;
       float* out = a.proj.data() + t * d;
       const float* y = shared + t * d;
       for (int64_t j = 0; j < d; ++j) out[j] += g * y[j];

@@ -9,7 +9,11 @@ What changes on the way (the inverse of what converters to GGUF do):
   Gemma      norm weights w -> w - 1 (HF stores w and multiplies by 1 + w);
   experts    GGUF's 3-D ffn_*_exps -> one matrix per expert (Mixtral's w1/w3/w2 under
              block_sparse_moe, Qwen-MoE's mlp.experts.E.*_proj), the shared expert's gate
-             [n_embd] -> a [1, n_embd] linear layer.
+             [n_embd] -> a [1, n_embd] linear layer;
+  DeepSeek   latent attention's q_a/q_b/kv_a/kv_b projections and norms by their HF
+             names, no q/k permutation (its rope de-interleaves inside the model), shared
+             experts under mlp.shared_experts, the selection bias as
+             mlp.gate.e_score_correction_bias, config keys of deepseek_v2 / deepseek_v3.
 
   gguf_to_hf.py model.gguf OUT_DIR
 """
@@ -32,6 +36,10 @@ LAYER_NAMES = {
     "ffn_norm.weight": "post_attention_layernorm.weight",
     "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight",
     "ffn_down.weight": "mlp.down_proj.weight",
+    "attn_q_a.weight": "self_attn.q_a_proj.weight", "attn_q_a_norm.weight": "self_attn.q_a_layernorm.weight",
+    "attn_q_b.weight": "self_attn.q_b_proj.weight", "attn_kv_a_mqa.weight": "self_attn.kv_a_proj_with_mqa.weight",
+    "attn_kv_a_norm.weight": "self_attn.kv_a_layernorm.weight", "attn_kv_b.weight": "self_attn.kv_b_proj.weight",
+    "attn_qkv.weight": "self_attn.qkv_proj.weight",
 }
 GEMMA_NORMS = {"post_attention_norm.weight": "post_attention_layernorm.weight",
                "ffn_norm.weight": "pre_feedforward_layernorm.weight",
@@ -45,14 +53,20 @@ MOE_NAMES = {  # (Mixtral, Qwen-MoE)
     "ffn_down_shexp.weight": (None, "mlp.shared_expert.down_proj.weight"),
     "ffn_gate_inp_shexp.weight": (None, "mlp.shared_expert_gate.weight"),
 }
+DEEPSEEK_MOE_NAMES = {"ffn_gate_shexp.weight": "mlp.shared_experts.gate_proj.weight",
+                      "ffn_up_shexp.weight": "mlp.shared_experts.up_proj.weight",
+                      "ffn_down_shexp.weight": "mlp.shared_experts.down_proj.weight",
+                      "exp_probs_b.bias": "mlp.gate.e_score_correction_bias"}
 EXPERT_ROLES = {"ffn_gate_exps.weight": ("w1", "gate_proj"), "ffn_up_exps.weight": ("w3", "up_proj"),
                 "ffn_down_exps.weight": ("w2", "down_proj")}
 
 
-def expert_tensors(name, ne, data, mixtral):
+def expert_tensors(name, ne, data, mixtral, deepseek=False):
     """[(hf name, ne, data)] for one GGUF tensor of a mixture-of-experts layer."""
     _, layer, rest = name.split(".", 2)
     base = "model.layers.%s." % layer
+    if deepseek and rest in DEEPSEEK_MOE_NAMES:
+        return [(base + DEEPSEEK_MOE_NAMES[rest], ne, data)]
     if rest in EXPERT_ROLES:
         n_in, n_out, E = ne
         role = EXPERT_ROLES[rest][0 if mixtral else 1]
@@ -65,7 +79,7 @@ def expert_tensors(name, ne, data, mixtral):
     return [(base + MOE_NAMES[rest][0 if mixtral else 1], ne, data)]
 
 
-def hf_name(name, gemma):
+def hf_name(name, gemma, phi3=False):
     if name == "token_embd.weight":
         return "model.embed_tokens.weight"
     if name == "output_norm.weight":
@@ -73,6 +87,8 @@ def hf_name(name, gemma):
     if name == "output.weight":
         return "lm_head.weight"
     _, layer, rest = name.split(".", 2)
+    if phi3 and rest == "ffn_up.weight":
+        return "model.layers.%s.mlp.gate_up_proj.weight" % layer
     table = dict(LAYER_NAMES, **GEMMA_NORMS) if gemma else LAYER_NAMES
     return "model.layers.%s.%s" % (layer, table[rest])
 
@@ -114,6 +130,28 @@ def config_json(meta):
     elif A == "olmoe":
         c.update(model_type="olmoe", hidden_act="silu", num_experts=g("expert_count"),
                  num_experts_per_tok=g("expert_used_count"), norm_topk_prob=False, clip_qkv=None)
+    elif A == "deepseek2":
+        groups = g("expert_group_count", 0)
+        sigmoid = g("expert_gating_func", 1) == 2
+        c.update(model_type="deepseek_v3" if sigmoid else "deepseek_v2", hidden_act="silu",
+                 q_lora_rank=g("attention.q_lora_rank"), kv_lora_rank=g("attention.kv_lora_rank"),
+                 qk_rope_head_dim=g("rope.dimension_count"), v_head_dim=g("attention.value_length"),
+                 qk_nope_head_dim=g("attention.key_length") - g("rope.dimension_count"),
+                 n_routed_experts=g("expert_count"), num_experts_per_tok=g("expert_used_count"),
+                 moe_intermediate_size=g("expert_feed_forward_length"), n_shared_experts=g("expert_shared_count"),
+                 first_k_dense_replace=g("leading_dense_block_count"), moe_layer_freq=1,
+                 routed_scaling_factor=g("expert_weights_scale"), norm_topk_prob=g("expert_weights_norm"),
+                 scoring_func="sigmoid" if sigmoid else "softmax",
+                 topk_method=("noaux_tc" if sigmoid else "group_limited_greedy") if groups else "greedy",
+                 n_group=groups or 1, topk_group=g("expert_group_used_count", 1), attention_bias=False)
+        del c["head_dim"]
+        if g("rope.scaling.type") == "yarn":  # GGUF's yarn_log_multiplier is 0.1 x mscale_all_dim
+            mscale = g("rope.scaling.yarn_log_multiplier") / 0.1
+            c["rope_scaling"] = {"type": "yarn", "factor": g("rope.scaling.factor"),
+                                 "original_max_position_embeddings": g("rope.scaling.original_context_length"),
+                                 "beta_fast": 32, "beta_slow": 1, "mscale": mscale, "mscale_all_dim": mscale}
+    elif A == "phi3":
+        c.update(model_type="phi3", hidden_act="silu", sliding_window=window or None)
     elif A == "llama":
         c.update(model_type="mistral" if window else "llama", hidden_act="silu", sliding_window=window or None)
     elif A in ("qwen2", "qwen3"):
@@ -143,16 +181,18 @@ def main():
     gemma = A.startswith("gemma")
     cfg = config_json(meta)
     cfg["tie_word_embeddings"] = "output.weight" not in W
-    head_dim = cfg["head_dim"]
+    head_dim = cfg.get("head_dim")
     header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
     for name, (ne, data) in W.items():
         if A == "llama" and name.split(".")[-2] in ("attn_q", "attn_k"):
             data = uninterleave(data, ne, head_dim)
         if gemma and name.endswith("norm.weight"):
             data = [v - 1.0 for v in data]
-        moe = name.startswith("blk.") and name.split(".", 2)[2] in dict(MOE_NAMES, **EXPERT_ROLES)
-        for hf, hne, hdata in (expert_tensors(name, ne, data, A == "llama") if moe else
-                               [(hf_name(name, gemma), ne, data)]):
+        deepseek = A == "deepseek2"
+        moe_names = dict(MOE_NAMES, **EXPERT_ROLES, **(DEEPSEEK_MOE_NAMES if deepseek else {}))
+        moe = name.startswith("blk.") and name.split(".", 2)[2] in moe_names
+        for hf, hne, hdata in (expert_tensors(name, ne, data, A == "llama", deepseek) if moe else
+                               [(hf_name(name, gemma, A == "phi3"), ne, data)]):
             blob = struct.pack("<%df" % len(hdata), *hdata)
             header[hf] = {"dtype": "F32", "shape": list(reversed(hne)), "data_offsets": [off, off + len(blob)]}
             blobs.append(blob)

@@ -19,7 +19,12 @@ scores and logits), gemma3 (gemma2 without soft-caps, with q/k norms and the loc
 layers' rope base); mixtures of experts: llama with llama.expert_count (Mixtral: softmax
 router, top k renormalised), qwen2moe (qwen2 with top k not renormalised plus a shared
 expert scaled by sigmoid(x . gate)), qwen3moe (qwen3 with top k renormalised), olmoe
-(RMSNorm over the whole q and k projections, top k not renormalised).
+(RMSNorm over the whole q and k projections, top k not renormalised); deepseek2
+(DeepSeek-V2/V3: multi-head latent attention evaluated in its expanded form, per-head
+keys [W_UK c | rope(k_pe)] and values W_UV c rounded to F16 as llama.cpp caches them;
+dense leading layers; softmax or sigmoid routing with DeepSeek-V3's selection bias and
+group-limited choice, weights scaled, shared experts ungated); phi3 (llama's pass with q/k/v
+fused in attn_qkv and gate/up in ffn_up, NeoX rope, Mistral's window).
 """
 import argparse
 import math
@@ -98,11 +103,19 @@ def matvec(t, x):
     return [sum(data[r * n_in + j] * x[j] for j in range(n_in)) for r in range(n_out)]
 
 
-def rope(v, pos, theta, rope_dim, neox):
+def rope(v, pos, theta, rope_dim, neox, yarn=None):
+    """yarn = (factor, original context, beta_fast, beta_slow): YaRN's blend of interpolated
+    and original frequencies per pair, at unit magnitude (DeepSeek scales the scores)."""
     v = list(v)
     half = rope_dim // 2
     for i in range(half):
         angle = pos * theta ** (-2.0 * i / rope_dim)
+        if yarn:
+            factor, orig, beta_fast, beta_slow = yarn
+            corr = lambda beta: rope_dim * math.log(orig / (beta * 2 * math.pi)) / (2 * math.log(theta))
+            low, high = max(0, math.floor(corr(beta_fast))), min(rope_dim - 1, math.ceil(corr(beta_slow)))
+            ramp = 1 - min(1.0, max(0.0, (i - low) / max(0.001, high - low)))
+            angle = angle / factor * (1 - ramp) + angle * ramp
         c, s = math.cos(angle), math.sin(angle)
         a, b = (i, i + half) if neox else (2 * i, 2 * i + 1)
         v[a], v[b] = v[a] * c - v[b] * s, v[a] * s + v[b] * c
@@ -123,16 +136,29 @@ def expert_slice(t, e):
     return (n_in, n_out), data[e * n_in * n_out:(e + 1) * n_in * n_out]
 
 
-def moe_ffn(W, p, h, n_used, renorm):
+def moe_ffn(W, p, h, n_used, renorm, sigmoid=False, scale=1.0, groups=0, groups_used=0):
     """The mixture-of-experts FFN of layer prefix p on the normed input h."""
     logits = matvec(W[p + "ffn_gate_inp.weight"], h)
-    m = max(logits)
-    e = [math.exp(v - m) for v in logits]
-    probs = [v / sum(e) for v in e]
-    chosen = sorted(range(len(probs)), key=lambda i: (-probs[i], i))[:n_used]
+    if sigmoid:
+        probs = [1.0 / (1.0 + math.exp(-v)) for v in logits]
+    else:
+        m = max(logits)
+        e = [math.exp(v - m) for v in logits]
+        probs = [v / sum(e) for v in e]
+    sel = list(probs)
+    if p + "exp_probs_b.bias" in W:  # DeepSeek-V3: for the choice only
+        sel = [a + b for a, b in zip(sel, W[p + "exp_probs_b.bias"][1])]
+    eligible = range(len(sel))
+    if groups > 1:  # group-limited: a group scores its best expert (softmax) or best two (sigmoid)
+        n = len(sel) // groups
+        score = [sum(sorted(sel[g * n:(g + 1) * n], reverse=True)[:2 if sigmoid else 1]) for g in range(groups)]
+        best = sorted(range(groups), key=lambda g: (-score[g], g))[:groups_used]
+        eligible = [i for i in range(len(sel)) if i // n in best]
+    chosen = sorted(eligible, key=lambda i: (-sel[i], i))[:n_used]
     w = [probs[i] for i in chosen]
     if renorm:
         w = [v / sum(w) for v in w]
+    w = [v * scale for v in w]
     out = [0.0] * len(h)
     for ex, wt in zip(chosen, w):
         gate = matvec(expert_slice(W[p + "ffn_gate_exps.weight"], ex), h)
@@ -142,14 +168,60 @@ def moe_ffn(W, p, h, n_used, renorm):
     if p + "ffn_gate_shexp.weight" in W:
         gate, up = matvec(W[p + "ffn_gate_shexp.weight"], h), matvec(W[p + "ffn_up_shexp.weight"], h)
         f = matvec(W[p + "ffn_down_shexp.weight"], [silu(g) * u for g, u in zip(gate, up)])
-        s = 1.0 / (1.0 + math.exp(-sum(a * b for a, b in zip(h, W[p + "ffn_gate_inp_shexp.weight"][1]))))
+        s = 1.0
+        if p + "ffn_gate_inp_shexp.weight" in W:
+            s = 1.0 / (1.0 + math.exp(-sum(a * b for a, b in zip(h, W[p + "ffn_gate_inp_shexp.weight"][1]))))
         out = [a + s * b for a, b in zip(out, f)]
     return out
 
 
+def latent_attention(meta, W, p, h, pos, K, Vc, rnd):
+    """DeepSeek's multi-head latent attention of layer prefix p at position pos, expanded
+    per head as llama.cpp does; appends this position's keys and values to K, Vc."""
+    g = lambda k, d=None: meta.get("deepseek2." + k, d)
+    H, qk, R = g("attention.head_count"), g("attention.key_length"), g("rope.dimension_count")
+    kvr, vd, eps, theta = g("attention.kv_lora_rank"), g("attention.value_length"), \
+        g("attention.layer_norm_rms_epsilon"), g("rope.freq_base", 10000.0)
+    nope = qk - R
+    yarn, mscale = None, 1.0
+    if g("rope.scaling.type") == "yarn":
+        factor = g("rope.scaling.factor")
+        yarn = (factor, g("rope.scaling.original_context_length"), g("rope.scaling.yarn_beta_fast", 32.0),
+                g("rope.scaling.yarn_beta_slow", 1.0))
+        mscale = g("rope.scaling.attn_factor", 1.0) * (1 + g("rope.scaling.yarn_log_multiplier") * math.log(factor))
+    if p + "attn_q_a.weight" in W:
+        q = matvec(W[p + "attn_q_b.weight"], rmsnorm(matvec(W[p + "attn_q_a.weight"], h),
+                                                      W[p + "attn_q_a_norm.weight"][1], eps))
+    else:
+        q = matvec(W[p + "attn_q.weight"], h)
+    kv = matvec(W[p + "attn_kv_a_mqa.weight"], h)
+    c = rmsnorm(kv[:kvr], W[p + "attn_kv_a_norm.weight"][1], eps)
+    k_pe = rope(kv[kvr:], pos, theta, R, False, yarn)
+    up = matvec(W[p + "attn_kv_b.weight"], c)  # per head: k_nope, then v
+    keys, vals, heads_q = [], [], []
+    for i in range(H):
+        base = i * (nope + vd)
+        keys.append([rnd(v) for v in up[base:base + nope] + k_pe])
+        vals.append([rnd(v) for v in up[base + nope:base + nope + vd]])
+        qh = q[i * qk:(i + 1) * qk]
+        heads_q.append(qh[:nope] + rope(qh[nope:], pos, theta, R, False, yarn))
+    K.append(keys)
+    Vc.append(vals)
+    scale = mscale * mscale / math.sqrt(qk)
+    att = []
+    for i in range(H):
+        scores = [sum(a * b for a, b in zip(heads_q[i], K[t][i])) * scale for t in range(pos + 1)]
+        m = max(scores)
+        e = [math.exp(s - m) for s in scores]
+        z = sum(e)
+        att += [sum(e[t] / z * Vc[t][i][j] for t in range(pos + 1)) for j in range(vd)]
+    return matvec(W[p + "attn_output.weight"], att)
+
+
 def forward(meta, W, ids, kv_f16):
     A = meta["general.architecture"]
-    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe"), \
+    assert A in ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe", "deepseek2",
+                 "phi3"), \
         "architecture %s: no reference pass here" % A
     gemma = A.startswith("gemma")
     g = lambda k, d=None: meta.get(A + "." + k, d)
@@ -167,7 +239,7 @@ def forward(meta, W, ids, kv_f16):
     attn_cap, final_cap = g("attn_logit_softcapping", 0.0), g("final_logit_softcapping", 0.0)
     scale = 1.0 / math.sqrt(hd)  # Gemma: query_pre_attn_scalar = head_dim at these shapes
     act_fn = gelu_tanh if gemma else silu
-    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe")
+    neox = A in ("qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe", "phi3")
     n_used = g("expert_used_count", 0)
     (_, V), emb = W["token_embd.weight"]
     out = W.get("output.weight", W["token_embd.weight"])
@@ -184,7 +256,24 @@ def forward(meta, W, ids, kv_f16):
             lw = layer_window(l)
             lt = theta_local if lw > 0 else theta
             h = rmsnorm(x, W[p + "attn_norm.weight"][1], eps)
-            q, k, v = (matvec(W[p + n + ".weight"], h) for n in ("attn_q", "attn_k", "attn_v"))
+            if A == "deepseek2":
+                o = latent_attention(meta, W, p, h, pos, K[l], Vc[l], rnd)
+                x = [a + b for a, b in zip(x, o)]
+                h = rmsnorm(x, W[p + "ffn_norm.weight"][1], eps)
+                if p + "ffn_gate_inp.weight" in W:
+                    f = moe_ffn(W, p, h, n_used, g("expert_weights_norm", False), g("expert_gating_func", 1) == 2,
+                                g("expert_weights_scale", 1.0), g("expert_group_count", 0),
+                                g("expert_group_used_count", 0))
+                else:
+                    gate, up = matvec(W[p + "ffn_gate.weight"], h), matvec(W[p + "ffn_up.weight"], h)
+                    f = matvec(W[p + "ffn_down.weight"], [silu(gg) * u for gg, u in zip(gate, up)])
+                x = [a + b for a, b in zip(x, f)]
+                continue
+            if p + "attn_qkv.weight" in W:  # Phi-3: q | k | v by rows
+                qkv = matvec(W[p + "attn_qkv.weight"], h)
+                q, k, v = qkv[:H * hd], qkv[H * hd:(H + Hkv) * hd], qkv[(H + Hkv) * hd:]
+            else:
+                q, k, v = (matvec(W[p + n + ".weight"], h) for n in ("attn_q", "attn_k", "attn_v"))
             if p + "attn_q.bias" in W:
                 q = [a + b for a, b in zip(q, W[p + "attn_q.bias"][1])]
                 k = [a + b for a, b in zip(k, W[p + "attn_k.bias"][1])]
@@ -221,6 +310,10 @@ def forward(meta, W, ids, kv_f16):
             h = rmsnorm(x, W[p + "ffn_norm.weight"][1], eps)
             if n_used:
                 f = moe_ffn(W, p, h, n_used, A not in ("qwen2moe", "olmoe"))
+            elif p + "ffn_gate.weight" not in W:  # Phi-3: gate | up by rows
+                gu = matvec(W[p + "ffn_up.weight"], h)
+                gate, up = gu[:len(gu) // 2], gu[len(gu) // 2:]
+                f = matvec(W[p + "ffn_down.weight"], [act_fn(gg) * u for gg, u in zip(gate, up)])
             else:
                 gate, up = matvec(W[p + "ffn_gate.weight"], h), matvec(W[p + "ffn_up.weight"], h)
                 f = matvec(W[p + "ffn_down.weight"], [act_fn(gg) * u for gg, u in zip(gate, up)])

@@ -8,6 +8,9 @@ shared preset with n_layer replaced; everything else (weights, tokenizer, file l
 the shared generator's, so the same arguments give a byte-identical file.
 
   synth_real_width.py --preset l1b2 --type Q4_0 -o l1b2-q4_0.gguf
+
+Architectures the shared generator has no layout for come from tests/tools/synth_arch.py
+(ARCH_PRESETS, with the llama SPM vocabulary): e.g. dsv2lite2, DeepSeek-V2-Lite's widths.
 """
 import os
 import sys
@@ -30,5 +33,20 @@ for name, (base, layers) in EXTRA.items():
     if base in synth_gguf.MOE:
         synth_gguf.MOE[name] = synth_gguf.MOE[base]
 
-if __name__ == "__main__":
+ARCH_PRESETS = {"dsv2lite2", "dsv2q2", "q2moe2", "deepseek2"}  # tiny deepseek2: expert_cache_test  # synth_arch.py presets
+
+
+def main():
+    args = sys.argv[1:]
+    if "--preset" in args and args[args.index("--preset") + 1] in ARCH_PRESETS:
+        sys.path.insert(0, HERE)
+        import synth_arch  # noqa: E402
+        get = lambda flag, default=None: args[args.index(flag) + 1] if flag in args else default
+        vocab = os.path.join(HERE, "..", "..", "..", "shared", "models", "vocab", "ggml-vocab-llama-spm.gguf")
+        synth_arch.build(get("--preset"), int(get("--seed", "1")), get("-o"), vocab=vocab, qtype=get("--type", "Q4_0"))
+        return
     synth_gguf.main()
+
+
+if __name__ == "__main__":
+    main()

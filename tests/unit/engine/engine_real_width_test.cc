@@ -2,7 +2,9 @@
 // real layer shapes but two layers (tests/tools/synth_real_width.py: Llama 3.2 1B /
 // TinyLlama widths 2048 / 8192 with 32/8 heads; Qwen2.5 0.5B widths 896 / 4864, 14/2
 // heads, tied 50k head), in the weight types that crashed (Q4_0, Q4_K_M) and Q8_0; and a
-// Mixtral-shaped mixture of experts (width 1024, 8 experts of 2816, top 2).
+// Mixtral-shaped mixture of experts (width 1024, 8 experts of 2816, top 2); DeepSeek-V2-Lite's
+// latent attention (width 2048, 16 heads, latent 512 + rope 64 cached: the 576-wide KV row)
+// with a dense first layer and 16 experts of 1408 (top 6) plus shared ones.
 // 64 requests of mixed prompt lengths (1 .. 61 tokens, so every matmul row count from 1
 // to 64 occurs, 4 among them) run at once, with chunked prefill, and with a KV cache so
 // small that sequences are preempted; every request finishes with its full length, and
@@ -137,7 +139,9 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, EngineRealWidth,
                                            RealWidthCase{"Llama2048_Q8_0", "l1b2", "Q8_0"},
                                            RealWidthCase{"Qwen896_Q4_0", "q05b2", "Q4_0"},
                                            // Mixtral-shaped experts: 8 of ffn 2816, top 2
-                                           RealWidthCase{"Mixtral1024_Q4_0", "mixs2", "Q4_0"}),
+                                           RealWidthCase{"Mixtral1024_Q4_0", "mixs2", "Q4_0"},
+                                           // DeepSeek-V2-Lite widths (tests/tools/synth_arch.py)
+                                           RealWidthCase{"DeepSeekV2Lite2048_Q4_0", "dsv2lite2", "Q4_0"}),
                          [](const ::testing::TestParamInfo<RealWidthCase>& info) { return info.param.name; });
 
 }  // namespace

@@ -233,6 +233,12 @@ TEST(AttentionTest, GqaF32OddBlockSize) { RunCase({6, 2, 40, 5, KvType::kF32}, k
 // load of K), others straddle two (gathered one value at a time).
 TEST(AttentionTest, GqaBf16BlocksOf24) { RunCase({6, 3, 64, 24, KvType::kBF16}, kMixed, 6); }
 TEST(AttentionTest, MqaBf16) { RunCase({4, 1, 72, 16, KvType::kBF16}, kMixed, 3); }
+// DeepSeek's latent attention: every head reads one 576-wide KV row (latent 512 + rope 64),
+// 16 query heads per KV head (V2-Lite; V3 has 128), over decode, prefill and long contexts.
+TEST(AttentionTest, LatentRowsMqa576) {
+  RunCase({16, 1, 576, 16, KvType::kF16}, kMixed, 15);
+  RunCase({16, 1, 576, 16, KvType::kF16}, {{2100, 1}, {700, 40}}, 16);
+}
 TEST(AttentionTest, MhaF16LongBlocks) { RunCase({2, 2, 128, 64, KvType::kF16}, {{200, 3}, {130, 130}}, 4); }
 TEST(AttentionTest, SingleDecodeToken) { RunCase({8, 8, 64, 16, KvType::kF16}, {{123, 1}}, 5); }
 // Past kKvChunk positions: states of several chunks folded, in one tile (the prefill) and

@@ -472,5 +472,94 @@ TEST(HfConfigTest, NotJson) {
   EXPECT_NE(r.status().message().find("not an object"), std::string::npos);
 }
 
+// DeepSeek-V2-Lite's config.json (the fields that matter), then V3's routing.
+TEST(HfConfigTest, DeepSeek) {
+  json j = json::parse(R"({
+    "model_type": "deepseek_v2", "vocab_size": 102400, "hidden_size": 2048, "intermediate_size": 10944,
+    "moe_intermediate_size": 1408, "num_hidden_layers": 27, "num_attention_heads": 16, "num_key_value_heads": 16,
+    "n_shared_experts": 2, "n_routed_experts": 64, "routed_scaling_factor": 1.0, "kv_lora_rank": 512,
+    "q_lora_rank": null, "qk_rope_head_dim": 64, "v_head_dim": 128, "qk_nope_head_dim": 128,
+    "topk_method": "greedy", "n_group": 1, "topk_group": 1, "num_experts_per_tok": 6, "moe_layer_freq": 1,
+    "first_k_dense_replace": 1, "norm_topk_prob": false, "scoring_func": "softmax", "hidden_act": "silu",
+    "max_position_embeddings": 163840, "rms_norm_eps": 1e-06, "rope_theta": 10000, "attention_bias": false,
+    "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 0.707, "mscale_all_dim": 0.707,
+                     "original_max_position_embeddings": 4096, "type": "yarn"}})");
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "deepseek2");
+  EXPECT_TRUE(r->is_mla());
+  EXPECT_EQ(r->q_lora_rank, 0);  // null: no bottleneck
+  EXPECT_EQ(r->kv_lora_rank, 512);
+  EXPECT_EQ(r->head_dim, 192);
+  EXPECT_EQ(r->rope_dim, 64);
+  EXPECT_EQ(r->qk_nope_dim, 128);
+  EXPECT_EQ(r->v_head_dim, 128);
+  EXPECT_EQ(r->rope_style, RopeStyle::kInterleaved);
+  EXPECT_EQ(r->n_expert, 64);
+  EXPECT_EQ(r->n_expert_used, 6);
+  EXPECT_EQ(r->ExpertFf(), 1408);
+  EXPECT_EQ(r->n_ff_shared_expert, 2 * 1408);
+  EXPECT_FALSE(r->shared_expert_gated);
+  EXPECT_EQ(r->n_dense_lead_layers, 1);
+  EXPECT_FALSE(r->LayerIsMoe(0));
+  EXPECT_TRUE(r->LayerIsMoe(1));
+  EXPECT_EQ(r->expert_group_count, 0);
+  EXPECT_EQ(r->expert_gating, ExpertGating::kSoftmax);
+  EXPECT_EQ(r->rope_scaling.type, RopeScalingType::kYarn);
+  EXPECT_FLOAT_EQ(r->rope_yarn_log_mul, 0.0707f);
+  EXPECT_EQ(r->KvBytesPerToken(2), 2 * 27 * 576 * 2);  // the latent row, not 16 heads
+
+  j["model_type"] = "deepseek_v3";
+  j["q_lora_rank"] = 1536;
+  j["scoring_func"] = "sigmoid";
+  j["topk_method"] = "noaux_tc";
+  j["n_routed_experts"] = 256;
+  j["num_experts_per_tok"] = 8;
+  j["n_group"] = 8;
+  j["topk_group"] = 4;
+  j["norm_topk_prob"] = true;
+  j["routed_scaling_factor"] = 2.5;
+  r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->q_lora_rank, 1536);
+  EXPECT_EQ(r->expert_gating, ExpertGating::kSigmoid);
+  EXPECT_EQ(r->expert_group_count, 8);
+  EXPECT_EQ(r->expert_group_used, 4);
+  EXPECT_FLOAT_EQ(r->expert_weights_scale, 2.5f);
+  EXPECT_TRUE(r->expert_weights_norm);
+  // What weft does not run is refused by name, not run differently.
+  json bad = j;
+  bad["topk_method"] = "group_limited_greedy";  // V2's group scoring with sigmoid scores
+  ExpectError(bad, StatusCode::kInvalidArgument, "topk_method");
+  bad = j;
+  bad["moe_layer_freq"] = 2;
+  ExpectError(bad, StatusCode::kInvalidArgument, "moe_layer_freq");
+  bad = j;
+  bad["rope_scaling"]["mscale"] = 1.0;
+  ExpectError(bad, StatusCode::kInvalidArgument, "rope_scaling.mscale");
+  bad = j;
+  bad["attention_bias"] = true;
+  ExpectError(bad, StatusCode::kInvalidArgument, "attention_bias");
+}
+
+// Phi-3-mini-4k-instruct's config.json (the fields that matter); LongRoPE is refused.
+TEST(HfConfigTest, Phi3) {
+  json j = json::parse(R"({
+    "model_type": "phi3", "vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_act": "silu",
+    "max_position_embeddings": 4096, "original_max_position_embeddings": 4096, "rms_norm_eps": 1e-05,
+    "rope_theta": 10000.0, "rope_scaling": null, "sliding_window": 2047, "tie_word_embeddings": false,
+    "attention_bias": false})");
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->arch, "phi3");
+  EXPECT_EQ(r->head_dim, 96);
+  EXPECT_EQ(r->rope_style, RopeStyle::kNeox);
+  EXPECT_EQ(r->sliding_window, 2047);
+  EXPECT_EQ(r->LayerWindow(0), 2047);
+  j["rope_scaling"] = json::parse(R"({"type": "longrope", "long_factor": [1.0], "short_factor": [1.0]})");
+  ExpectError(j, StatusCode::kUnimplemented, "longrope");
+}
+
 }  // namespace
 }  // namespace weft

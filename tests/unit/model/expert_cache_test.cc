@@ -1,6 +1,7 @@
 // Experts on disk (model/expert_cache.h, --expert-cache-mem): logits bit-identical to the
 // fully resident model at every capacity, from one expert up to all of them, on Mixtral's
-// layout (tinymoe) and Qwen2-MoE's (tinyqmoe, with a shared expert) in Q8_0 and Q4_0; the
+// layout (tinymoe) and Qwen2-MoE's (tinyqmoe, with a shared expert) in Q8_0 and Q4_0, and
+// DeepSeek's (tests/tools/synth_arch.py deepseek2: a dense first layer); the
 // cache's accounting (hits + misses = expert uses, resident bytes within the capacity
 // plus the layer in use, bytes read = misses' and prefetches' bytes) and the routing
 // counters (every token routed to n_expert_used experts per layer).
@@ -57,10 +58,15 @@ Evaluation Evaluate(const std::string& path, const std::vector<int32_t>& tokens,
   return out;
 }
 
-class ExpertCacheTest : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+struct CacheCase {
+  const char* preset;
+  const char* type;
+  int64_t dense_layers = 0;  // leading layers without experts
+};
+class ExpertCacheTest : public ::testing::TestWithParam<CacheCase> {};
 
 TEST_P(ExpertCacheTest, LogitsIdenticalAtEveryCapacity) {
-  auto path = testing::SynthModel(GetParam().first, GetParam().second);
+  auto path = testing::SynthModel(GetParam().preset, GetParam().type);
   ASSERT_TRUE(path.ok()) << path.status().message();
   std::vector<int32_t> tokens;
   for (int i = 0; i < 40; ++i) tokens.push_back(100 + (i * 7919) % 20000);
@@ -69,19 +75,24 @@ TEST_P(ExpertCacheTest, LogitsIdenticalAtEveryCapacity) {
   const MoeStats& rs = resident.stats;
   ASSERT_GT(rs.n_expert, 0);
   EXPECT_FALSE(rs.cache.has_value());
+  // Every token routed to n_expert_used experts in each layer with experts; none in a
+  // dense one (DeepSeek's first layer).
+  int64_t moe_layers = 0;
   for (int64_t l = 0; l < rs.n_layer; ++l) {
     int64_t sum = 0;
     for (int64_t e = 0; e < rs.n_expert; ++e) sum += rs.routed[static_cast<size_t>(l * rs.n_expert + e)];
-    EXPECT_EQ(sum, static_cast<int64_t>(tokens.size()) * rs.n_expert_used) << "layer " << l;
+    const bool dense = l < GetParam().dense_layers;
+    EXPECT_EQ(sum, dense ? 0 : static_cast<int64_t>(tokens.size()) * rs.n_expert_used) << "layer " << l;
+    if (!dense) ++moe_layers;
   }
 
   // Capacity in experts: 1, half of one layer's, one layer's, all (plus one byte: no eviction).
   const Evaluation probe = Evaluate(*path, tokens, int64_t{1} << 40);
   ASSERT_TRUE(probe.stats.cache.has_value());
   const int64_t all = probe.stats.cache->total_bytes;
-  const int64_t one = all / (rs.n_layer * rs.n_expert);
+  const int64_t one = all / (moe_layers * rs.n_expert);
   EXPECT_EQ(probe.stats.cache->resident_bytes, probe.stats.cache->bytes_read);
-  for (int64_t experts : {int64_t{1}, rs.n_expert / 2, rs.n_expert, rs.n_layer * rs.n_expert}) {
+  for (int64_t experts : {int64_t{1}, rs.n_expert / 2, rs.n_expert, moe_layers * rs.n_expert}) {
     const int64_t capacity = experts * one;
     SCOPED_TRACE("capacity of " + std::to_string(experts) + " experts");
     const Evaluation cached = Evaluate(*path, tokens, capacity);
@@ -103,8 +114,11 @@ TEST_P(ExpertCacheTest, LogitsIdenticalAtEveryCapacity) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, ExpertCacheTest,
-                         ::testing::Values(std::pair{"tinymoe", "Q8_0"}, std::pair{"tinymoe", "Q4_0"},
-                                           std::pair{"tinyqmoe", "Q8_0"}, std::pair{"tinyqmoe", "Q4_0"}));
+                         ::testing::Values(CacheCase{"tinymoe", "Q8_0"}, CacheCase{"tinymoe", "Q4_0"},
+                                           CacheCase{"tinyqmoe", "Q8_0"}, CacheCase{"tinyqmoe", "Q4_0"},
+                                           // DeepSeek: a dense first layer, ungated shared experts
+                                           CacheCase{"deepseek2", "Q8_0", 1}),
+                         [](const auto& info) { return std::string(info.param.preset) + "_" + info.param.type; });
 
 TEST(ExpertCacheTest, ADenseModelBindsWithoutExpertStats) {
   auto path = testing::SynthModel("tiny", "Q8_0");
