@@ -44,8 +44,8 @@ StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(const KvCacheSh
   // Anonymous pages: zero (finite) until written, and not resident until first used, so
   // a large cache costs no start-up time and only the memory the blocks in use touch.
   // Advised huge pages (2 MiB, aligned): decode attention reads each KV head's slab of
-  // every block, a few KiB at 16+ KiB strides, and with 4 KiB pages nearly every slab is a
-  // TLB miss (kv_cache_storage.h). WEFT_KV_HUGE_PAGES=0 leaves the pages small.
+  // every block, a few KiB at 16+ KiB strides, a new page per slab with 4 KiB pages
+  // (kv_cache_storage.h). WEFT_KV_HUGE_PAGES=0 leaves the pages small.
   constexpr uint64_t kHuge = uint64_t{2} << 20;
   const bool huge = HugePagesWanted() && total >= kHuge;
   const uint64_t mapped = huge ? total + kHuge : total;

@@ -5,8 +5,8 @@
 // It owns bytes only; which block belongs to which sequence is the KV manager's business
 // (kv/), and the kernels read and write it through block tables (kernels/ops.h).
 // The memory is advised huge pages (2 MiB) unless WEFT_KV_HUGE_PAGES=0: attention reads a
-// KV head's few KiB of each block at strides of the block, and small pages made that a TLB
-// miss per slab.
+// KV head's few KiB of each block at strides of the block, a new 4 KiB page per slab with
+// small pages (the gain is not yet measured on a quiet machine: BENCHMARKS.md).
 // Thread-safety: the object is immutable after construction; the bytes are written only
 // by the engine thread's forward pass.
 #pragma once
