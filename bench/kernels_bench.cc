@@ -8,6 +8,7 @@
 //
 //   build/<dir>/bin/kernels_bench [--threads=N] [google benchmark flags]
 #include <benchmark/benchmark.h>
+#include <sys/mman.h>
 
 #include <cstdint>
 #include <cstring>
@@ -162,7 +163,7 @@ void BM_Attention(benchmark::State& state, Isa isa, int kHeads, int kKvHeads, in
   for (int j = 0; j < blocks; ++j) table[static_cast<size_t>(j)] = j;
   const int32_t query_start[2] = {0, static_cast<int32_t>(n_tokens)};
   const int32_t seq_len = static_cast<int32_t>(len);
-  const KvCacheView cache{k.data(), v.data(), DType::kF16, blocks, kBlock, kKvHeads, kDim};
+  const KvCacheView cache{k.data(), v.data(), KvType::kF16, blocks, kBlock, kKvHeads, kDim};
   AttentionBatch batch;
   batch.q = q.data();
   batch.n_tokens = n_tokens;
@@ -183,6 +184,67 @@ void BM_Attention(benchmark::State& state, Isa isa, int kHeads, int kKvHeads, in
   for (int64_t t = 0; t < n_tokens; ++t) pairs += static_cast<double>(past + t + 1);
   state.counters["FLOPS"] = benchmark::Counter(4.0 * kDim * kHeads * pairs, benchmark::Counter::kIsIterationInvariantRate,
                                                benchmark::Counter::kIs1000);
+}
+
+// Decode attention at depth as the model runs it: one token of one sequence over
+// `layers` separate paged caches of `past` + 1 positions (the l1b shape: 32 heads over 8
+// KV heads of 64, blocks of kBlock in order), so that the K/V read per iteration
+// (layers x the cache) comes from DRAM, not the caches. The cache is written by WriteKv
+// in `type`; `huge`: its memory advised huge pages (as KvCacheStorage does), else 4 KiB
+// pages. Reports the K/V bytes read per second.
+void BM_DecodeAtDepth(benchmark::State& state, Isa isa, KvType type, int64_t past, int layers, bool huge, int kBlock) {
+  constexpr int kHeads = 32, kKvHeads = 8, kDim = 64;
+  const int64_t len = past + 1;
+  const int blocks = static_cast<int>((len + kBlock - 1) / kBlock);
+  KvCacheView view{nullptr, nullptr, type, blocks, kBlock, kKvHeads, kDim};
+  const size_t part = static_cast<size_t>(blocks * view.BlockBytes());  // K or V of a layer
+  const size_t bytes = 2 * part * static_cast<size_t>(layers) + (size_t{2} << 20);
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(mem) + (size_t{2} << 20) - 1) &
+                                             ~((uintptr_t{2} << 20) - 1));
+  if (huge) ::madvise(base, bytes - (size_t{2} << 20), MADV_HUGEPAGE);
+  Scratch scratch;
+  const KernelContext ctx{GetKernelTable(isa), &Pool(), &scratch};
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist;
+  std::vector<float> kv(static_cast<size_t>(len) * kKvHeads * kDim);
+  std::vector<int64_t> slots(static_cast<size_t>(len));
+  for (int64_t p = 0; p < len; ++p) slots[static_cast<size_t>(p)] = p;
+  for (float& f : kv) f = dist(rng);  // the same values in every layer: only the bytes read matter
+  std::vector<KvCacheView> caches;
+  for (int l = 0; l < layers; ++l) {
+    KvCacheView c = view;
+    c.k = base + 2 * part * static_cast<size_t>(l);
+    c.v = static_cast<uint8_t*>(c.k) + part;
+    WriteKv(ctx, kv.data(), kv.data(), len, slots.data(), c);
+    caches.push_back(c);
+  }
+  std::vector<float> q(static_cast<size_t>(kHeads) * kDim), out(q.size());
+  for (auto& f : q) f = dist(rng);
+  std::vector<int32_t> table(static_cast<size_t>(blocks));
+  for (int j = 0; j < blocks; ++j) table[static_cast<size_t>(j)] = j;
+  const int32_t query_start[2] = {0, 1};
+  const int32_t seq_len = static_cast<int32_t>(len);
+  AttentionBatch batch;
+  batch.q = q.data();
+  batch.n_tokens = 1;
+  batch.n_heads = kHeads;
+  batch.n_seqs = 1;
+  batch.query_start = query_start;
+  batch.seq_len = &seq_len;
+  batch.block_table = table.data();
+  batch.max_blocks_per_seq = blocks;
+  batch.scale = 0.125f;
+  for (auto _ : state) {
+    for (const KvCacheView& c : caches) {
+      Attention(ctx, batch, c, out.data());
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  const double read = static_cast<double>(len) * 2.0 * kKvHeads * static_cast<double>(KvRowBytes(type, kDim)) * layers;
+  state.counters["KV_B/s"] =
+      benchmark::Counter(read, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1024);
+  ::munmap(mem, bytes);
 }
 
 }  // namespace
@@ -231,6 +293,25 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(name.c_str(), BM_Attention, isa, c.heads, c.kv_heads, c.past, c.n_tokens)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
+    }
+  }
+  // Decode at depth 4095 over 16 layers' caches (the l1b model's 128 MiB of F16 K/V per
+  // token): each KV type, huge pages on and off.
+  for (Isa isa : AvailableIsas()) {
+    if (isa == Isa::kScalar) continue;
+    for (KvType t : {KvType::kF16, KvType::kQ8, KvType::kFp8}) {
+      for (bool huge : {true, false}) {
+        const std::string name = "DecodeAtDepth/" + std::string(IsaName(isa)) + "/l1b/past4095/" +
+                                 std::string(KvTypeName(t)) + (huge ? "/huge" : "/4k_pages");
+        benchmark::RegisterBenchmark(name.c_str(), BM_DecodeAtDepth, isa, t, 4095, 16, huge, 16)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+        if (huge) {  // longer slabs: blocks of 64 tokens
+          benchmark::RegisterBenchmark((name + "/block64").c_str(), BM_DecodeAtDepth, isa, t, 4095, 16, huge, 64)
+              ->UseRealTime()
+              ->Unit(benchmark::kMillisecond);
+        }
+      }
     }
   }
   // Our own flag is not Google Benchmark's.

@@ -37,6 +37,7 @@ struct Args {
   int batch = 32, prompt_len = 128, gen_len = 64, shared_prefix = 0, max_seqs = 64, max_batched = 512;
   int threads = 0, block_size = 16;
   std::string kv_mem, spec, prompt_file;
+  kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
   uint64_t seed = 1;
   bool no_prefix_caching = false, no_chunked_prefill = false, warm_prefix = false;
 };
@@ -71,6 +72,7 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
   ec.block_size = a.block_size;
+  ec.kv_type = a.kv_type;
   ec.threads = a.threads;
   ec.seed = a.seed;
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
@@ -183,8 +185,11 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
   row("TTFT (ms)", ttft);
   row("TPOT (ms)", tpot);
   row("end-to-end (ms)", e2e);
-  std::printf("KV cache               %d blocks of %d tokens, peak usage %.1f%%, waste %.1f%% (mean over steps)\n",
-              st.num_blocks, a.block_size, 100 * peak_usage, 100 * st.kv_waste_mean);
+  std::printf("KV cache               %d blocks of %d tokens, %s, %lld bytes a token, peak usage %.1f%%, waste %.1f%% "
+              "(mean over steps)\n",
+              st.num_blocks, a.block_size, std::string(kernels::KvTypeName(st.kv_type)).c_str(),
+              static_cast<long long>(st.kv_bytes_per_token), 100 * peak_usage, 100 * st.kv_waste_mean);
+  std::printf("running at once        %d sequences at most\n", st.peak_num_running);
   std::printf("preemptions            %lld\n", static_cast<long long>(st.num_preemptions));
   std::printf("prefix cache           %.1f%% of prompt tokens hit (%lld / %lld)\n", 100 * st.prefix_hit_rate,
               static_cast<long long>(st.prefix_hit_tokens), static_cast<long long>(st.prefix_queried_tokens));
@@ -229,6 +234,9 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["preemptions"] = st.num_preemptions;
     j["prefix_hit_rate"] = st.prefix_hit_rate;
     j["peak_kv_usage"] = peak_usage;
+    j["peak_num_running"] = st.peak_num_running;
+    j["kv_type"] = kernels::KvTypeName(st.kv_type);
+    j["kv_bytes_per_token"] = st.kv_bytes_per_token;
     j["kv_waste_mean"] = st.kv_waste_mean;
     j["schedule_us_per_step"] = st.schedule_us_mean;
     j["steps"] = st.num_steps;
@@ -247,8 +255,9 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
   return Status::Ok();
 }
 
-Status Run(const Args& a, const ModelFlags& model_flags) {
+Status Run(Args a, const ModelFlags& model_flags) {
   WEFT_ASSIGN_OR_RETURN(const SpecConfig spec, ParseSpecConfig(a.spec));
+  WEFT_ASSIGN_OR_RETURN(a.kv_type, KvTypeFrom(model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   if (!spec.enabled()) {

@@ -86,10 +86,11 @@ double PromptOps(const ModelConfig& cfg, const ModelCost& c, int64_t n, int64_t 
   return 2.0 * static_cast<double>(c.layer_matmul_params) * nd + 2.0 * static_cast<double>(c.output_params) + attention;
 }
 
-// K/V bytes (F16) one step of a tg test of n tokens after `depth` cached ones reads, on
-// average: token i attends depth + i + 1 positions.
-double GenKvBytesPerToken(const ModelConfig& cfg, int64_t n, int64_t depth) {
-  return static_cast<double>(cfg.KvBytesPerToken(2)) * (static_cast<double>(depth) + static_cast<double>(n + 1) / 2);
+// K/V bytes (of `type`, scales included) one step of a tg test of n tokens after `depth`
+// cached ones reads, on average: token i attends depth + i + 1 positions.
+double GenKvBytesPerToken(const ModelConfig& cfg, kernels::KvType type, int64_t n, int64_t depth) {
+  return static_cast<double>(KvBytesPerToken(cfg, type)) *
+         (static_cast<double>(depth) + static_cast<double>(n + 1) / 2);
 }
 
 std::string SizeLabel(int64_t n) {
@@ -149,6 +150,7 @@ struct Context {
   ModelCost cost;
   std::string model_type;
   std::string isa;
+  kernels::KvType kv_type = kernels::KvType::kF16;
 };
 
 std::string MachineLine(const kernels::MachinePeaks& p) {
@@ -197,6 +199,8 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
   // weft's own fields.
   j["weft_version"] = WEFT_VERSION;
   j["isa"] = c.isa;
+  j["type_k"] = kernels::KvTypeName(c.kv_type);  // llama-bench's field names
+  j["type_v"] = kernels::KvTypeName(c.kv_type);
   j["probe_isa"] = r.peaks->isa;
   j["mem_bw_gbs"] = r.peaks->read_bytes_per_s / 1e9;
   j["int8_tops"] = r.peaks->int8_ops_per_s / 1e12;
@@ -217,14 +221,18 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
 
 // A markdown table, columns padded like llama-bench's (numbers right-aligned).
 void PrintTable(const Context& c, const std::vector<TestResult>& results) {
-  const std::vector<std::string> head = {"model", "size", "params", "backend", "isa", "threads", "test", "t/s",
-                                         "of peak"};
-  const std::vector<bool> right = {false, true, true, false, false, true, true, true, true};
+  std::vector<std::string> head = {"model", "size", "params", "backend", "isa", "threads", "test", "t/s",
+                                   "of peak"};
+  std::vector<bool> right = {false, true, true, false, false, true, true, true, true};
+  // A KV type other than the default gets a column (as llama-bench's type_k / type_v).
+  const bool kv_column = c.kv_type != kernels::KvType::kF16;
+  if (kv_column) head.insert(head.begin() + 6, "type_kv"), right.insert(right.begin() + 6, false);
   std::vector<std::vector<std::string>> rows;
   for (const TestResult& r : results) {
     rows.push_back({c.model_type, HumanBytes(c.cost.size_bytes), HumanCount(c.cost.n_params), "CPU", c.isa,
                     std::to_string(r.threads), r.Name(), fmt::format("{:.2f} ± {:.2f}", r.ts.mean, r.ts.stddev),
                     fmt::format("{:.1f}% {}", 100 * r.fraction, r.peak_kind)});
+    if (kv_column) rows.back().insert(rows.back().begin() + 6, std::string(kernels::KvTypeName(c.kv_type)));
   }
   std::vector<size_t> width(head.size());
   auto display_width = [](const std::string& s) {  // "±" is 2 bytes, 1 column
@@ -402,6 +410,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
                                        cfg.context_length));
   }
   Context c{a, path, cfg, ComputeCost(*m.model), "", ""};
+  WEFT_ASSIGN_OR_RETURN(c.kv_type, KvTypeFrom(a.model_flags));
   c.model_type = fmt::format("{} {} {}", cfg.arch, SizeLabel(c.cost.n_params), c.cost.type_label);
   const bool md = a.output == "md";
   std::FILE* info = md ? stdout : stderr;  // stdout stays parseable JSON otherwise
@@ -435,7 +444,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
     ro.max_logit_rows = 1;
     WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, ro));
     c.isa = runner->isa_name();
-    WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest));
+    WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest, 16, c.kv_type));
     std::vector<std::tuple<int, int, int>> tests;  // (n_depth, n_prompt, n_gen)
     for (int d : depths) {
       for (int p : prompts) tests.emplace_back(d, p, 0);
@@ -474,7 +483,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
         r.fraction = r.useful_ops_per_token * r.ts.mean / peak;
       } else {
         r.peak_kind = "mem";
-        r.kv_bytes_per_token = GenKvBytesPerToken(cfg, ng, depth);
+        r.kv_bytes_per_token = GenKvBytesPerToken(cfg, c.kv_type, ng, depth);
         r.fraction = (static_cast<double>(c.cost.weight_bytes_per_token) + r.kv_bytes_per_token) * r.ts.mean /
                      r.peaks->read_bytes_per_s;
       }

@@ -380,6 +380,7 @@ Status Run(const Args& a) {
   ec.scheduler.max_num_seqs = 1;  // one conversation; also caps the KV cache at one full context
   ec.max_model_len = a.ctx;
   ec.threads = a.threads;
+  WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
   WEFT_ASSIGN_OR_RETURN(auto engine, CreateEngineWithoutSigint(ec, m));
   if (a.n_predict >= engine->max_model_len()) {
     return InvalidArgumentError(fmt::format("-n {} leaves no room for a prompt in the context of {} tokens",

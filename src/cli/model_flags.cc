@@ -2,12 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/byte_size.h"
-#include "dist/communicator.h"
-
 #include <fmt/format.h>
 
 #include <cstdlib>
+
+#include "cli/byte_size.h"
+#include "dist/communicator.h"
 
 namespace weft::cli {
 
@@ -21,6 +21,27 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
                   "as `mpirun -np N weft ... --tp N` (one per host or socket; rank 0 runs the command, the others "
                   "compute their part of each step). Dense llama-family models (default: 1)")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--kv-type", flags->kv_type,
+                  "KV cache element type: f16 (default), bf16, f32, q8 (int8, an f16 scale per 32 values of a "
+                  "token's head: 1.06 bytes a value) or fp8 (E4M3 with the same scales). Quantised types hold about "
+                  "twice the tokens in the same --kv-cache-mem; attention reads them in place")
+      ->capture_default_str();
+}
+
+StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags) {
+  const std::optional<kernels::KvType> t = kernels::KvTypeFromName(flags.kv_type);
+  if (!t) {
+    return InvalidArgumentError(
+        fmt::format("--kv-type {}: unknown KV cache type (one of {})", flags.kv_type, kernels::kKvTypeChoices));
+  }
+  return *t;
+}
+
+int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type) {
+  // Latent attention (DeepSeek) caches one row of kv_lora_rank + rope_dim per token.
+  const int64_t heads = config.is_mla() ? 1 : config.n_head_kv;
+  const int64_t dim = config.is_mla() ? config.kv_lora_rank + config.rope_dim : config.head_dim;
+  return 2 * config.n_layer * heads * kernels::KvRowBytes(type, static_cast<int>(dim));
 }
 
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base) {

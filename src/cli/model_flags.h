@@ -1,11 +1,15 @@
-// Flags about how a model is loaded, shared by the commands that run one (run, chat, serve,
-// bench, perplexity, logits): --expert-cache-mem (a mixture of experts' experts on disk,
-// model/expert_cache.h) and --tp (tensor parallelism over MPI ranks, model/tp_decoder.h). Each command adds them with AddModelFlags and opens its model
-// with OpenOptionsFrom.
+// Flags about how a model is loaded and run, shared by the commands that run one (run,
+// chat, serve, bench, perplexity, logits): --expert-cache-mem (a mixture of experts'
+// experts on disk, model/expert_cache.h), --tp (tensor parallelism over MPI ranks,
+// model/tp_decoder.h) and --kv-type (the KV cache's element type, kernels/kv_type.h).
+// Each command adds them with AddModelFlags, opens its model with OpenOptionsFrom and
+// sizes / creates its KV cache with KvTypeFrom.
 #pragma once
 
 #include <string>
 
+#include "kernels/kv_type.h"
+#include "loader/model_config.h"
 #include "weft/engine.h"
 #include "weft/status.h"
 
@@ -18,11 +22,18 @@ namespace weft::cli {
 struct ModelFlags {
   std::string expert_cache_mem;  // "" = every expert resident
   int tp = 1;                    // --tp: tensor-parallel ranks (under mpirun -np tp)
+  std::string kv_type = "f16";   // --kv-type
 };
 
 void AddModelFlags(CLI::App* cmd, ModelFlags* flags);
 
 // `base` with the flags applied; InvalidArgument naming the flag for a bad size.
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base = {});
+
+// --kv-type; InvalidArgument naming the flag and the choices for an unknown name.
+StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags);
+
+// KV cache bytes per token of the model (all layers, K and V, scales included) with `type`.
+int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type);
 
 }  // namespace weft::cli

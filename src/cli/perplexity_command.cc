@@ -56,8 +56,10 @@ Status Run(const Args& a) {
   po.max_chunks = a.chunks;
   po.bos_id = tokenizer->vocab().add_bos ? tokenizer->bos_id() : -1;
   po.kl_base_path = a.kl_base;
-  std::fprintf(stderr, "weft perplexity: %zu tokens, chunks of %lld, %s kernels\n", tokens.size(),
-               static_cast<long long>(a.n_ctx), runner->isa_name());
+  WEFT_ASSIGN_OR_RETURN(po.kv_type, KvTypeFrom(a.model_flags));
+  std::fprintf(stderr, "weft perplexity: %zu tokens, chunks of %lld, %s kernels, %s KV cache\n",
+               tokens.size(), static_cast<long long>(a.n_ctx), runner->isa_name(),
+               std::string(kernels::KvTypeName(po.kv_type)).c_str());
   ProgressBar bar("perplexity");
   WEFT_ASSIGN_OR_RETURN(PerplexityResult r,
                         ComputePerplexity(runner.get(), tokens, po, [&](const PerplexityProgress& p) {

@@ -98,7 +98,8 @@ Status Run(const Args& a) {
   ec.spec = spec;
   const int64_t len = static_cast<int64_t>(req.prompt_tokens.size()) + a.n_predict;
   // (+ the draft tokens a verification pass writes past the sequence's end)
-  ec.kv_cache_bytes = (len + 16 + spec.num_draft) * m.model->config().KvBytesPerToken(2) + (1 << 20);
+  WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
+  ec.kv_cache_bytes = (len + 16 + spec.num_draft) * KvBytesPerToken(m.model->config(), ec.kv_type) + (1 << 20);
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   const size_t n_prompt = req.prompt_tokens.size();
   if (a.echo) Write(prompt);

@@ -141,6 +141,7 @@ Status Run(const Args& a) {
   if (!a.kv_mem.empty()) {
     WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
+  WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   StartupFacts facts;
   facts.command = "weft serve";
@@ -148,7 +149,7 @@ Status Run(const Args& a) {
   facts.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   facts.context = engine->max_model_len();
   facts.kv_cache_bytes = static_cast<int64_t>(engine->Stats().num_blocks) * ec.block_size *
-                         m.model->config().KvBytesPerToken(2);
+                         KvBytesPerToken(m.model->config(), ec.kv_type);
   facts.isa = engine->isa_name();
   LogStartup(facts, m.model->config());
   std::fprintf(stderr, "weft serve: %s ready (%s kernels, %d KV blocks, context %d)\n", path.c_str(),

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "kernels/kv_type.h"
 #include "model/moe_stats.h"
 #include "sched/scheduler.h"
 #include "spec/spec_config.h"
@@ -18,7 +19,7 @@ struct EngineConfig {
   int64_t kv_cache_bytes = 0;
   double kv_cache_fraction = 0.25;
   int32_t block_size = 16;
-  DType kv_type = DType::kF16;
+  kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type
   bool enable_prefix_caching = true;
   int64_t max_model_len = 0;  // 0: the model's context length
   SchedulerConfig scheduler;
@@ -53,6 +54,9 @@ struct EngineStats {
   int tp_size = 1;
   double tp_comm_seconds = 0;
   int64_t tp_comm_bytes = 0;
+  int32_t peak_num_running = 0;   // most sequences running at once (after a step)
+  int64_t kv_bytes_per_token = 0;  // KV cache bytes one token takes (all layers, K + V, scales)
+  kernels::KvType kv_type = kernels::KvType::kF16;
   // Speculative decoding: target passes of a sequence that verified a draft, the draft
   // tokens they verified, how many were accepted, and the tokens those passes produced
   // (accepted + one sampled each).

@@ -79,7 +79,7 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
 
   // KV cache: as asked, capped at what max_num_seqs full-length sequences can use.
   const int64_t bytes_per_block =
-      static_cast<int64_t>(config.block_size) * mc.KvBytesPerToken(GetDTypeInfo(config.kv_type).block_bytes);
+      static_cast<int64_t>(core->runner_->KvShape(1, config.block_size, config.kv_type).TotalBytes());
   int64_t bytes = config.kv_cache_bytes;
   if (bytes <= 0) bytes = static_cast<int64_t>(static_cast<double>(AvailableMemoryBytes()) * config.kv_cache_fraction);
   const int64_t blocks_per_seq = (core->max_model_len_ + config.block_size - 1) / config.block_size;
@@ -403,6 +403,7 @@ Status EngineCore::Step() {
   const double usage =
       1.0 - static_cast<double>(kv_->num_free_blocks()) / static_cast<double>(kv_->config().num_blocks);
   peak_kv_usage_ = std::max(peak_kv_usage_, usage);
+  peak_running_ = std::max<int32_t>(peak_running_, scheduler_->Stats().num_running);
   return Status::Ok();
 }
 
@@ -429,6 +430,9 @@ EngineStats EngineCore::Stats() const {
   s.decode_tokens = decode_tokens_;
   s.decode_tokens_per_s = decode_seconds_ > 0 ? static_cast<double>(decode_tokens_) / decode_seconds_ : 0;
   s.peak_kv_usage = peak_kv_usage_;
+  s.peak_num_running = peak_running_;
+  s.kv_bytes_per_token = static_cast<int64_t>(storage_->shape().BytesPerToken());
+  s.kv_type = storage_->shape().type;
   s.spec_passes = spec_passes_;
   s.spec_draft_tokens = spec_draft_tokens_;
   s.spec_accepted_tokens = spec_accepted_tokens_;

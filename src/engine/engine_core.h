@@ -112,6 +112,7 @@ class EngineCore {
   // Counters.
   int64_t prompt_tokens_ = 0, generated_tokens_ = 0, requests_finished_ = 0, steps_ = 0;
   double step_seconds_total_ = 0, peak_kv_usage_ = 0;
+  int32_t peak_running_ = 0;  // most sequences running after a step
   int64_t decode_steps_ = 0, decode_tokens_ = 0;  // steps that computed no prompt token
   double decode_seconds_ = 0;
   std::unique_ptr<Proposer> proposer_;  // null: no speculative decoding

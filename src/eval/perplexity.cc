@@ -86,7 +86,7 @@ StatusOr<PerplexityResult> ComputePerplexity(ModelRunner* runner, std::span<cons
     }
   }
 
-  WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner, n_ctx));
+  WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner, n_ctx, 16, o.kv_type));
   std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
   std::vector<int32_t> rows(static_cast<size_t>(per_chunk));
   for (int64_t i = 0; i < per_chunk; ++i) rows[static_cast<size_t>(i)] = static_cast<int32_t>(first_scored + i);

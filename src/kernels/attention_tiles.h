@@ -12,15 +12,19 @@
 // K::UpdateQueries, span.pass (<= K::kMaxGroup) at a time. Each query keeps an f32 accumulator
 // [dpad], a running max and a running sum (online softmax); its result is acc / sum.
 //
+// For the quantised KV types (kv_type.h) the span also carries each position's K and V
+// scale pointers; every kernel converts an element to code value x scale factor, one f32
+// product, staged or in place.
+//
 // K provides:
 //   static constexpr int kSpan, kMaxGroup, kLanes;   // dpad = head_dim rounded up to kLanes
-//   static void GatherSpan(DType type, SpanRefs& span, int d, int dpad, int n_queries);
+//   static void GatherSpan(KvType type, SpanRefs& span, int d, int dpad, int n_queries);
 //     either converts the span's K and V to f32 in span.kt [d][kSpan] (zero past n) and
 //     span.vf [n][dpad] (zero past d) and sets span.staged, or leaves them in the cache
 //     for UpdateQueries to read in place (worth it when few queries see the span); sets
 //     span.pass, the queries per UpdateQueries call;
 //   static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& sp, DType type,
-//                             const SpanRefs& span, int d, int dpad, float* p);
+//                             const SpanRefs& span, int d, int dpad, float* p);  (type: KvType)
 //     p: kMaxGroup * kSpan floats of scratch. The values it computes with are the same
 //     either way, so a query's result does not depend on the choice.
 // Thread-safety: reentrant; scratch is thread_local.
@@ -28,10 +32,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "base/half.h"
+#include "kernels/kv_type.h"
 #include "kernels/attention_split.h"
 #include "kernels/kernel_table.h"
 #include "kernels/scratch_window.h"
@@ -71,7 +77,21 @@ struct SpanRefs {
   float* vf;
   bool staged;
   int pass;  // queries per UpdateQueries call, 1 .. kMaxGroup (GatherSpan sets it)
+  // Quantised types only (else null): kscales[t] is position t's K scale of group 0 (group
+  // g is k_scale_group_bytes * g further on), vscales[t] its V scales (adjacent f16);
+  // `group` values per scale.
+  const uint8_t* const* kscales = nullptr;
+  int64_t k_scale_group_bytes = 0;
+  const uint8_t* const* vscales = nullptr;
+  int group = 0;
 };
+
+// The f32 factor of a stored f16 scale at p (kv_type.h).
+inline float ScaleAt(KvType type, const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return KvScaleFactor(type, h);
+}
 
 struct alignas(64) AttentionLane {
   float f[16];
@@ -92,11 +112,10 @@ struct AttentionTileScratch {
   }
 };
 
-// The K positions kcols[0 .. live) of one run of `lanes` lanes into kt (row stride
+// The K positions first .. first + live of one run of `lanes` lanes into kt (row stride
 // span, i < d), one value at a time, zero past live: for runs that cross a block boundary
 // (block sizes that are not a multiple of the lane count), where a vector load cannot go.
-inline void GatherKLanes(DType type, const uint8_t* const* kcols, int64_t k_dim_bytes, int live, int lanes, int d,
-                         int span, float* kt) {
+inline void GatherKLanes(KvType type, const SpanRefs& s, int first, int live, int lanes, int d, int span, float* kt) {
   for (int i = 0; i < d; ++i) {
     float* row = kt + static_cast<int64_t>(i) * span;
     for (int l = 0; l < lanes; ++l) {
@@ -104,13 +123,18 @@ inline void GatherKLanes(DType type, const uint8_t* const* kcols, int64_t k_dim_
         row[l] = 0.0f;
         continue;
       }
-      const uint8_t* p = kcols[l] + i * k_dim_bytes;
-      if (type == DType::kF32) {
-        std::memcpy(&row[l], p, 4);
-      } else {
-        uint16_t h;
-        std::memcpy(&h, p, 2);
-        row[l] = type == DType::kF16 ? Fp16ToFloat(h) : Bf16ToFloat(h);
+      const uint8_t* p = s.kcols[first + l] + i * s.k_dim_bytes;
+      switch (type) {
+        case KvType::kF32: std::memcpy(&row[l], p, 4); break;
+        case KvType::kF16: case KvType::kBF16: {
+          uint16_t h;
+          std::memcpy(&h, p, 2);
+          row[l] = type == KvType::kF16 ? Fp16ToFloat(h) : Bf16ToFloat(h);
+          break;
+        }
+        default:
+          row[l] = KvCodeValue(type, *p) *
+                   ScaleAt(type, s.kscales[first + l] + (i / s.group) * s.k_scale_group_bytes);
       }
     }
   }
@@ -119,6 +143,31 @@ inline void GatherKLanes(DType type, const uint8_t* const* kcols, int64_t k_dim_
 // Whether positions kcols[0 .. live) of K are adjacent in memory (one block).
 inline bool KLanesContiguous(const uint8_t* const* kcols, int live, int64_t elem_bytes) {
   return live <= 1 || kcols[live - 1] - kcols[0] == (live - 1) * elem_bytes;
+}
+
+// Whether the driver prefetches the next span's K/V slabs (WEFT_KV_PREFETCH=0: not).
+// Decode at depth reads every block's slab of a KV head once, a few KiB each at block
+// strides, from DRAM: too short a stream for the hardware prefetchers, so without it the
+// reads wait on memory latency (BENCHMARKS.md, "KV cache types").
+inline bool KvPrefetchEnabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("WEFT_KV_PREFETCH");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return enabled;
+}
+
+// Prefetches (into L2) the slabs of one KV head (bytes [off, off + head_bytes) of each
+// block of K and V) that positions [start, stop) lie in.
+inline void PrefetchSpan(const uint8_t* kbase, const uint8_t* vbase, const int32_t* table, int block_size,
+                         int64_t block_stride, int64_t head_bytes, int64_t start, int64_t stop) {
+  for (int64_t j = start / block_size; j * block_size < stop; ++j) {
+    const int64_t boff = table[j] * block_stride;
+    for (int64_t b = 0; b < head_bytes; b += 64) {
+      __builtin_prefetch(kbase + boff + b, 0, 2);
+      __builtin_prefetch(vbase + boff + b, 0, 2);
+    }
+  }
 }
 
 template <class K>
@@ -139,6 +188,11 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   alignas(64) float p[K::kMaxGroup * K::kSpan];
   const uint8_t* kcols[K::kSpan];
   const uint8_t* vrows[K::kSpan];
+  const uint8_t* kscl[K::kSpan];  // quantised types: scale pointers (SpanRefs)
+  const uint8_t* vscl[K::kSpan];
+  const bool quantized = cache.Quantized();
+  const bool prefetch = KvPrefetchEnabled();
+  const int64_t head_bytes = cache.HeadBytes();
   QueryState qs[K::kMaxGroup];
   for (int64_t ti = 0; ti < n_tiles; ++ti) {
     const AttentionTile& tile = tiles[ti];
@@ -178,6 +232,11 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         // Under a sliding window, spans before the window of the tile's first token are
         // seen by none of its tokens (skipping them gives the same bits as masking them).
         if (window > 0 && start + rows <= first_kv - window) continue;
+        // The next span's slabs head for the cache while this one is computed.
+        if (prefetch && start + K::kSpan < kv_end) {
+          PrefetchSpan(kbase, vbase, table, cache.block_size, block_stride, head_bytes, start + K::kSpan,
+                       std::min<int64_t>(kv_end, start + 2 * K::kSpan));
+        }
         // The span's positions, block by block (one division per span).
         for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
              t < rows; ++j, in = 0) {
@@ -185,12 +244,22 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           for (; in < cache.block_size && t < rows; ++in, ++t) {
             kcols[t] = kbase + boff + in * k_pos_stride;
             vrows[t] = vbase + boff + in * v_pos_stride;
+            if (quantized) {
+              kscl[t] = kcols[t] + cache.KScaleFromCode(in);
+              vscl[t] = vrows[t] + cache.VScaleFromCode(in);
+            }
           }
         }
         // The tile's tokens from the first whose positions reach into the span see it.
         const int64_t blind_tokens = std::max<int64_t>(0, start - first_kv + 1);
         const int n_seeing = static_cast<int>((tile.tok_end - tile.tok_begin - blind_tokens) * heads);
         SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false, K::kMaxGroup};
+        if (quantized) {
+          span.kscales = kscl;
+          span.k_scale_group_bytes = cache.KScaleGroupBytes();
+          span.vscales = vscl;
+          span.group = cache.QuantGroup();
+        }
         K::GatherSpan(cache.type, span, d, dpad, n_seeing);
         // The queries that see this span, span.pass at a time.
         int n = 0;

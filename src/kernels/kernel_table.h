@@ -102,7 +102,7 @@ struct KernelTable {
   void (*rope)(float* x, int n_heads, int head_dim, int rope_dim, RopeStyle style, const float* cos,
                const float* sin) = nullptr;
   // n f32 values to the cache type.
-  void (*convert_kv_row)(const float* src, void* dst, DType type, int64_t n) = nullptr;
+  void (*convert_kv_row)(const float* src, void* dst, KvType type, int64_t n) = nullptr;  // F32, F16, BF16
   // The queries of tiles[0 .. n) (see AttentionTile); a query's result must not depend on
   // the tile it comes in.
   void (*attention)(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,

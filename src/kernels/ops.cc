@@ -46,9 +46,10 @@ bool MatMulSupports(DType t) {
 // Element-wise ops split into chunks of this many floats (a multiple of 64 bytes).
 constexpr int64_t kElemGrain = 1 << 14;
 
-// KvCacheView's byte arithmetic assumes one of these.
-void CheckKvType(DType t) {
-  WEFT_CHECK(t == DType::kF16 || t == DType::kF32 || t == DType::kBF16, "KV cache type {} unsupported", DTypeName(t));
+// Every KvType has kernels; a quantised cache's scale groups must tile head_dim.
+void CheckKvType(const KvCacheView& c) {
+  WEFT_CHECK(!c.Quantized() || c.head_dim % c.QuantGroup() == 0, "KV cache type {}: head_dim {} not in groups",
+             KvTypeName(c.type), c.head_dim);
 }
 
 }  // namespace
@@ -294,7 +295,7 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
 void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n_tokens, const int64_t* slot_mapping,
              const KvCacheView& cache) {
   const KernelTable& t = T(ctx);
-  CheckKvType(cache.type);
+  CheckKvType(cache);
   const int64_t row = static_cast<int64_t>(cache.n_kv_heads) * cache.head_dim;
   const int64_t slots = cache.num_blocks * cache.block_size;
   for (int64_t i = 0; i < n_tokens; ++i) {
@@ -304,6 +305,32 @@ void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n
              cache.head_dim);
   const int64_t eb = cache.ElemBytes();
   const int64_t k_dim_bytes = cache.KDimBytes();
+  if (cache.Quantized()) {
+    // Quantised: codes and f16 scales per group (kv_type.h); K spread dimension-major.
+    For(ctx, n_tokens, 8, [&](int64_t b, int64_t e) {
+      alignas(64) uint8_t k_codes[kMaxKvHeadDim];
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t slot = slot_mapping[i];
+        if (slot < 0) continue;
+        for (int h = 0; h < cache.n_kv_heads; ++h) {
+          const int64_t src = i * row + static_cast<int64_t>(h) * cache.head_dim;
+          uint8_t* kd = static_cast<uint8_t*>(cache.k) + cache.KOffset(slot, h);
+          uint16_t k_scales[kMaxKvHeadDim];
+          QuantizeKvRow(cache.type, k + src, cache.head_dim, k_codes, k_scales, 1);
+          for (int j = 0; j < cache.head_dim; ++j) kd[j * k_dim_bytes] = k_codes[j];
+          uint8_t* ks = kd + cache.KScaleFromCode(slot);
+          for (int g = 0; g < cache.head_dim / cache.QuantGroup(); ++g) {
+            std::memcpy(ks + g * cache.KScaleGroupBytes(), &k_scales[g], 2);
+          }
+          uint8_t* vd = static_cast<uint8_t*>(cache.v) + cache.VOffset(slot, h);
+          uint16_t v_scales[kMaxKvHeadDim];
+          QuantizeKvRow(cache.type, v + src, cache.head_dim, vd, v_scales, 1);
+          std::memcpy(vd + cache.VScaleFromCode(slot), v_scales, 2 * (cache.head_dim / cache.QuantGroup()));
+        }
+      }
+    });
+    return;
+  }
   For(ctx, n_tokens, 8, [&](int64_t b, int64_t e) {
     alignas(64) uint8_t k_row[kMaxKvHeadDim * 4];  // one K row converted, before it is spread
     for (int64_t i = b; i < e; ++i) {
@@ -324,7 +351,7 @@ void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n
 
 void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCacheView& cache, float* out) {
   const KernelTable& t = T(ctx);
-  CheckKvType(cache.type);
+  CheckKvType(cache);
   WEFT_CHECK(cache.n_kv_heads > 0 && batch.n_heads % cache.n_kv_heads == 0, "Attention: {} heads vs {} kv heads",
              batch.n_heads, cache.n_kv_heads);
   WEFT_CHECK(cache.head_dim > 0 && cache.head_dim <= kMaxKvHeadDim && cache.block_size > 0 && cache.block_size <= 1024,

@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/kv_type.h"
 #include "tensor/dtype.h"
 #include "tensor/tensor_view.h"
 
@@ -143,19 +144,26 @@ inline constexpr int kMaxKvHeadDim = 576;  // DeepSeek latent attention: 512 + 6
 //     of one dimension are adjacent, as the attention kernels consume them, so no kernel
 //     transposes K on the read path)
 //   v [num_blocks, n_kv_heads, block_size, head_dim]  (position-major: one row per token)
-// of `type` (F16, F32 or BF16). Borrowed memory.
+// of `type` (kernels/kv_type.h). For the quantised types (kQ8, kFp8: one byte per value)
+// each (block, KV head) slab ends with its f16 scales, one per group of
+// KvQuantGroup(head_dim) values of a token's row:
+//   k slab: codes [head_dim][block_size], then scales [head_dim / group][block_size]
+//   v slab: codes [block_size][head_dim], then scales [block_size][head_dim / group]
+// Borrowed memory.
 struct KvCacheView {
   void* k = nullptr;
   void* v = nullptr;
-  DType type = DType::kF16;
+  KvType type = KvType::kF16;
   int64_t num_blocks = 0;
   int block_size = 16;  // tokens per block
   int n_kv_heads = 0;
   int head_dim = 0;
 
-  int64_t ElemBytes() const { return type == DType::kF32 ? 4 : 2; }
-  // Bytes of one KV head's K (or V) in a block, and of a whole block of K (or V).
-  int64_t HeadBytes() const { return block_size * head_dim * ElemBytes(); }
+  int64_t ElemBytes() const { return KvElemBytes(type); }
+  bool Quantized() const { return KvTypeQuantized(type); }
+  int QuantGroup() const { return KvQuantGroup(head_dim); }
+  // Bytes of one KV head's K (or V) in a block (scales included), and of a whole block.
+  int64_t HeadBytes() const { return block_size * KvRowBytes(type, head_dim); }
   int64_t BlockBytes() const { return n_kv_heads * HeadBytes(); }
   // K: byte offset of dimension 0 of `slot` (block * block_size + offset) for kv_head;
   // dimension i is KDimBytes() * i further on, the next position ElemBytes() further on.
@@ -169,6 +177,17 @@ struct KvCacheView {
     return slot / block_size * BlockBytes() + kv_head * HeadBytes() + slot % block_size * VRowBytes();
   }
   int64_t VRowBytes() const { return head_dim * ElemBytes(); }
+  // Quantised types: where a slot's scales start, from its KOffset / VOffset (same block
+  // and head). K: the scale of group g is KScaleGroupBytes() * g further on, the next
+  // position's 2 bytes on; V: the scales of a row are adjacent (2 bytes apart).
+  int64_t KScaleFromCode(int64_t slot) const {
+    return int64_t{block_size} * head_dim * ElemBytes() + slot % block_size * (2 - ElemBytes());
+  }
+  int64_t KScaleGroupBytes() const { return int64_t{block_size} * 2; }
+  int64_t VScaleFromCode(int64_t slot) const {
+    const int64_t in = slot % block_size;
+    return (block_size - in) * VRowBytes() + in * 2 * (head_dim / QuantGroup());
+  }
 };
 
 // Stores k, v: [n_tokens, n_kv_heads, head_dim] (f32) at slots slot_mapping[t]

@@ -10,19 +10,30 @@
 #include "base/check.h"
 
 namespace weft {
+namespace {
+
+bool HugePagesWanted() {
+  static const bool wanted = [] {
+    const char* v = std::getenv("WEFT_KV_HUGE_PAGES");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return wanted;
+}
+
+}  // namespace
+
+uint64_t KvCacheShape::BytesPerToken() const {
+  return 2ull * static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(n_kv_heads) *
+         static_cast<uint64_t>(kernels::KvRowBytes(type, head_dim));
+}
 
 uint64_t KvCacheShape::TotalBytes() const {
-  const uint64_t elem = static_cast<uint64_t>(GetDTypeInfo(type).block_bytes);
-  return 2ull * static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(num_blocks) *
-         static_cast<uint64_t>(block_size) * static_cast<uint64_t>(n_kv_heads) * static_cast<uint64_t>(head_dim) * elem;
+  return BytesPerToken() * static_cast<uint64_t>(num_blocks) * static_cast<uint64_t>(block_size);
 }
 
 StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(const KvCacheShape& shape) {
-  if (shape.type != DType::kF16 && shape.type != DType::kBF16 && shape.type != DType::kF32) {
-    return InvalidArgumentError(fmt::format("KV cache type {} is not supported (F16, BF16, F32)", DTypeName(shape.type)));
-  }
   if (shape.n_layers <= 0 || shape.num_blocks <= 0 || shape.block_size <= 0 || shape.n_kv_heads <= 0 ||
-      shape.head_dim <= 0) {
+      shape.head_dim <= 0 || shape.head_dim > kernels::kMaxKvHeadDim) {
     return InvalidArgumentError(fmt::format("bad KV cache shape: {} layers, {} blocks of {} tokens, {} x {} per token",
                                             shape.n_layers, shape.num_blocks, shape.block_size, shape.n_kv_heads,
                                             shape.head_dim));
@@ -32,19 +43,31 @@ StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(const KvCacheSh
   storage->layer_bytes_ = total / (2ull * static_cast<uint64_t>(shape.n_layers));
   // Anonymous pages: zero (finite) until written, and not resident until first used, so
   // a large cache costs no start-up time and only the memory the blocks in use touch.
-  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // Advised huge pages (2 MiB, aligned): decode attention reads each KV head's slab of
+  // every block, a few KiB at 16+ KiB strides, a new page per slab with 4 KiB pages
+  // (kv_cache_storage.h). WEFT_KV_HUGE_PAGES=0 leaves the pages small.
+  constexpr uint64_t kHuge = uint64_t{2} << 20;
+  const bool huge = HugePagesWanted() && total >= kHuge;
+  const uint64_t mapped = huge ? total + kHuge : total;
+  void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
     return ResourceExhaustedError(fmt::format("cannot allocate {} bytes for the KV cache; give less with "
                                               "--kv-cache-mem",
                                               total));
   }
-  storage->memory_ = static_cast<uint8_t*>(p);
-  storage->mapped_bytes_ = total;
+  storage->mapping_ = static_cast<uint8_t*>(p);
+  storage->mapped_bytes_ = mapped;
+  storage->memory_ = storage->mapping_;
+  if (huge) {
+    const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) / kHuge * kHuge;
+    storage->memory_ = reinterpret_cast<uint8_t*>(a);
+    ::madvise(storage->memory_, total, MADV_HUGEPAGE);  // advice only: failure is harmless
+  }
   return storage;
 }
 
 KvCacheStorage::~KvCacheStorage() {
-  if (memory_ != nullptr) ::munmap(memory_, mapped_bytes_);
+  if (mapping_ != nullptr) ::munmap(mapping_, mapped_bytes_);
 }
 
 kernels::KvCacheView KvCacheStorage::Layer(int64_t layer) const {

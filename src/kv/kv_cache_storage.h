@@ -1,8 +1,12 @@
 // KvCacheStorage: the memory of the paged KV cache, allocated once: for every layer, K
 // as [num_blocks, n_kv_heads, head_dim, block_size] and V as [num_blocks, n_kv_heads,
-// block_size, head_dim], of F16 (default), BF16 or F32 (kernels/ops.h, KvCacheView).
+// block_size, head_dim], of F16 (default), BF16, F32, or the quantised Q8 / FP8 with their
+// scales (kernels/ops.h, KvCacheView; kernels/kv_type.h).
 // It owns bytes only; which block belongs to which sequence is the KV manager's business
 // (kv/), and the kernels read and write it through block tables (kernels/ops.h).
+// The memory is advised huge pages (2 MiB) unless WEFT_KV_HUGE_PAGES=0: attention reads a
+// KV head's few KiB of each block at strides of the block, a new 4 KiB page per slab with
+// small pages (the gain is not yet measured on a quiet machine: BENCHMARKS.md).
 // Thread-safety: the object is immutable after construction; the bytes are written only
 // by the engine thread's forward pass.
 #pragma once
@@ -22,16 +26,16 @@ struct KvCacheShape {
   int block_size = 16;  // tokens per block
   int n_kv_heads = 0;
   int head_dim = 0;
-  DType type = DType::kF16;
+  kernels::KvType type = kernels::KvType::kF16;
 
-  // Bytes of K plus V for all layers.
+  // Bytes of K plus V for all layers, and for one token (of all layers, scales included).
   uint64_t TotalBytes() const;
+  uint64_t BytesPerToken() const;
 };
 
 class KvCacheStorage {
  public:
-  // ResourceExhausted when the memory cannot be allocated; InvalidArgument for a bad shape
-  // or a type other than F16, BF16 and F32.
+  // ResourceExhausted when the memory cannot be allocated; InvalidArgument for a bad shape.
   static StatusOr<std::unique_ptr<KvCacheStorage>> Create(const KvCacheShape& shape);
   ~KvCacheStorage();
   KvCacheStorage(const KvCacheStorage&) = delete;
@@ -48,7 +52,8 @@ class KvCacheStorage {
   explicit KvCacheStorage(const KvCacheShape& shape) : shape_(shape) {}
   KvCacheShape shape_;
   uint64_t layer_bytes_ = 0;  // one of K or V for one layer
-  uint8_t* memory_ = nullptr;  // [n_layers][K, V][layer_bytes_], anonymous mapping
+  uint8_t* memory_ = nullptr;   // [n_layers][K, V][layer_bytes_], inside mapping_
+  uint8_t* mapping_ = nullptr;  // the anonymous mapping (2 MiB more when aligned for huge pages)
   uint64_t mapped_bytes_ = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "kernels/kv_type.h"
 #include "loader/gguf.h"
 #include "loader/gguf_model.h"
 #include "loader/weight_check.h"
@@ -46,6 +47,16 @@ void AddTensors(const std::vector<TensorView>& tensors, ModelSummary* s) {
 }
 
 }  // namespace
+
+// KV cache bytes a token takes with each --kv-type (kernels/kv_type.h: scales included).
+constexpr kernels::KvType kAllKvTypes[] = {kernels::KvType::kF16, kernels::KvType::kBF16, kernels::KvType::kF32,
+                                           kernels::KvType::kQ8, kernels::KvType::kFp8};
+static int64_t KvBytesPerTokenOf(const ModelConfig& c, kernels::KvType t) {
+  // Latent attention (DeepSeek) caches one row of kv_lora_rank + rope_dim per token.
+  const int64_t heads = c.is_mla() ? 1 : c.n_head_kv;
+  const int64_t dim = c.is_mla() ? c.kv_lora_rank + c.rope_dim : c.head_dim;
+  return 2 * c.n_layer * heads * kernels::KvRowBytes(t, static_cast<int>(dim));
+}
 
 bool IsSupportedArchitecture(const std::string& arch) { return FindArchitecture(arch) != nullptr; }
 
@@ -164,6 +175,13 @@ std::string FormatModelSummary(const ModelSummary& s) {
     }
     line("kv cache:", fmt::format("{} per 1k tokens (F16); {} for the full context", HumanBytes(*s.KvBytesPer1kTokens()),
                                   HumanBytes(static_cast<uint64_t>(c.KvBytesPerToken(2) * c.context_length))));
+    {
+      std::string per_type;
+      for (kernels::KvType t : kAllKvTypes) {
+        per_type += fmt::format("{}{} {}", per_type.empty() ? "" : ", ", kernels::KvTypeName(t), KvBytesPerTokenOf(c, t));
+      }
+      line("kv per token:", per_type + " bytes (--kv-type)");
+    }
     line("rope:", fmt::format("theta {:g}, {} dims, {}", c.rope_theta, c.rope_dim,
                               c.rope_style == RopeStyle::kNeox ? "neox (half rotation)" : "interleaved"));
   } else {
@@ -223,6 +241,7 @@ std::string FormatModelSummaryJson(const ModelSummary& s) {
       j["config"]["expert_weights_norm"] = c.expert_weights_norm;
     }
     j["kv_bytes_per_1k_tokens"] = *s.KvBytesPer1kTokens();
+    for (kernels::KvType t : kAllKvTypes) j["kv_bytes_per_token"][std::string(kernels::KvTypeName(t))] = KvBytesPerTokenOf(c, t);
   } else {
     j["config"] = nullptr;
     j["config_error"] = s.config_error;

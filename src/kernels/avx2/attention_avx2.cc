@@ -9,10 +9,12 @@
 //                  soft-capped when asked; the online-softmax step (positions past the
 //                  query's own, or before its window, masked);
 //                  acc_g += p_g[t] * v[t] for t in order (extra positions add exact zeros).
+// Quantised caches (kv_type.h: q8, fp8) are staged the same way: code value x scale.
 // A query's arithmetic depends only on its row and the cache contents (batch invariance).
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/attention_tiles.h"
 #include "kernels/avx2/avx2_kernels.h"
@@ -25,8 +27,16 @@ constexpr int kSpan = 32;  // positions per softmax step
 constexpr int kVecs = kSpan / 8;
 constexpr int kMaxGroup = 2;
 
-// Values i .. i + 7 of a V row as f32, zero past `left`.
-inline __m256 LoadKvPart(const void* p, DType type, int i, int left) {
+// The f32 factor of the f16 scale at p (kv_type.h, KvScaleFactor).
+inline float ScaleFactor(KvType type, const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  const float s = _cvtsh_ss(h);
+  return type == KvType::kFp8 ? s * 256.0f : s;
+}
+
+// Values i .. i + 7 of a V row as f32 code values (before any scale), zero past `left`.
+inline __m256 LoadKvPart(const void* p, KvType type, int i, int left) {
   if (left >= 8) return LoadKv8(p, type, i);
   alignas(32) float v[8] = {};
   for (int l = 0; l < left; ++l) v[l] = LoadKv1(p, type, i + l);
@@ -35,21 +45,34 @@ inline __m256 LoadKvPart(const void* p, DType type, int i, int left) {
 
 // K (dimension i of position t at kcols[t] + k_dim_bytes * i) -> kt [d][kSpan] f32, zero
 // for t >= n: 8 positions of one block are one load of the dimension-major cache. V rows
-// -> vf [n][dpad], zero past d.
-void GatherSpan(DType type, const uint8_t* const* kcols, int64_t k_dim_bytes, const uint8_t* const* vrows, int n,
-                int d, int dpad, float* kt, float* vf) {
-  const int64_t elem = type == DType::kF32 ? 4 : 2;
+// -> vf [n][dpad], zero past d. Quantised types: code value x scale factor.
+void GatherSpan(KvType type, const SpanRefs& s, int d, int dpad) {
+  const int64_t elem = KvElemBytes(type);
+  const bool quantized = KvTypeQuantized(type);
   for (int c = 0; c < kVecs; ++c) {
-    const int live = std::clamp(n - 8 * c, 0, 8);
-    if (live == 8 && KLanesContiguous(kcols + 8 * c, live, elem)) {
-      const uint8_t* col = kcols[8 * c];
-      for (int i = 0; i < d; ++i) _mm256_store_ps(kt + i * kSpan + 8 * c, LoadKv8(col + i * k_dim_bytes, type, 0));
+    const int live = std::clamp(s.n - 8 * c, 0, 8);
+    if (live == 8 && KLanesContiguous(s.kcols + 8 * c, live, elem)) {
+      const uint8_t* col = s.kcols[8 * c];
+      if (!quantized) {
+        for (int i = 0; i < d; ++i) _mm256_store_ps(s.kt + i * kSpan + 8 * c, LoadKv8(col + i * s.k_dim_bytes, type, 0));
+      } else {
+        for (int i0 = 0; i0 < d; i0 += s.group) {
+          const __m256 sc = LoadKvScales8(s.kscales[8 * c] + (i0 / s.group) * s.k_scale_group_bytes, type);
+          for (int i = i0; i < i0 + s.group; ++i) {
+            _mm256_store_ps(s.kt + i * kSpan + 8 * c, _mm256_mul_ps(LoadKv8(col + i * s.k_dim_bytes, type, 0), sc));
+          }
+        }
+      }
     } else {
-      GatherKLanes(type, kcols + 8 * c, k_dim_bytes, live, 8, d, kSpan, kt + 8 * c);
+      GatherKLanes(type, s, 8 * c, live, 8, d, kSpan, s.kt + 8 * c);
     }
   }
-  for (int t = 0; t < n; ++t) {
-    for (int i = 0; i < dpad; i += 8) _mm256_store_ps(vf + t * dpad + i, LoadKvPart(vrows[t], type, i, d - i));
+  for (int t = 0; t < s.n; ++t) {
+    for (int i = 0; i < dpad; i += 8) {
+      __m256 v = LoadKvPart(s.vrows[t], type, i, d - i);
+      if (quantized) v = _mm256_mul_ps(v, _mm256_set1_ps(ScaleFactor(type, s.vscales[t] + 2 * (i / s.group))));
+      _mm256_store_ps(s.vf + t * dpad + i, v);
+    }
   }
 }
 
@@ -149,11 +172,11 @@ void UpdateQueries(const QueryState* qs, const ScoreParams& sp, const float* kt,
 struct Avx2Span {
   static constexpr int kSpan = avx2::kSpan, kMaxGroup = avx2::kMaxGroup, kLanes = 8;
   // Always staged: 8-wide loads leave the in-place reads little to save.
-  static void GatherSpan(DType type, SpanRefs& span, int d, int dpad, int /*n_queries*/) {
-    avx2::GatherSpan(type, span.kcols, span.k_dim_bytes, span.vrows, span.n, d, dpad, span.kt, span.vf);
+  static void GatherSpan(KvType type, SpanRefs& span, int d, int dpad, int /*n_queries*/) {
+    avx2::GatherSpan(type, span, d, dpad);
     span.staged = true;
   }
-  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, DType /*type*/,
+  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType /*type*/,
                             const SpanRefs& span, int d, int dpad, float* p) {
     if (n == 2) return avx2::UpdateQueries<2>(qs, scale, span.kt, span.vf, d, dpad, p);
     avx2::UpdateQueries<1>(qs, scale, span.kt, span.vf, d, dpad, p);

@@ -97,14 +97,14 @@ inline uint16_t ToBf16(float f) {
   return static_cast<uint16_t>(x >> 16);
 }
 
-void ConvertKvRow(const float* src, void* dst, DType type, int64_t n) {
-  if (type == DType::kF32) {
+void ConvertKvRow(const float* src, void* dst, KvType type, int64_t n) {
+  if (type == KvType::kF32) {
     std::memcpy(dst, src, static_cast<size_t>(n) * 4);
     return;
   }
   auto* d = static_cast<uint16_t*>(dst);
   int64_t i = 0;
-  if (type == DType::kF16) {
+  if (type == KvType::kF16) {
     for (; i + 8 <= n; i += 8) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i),
                        _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));

@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include "kernels/kv_type.h"
+
 #include <cstdint>
 #include <cstring>
 
@@ -82,6 +84,38 @@ inline float LoadKv1(const void* p, DType type, int64_t i) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
+}
+
+// 8 values from i of a KV cache row of `type` as f32: the stored value for F32 / F16 /
+// BF16, the code value before its scale for the quantised types (kv_type.h, KvCodeValue).
+inline __m256 LoadKv8(const void* p, KvType type, int64_t i) {
+  switch (type) {
+    case KvType::kF32: return LoadKv8(p, DType::kF32, i);
+    case KvType::kF16: return LoadKv8(p, DType::kF16, i);
+    case KvType::kBF16: return LoadKv8(p, DType::kBF16, i);
+    case KvType::kQ8:
+      return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const int8_t*>(p) + i))));
+    case KvType::kFp8: {
+      const __m128i x = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const int8_t*>(p) + i)));
+      return _mm256_cvtph_ps(_mm_and_si128(_mm_slli_epi16(x, 7), _mm_set1_epi16(static_cast<short>(0xBF80))));
+    }
+  }
+  return _mm256_setzero_ps();
+}
+
+inline float LoadKv1(const void* p, KvType type, int64_t i) {
+  switch (type) {
+    case KvType::kF32: return LoadKv1(p, DType::kF32, i);
+    case KvType::kF16: return LoadKv1(p, DType::kF16, i);
+    case KvType::kBF16: return LoadKv1(p, DType::kBF16, i);
+    default: return KvCodeValue(type, static_cast<const uint8_t*>(p)[i]);
+  }
+}
+
+// 8 f16 scales as the f32 factors they contribute (kv_type.h, KvScaleFactor).
+inline __m256 LoadKvScales8(const void* p, KvType type) {
+  const __m256 s = _mm256_cvtph_ps(_mm_loadu_si128(static_cast<const __m128i*>(p)));
+  return type == KvType::kFp8 ? _mm256_mul_ps(s, _mm256_set1_ps(256.0f)) : s;
 }
 
 }  // namespace weft::kernels::avx2

@@ -14,6 +14,9 @@
 //           sum); p = exp(s - max);
 //   values  acc_g += p_g[t] * v[t] for t in order (positions past the query's own add
 //           exact zeros).
+// Quantised caches (kv_type.h: q8, fp8) are read the same way: each K load converts 16
+// codes and multiplies them by the 16 positions' scales of the dimension's group, each V
+// load by the row's group scale (one f32 product per element, staged or in place).
 // A query's arithmetic depends only on its row and the cache contents: not on the tile,
 // its group, the batch, the block size or the thread split (batch invariance).
 // Thread-safety: reentrant; scratch is thread_local.
@@ -22,6 +25,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/attention_tiles.h"
 #include "kernels/avx512/avx512_kernels.h"
@@ -36,8 +40,10 @@ constexpr int kMaxGroup = 8;    // queries per pass over a span read in place
 constexpr int kStagedPass = 4;  // queries per pass over a staged span
 #define WEFT_INLINE inline __attribute__((always_inline))
 
-// Where UpdateQueries reads a span's K and V from: both give kt[i][16c ..] as K(i, c) and
-// 16 values from i of V row t as V(t, i), zero past the span's positions and past d.
+// Where UpdateQueries reads a span's K and V from: both give kt[i][16c ..] as K(i, c, sc)
+// and 16 values from i of V row t as V(t, i), zero past the span's positions and past d.
+// K's scale: sc = KScale(i0, c) for the group that starts at dimension i0 (every
+// KGroup() dimensions); the float types have one group and ignore sc.
 
 // Converted to f32 by GatherSpan (kt [d][kSpan], vf [n][dpad]): when many queries share
 // the span, or when its K positions do not come 16 to a block.
@@ -45,21 +51,55 @@ struct StagedSpan {
   const float* kt;
   const float* vf;
   int dpad;
-  WEFT_INLINE __m512 K(int i, int c) const { return _mm512_load_ps(kt + i * kSpan + 16 * c); }
+  int d;
+  WEFT_INLINE int KGroup() const { return d; }
+  WEFT_INLINE __m512 KScale(int, int) const { return _mm512_setzero_ps(); }
+  WEFT_INLINE __m512 K(int i, int c, __m512) const { return _mm512_load_ps(kt + i * kSpan + 16 * c); }
   WEFT_INLINE __m512 V(int t, int i) const { return _mm512_load_ps(vf + t * dpad + i); }
 };
 
+// The f32 factor of the f16 scale at p (kv_type.h, KvScaleFactor).
+WEFT_INLINE float ScaleFactor(KvType T, const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  const float s = _cvtsh_ss(h);
+  return T == KvType::kFp8 ? s * 256.0f : s;
+}
+
+// V row t's values [i, i + 16) as stored (quantised: code value x its group's scale).
+template <KvType T>
+WEFT_INLINE __m512 LoadVRow(const SpanRefs& s, int t, int i, int d) {
+  const __m512 v = LoadKv(s.vrows[t], T, i, TailMask(d - i));
+  if constexpr (!KvTypeQuantized(T)) {
+    return v;
+  } else {
+    return _mm512_mul_ps(v, _mm512_set1_ps(ScaleFactor(T, s.vscales[t] + 2 * (i / s.group))));
+  }
+}
+
 // Read in place from the cache (type T), converted as loaded: when few queries see the
 // span (decode), staging would cost more than it saves.
-template <DType T>
+template <KvType T>
 struct CacheSpan {
   const uint8_t* kcol[kVecs];  // K of positions 16c .. 16c + 15, dimension 0
+  const uint8_t* kscl[kVecs];  // quantised: their scales of group 0
   __mmask16 kmask[kVecs];      // the live ones among them
   int64_t k_dim_bytes;
-  const uint8_t* const* vrows;
+  int64_t k_scale_group_bytes;
+  const SpanRefs* s;
   int d;
-  WEFT_INLINE __m512 K(int i, int c) const { return LoadKv(kcol[c] + i * k_dim_bytes, T, 0, kmask[c]); }
-  WEFT_INLINE __m512 V(int t, int i) const { return LoadKv(vrows[t], T, i, TailMask(d - i)); }
+  int group;
+  WEFT_INLINE int KGroup() const { return KvTypeQuantized(T) ? group : d; }
+  WEFT_INLINE __m512 KScale(int i0, int c) const {
+    if constexpr (!KvTypeQuantized(T)) return _mm512_setzero_ps();
+    return LoadKvScales(kscl[c] + (i0 / group) * k_scale_group_bytes, T, kmask[c]);
+  }
+  WEFT_INLINE __m512 K(int i, int c, __m512 sc) const {
+    const __m512 k = LoadKv(kcol[c] + i * k_dim_bytes, T, 0, kmask[c]);
+    if constexpr (!KvTypeQuantized(T)) return k;
+    return _mm512_mul_ps(k, sc);
+  }
+  WEFT_INLINE __m512 V(int t, int i) const { return LoadVRow<T>(*s, t, i, d); }
 };
 
 // Positions of run c (16c ..) live in a span of n.
@@ -76,9 +116,9 @@ inline bool RunsContiguous(const SpanRefs& s, int64_t elem_bytes) {
 
 // Stage the span (type T) into s.kt / s.vf: kt[i][t] = value i of position t (a run of 16
 // positions in one block is one vector load: the cache is dimension-major), vf[t] = V row t.
-template <DType T>
+template <KvType T>
 void StageSpan(const SpanRefs& s, int d, int dpad) {
-  constexpr int64_t kElem = T == DType::kF32 ? 4 : 2;
+  constexpr int64_t kElem = T == KvType::kF32 ? 4 : KvTypeQuantized(T) ? 1 : 2;
   for (int c = 0; c < kVecs; ++c) {
     const int live = LiveInRun(s.n, c);
     float* kt = s.kt + 16 * c;
@@ -87,28 +127,38 @@ void StageSpan(const SpanRefs& s, int d, int dpad) {
     } else if (KLanesContiguous(s.kcols + 16 * c, live, kElem)) {
       const uint8_t* col = s.kcols[16 * c];
       const __mmask16 m = TailMask(live);
-      for (int i = 0; i < d; ++i) _mm512_store_ps(kt + i * kSpan, LoadKv(col + i * s.k_dim_bytes, T, 0, m));
+      if constexpr (!KvTypeQuantized(T)) {
+        for (int i = 0; i < d; ++i) _mm512_store_ps(kt + i * kSpan, LoadKv(col + i * s.k_dim_bytes, T, 0, m));
+      } else {
+        for (int i0 = 0; i0 < d; i0 += s.group) {
+          const __m512 sc = LoadKvScales(s.kscales[16 * c] + (i0 / s.group) * s.k_scale_group_bytes, T, m);
+          for (int i = i0; i < i0 + s.group; ++i) {
+            _mm512_store_ps(kt + i * kSpan, _mm512_mul_ps(LoadKv(col + i * s.k_dim_bytes, T, 0, m), sc));
+          }
+        }
+      }
     } else {
-      GatherKLanes(T, s.kcols + 16 * c, s.k_dim_bytes, live, 16, d, kSpan, kt);
+      GatherKLanes(T, s, 16 * c, live, 16, d, kSpan, kt);
     }
   }
   for (int t = 0; t < s.n; ++t) {
-    for (int i = 0; i < dpad; i += 16) _mm512_store_ps(s.vf + t * dpad + i, LoadKv(s.vrows[t], T, i, TailMask(d - i)));
+    for (int i = 0; i < dpad; i += 16) _mm512_store_ps(s.vf + t * dpad + i, LoadVRow<T>(s, t, i, d));
   }
 }
 
-void GatherSpan(DType type, SpanRefs& s, int d, int dpad, int n_queries) {
-  const int64_t elem = type == DType::kF32 ? 4 : 2;
-  s.staged = n_queries > kMaxGroup || !RunsContiguous(s, elem);
+void GatherSpan(KvType type, SpanRefs& s, int d, int dpad, int n_queries) {
+  s.staged = n_queries > kMaxGroup || !RunsContiguous(s, KvElemBytes(type));
   // In place, one pass should take every query (each pass loads the cache again); staged,
   // passes of 4 keep all four score vectors in registers (kernels_bench, l1b prefill
   // attention: ~5 % faster than passes of 8).
   s.pass = s.staged ? kStagedPass : kMaxGroup;
   if (!s.staged) return;
   switch (type) {
-    case DType::kF16: return StageSpan<DType::kF16>(s, d, dpad);
-    case DType::kBF16: return StageSpan<DType::kBF16>(s, d, dpad);
-    default: return StageSpan<DType::kF32>(s, d, dpad);
+    case KvType::kF16: return StageSpan<KvType::kF16>(s, d, dpad);
+    case KvType::kBF16: return StageSpan<KvType::kBF16>(s, d, dpad);
+    case KvType::kQ8: return StageSpan<KvType::kQ8>(s, d, dpad);
+    case KvType::kFp8: return StageSpan<KvType::kFp8>(s, d, dpad);
+    default: return StageSpan<KvType::kF32>(s, d, dpad);
   }
 }
 
@@ -162,12 +212,17 @@ WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d
   for (int g = 0; g < G; ++g) {
     for (int c = 0; c < NC; ++c) s[g][c] = _mm512_setzero_ps();
   }
-  for (int i = 0; i < d; ++i) {
-    __m512 k[NC];
-    for (int c = 0; c < NC; ++c) k[c] = src.K(i, c0 + c);
-    for (int g = 0; g < G; ++g) {
-      const __m512 qi = _mm512_set1_ps(qs[g].q[i]);
-      for (int c = 0; c < NC; ++c) s[g][c] = _mm512_fmadd_ps(qi, k[c], s[g][c]);
+  const int kg = src.KGroup();
+  for (int i0 = 0; i0 < d; i0 += kg) {
+    __m512 sc[NC];
+    for (int c = 0; c < NC; ++c) sc[c] = src.KScale(i0, c0 + c);
+    for (int i = i0; i < i0 + kg; ++i) {
+      __m512 k[NC];
+      for (int c = 0; c < NC; ++c) k[c] = src.K(i, c0 + c, sc[c]);
+      for (int g = 0; g < G; ++g) {
+        const __m512 qi = _mm512_set1_ps(qs[g].q[i]);
+        for (int c = 0; c < NC; ++c) s[g][c] = _mm512_fmadd_ps(qi, k[c], s[g][c]);
+      }
     }
   }
   for (int g = 0; g < G; ++g) {
@@ -241,37 +296,43 @@ void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const S
   }
 }
 
-template <DType T>
+template <KvType T>
 CacheSpan<T> InPlace(const SpanRefs& s, int d) {
   CacheSpan<T> src{};
   for (int c = 0; c < kVecs; ++c) {
     const int live = LiveInRun(s.n, c);
-    src.kcol[c] = s.kcols[live > 0 ? 16 * c : 0];  // a dead run loads nothing (mask 0)
+    const int first = live > 0 ? 16 * c : 0;  // a dead run loads nothing (mask 0)
+    src.kcol[c] = s.kcols[first];
+    src.kscl[c] = s.kscales != nullptr ? s.kscales[first] : nullptr;
     src.kmask[c] = TailMask(live);
   }
   src.k_dim_bytes = s.k_dim_bytes;
-  src.vrows = s.vrows;
+  src.k_scale_group_bytes = s.k_scale_group_bytes;
+  src.s = &s;
   src.d = d;
+  src.group = s.group;
   return src;
 }
 
-void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, DType type, const SpanRefs& s, int d,
+void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType type, const SpanRefs& s, int d,
                    int dpad, float* p) {
-  if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad}, d, dpad, p);
+  if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad, d}, d, dpad, p);
   switch (type) {
-    case DType::kF16: return UpdateQueries(qs, n, scale, InPlace<DType::kF16>(s, d), d, dpad, p);
-    case DType::kBF16: return UpdateQueries(qs, n, scale, InPlace<DType::kBF16>(s, d), d, dpad, p);
-    default: return UpdateQueries(qs, n, scale, InPlace<DType::kF32>(s, d), d, dpad, p);
+    case KvType::kF16: return UpdateQueries(qs, n, scale, InPlace<KvType::kF16>(s, d), d, dpad, p);
+    case KvType::kBF16: return UpdateQueries(qs, n, scale, InPlace<KvType::kBF16>(s, d), d, dpad, p);
+    case KvType::kQ8: return UpdateQueries(qs, n, scale, InPlace<KvType::kQ8>(s, d), d, dpad, p);
+    case KvType::kFp8: return UpdateQueries(qs, n, scale, InPlace<KvType::kFp8>(s, d), d, dpad, p);
+    default: return UpdateQueries(qs, n, scale, InPlace<KvType::kF32>(s, d), d, dpad, p);
   }
 }
 
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx512Span {
   static constexpr int kSpan = avx512::kSpan, kMaxGroup = avx512::kMaxGroup, kLanes = 16;
-  static void GatherSpan(DType type, SpanRefs& span, int d, int dpad, int n_queries) {
+  static void GatherSpan(KvType type, SpanRefs& span, int d, int dpad, int n_queries) {
     avx512::GatherSpan(type, span, d, dpad, n_queries);
   }
-  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, DType type, const SpanRefs& span,
+  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType type, const SpanRefs& span,
                             int d, int dpad, float* p) {
     avx512::UpdateQueries(qs, n, scale, type, span, d, dpad, p);
   }

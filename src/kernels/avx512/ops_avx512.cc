@@ -112,14 +112,14 @@ inline __m256i ToBf16(__m512 v) {
   return _mm512_cvtepi32_epi16(r);
 }
 
-void ConvertKvRow(const float* src, void* dst, DType type, int64_t n) {
+void ConvertKvRow(const float* src, void* dst, KvType type, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = TailMask(n - i);
     const __m512 v = _mm512_maskz_loadu_ps(m, src + i);
-    if (type == DType::kF32) {
+    if (type == KvType::kF32) {
       _mm512_mask_storeu_ps(static_cast<float*>(dst) + i, m, v);
     } else {
-      const __m256i h = type == DType::kF16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+      const __m256i h = type == KvType::kF16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
                                             : ToBf16(v);
       _mm256_mask_storeu_epi16(static_cast<uint16_t*>(dst) + i, m, h);
     }

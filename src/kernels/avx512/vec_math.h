@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include "kernels/kv_type.h"
+
 #include <cstdint>
 
 #include "tensor/dtype.h"
@@ -40,6 +42,30 @@ inline __m512 LoadKv(const void* p, DType type, int i, __mmask16 m) {
   const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i);
   if (type == DType::kF16) return _mm512_cvtph_ps(h);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// 16 values (masked) from i of a KV cache row of `type`, as f32: the stored value for
+// F32 / F16 / BF16; for the quantised types the code value before its scale
+// (kv_type.h, KvCodeValue: int8 exactly, E4M3 x 2^-8 through its f16 pattern).
+inline __m512 LoadKv(const void* p, KvType type, int i, __mmask16 m) {
+  switch (type) {
+    case KvType::kF32: return LoadKv(p, DType::kF32, i, m);
+    case KvType::kF16: return LoadKv(p, DType::kF16, i, m);
+    case KvType::kBF16: return LoadKv(p, DType::kBF16, i, m);
+    case KvType::kQ8:
+      return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, static_cast<const int8_t*>(p) + i)));
+    case KvType::kFp8: {
+      const __m256i x = _mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(m, static_cast<const int8_t*>(p) + i));
+      return _mm512_cvtph_ps(_mm256_and_si256(_mm256_slli_epi16(x, 7), _mm256_set1_epi16(static_cast<short>(0xBF80))));
+    }
+  }
+  return _mm512_setzero_ps();
+}
+
+// 16 f16 scales (masked) as the f32 factors they contribute (kv_type.h, KvScaleFactor).
+inline __m512 LoadKvScales(const void* p, KvType type, __mmask16 m) {
+  const __m512 s = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  return type == KvType::kFp8 ? _mm512_mul_ps(s, _mm512_set1_ps(256.0f)) : s;
 }
 
 }  // namespace weft::kernels::avx512

@@ -73,21 +73,29 @@ void RopeToken(float* x, int n_heads, int head_dim, int rope_dim, RopeStyle styl
   }
 }
 
-void ConvertKvRow(const float* src, void* dst, DType type, int64_t n) {
-  if (type == DType::kF32) {
+void ConvertKvRow(const float* src, void* dst, KvType type, int64_t n) {
+  if (type == KvType::kF32) {
     std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
     return;
   }
   auto* d = static_cast<uint16_t*>(dst);
-  for (int64_t i = 0; i < n; ++i) d[i] = type == DType::kF16 ? FloatToFp16(src[i]) : FloatToBf16(src[i]);
+  for (int64_t i = 0; i < n; ++i) d[i] = type == KvType::kF16 ? FloatToFp16(src[i]) : FloatToBf16(src[i]);
 }
 
-float KvAt(const uint8_t* p, DType type, int i) {
+// Value i of a row at p of a float type.
+float KvAt(const uint8_t* p, KvType type, int i) {
   switch (type) {
-    case DType::kF32: { float f; std::memcpy(&f, p + 4 * i, 4); return f; }
-    case DType::kF16: { uint16_t h; std::memcpy(&h, p + 2 * i, 2); return Fp16ToFloat(h); }
+    case KvType::kF32: { float f; std::memcpy(&f, p + 4 * i, 4); return f; }
+    case KvType::kF16: { uint16_t h; std::memcpy(&h, p + 2 * i, 2); return Fp16ToFloat(h); }
     default: { uint16_t h; std::memcpy(&h, p + 2 * i, 2); return Bf16ToFloat(h); }
   }
+}
+
+// A quantised element: its code at p, its f16 scale at scale (kv_type.h).
+float KvQuantAt(const uint8_t* p, const uint8_t* scale, KvType type) {
+  uint16_t h;
+  std::memcpy(&h, scale, 2);
+  return KvDequant(type, *p, h);
 }
 
 // One query (token tok of sequence seq, head `head`) in double: two passes over the KV
@@ -104,10 +112,19 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
     return static_cast<int64_t>(blk) * c.block_size + pos % c.block_size;
   };
   // K value i of position t (dimension-major in the cache) and V row of position t.
+  const bool quant = c.Quantized();
   auto k_at = [&](int64_t t, int i) {
-    return KvAt(static_cast<const uint8_t*>(c.k) + c.KOffset(slot_of(t), head / group) + i * c.KDimBytes(), c.type, 0);
+    const int64_t slot = slot_of(t);
+    const uint8_t* p = static_cast<const uint8_t*>(c.k) + c.KOffset(slot, head / group);
+    if (quant) return KvQuantAt(p + i * c.KDimBytes(), p + c.KScaleFromCode(slot) + i / c.QuantGroup() * c.KScaleGroupBytes(), c.type);
+    return KvAt(p + i * c.KDimBytes(), c.type, 0);
   };
-  auto v_row = [&](int64_t t) { return static_cast<const uint8_t*>(c.v) + c.VOffset(slot_of(t), head / group); };
+  auto v_at = [&](int64_t t, int i) {
+    const int64_t slot = slot_of(t);
+    const uint8_t* p = static_cast<const uint8_t*>(c.v) + c.VOffset(slot, head / group);
+    if (quant) return KvQuantAt(p + i, p + c.VScaleFromCode(slot) + 2 * (i / c.QuantGroup()), c.type);
+    return KvAt(p, c.type, i);
+  };
   const int64_t lo = b.window > 0 ? std::max<int64_t>(0, n_kv - b.window) : 0;  // sliding window
   score.assign(static_cast<size_t>(n_kv), 0.0);
   double mx = -INFINITY;
@@ -123,7 +140,7 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
   float* o = out + (tok * b.n_heads + head) * d;
   for (int i = 0; i < d; ++i) {
     double acc = 0.0;
-    for (int64_t t = lo; t < n_kv; ++t) acc += score[t] * KvAt(v_row(t), c.type, i);
+    for (int64_t t = lo; t < n_kv; ++t) acc += score[t] * v_at(t, i);
     o[i] = static_cast<float>(acc / sum);
   }
 }

@@ -34,18 +34,19 @@ struct Seq {
 
 struct Shape {
   int n_heads, n_kv_heads, head_dim, block_size;
-  DType type;
+  KvType type;  // a float type (the quantised ones: kv_quant_attention_test.cc)
 };
 
-float CacheValue(const void* base, DType type, int64_t index) {
+float CacheValue(const void* base, KvType type, int64_t index) {
+  const DType t = type == KvType::kF32 ? DType::kF32 : type == KvType::kF16 ? DType::kF16 : DType::kBF16;
   float f;
-  DequantizeRow(type, static_cast<const uint8_t*>(base) + index * (type == DType::kF32 ? 4 : 2), &f, 1);
+  DequantizeRow(t, static_cast<const uint8_t*>(base) + index * (type == KvType::kF32 ? 4 : 2), &f, 1);
   return f;
 }
 
 // window > 0: each query sees its last `window` positions; softcap > 0: soft-capped scores.
 void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32_t window = 0, float softcap = 0) {
-  SCOPED_TRACE(::testing::Message() << DTypeName(sh.type) << " heads " << sh.n_heads << "/" << sh.n_kv_heads
+  SCOPED_TRACE(::testing::Message() << KvTypeName(sh.type) << " heads " << sh.n_heads << "/" << sh.n_kv_heads
                                     << " head_dim " << sh.head_dim << " block " << sh.block_size << " window "
                                     << window << " softcap " << softcap);
   std::mt19937 rng(seed);
@@ -67,7 +68,7 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32
     for (int j = 0; j < (seqs[s].seq_len + sh.block_size - 1) / sh.block_size; ++j) table[s * max_blocks + j] = ids[next++];
   }
   const int64_t row = static_cast<int64_t>(sh.n_kv_heads) * sh.head_dim;
-  const size_t eb = sh.type == DType::kF32 ? 4 : 2;
+  const size_t eb = sh.type == KvType::kF32 ? 4 : 2;
   const size_t cache_bytes = static_cast<size_t>(num_blocks) * sh.block_size * row * eb;
 
   // All KV of every sequence (the earlier steps' and this step's), random.
@@ -127,10 +128,10 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32
     for (int s = 0; s < n_seqs; ++s) {
       for (int64_t p = 0; p < seqs[s].seq_len; ++p) {
         for (int64_t i = 0; i < row; ++i) {
-          const DType t = sh.type;
+          const KvType t = sh.type;
           auto stored = [t](float f) {
-            if (t == DType::kF16) return Fp16ToFloat(FloatToFp16(f));
-            if (t == DType::kBF16) return Bf16ToFloat(FloatToBf16(f));
+            if (t == KvType::kF16) return Fp16ToFloat(FloatToFp16(f));
+            if (t == KvType::kBF16) return Bf16ToFloat(FloatToBf16(f));
             return f;
           };
           const int kvh = static_cast<int>(i / sh.head_dim), dim = static_cast<int>(i % sh.head_dim);
@@ -210,40 +211,40 @@ const std::vector<Seq> kMixed = {
     {50, 23},  // chunk crossing blocks
 };
 
-TEST(AttentionTest, GqaF16) { RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 1); }
+TEST(AttentionTest, GqaF16) { RunCase({6, 2, 64, 16, KvType::kF16}, kMixed, 1); }
 
 // Windows shorter than a span, across spans and blocks, and longer than every sequence
 // (the same as none); with decode, chunked prefill and whole prefill in one batch.
 TEST(AttentionTest, SlidingWindow) {
   for (int32_t window : {1, 7, 16, 40, 70, 1000}) {
-    RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 9, window);
-    RunCase({6, 2, 40, 5, DType::kF32}, kMixed, 10, window);
+    RunCase({6, 2, 64, 16, KvType::kF16}, kMixed, 9, window);
+    RunCase({6, 2, 40, 5, KvType::kF32}, kMixed, 10, window);
   }
-  RunCase({4, 2, 40, 16, DType::kBF16}, {{2100, 45}, {1025, 1}}, 11, 600);  // windows across KV chunks
+  RunCase({4, 2, 40, 16, KvType::kBF16}, {{2100, 45}, {1025, 1}}, 11, 600);  // windows across KV chunks
 }
 
 TEST(AttentionTest, SoftCappedScores) {
-  RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 12, 0, 50.0f);
-  RunCase({6, 2, 64, 16, DType::kF16}, kMixed, 13, 0, 0.5f);  // a cap the scores reach: tanh saturates
-  RunCase({6, 3, 64, 24, DType::kBF16}, kMixed, 14, 20, 30.0f);  // with a window (Gemma 2's local layers)
+  RunCase({6, 2, 64, 16, KvType::kF16}, kMixed, 12, 0, 50.0f);
+  RunCase({6, 2, 64, 16, KvType::kF16}, kMixed, 13, 0, 0.5f);  // a cap the scores reach: tanh saturates
+  RunCase({6, 3, 64, 24, KvType::kBF16}, kMixed, 14, 20, 30.0f);  // with a window (Gemma 2's local layers)
 }
-TEST(AttentionTest, GqaF32OddBlockSize) { RunCase({6, 2, 40, 5, DType::kF32}, kMixed, 2); }
+TEST(AttentionTest, GqaF32OddBlockSize) { RunCase({6, 2, 40, 5, KvType::kF32}, kMixed, 2); }
 // 24 tokens per block: some of a span's 16-position runs lie in one block (one vector
 // load of K), others straddle two (gathered one value at a time).
-TEST(AttentionTest, GqaBf16BlocksOf24) { RunCase({6, 3, 64, 24, DType::kBF16}, kMixed, 6); }
-TEST(AttentionTest, MqaBf16) { RunCase({4, 1, 72, 16, DType::kBF16}, kMixed, 3); }
+TEST(AttentionTest, GqaBf16BlocksOf24) { RunCase({6, 3, 64, 24, KvType::kBF16}, kMixed, 6); }
+TEST(AttentionTest, MqaBf16) { RunCase({4, 1, 72, 16, KvType::kBF16}, kMixed, 3); }
 // DeepSeek's latent attention: every head reads one 576-wide KV row (latent 512 + rope 64),
 // 16 query heads per KV head (V2-Lite; V3 has 128), over decode, prefill and long contexts.
 TEST(AttentionTest, LatentRowsMqa576) {
-  RunCase({16, 1, 576, 16, DType::kF16}, kMixed, 15);
-  RunCase({16, 1, 576, 16, DType::kF16}, {{2100, 1}, {700, 40}}, 16);
+  RunCase({16, 1, 576, 16, KvType::kF16}, kMixed, 15);
+  RunCase({16, 1, 576, 16, KvType::kF16}, {{2100, 1}, {700, 40}}, 16);
 }
-TEST(AttentionTest, MhaF16LongBlocks) { RunCase({2, 2, 128, 64, DType::kF16}, {{200, 3}, {130, 130}}, 4); }
-TEST(AttentionTest, SingleDecodeToken) { RunCase({8, 8, 64, 16, DType::kF16}, {{123, 1}}, 5); }
+TEST(AttentionTest, MhaF16LongBlocks) { RunCase({2, 2, 128, 64, KvType::kF16}, {{200, 3}, {130, 130}}, 4); }
+TEST(AttentionTest, SingleDecodeToken) { RunCase({8, 8, 64, 16, KvType::kF16}, {{123, 1}}, 5); }
 // Past kKvChunk positions: states of several chunks folded, in one tile (the prefill) and
 // across the pieces of split tiles (a lone decode token: 2 tiles for a 2-thread pool).
-TEST(AttentionTest, LongDecodeSplitIntoChunks) { RunCase({6, 2, 64, 16, DType::kF16}, {{2500, 1}}, 7); }
-TEST(AttentionTest, LongPrefillOverChunks) { RunCase({4, 2, 40, 16, DType::kBF16}, {{2100, 45}, {1025, 1}}, 8); }
+TEST(AttentionTest, LongDecodeSplitIntoChunks) { RunCase({6, 2, 64, 16, KvType::kF16}, {{2500, 1}}, 7); }
+TEST(AttentionTest, LongPrefillOverChunks) { RunCase({4, 2, 40, 16, KvType::kBF16}, {{2100, 45}, {1025, 1}}, 8); }
 
 // KernelTable::attention promises that a query's result does not depend on the tile it
 // comes in (the engine's batch invariance rests on it): the tiles Attention cuts (many
@@ -254,11 +255,12 @@ struct InvarianceCase {
   bool expect_split;  // whether Attention's plan splits tiles for a 2-thread pool
   int32_t window = 0;
   float softcap = 0.0f;
+  KvType type = KvType::kF16;
 };
 
 void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
   SCOPED_TRACE(::testing::Message() << c.q_len << " queries over " << c.seq_len << " positions, window " << c.window
-                                    << ", softcap " << c.softcap);
+                                    << ", softcap " << c.softcap << ", " << KvTypeName(c.type));
   constexpr int kHeads = 6, kKvHeads = 2, kDim = 40, kBlock = 16;
   const int32_t q_len = c.q_len, seq_len = c.seq_len;
   const int blocks = (seq_len + kBlock - 1) / kBlock;
@@ -289,8 +291,10 @@ void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
   ThreadPool pool(2);
   for (Isa isa : ctxs.isas) {
     SCOPED_TRACE(IsaName(isa));
-    std::vector<uint16_t> kc(static_cast<size_t>(blocks) * kBlock * row), vc(kc.size());
-    const KvCacheView cache{kc.data(), vc.data(), DType::kF16, blocks, kBlock, kKvHeads, kDim};
+    KvCacheView cache{nullptr, nullptr, c.type, blocks, kBlock, kKvHeads, kDim};
+    std::vector<uint8_t> kc(static_cast<size_t>(blocks * cache.BlockBytes())), vc(kc.size());
+    cache.k = kc.data();
+    cache.v = vc.data();
     WriteKv(ctxs.For(isa), k.data(), v.data(), seq_len, slots.data(), cache);
     const bool splits = GetKernelTable(isa)->attention_takes_pieces && c.expect_split;
     EXPECT_EQ(splits, !PlanAttention(ctxs.For(isa, &pool), batch, cache).split.empty());
@@ -317,6 +321,13 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
   CheckQueryResultDoesNotDependOnItsTile({3, 2100, true, 1030, 30.0f});
   CheckQueryResultDoesNotDependOnItsTile({70, 1100, false, 37});
   CheckQueryResultDoesNotDependOnItsTile({70, 150, false, 0, 20.0f});
+  // Quantised caches: staged spans (many queries) and in-place reads (one) give the same
+  // values (head_dim 40: one scale per row, a SIMD tail).
+  for (KvType t : {KvType::kQ8, KvType::kFp8, KvType::kBF16, KvType::kF32}) {
+    CheckQueryResultDoesNotDependOnItsTile({70, 1100, false, 0, 0.0f, t});
+    CheckQueryResultDoesNotDependOnItsTile({1, 2500, true, 0, 0.0f, t});
+    CheckQueryResultDoesNotDependOnItsTile({3, 2100, true, 1030, 30.0f, t});
+  }
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ TEST(KvCacheStorage, CopyBlockCopiesKAndVOfEveryLayer) {
   shape.block_size = 2;
   shape.n_kv_heads = 2;
   shape.head_dim = 4;
-  shape.type = DType::kF32;
+  shape.type = kernels::KvType::kF32;
   auto storage = KvCacheStorage::Create(shape);
   ASSERT_TRUE(storage.ok());
   KvCacheStorage& s = *storage.value();

@@ -43,7 +43,7 @@ Evaluation Evaluate(const std::string& path, const std::vector<int32_t>& tokens,
   opt.threads = 2;
   auto runner = ModelRunner::Create(*model, opt);
   EXPECT_TRUE(runner.ok()) << runner.status().message();
-  auto seq = SingleSequence::Create(runner->get(), static_cast<int64_t>(tokens.size()), 16, DType::kF16);
+  auto seq = SingleSequence::Create(runner->get(), static_cast<int64_t>(tokens.size()), 16, kernels::KvType::kF16);
   EXPECT_TRUE(seq.ok()) << seq.status().message();
   const int64_t V = (*model)->config().n_vocab;
   out.logits.resize(tokens.size() * static_cast<size_t>(V));

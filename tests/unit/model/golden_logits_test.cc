@@ -42,7 +42,7 @@ struct Bar {
 // Evaluates ref.tokens from position 0 (in chunks of `step` tokens) and returns weft's
 // logits at ref.keep.
 LogitsFile Evaluate(const std::string& model_path, const LogitsFile& ref, const kernels::KernelTable* table,
-                    int64_t step, DType kv_type = DType::kF16, int threads = 0) {
+                    int64_t step, kernels::KvType kv_type = kernels::KvType::kF16, int threads = 0) {
   auto file = OpenModelFile(model_path);
   EXPECT_TRUE(file.ok()) << file.status().message();
   auto model = BindModel(*file);
@@ -135,7 +135,7 @@ TEST_P(GoldenReal, LogitsWithinBarOnEveryIsa) {
     auto dist = CompareLogits(*ll, *ref);
     ASSERT_TRUE(dist.ok());
     const Bar bar{1.5 * dist->rms + 1e-4, 1.5 * dist->max_abs + 1e-3};
-    const DType kv_type = DType::kF16;  // weft's default cache, as llama.cpp's
+    const kernels::KvType kv_type = kernels::KvType::kF16;  // weft's default cache, as llama.cpp's
     for (kernels::Isa isa : kernels::AvailableIsas()) {
       LogitsFile got = Evaluate(path, *ref, kernels::GetKernelTable(isa), 64, kv_type);
       ExpectWithinBar(key + " '" + c.at("prompt").get<std::string>().substr(0, 16) + "' [" + kernels::IsaName(isa) + "]",
@@ -168,11 +168,11 @@ TEST(GoldenStories260K, LogitsAsCloseAsAnExactF32Evaluation) {
     auto ref = ReadLogitsFile(GoldenDir() + "/real/" + c.at("llamacpp_logits").get<std::string>());
     ASSERT_TRUE(ref.ok()) << ref.status().message();
     const std::string prompt = c.at("prompt").get<std::string>().substr(0, 16);
-    LogitsFile scalar = Evaluate(path, *ref, kernels::GetKernelTable(kernels::Isa::kScalar), 64, DType::kF32);
+    LogitsFile scalar = Evaluate(path, *ref, kernels::GetKernelTable(kernels::Isa::kScalar), 64, kernels::KvType::kF32);
     ExpectWithinBar("stories260K '" + prompt + "' [scalar]", scalar, *ref, bar);
     for (kernels::Isa isa : kernels::AvailableIsas()) {
       if (isa == kernels::Isa::kScalar) continue;
-      LogitsFile got = Evaluate(path, *ref, kernels::GetKernelTable(isa), 64, DType::kF32);
+      LogitsFile got = Evaluate(path, *ref, kernels::GetKernelTable(isa), 64, kernels::KvType::kF32);
       auto d = CompareLogits(got, scalar);
       ASSERT_TRUE(d.ok());
       EXPECT_LE(d->max_abs, 1e-4) << prompt << " [" << kernels::IsaName(isa) << "] vs scalar";
@@ -250,7 +250,7 @@ TEST(GoldenChunking, ChunkedEvaluationMatchesOnePass) {
     }
     // And the same with 1 or 3 compute threads (the golden runs use one per core).
     for (int threads : {1, 3}) {
-      LogitsFile other = Evaluate(*path, *ref, table, 128, DType::kF16, threads);
+      LogitsFile other = Evaluate(*path, *ref, table, 128, kernels::KvType::kF16, threads);
       auto d = CompareLogits(whole, other);
       ASSERT_TRUE(d.ok());
       EXPECT_EQ(d->max_abs, 0.0) << kernels::IsaName(isa) << " with " << threads << " threads";
