@@ -133,7 +133,7 @@ class TpDecoderModel final : public DecoderModel {
     int32_t id;
     int64_t num_blocks;
     int block_size;
-    DType type;
+    kernels::KvType type;
   };
   dist::Communicator& comm_;
   mutable std::mutex mu_;
@@ -216,7 +216,7 @@ Status RunTensorParallelFollower(std::shared_ptr<const Model> model, dist::Commu
         shape.head_dim = layout.head_dim;
         shape.num_blocks = h.a[0];
         shape.block_size = static_cast<int>(h.a[1]);
-        shape.type = static_cast<DType>(h.a[2]);
+        shape.type = static_cast<kernels::KvType>(h.a[2]);
         // Rank 0 may open several caches over a command (one per engine); each lives
         // until the process ends, as rank 0 cannot say when one is gone.
         auto storage = KvCacheStorage::Create(shape);

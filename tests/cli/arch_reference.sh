@@ -10,7 +10,8 @@
 # DeepSeek's latent attention caches the latent where the reference (as llama.cpp) caches
 # per-head keys and values, so the two round to F16 in different places: for those
 # presets the bar is the F16 cache's own effect on the reference (its distance from the
-# same pass with an F32 cache), by the golden rule: 1.5x that, + 1e-4 rms / 1e-3 max.
+# same pass with an F32 cache), by the golden rule: 1.5x that, + 1e-4 rms / 1e-3 max; and
+# with F32 caches on both sides (--kv-type f32, --kv f32) the tight bar above.
 # usage: arch_reference.sh WEFT SHARED_DIR WORK_DIR
 set -euo pipefail
 weft=$1 work=$3
@@ -49,6 +50,12 @@ for arch in $(awk '{print $1}' <<< "$presets"); do  # preset names
     fi
     python3 "$tools/compare_logits.py" "$work/$arch.ref.logits" "$work/$arch.$isa.logits" \
       "${bounds[@]}" --label "$arch/$isa" || failed=1
+    if [ -f "$work/$arch.ref32.logits" ]; then  # with F32 caches on both sides: the tight bar
+      WEFT_ISA=$isa "$weft" logits "$model" --tokens "$work/ids.txt" --kv-type f32 --out "$work/$arch.$isa.f32.logits" \
+        -t 2 2> "$work/$arch.$isa.f32.err" || { cat "$work/$arch.$isa.f32.err"; fail "$arch on $isa, --kv-type f32"; }
+      python3 "$tools/compare_logits.py" "$work/$arch.ref32.logits" "$work/$arch.$isa.f32.logits" \
+        --max-abs 1e-3 --rms 1e-4 --label "$arch/$isa/f32-cache" || failed=1
+    fi
   done
   # The same model as a Hugging Face directory (tests/tools/gguf_to_hf.py: HF names, HF's
   # rotate-half q/k rows for llama, Gemma's w - 1 norms) must give the same logits.
