@@ -7,29 +7,12 @@
 #include <fmt/format.h>
 
 #include "grammar/regex.h"
+#include "tokenizer/unicode.h"
 
 namespace weft::grammar {
 namespace {
 
 constexpr int kMaxBound = 10000;
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 // Sorted, merged, surrogates removed.
 CodepointRanges Normalize(CodepointRanges r) {
@@ -234,7 +217,7 @@ class Parser {
         if (pos_ >= t_.size() || t_[pos_] == '\n') return Error("unterminated string literal");
         if (t_[pos_] == '"') { ++pos_; break; }
         WEFT_ASSIGN_OR_RETURN(uint32_t cp, Char());
-        AppendUtf8(cp, &bytes);
+        unicode::AppendUtf8(cp, &bytes);
       }
       return Expr::Literal(bytes);
     }

@@ -25,6 +25,14 @@ const TensorView* LlamaWeights::Matrix(const TensorView* t) {
   if (t == nullptr) return t;
   if (t->RowsAreBlockAligned()) return Pack(t);
   // Blocks run across rows: dequantise the whole tensor (blocks are contiguous) to F32.
+  const TensorView* copy = F32Copy(t);
+  file_->ReleaseMappedPages(*t);
+  WEFT_LOG_DEBUG("{}: rows of {} elements are not whole {} blocks; dequantised to F32", t->name, t->ne[0],
+                 DTypeName(t->type));
+  return copy;
+}
+
+const TensorView* LlamaWeights::F32Copy(const TensorView* t) {
   std::vector<float> values(static_cast<size_t>(t->NumElements()));
   DequantizeTensor(*t, values.data());
   auto view = std::make_unique<TensorView>(*t);
@@ -33,23 +41,12 @@ const TensorView* LlamaWeights::Matrix(const TensorView* t) {
   view->nbytes = values.size() * sizeof(float);
   float_buffers_.push_back(std::move(values));
   repacked_views_.push_back(std::move(view));
-  file_->ReleaseMappedPages(*t);
-  WEFT_LOG_DEBUG("{}: rows of {} elements are not whole {} blocks; dequantised to F32", t->name, t->ne[0],
-                 DTypeName(t->type));
   return repacked_views_.back().get();
 }
 
 const TensorView* LlamaWeights::Splittable(const TensorView* t) {
   if (t == nullptr || t->RowsAreBlockAligned()) return t;
-  std::vector<float> values(static_cast<size_t>(t->NumElements()));
-  DequantizeTensor(*t, values.data());
-  auto view = std::make_unique<TensorView>(*t);
-  view->type = DType::kF32;
-  view->data = reinterpret_cast<const uint8_t*>(values.data());
-  view->nbytes = values.size() * sizeof(float);
-  float_buffers_.push_back(std::move(values));
-  repacked_views_.push_back(std::move(view));
-  return repacked_views_.back().get();
+  return F32Copy(t);
 }
 
 const TensorView* LlamaWeights::RowPart(const TensorView* t) {

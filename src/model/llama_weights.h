@@ -101,6 +101,8 @@ class LlamaWeights {
  private:
   LlamaWeights() = default;
   const TensorView* Matrix(const TensorView* t);
+  // The whole tensor dequantised to F32, in a buffer this object owns.
+  const TensorView* F32Copy(const TensorView* t);
   // Tensor parallelism (BindOptions::tp_size > 1): this rank's part of a matrix ne {k, n}
   // bound as Matrix. Rows: output rows [rank * n / tp, (rank + 1) * n / tp), a zero-copy
   // view (q/k/v, gate/up: column-parallel). Columns: input columns [rank * k / tp, ...)
