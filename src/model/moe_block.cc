@@ -26,26 +26,30 @@ RoutingRule RoutingRuleFor(const ModelConfig& c, const LlamaLayerWeights& L) {
 void RouteTokens(const float* scores, int64_t n_tokens, const RoutingRule& rule, int32_t* chosen, float* weights) {
   const int64_t E = rule.n_expert, K = rule.k;
   const int64_t G = rule.n_group > 1 ? rule.n_group : 1, per_group = E / G;
-  std::vector<float> s(static_cast<size_t>(E));
-  std::vector<float> group_score(static_cast<size_t>(G));
-  std::vector<uint8_t> group_on(static_cast<size_t>(G));
+  // Per-thread scratch: this runs in every MoE layer of every step, so it allocates only
+  // when a larger group count first appears.
+  thread_local std::vector<float> group_score;
+  thread_local std::vector<uint8_t> group_on;
+  group_score.resize(static_cast<size_t>(G));
+  group_on.resize(static_cast<size_t>(G));
   for (int64_t t = 0; t < n_tokens; ++t) {
     const float* p = scores + t * E;
     int32_t* ids = chosen + t * K;
     float* w = weights + t * K;
-    for (int64_t e = 0; e < E; ++e) s[e] = p[e] + (rule.selection_bias != nullptr ? rule.selection_bias[e] : 0.0f);
+    // The score that chooses: biased by DeepSeek-V3's selection bias, else the router's.
+    auto s = [&](int64_t e) { return p[e] + (rule.selection_bias != nullptr ? rule.selection_bias[e] : 0.0f); };
     // Group-limited routing: the group_used best groups (ties: lower index) stay eligible.
     std::fill(group_on.begin(), group_on.end(), G > 1 ? 0 : 1);
     if (G > 1) {
       for (int64_t g = 0; g < G; ++g) {
-        const float* gs = s.data() + g * per_group;
         float best = -INFINITY, second = -INFINITY;
-        for (int64_t i = 0; i < per_group; ++i) {
-          if (gs[i] > best) {
+        for (int64_t e = g * per_group; e < (g + 1) * per_group; ++e) {
+          const float v = s(e);
+          if (v > best) {
             second = best;
-            best = gs[i];
-          } else if (gs[i] > second) {
-            second = gs[i];
+            best = v;
+          } else if (v > second) {
+            second = v;
           }
         }
         group_score[g] = rule.top2_group_score && per_group > 1 ? best + second : best;
@@ -64,7 +68,7 @@ void RouteTokens(const float* scores, int64_t n_tokens, const RoutingRule& rule,
       for (int64_t e = 0; e < E; ++e) {
         if (group_on[e / per_group] == 0) continue;
         if (std::find(ids, ids + r, static_cast<int32_t>(e)) != ids + r) continue;
-        if (best < 0 || s[e] > s[best]) best = static_cast<int32_t>(e);
+        if (best < 0 || s(e) > s(best)) best = static_cast<int32_t>(e);
       }
       ids[r] = best;
       w[r] = p[best];
