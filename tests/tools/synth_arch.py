@@ -130,6 +130,11 @@ REAL_WIDTH = {
     "q2moe2": dict(arch="qwen2moe", n_embd=2048, n_layer=2, n_head=16, n_head_kv=16, head_dim=128, n_ff=5632,
                    n_vocab=32000, tied=False, theta=1000000.0, eps=1e-6, n_expert=16, n_expert_used=4,
                    n_ff_expert=1408, n_ff_shared=5632),
+    # Phi-3-mini's widths (3072, 32 heads of 96 with fused qkv, fused gate_up of 2 x 8192),
+    # two layers, the llama SPM vocabulary (Phi-3 has 32064). Its window is 2047; here 40,
+    # so that the engine test's sequences (up to 67 tokens) run past it.
+    "phi3mini2": dict(arch="phi3", n_embd=3072, n_layer=2, n_head=32, n_head_kv=32, head_dim=96, n_ff=8192,
+                      n_vocab=32000, tied=False, theta=10000.0, eps=1e-5, sliding_window=40),
 }
 PRESETS.update(REAL_WIDTH)
 
