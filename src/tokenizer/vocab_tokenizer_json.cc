@@ -182,6 +182,18 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
   const json& decoder = tj.value("decoder", json());
   if (decoder.is_object() && decoder.value("type", "") == "ByteLevel") p.byte_level = true;
 
+  // SentencePiece-style models (BPE without ByteLevel, Unigram): byte fallback (and the
+  // <0xNN> pieces as byte tokens), added tokens decoded like others, Metaspace's prefix.
+  auto ReadSentencePieceOptions = [&] {
+    v.byte_fallback = model.value("byte_fallback", false);
+    v.unescape_added_tokens = true;
+    if (p.saw_metaspace) v.add_space_prefix = p.metaspace_prefix;
+    if (!v.byte_fallback) return;
+    for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) {
+      const std::string& t = v.tokens[i];
+      if (t.size() == 6 && t.starts_with("<0x") && t.back() == '>') v.types[i] = TokenType::kByte;
+    }
+  };
   if (type == "BPE") {
     for (const json& m : model.value("merges", json::array())) {
       if (m.is_string()) {
@@ -200,14 +212,7 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
       v.algorithm = TokenizerAlgorithm::kByteLevelBpe;
     } else {
       v.algorithm = TokenizerAlgorithm::kSentencePieceBpe;
-      v.byte_fallback = model.value("byte_fallback", false);
-      v.unescape_added_tokens = true;
-      if (p.saw_metaspace) v.add_space_prefix = p.metaspace_prefix;
-      if (v.byte_fallback)
-        for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) {
-          const std::string& t = v.tokens[i];
-          if (t.size() == 6 && t.starts_with("<0x") && t.back() == '>') v.types[i] = TokenType::kByte;
-        }
+      ReadSentencePieceOptions();
       if (v.merges.empty()) return UnimplementedError("a BPE tokenizer.json without merges is not supported");
     }
     const json& unk = model.value("unk_token", json());
@@ -222,14 +227,7 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
     v.algorithm = TokenizerAlgorithm::kUnigram;
     v.scores = std::move(unigram_scores);
     v.scores.resize(static_cast<size_t>(n), 0.0f);  // added tokens past the vocab: never in the lattice's best path
-    v.byte_fallback = model.value("byte_fallback", false);
-    v.unescape_added_tokens = true;
-    if (p.saw_metaspace) v.add_space_prefix = p.metaspace_prefix;
-    if (v.byte_fallback)
-      for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) {
-        const std::string& t = v.tokens[i];
-        if (t.size() == 6 && t.starts_with("<0x") && t.back() == '>') v.types[i] = TokenType::kByte;
-      }
+    ReadSentencePieceOptions();
     const json& unk = model.value("unk_id", json());
     if (unk.is_number_integer()) {
       const int64_t u = unk.get<int64_t>();
