@@ -7,7 +7,9 @@
 // the cache), and advances. Prints mean / p50 / p99 / max of the mask time, how many
 // steps missed the cache, and the uncached walk's own mean; all of it twice, with the
 // plain-text shortcut (token_mask.h) on and off, same seed, and checks both drew the same
-// tokens (the masks agree).
+// tokens (the masks agree). Environment: WEFT_MASK_BENCH_ONLY_ON=1 runs the shortcut pass
+// alone (profiling); WEFT_MASK_BENCH_TRACE=1 prints each step over 50 us CPU with the
+// state's plain-run bounds and the text before it.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
