@@ -44,6 +44,19 @@ class CompiledGrammar {
   // Whether the input so far is a complete sentence. Caller holds Lock().
   bool CanEndLocked(uint32_t state) const { return can_end_[state]; }
 
+  // A lower bound (at most `cap`) on u such that every run of at most u "plain" code
+  // points (whole UTF-8 code points other than controls, DEL, '"' and '\\'; see
+  // TokenTrie::PlainCodepoints) leads somewhere from `state`: 0 where some plain code
+  // point does not match, `cap` in a free JSON string, the characters left in a
+  // maxLength string. Found by least-fixed-point iteration over the states reached by
+  // plain code points (sound for cycles), memoised per state. Caller holds Lock().
+  int PlainRunLocked(uint32_t state, int cap);
+  // An upper bound (at most `cap`; `cap` also stands for "cap or more") on the longest run
+  // of plain code points that leads somewhere from `state`: a plain token longer than it
+  // is rejected. Greatest-fixed-point iteration over the states some plain code point
+  // reaches, memoised per state. Caller holds Lock().
+  int PlainRunMaxLocked(uint32_t state, int cap);
+
   uint32_t Next(uint32_t state, uint8_t byte) { auto l = Lock(); return NextLocked(state, byte); }
   // The state after all of `bytes`, or kDeadState.
   uint32_t Advance(uint32_t state, std::string_view bytes);
@@ -66,6 +79,10 @@ class CompiledGrammar {
   uint32_t InternNode(uint32_t pos, uint32_t parent);
   const std::vector<uint32_t>& Closure(uint32_t node);
   uint32_t InternState(std::vector<uint32_t> nodes);
+  // The states after one plain code point from `state` (sorted, unique); false if some
+  // plain code point leads to kDeadState.
+  // require_all false: the live states after some plain code point (never false).
+  bool PlainSuccessorsLocked(uint32_t state, bool require_all, std::vector<uint32_t>* out);
 
   Grammar g_;
   mutable std::mutex mu_;
@@ -79,6 +96,10 @@ class CompiledGrammar {
   std::unordered_map<std::vector<uint32_t>, uint32_t, VecHash> state_index_;
   std::vector<std::unique_ptr<std::array<uint32_t, 256>>> next_;
   uint32_t initial_ = kDeadState;
+  std::vector<int32_t> plain_run_;  // per state: PlainRunLocked's bound, -1 unknown
+  int plain_cap_ = -1;              // the cap plain_run_ was computed under
+  std::vector<int32_t> plain_max_;  // per state: PlainRunMaxLocked's bound, -1 unknown
+  int plain_max_cap_ = -1;
 };
 
 // One sequence's position in a CompiledGrammar, one state per accepted token, so that

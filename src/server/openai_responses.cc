@@ -172,12 +172,22 @@ Json ToolCallsJson(const std::vector<ParsedToolCall>& calls, ToolCallFormat f, b
   return arr;
 }
 
-Json ToolCallsChunk(const ResponseContext& ctx, int index, const std::vector<ParsedToolCall>& calls,
-                    bool with_usage_null) {
+Json ToolCallPieceChunk(const ResponseContext& ctx, int index, const ToolCallPiece& piece, const std::string& id,
+                        bool with_usage_null) {
   Json j = Header(ctx, "chat.completion.chunk");
+  Json c;
+  c["index"] = piece.index;
+  Json fn = Json::object();
+  if (!piece.name.empty()) {
+    c["id"] = id;
+    c["type"] = "function";
+    fn["name"] = piece.name;
+  }
+  fn["arguments"] = piece.arguments;
+  c["function"] = std::move(fn);
   Json ch;
   ch["index"] = index;
-  ch["delta"] = Json{{"tool_calls", ToolCallsJson(calls, ctx.tool_format, true)}};
+  ch["delta"] = Json{{"tool_calls", Json::array({std::move(c)})}};
   ch["logprobs"] = nullptr;
   ch["finish_reason"] = nullptr;
   j["choices"] = Json::array({std::move(ch)});

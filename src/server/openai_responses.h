@@ -60,9 +60,10 @@ nlohmann::ordered_json UsageChunk(const ResponseContext& ctx, const Usage& u);
 std::string NewToolCallId(ToolCallFormat f);
 // message.tool_calls (streaming: each with its "index", as delta.tool_calls).
 nlohmann::ordered_json ToolCallsJson(const std::vector<ParsedToolCall>& calls, ToolCallFormat f, bool streaming);
-// Streamed tool calls of one choice: delta {"tool_calls": [...]}.
-nlohmann::ordered_json ToolCallsChunk(const ResponseContext& ctx, int index, const std::vector<ParsedToolCall>& calls,
-                                      bool with_usage_null);
+// One piece of a streamed call: delta {"tool_calls": [{"index", and on the first piece
+// "id" (`id`), "type" and "function.name"; "function.arguments": the fragment}]}.
+nlohmann::ordered_json ToolCallPieceChunk(const ResponseContext& ctx, int index, const ToolCallPiece& piece,
+                                          const std::string& id, bool with_usage_null);
 // The last chunk of a choice: an empty delta and `reason`.
 nlohmann::ordered_json FinishChunk(const ResponseContext& ctx, int index, const char* reason, bool with_usage_null);
 // "tool_calls" when a choice that stopped made calls, else FinishReason(f).

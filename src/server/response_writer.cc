@@ -13,6 +13,7 @@ ResponseWriter::ResponseWriter(ResponseContext ctx, int n, const std::vector<std
     for (size_t i = 0; i < choices_.size(); ++i) {
       tool_streams_.emplace_back(ctx_.tool_format, ctx_.tool_names, ctx_.max_tool_calls);
     }
+    tool_call_ids_.resize(choices_.size());
   }
 }
 
@@ -43,29 +44,44 @@ std::string ResponseWriter::AddStreamed(size_t prompt, const RequestOutput& out)
                               include_usage_));
 }
 
-// Content goes out as it comes except what may begin a tool call; at the end of the choice
-// its calls (if the text held valid ones) go out in one delta.tool_calls chunk, then the
-// finish chunk ("tool_calls" when it made calls).
+// Content goes out as it comes except what may begin a tool call; a call goes out as
+// OpenAI streams it: a first delta.tool_calls chunk with index, id, type and name (and the
+// arguments so far, often ""), then argument fragments as they are generated. At the end
+// what the whole-text parse has that was not sent, then the finish chunk ("tool_calls"
+// when the choice made calls).
+std::string ResponseWriter::ToolPieceEvents(size_t index, const std::vector<ToolCallPiece>& pieces) {
+  std::string events;
+  std::vector<std::string>& ids = tool_call_ids_[index];
+  for (const ToolCallPiece& p : pieces) {
+    if (!p.name.empty()) {
+      if (ids.size() <= static_cast<size_t>(p.index)) ids.resize(static_cast<size_t>(p.index) + 1);
+      ids[static_cast<size_t>(p.index)] = NewToolCallId(ctx_.tool_format);
+    }
+    events += SseEvent(ToolCallPieceChunk(ctx_, static_cast<int>(index), p,
+                                          p.name.empty() ? "" : ids[static_cast<size_t>(p.index)], include_usage_));
+  }
+  return events;
+}
+
 std::string ResponseWriter::AddStreamedWithTools(size_t index, const RequestOutput& out) {
   Accumulate(index, out);
   ToolCallStream& ts = tool_streams_[index];
-  std::string content = ts.Feed(out.text_delta);
+  StreamedOutput fed = ts.Feed(out.text_delta);
   const bool first = !started_[index];
   const int i = static_cast<int>(index);
-  if (out.finish == RequestFinish::kNone) {
-    if (!first && content.empty() && out.logprobs.empty()) return "";
-    started_[index] = true;
-    return SseEvent(StreamChunk(ctx_, i, content, out.logprobs, 0, first, RequestFinish::kNone, include_usage_));
-  }
-  ParsedOutput p = ts.Finish();
-  content += p.content;
   std::string events;
-  if (first || !content.empty() || !out.logprobs.empty()) {
-    events += SseEvent(StreamChunk(ctx_, i, content, out.logprobs, 0, first, RequestFinish::kNone, include_usage_));
+  if (first || !fed.content.empty() || !out.logprobs.empty()) {
+    events += SseEvent(StreamChunk(ctx_, i, fed.content, out.logprobs, 0, first, RequestFinish::kNone, include_usage_));
+    started_[index] = true;
   }
-  started_[index] = true;
-  if (!p.calls.empty()) events += SseEvent(ToolCallsChunk(ctx_, i, p.calls, include_usage_));
-  events += SseEvent(FinishChunk(ctx_, i, ChoiceFinishReason(out.finish, !p.calls.empty()), include_usage_));
+  events += ToolPieceEvents(index, fed.pieces);
+  if (out.finish == RequestFinish::kNone) return events;
+  StreamedOutput fin = ts.Finish();
+  if (!fin.content.empty()) {
+    events += SseEvent(StreamChunk(ctx_, i, fin.content, {}, 0, false, RequestFinish::kNone, include_usage_));
+  }
+  events += ToolPieceEvents(index, fin.pieces);
+  events += SseEvent(FinishChunk(ctx_, i, ChoiceFinishReason(out.finish, fin.made_calls), include_usage_));
   return events;
 }
 

@@ -45,6 +45,7 @@ class ResponseWriter {
  private:
   Choice& Accumulate(size_t index, const RequestOutput& out);
   std::string AddStreamedWithTools(size_t index, const RequestOutput& out);
+  std::string ToolPieceEvents(size_t index, const std::vector<ToolCallPiece>& pieces);
 
   ResponseContext ctx_;
   int n_;
@@ -52,6 +53,7 @@ class ResponseWriter {
   std::vector<Choice> choices_;  // prompt p, sample s at p * n + s
   std::vector<bool> started_;    // streaming: the choice's first chunk was sent
   std::vector<ToolCallStream> tool_streams_;  // streaming with tool calls on: per choice
+  std::vector<std::vector<std::string>> tool_call_ids_;  // per choice: the id of each streamed call
   Usage usage_;
 };
 

@@ -48,25 +48,81 @@ struct ParsedOutput {
 ParsedOutput ParseToolCalls(ToolCallFormat f, std::string_view text, const std::vector<std::string>& names,
                             int max_calls = 0);
 
+// Reads the call objects of a call region (the text after the format's marker) as bytes
+// arrive: every top-level JSON object is one call (what lies between objects - tags,
+// brackets, commas - is skipped: the whole-text parse judges it). For each, its "name"
+// once the string is complete, and its arguments value ("arguments"; Llama 3 also
+// "parameters") with the whitespace outside strings removed, as it grows. ParseToolCalls
+// takes object arguments from here too, so streamed and whole arguments are the same text.
+class CallScanner {
+ public:
+  explicit CallScanner(bool llama3) : llama3_(llama3) {}
+  struct Call {
+    std::string name;        // decoded, once name_done
+    bool name_done = false;
+    std::string args;        // compact text of an object/array value, so far
+    bool args_object = false;  // the arguments value is an object (only then is args kept)
+    bool args_done = false;
+    bool closed = false;     // the call object ended
+  };
+  void Feed(std::string_view bytes);
+  const std::vector<Call>& calls() const { return calls_; }
+
+ private:
+  enum Member : uint8_t { kKey, kColon, kValue, kAfter };
+  enum Value : uint8_t { kOther, kName, kArgs };
+  bool llama3_;
+  std::vector<Call> calls_;
+  int depth_ = 0;
+  bool in_str_ = false, esc_ = false, in_key_ = false;
+  Member m_ = kKey;
+  Value v_ = kOther;
+  std::string key_, name_raw_;
+};
+
+// One piece of a streamed tool call: the call's first piece carries its name (the
+// writer adds id and type), later ones only argument text to append.
+struct ToolCallPiece {
+  int index = 0;
+  std::string name;       // non-empty: the call's first piece
+  std::string arguments;  // text to append to the call's arguments
+};
+
+struct StreamedOutput {
+  std::string content;
+  std::vector<ToolCallPiece> pieces;
+  bool made_calls = false;  // Finish: the text held valid calls
+};
+
 // Streams one choice's text: content goes out as it comes, except what may be the start
-// of a tool call, which is held back until it is known. Once a call has started, nothing
-// more is sent until Finish, which parses the whole text.
+// of a tool call, which is held back until it is known. Inside calls, a call goes out
+// once its name is complete and names a tool (first piece: name, arguments so far), then
+// its arguments piece by piece as generated; at most max_calls calls (> 0). Finish parses
+// the whole text (the reference, ParseToolCalls) and sends what it has that was not sent.
+// Known limit: a call whose name was streamed but whose text turns out broken (e.g. cut
+// by max_tokens) cannot be taken back; the choice then ends with content, not tool_calls.
 class ToolCallStream {
  public:
   ToolCallStream(ToolCallFormat f, std::vector<std::string> names, int max_calls)
-      : format_(f), names_(std::move(names)), max_calls_(max_calls) {}
-  // Appends `delta`; returns the content that can be sent now.
-  std::string Feed(std::string_view delta);
-  // The end of the text: the content not sent yet and the calls (if the text held any).
-  ParsedOutput Finish();
+      : format_(f), names_(std::move(names)), max_calls_(max_calls), scanner_(f == ToolCallFormat::kLlama3) {}
+  // Appends `delta`; returns the content and call pieces that can be sent now.
+  StreamedOutput Feed(std::string_view delta);
+  // The end of the text: what was not sent yet.
+  StreamedOutput Finish();
 
  private:
+  void StreamCalls(std::vector<ToolCallPiece>* out);
+
   ToolCallFormat format_;
   std::vector<std::string> names_;
   int max_calls_;
   std::string text_;
   size_t sent_ = 0;
   bool in_call_ = false;
+  size_t scanned_ = 0;  // text_ bytes fed to scanner_
+  CallScanner scanner_;
+  struct Sent { std::string name, arguments; };
+  std::vector<Sent> streamed_;  // per call sent so far
 };
 
 }  // namespace weft::server

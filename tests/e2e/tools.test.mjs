@@ -90,20 +90,27 @@ async function collect(stream) {
   let content = '';
   let finish = null;
   let role = null;
+  const fragments = [];  // per call: chunks carrying argument text
   for await (const chunk of stream) {
     const c = chunk.choices[0];
     if (!c) continue;
     if (c.delta.role) role = c.delta.role;
     if (c.delta.content) content += c.delta.content;
     for (const d of c.delta.tool_calls ?? []) {
+      if (!calls[d.index]) {
+        // OpenAI's first chunk of a call: index, id, type and name.
+        assert.ok(d.id && d.type === 'function' && d.function?.name, JSON.stringify(d));
+        fragments[d.index] = 0;
+      }
       calls[d.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } };
+      if (d.function?.arguments) fragments[d.index] += 1;
       if (d.id) calls[d.index].id = d.id;
       if (d.function?.name) calls[d.index].function.name += d.function.name;
       if (d.function?.arguments) calls[d.index].function.arguments += d.function.arguments;
     }
     if (c.finish_reason) finish = c.finish_reason;
   }
-  return { role, content, calls, finish };
+  return { role, content, calls, finish, fragments };
 }
 
 for (const format of Object.keys(FORMATS)) {
@@ -126,6 +133,10 @@ for (const format of Object.keys(FORMATS)) {
       assert.equal(s.role, 'assistant');
       assert.equal(s.finish, 'tool_calls');
       assert.deepEqual(s.calls.map((c) => c.function), m.tool_calls.map((c) => c.function));
+      // Arguments arrive piece by piece while generated, not whole at the end.
+      for (const [i, c] of s.calls.entries()) {
+        if (c.function.arguments.length > 8) assert.ok(s.fragments[i] >= 2, `${format} call ${i}: ${s.fragments[i]} fragments`);
+      }
     }
   });
 

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <fstream>
 #include <sstream>
 
@@ -265,31 +267,117 @@ TEST(ParseToolCalls, Formats) {
   }
 }
 
-// Streaming byte by byte sends the same content as the whole parse, never a piece of a call.
-TEST(ToolCallStream, ByteByByteMatchesWhole) {
-  const std::vector<std::pair<ToolCallFormat, std::string>> cases = {
-      {ToolCallFormat::kHermes, "Sure <tool_ca> not a tag. <tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1}}\n</tool_call>"},
-      {ToolCallFormat::kHermes, "No call here, only <tool"},
-      {ToolCallFormat::kHermes, "<tool_call>\n{\"name\": \"nope\", \"arguments\": {}}\n</tool_call>"},
-      {ToolCallFormat::kLlama3, "  {\"name\": \"add\", \"parameters\": {\"a\": 1}}"},
-      {ToolCallFormat::kLlama3, "Plain {text}"},
-      {ToolCallFormat::kLlama3, "{broken"},
-      {ToolCallFormat::kMistral, "Hm [TOOL_CALLS][{\"name\": \"add\", \"arguments\": {}}]"},
-  };
-  for (const auto& [f, text] : cases) {
-    ToolCallStream s(f, kNames, 0);
-    std::string streamed;
-    for (char c : text) {
-      const std::string piece = s.Feed(std::string_view(&c, 1));
-      streamed += piece;
+// Streaming byte by byte (and in random pieces) sends the same content and the same calls
+// as the whole parse, never a piece of a call as content; calls go out as OpenAI streams
+// them: the name first, then argument fragments while the call is being generated.
+struct Reassembled {
+  std::string content;
+  std::vector<ParsedToolCall> calls;
+  int arg_pieces_before_finish = 0;  // argument fragments sent before Finish
+  bool made_calls = false;
+};
+
+Reassembled StreamInPieces(ToolCallFormat f, const std::string& text, int max_calls, const std::vector<size_t>& cuts) {
+  ToolCallStream s(f, kNames, max_calls);
+  Reassembled r;
+  auto take = [&](const StreamedOutput& o, bool finishing) {
+    r.content += o.content;
+    for (const ToolCallPiece& p : o.pieces) {
+      if (!p.name.empty()) {
+        EXPECT_EQ(static_cast<size_t>(p.index), r.calls.size()) << "calls start in order: " << text;
+        r.calls.push_back(ParsedToolCall{p.name, ""});
+      }
+      EXPECT_LT(static_cast<size_t>(p.index), r.calls.size()) << "a fragment before its call's name: " << text;
+      if (static_cast<size_t>(p.index) >= r.calls.size()) continue;
+      r.calls[static_cast<size_t>(p.index)].arguments += p.arguments;
+      if (!finishing && !p.arguments.empty()) ++r.arg_pieces_before_finish;
     }
-    ParsedOutput tail = s.Finish();
-    streamed += tail.content;
-    ParsedOutput whole = ParseToolCalls(f, text, kNames);
-    EXPECT_EQ(streamed, whole.content) << text;
-    ASSERT_EQ(tail.calls.size(), whole.calls.size()) << text;
-    for (size_t i = 0; i < whole.calls.size(); ++i) EXPECT_EQ(tail.calls[i].arguments, whole.calls[i].arguments);
+  };
+  size_t at = 0;
+  for (size_t cut : cuts) {
+    take(s.Feed(std::string_view(text).substr(at, cut - at)), false);
+    at = cut;
   }
+  take(s.Feed(std::string_view(text).substr(at)), false);
+  const StreamedOutput fin = s.Finish();
+  take(fin, true);
+  r.made_calls = fin.made_calls;
+  return r;
+}
+
+TEST(ToolCallStream, PieceByPieceMatchesWhole) {
+  struct Case { ToolCallFormat f; std::string text; bool streams_args; };
+  const std::vector<Case> cases = {
+      {ToolCallFormat::kHermes, "Sure <tool_ca> not a tag. <tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1}}\n</tool_call>", true},
+      {ToolCallFormat::kHermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa ris \\\"}{\", \"unit\": \"c\", "
+                                "\"days\": [1, 2.50, {\"x\": null}]}}\n</tool_call>\n<tool_call>{\"arguments\": {\"b\": 2}, \"name\": \"add\"}</tool_call>", true},
+      {ToolCallFormat::kHermes, "No call here, only <tool", false},
+      {ToolCallFormat::kHermes, "<tool_call>\n{\"name\": \"nope\", \"arguments\": {}}\n</tool_call>", false},
+      {ToolCallFormat::kLlama3, "  {\"name\": \"add\", \"parameters\": {\"a\": 1, \"b\" : [ 3 , 4 ]}}", true},
+      {ToolCallFormat::kLlama3, "<|python_tag|>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"\\u00e9\"}}", true},
+      {ToolCallFormat::kLlama3, "Plain {text}", false},
+      {ToolCallFormat::kLlama3, "{broken", false},
+      {ToolCallFormat::kMistral, "Hm [TOOL_CALLS][{\"name\": \"add\", \"arguments\": {}}]", false},
+      {ToolCallFormat::kMistral, "[TOOL_CALLS] [{\"name\": \"add\", \"arguments\": {\"a\": 1.0e2}}, {\"name\": \"get_weather\", "
+                                 "\"arguments\": \"{\\\"city\\\": \\\"X\\\"}\"}]", true},
+  };
+  std::mt19937 rng(5);
+  for (const Case& c : cases) {
+    for (const int max_calls : {0, 1}) {
+      const ParsedOutput whole = ParseToolCalls(c.f, c.text, kNames, max_calls);
+      std::vector<std::vector<size_t>> splits;
+      std::vector<size_t> bytes;
+      for (size_t i = 1; i < c.text.size(); ++i) bytes.push_back(i);
+      splits.push_back(bytes);  // byte by byte
+      for (int k = 0; k < 3; ++k) {  // random pieces
+        std::vector<size_t> cuts;
+        for (size_t i = 1; i < c.text.size(); ++i) if (rng() % 4 == 0) cuts.push_back(i);
+        splits.push_back(cuts);
+      }
+      splits.push_back({});  // all at once
+      for (const auto& cuts : splits) {
+        const Reassembled r = StreamInPieces(c.f, c.text, max_calls, cuts);
+        EXPECT_EQ(r.content, whole.content) << c.text;
+        EXPECT_EQ(r.made_calls, !whole.calls.empty()) << c.text;
+        ASSERT_EQ(r.calls.size(), whole.calls.size()) << c.text;
+        for (size_t i = 0; i < whole.calls.size(); ++i) {
+          EXPECT_EQ(r.calls[i].name, whole.calls[i].name) << c.text;
+          EXPECT_EQ(r.calls[i].arguments, whole.calls[i].arguments) << c.text;
+        }
+        if (cuts.size() + 1 == c.text.size() && c.streams_args) {
+          EXPECT_GE(r.arg_pieces_before_finish, 3) << "arguments were not streamed: " << c.text;
+        }
+      }
+    }
+  }
+  // Arguments are the model's text without the whitespace between tokens (numbers and
+  // escapes as written), in the whole parse too.
+  const ParsedOutput w = ParseToolCalls(ToolCallFormat::kHermes,
+                                        "<tool_call>{\"name\": \"add\", \"arguments\": {\"a\": 2.50, \"s\": \"x y\\u00e9\"}}</tool_call>", kNames);
+  ASSERT_EQ(w.calls.size(), 1u);
+  EXPECT_EQ(w.calls[0].arguments, R"({"a":2.50,"s":"x y\u00e9"})");
+}
+
+// The first streamed piece of a call comes with its name as soon as the name is complete,
+// before the arguments (OpenAI's order: id/type/name with arguments "", then fragments).
+TEST(ToolCallStream, NameGoesOutBeforeArguments) {
+  ToolCallStream s(ToolCallFormat::kHermes, kNames, 0);
+  EXPECT_EQ(s.Feed("Hi <tool_call>\n{\"name\": \"ad").content, "Hi ");
+  StreamedOutput o = s.Feed("d\", ");
+  ASSERT_EQ(o.pieces.size(), 1u);
+  EXPECT_EQ(o.pieces[0].name, "add");
+  EXPECT_EQ(o.pieces[0].arguments, "");
+  o = s.Feed("\"arguments\": {\"a\": ");
+  ASSERT_EQ(o.pieces.size(), 1u);
+  EXPECT_TRUE(o.pieces[0].name.empty());
+  EXPECT_EQ(o.pieces[0].arguments, "{\"a\":");
+  o = s.Feed("1}}\n</tool_call>");
+  ASSERT_EQ(o.pieces.size(), 1u);
+  EXPECT_EQ(o.pieces[0].arguments, "1}");
+  o = s.Finish();
+  EXPECT_TRUE(o.made_calls);
+  EXPECT_TRUE(o.pieces.empty());
+  EXPECT_TRUE(o.content.empty());
 }
 
 }  // namespace
