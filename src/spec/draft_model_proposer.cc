@@ -87,6 +87,7 @@ bool DraftModelProposer::Reserve(Track& t, int32_t from, int32_t need, uint64_t 
     if (victim == tracks_.end()) return false;
     kv_->Free(victim->second.kv);
     victim->second.tokens.clear();
+    ++evictions_;
   }
   WEFT_CHECK(copies_.empty(), "the draft KV cache shares no block, yet Allocate asked for {} copies", copies_.size());
   return true;

@@ -69,6 +69,7 @@ class DraftModelProposer final : public Proposer {
   int64_t kv_bytes() const { return storage_ ? static_cast<int64_t>(storage_->shape().TotalBytes()) : 0; }
   int64_t forward_passes() const { return forward_passes_; }
   int64_t computed_tokens() const { return computed_tokens_; }
+  int64_t evictions() const { return evictions_; }  // sequences whose draft KV was dropped for room
 
  private:
   struct Track {
@@ -108,7 +109,7 @@ class DraftModelProposer final : public Proposer {
   std::vector<int64_t> slots_;
   std::vector<const Track*> batch_tracks_;
   std::vector<float> logits_;
-  int64_t forward_passes_ = 0, computed_tokens_ = 0;
+  int64_t forward_passes_ = 0, computed_tokens_ = 0, evictions_ = 0;
 };
 
 }  // namespace weft

@@ -178,7 +178,9 @@ inline void CheckLossless(const TestModel& m, int max_tokens, const SpecConfig& 
     std::vector<Output> alone;
     for (const auto& r : rs) alone.push_back(RunAll(*e, {r})[0]);
     ExpectSame(reference, alone, "alone");
-    if (expect_accepts) EXPECT_GT(e->Stats().spec_accepted_tokens, 0);
+    if (expect_accepts) {
+      EXPECT_GT(e->Stats().spec_accepted_tokens, 0);
+    }
     EXPECT_GT(e->Stats().spec_draft_tokens, 0);
   }
   {
@@ -187,7 +189,9 @@ inline void CheckLossless(const TestModel& m, int max_tokens, const SpecConfig& 
     ExpectSame(reference, RunAll(*e, rs), "batch of 32, prefix hits");
     const EngineStats st = e->Stats();
     EXPECT_GT(st.prefix_hit_tokens, 0);
-    if (expect_accepts) EXPECT_GT(st.spec_accepted_tokens, 0);
+    if (expect_accepts) {
+      EXPECT_GT(st.spec_accepted_tokens, 0);
+    }
     // Some drafts are rejected (the repetition-penalty requests at least).
     EXPECT_LT(st.spec_accepted_tokens, st.spec_draft_tokens);
   }
@@ -199,7 +203,9 @@ inline void CheckLossless(const TestModel& m, int max_tokens, const SpecConfig& 
     auto e = MakeEngine(c, m);
     ExpectSame(reference, RunAll(*e, rs), "preempted");
     EXPECT_GT(e->Stats().num_preemptions, 0);
-    if (expect_accepts) EXPECT_GT(e->Stats().spec_accepted_tokens, 0);
+    if (expect_accepts) {
+      EXPECT_GT(e->Stats().spec_accepted_tokens, 0);
+    }
   }
   {
     EngineConfig c = Config(WithK(spec, 3));

@@ -31,12 +31,12 @@ std::vector<int32_t> Greedy(std::shared_ptr<const Model> model, std::vector<int3
   ro.threads = 1;
   ro.max_tokens_per_step = 256;
   ro.max_logit_rows = 1;
-  auto runner = *ModelRunner::Create(model, ro);
+  auto runner = ModelRunner::Create(model, ro).value();
   std::vector<int32_t> out;
   const auto n_vocab = static_cast<size_t>(model->config().n_vocab);
   std::vector<float> logits(n_vocab);
   for (int i = 0; i < k; ++i) {
-    auto seq = *SingleSequence::Create(runner.get(), static_cast<int64_t>(tokens.size()));
+    auto seq = SingleSequence::Create(runner.get(), static_cast<int64_t>(tokens.size())).value();
     const int32_t last = static_cast<int32_t>(tokens.size()) - 1;
     EXPECT_TRUE(seq->Append(tokens, std::span<const int32_t>(&last, 1), logits.data()).ok());
     const auto t = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -53,8 +53,8 @@ std::vector<int32_t> TeacherForced(std::shared_ptr<const Model> model, const std
   ro.threads = 1;
   ro.max_tokens_per_step = 64;
   ro.max_logit_rows = 64;
-  auto runner = *ModelRunner::Create(model, ro);
-  auto seq = *SingleSequence::Create(runner.get(), static_cast<int64_t>(tokens.size()));
+  auto runner = ModelRunner::Create(model, ro).value();
+  auto seq = SingleSequence::Create(runner.get(), static_cast<int64_t>(tokens.size())).value();
   const auto n_vocab = static_cast<size_t>(model->config().n_vocab);
   std::vector<int32_t> rows(tokens.size() - 1);
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int32_t>(i);
@@ -75,7 +75,7 @@ std::unique_ptr<DraftModelProposer> Make(std::shared_ptr<const Model> m, int64_t
   o.max_seqs = max_seqs;
   o.max_draft = 8;
   o.max_tokens_per_step = 32;  // prompts of more than 32 tokens catch up in chunks
-  auto p = *DraftModelProposer::Create(std::move(m), "draft", o);
+  auto p = DraftModelProposer::Create(std::move(m), "draft", o).value();
   EXPECT_TRUE(p->ReserveKv(blocks).ok());
   return p;
 }
@@ -84,8 +84,10 @@ std::vector<int32_t> Prompt(const std::string& text) { return Stories().tokenize
 
 TEST(DraftModelProposer, DraftsTheDraftModelsGreedyContinuation) {
   auto p = Make(Stories().model, 64);
-  const auto prompt = Prompt("Once upon a time, there was a little girl named Lily. She loved to play outside in the park");
-  ASSERT_GT(prompt.size(), 32u);
+  const auto prompt = Prompt(
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day she saw "
+      "a big red ball.");
+  ASSERT_GT(prompt.size(), 32u);  // catches up in two chunks
   std::vector<int32_t> d;
   p->Propose(prompt, static_cast<int32_t>(prompt.size()), 6, d);
   EXPECT_EQ(d, Greedy(Stories().model, prompt, 6));
@@ -118,7 +120,8 @@ TEST(DraftModelProposer, ABatchDraftsWhatEachSequenceAloneWould) {
   auto p = Make(Stories().model, 64);
   const std::vector<std::vector<int32_t>> prompts = {
       Prompt("Lily and Tom went to the park."), Prompt("The cat sat on the mat. The dog"),
-      Prompt("Once upon a time, there was a little girl named Lily. She loved to play outside in the park"),
+      Prompt("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day "
+             "she saw a big red ball."),
       Prompt("Sam")};
   std::vector<std::vector<int32_t>> drafts(prompts.size());
   std::vector<DraftSlot> slots;
@@ -134,8 +137,8 @@ TEST(DraftModelProposer, ABatchDraftsWhatEachSequenceAloneWould) {
 }
 
 TEST(DraftModelProposer, AFullPoolEvictsTheLeastRecentlyUsedSequence) {
-  // 6 blocks of 16: room for about two sequences of ~40 tokens.
-  auto p = Make(Stories().model, 6);
+  // 4 blocks of 16: room for two of these sequences (~20 tokens + 3 draft tokens each).
+  auto p = Make(Stories().model, 4);
   const auto a = Prompt("Lily and Tom went to the park. Lily and Tom went to the park. Lily");
   const auto b = Prompt("The cat sat on the mat. The dog sat on the mat. The cat sat");
   const auto c = Prompt("Mom said, \"Let's go to the park.\" Lily said, \"Let's go");
@@ -147,6 +150,7 @@ TEST(DraftModelProposer, AFullPoolEvictsTheLeastRecentlyUsedSequence) {
       EXPECT_EQ(d, Greedy(Stories().model, *t, 4));
     }
   }
+  EXPECT_GE(p->evictions(), 4);  // each of the 6 calls after the first two evicts
   EXPECT_LT(p->num_free_blocks(), p->num_blocks());
 }
 
@@ -217,7 +221,9 @@ TEST(SelfCalibration, PicksLayersByAgreementAndEstimatesSpeedup) {
     for (size_t i = 0; i < pred.size(); ++i) same += pred[i] == reference[i] ? 1 : 0;
     const double a = static_cast<double>(same) / static_cast<double>(pred.size());
     best_single = std::max(best_single, a);
-    if (rows[0].skip == std::vector<int64_t>{l}) EXPECT_DOUBLE_EQ(rows[0].agreement, a);
+    if (rows[0].skip == std::vector<int64_t>{l}) {
+      EXPECT_DOUBLE_EQ(rows[0].agreement, a);
+    }
   }
   EXPECT_DOUBLE_EQ(rows[0].agreement, best_single);
   EXPECT_NEAR(EstimatedSpeedup(1.0, 0.0, 4), 5.0, 1e-9);
