@@ -21,8 +21,9 @@
 namespace weft {
 
 struct SpecGovernorOptions {
-  int32_t probe = 8;           // decode steps in the other mode per probe
-  int32_t min_interval = 32;   // decode steps in the preferred mode before a probe
+  int32_t probe = 4;           // decode steps in the other mode per probe
+  int32_t min_interval = 12;   // decode steps in the preferred mode before a probe (a
+                               // short generation gets a probe early)
   int32_t max_interval = 512;
   double margin = 0.05;        // the probe must be this much faster to flip
 };
