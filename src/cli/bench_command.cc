@@ -36,7 +36,7 @@ struct Args {
   std::string model, dist = "fixed", json_out;
   int batch = 32, prompt_len = 128, gen_len = 64, shared_prefix = 0, max_seqs = 64, max_batched = 512;
   int threads = 0, block_size = 16;
-  std::string kv_mem, spec, prompt_file;
+  std::string kv_mem, spec, prompt_file, spec_governor = "on";
   kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
   uint64_t seed = 1;
   bool no_prefix_caching = false, no_chunked_prefill = false, warm_prefix = false;
@@ -207,10 +207,15 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
                 static_cast<double>(comm->comm_bytes() - comm_bytes0) / 1024 / steps);
   }
   if (spec.enabled()) {
+    const double step_s = st.step_ms_mean * static_cast<double>(st.num_steps) / 1e3;
     std::printf("speculative decoding   %s: %.1f%% of %lld draft tokens accepted, %.2f tokens per target pass "
-                "(%lld passes that verified a draft)\n",
+                "(%lld passes that verified a draft), drafting %.1f%% of the step time, draft KV %.1f MiB, governor "
+                "%s (%lld probes, %lld flips, ends %s)\n",
                 SpecConfigName(spec).c_str(), 100 * st.spec_acceptance_rate(), static_cast<long long>(st.spec_draft_tokens),
-                st.spec_tokens_per_pass(), static_cast<long long>(st.spec_passes));
+                st.spec_tokens_per_pass(), static_cast<long long>(st.spec_passes),
+                step_s > 0 ? 100 * st.spec_draft_seconds / step_s : 0.0, static_cast<double>(st.spec_kv_bytes) / (1 << 20),
+                spec.governor ? "on" : "off", static_cast<long long>(st.spec_governor_probes),
+                static_cast<long long>(st.spec_governor_flips), st.spec_governor_drafting ? "drafting" : "not drafting");
   }
   outcome->generated_per_s = static_cast<double>(generated) / wall;
   outcome->decode_per_s = st.decode_tokens_per_s;
@@ -249,6 +254,8 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["spec_passes"] = st.spec_passes;
     j["spec_acceptance_rate"] = st.spec_acceptance_rate();
     j["spec_tokens_per_pass"] = st.spec_tokens_per_pass();
+    j["spec_draft_seconds"] = st.spec_draft_seconds;
+    j["spec_kv_bytes"] = st.spec_kv_bytes;
     if (st.moe) AddMoeJson(*st.moe, generated + total_prompt, &j);
     std::ofstream(a.json_out) << j.dump(2) << "\n";
   }
@@ -256,7 +263,8 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
 }
 
 Status Run(Args a, const ModelFlags& model_flags) {
-  WEFT_ASSIGN_OR_RETURN(const SpecConfig spec, ParseSpecConfig(a.spec));
+  WEFT_ASSIGN_OR_RETURN(SpecConfig spec, ParseSpecConfig(a.spec));
+  spec.governor = a.spec_governor == "on";
   WEFT_ASSIGN_OR_RETURN(a.kv_type, KvTypeFrom(model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
@@ -313,8 +321,14 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-prefix-caching", a->no_prefix_caching, "Turn prefix caching off");
   cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");
   cmd->add_option("--spec", a->spec,
-                  "Speculative decoding: ngram[:K] (prompt lookup, K draft tokens at most, default 4); the workload "
-                  "runs without it first and the report compares the two");
+                  "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), " 
+                  "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them); " 
+                  "K draft tokens at most (default 4); the workload runs without it first "
+                  "and the report compares the two");
+  cmd->add_option("--spec-governor", a->spec_governor,
+                  "on: drafting pauses while it measures slower than plain decoding (probing now and then); off: "
+                  "draft whenever the batch-size rule allows (default: on)")
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--prompt-file", a->prompt_file,
                   "Every request's prompt is this file's text (--prompt-len then does not apply)");
   cmd->add_option("--json", a->json_out,

@@ -100,6 +100,9 @@ Status Run(const Args& a) {
   // (+ the draft tokens a verification pass writes past the sequence's end)
   WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
   ec.kv_cache_bytes = (len + 16 + spec.num_draft) * KvBytesPerToken(m.model->config(), ec.kv_type) + (1 << 20);
+  // A draft model's (or the skipping draft's) KV comes out of the same budget, split by
+  // bytes per token: twice the target's holds a draft no larger than the target.
+  if (spec.method == SpecMethod::kDraft || spec.method == SpecMethod::kSelf) ec.kv_cache_bytes *= 2;
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   const size_t n_prompt = req.prompt_tokens.size();
   if (a.echo) Write(prompt);
@@ -146,11 +149,12 @@ Status Run(const Args& a) {
       const int64_t passes = st.decode_steps;
       std::fprintf(stderr,
                    "weft run: speculative decoding %s: %.0f%% of %lld draft tokens accepted | %.2f tokens per target "
-                   "pass (%lld decode passes for %d tokens) | est. speedup %.2fx\n",
+                   "pass (%lld decode passes for %d tokens) | est. speedup %.2fx | drafting %.0f%% of the time\n",
                    SpecConfigName(spec).c_str(), 100 * st.spec_acceptance_rate(),
                    static_cast<long long>(st.spec_draft_tokens), passes > 0 ? static_cast<double>(generated - 1) / passes : 0.0,
                    static_cast<long long>(passes), generated,
-                   passes > 0 ? static_cast<double>(generated - 1) / static_cast<double>(passes) : 1.0);
+                   passes > 0 ? static_cast<double>(generated - 1) / static_cast<double>(passes) : 1.0,
+                   tg > 0 ? 100 * st.spec_draft_seconds / tg : 0.0);
     }
   }
   return Status::Ok();
@@ -179,8 +183,10 @@ void RegisterRunCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-sequence token");
   cmd->add_option("--spec", a->spec,
-                  "Speculative decoding: ngram[:K] (prompt lookup, K draft tokens at most, default 4), or off "
-                  "(default: off); the summary shows the acceptance");
+                  "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), " 
+                  "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them); " 
+                  "K draft tokens at most (default 4), or off (default: off); "
+                  "the summary shows the acceptance");
   cmd->add_flag("--echo", a->echo, "Print the prompt before the continuation");
   cmd->add_flag("-q,--quiet", a->quiet, "No summary line on stderr");
   auto* schema = cmd->add_option("--json-schema", a->json_schema_file,

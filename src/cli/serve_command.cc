@@ -60,7 +60,7 @@ void RaiseFileLimit(size_t want) {
 struct Args {
   ModelFlags model_flags;
   std::string model, host = "127.0.0.1", api_key, api_key_file, served_model_name, chat_template, log_format = "text";
-  std::string kv_mem, spec, tool_call_format = "auto";
+  std::string kv_mem, spec, tool_call_format = "auto", spec_governor = "on";
   int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0, max_connections = 4096;
   int64_t max_model_len = 0;
   std::vector<std::string> allowed_origins;
@@ -138,6 +138,7 @@ Status Run(const Args& a) {
   ec.threads = a.threads;
   ec.seed = a.seed;
   WEFT_ASSIGN_OR_RETURN(ec.spec, ParseSpecConfig(a.spec));
+  ec.spec.governor = a.spec_governor == "on";
   if (!a.kv_mem.empty()) {
     WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
@@ -234,9 +235,15 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
       ->delimiter(',');
   cmd->add_flag("--protect-metrics", a->protect_metrics,
                 "Ask for the API key on /metrics too (default: /metrics is open, as vLLM's, for Prometheus)");
+  cmd->add_option("--spec-governor", a->spec_governor,
+                  "on: drafting pauses while it measures slower than plain decoding (probing now and then); off: "
+                  "draft whenever the batch-size rule allows (default: on)")
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--spec", a->spec,
-                  "Speculative decoding: ngram[:K] (prompt lookup, K draft tokens at most, default 4), or off "
-                  "(default: off); requests may turn it off with \"speculative_decoding\": false");
+                  "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), " 
+                  "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them); " 
+                  "K draft tokens at most (default 4), or off (default: off); "
+                  "requests may turn it off with \"speculative_decoding\": false");
   cmd->add_option("-s,--seed", a->seed, "Seed for requests that give none; request k uses seed + k (default: from the clock)");
   AddGpuOnlyFlags(cmd);
   cmd->callback([a, exit_code] {

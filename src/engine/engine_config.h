@@ -61,6 +61,12 @@ struct EngineStats {
   // tokens they verified, how many were accepted, and the tokens those passes produced
   // (accepted + one sampled each).
   int64_t spec_passes = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
+  double spec_draft_seconds = 0;  // time the proposer took (a draft model's passes)
+  int64_t spec_kv_bytes = 0;      // a draft model's own KV cache (out of the KV budget)
+  // The governor (spec/spec_governor.h): probes of the other mode, preference flips, and
+  // whether it prefers drafting now.
+  int64_t spec_governor_probes = 0, spec_governor_flips = 0;
+  bool spec_governor_drafting = true;
   double spec_acceptance_rate() const {
     return spec_draft_tokens > 0 ? static_cast<double>(spec_accepted_tokens) / static_cast<double>(spec_draft_tokens) : 0;
   }

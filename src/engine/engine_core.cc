@@ -47,7 +47,6 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
     if (config.spec.num_draft < 1 || config.spec.num_draft > 16) {
       return InvalidArgumentError(fmt::format("--spec: draft length {} is not in [1, 16]", config.spec.num_draft));
     }
-    core->proposer_ = MakeProposer(config.spec);
     // Draft tokens verified per step, all sequences together: each costs a token of the
     // budget and a logits row (kept to 64 rows so a 150k vocabulary costs ~40 MB more).
     sc.max_draft_tokens_per_step =
@@ -71,6 +70,19 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
                                             "prompt of up to {} tokens",
                                             sc.max_num_batched_tokens, core->max_model_len_));
   }
+  if (config.spec.enabled()) {
+    ProposerEnv env;
+    env.target = model;
+    env.tokenizer = core->tokenizer_;
+    env.threads = config.threads;
+    env.block_size = config.block_size;
+    env.max_model_len = core->max_model_len_;
+    env.max_seqs = sc.max_num_seqs;
+    env.max_tokens_per_step = sc.max_num_batched_tokens;
+    env.kv_type = config.kv_type;
+    WEFT_ASSIGN_OR_RETURN(core->proposer_, MakeProposer(config.spec, env));
+    if (config.spec.governor) core->governor_ = std::make_unique<SpecGovernor>();
+  }
   RunnerOptions ro;
   ro.max_tokens_per_step = sc.max_num_batched_tokens;
   ro.max_logit_rows = sc.max_num_seqs + sc.max_draft_tokens_per_step;
@@ -82,6 +94,14 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
       static_cast<int64_t>(core->runner_->KvShape(1, config.block_size, config.kv_type).TotalBytes());
   int64_t bytes = config.kv_cache_bytes;
   if (bytes <= 0) bytes = static_cast<int64_t>(static_cast<double>(AvailableMemoryBytes()) * config.kv_cache_fraction);
+  // A draft model's KV comes out of the same budget: both caches get the same number of
+  // blocks (spec/draft_model_proposer.h).
+  const int64_t draft_bytes_per_token = core->proposer_ ? core->proposer_->KvBytesPerToken() : 0;
+  if (draft_bytes_per_token > 0) {
+    const int64_t target_per_token = bytes_per_block / config.block_size;
+    bytes = static_cast<int64_t>(static_cast<double>(bytes) * static_cast<double>(target_per_token) /
+                                 static_cast<double>(target_per_token + draft_bytes_per_token));
+  }
   const int64_t blocks_per_seq = (core->max_model_len_ + config.block_size - 1) / config.block_size;
   int64_t num_blocks = std::min<int64_t>(bytes / bytes_per_block, blocks_per_seq * sc.max_num_seqs);
   if (num_blocks < blocks_per_seq && num_blocks < 2) {
@@ -91,6 +111,8 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   }
   WEFT_ASSIGN_OR_RETURN(core->storage_,
                         KvCacheStorage::Create(core->runner_->KvShape(num_blocks, config.block_size, config.kv_type)));
+  if (draft_bytes_per_token > 0) WEFT_RETURN_IF_ERROR(core->proposer_->ReserveKv(num_blocks));
+  core->spec_kv_bytes_ = draft_bytes_per_token * num_blocks * config.block_size;
   KvCacheConfig kc;
   kc.num_blocks = static_cast<int32_t>(num_blocks);
   kc.block_size = config.block_size;
@@ -106,6 +128,7 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   core->sampled_.reserve(static_cast<size_t>(ro.max_logit_rows) * 2);
   core->counts_.reserve(static_cast<size_t>(ro.max_logit_rows) * 2);
   core->results_.reserve(static_cast<size_t>(ro.max_logit_rows) * 2);
+  core->draft_slots_.reserve(static_cast<size_t>(sc.max_num_seqs));
   core->next_seed_ = config.seed != 0 ? config.seed : static_cast<uint64_t>(NowNs());
   return core;
 }
@@ -162,6 +185,7 @@ void EngineCore::FinishSample(RequestState& req, SampleState& s, RequestFinish f
   if (s.done) return;
   s.done = true;
   ++req.num_done;
+  if (proposer_ != nullptr) proposer_->Release(reinterpret_cast<uintptr_t>(s.seq.get()));
   piece.finish = finish;
   piece.sample_index = s.seq->sample_index;
   piece.num_prompt_tokens = s.seq->num_prompt_tokens;
@@ -286,6 +310,8 @@ void EngineCore::ProposeDrafts() {
   int32_t decoding = 0;
   for (const Sequence* s : scheduler_->running()) decoding += s->num_uncomputed() == 1 ? 1 : 0;
   int32_t room = config_.spec.max_batch_tokens - decoding;
+  if (governor_ != nullptr && !governor_->drafting()) room = 0;  // measured slower: not now
+  draft_slots_.clear();
   for (Sequence* s : scheduler_->running()) {
     s->draft.clear();
     if (room <= 0 || s->num_uncomputed() != 1 || !s->group.empty()) continue;
@@ -298,9 +324,21 @@ void EngineCore::ProposeDrafts() {
     }
     const int32_t k = std::min({st->draft_len, room, s->max_tokens - s->num_generated() - 1});
     if (k <= 0) continue;
-    proposer_->Propose(s->tokens, s->num_prompt_tokens, k, s->draft);
-    room -= static_cast<int32_t>(s->draft.size());
+    if (proposer_->drafts_in_batches()) {
+      // Batched: the room is taken at the asked length (a model drafts them all).
+      draft_slots_.push_back({reinterpret_cast<uintptr_t>(s), s->tokens, s->num_prompt_tokens, k, &s->draft});
+      room -= k;
+    } else {
+      const auto t0 = std::chrono::steady_clock::now();
+      proposer_->Propose(s->tokens, s->num_prompt_tokens, k, s->draft);
+      spec_draft_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      room -= static_cast<int32_t>(s->draft.size());
+    }
   }
+  if (draft_slots_.empty()) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  proposer_->ProposeBatch(draft_slots_);
+  spec_draft_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void EngineCore::SampleEntry(const ScheduledSequence& e, size_t n_vocab) {
@@ -395,6 +433,8 @@ Status EngineCore::Step() {
   ++steps_;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   step_seconds_total_ += seconds;
+  if (governor_ != nullptr) governor_->Record(decode_only, static_cast<int64_t>(sampled_.size()), seconds,
+                                              static_cast<int32_t>(out.seqs.size()));
   if (decode_only) {
     ++decode_steps_;
     decode_tokens_ += static_cast<int64_t>(sampled_.size());
@@ -436,6 +476,13 @@ EngineStats EngineCore::Stats() const {
   s.spec_passes = spec_passes_;
   s.spec_draft_tokens = spec_draft_tokens_;
   s.spec_accepted_tokens = spec_accepted_tokens_;
+  s.spec_draft_seconds = spec_draft_seconds_;
+  s.spec_kv_bytes = spec_kv_bytes_;
+  if (governor_ != nullptr) {
+    s.spec_governor_probes = governor_->probes();
+    s.spec_governor_flips = governor_->flips();
+    s.spec_governor_drafting = governor_->prefers_drafting();
+  }
   s.moe = runner_->model().moe_stats();
   if (const dist::Communicator* comm = runner_->model().communicator()) {
     s.tp_size = comm->size();

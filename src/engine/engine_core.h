@@ -19,6 +19,7 @@
 #include "sampling/stop_strings.h"
 #include "sched/scheduler.h"
 #include "spec/proposer.h"
+#include "spec/spec_governor.h"
 #include "tokenizer/streaming_detokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -117,6 +118,10 @@ class EngineCore {
   double decode_seconds_ = 0;
   std::unique_ptr<Proposer> proposer_;  // null: no speculative decoding
   int64_t spec_passes_ = 0, spec_draft_tokens_ = 0, spec_accepted_tokens_ = 0;
+  double spec_draft_seconds_ = 0;  // in the proposer
+  int64_t spec_kv_bytes_ = 0;      // the proposer's own KV cache
+  std::vector<DraftSlot> draft_slots_;  // ProposeDrafts' scratch
+  std::unique_ptr<SpecGovernor> governor_;  // null: drafting whenever the rules allow
 };
 
 }  // namespace weft

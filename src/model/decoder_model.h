@@ -57,6 +57,7 @@ class DecoderModel : public Model {
 
  protected:
   const LlamaWeights& weights() const { return *w_; }
+  const std::shared_ptr<const LlamaWeights>& weights_ptr() const { return w_; }
 
  private:
   std::string arch_;

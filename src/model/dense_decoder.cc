@@ -9,6 +9,10 @@
 // Shapes: T tokens of the batch, R = logit rows; see DecoderActivations.
 #include "model/dense_decoder.h"
 
+#include <fmt/format.h>
+
+#include <vector>
+
 #include "model/decoder_model.h"
 #include "model/layer_blocks.h"
 #include "model/moe_block.h"
@@ -49,7 +53,36 @@ class DenseDecoderModel final : public DecoderModel {
                ModelActivations& act, float* logits) const override {
     DenseDecoderForward(ctx, weights(), config(), batch, cache, static_cast<DecoderActivations&>(act), logits, nullptr);
   }
+  StatusOr<std::shared_ptr<const Model>> WithoutLayers(std::span<const int64_t> skip) const override;
 };
+
+// The layers keep their own per-layer settings only where none depends on the index: a
+// window pattern (l + 1) % p or dense lead layers would move with the renumbering, and
+// a mixture of experts' routing counters are per layer index; those are refused.
+StatusOr<std::shared_ptr<const Model>> DenseDecoderModel::WithoutLayers(std::span<const int64_t> skip) const {
+  const ModelConfig& c = config();
+  if (c.is_moe() || c.sliding_window_pattern > 1) {
+    return UnimplementedError(fmt::format("skipping layers of this {} model is not supported (a mixture of experts "
+                                          "or a per-layer window pattern numbers its layers)",
+                                          std::string(architecture())));
+  }
+  std::vector<bool> skipped(static_cast<size_t>(c.n_layer), false);
+  for (const int64_t l : skip) {
+    if (l < 0 || l >= c.n_layer) {
+      return InvalidArgumentError(fmt::format("layer {} to skip is not in [0, {})", l, c.n_layer));
+    }
+    skipped[static_cast<size_t>(l)] = true;
+  }
+  std::vector<int64_t> keep;
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    if (!skipped[static_cast<size_t>(l)]) keep.push_back(l);
+  }
+  if (keep.empty()) return InvalidArgumentError(fmt::format("skipping all {} layers leaves no model", c.n_layer));
+  ModelConfig sub = c;
+  sub.n_layer = static_cast<int64_t>(keep.size());
+  return std::shared_ptr<const Model>(std::make_shared<DenseDecoderModel>(
+      architecture(), LlamaWeights::LayerSubset(weights_ptr(), keep), std::move(sub)));
+}
 
 }  // namespace
 

@@ -288,4 +288,21 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   return std::shared_ptr<const LlamaWeights>(std::move(w));
 }
 
+std::shared_ptr<const LlamaWeights> LlamaWeights::LayerSubset(std::shared_ptr<const LlamaWeights> full,
+                                                              std::span<const int64_t> keep) {
+  auto w = std::shared_ptr<LlamaWeights>(new LlamaWeights());
+  w->file_ = full->file_;
+  w->token_embd_ = full->token_embd_;
+  w->output_ = full->output_;
+  w->output_norm_ = full->output_norm_;
+  w->rope_freq_factors_ = full->rope_freq_factors_;
+  w->pack_panels_ = full->pack_panels_;
+  w->experts_on_disk_ = full->experts_on_disk_;
+  w->tp_size_ = full->tp_size_;
+  w->tp_rank_ = full->tp_rank_;
+  for (const int64_t l : keep) w->layers_.push_back(full->layers_.at(static_cast<size_t>(l)));
+  w->owner_ = std::move(full);
+  return w;
+}
+
 }  // namespace weft

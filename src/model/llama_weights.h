@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "kernels/panel_layout.h"
@@ -98,6 +99,12 @@ class LlamaWeights {
   }
   int num_panel_packed() const { return static_cast<int>(packed_.size()); }
 
+  // The same weights with only layers `keep` (increasing indices into layers()), for a
+  // self-speculative draft (spec/draft_model_proposer.h): every tensor is `full`'s,
+  // which the result keeps alive; nothing is copied.
+  static std::shared_ptr<const LlamaWeights> LayerSubset(std::shared_ptr<const LlamaWeights> full,
+                                                         std::span<const int64_t> keep);
+
  private:
   LlamaWeights() = default;
   const TensorView* Matrix(const TensorView* t);
@@ -138,6 +145,7 @@ class LlamaWeights {
   int tp_size_ = 1;
   int tp_rank_ = 0;
   std::vector<std::vector<uint8_t>> column_parts_;  // ColumnPart's copies (before packing)
+  std::shared_ptr<const LlamaWeights> owner_;  // LayerSubset: the full weights it views
 };
 
 }  // namespace weft

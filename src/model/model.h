@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -88,6 +89,14 @@ class Model {
   virtual const TensorView& OutputMatrix() const = 0;
   // A mixture of experts' routing counts and expert-cache figures; nullopt for a dense model.
   virtual std::optional<MoeStats> moe_stats() const { return std::nullopt; }
+
+  // Self-speculative decoding's draft (Draft & Verify; spec/draft_model_proposer.h): this
+  // model with the layers in `skip` (indices, any order) left out — their residual passes
+  // through unchanged — sharing every weight (zero-copy). The result has n_layer minus
+  // the skipped layers and needs its own KV cache of that many layers. Unimplemented
+  // (naming the architecture) where an architecture does not offer it; InvalidArgument
+  // for an index out of range or a skip set that leaves no layer.
+  virtual StatusOr<std::shared_ptr<const Model>> WithoutLayers(std::span<const int64_t> skip) const;
 
   // Tensors repacked at bind time (Panel16 or F32 copies), for reports and tests.
   virtual int num_repacked() const = 0;

@@ -149,6 +149,11 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
   metric("gauge", "weft_spec_decode_tokens_per_pass",
          "Tokens produced per target pass of the sequences that verified a draft (mean accepted + 1).", "",
          s.spec_tokens_per_pass());
+  metric("counter", "weft_spec_decode_draft_seconds_total",
+         "Seconds the proposer took (a draft model's forward passes); divide by the step time for its share.", "",
+         s.spec_draft_seconds);
+  metric("gauge", "weft_spec_decode_draft_kv_bytes", "Bytes of a draft model's own KV cache (out of the KV budget).",
+         "", static_cast<double>(s.spec_kv_bytes));
   // weft's own, where vLLM has none.
   metric("gauge", "weft_num_requests_in_flight", "HTTP generation requests being served.", "",
          static_cast<double>(in_flight));

@@ -3,6 +3,11 @@
 // decides only speed, never the output distribution. A proposer is deterministic given the
 // tokens (q is a point mass on each draft token, which is what Verify's rule assumes).
 //
+// Two kinds: stateless ones (n-gram) implement Propose; model-backed ones (a draft model,
+// the target with layers skipped: spec/draft_model_proposer.h) keep a KV cache per
+// sequence, so the engine calls ProposeBatch with a key per sequence (stable while the
+// sequence lives) and Release(key) when the sequence ends.
+//
 // Adding a proposer = one new file implementing Proposer + a case in MakeProposer
 // (spec/spec_config.cc) + its test.
 // Thread-safety: used by the engine thread only.
@@ -14,7 +19,18 @@
 #include <string>
 #include <vector>
 
+#include "weft/status.h"
+
 namespace weft {
+
+// One sequence's drafting request in a batch.
+struct DraftSlot {
+  uint64_t key = 0;                  // the sequence's identity (engine: its Sequence's address)
+  std::span<const int32_t> tokens;   // prompt then generated tokens
+  int32_t num_prompt_tokens = 0;
+  int32_t max_draft = 0;             // append at most this many (>= 1)
+  std::vector<int32_t>* draft = nullptr;  // cleared by the caller; the proposer appends
+};
 
 class Proposer {
  public:
@@ -24,6 +40,24 @@ class Proposer {
   // which the caller cleared. Appending nothing is always allowed (no speculation this step).
   virtual void Propose(std::span<const int32_t> tokens, int32_t num_prompt_tokens, int32_t max_draft,
                        std::vector<int32_t>& draft) = 0;
+  // Drafts for several sequences at once (a model-backed proposer runs them as one
+  // batch). Default: Propose for each.
+  virtual void ProposeBatch(std::span<const DraftSlot> slots) {
+    for (const DraftSlot& s : slots) Propose(s.tokens, s.num_prompt_tokens, s.max_draft, *s.draft);
+  }
+  // True when ProposeBatch is worth calling once for all sequences (a model runs them as
+  // one batch); false: the engine calls Propose per sequence, in turn.
+  virtual bool drafts_in_batches() const { return false; }
+  // The sequence `key` ended: forget what is kept for it. Default: nothing kept.
+  virtual void Release(uint64_t key) { (void)key; }
+  // KV cache of the proposer's own model, bytes per token (0: it has none). The engine
+  // takes it out of the KV budget (EngineCore::Create) and gives the proposer as many
+  // token slots as the target's cache has, with ReserveKv.
+  virtual int64_t KvBytesPerToken() const { return 0; }
+  virtual Status ReserveKv(int64_t num_blocks) {
+    (void)num_blocks;
+    return Status::Ok();
+  }
   virtual std::string name() const = 0;
 };
 

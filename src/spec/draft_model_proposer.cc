@@ -1,0 +1,238 @@
+#include "spec/draft_model_proposer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "base/check.h"
+
+namespace weft {
+namespace {
+constexpr uint64_t kSingleKey = std::numeric_limits<uint64_t>::max();  // Propose's sequence
+}  // namespace
+
+DraftModelProposer::DraftModelProposer(std::shared_ptr<const Model> draft, std::string name,
+                                       const DraftModelOptions& options)
+    : model_(std::move(draft)), name_(std::move(name)), options_(options) {}
+
+DraftModelProposer::~DraftModelProposer() = default;
+
+StatusOr<std::unique_ptr<DraftModelProposer>> DraftModelProposer::Create(std::shared_ptr<const Model> draft,
+                                                                         std::string name,
+                                                                         const DraftModelOptions& options) {
+  if (options.max_seqs <= 0 || options.max_draft <= 0 || options.max_model_len <= 0 || options.block_size <= 0) {
+    return InvalidArgumentError("a draft model needs positive sequence, draft, length and block limits");
+  }
+  auto p = std::unique_ptr<DraftModelProposer>(new DraftModelProposer(std::move(draft), std::move(name), options));
+  p->max_len_ = static_cast<int32_t>(std::min<int64_t>(options.max_model_len, p->model_->config().context_length));
+  RunnerOptions ro;
+  // A catch-up chunk, or one token per drafting sequence.
+  ro.max_tokens_per_step = std::max(options.max_tokens_per_step, options.max_seqs);
+  ro.max_logit_rows = options.max_seqs;
+  ro.threads = options.threads;
+  WEFT_ASSIGN_OR_RETURN(p->runner_, ModelRunner::Create(p->model_, ro));
+  const auto step = static_cast<size_t>(ro.max_tokens_per_step);
+  p->tokens_.reserve(step);
+  p->positions_.reserve(step);
+  p->slots_.reserve(step);
+  p->query_start_.reserve(static_cast<size_t>(options.max_seqs) + 1);
+  p->seq_len_.reserve(static_cast<size_t>(options.max_seqs));
+  p->logit_rows_.reserve(static_cast<size_t>(options.max_seqs));
+  p->batch_tracks_.reserve(static_cast<size_t>(options.max_seqs));
+  p->active_.reserve(static_cast<size_t>(options.max_seqs));
+  p->logits_.resize(static_cast<size_t>(options.max_seqs) * static_cast<size_t>(p->model_->config().n_vocab));
+  return p;
+}
+
+int64_t DraftModelProposer::KvBytesPerToken() const {
+  return static_cast<int64_t>(runner_->KvShape(1, options_.block_size, options_.kv_type).BytesPerToken());
+}
+
+Status DraftModelProposer::ReserveKv(int64_t num_blocks) {
+  // At least one sequence of the longest length with a full draft must fit.
+  const int64_t per_seq = (max_len_ + options_.max_draft + options_.block_size - 1) / options_.block_size;
+  num_blocks = std::max(num_blocks, std::min<int64_t>(per_seq, 2));
+  WEFT_ASSIGN_OR_RETURN(storage_,
+                        KvCacheStorage::Create(runner_->KvShape(num_blocks, options_.block_size, options_.kv_type)));
+  KvCacheConfig kc;
+  kc.num_blocks = static_cast<int32_t>(num_blocks);
+  kc.block_size = options_.block_size;
+  kc.enable_prefix_caching = false;
+  kc.max_model_len = max_len_ + options_.max_draft;
+  kv_ = std::make_unique<KvCacheManager>(kc);
+  // Tables reserve capacity when created (Track), the step path then allocates nothing
+  // but new map nodes for new sequences.
+  tracks_.reserve(static_cast<size_t>(options_.max_seqs) * 2);
+  return Status::Ok();
+}
+
+void DraftModelProposer::Release(uint64_t key) { Drop(key); }
+
+void DraftModelProposer::Drop(uint64_t key) {
+  auto it = tracks_.find(key);
+  if (it == tracks_.end()) return;
+  kv_->Free(it->second.kv);
+  tracks_.erase(it);
+}
+
+bool DraftModelProposer::Reserve(Track& t, int32_t from, int32_t need, uint64_t batch_start) {
+  while (!kv_->Allocate(t.kv, from, need, copies_)) {
+    // Evict the least recently used track that is not drafting in this call.
+    auto victim = tracks_.end();
+    for (auto it = tracks_.begin(); it != tracks_.end(); ++it) {
+      if (it->second.last_use >= batch_start || it->second.kv.empty()) continue;
+      if (victim == tracks_.end() || it->second.last_use < victim->second.last_use) victim = it;
+    }
+    if (victim == tracks_.end()) return false;
+    kv_->Free(victim->second.kv);
+    victim->second.tokens.clear();
+    ++evictions_;
+  }
+  WEFT_CHECK(copies_.empty(), "the draft KV cache shares no block, yet Allocate asked for {} copies", copies_.size());
+  return true;
+}
+
+void DraftModelProposer::Propose(std::span<const int32_t> tokens, int32_t num_prompt_tokens, int32_t max_draft,
+                                 std::vector<int32_t>& draft) {
+  const DraftSlot slot{kSingleKey, tokens, num_prompt_tokens, max_draft, &draft};
+  ProposeBatch(std::span<const DraftSlot>(&slot, 1));
+}
+
+void DraftModelProposer::AddToBatch(Track& t, std::span<const int32_t> tokens, int32_t first_position,
+                                    bool want_logits) {
+  const auto n = static_cast<int32_t>(tokens.size());
+  const int32_t bs = options_.block_size;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t pos = first_position + i;
+    tokens_.push_back(tokens[static_cast<size_t>(i)]);
+    positions_.push_back(pos);
+    slots_.push_back(static_cast<int64_t>(t.kv.blocks[static_cast<size_t>(pos / bs)]) * bs + pos % bs);
+  }
+  query_start_.push_back(static_cast<int32_t>(tokens_.size()));
+  seq_len_.push_back(first_position + n);
+  if (want_logits) logit_rows_.push_back(static_cast<int32_t>(tokens_.size()) - 1);
+  batch_tracks_.push_back(&t);
+}
+
+void DraftModelProposer::RunBatch() {
+  // Block tables padded to the widest one in this batch.
+  int32_t width = 1;
+  for (const Track* t : batch_tracks_) width = std::max(width, t->kv.num_blocks());
+  block_table_.assign(batch_tracks_.size() * static_cast<size_t>(width), 0);
+  for (size_t s = 0; s < batch_tracks_.size(); ++s) {
+    std::copy(batch_tracks_[s]->kv.blocks.begin(), batch_tracks_[s]->kv.blocks.end(),
+              block_table_.begin() + static_cast<std::ptrdiff_t>(s * static_cast<size_t>(width)));
+  }
+  ForwardBatch b;
+  b.tokens = tokens_;
+  b.positions = positions_;
+  b.slot_mapping = slots_;
+  b.query_start = query_start_;
+  b.seq_len = seq_len_;
+  b.block_table = block_table_;
+  b.max_blocks_per_seq = width;
+  b.logit_rows = logit_rows_;
+  const Status s = runner_->Execute(b, *storage_, logits_.data());
+  WEFT_CHECK(s.ok(), "draft model forward pass failed: {}", s.message());
+  ++forward_passes_;
+  computed_tokens_ += static_cast<int64_t>(tokens_.size());
+}
+
+int32_t DraftModelProposer::ArgMax(int32_t row) const {
+  const auto n = static_cast<size_t>(model_->config().n_vocab);
+  const float* r = logits_.data() + static_cast<size_t>(row) * n;
+  return static_cast<int32_t>(std::max_element(r, r + n) - r);  // the first of equal maxima
+}
+
+void DraftModelProposer::ProposeBatch(std::span<const DraftSlot> slots) {
+  WEFT_CHECK(kv_ != nullptr, "DraftModelProposer used before ReserveKv");
+  const uint64_t batch_start = clock_ + 1;
+  active_.clear();
+  for (const DraftSlot& slot : slots) {
+    if (static_cast<int32_t>(active_.size()) == options_.max_seqs) break;
+    const auto n = static_cast<int32_t>(slot.tokens.size());
+    const int32_t k = std::min({slot.max_draft, options_.max_draft, max_len_ - n});
+    if (k <= 0 || n == 0) continue;
+    auto [it, fresh] = tracks_.try_emplace(slot.key);
+    Track& t = it->second;
+    if (fresh) kv_->InitTable(t.kv);
+    t.last_use = ++clock_;
+    // Keep the longest common prefix (accepted drafts); the last token is always computed
+    // again when it is cached (its logits are needed).
+    const size_t limit = std::min(t.tokens.size(), static_cast<size_t>(n - 1));
+    size_t lcp = 0;
+    while (lcp < limit && t.tokens[lcp] == slot.tokens[lcp]) ++lcp;
+    kv_->Truncate(t.kv, static_cast<int32_t>(lcp));
+    t.tokens.resize(lcp);
+    // The context's new tokens, then draft tokens 1 .. k-1 (the k-th is never computed).
+    if (!Reserve(t, static_cast<int32_t>(lcp), n - static_cast<int32_t>(lcp) + k - 1, batch_start)) {
+      Drop(slot.key);
+      continue;
+    }
+    active_.push_back({&t, &slot, k, static_cast<int32_t>(lcp)});
+  }
+  if (active_.empty()) return;
+
+  // Catch-up: each sequence's uncomputed context in ragged batches of at most the step's
+  // tokens; the chunk that ends a context wants its last token's logits (draft token 1).
+  const auto step = static_cast<int32_t>(runner_->options().max_tokens_per_step);
+  for (;;) {
+    tokens_.clear();
+    positions_.clear();
+    slots_.clear();
+    query_start_.assign(1, 0);
+    seq_len_.clear();
+    logit_rows_.clear();
+    batch_tracks_.clear();
+    int32_t room = step;
+    for (Active& a : active_) {
+      const auto n = static_cast<int32_t>(a.slot->tokens.size());
+      if (a.next == n || room == 0) continue;
+      const int32_t m = std::min(room, n - a.next);
+      AddToBatch(*a.track, a.slot->tokens.subspan(static_cast<size_t>(a.next), static_cast<size_t>(m)), a.next,
+                 a.next + m == n);
+      room -= m;
+    }
+    if (batch_tracks_.empty()) break;
+    RunBatch();
+    int32_t row = 0;
+    room = step;
+    for (Active& a : active_) {
+      const auto n = static_cast<int32_t>(a.slot->tokens.size());
+      if (a.next == n || room == 0) continue;
+      const int32_t m = std::min(room, n - a.next);
+      a.track->tokens.insert(a.track->tokens.end(), a.slot->tokens.begin() + a.next,
+                             a.slot->tokens.begin() + a.next + m);
+      a.next += m;
+      room -= m;
+      if (a.next == n) a.slot->draft->push_back(ArgMax(row++));
+    }
+  }
+  // Draft tokens 2 .. k: one batched pass per token over the sequences still drafting.
+  for (;;) {
+    tokens_.clear();
+    positions_.clear();
+    slots_.clear();
+    query_start_.assign(1, 0);
+    seq_len_.clear();
+    logit_rows_.clear();
+    batch_tracks_.clear();
+    for (Active& a : active_) {
+      const auto have = static_cast<int32_t>(a.slot->draft->size());
+      if (have >= a.k) continue;
+      const int32_t pos = static_cast<int32_t>(a.slot->tokens.size()) + have - 1;
+      AddToBatch(*a.track, std::span<const int32_t>(&a.slot->draft->back(), 1), pos, true);
+    }
+    if (batch_tracks_.empty()) break;
+    RunBatch();
+    int32_t row = 0;
+    for (Active& a : active_) {
+      if (static_cast<int32_t>(a.slot->draft->size()) >= a.k) continue;
+      a.track->tokens.push_back(a.slot->draft->back());
+      a.slot->draft->push_back(ArgMax(row++));
+    }
+  }
+}
+
+}  // namespace weft

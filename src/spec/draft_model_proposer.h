@@ -1,0 +1,115 @@
+// DraftModelProposer: speculative decoding with a draft model (Leviathan et al. 2023,
+// Chen et al. 2023): a smaller model with the target's vocabulary drafts k tokens
+// greedily (its argmax: a point mass, which is what SequenceSampler::Verify's rule
+// assumes), and the target verifies them. Also the self-speculative draft (Draft &
+// Verify, Zhang et al. 2023): the target with layers skipped (Model::WithoutLayers).
+//
+// KV: the draft model keeps its own paged KV cache (KvCacheStorage of the draft's layers
+// and heads, with its own KvCacheManager, no prefix caching), one block table per
+// drafting sequence. It is a separate pool because a block of the target's cache has the
+// target's shape (n_layers x n_kv_heads x head_dim) and the draft's differs; the engine
+// takes its bytes out of the same KV budget (EngineCore::Create: the target gets
+// bytes * t / (t + d) for t, d bytes per token, both caches the same number of blocks).
+//
+// Sync: each sequence's draft KV holds the tokens it computed (its context, then the draft
+// tokens but the last). At the next call the longest common prefix with the sequence's
+// tokens stays (accepted draft tokens are already there), the rest is rolled back
+// (KvCacheManager::Truncate: no copy) and the new tokens are computed in one ragged batch
+// for all sequences (chunked to the runner's step size), then one batched pass per draft
+// token. A preempted sequence keeps its draft KV; when the draft pool is full, the least
+// recently drafting sequences' KV is dropped (they recompute it when they draft again),
+// and a sequence that still does not fit drafts nothing that step.
+//
+// Thread-safety: engine thread only (as every Proposer).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kv/kv_cache_manager.h"
+#include "kv/kv_cache_storage.h"
+#include "model/model_runner.h"
+#include "spec/proposer.h"
+
+namespace weft {
+
+struct DraftModelOptions {
+  int threads = 0;                  // the draft runner's compute threads (0: one per core)
+  int block_size = 16;
+  int32_t max_model_len = 0;        // the target's; capped at the draft's context
+  int32_t max_seqs = 64;            // sequences drafting in one call at most
+  int32_t max_draft = 16;           // draft tokens per sequence and call at most
+  int32_t max_tokens_per_step = 512;  // tokens per draft forward pass (catch-up chunks)
+  kernels::KvType kv_type = kernels::KvType::kF16;
+};
+
+class DraftModelProposer final : public Proposer {
+ public:
+  // `draft` must have the target's vocabulary (the caller checks: spec/spec_config.cc).
+  // The KV cache is allocated by ReserveKv.
+  static StatusOr<std::unique_ptr<DraftModelProposer>> Create(std::shared_ptr<const Model> draft, std::string name,
+                                                              const DraftModelOptions& options);
+  ~DraftModelProposer() override;
+
+  void Propose(std::span<const int32_t> tokens, int32_t num_prompt_tokens, int32_t max_draft,
+               std::vector<int32_t>& draft) override;
+  void ProposeBatch(std::span<const DraftSlot> slots) override;
+  bool drafts_in_batches() const override { return true; }
+  void Release(uint64_t key) override;
+  int64_t KvBytesPerToken() const override;
+  Status ReserveKv(int64_t num_blocks) override;
+  std::string name() const override { return name_; }
+
+  // For tests and stats.
+  int32_t num_tracked() const { return static_cast<int32_t>(tracks_.size()); }
+  int32_t num_free_blocks() const { return kv_ ? kv_->num_free_blocks() : 0; }
+  int32_t num_blocks() const { return kv_ ? kv_->config().num_blocks : 0; }
+  int64_t kv_bytes() const { return storage_ ? static_cast<int64_t>(storage_->shape().TotalBytes()) : 0; }
+  int64_t forward_passes() const { return forward_passes_; }
+  int64_t computed_tokens() const { return computed_tokens_; }
+  int64_t evictions() const { return evictions_; }  // sequences whose draft KV was dropped for room
+
+ private:
+  struct Track {
+    KvBlockTable kv;
+    std::vector<int32_t> tokens;  // tokens whose K/V the draft cache holds, in order
+    uint64_t last_use = 0;
+  };
+  struct Active {
+    Track* track;
+    const DraftSlot* slot;
+    int32_t k;      // draft tokens to produce
+    int32_t next;   // next context token to compute (catch-up), == tokens.size() when done
+  };
+  DraftModelProposer(std::shared_ptr<const Model> draft, std::string name, const DraftModelOptions& options);
+  // Reserves the draft KV for `need` tokens from `from`, evicting the least recently
+  // used tracks not drafting in this call; false when it cannot.
+  bool Reserve(Track& t, int32_t from, int32_t need, uint64_t batch_start);
+  void Drop(uint64_t key);
+  // Runs the batch built in the arrays below; writes logits rows to logits_.
+  void RunBatch();
+  void AddToBatch(Track& t, std::span<const int32_t> tokens, int32_t first_position, bool want_logits);
+  int32_t ArgMax(int32_t row) const;
+
+  std::shared_ptr<const Model> model_;
+  std::string name_;
+  DraftModelOptions options_;
+  int32_t max_len_ = 0;
+  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<KvCacheStorage> storage_;
+  std::unique_ptr<KvCacheManager> kv_;
+  std::unordered_map<uint64_t, Track> tracks_;
+  uint64_t clock_ = 0;
+  std::vector<Active> active_;
+  std::vector<BlockCopy> copies_;  // always empty (no sharing); Allocate's out-parameter
+  // One forward pass's arrays (ForwardBatch), reused.
+  std::vector<int32_t> tokens_, positions_, query_start_, seq_len_, block_table_, logit_rows_;
+  std::vector<int64_t> slots_;
+  std::vector<const Track*> batch_tracks_;
+  std::vector<float> logits_;
+  int64_t forward_passes_ = 0, computed_tokens_ = 0, evictions_ = 0;
+};
+
+}  // namespace weft
