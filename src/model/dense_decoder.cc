@@ -49,6 +49,11 @@ class DenseDecoderModel final : public DecoderModel {
                ModelActivations& act, float* logits) const override {
     DenseDecoderForward(ctx, weights(), config(), batch, cache, static_cast<DecoderActivations&>(act), logits, nullptr);
   }
+  std::optional<kernels::RopeParams> KvRope(int64_t layer) const override {
+    (void)layer;  // one RoPE for every layer
+    if (config().rope_dim <= 0) return std::nullopt;
+    return RopeParamsFor(config(), config().rope_theta, weights().rope_freq_factors());
+  }
 };
 
 }  // namespace
