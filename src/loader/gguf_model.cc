@@ -40,6 +40,22 @@ Status ParseRopeScaling(const GgufFile& f, const std::string& a, RopeScaling* ou
   WEFT_ASSIGN_OR_RETURN(auto type, f.FindString(a + ".rope.scaling.type"));
   WEFT_ASSIGN_OR_RETURN(auto factor, f.FindFloat(a + ".rope.scaling.factor"));
   WEFT_ASSIGN_OR_RETURN(auto orig, f.FindInt(a + ".rope.scaling.original_context_length"));
+  WEFT_ASSIGN_OR_RETURN(auto attn_factor, f.FindFloat(a + ".rope.scaling.attn_factor"));
+  if (attn_factor) out->yarn_attn_factor = static_cast<float>(*attn_factor);
+  if (orig) out->original_context = *orig;
+  // LongRoPE (llama.cpp's phi3 files): the two factor sets as tensors, with type
+  // "longrope" or (as this llama.cpp's converter writes them) no type key.
+  if ((!type && f.FindTensor("rope_factors_long.weight") != nullptr) || (type && *type == "longrope")) {
+    if (!orig || *orig <= 0) {
+      return InvalidArgumentError(fmt::format("tensor 'rope_factors_long.weight' (LongRoPE) needs the metadata key "
+                                              "'{}.rope.scaling.original_context_length'", a));
+    }
+    if (f.FindTensor("rope_factors_long.weight") == nullptr || f.FindTensor("rope_factors_short.weight") == nullptr) {
+      return InvalidArgumentError("LongRoPE needs both tensors 'rope_factors_long.weight' and 'rope_factors_short.weight'");
+    }
+    out->type = RopeScalingType::kLongRope;
+    return Status::Ok();
+  }
   if (!type || *type == "none") {
     // Older files give only a linear factor.
     WEFT_ASSIGN_OR_RETURN(auto linear, f.FindFloat(a + ".rope.scale_linear"));
@@ -51,15 +67,12 @@ Status ParseRopeScaling(const GgufFile& f, const std::string& a, RopeScaling* ou
   }
   if (*type == "linear") out->type = RopeScalingType::kLinear;
   else if (*type == "yarn") out->type = RopeScalingType::kYarn;
-  else return UnimplementedError(fmt::format("rope scaling type '{}' is not supported (linear, yarn)", *type));
+  else return UnimplementedError(fmt::format("rope scaling type '{}' is not supported (linear, yarn, longrope)", *type));
   if (factor) out->factor = static_cast<float>(*factor);
-  if (orig) out->original_context = *orig;
   WEFT_ASSIGN_OR_RETURN(auto beta_fast, f.FindFloat(a + ".rope.scaling.yarn_beta_fast"));
   WEFT_ASSIGN_OR_RETURN(auto beta_slow, f.FindFloat(a + ".rope.scaling.yarn_beta_slow"));
-  WEFT_ASSIGN_OR_RETURN(auto attn_factor, f.FindFloat(a + ".rope.scaling.attn_factor"));
   if (beta_fast) out->yarn_beta_fast = static_cast<float>(*beta_fast);
   if (beta_slow) out->yarn_beta_slow = static_cast<float>(*beta_slow);
-  if (attn_factor) out->yarn_attn_factor = static_cast<float>(*attn_factor);
   return Status::Ok();
 }
 

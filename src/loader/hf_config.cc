@@ -328,8 +328,40 @@ Status ParseRopeScaling(const json& root, const std::string& source, int64_t max
     s.factor = static_cast<float>(factor);
     s.llama3_low_freq_factor = static_cast<float>(low);
     s.llama3_high_freq_factor = static_cast<float>(high);
+  } else if (*kind == "longrope" || *kind == "su") {
+    // Phi-3-128k / Phi-3.5: per-pair divisors for short and long contexts; the factor is
+    // the context extension (max_position_embeddings / original), which sets the default
+    // attention factor as transformers and llama.cpp's converter compute it.
+    s.type = RopeScalingType::kLongRope;
+    auto orig_root = root.find("original_max_position_embeddings");
+    const int64_t orig_default =
+        orig_root != root.end() && orig_root->is_number_integer() ? orig_root->get<int64_t>() : int64_t{0};
+    WEFT_ASSIGN_OR_RETURN(s.original_context, r.Int("original_max_position_embeddings",
+                                                    orig_default > 0 ? std::optional<int64_t>(orig_default) : std::nullopt,
+                                                    1, kMaxContext));
+    WEFT_ASSIGN_OR_RETURN(double factor, r.Number("factor", static_cast<double>(max_positions) /
+                                                                static_cast<double>(s.original_context),
+                                                  1e-6, 1e6));
+    const double default_attn =
+        factor > 1.0 ? std::sqrt(1.0 + std::log(factor) / std::log(static_cast<double>(s.original_context))) : 1.0;
+    WEFT_ASSIGN_OR_RETURN(double attn_factor, r.Number("attention_factor", default_attn, 0.0, 1e6));
+    s.factor = static_cast<float>(factor);
+    s.yarn_attn_factor = static_cast<float>(attn_factor);
+    for (auto [key, dst] : {std::pair{"long_factor", &s.longrope_long_factors},
+                            std::pair{"short_factor", &s.longrope_short_factors}}) {
+      auto f = it->find(key);
+      if (f == it->end() || !f->is_array() || f->empty()) return r.Error(key, "must be a non-empty array of numbers");
+      for (const json& v : *f) {
+        if (!v.is_number() || !(v.get<double>() > 0.0)) return r.Error(key, "must hold positive numbers only");
+        dst->push_back(static_cast<float>(v.get<double>()));
+      }
+    }
+    if (s.longrope_long_factors.size() != s.longrope_short_factors.size()) {
+      return r.Error("long_factor", fmt::format("has {} values, short_factor {}", s.longrope_long_factors.size(),
+                                                s.longrope_short_factors.size()));
+    }
   } else {
-    return UnimplementedError(fmt::format("{}: rope_scaling type '{}' is not supported (supported: linear, yarn, llama3)",
+    return UnimplementedError(fmt::format("{}: rope_scaling type '{}' is not supported (supported: linear, yarn, llama3, longrope)",
                                           source, *kind));
   }
   *out = s;

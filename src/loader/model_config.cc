@@ -10,6 +10,7 @@ std::string_view RopeScalingName(RopeScalingType t) {
     case RopeScalingType::kLinear: return "linear";
     case RopeScalingType::kYarn: return "yarn";
     case RopeScalingType::kLlama3: return "llama3";
+    case RopeScalingType::kLongRope: return "longrope";
   }
   return "?";
 }

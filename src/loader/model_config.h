@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace weft {
 
@@ -14,7 +15,9 @@ enum class RopeStyle : uint8_t {
   kNeox,         // pairs (i, i + rope_dim/2), "rotate half": GGUF qwen2/qwen3
 };
 
-enum class RopeScalingType : uint8_t { kNone, kLinear, kYarn, kLlama3 };
+// kLongRope: Phi-3-128k / Phi-3.5's per-pair divisors, one set for contexts up to
+// original_context ("short") and one beyond ("long"): see model/rope_freq_factors.h.
+enum class RopeScalingType : uint8_t { kNone, kLinear, kYarn, kLlama3, kLongRope };
 
 // How a mixture of experts' router turns its logits into expert scores.
 enum class ExpertGating : uint8_t {
@@ -24,11 +27,18 @@ enum class ExpertGating : uint8_t {
 
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::kNone;
-  float factor = 1.0f;               // context extension factor (linear, yarn, llama3)
-  int64_t original_context = 0;      // the context the model was trained with (yarn, llama3)
+  float factor = 1.0f;               // context extension factor (linear, yarn, llama3, longrope)
+  int64_t original_context = 0;      // the context the model was trained with (yarn, llama3, longrope)
   float yarn_beta_fast = 32.0f;
   float yarn_beta_slow = 1.0f;
+  // Multiplier on RoPE's cos and sin, so on q and k (scores: its square). YaRN's
+  // attention_factor; LongRoPE's sqrt(1 + ln(factor) / ln(original_context)); GGUF's
+  // <arch>.rope.scaling.attn_factor.
   float yarn_attn_factor = 1.0f;
+  // LongRoPE from config.json ([rope_dim / 2] each); GGUF files carry them as the tensors
+  // rope_factors_long.weight / rope_factors_short.weight instead, and these stay empty.
+  std::vector<float> longrope_long_factors;
+  std::vector<float> longrope_short_factors;
   float llama3_low_freq_factor = 1.0f;
   float llama3_high_freq_factor = 4.0f;
   bool operator==(const RopeScaling&) const = default;

@@ -63,6 +63,8 @@ kernels::RopeParams RopeParamsFor(const ModelConfig& c, float theta, const float
     case RopeScalingType::kYarn: p.scaling = kernels::RopeScaling::kYarn; break;
     // Llama 3.1: per-pair divisors only (LlamaWeights::rope_freq_factors).
     case RopeScalingType::kLlama3: p.scaling = kernels::RopeScaling::kNone; break;
+    // LongRoPE: divisors (long or short set) and attn_factor on cos/sin only.
+    case RopeScalingType::kLongRope: p.scaling = kernels::RopeScaling::kNone; break;
   }
   p.freq_factors = freq_factors;
   p.factor = c.rope_scaling.factor;

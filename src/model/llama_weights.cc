@@ -195,6 +195,23 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   } else if (c.rope_scaling.type == RopeScalingType::kLlama3) {
     w->float_buffers_.push_back(Llama3RopeFreqFactors(c.rope_scaling, static_cast<int>(c.rope_dim), c.rope_theta));
     w->rope_freq_factors_ = w->float_buffers_.back().data();
+  } else if (c.rope_scaling.type == RopeScalingType::kLongRope) {
+    const bool use_long = LongRopeUsesLongFactors(c.rope_scaling, c.context_length);
+    const char* tensor = use_long ? "rope_factors_long.weight" : "rope_factors_short.weight";
+    const std::vector<float>& given =
+        use_long ? c.rope_scaling.longrope_long_factors : c.rope_scaling.longrope_short_factors;
+    const TensorView* f = find(tensor);
+    const int64_t n = f != nullptr ? f->NumElements() : static_cast<int64_t>(given.size());
+    if (n != c.rope_dim / 2) {
+      return InvalidArgumentError(fmt::format("{}: LongRoPE {} factors: {} values; rope_dim {} needs {}", file->path(),
+                                              use_long ? "long" : "short", n, c.rope_dim, c.rope_dim / 2));
+    }
+    if (f != nullptr) {
+      w->rope_freq_factors_ = w->Floats(f);
+    } else {
+      w->float_buffers_.push_back(given);
+      w->rope_freq_factors_ = w->float_buffers_.back().data();
+    }
   }
   w->layers_.resize(static_cast<size_t>(c.n_layer));
   for (int64_t i = 0; i < c.n_layer; ++i) {

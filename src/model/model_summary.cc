@@ -12,6 +12,7 @@
 #include "loader/gguf_model.h"
 #include "loader/weight_check.h"
 #include "model/model_registry.h"
+#include "model/rope_freq_factors.h"
 
 namespace weft {
 namespace {
@@ -182,8 +183,14 @@ std::string FormatModelSummary(const ModelSummary& s) {
       }
       line("kv per token:", per_type + " bytes (--kv-type)");
     }
-    line("rope:", fmt::format("theta {:g}, {} dims, {}", c.rope_theta, c.rope_dim,
-                              c.rope_style == RopeStyle::kNeox ? "neox (half rotation)" : "interleaved"));
+    std::string scaling;
+    if (c.rope_scaling.type == RopeScalingType::kLongRope) {
+      scaling = fmt::format(", longrope ({} factors: context {} vs original {}; cos/sin x {:.4g})",
+                            LongRopeUsesLongFactors(c.rope_scaling, c.context_length) ? "long" : "short",
+                            c.context_length, c.rope_scaling.original_context, c.rope_scaling.yarn_attn_factor);
+    }
+    line("rope:", fmt::format("theta {:g}, {} dims, {}{}", c.rope_theta, c.rope_dim,
+                              c.rope_style == RopeStyle::kNeox ? "neox (half rotation)" : "interleaved", scaling));
   } else {
     line("config:", "unavailable: " + s.config_error);
   }

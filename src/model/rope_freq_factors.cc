@@ -24,4 +24,8 @@ std::vector<float> Llama3RopeFreqFactors(const RopeScaling& s, int rope_dim, flo
   return out;
 }
 
+bool LongRopeUsesLongFactors(const RopeScaling& scaling, int64_t context_length) {
+  return context_length > scaling.original_context;
+}
+
 }  // namespace weft

@@ -107,7 +107,7 @@ def uninterleave(data, ne, head_dim):
     return out
 
 
-def config_json(meta):
+def config_json(meta, W):
     A = meta["general.architecture"]
     g = lambda k, d=None: meta.get(A + "." + k, d)
     window = g("attention.sliding_window", 0)
@@ -152,6 +152,10 @@ def config_json(meta):
                                  "beta_fast": 32, "beta_slow": 1, "mscale": mscale, "mscale_all_dim": mscale}
     elif A == "phi3":
         c.update(model_type="phi3", hidden_act="silu", sliding_window=window or None)
+        if "rope_factors_long.weight" in W:  # LongRoPE, as Phi-3.5's config.json
+            c["original_max_position_embeddings"] = g("rope.scaling.original_context_length")
+            c["rope_scaling"] = {"type": "longrope", "long_factor": W["rope_factors_long.weight"][1],
+                                 "short_factor": W["rope_factors_short.weight"][1]}
     elif A == "llama":
         c.update(model_type="mistral" if window else "llama", hidden_act="silu", sliding_window=window or None)
     elif A in ("qwen2", "qwen3"):
@@ -179,11 +183,13 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     A = meta["general.architecture"]
     gemma = A.startswith("gemma")
-    cfg = config_json(meta)
+    cfg = config_json(meta, W)
     cfg["tie_word_embeddings"] = "output.weight" not in W
     head_dim = cfg.get("head_dim")
     header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
     for name, (ne, data) in W.items():
+        if name.startswith("rope_factors_"):  # LongRoPE: in config.json's rope_scaling
+            continue
         if A == "llama" and name.split(".")[-2] in ("attn_q", "attn_k"):
             data = uninterleave(data, ne, head_dim)
         if gemma and name.endswith("norm.weight"):

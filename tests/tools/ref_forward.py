@@ -103,20 +103,24 @@ def matvec(t, x):
     return [sum(data[r * n_in + j] * x[j] for j in range(n_in)) for r in range(n_out)]
 
 
-def rope(v, pos, theta, rope_dim, neox, yarn=None):
+def rope(v, pos, theta, rope_dim, neox, yarn=None, divisors=None, mag=1.0):
     """yarn = (factor, original context, beta_fast, beta_slow): YaRN's blend of interpolated
-    and original frequencies per pair, at unit magnitude (DeepSeek scales the scores)."""
+    and original frequencies per pair, at unit magnitude (DeepSeek scales the scores).
+    divisors: per pair, the angle is divided by it (LongRoPE's factors); mag multiplies
+    cos and sin (LongRoPE's attention factor)."""
     v = list(v)
     half = rope_dim // 2
     for i in range(half):
         angle = pos * theta ** (-2.0 * i / rope_dim)
+        if divisors:
+            angle /= divisors[i]
         if yarn:
             factor, orig, beta_fast, beta_slow = yarn
             corr = lambda beta: rope_dim * math.log(orig / (beta * 2 * math.pi)) / (2 * math.log(theta))
             low, high = max(0, math.floor(corr(beta_fast))), min(rope_dim - 1, math.ceil(corr(beta_slow)))
             ramp = 1 - min(1.0, max(0.0, (i - low) / max(0.001, high - low)))
             angle = angle / factor * (1 - ramp) + angle * ramp
-        c, s = math.cos(angle), math.sin(angle)
+        c, s = mag * math.cos(angle), mag * math.sin(angle)
         a, b = (i, i + half) if neox else (2 * i, 2 * i + 1)
         v[a], v[b] = v[a] * c - v[b] * s, v[a] * s + v[b] * c
     return v
@@ -240,6 +244,13 @@ def forward(meta, W, ids, kv_f16):
     scale = 1.0 / math.sqrt(hd)  # Gemma: query_pre_attn_scalar = head_dim at these shapes
     act_fn = gelu_tanh if gemma else silu
     neox = A in ("qwen2", "qwen3", "gemma2", "gemma3", "qwen2moe", "qwen3moe", "olmoe", "phi3")
+    # LongRoPE (Phi-3-128k, Phi-3.5): the long divisors when the model's context exceeds
+    # the original one, else the short ones; cos and sin times the attention factor.
+    divisors, mag = None, 1.0
+    if "rope_factors_long.weight" in W:
+        long_ = g("context_length") > g("rope.scaling.original_context_length")
+        divisors = W["rope_factors_long.weight" if long_ else "rope_factors_short.weight"][1]
+        mag = g("rope.scaling.attn_factor", 1.0)
     n_used = g("expert_used_count", 0)
     (_, V), emb = W["token_embd.weight"]
     out = W.get("output.weight", W["token_embd.weight"])
@@ -286,8 +297,8 @@ def forward(meta, W, ids, kv_f16):
             if p + "attn_q_norm.weight" in W and A != "olmoe":
                 heads_q = [rmsnorm(t, W[p + "attn_q_norm.weight"][1], eps) for t in heads_q]
                 heads_k = [rmsnorm(t, W[p + "attn_k_norm.weight"][1], eps) for t in heads_k]
-            heads_q = [rope(t, pos, lt, rope_dim, neox) for t in heads_q]
-            heads_k = [rope(t, pos, lt, rope_dim, neox) for t in heads_k]
+            heads_q = [rope(t, pos, lt, rope_dim, neox, None, divisors, mag) for t in heads_q]
+            heads_k = [rope(t, pos, lt, rope_dim, neox, None, divisors, mag) for t in heads_k]
             K[l].append([rnd(x_) for t in heads_k for x_ in t])
             Vc[l].append([rnd(x_) for x_ in v])
             att = []

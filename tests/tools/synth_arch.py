@@ -58,6 +58,15 @@ PRESETS = {
     # sliding window of 7 in every layer (Phi-3-mini-4k: 2047), no GQA (as Phi-3-mini).
     "phi3": dict(arch="phi3", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=16, n_ff=160,
                  n_vocab=300, tied=False, theta=10000.0, eps=1e-5, sliding_window=7),
+    # Phi-3-128k / Phi-3.5's LongRoPE (tensors rope_factors_long/short, as llama.cpp's
+    # converter writes them): context 256 over an original 64 takes the long divisors
+    # (up to ~16) and cos/sin x sqrt(1 + ln 4 / ln 64), with phi3's window of 7;
+    # phi3longshort's original 512 is above its context, so the short set applies and the
+    # magnitude stays 1; no window (0, as Phi-4 writes it).
+    "phi3long": dict(arch="phi3", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=16, n_ff=160,
+                     n_vocab=300, tied=False, theta=10000.0, eps=1e-5, longrope=64, sliding_window=7),
+    "phi3longshort": dict(arch="phi3", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=16, n_ff=160,
+                          n_vocab=300, tied=False, theta=10000.0, eps=1e-5, longrope=512, sliding_window=0),
     # Mixtures of experts (experts as llama.cpp's 3-D ffn_*_exps tensors):
     # Mixtral: the llama layout with 4 experts, top 2 renormalised.
     "mixtral": dict(arch="llama", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=96,
@@ -130,6 +139,11 @@ REAL_WIDTH = {
     "q2moe2": dict(arch="qwen2moe", n_embd=2048, n_layer=2, n_head=16, n_head_kv=16, head_dim=128, n_ff=5632,
                    n_vocab=32000, tied=False, theta=1000000.0, eps=1e-6, n_expert=16, n_expert_used=4,
                    n_ff_expert=1408, n_ff_shared=5632),
+    # Phi-3-mini's widths (3072, 32 heads of 96 with fused qkv, fused gate_up of 2 x 8192),
+    # two layers, the llama SPM vocabulary (Phi-3 has 32064). Its window is 2047; here 40,
+    # so that the engine test's sequences (up to 67 tokens) run past it.
+    "phi3mini2": dict(arch="phi3", n_embd=3072, n_layer=2, n_head=32, n_head_kv=32, head_dim=96, n_ff=8192,
+                      n_vocab=32000, tied=False, theta=10000.0, eps=1e-5, sliding_window=40),
 }
 PRESETS.update(REAL_WIDTH)
 
@@ -138,6 +152,9 @@ def tensor_list(p):
     """(name, ne (fastest first), kind) of every tensor of preset p."""
     d, hd, H, Hkv, ff, V = p["n_embd"], p["head_dim"], p["n_head"], p["n_head_kv"], p["n_ff"], p["n_vocab"]
     T = [("token_embd.weight", (d, V), "embd"), ("output_norm.weight", (d,), "norm")]
+    if "longrope" in p:
+        R = p.get("rope_dim", hd) // 2
+        T += [("rope_factors_long.weight", (R,), "rope_long"), ("rope_factors_short.weight", (R,), "rope_short")]
     if not p["tied"]:
         T.append(("output.weight", (d, V), "matrix"))
     for i in range(p["n_layer"]):
@@ -245,6 +262,10 @@ def metadata(p, name):
             (A + ".rope.dimension_count", 4, p.get("rope_dim", p["head_dim"])), (A + ".vocab_size", 4, p["n_vocab"])] + \
         (deepseek2_metadata(p) if A == "deepseek2" else []) + \
         ([(A + ".attention.sliding_window", 4, p["sliding_window"])] if "sliding_window" in p else []) + \
+        ([(A + ".rope.scaling.original_context_length", 4, p["longrope"]),
+          (A + ".rope.scaling.attn_factor", 6,
+           math.sqrt(1 + math.log(256 / p["longrope"]) / math.log(p["longrope"])) if p["longrope"] < 256 else 1.0)]
+         if "longrope" in p else []) + \
         ([(A + ".attention.sliding_window_pattern", 4, p["sliding_window_pattern"])]
          if "sliding_window_pattern" in p else []) + \
         [(A + "." + k, 6, p[k]) for k in ("attn_logit_softcapping", "final_logit_softcapping") if k in p] + \
@@ -264,6 +285,10 @@ def tensor_values(seed, name, ne, kind):
         return [1.0 + r.uniform(-0.2, 0.2) for _ in range(n)]
     if kind == "bias":
         return [r.uniform(-0.1, 0.1) for _ in range(n)]
+    if kind == "rope_long":  # LongRoPE divisors growing with the pair, as real ones do
+        return [1.0 + 2.0 * i * r.uniform(0.5, 1.0) for i in range(n)]
+    if kind == "rope_short":
+        return [1.0 + 0.05 * i * r.uniform(0.5, 1.0) for i in range(n)]
     if kind == "router":  # spread routing logits, so that the top-k choice is clear-cut
         return [r.uniform(-2.0, 2.0) / math.sqrt(ne[0]) * 4 for _ in range(n)]
     spread = 1.0 if kind == "embd" else 1.2 / math.sqrt(ne[0])  # uniform: std = spread / sqrt(3)

@@ -33,7 +33,7 @@ for name, (base, layers) in EXTRA.items():
     if base in synth_gguf.MOE:
         synth_gguf.MOE[name] = synth_gguf.MOE[base]
 
-ARCH_PRESETS = {"dsv2lite2", "dsv2q2", "q2moe2", "deepseek2"}  # tiny deepseek2: expert_cache_test  # synth_arch.py presets
+ARCH_PRESETS = {"dsv2lite2", "dsv2q2", "q2moe2", "phi3mini2", "deepseek2"}  # tiny deepseek2: expert_cache_test  # synth_arch.py presets
 
 
 def main():

@@ -4,7 +4,8 @@
 // heads, tied 50k head), in the weight types that crashed (Q4_0, Q4_K_M) and Q8_0; and a
 // Mixtral-shaped mixture of experts (width 1024, 8 experts of 2816, top 2); DeepSeek-V2-Lite's
 // latent attention (width 2048, 16 heads, latent 512 + rope 64 cached: the 576-wide KV row)
-// with a dense first layer and 16 experts of 1408 (top 6) plus shared ones.
+// with a dense first layer and 16 experts of 1408 (top 6) plus shared ones; Phi-3-mini's
+// fused qkv / gate_up at width 3072 with heads of 96 and a sliding window of 40.
 // 64 requests of mixed prompt lengths (1 .. 61 tokens, so every matmul row count from 1
 // to 64 occurs, 4 among them) run at once, with chunked prefill, and with a KV cache so
 // small that sequences are preempted; every request finishes with its full length, and
@@ -141,7 +142,9 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, EngineRealWidth,
                                            // Mixtral-shaped experts: 8 of ffn 2816, top 2
                                            RealWidthCase{"Mixtral1024_Q4_0", "mixs2", "Q4_0"},
                                            // DeepSeek-V2-Lite widths (tests/tools/synth_arch.py)
-                                           RealWidthCase{"DeepSeekV2Lite2048_Q4_0", "dsv2lite2", "Q4_0"}),
+                                           RealWidthCase{"DeepSeekV2Lite2048_Q4_0", "dsv2lite2", "Q4_0"},
+                                           // Phi-3-mini widths, window 40 (tests/tools/synth_arch.py)
+                                           RealWidthCase{"Phi3Mini3072_Q4_0", "phi3mini2", "Q4_0"}),
                          [](const ::testing::TestParamInfo<RealWidthCase>& info) { return info.param.name; });
 
 }  // namespace

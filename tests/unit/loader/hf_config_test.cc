@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "base/mapped_file.h"
 
@@ -278,8 +281,8 @@ TEST(HfConfigTest, RopeScalingDefaultAndUnsupported) {
 
   j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
   ExpectError(j, StatusCode::kUnimplemented, "dynamic");
-  j["rope_scaling"] = {{"rope_type", "longrope"}};
-  ExpectError(j, StatusCode::kUnimplemented, "longrope");
+  j["rope_scaling"] = {{"rope_type", "longrope"}};  // supported (Phi3LongRope), but incomplete
+  ExpectError(j, StatusCode::kInvalidArgument, "original_max_position_embeddings");
   j["rope_scaling"] = {{"factor", 2.0}};
   ExpectError(j, StatusCode::kInvalidArgument, "rope_scaling.rope_type");
   j["rope_scaling"] = {{"type", "linear"}};
@@ -557,8 +560,46 @@ TEST(HfConfigTest, Phi3) {
   EXPECT_EQ(r->rope_style, RopeStyle::kNeox);
   EXPECT_EQ(r->sliding_window, 2047);
   EXPECT_EQ(r->LayerWindow(0), 2047);
-  j["rope_scaling"] = json::parse(R"({"type": "longrope", "long_factor": [1.0], "short_factor": [1.0]})");
-  ExpectError(j, StatusCode::kUnimplemented, "longrope");
+}
+
+// Phi-3.5-mini / Phi-3-128k: LongRoPE's two divisor sets, the original context at the top
+// level, the attention factor derived from the extension (131072 / 4096 = 32) as
+// transformers does when the config gives none.
+TEST(HfConfigTest, Phi3LongRope) {
+  json j = json::parse(R"({
+    "model_type": "phi3", "vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_act": "silu",
+    "max_position_embeddings": 131072, "original_max_position_embeddings": 4096, "rms_norm_eps": 1e-05,
+    "rope_theta": 10000.0, "sliding_window": 262144, "tie_word_embeddings": false})");
+  std::vector<double> long_f(48), short_f(48);
+  for (int i = 0; i < 48; ++i) {
+    long_f[static_cast<size_t>(i)] = 1.0 + i;
+    short_f[static_cast<size_t>(i)] = 1.0 + 0.01 * i;
+  }
+  j["rope_scaling"] = {{"type", "longrope"}, {"long_factor", long_f}, {"short_factor", short_f}};
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rope_scaling.type, RopeScalingType::kLongRope);
+  EXPECT_EQ(r->rope_scaling.original_context, 4096);
+  EXPECT_FLOAT_EQ(r->rope_scaling.factor, 32.0f);
+  EXPECT_NEAR(r->rope_scaling.yarn_attn_factor, std::sqrt(1.0 + std::log(32.0) / std::log(4096.0)), 1e-6);
+  ASSERT_EQ(r->rope_scaling.longrope_long_factors.size(), 48u);
+  EXPECT_FLOAT_EQ(r->rope_scaling.longrope_long_factors[47], 48.0f);
+  EXPECT_FLOAT_EQ(r->rope_scaling.longrope_short_factors[1], 1.01f);
+  // An explicit attention_factor and original context inside rope_scaling win.
+  j["rope_scaling"]["attention_factor"] = 1.5;
+  j["rope_scaling"]["original_max_position_embeddings"] = 8192;
+  r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FLOAT_EQ(r->rope_scaling.yarn_attn_factor, 1.5f);
+  EXPECT_EQ(r->rope_scaling.original_context, 8192);
+  // Refused by name: a missing set, a non-positive factor, sets of different lengths.
+  j["rope_scaling"].erase("short_factor");
+  ExpectError(j, StatusCode::kInvalidArgument, "short_factor");
+  j["rope_scaling"]["short_factor"] = std::vector<double>(48, 0.0);
+  ExpectError(j, StatusCode::kInvalidArgument, "positive");
+  j["rope_scaling"]["short_factor"] = std::vector<double>(47, 1.0);
+  ExpectError(j, StatusCode::kInvalidArgument, "long_factor");
 }
 
 }  // namespace
