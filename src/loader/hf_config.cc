@@ -402,10 +402,9 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   }
   WEFT_ASSIGN_OR_RETURN(bool mlp_bias, r.Bool("mlp_bias", false));
   if (mlp_bias) return UnimplementedError(fmt::format("{}: mlp_bias true is not supported", src));
-  WEFT_ASSIGN_OR_RETURN(double partial_rotary, r.Number("partial_rotary_factor", 1.0, 0.0, 1.0));
-  if (partial_rotary != 1.0) {
-    return UnimplementedError(fmt::format("{}: partial_rotary_factor {} is not supported", src, partial_rotary));
-  }
+  // Partial rotary (Phi-4-mini: 0.75): rope turns the first head_dim x factor dims of q
+  // and k (in the family's pairing), the rest pass through.
+  WEFT_ASSIGN_OR_RETURN(double partial_rotary, r.Number("partial_rotary_factor", 1.0, 1e-6, 1.0));
 
   ModelConfig c;
   c.arch = family->arch;
@@ -431,7 +430,12 @@ StatusOr<ModelConfig> ParseHfConfig(const std::string& json_text, const std::str
   c.norm_eps = static_cast<float>(eps);
   WEFT_ASSIGN_OR_RETURN(double theta, r.Number("rope_theta", 10000.0, 1e-6, 1e12));
   c.rope_theta = static_cast<float>(theta);
-  c.rope_dim = c.head_dim;
+  c.rope_dim = static_cast<int64_t>(static_cast<double>(c.head_dim) * partial_rotary);
+  if (c.rope_dim <= 0 || c.rope_dim % 2 != 0) {
+    return r.Error("partial_rotary_factor", fmt::format("({}) x head_dim {} gives {} rotated dims, which is not a positive "
+                                                        "even number",
+                                                        partial_rotary, c.head_dim, c.rope_dim));
+  }
   c.rope_style = family->rope_style;
   WEFT_RETURN_IF_ERROR(ParseRopeScaling(root, src, c.context_length, &c.rope_scaling));
   WEFT_ASSIGN_OR_RETURN(c.tied_embeddings, r.Bool("tie_word_embeddings", false));

@@ -57,13 +57,8 @@ class SentencePieceModel final : public TokenizerModel {
 
   void Encode(std::string_view text, Scratch& s, std::vector<int32_t>* out) const override {
     if (text.empty()) return;
-    std::string& buf = s.buffer;
-    buf.clear();
-    if (v_.add_space_prefix && (!v_.space_prefix_first_only || s.run_at_text_start)) buf.append(kSpaceMark);
-    for (char c : text) {
-      if (c == ' ') buf.append(kSpaceMark);
-      else buf.push_back(c);
-    }
+    EscapeSpaces(text, v_, s);
+    const std::string& buf = s.buffer;
     bool last_was_unk = false;
     if (splitter_->empty()) {
       EncodePiece(buf, 0, buf.size(), s, out, &last_was_unk);
@@ -165,6 +160,18 @@ class SentencePieceModel final : public TokenizerModel {
 };
 
 }  // namespace
+
+void EscapeSpaces(std::string_view text, const Vocabulary& v, Scratch& s) {
+  std::string& buf = s.buffer;
+  buf.clear();
+  if (v.add_space_prefix && (!v.space_prefix_first_only || s.run_at_text_start) &&
+      !(v.space_prefix_unless_space && text.starts_with(' ')))
+    buf.append(kSpaceMark);
+  for (char c : text) {
+    if (c == ' ') buf.append(kSpaceMark);
+    else buf.push_back(c);
+  }
+}
 
 StatusOr<std::unique_ptr<TokenizerModel>> MakeSentencePieceModel(const Vocabulary& v, const TokenIndex& index) {
   WEFT_ASSIGN_OR_RETURN(auto splitter, RegexSplitter::Create(v.split_rules));

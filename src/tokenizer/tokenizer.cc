@@ -74,6 +74,7 @@ std::string DecodedBytes(const Vocabulary& v, int32_t id) {
   if (type == TokenType::kUserDefined && !v.unescape_added_tokens) return t;
   switch (v.algorithm) {
     case TokenizerAlgorithm::kSentencePieceBpe:
+    case TokenizerAlgorithm::kUnigram:
       if (type == TokenType::kByte && t.size() == 6) {
         int hi = HexDigit(t[3]), lo = HexDigit(t[4]);
         if (hi >= 0 && lo >= 0) return std::string(1, static_cast<char>(hi * 16 + lo));
@@ -130,6 +131,10 @@ Status Tokenizer::Init() {
     case TokenizerAlgorithm::kWordPiece:
       model = tokenizer_internal::MakeWordPieceModel(vocab_, *index_);
       strips_leading_space_ = true;
+      break;
+    case TokenizerAlgorithm::kUnigram:
+      model = tokenizer_internal::MakeUnigramModel(vocab_, *index_);
+      strips_leading_space_ = vocab_.add_space_prefix;
       break;
   }
   if (!model.ok()) return std::move(model).status().WithContext(vocab_.source);

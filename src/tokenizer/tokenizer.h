@@ -3,6 +3,7 @@
 //   kSentencePieceBpe  Llama/Mistral/Phi-3/TinyLlama SentencePiece BPE with byte fallback
 //   kByteLevelBpe      GPT-2, Llama 3, Qwen2, SmolLM, DeepSeek, Falcon byte-level BPE
 //   kWordPiece         BERT WordPiece
+//   kUnigram           SentencePiece Unigram (T5, ALBERT, XLM-R tokenizer.json)
 //
 // Special tokens. Control tokens (BOS/EOS, "<|im_start|>") are never produced from
 // input text unless EncodeOptions::parse_special is set; then their text in the input

@@ -126,6 +126,12 @@ class TokenizerModel {
 StatusOr<std::unique_ptr<TokenizerModel>> MakeSentencePieceModel(const Vocabulary& v, const TokenIndex& index);
 StatusOr<std::unique_ptr<TokenizerModel>> MakeByteLevelBpeModel(const Vocabulary& v, const TokenIndex& index);
 StatusOr<std::unique_ptr<TokenizerModel>> MakeWordPieceModel(const Vocabulary& v, const TokenIndex& index);
+StatusOr<std::unique_ptr<TokenizerModel>> MakeUnigramModel(const Vocabulary& v, const TokenIndex& index);
+
+// SentencePiece escaping (BPE and Unigram): scratch.buffer = the optional "▁" prefix (by
+// add_space_prefix / space_prefix_first_only and scratch.run_at_text_start), then text
+// with every ' ' as "▁".
+void EscapeSpaces(std::string_view text, const Vocabulary& v, Scratch& s);
 
 // Builds merges from the vocabulary's rank-ordered merge list (priority = -rank).
 // Merges naming a piece that is not a token are skipped (counted in *skipped).

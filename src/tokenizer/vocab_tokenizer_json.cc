@@ -1,6 +1,6 @@
 // Vocabulary from a Hugging Face tokenizer.json (+ tokenizer_config.json): models BPE
 // (byte-level when the pre-tokenizer or decoder is ByteLevel, else SentencePiece-style
-// with "▁" and byte fallback) and WordPiece. Unigram is not supported yet. Normalizers:
+// with "▁" and byte fallback), WordPiece and Unigram (tokenizer/unigram.cc). Normalizers:
 // NFC/NFKC/NFD/NFKD (utf8proc), BertNormalizer, and the SentencePiece pair Replace ' ' ->
 // "▁" / Prepend "▁"; pre-tokenizer Splits with any behaviour (and invert).
 #include <fmt/format.h>
@@ -74,6 +74,7 @@ struct Parser {
       std::string scheme = p.value("prepend_scheme", p.value("add_prefix_space", true) ? "always" : "never");
       metaspace_prefix = scheme != "never";
       v.space_prefix_first_only = scheme == "first";
+      v.space_prefix_unless_space = true;
       // Each word keeps the "▁" before it (HF: split on the replacement, MergedWithNext).
       if (p.value("split", true)) v.split_rules.push_back(SplitRule{"\xE2\x96\x81", SplitBehavior::kMergedWithNext});
     } else if (type == "BertPreTokenizer" || type == "Whitespace" || type == "WhitespaceSplit") {
@@ -107,6 +108,13 @@ struct Parser {
         return UnimplementedError("more than one Unicode normalizer (NFC/NFKC/NFD/NFKD) is not supported");
       v.normal_form = type == "NFC" ? NormalForm::kNfc : type == "NFKC" ? NormalForm::kNfkc
                       : type == "NFD" ? NormalForm::kNfd : NormalForm::kNfkd;
+    } else if (type == "Precompiled") {
+      // T5 / ALBERT / XLM-R files: SentencePiece's compiled character map (a double-array
+      // trie of replacements), which weft does not interpret; approximating it by NFKC
+      // would tokenize some texts differently.
+      return UnimplementedError(
+          "normalizer 'Precompiled' (SentencePiece's compiled character map, as in T5/ALBERT/XLM-R files) is not "
+          "supported; the Unigram model itself is");
     } else {
       return UnimplementedError("normalizer type '" + type + "' is not supported");
     }
@@ -127,10 +135,21 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
   const std::string type = model.value("type", model.contains("merges") ? "BPE" : "");
   std::map<int64_t, std::string> by_id;
   const json& vocab = model.value("vocab", json::object());
-  if (!vocab.is_object()) return UnimplementedError("model type '" + type + "' (vocab is not an object) is not supported");
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer()) return InvalidArgumentError("vocab entry '" + it.key() + "' has no integer id");
-    by_id[it.value().get<int64_t>()] = it.key();
+  std::vector<float> unigram_scores;
+  if (type == "Unigram") {  // [[piece, score], ...]: the id is the position
+    if (!vocab.is_array()) return InvalidArgumentError("Unigram vocab is not an array of [piece, score]");
+    for (const json& e : vocab) {
+      if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+        return InvalidArgumentError("a Unigram vocab entry is not [piece, score]");
+      by_id[static_cast<int64_t>(by_id.size())] = e[0].get<std::string>();
+      unigram_scores.push_back(e[1].get<float>());
+    }
+  } else {
+    if (!vocab.is_object()) return UnimplementedError("model type '" + type + "' (vocab is not an object) is not supported");
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+      if (!it.value().is_number_integer()) return InvalidArgumentError("vocab entry '" + it.key() + "' has no integer id");
+      by_id[it.value().get<int64_t>()] = it.key();
+    }
   }
   std::map<int64_t, std::pair<std::string, bool>> added;  // id -> (content, special)
   for (const json& a : tj.value("added_tokens", json::array()))
@@ -163,6 +182,18 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
   const json& decoder = tj.value("decoder", json());
   if (decoder.is_object() && decoder.value("type", "") == "ByteLevel") p.byte_level = true;
 
+  // SentencePiece-style models (BPE without ByteLevel, Unigram): byte fallback (and the
+  // <0xNN> pieces as byte tokens), added tokens decoded like others, Metaspace's prefix.
+  auto ReadSentencePieceOptions = [&] {
+    v.byte_fallback = model.value("byte_fallback", false);
+    v.unescape_added_tokens = true;
+    if (p.saw_metaspace) v.add_space_prefix = p.metaspace_prefix;
+    if (!v.byte_fallback) return;
+    for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) {
+      const std::string& t = v.tokens[i];
+      if (t.size() == 6 && t.starts_with("<0x") && t.back() == '>') v.types[i] = TokenType::kByte;
+    }
+  };
   if (type == "BPE") {
     for (const json& m : model.value("merges", json::array())) {
       if (m.is_string()) {
@@ -181,14 +212,7 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
       v.algorithm = TokenizerAlgorithm::kByteLevelBpe;
     } else {
       v.algorithm = TokenizerAlgorithm::kSentencePieceBpe;
-      v.byte_fallback = model.value("byte_fallback", false);
-      v.unescape_added_tokens = true;
-      if (p.saw_metaspace) v.add_space_prefix = p.metaspace_prefix;
-      if (v.byte_fallback)
-        for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) {
-          const std::string& t = v.tokens[i];
-          if (t.size() == 6 && t.starts_with("<0x") && t.back() == '>') v.types[i] = TokenType::kByte;
-        }
+      ReadSentencePieceOptions();
       if (v.merges.empty()) return UnimplementedError("a BPE tokenizer.json without merges is not supported");
     }
     const json& unk = model.value("unk_token", json());
@@ -198,8 +222,20 @@ Status ParseInto(const json& tj, const json& cfg, Vocabulary& v) {
     v.continuation_prefix = model.value("continuing_subword_prefix", "##");
     v.max_word_chars = model.value("max_input_chars_per_word", 100);
     v.unk_id = id_of(model.value("unk_token", "[UNK]"));
+  } else if (type == "Unigram") {
+    if (p.byte_level) return UnimplementedError("a Unigram model with a ByteLevel pre-tokenizer or decoder is not supported");
+    v.algorithm = TokenizerAlgorithm::kUnigram;
+    v.scores = std::move(unigram_scores);
+    v.scores.resize(static_cast<size_t>(n), 0.0f);  // added tokens past the vocab: never in the lattice's best path
+    ReadSentencePieceOptions();
+    const json& unk = model.value("unk_id", json());
+    if (unk.is_number_integer()) {
+      const int64_t u = unk.get<int64_t>();
+      if (u < 0 || u >= n) return InvalidArgumentError(fmt::format("Unigram unk_id {} is outside the vocab", u));
+      v.unk_id = static_cast<int32_t>(u);
+    }
   } else {
-    return UnimplementedError("tokenizer.json model type '" + type + "' is not supported (BPE, WordPiece)");
+    return UnimplementedError("tokenizer.json model type '" + type + "' is not supported (BPE, WordPiece, Unigram)");
   }
   if (v.unk_id >= 0 && v.types[v.unk_id] == TokenType::kNormal) v.types[v.unk_id] = TokenType::kUnknown;
 

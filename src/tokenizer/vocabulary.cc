@@ -9,6 +9,7 @@ std::string_view TokenizerAlgorithmName(TokenizerAlgorithm a) {
     case TokenizerAlgorithm::kSentencePieceBpe: return "sentencepiece-bpe";
     case TokenizerAlgorithm::kByteLevelBpe: return "byte-level-bpe";
     case TokenizerAlgorithm::kWordPiece: return "wordpiece";
+    case TokenizerAlgorithm::kUnigram: return "unigram";
   }
   return "?";
 }

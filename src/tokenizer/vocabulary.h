@@ -34,6 +34,7 @@ enum class TokenizerAlgorithm : uint8_t {
   kSentencePieceBpe,  // "▁"-escaped text, BPE by score (or by merge rank), byte fallback
   kByteLevelBpe,      // GPT-2 byte-level BPE with regex pre-tokenizer, merge ranks
   kWordPiece,         // BERT: normaliser + greedy longest-match-first
+  kUnigram,           // T5/ALBERT/XLM-R SentencePiece Unigram: "▁"-escaped text, best-scoring cut
 };
 std::string_view TokenizerAlgorithmName(TokenizerAlgorithm a);
 
@@ -81,6 +82,9 @@ struct Vocabulary {
   // With add_space_prefix: only the run at the very start of the text gets it, not those
   // after a special token (HF Metaspace prepend_scheme "first").
   bool space_prefix_first_only = false;
+  // With add_space_prefix: not when the run already starts with a space (HF's Metaspace
+  // pre-tokenizer; SentencePiece itself and HF's Prepend normalizer always prepend).
+  bool space_prefix_unless_space = false;
   // kSentencePieceBpe: characters with no token become their <0xNN> byte tokens (when
   // the vocabulary has them; else unk_id).
   bool byte_fallback = true;

@@ -152,6 +152,8 @@ def config_json(meta, W):
                                  "beta_fast": 32, "beta_slow": 1, "mscale": mscale, "mscale_all_dim": mscale}
     elif A == "phi3":
         c.update(model_type="phi3", hidden_act="silu", sliding_window=window or None)
+        if g("rope.dimension_count") != c["head_dim"]:  # Phi-4-mini's partial rotary
+            c["partial_rotary_factor"] = g("rope.dimension_count") / c["head_dim"]
         if "rope_factors_long.weight" in W:  # LongRoPE, as Phi-3.5's config.json
             c["original_max_position_embeddings"] = g("rope.scaling.original_context_length")
             c["rope_scaling"] = {"type": "longrope", "long_factor": W["rope_factors_long.weight"][1],

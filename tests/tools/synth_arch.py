@@ -67,6 +67,10 @@ PRESETS = {
                      n_vocab=300, tied=False, theta=10000.0, eps=1e-5, longrope=64, sliding_window=7),
     "phi3longshort": dict(arch="phi3", n_embd=64, n_layer=2, n_head=4, n_head_kv=4, head_dim=16, n_ff=160,
                           n_vocab=300, tied=False, theta=10000.0, eps=1e-5, longrope=512, sliding_window=0),
+    # Phi-4-mini's form: partial rotary (12 of 16 dims, factor 0.75), LongRoPE over those 12
+    # (6 divisor pairs), GQA, no window.
+    "phi4mini": dict(arch="phi3", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=160, rope_dim=12,
+                     n_vocab=300, tied=False, theta=10000.0, eps=1e-5, longrope=64, sliding_window=0),
     # Mixtures of experts (experts as llama.cpp's 3-D ffn_*_exps tensors):
     # Mixtral: the llama layout with 4 experts, top 2 renormalised.
     "mixtral": dict(arch="llama", n_embd=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_ff=96,

@@ -593,6 +593,17 @@ TEST(HfConfigTest, Phi3LongRope) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FLOAT_EQ(r->rope_scaling.yarn_attn_factor, 1.5f);
   EXPECT_EQ(r->rope_scaling.original_context, 8192);
+  // Phi-4-mini: partial rotary, 0.75 of head_dim 128 = 96 dims (LongRoPE's sets then have 48).
+  j["partial_rotary_factor"] = 0.75;
+  j["hidden_size"] = 4096;
+  r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->head_dim, 128);
+  EXPECT_EQ(r->rope_dim, 96);
+  j["partial_rotary_factor"] = 0.7;  // 89.6 dims
+  ExpectError(j, StatusCode::kInvalidArgument, "partial_rotary_factor");
+  j.erase("partial_rotary_factor");
+  j["hidden_size"] = 3072;
   // Refused by name: a missing set, a non-positive factor, sets of different lengths.
   j["rope_scaling"].erase("short_factor");
   ExpectError(j, StatusCode::kInvalidArgument, "short_factor");

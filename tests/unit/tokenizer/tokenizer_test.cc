@@ -257,8 +257,19 @@ TEST(TokenizerTest, LoaderErrors) {
   EXPECT_EQ(LoadTokenizerFromPath(kModels + "/no-such-model").status().code(), StatusCode::kNotFound);
   auto bad = ParseTokenizerJson("{not json", "", "bad.json");
   EXPECT_FALSE(bad.ok());
+  // Unigram loads (cli.unigram_tokenizer checks its ids); malformed entries, an unk_id
+  // outside the vocab and T5's Precompiled charsmap are refused.
   auto unigram = ParseTokenizerJson(R"({"model": {"type": "Unigram", "vocab": [["a", 0.0]]}})", "", "u.json");
-  EXPECT_EQ(unigram.status().code(), StatusCode::kUnimplemented) << unigram.status().ToString();
+  EXPECT_TRUE(unigram.ok()) << unigram.status().ToString();
+  EXPECT_FALSE(ParseTokenizerJson(R"({"model": {"type": "Unigram", "vocab": [["a"]]}})", "", "u.json").ok());
+  EXPECT_FALSE(
+      ParseTokenizerJson(R"({"model": {"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 3}})", "", "u.json").ok());
+  auto charsmap = ParseTokenizerJson(
+      R"({"normalizer": {"type": "Precompiled", "precompiled_charsmap": "AA=="},
+          "model": {"type": "Unigram", "vocab": [["a", 0.0]]}})",
+      "", "t5.json");
+  EXPECT_EQ(charsmap.status().code(), StatusCode::kUnimplemented) << charsmap.status().ToString();
+  EXPECT_NE(charsmap.status().message().find("Precompiled"), std::string::npos);
   auto wrong_type = ParseTokenizerJson(R"({"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}})", "", "w.json");
   EXPECT_FALSE(wrong_type.ok());
   auto no_merges = ParseTokenizerJson(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
