@@ -38,6 +38,8 @@ struct Args {
   int threads = 0, block_size = 16;
   std::string kv_mem, spec, prompt_file, spec_governor = "on";
   kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
+  KvWindow kv_window;                                // --kv-sinks / --kv-window (ModelFlags)
+  bool keep_window_blocks = false;                   // --keep-window-blocks (ModelFlags)
   uint64_t seed = 1;
   bool no_prefix_caching = false, no_chunked_prefill = false, warm_prefix = false;
 };
@@ -73,6 +75,8 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
   }
   ec.block_size = a.block_size;
   ec.kv_type = a.kv_type;
+  ec.kv_window = a.kv_window;
+  ec.free_model_window_blocks = !a.keep_window_blocks;
   ec.threads = a.threads;
   ec.seed = a.seed;
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
@@ -266,6 +270,8 @@ Status Run(Args a, const ModelFlags& model_flags) {
   WEFT_ASSIGN_OR_RETURN(SpecConfig spec, ParseSpecConfig(a.spec));
   spec.governor = a.spec_governor == "on";
   WEFT_ASSIGN_OR_RETURN(a.kv_type, KvTypeFrom(model_flags));
+  WEFT_ASSIGN_OR_RETURN(a.kv_window, KvWindowFrom(model_flags));
+  a.keep_window_blocks = model_flags.keep_window_blocks;
   WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   if (!spec.enabled()) {

@@ -410,6 +410,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
                                        cfg.context_length));
   }
   Context c{a, path, cfg, ComputeCost(*m.model), "", ""};
+  WEFT_RETURN_IF_ERROR(RefuseKvWindow(a.model_flags, "weft bench without --batch"));
   WEFT_ASSIGN_OR_RETURN(c.kv_type, KvTypeFrom(a.model_flags));
   c.model_type = fmt::format("{} {} {}", cfg.arch, SizeLabel(c.cost.n_params), c.cost.type_label);
   const bool md = a.output == "md";

@@ -381,6 +381,8 @@ Status Run(const Args& a) {
   ec.max_model_len = a.ctx;
   ec.threads = a.threads;
   WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
+  WEFT_RETURN_IF_ERROR(RefuseKvWindow(a.model_flags, "weft chat"));
+  ec.free_model_window_blocks = !a.model_flags.keep_window_blocks;
   WEFT_ASSIGN_OR_RETURN(auto engine, CreateEngineWithoutSigint(ec, m));
   if (a.n_predict >= engine->max_model_len()) {
     return InvalidArgumentError(fmt::format("-n {} leaves no room for a prompt in the context of {} tokens",

@@ -26,6 +26,36 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
                   "token's head: 1.06 bytes a value) or fp8 (E4M3 with the same scales). Quantised types hold about "
                   "twice the tokens in the same --kv-cache-mem; attention reads them in place")
       ->capture_default_str();
+  cmd->add_option("--kv-sinks", flags->kv_sinks,
+                  "Attention sinks (StreamingLLM): with --kv-window, keep the first S tokens' KV (rounded up to whole "
+                  "KV blocks of 16) besides the window (default: 0)");
+  cmd->add_option("--kv-window", flags->kv_window,
+                  "Rolling KV window: keep only the last W tokens' KV (plus the sinks); older blocks go back to the "
+                  "pool as a sequence advances and positions are reassigned within the cache, so a stream runs at "
+                  "constant memory past the model's context. No prefix caching, n > 1 or speculative decoding for "
+                  "such sequences (default: 0 = keep everything)");
+  cmd->add_flag("--keep-window-blocks", flags->keep_window_blocks,
+                "Models whose every layer attends over a sliding window (Mistral, Phi-3): keep the KV blocks that slid "
+                "out of it instead of returning them to the pool (the output is the same either way; for measuring). "
+                "Engine commands: run, chat, serve, bench --batch");
+}
+
+StatusOr<KvWindow> KvWindowFrom(const ModelFlags& flags) {
+  // (--keep-window-blocks is read by the engine commands: EngineConfig::free_model_window_blocks.)
+  KvWindow w{flags.kv_sinks, flags.kv_window};
+  // The context fit is checked by the engine / command; a large bound here checks the rest.
+  WEFT_RETURN_IF_ERROR(ValidateKvWindow(w, 16, 1 << 30, "--kv-sinks", "--kv-window"));
+  return w;
+}
+
+Status RefuseKvWindow(const ModelFlags& flags, const char* command) {
+  if (flags.kv_sinks != 0) {
+    return InvalidArgumentError(fmt::format("--kv-sinks: {} runs no KV window", command)).WithField("--kv-sinks");
+  }
+  if (flags.kv_window != 0) {
+    return InvalidArgumentError(fmt::format("--kv-window: {} runs no KV window", command)).WithField("--kv-window");
+  }
+  return Status::Ok();
 }
 
 StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags) {

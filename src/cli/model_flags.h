@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kernels/kv_type.h"
+#include "kv/kv_window.h"
 #include "loader/model_config.h"
 #include "weft/engine.h"
 #include "weft/status.h"
@@ -23,6 +24,9 @@ struct ModelFlags {
   std::string expert_cache_mem;  // "" = every expert resident
   int tp = 1;                    // --tp: tensor-parallel ranks (under mpirun -np tp)
   std::string kv_type = "f16";   // --kv-type
+  int kv_sinks = 0;              // --kv-sinks: attention sinks kept (kv/kv_window.h)
+  int kv_window = 0;             // --kv-window: recent tokens kept; 0 = dense
+  bool keep_window_blocks = false;  // --keep-window-blocks (EngineConfig::free_model_window_blocks off)
 };
 
 void AddModelFlags(CLI::App* cmd, ModelFlags* flags);
@@ -32,6 +36,13 @@ StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOpt
 
 // --kv-type; InvalidArgument naming the flag and the choices for an unknown name.
 StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags);
+
+// --kv-sinks / --kv-window as a policy, checked for signs and pairing (InvalidArgument
+// naming the flag); the fit in the context is checked where the context is known.
+StatusOr<KvWindow> KvWindowFrom(const ModelFlags& flags);
+// For commands that run no window (logits, chat): InvalidArgument naming the flag when
+// --kv-sinks or --kv-window was given, rather than ignoring it.
+Status RefuseKvWindow(const ModelFlags& flags, const char* command);
 
 // KV cache bytes per token of the model (all layers, K and V, scales included) with `type`.
 int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type);

@@ -1,4 +1,6 @@
 // weft perplexity MODEL --file TEXT [-c 512] [--chunks N] [--kl-base FILE]
+// weft perplexity MODEL --file TEXT --stream N [--stream-policies dense,window,sinks]
+//   [--kv-sinks S --kv-window W] [--stream-chunk C] [--curve-csv F] [--curve-svg F]
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -6,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "base/mapped_file.h"
 #include "cli/model_flags.h"
@@ -14,7 +18,9 @@
 #include "cli/progress.h"
 #include "model/model_runner.h"
 #include "weft/engine.h"
+#include "bench_serve/svg_chart.h"
 #include "eval/perplexity.h"
+#include "eval/streaming_perplexity.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::cli {
@@ -26,6 +32,12 @@ struct Args {
   int64_t n_ctx = 512;
   int64_t chunks = 0;
   int threads = 0;
+  // Streaming mode (eval/streaming_perplexity.h).
+  int64_t stream = 0;
+  int32_t stream_chunk = 1;
+  std::string stream_policies;  // "" = the --kv-sinks/--kv-window policy alone
+  std::string curve_csv, curve_svg;
+  int64_t curve_bucket = 128;
 };
 
 // "1 min 05 s", "42.0 s": the ETA llama-perplexity users look for.
@@ -36,12 +48,136 @@ std::string FormatEta(double seconds) {
   return fmt::format("{} h {:02d} min", s / 3600, (s % 3600) / 60);
 }
 
+// One curve of the streaming figure.
+struct Curve {
+  std::string name;
+  KvWindow window;
+  StreamingPerplexityResult result;
+};
+
+double MeanNll(const std::vector<float>& nll, int64_t begin, int64_t end) {
+  end = std::min<int64_t>(end, static_cast<int64_t>(nll.size()));
+  double s = 0;
+  for (int64_t i = begin; i < end; ++i) s += nll[static_cast<size_t>(i)];
+  return end > begin ? s / static_cast<double>(end - begin) : 0.0;
+}
+
+StatusOr<std::vector<Curve>> StreamCurves(const Args& a) {
+  WEFT_ASSIGN_OR_RETURN(const KvWindow flags_window, KvWindowFrom(a.model_flags));
+  std::vector<Curve> curves;
+  if (a.stream_policies.empty()) {
+    curves.push_back({KvWindowName(flags_window), flags_window, {}});
+    return curves;
+  }
+  std::stringstream ss(a.stream_policies);
+  for (std::string p; std::getline(ss, p, ',');) {
+    if (p == "dense") {
+      curves.push_back({"dense", KvWindow{}, {}});
+      continue;
+    }
+    if (p != "window" && p != "sinks") {
+      return InvalidArgumentError(
+                 fmt::format("--stream-policies: '{}' is not one of dense, window, sinks", p))
+          .WithField("--stream-policies");
+    }
+    if (flags_window.window <= 0) {
+      return InvalidArgumentError(fmt::format("--stream-policies {} needs --kv-window", p)).WithField("--kv-window");
+    }
+    if (p == "sinks" && flags_window.sinks <= 0) {
+      return InvalidArgumentError("--stream-policies sinks needs --kv-sinks").WithField("--kv-sinks");
+    }
+    const KvWindow w{p == "window" ? 0 : flags_window.sinks, flags_window.window};
+    curves.push_back({KvWindowName(w), w, {}});
+  }
+  return curves;
+}
+
+Status RunStream(const Args& a, const std::vector<int32_t>& all_tokens, ModelRunner* runner, int32_t bos_id,
+                 kernels::KvType kv_type) {
+  WEFT_ASSIGN_OR_RETURN(std::vector<Curve> curves, StreamCurves(a));
+  if (a.curve_bucket <= 0) return InvalidArgumentError("--curve-bucket must be positive").WithField("--curve-bucket");
+  const int64_t n = std::min<int64_t>(a.stream, static_cast<int64_t>(all_tokens.size()));
+  const std::span<const int32_t> tokens(all_tokens.data(), static_cast<size_t>(n));
+  const int64_t ctx = runner->config().context_length;
+  std::fprintf(stderr, "weft perplexity --stream: %lld of the text's %zu tokens, %s kernels, %s KV cache, chunks of %d, "
+               "trained context %lld\n",
+               static_cast<long long>(n), all_tokens.size(), runner->isa_name(),
+               std::string(kernels::KvTypeName(kv_type)).c_str(), a.stream_chunk, static_cast<long long>(ctx));
+  std::printf("%-24s %10s %10s %10s %10s %8s %8s %8s\n", "policy", "ppl", "logppl<ctx", "logppl>ctx", "last 1k",
+              "blocks", "seconds", "shift s");
+  for (Curve& c : curves) {
+    StreamingPerplexityOptions so;
+    so.window = c.window;
+    so.chunk = a.stream_chunk;
+    so.bos_id = bos_id;
+    so.kv_type = kv_type;
+    ProgressBar bar(c.name);
+    WEFT_ASSIGN_OR_RETURN(c.result, ComputeStreamingPerplexity(runner, tokens, so, [&](int64_t done, int64_t total) {
+                            if (done % 256 == 0 || done == total) bar.Update(done, total, "");
+                          }));
+    bar.Finish();
+    const auto& nll = c.result.nll;
+    const auto m = static_cast<int64_t>(nll.size());
+    std::printf("%-24s %10.3f %10.4f %10.4f %10.4f %8d %8.1f %8.2f\n", c.name.c_str(), std::exp(MeanNll(nll, 0, m)),
+                MeanNll(nll, 0, ctx), m > ctx ? MeanNll(nll, ctx, m) : 0.0, MeanNll(nll, std::max<int64_t>(0, m - 1000), m),
+                c.result.peak_used_blocks, c.result.seconds, c.result.shift_seconds);
+    std::fflush(stdout);
+  }
+  // Curves: mean NLL (= log-perplexity) per bucket of positions.
+  const int64_t m = n - 1;
+  if (!a.curve_csv.empty()) {
+    std::ofstream f(a.curve_csv);
+    if (!f) return InvalidArgumentError(a.curve_csv + ": cannot write").WithField("--curve-csv");
+    f << "position_begin,position_end";
+    for (const Curve& c : curves) f << ",logppl " << c.name;
+    f << "\n";
+    for (int64_t b = 0; b < m; b += a.curve_bucket) {
+      f << b << "," << std::min(m, b + a.curve_bucket);
+      for (const Curve& c : curves) f << "," << fmt::format("{:.5f}", MeanNll(c.result.nll, b, b + a.curve_bucket));
+      f << "\n";
+    }
+  }
+  if (!a.curve_svg.empty()) {
+    std::vector<bench_serve::ChartSeries> series;
+    for (const Curve& c : curves) {
+      bench_serve::ChartSeries s;
+      s.name = c.name;
+      s.markers = false;
+      for (int64_t b = 0; b < m; b += a.curve_bucket) {
+        s.points.emplace_back(static_cast<double>(std::min(m, b + a.curve_bucket)),
+                              MeanNll(c.result.nll, b, b + a.curve_bucket));
+      }
+      series.push_back(std::move(s));
+    }
+    bench_serve::ChartOptions co;
+    const std::string model_name = a.model.substr(a.model.find_last_of('/') + 1);
+    co.title = fmt::format("{}: log-perplexity vs position (trained context {}, {} KV)", model_name, ctx,
+                           kernels::KvTypeName(kv_type));
+    co.x_label = fmt::format("position (tokens; mean over buckets of {})", a.curve_bucket);
+    co.y_label = "log perplexity (nats)";
+    co.width = 720;
+    co.height = 400;
+    std::ofstream f(a.curve_svg);
+    if (!f) return InvalidArgumentError(a.curve_svg + ": cannot write").WithField("--curve-svg");
+    f << bench_serve::LineChartSvg(co, series);
+  }
+  return Status::Ok();
+}
+
 Status Run(const Args& a) {
   WEFT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(a.file));
+  if (a.stream > 0) {
+    if (a.stream_chunk <= 0 || a.stream_chunk > 512) {
+      return InvalidArgumentError("--stream-chunk must be in [1, 512]").WithField("--stream-chunk");
+    }
+  } else {
+    WEFT_RETURN_IF_ERROR(RefuseKvWindow(a.model_flags, "weft perplexity without --stream"));
+  }
   RunnerOptions options;
   options.threads = a.threads;
-  options.max_tokens_per_step = std::min<int64_t>(a.n_ctx, 512);
+  options.max_tokens_per_step = a.stream > 0 ? a.stream_chunk : std::min<int64_t>(a.n_ctx, 512);
   options.max_logit_rows = options.max_tokens_per_step;
+  options.allow_past_context = a.stream > 0;  // dense streaming runs past the context to show the failure
   WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(a.model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
   WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, options));
@@ -51,6 +187,10 @@ Status Run(const Args& a) {
   EncodeOptions enc;
   enc.add_special = tokenizer->vocab().add_bos;
   const std::vector<int32_t> tokens = tokenizer->Encode(text, enc);
+  if (a.stream > 0) {
+    WEFT_ASSIGN_OR_RETURN(const kernels::KvType kv_type, KvTypeFrom(a.model_flags));
+    return RunStream(a, tokens, runner.get(), tokenizer->vocab().add_bos ? tokenizer->bos_id() : -1, kv_type);
+  }
   PerplexityOptions po;
   po.n_ctx = a.n_ctx;
   po.max_chunks = a.chunks;
@@ -106,6 +246,19 @@ void RegisterPerplexityCommand(CLI::App& app, int* exit_code) {
                   "Log-probabilities file: written when it does not exist, else compared against (KL divergence, "
                   "top-1 agreement). Large: n_vocab x 2 bytes per scored token; limit with --chunks");
   cmd->add_option("-t,--threads", a->threads, "Compute threads (default: one per physical core)");
+  cmd->add_option("--stream", a->stream,
+                  "Streaming mode (StreamingLLM's figure): feed the text's first N tokens through one sequence, "
+                  "--stream-chunk tokens per pass, past the model's context, under each --stream-policies policy, and "
+                  "print / plot the log-perplexity by position (default: 0 = off)");
+  cmd->add_option("--stream-policies", a->stream_policies,
+                  "Comma list of dense (keep all KV; positions run past the context), window (the last --kv-window "
+                  "tokens) and sinks (--kv-sinks first tokens + the window) (default: the --kv-sinks/--kv-window policy)");
+  cmd->add_option("--stream-chunk", a->stream_chunk,
+                  "Tokens per forward pass in --stream mode; a chunk's tokens see up to this many more tokens than the "
+                  "window (default: 1, token by token)");
+  cmd->add_option("--curve-csv", a->curve_csv, "--stream: write the log-perplexity per bucket of positions as CSV");
+  cmd->add_option("--curve-svg", a->curve_svg, "--stream: plot the log-perplexity per bucket of positions as SVG");
+  cmd->add_option("--curve-bucket", a->curve_bucket, "--stream: positions per point of the curves (default: 128)");
   AddGpuOnlyFlags(cmd);
   cmd->callback([a, exit_code] {
     Status s = Run(*a);

@@ -99,7 +99,15 @@ Status Run(const Args& a) {
   const int64_t len = static_cast<int64_t>(req.prompt_tokens.size()) + a.n_predict;
   // (+ the draft tokens a verification pass writes past the sequence's end)
   WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
-  ec.kv_cache_bytes = (len + 16 + spec.num_draft) * KvBytesPerToken(m.model->config(), ec.kv_type) + (1 << 20);
+  WEFT_ASSIGN_OR_RETURN(ec.kv_window, KvWindowFrom(a.model_flags));
+  ec.free_model_window_blocks = !a.model_flags.keep_window_blocks;
+  int64_t kv_tokens = len + 16 + spec.num_draft;
+  if (ec.kv_window.enabled()) {  // constant memory: the sinks, the window, a block and a prefill chunk
+    kv_tokens = std::min<int64_t>(kv_tokens, int64_t{ec.kv_window.SinkBlocks(ec.block_size)} * ec.block_size +
+                                                 ec.kv_window.window + 2 * ec.block_size +
+                                                 ec.scheduler.max_num_batched_tokens);
+  }
+  ec.kv_cache_bytes = kv_tokens * KvBytesPerToken(m.model->config(), ec.kv_type) + (1 << 20);
   // A draft model's (or the skipping draft's) KV comes out of the same budget, split by
   // bytes per token: twice the target's holds a draft no larger than the target.
   if (spec.method == SpecMethod::kDraft || spec.method == SpecMethod::kSelf) ec.kv_cache_bytes *= 2;

@@ -143,6 +143,8 @@ Status Run(const Args& a) {
     WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
   WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
+  WEFT_ASSIGN_OR_RETURN(ec.kv_window, KvWindowFrom(a.model_flags));
+  ec.free_model_window_blocks = !a.model_flags.keep_window_blocks;
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   StartupFacts facts;
   facts.command = "weft serve";

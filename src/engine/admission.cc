@@ -4,8 +4,39 @@
 
 namespace weft {
 
+KvWindow RequestKvWindow(const GenerationRequest& r, const AdmissionLimits& limits) {
+  return KvWindow{r.kv_sinks.value_or(limits.kv_window.sinks), r.kv_window.value_or(limits.kv_window.window)};
+}
+
+namespace {
+
+Status CheckKvWindow(const GenerationRequest& r, const AdmissionLimits& limits, const KvWindow& w) {
+  WEFT_RETURN_IF_ERROR(ValidateKvWindow(w, limits.block_size, limits.max_model_len, "kv_sinks", "kv_window"));
+  const char* field = r.kv_window.has_value() || !r.kv_sinks.has_value() ? "kv_window" : "kv_sinks";
+  if (!limits.kv_window_unsupported.empty()) {
+    return InvalidArgumentError(limits.kv_window_unsupported).WithField(field);
+  }
+  const int64_t held = int64_t{w.SinkBlocks(limits.block_size)} * limits.block_size + w.window + limits.block_size;
+  if (held + 1 > limits.kv_tokens()) {
+    return OutOfRangeError(fmt::format("{} keeps up to {} tokens, but the whole KV cache holds {} tokens; give the "
+                                       "cache more memory with --kv-cache-mem",
+                                       KvWindowName(w), held, limits.kv_tokens()))
+        .WithField(field);
+  }
+  if (r.sampling.n > 1) {
+    return InvalidArgumentError(fmt::format("n = {} with a KV window ({}): samples would share blocks that the "
+                                            "window re-rotates; use n = 1",
+                                            r.sampling.n, KvWindowName(w)))
+        .WithField("n");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status CheckAdmission(const GenerationRequest& r, const AdmissionLimits& limits) {
   WEFT_RETURN_IF_ERROR(r.sampling.Validate(limits.n_vocab));
+  const KvWindow window = RequestKvWindow(r, limits);
   const int64_t prompt = static_cast<int64_t>(r.prompt_tokens.size());
   if (prompt == 0) return InvalidArgumentError("the prompt is empty").WithField("prompt");
   for (int32_t id : r.prompt_tokens) {
@@ -15,14 +46,22 @@ Status CheckAdmission(const GenerationRequest& r, const AdmissionLimits& limits)
           .WithField("prompt");
     }
   }
-  if (prompt + 1 > limits.max_model_len) {
+  if (window.window < 0 || window.sinks < 0) {
+    return ValidateKvWindow(window, limits.block_size, limits.max_model_len, "kv_sinks", "kv_window");
+  }
+  if (window.enabled()) {
+    WEFT_RETURN_IF_ERROR(CheckKvWindow(r, limits, window));
+  } else if (r.kv_sinks.value_or(0) != 0) {
+    return InvalidArgumentError("kv_sinks needs a window (kv_window > 0)").WithField("kv_sinks");
+  }
+  if (!window.enabled() && prompt + 1 > limits.max_model_len) {
     return OutOfRangeError(fmt::format("the prompt is {} tokens, but the context is {} tokens and must hold the "
                                        "prompt and at least one generated token (the context is set with "
                                        "--max-model-len, up to the model's own)",
                                        prompt, limits.max_model_len))
         .WithField("prompt");
   }
-  if (prompt + 1 > limits.kv_tokens()) {
+  if (!window.enabled() && prompt + 1 > limits.kv_tokens()) {
     return OutOfRangeError(fmt::format("the prompt is {} tokens, but the whole KV cache holds {} tokens ({} blocks "
                                        "of {}) and must hold the prompt and at least one generated token; give the "
                                        "cache more memory with --kv-cache-mem",

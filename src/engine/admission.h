@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "engine/request.h"
 #include "sched/scheduler.h"
@@ -25,14 +26,21 @@ struct AdmissionLimits {
   int32_t block_size = 0;          // tokens per block
   int32_t max_num_seqs = 0;        // sequences running at once (n of one request included)
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;
+  KvWindow kv_window;                // the engine's default policy (--kv-sinks / --kv-window)
+  std::string kv_window_unsupported; // why the model cannot run a window ("" = it can)
 
   // Tokens the whole KV cache holds.
   int64_t kv_tokens() const { return static_cast<int64_t>(num_kv_blocks) * block_size; }
 };
 
+// The request's sinks + window: its kv_sinks / kv_window where set, else the engine's.
+KvWindow RequestKvWindow(const GenerationRequest& request, const AdmissionLimits& limits);
+
 // OK, or InvalidArgument / OutOfRange with field() one of "prompt", "n", "priority" or a
 // sampling field ("temperature", "stop_token_ids", ...). A prompt needs room for itself
-// and one generated token, in the context and in the KV cache.
+// and one generated token, in the context and in the KV cache — unless the request runs
+// a KV window (fields "kv_sinks" / "kv_window"): then the window must fit the context and
+// the cache, the model must support it, and n must be 1; the prompt may be any length.
 Status CheckAdmission(const GenerationRequest& request, const AdmissionLimits& limits);
 
 }  // namespace weft

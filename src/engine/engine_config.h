@@ -20,6 +20,10 @@ struct EngineConfig {
   double kv_cache_fraction = 0.25;
   int32_t block_size = 16;
   kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type
+  KvWindow kv_window;  // --kv-sinks / --kv-window: every request's unless it sets its own
+  // Models whose every layer has a sliding window (Mistral, Phi-3): return the KV blocks
+  // that slid out of it to the pool (false: --keep-window-blocks keeps them).
+  bool free_model_window_blocks = true;
   bool enable_prefix_caching = true;
   int64_t max_model_len = 0;  // 0: the model's context length
   SchedulerConfig scheduler;
@@ -49,6 +53,11 @@ struct EngineStats {
   int64_t decode_steps = 0, decode_tokens = 0;
   double decode_tokens_per_s = 0;
   double peak_kv_usage = 0;
+  // Sinks + window (kv/kv_window.h): tokens whose blocks were returned to the pool, and
+  // blocks whose K was re-rotated, since start.
+  int64_t kv_evicted_tokens = 0, kv_shifted_blocks = 0;
+  // Models whose every layer slides (Mistral, Phi-3): blocks released behind the window.
+  int64_t kv_released_blocks = 0;
   // Tensor parallelism (model/tp_decoder.h): ranks, and rank 0's time and bytes in the
   // collectives since start (the transfers plus any wait for a slower rank).
   int tp_size = 1;

@@ -43,6 +43,20 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   const ModelConfig& mc = model->config();
   auto core = std::unique_ptr<EngineCore>(new EngineCore(config, std::move(tokenizer)));
   SchedulerConfig sc = config.scheduler;
+  // The model's own sliding window, when every layer has one (else some layer needs all).
+  sc.model_window = 0;
+  if (config.free_model_window_blocks && mc.n_layer > 0) {
+    int64_t widest = 0;
+    for (int64_t l = 0; l < mc.n_layer; ++l) {
+      const int64_t w = mc.LayerWindow(l);
+      if (w <= 0) {
+        widest = 0;
+        break;
+      }
+      widest = std::max(widest, w);
+    }
+    sc.model_window = static_cast<int32_t>(widest);
+  }
   if (config.spec.enabled()) {
     if (config.spec.num_draft < 1 || config.spec.num_draft > 16) {
       return InvalidArgumentError(fmt::format("--spec: draft length {} is not in [1, 16]", config.spec.num_draft));
@@ -120,8 +134,26 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   kc.max_model_len = core->max_model_len_;
   core->kv_ = std::make_unique<KvCacheManager>(kc);
   core->scheduler_ = std::make_unique<Scheduler>(sc, core->kv_.get());
-  core->limits_ = AdmissionLimits{mc.n_vocab, core->max_model_len_, kc.num_blocks, config.block_size, sc.max_num_seqs,
-                                  sc.policy};
+  core->limits_ = AdmissionLimits{mc.n_vocab,      core->max_model_len_, kc.num_blocks, config.block_size,
+                                  sc.max_num_seqs, sc.policy,           KvWindow{},    ""};
+  // Sinks + window: the default policy must fit, and the model must allow re-rotating K
+  // (else only requests without a window are served).
+  const Status shift_ok = core->runner_->SupportsKvShift();
+  if (!shift_ok.ok()) core->limits_.kv_window_unsupported = shift_ok.message();
+  if (config.kv_window.enabled() || config.kv_window.sinks != 0) {
+    WEFT_RETURN_IF_ERROR(ValidateKvWindow(config.kv_window, config.block_size, core->max_model_len_, "--kv-sinks",
+                                          "--kv-window"));
+    if (!shift_ok.ok()) return shift_ok;
+    core->limits_.kv_window = config.kv_window;
+    const int64_t held =
+        int64_t{config.kv_window.SinkBlocks(config.block_size)} * config.block_size + config.kv_window.window +
+        config.block_size;
+    if (held + 1 > core->limits_.kv_tokens()) {
+      return ResourceExhaustedError(fmt::format("--kv-window: {} keeps up to {} tokens, more than the KV cache's {}; "
+                                                "give more memory (--kv-cache-mem)",
+                                                KvWindowName(config.kv_window), held, core->limits_.kv_tokens()));
+    }
+  }
 
   core->logits_.resize(static_cast<size_t>(ro.max_logit_rows) * static_cast<size_t>(mc.n_vocab));
   core->row_.resize(static_cast<size_t>(mc.n_vocab));
@@ -137,12 +169,17 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
   auto req = std::make_unique<RequestState>();
   req->stream = std::move(stream);
   req->params = request.sampling;
-  req->speculate = request.speculate && config_.spec.enabled();
+  const KvWindow window = RequestKvWindow(request, limits_);
+  // A windowed sequence never drafts (kv/kv_window.h); speculation changes no output.
+  req->speculate = request.speculate && config_.spec.enabled() && !window.enabled();
   const uint64_t id = req->stream->id();
   const int32_t n = request.sampling.n;
   WEFT_DCHECK(CheckAdmission(request, limits_).ok(), "request {} was not admitted", id);
-  // A sample alone must always fit the cache, or it would wait for blocks forever.
-  const int64_t room = std::min<int64_t>(max_model_len_, limits_.kv_tokens());
+  // A sample alone must always fit the cache, or it would wait for blocks forever. A
+  // windowed one runs in constant memory, past the context: only its token list (4 bytes
+  // a token, reserved up front) bounds it, at kMaxWindowedTokens.
+  constexpr int64_t kMaxWindowedTokens = int64_t{1} << 24;
+  const int64_t room = window.enabled() ? kMaxWindowedTokens : std::min<int64_t>(max_model_len_, limits_.kv_tokens());
   const auto max_tokens = static_cast<int32_t>(std::min<int64_t>(
       request.sampling.max_tokens, room - static_cast<int64_t>(request.prompt_tokens.size())));
   DecodeOptions dec;
@@ -166,6 +203,7 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
       s->draft_len = config_.spec.num_draft;
       s->seq->draft.reserve(static_cast<size_t>(config_.spec.num_draft));
     }
+    s->seq->kv.window = window;
     kv_->InitTable(s->seq->kv);
     seqs.push_back(s->seq.get());
     req->samples.push_back(std::move(s));
@@ -403,6 +441,7 @@ Status EngineCore::Step() {
   if (out.empty()) return Status::Ok();
   if (GetLogLevel() == LogLevel::kDebug) LogStepDecisions(out);
   for (const BlockCopy& c : out.copies) runner_->model().CopyKvBlock(*storage_, c.src, c.dst);
+  WEFT_RETURN_IF_ERROR(runner_->ShiftKPositions(*storage_, out.shifts));  // sinks + window (kv/kv_window.h)
   WEFT_RETURN_IF_ERROR(runner_->Execute(out.batch(), *storage_, logits_.data()));
   const auto n_vocab = static_cast<size_t>(runner_->config().n_vocab);
   sampled_.clear();
@@ -460,6 +499,9 @@ EngineStats EngineCore::Stats() const {
   s.prefix_hit_tokens = ks.prefix_hit_tokens;
   s.prefix_queried_tokens = ks.prefix_queried_tokens;
   s.num_preemptions = ss.num_preemptions;
+  s.kv_evicted_tokens = ss.kv_evicted_tokens;
+  s.kv_shifted_blocks = ss.kv_shifted_blocks;
+  s.kv_released_blocks = ss.kv_released_blocks;
   s.num_steps = steps_;
   s.prompt_tokens = prompt_tokens_;
   s.generated_tokens = generated_tokens_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ struct GenerationRequest {
   SamplingParams sampling;
   int32_t priority = 0;                // with the priority policy: smaller first
   bool speculate = true;               // false: no speculative decoding for this request
+  // Sinks + window (kv/kv_window.h) for this request; each unset one is the engine's
+  // (--kv-sinks / --kv-window). Server fields "kv_sinks" / "kv_window".
+  std::optional<int32_t> kv_sinks, kv_window;
   // Structured output (src/grammar): each sample's tokens are constrained by its own
   // TokenConstraint from this factory. Null: unconstrained.
   std::shared_ptr<const TokenConstraintFactory> constraint;

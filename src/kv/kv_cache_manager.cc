@@ -24,6 +24,8 @@ void KvCacheManager::InitTable(KvBlockTable& table) const {
   table.blocks.clear();
   table.block_hashes.clear();
   table.num_committed_blocks = 0;
+  table.num_evicted_tokens = 0;
+  table.num_released_blocks = 0;
   table.blocks.reserve(Idx(max_blocks_per_seq_));
   table.block_hashes.reserve(Idx(max_blocks_per_seq_));
 }
@@ -44,7 +46,7 @@ PrefixMatch KvCacheManager::MatchPrefix(KvBlockTable& table, std::span<const int
   WEFT_CHECK(table.empty(), "MatchPrefix on a table holding {} blocks", table.num_blocks());
   PrefixMatch m;
   m.num_prompt_tokens = static_cast<int32_t>(prompt.size());
-  if (!config_.enable_prefix_caching || prompt.empty()) return m;
+  if (!config_.enable_prefix_caching || prompt.empty() || table.window.enabled()) return m;
   const int32_t full = std::min(static_cast<int32_t>(prompt.size()) / config_.block_size, max_blocks_per_seq_);
   EnsureHashes(table, prompt, full);
   m.num_queried_blocks = full;
@@ -137,7 +139,7 @@ bool KvCacheManager::Allocate(KvBlockTable& table, int32_t num_computed, int32_t
 }
 
 void KvCacheManager::CommitComputed(KvBlockTable& table, std::span<const int32_t> tokens, int32_t num_computed) {
-  if (!config_.enable_prefix_caching) return;
+  if (!config_.enable_prefix_caching || table.window.enabled()) return;
   const int32_t full = std::min(num_computed / config_.block_size, table.num_blocks());
   if (full <= table.num_committed_blocks) return;
   EnsureHashes(table, tokens, full);
@@ -167,15 +169,71 @@ void KvCacheManager::Truncate(KvBlockTable& table, int32_t num_tokens) {
 }
 
 void KvCacheManager::Free(KvBlockTable& table) {
-  for (auto i = table.blocks.size(); i-- > 0;) pool_.Release(table.blocks[i]);
+  for (auto i = table.blocks.size(); i-- > 0;) {
+    if (table.blocks[i] != kReleasedBlock) pool_.Release(table.blocks[i]);
+  }
   table.blocks.clear();
   table.num_committed_blocks = 0;
+  table.num_evicted_tokens = 0;
+  table.num_released_blocks = 0;
+}
+
+int32_t KvCacheManager::ReleaseBeforeWindow(KvBlockTable& table, int32_t first_needed) {
+  const int32_t bs = config_.block_size;
+  const int32_t before = table.num_released_blocks;
+  // Only blocks already registered (or with prefix caching off, any): CommitComputed must
+  // never meet a released entry.
+  int32_t limit = std::min(table.num_blocks(), std::max(0, first_needed) / bs);
+  if (config_.enable_prefix_caching) limit = std::min(limit, table.num_committed_blocks);
+  while (table.num_released_blocks < limit) {
+    int32_t& b = table.blocks[Idx(table.num_released_blocks)];
+    if (pool_.RefCount(b) == 1) fill_[Idx(b)] = 0;
+    pool_.Release(b);
+    b = kReleasedBlock;
+    ++table.num_released_blocks;
+  }
+  return table.num_released_blocks - before;
+}
+
+int32_t KvCacheManager::EvictOutOfWindow(KvBlockTable& table, int32_t cache_len, std::vector<KvShift>& shifts) {
+  if (!table.window.enabled()) return 0;
+  const int32_t bs = config_.block_size;
+  const int32_t sink_blocks = table.window.SinkBlocks(bs);
+  WEFT_CHECK(cache_len >= 0 && cache_len <= table.num_blocks() * bs, "cache of {} tokens in a table of {} blocks",
+             cache_len, table.num_blocks());
+  // Block sink_blocks + k (k = 0, 1, ...) is out of the window when the tokens after it
+  // number at least `window`: cache_len - (sink_blocks + k + 1) * bs >= window.
+  int32_t evict = 0;
+  while (sink_blocks + evict < table.num_blocks() &&
+         cache_len - (sink_blocks + evict + 1) * bs >= table.window.window) {
+    ++evict;
+  }
+  if (evict == 0) return 0;
+  for (int32_t i = sink_blocks; i < sink_blocks + evict; ++i) {
+    const int32_t b = table.blocks[Idx(i)];
+    WEFT_CHECK(pool_.RefCount(b) == 1 && !pool_.IsCached(b), "windowed block {} is shared or cached", b);
+    fill_[Idx(b)] = 0;
+    pool_.Release(b);
+  }
+  table.blocks.erase(table.blocks.begin() + sink_blocks, table.blocks.begin() + sink_blocks + evict);
+  const int32_t delta = evict * bs;
+  table.num_evicted_tokens += delta;
+  const int32_t kept_len = cache_len - delta;
+  for (int32_t i = sink_blocks; i < table.num_blocks() && i * bs < kept_len; ++i) {
+    const int32_t b = table.blocks[Idx(i)];
+    WEFT_CHECK(pool_.RefCount(b) == 1 && !pool_.IsCached(b), "windowed block {} is shared or cached", b);
+    shifts.push_back({b, std::min(bs, kept_len - i * bs), delta});
+  }
+  return delta;
 }
 
 void KvCacheManager::Fork(const KvBlockTable& parent, KvBlockTable& child) {
   WEFT_CHECK(child.empty(), "Fork into a table holding {} blocks", child.num_blocks());
-  for (int32_t b : parent.blocks) pool_.AddRef(b);
+  for (int32_t b : parent.blocks) {
+    if (b != kReleasedBlock) pool_.AddRef(b);
+  }
   child.blocks.assign(parent.blocks.begin(), parent.blocks.end());
+  child.num_released_blocks = parent.num_released_blocks;
   child.block_hashes.assign(parent.block_hashes.begin(), parent.block_hashes.end());
   child.num_committed_blocks = parent.num_committed_blocks;
 }

@@ -30,6 +30,11 @@
 // and appends {src, dst} to `copies`: the engine must KvCacheStorage::CopyBlock(src, dst)
 // before the forward pass that writes the new tokens.
 //
+// Sinks + window (kv/kv_window.h): a table with table.window enabled takes no prefix-cache
+// hits, registers nothing, and after each step EvictOutOfWindow releases its blocks that
+// fell out of the window; Allocate, Slot and Truncate then take CACHE positions
+// (CachePos), which the caller also uses as the tokens' RoPE positions.
+//
 // Thread-safety: none. One manager per engine, used only by the engine thread.
 #pragma once
 
@@ -38,6 +43,7 @@
 #include <vector>
 
 #include "kv/block_pool.h"
+#include "kv/kv_window.h"
 
 namespace weft {
 
@@ -62,6 +68,15 @@ struct KvBlockTable {
   std::vector<uint64_t> block_hashes; // prefix hashes of the sequence's first full blocks
                                       // (a cache of the hash chain; may run ahead of blocks)
   int32_t num_committed_blocks = 0;   // leading blocks already registered or found in the cache
+  // Sinks + window (kv/kv_window.h): set by the caller before MatchPrefix / Allocate and
+  // kept by InitTable and Free. With a window the table's block i holds CACHE positions
+  // [i * block_size, (i + 1) * block_size), and a token at sequence position p (p past the
+  // evicted ones) sits at cache position p - num_evicted_tokens (CachePos).
+  KvWindow window;
+  int32_t num_evicted_tokens = 0;     // tokens whose blocks EvictOutOfWindow released (multiple of block_size)
+  // The model's own sliding window (ReleaseBeforeWindow): the leading entries of `blocks`
+  // released so far; they hold kReleasedBlock.
+  int32_t num_released_blocks = 0;
 
   int32_t num_blocks() const { return static_cast<int32_t>(blocks.size()); }
   bool empty() const { return blocks.empty(); }
@@ -106,7 +121,7 @@ class KvCacheManager {
     return (num_tokens + config_.block_size - 1) / config_.block_size;
   }
 
-  // Makes `table` empty with capacity reserved for max_blocks_per_seq (call once per
+  // Makes `table` empty (keeping its window policy, evicted count reset) with capacity reserved for max_blocks_per_seq (call once per
   // sequence, outside the step loop).
   void InitTable(KvBlockTable& table) const;
 
@@ -154,7 +169,30 @@ class KvCacheManager {
   // partly filled last block is copied on the first write by either side.
   void Fork(const KvBlockTable& parent, KvBlockTable& child);
 
-  // KV slot of token position `pos` (must be covered by the table).
+  // Sinks + window: with cache_len tokens in the table's cache (cache positions), releases
+  // every block after the sink blocks whose tokens are all older than the last
+  // table.window.window ones, and appends to `shifts` one KvShift per kept block after the
+  // sinks that holds tokens (its K must be re-rotated by -delta, delta = the evicted
+  // tokens, before the next forward pass). Returns the number of evicted tokens (0 when
+  // nothing left or the table has no window). The table's blocks must be its own
+  // (refcount 1, uncached: a windowed table never shares; checked).
+  int32_t EvictOutOfWindow(KvBlockTable& table, int32_t cache_len, std::vector<KvShift>& shifts);
+  // Models whose every layer attends over a sliding window (Mistral, Phi-3): releases the
+  // table's blocks whose tokens all lie before `first_needed` (the first position the
+  // step's earliest query sees: its position - window + 1). Positions do not move: the
+  // released entries stay in `blocks` as kReleasedBlock, which the scheduler hands the
+  // kernels as block 0 (attention skips spans before a query's window, and masks the rest
+  // of a span that starts before it, so no released position changes a result). A released
+  // block keeps its prefix-cache entry (its content is what dense attention computes).
+  // Returns the number of blocks released now.
+  int32_t ReleaseBeforeWindow(KvBlockTable& table, int32_t first_needed);
+  static constexpr int32_t kReleasedBlock = -1;
+
+  // Cache position of sequence position `pos`, for the tokens a step computes (they all
+  // come after the evicted ones; dense tables: pos itself).
+  static int32_t CachePos(const KvBlockTable& table, int32_t pos) { return pos - table.num_evicted_tokens; }
+
+  // KV slot of CACHE position `pos` (must be covered by the table).
   int64_t Slot(const KvBlockTable& table, int32_t pos) const {
     return static_cast<int64_t>(table.blocks[static_cast<size_t>(pos / config_.block_size)]) * config_.block_size +
            pos % config_.block_size;

@@ -54,6 +54,11 @@ class DenseDecoderModel final : public DecoderModel {
     DenseDecoderForward(ctx, weights(), config(), batch, cache, static_cast<DecoderActivations&>(act), logits, nullptr);
   }
   StatusOr<std::shared_ptr<const Model>> WithoutLayers(std::span<const int64_t> skip) const override;
+  std::optional<kernels::RopeParams> KvRope(int64_t layer) const override {
+    (void)layer;  // one RoPE for every layer
+    if (config().rope_dim <= 0) return std::nullopt;
+    return RopeParamsFor(config(), config().rope_theta, weights().rope_freq_factors());
+  }
 };
 
 // The layers keep their own per-layer settings only where none depends on the index: a

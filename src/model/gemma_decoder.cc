@@ -50,6 +50,17 @@ class GemmaDecoderModel final : public DecoderModel {
     const auto R = static_cast<int64_t>(b.logit_rows.size());
     if (c.final_logit_softcap > 0) kernels::SoftCapInPlace(ctx, logits, c.final_logit_softcap, R * c.n_vocab);
   }
+  // The RoPE Forward applies to the layer's K: the local one on sliding-window layers.
+  std::optional<kernels::RopeParams> KvRope(int64_t layer) const override {
+    const ModelConfig& c = config();
+    kernels::RopeParams rope = RopeParamsFor(c, c.rope_theta, weights().rope_freq_factors());
+    if (c.LayerWindow(layer) > 0 && c.rope_theta_local > 0) {
+      rope.theta = c.rope_theta_local;
+      rope.scaling = kernels::RopeScaling::kNone;
+      rope.freq_factors = nullptr;
+    }
+    return rope;
+  }
 };
 
 }  // namespace

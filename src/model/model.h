@@ -78,6 +78,14 @@ class Model {
   virtual int tp_size() const { return 1; }
   virtual dist::Communicator* communicator() const { return nullptr; }
 
+  // The RoPE that layer `layer` applied to the K it cached (what the attention-sinks window
+  // re-rotates, kv/kv_window.h); nullopt when this model's cached K cannot be re-rotated
+  // alone (latent attention, tensor-parallel ranks, models without RoPE).
+  virtual std::optional<kernels::RopeParams> KvRope(int64_t layer) const {
+    (void)layer;
+    return std::nullopt;
+  }
+
   virtual KvLayout kv_layout() const {
     const ModelConfig& c = config();
     return {c.n_layer, static_cast<int>(c.n_head_kv), static_cast<int>(c.head_dim)};

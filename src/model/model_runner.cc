@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "kernels/kernel_table.h"
+#include "kernels/kv_shift.h"
 
 namespace weft {
 
@@ -71,7 +72,7 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
       return InvalidArgumentError(fmt::format("sequence {}: {} new tokens and KV length {} do not fit its block table",
                                               s, q1 - q0, len));
     }
-    if (len > config().context_length) {
+    if (len > config().context_length && !options_.allow_past_context) {
       return OutOfRangeError(fmt::format("sequence {}: length {} is past the model's context of {} tokens", s, len,
                                          config().context_length));
     }
@@ -102,6 +103,32 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
   }
   for (int32_t r : b.logit_rows) {
     if (r < 0 || r >= n) return InvalidArgumentError(fmt::format("logit row {} is not a token of the batch", r));
+  }
+  return Status::Ok();
+}
+
+Status ModelRunner::SupportsKvShift() const {
+  if (model_->tp_size() > 1) {
+    return FailedPreconditionError("sinks + window (--kv-window) is not available with tensor parallelism (--tp)");
+  }
+  for (int64_t l = 0; l < config().n_layer; ++l) {
+    if (!model_->KvRope(l).has_value()) {
+      return FailedPreconditionError(fmt::format(
+          "sinks + window (--kv-window) needs cached K that can be re-rotated; the {} architecture's cannot "
+          "(latent attention or no RoPE)",
+          model_->architecture()));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ModelRunner::ShiftKPositions(const KvCacheStorage& cache, std::span<const KvShift> shifts) {
+  if (shifts.empty()) return Status::Ok();
+  WEFT_RETURN_IF_ERROR(SupportsKvShift());
+  for (int64_t l = 0; l < cache.shape().n_layers; ++l) {
+    const kernels::RopeParams rope = *model_->KvRope(l);
+    const kernels::KvCacheView view = cache.Layer(l);
+    kernels::RotateCachedK(ctx_, view, shifts, rope);
   }
   return Status::Ok();
 }

@@ -7,11 +7,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "base/thread_pool.h"
 #include "kernels/ops.h"
 #include "kv/kv_cache_storage.h"
+#include "kv/kv_window.h"
 #include "model/forward_batch.h"
 #include "model/model.h"
 #include "weft/status.h"
@@ -24,6 +26,10 @@ struct RunnerOptions {
   int threads = 0;                    // compute threads; 0 = one per physical core
   // The kernels to use; nullptr = SelectKernelTable() ($WEFT_ISA, else the best here).
   const kernels::KernelTable* kernel_table = nullptr;
+  // Accept sequences longer than the model's trained context (RoPE positions past it).
+  // Only `weft perplexity --stream` with dense attention sets it, to measure the failure
+  // there; everything else keeps sequences within the context.
+  bool allow_past_context = false;
 };
 
 class ModelRunner {
@@ -44,6 +50,14 @@ class ModelRunner {
   // logits: [logit_rows.size(), n_vocab]. InvalidArgument when the batch is malformed or
   // larger than the options allow (the runner never reads outside its arrays).
   Status Execute(const ForwardBatch& batch, const KvCacheStorage& cache, float* logits);
+
+  // Sinks + window (kv/kv_window.h): re-rotates the cached K of each shift's block by
+  // -delta positions in every layer, with the layer's RoPE (Model::KvRope). Before the
+  // next Execute that reads those blocks. FailedPrecondition when the model's K cannot be
+  // re-rotated (SupportsKvShift).
+  Status ShiftKPositions(const KvCacheStorage& cache, std::span<const KvShift> shifts);
+  // OK when ShiftKPositions works for this model; else why not (for flag validation).
+  Status SupportsKvShift() const;
 
  private:
   ModelRunner(std::shared_ptr<const Model> model, const RunnerOptions& options);

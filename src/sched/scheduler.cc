@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "base/check.h"
 
@@ -44,6 +45,7 @@ Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config
   waiting_.reserve(std::max<size_t>(seqs * 4, 256));
   out_.seqs.reserve(seqs);
   out_.copies.reserve(seqs * 2);
+  out_.shifts.reserve(seqs * Sz(kv->max_blocks_per_seq()));
   out_.preempted.reserve(seqs);
   out_.finished.reserve(seqs * 2);
   const size_t toks = Sz(config.max_num_batched_tokens);
@@ -58,6 +60,14 @@ Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config
 }
 
 int32_t Scheduler::MaxModelLen() const { return kv_->config().max_model_len; }
+
+int32_t Scheduler::Room(const Sequence* s) const {
+  // A dense sequence never outgrows the context (admission and FinishIfDone see to it).
+  if (!s->kv.window.enabled()) return std::numeric_limits<int32_t>::max();
+  // Nor past the whole cache, so that a windowed sequence alone always makes progress.
+  const int32_t cache_tokens = kv_->config().num_blocks * kv_->block_size();
+  return std::min(MaxModelLen(), cache_tokens) - KvCacheManager::CachePos(s->kv, s->num_computed_tokens);
+}
 
 bool Scheduler::RunsBefore(const Sequence* a, const Sequence* b) const {
   if (config_.policy == SchedulingPolicy::kPriority && a->priority != b->priority) return a->priority < b->priority;
@@ -98,12 +108,15 @@ void Scheduler::Add(std::span<Sequence* const> samples) {
                 "request {}: sample {} has another prompt", first->request_id, k);
   }
   // What admission (engine/admission.h) guarantees; a request past these would never run.
-  WEFT_CHECK(first->num_prompt_tokens + 1 <= MaxModelLen(), "request {}: prompt of {} tokens in a context of {}",
+  // A windowed sequence may be longer than the context (it runs in a window of it).
+  const bool windowed = first->kv.window.enabled();
+  WEFT_CHECK(!windowed || n == 1, "request {}: {} samples with a KV window", first->request_id, n);
+  WEFT_CHECK(windowed || first->num_prompt_tokens + 1 <= MaxModelLen(), "request {}: prompt of {} tokens in a context of {}",
              first->request_id, first->num_prompt_tokens, MaxModelLen());
   WEFT_CHECK(config_.enable_chunked_prefill || first->num_prompt_tokens <= config_.max_num_batched_tokens,
              "request {}: prompt of {} tokens over the step budget of {} without chunked prefill", first->request_id,
              first->num_prompt_tokens, config_.max_num_batched_tokens);
-  WEFT_CHECK(kv_->BlocksForTokens(first->num_prompt_tokens + 1) <= kv_->config().num_blocks,
+  WEFT_CHECK(windowed || kv_->BlocksForTokens(first->num_prompt_tokens + 1) <= kv_->config().num_blocks,
              "request {}: prompt of {} tokens does not fit a cache of {} blocks", first->request_id,
              first->num_prompt_tokens, kv_->config().num_blocks);
   WEFT_CHECK(n <= config_.max_num_seqs, "request {}: {} samples over max_num_seqs {}", first->request_id, n,
@@ -130,6 +143,13 @@ void Scheduler::Preempt(Sequence* seq) {
   WEFT_CHECK(it != running_.end(), "preempting a sequence that is not running");
   running_.erase(it);
   reserved_fork_slots_ -= GroupSize(seq) - 1;
+  // Its blocks go back to the pool now: no re-rotation of them may follow (another
+  // sequence may get one this step).
+  if (seq->kv.window.enabled()) {
+    std::erase_if(out_.shifts, [&](const KvShift& sh) {
+      return std::find(seq->kv.blocks.begin(), seq->kv.blocks.end(), sh.block) != seq->kv.blocks.end();
+    });
+  }
   kv_->Free(seq->kv);
   seq->num_computed_tokens = 0;
   seq->draft.clear();
@@ -165,7 +185,7 @@ void Scheduler::AddEntry(Sequence* seq, int32_t num_new, int32_t num_draft) {
 int32_t Scheduler::DraftLength(const Sequence* s, int32_t budget, int32_t draft_budget) const {
   // Only a decoding sequence verifies a draft; every token it may accept must still fit
   // max_tokens and the context (so Update never appends past them).
-  if (s->num_uncomputed() != 1 || s->draft.empty() || !s->group.empty()) return 0;
+  if (s->num_uncomputed() != 1 || s->draft.empty() || !s->group.empty() || s->kv.window.enabled()) return 0;
   const int32_t k = std::min({static_cast<int32_t>(s->draft.size()), budget - 1, draft_budget,
                               s->max_tokens - s->num_generated() - 1, MaxModelLen() - s->num_tokens() - 1});
   return std::max(k, 0);
@@ -175,7 +195,14 @@ void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
   int32_t draft_budget = config_.max_draft_tokens_per_step;
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* s = running_[i];
-    const int32_t n = std::min(s->num_uncomputed(), budget);
+    if (s->kv.window.enabled() && s->num_uncomputed() > 0) {
+      stats_.kv_evicted_tokens +=
+          kv_->EvictOutOfWindow(s->kv, KvCacheManager::CachePos(s->kv, s->num_computed_tokens), out_.shifts);
+    }
+    if (config_.model_window > 0 && !s->kv.window.enabled() && s->num_uncomputed() > 0) {
+      stats_.kv_released_blocks += kv_->ReleaseBeforeWindow(s->kv, s->num_computed_tokens - config_.model_window + 1);
+    }
+    const int32_t n = std::min({s->num_uncomputed(), budget, Room(s)});
     if (n <= 0) {
       ++i;
       continue;
@@ -197,7 +224,7 @@ void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
     }
     bool ok = false;
     for (;;) {
-      if (kv_->Allocate(s->kv, s->num_computed_tokens, n, out_.copies)) {
+      if (kv_->Allocate(s->kv, KvCacheManager::CachePos(s->kv, s->num_computed_tokens), n, out_.copies)) {
         ok = true;
         break;
       }
@@ -225,7 +252,7 @@ void Scheduler::AdmitWaiting(int32_t& budget) {
     // Without chunked prefill a prompt runs whole; a preempted sequence's recomputation
     // (prompt + generated tokens, possibly past the budget) is chunked regardless.
     if (!config_.enable_chunked_prefill && s->status == SequenceStatus::kWaiting && remaining > budget) break;
-    const int32_t n = std::min(remaining, budget);
+    const int32_t n = std::min({remaining, budget, Room(s)});
     if (!kv_->Allocate(s->kv, m.num_cached_tokens, n, out_.copies, &m)) break;
     waiting_.erase(waiting_.begin());
     s->num_computed_tokens = m.num_cached_tokens;
@@ -250,12 +277,14 @@ void Scheduler::FillBatch() {
     e.token_offset = static_cast<int32_t>(out_.tokens.size());
     for (int32_t p = e.start_position; p < e.start_position + e.num_new_tokens; ++p) {
       out_.tokens.push_back(p < s.num_tokens() ? s.tokens[Sz(p)] : s.draft[Sz(p - s.num_tokens())]);
-      out_.positions.push_back(p);
-      out_.slot_mapping.push_back(kv_->Slot(s.kv, p));
+      const int32_t c = KvCacheManager::CachePos(s.kv, p);  // p itself unless windowed
+      out_.positions.push_back(c);
+      out_.slot_mapping.push_back(kv_->Slot(s.kv, c));
     }
     out_.query_start.push_back(static_cast<int32_t>(out_.tokens.size()));
-    out_.seq_len.push_back(e.start_position + e.num_new_tokens);
-    out_.block_table.insert(out_.block_table.end(), s.kv.blocks.begin(), s.kv.blocks.end());
+    out_.seq_len.push_back(KvCacheManager::CachePos(s.kv, e.start_position + e.num_new_tokens));
+    // Blocks released behind a model's sliding window read as block 0 (never used).
+    for (int32_t b : s.kv.blocks) out_.block_table.push_back(b == KvCacheManager::kReleasedBlock ? 0 : b);
     out_.block_table.resize(out_.block_table.size() + Sz(widest - s.kv.num_blocks()), 0);
     if (e.needs_logits) {
       e.logits_row = static_cast<int32_t>(out_.logit_rows.size());
@@ -269,6 +298,7 @@ const SchedulerOutput& Scheduler::Schedule() {
   const auto t0 = std::chrono::steady_clock::now();
   out_.seqs.clear();
   out_.copies.clear();
+  out_.shifts.clear();
   out_.preempted.clear();
   out_.finished.clear();
   out_.tokens.clear();
@@ -291,6 +321,7 @@ const SchedulerOutput& Scheduler::Schedule() {
   if (!preempted_any) AdmitWaiting(budget);
   FillBatch();
   in_step_ = !out_.seqs.empty();
+  stats_.kv_shifted_blocks += static_cast<int64_t>(out_.shifts.size());
 
   const int64_t ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -303,7 +334,7 @@ const SchedulerOutput& Scheduler::Schedule() {
 }
 
 void Scheduler::FinishIfDone(Sequence* seq) {
-  if (seq->num_generated() >= seq->max_tokens || seq->num_tokens() >= MaxModelLen()) {
+  if (seq->num_generated() >= seq->max_tokens || (!seq->kv.window.enabled() && seq->num_tokens() >= MaxModelLen())) {
     ReleaseSequence(seq, FinishReason::kLength);
     out_.finished.push_back(seq);
   }

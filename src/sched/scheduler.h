@@ -41,6 +41,14 @@
 // Allocation: the step path (Schedule, Update, Finish) allocates nothing once the output
 // vectors reached their reserved sizes (reserved at construction from max_num_seqs,
 // max_num_batched_tokens and max_blocks_per_seq), formats no text and logs nothing.
+// Sinks + window (kv/kv_window.h): a sequence whose kv.window is set (before Add) runs in
+// cache positions: before it is scheduled, its blocks out of the window are evicted
+// (SchedulerOutput::shifts lists the K re-rotations the engine must do before the
+// forward pass), its batch positions, slots and seq_len are cache positions, a step
+// computes at most max_model_len - (its cache length) tokens, and it is never finished
+// for length by the context (only by max_tokens): it may run past the model's context.
+// It never drafts, and must be a single sample (n == 1; checked).
+//
 // Thread-safety: none; the engine thread owns the scheduler and its KvCacheManager.
 #pragma once
 
@@ -66,6 +74,10 @@ struct SchedulerConfig {
   // (each costs a token of the budget and a logits row); 0 = no speculation (drafts are
   // ignored). The runner must take max_num_seqs + this many logits rows.
   int32_t max_draft_tokens_per_step = 0;
+  // The model's own sliding window when EVERY layer has one (Mistral, Phi-3; the largest),
+  // else 0: blocks wholly before the window of a sequence's next token are released
+  // (KvCacheManager::ReleaseBeforeWindow) before it is scheduled. 0 = keep them.
+  int32_t model_window = 0;
   // The block size and max_model_len are the KvCacheManager's (KvCacheConfig).
 };
 
@@ -92,6 +104,8 @@ struct ScheduledSequence {
 struct SchedulerOutput {
   std::vector<ScheduledSequence> seqs;    // running sequences (in step order)
   std::vector<BlockCopy> copies;          // copy-on-write copies to do BEFORE the forward pass
+  std::vector<KvShift> shifts;            // sinks + window: K re-rotations to do after the
+                                          // copies, before the forward pass (ModelRunner::ShiftKPositions)
   std::vector<Sequence*> preempted;       // preempted in this Schedule() (now waiting)
   std::vector<Sequence*> finished;        // finished by Update() (kLength); not owned after it
   int32_t num_tokens = 0;                 // sum of num_new_tokens (<= max_num_batched_tokens)
@@ -123,6 +137,9 @@ struct SchedulerStats {
   int64_t schedule_ns_total = 0;          // time in Schedule(), summed
   int64_t schedule_ns_last = 0;
   int64_t schedule_ns_max = 0;
+  int64_t kv_evicted_tokens = 0;          // sinks + window: tokens whose blocks went back to the pool
+  int64_t kv_shifted_blocks = 0;          // KvShift entries handed out (blocks re-rotated)
+  int64_t kv_released_blocks = 0;         // model sliding window: blocks released behind it
 };
 
 class Scheduler {
@@ -187,6 +204,10 @@ class Scheduler {
   void ReleaseSequence(Sequence* seq, FinishReason reason);
   void FinishIfDone(Sequence* seq);
   int32_t MaxModelLen() const;
+  // Tokens s may compute this step as far as the context goes: when windowed,
+  // min(max_model_len, the whole cache) minus its cache length (positions are cache
+  // positions); unbounded otherwise.
+  int32_t Room(const Sequence* s) const;
 
   SchedulerConfig config_;
   KvCacheManager* kv_;

@@ -52,6 +52,8 @@ constexpr Acted kActed[] = {
     {"stream_options", Where::kBoth},
     {"priority", Where::kBoth},
     {"speculative_decoding", Where::kBoth},
+    {"kv_sinks", Where::kBoth},
+    {"kv_window", Where::kBoth},
     // Structured output (server/structured_request.cc).
     {"response_format", Where::kBoth},
     {"guided_json", Where::kBoth},

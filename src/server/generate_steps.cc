@@ -90,6 +90,8 @@ std::optional<ApiError> AdmitGeneration(OpenAIRequest request, const Engine& eng
     if (r.chat && r.tool.active() && tool_format == ToolCallFormat::kMistral) g.sampling.skip_special_tokens = false;
     g.priority = r.priority;
     g.speculate = r.speculative_decoding;
+    g.kv_sinks = r.kv_sinks;
+    g.kv_window = r.kv_window;
     // OpenAI's defaults: completions 16 tokens, chat up to the context.
     if (!r.max_tokens_given) g.sampling.max_tokens = r.chat ? static_cast<int>(std::max<int64_t>(1, max_len - size)) : 16;
     Status admitted = engine.CheckAdmission(g);

@@ -136,6 +136,12 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
          static_cast<double>(s.spec_draft_tokens));
   metric("counter", "vllm:spec_decode_num_accepted_tokens_total", "Draft tokens accepted.", model,
          static_cast<double>(s.spec_accepted_tokens));
+  metric("counter", "weft_kv_window_evicted_tokens_total",
+         "Sinks + window (--kv-window / kv_window): tokens whose KV blocks went back to the pool.", model,
+         static_cast<double>(s.kv_evicted_tokens));
+  metric("counter", "weft_kv_window_shifted_blocks_total",
+         "Sinks + window: KV blocks whose K was re-rotated to its new position in the cache.", model,
+         static_cast<double>(s.kv_shifted_blocks));
   if (s.tp_size > 1) {
     metric("gauge", "weft_tp_size", "Tensor-parallel ranks (--tp).", "", s.tp_size);
     metric("counter", "weft_tp_communication_seconds_total",

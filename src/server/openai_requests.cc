@@ -175,6 +175,12 @@ std::optional<ApiError> ParseCommon(const Json& body, OpenAIRequest* r) {
   }
   r->priority = priority;
   if (auto e = GetBool(body, "speculative_decoding", &r->speculative_decoding)) return e;
+  for (const char* name : {"kv_sinks", "kv_window"}) {
+    if (Field(body, name) == nullptr) continue;
+    int v = 0;
+    if (auto e = GetInt(body, name, &v, 0, std::numeric_limits<int32_t>::max())) return e;
+    (std::string_view(name) == "kv_sinks" ? r->kv_sinks : r->kv_window) = v;
+  }
   if (auto e = ParseStructuredRequest(body, &r->structured)) return e;
   return CheckFieldPolicy(body, r->chat, &r->unknown_fields);
 }

@@ -40,6 +40,7 @@ struct OpenAIRequest {
   std::string user;
   int32_t priority = 0;                   // vLLM: smaller first (needs the priority policy)
   bool speculative_decoding = true;        // weft: false turns speculative decoding off for this request
+  std::optional<int32_t> kv_sinks, kv_window;  // weft: sinks + window for this request (kv/kv_window.h)
   // add_special_tokens; absent: completions add BOS/EOS as the vocabulary says, chat adds
   // BOS by BuildChatPrompt's rule. false: none (chat: only what the template writes).
   bool add_special_tokens = true;

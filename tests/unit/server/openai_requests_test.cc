@@ -79,6 +79,23 @@ TEST(OpenAIRequests, VllmFieldsAreActedOn) {
   EXPECT_TRUE(cd.chat_template_kwargs.is_null());
 }
 
+TEST(OpenAIRequests, KvWindowFields) {
+  OpenAIRequest r;
+  auto e = Completion(R"({"prompt":"x","kv_sinks":4,"kv_window":256})", &r);
+  ASSERT_FALSE(e) << e->message;
+  EXPECT_EQ(r.kv_sinks, 4);
+  EXPECT_EQ(r.kv_window, 256);
+  EXPECT_TRUE(r.unknown_fields.empty());
+  OpenAIRequest c;
+  e = Chat(R"({"messages":[{"role":"user","content":"hi"}],"kv_window":0})", &c);
+  ASSERT_FALSE(e) << e->message;
+  EXPECT_FALSE(c.kv_sinks.has_value());
+  EXPECT_EQ(c.kv_window, 0);
+  OpenAIRequest none;
+  ASSERT_FALSE(Completion(R"({"prompt":"x"})", &none));
+  EXPECT_FALSE(none.kv_sinks.has_value() || none.kv_window.has_value());
+}
+
 TEST(OpenAIRequests, PromptForms) {
   OpenAIRequest a, b, c;
   ASSERT_FALSE(Completion(R"({"prompt":["x","y"]})", &a));
@@ -120,6 +137,10 @@ TEST(OpenAIRequests, ErrorsNameTheField) {
       {R"({"prompt":"x","add_special_tokens":0})", "add_special_tokens"},
       {R"({"prompt":"x","priority":1.5})", "priority"},
       {R"({"prompt":"x","echo":true,"logprobs":1})", "echo"},
+      {R"({"prompt":"x","kv_window":-1})", "kv_window"},
+      {R"({"prompt":"x","kv_window":"big"})", "kv_window"},
+      {R"({"prompt":"x","kv_sinks":-4,"kv_window":64})", "kv_sinks"},
+      {R"({"prompt":"x","kv_sinks":2.5})", "kv_sinks"},
   };
   for (const Case& c : cases) {
     OpenAIRequest r;
