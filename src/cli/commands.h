@@ -20,5 +20,6 @@ void RegisterBenchServeCommand(CLI::App& bench, int* exit_code);
 void RegisterServeCommand(CLI::App& app, int* exit_code);
 void RegisterChatCommand(CLI::App& app, int* exit_code);
 void RegisterQuantizeCommand(CLI::App& app, int* exit_code);
+void RegisterImatrixCommand(CLI::App& app, int* exit_code);
 
 }  // namespace weft::cli

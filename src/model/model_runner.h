@@ -45,6 +45,10 @@ class ModelRunner {
   // larger than the options allow (the runner never reads outside its arrays).
   Status Execute(const ForwardBatch& batch, const KvCacheStorage& cache, float* logits);
 
+  // Every later Execute shows each matmul's input to `observer` (borrowed; nullptr stops
+  // it): weft imatrix. Not while an Execute runs.
+  void SetMatMulObserver(kernels::MatMulObserver* observer) { ctx_.observer = observer; }
+
  private:
   ModelRunner(std::shared_ptr<const Model> model, const RunnerOptions& options);
   Status Validate(const ForwardBatch& batch, const KvCacheStorage& cache) const;
