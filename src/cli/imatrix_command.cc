@@ -17,7 +17,6 @@
 #include "base/mapped_file.h"
 #include "cli/commands.h"
 #include "cli/compat_flags.h"
-#include "cli/model_flags.h"
 #include "cli/progress.h"
 #include "eval/imatrix_collector.h"
 #include "eval/single_sequence.h"
@@ -30,7 +29,6 @@ namespace weft::cli {
 namespace {
 
 struct Args {
-  ModelFlags model_flags;
   std::string model, file, out = "imatrix.dat";
   std::vector<std::string> in_files;
   int64_t n_ctx = 512;
@@ -46,8 +44,8 @@ Status Run(const Args& a) {
   options.threads = a.threads;
   options.max_tokens_per_step = std::min<int64_t>(a.n_ctx, 512);
   options.max_logit_rows = options.max_tokens_per_step;
-  WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(a.model_flags));
-  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
+  // No --tp / --expert-cache-mem: the collector needs whole, resident weights.
+  WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, OpenModelOptions{}));
   WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, options));
   const Tokenizer* tokenizer = m.tokenizer.get();
   EncodeOptions enc;
@@ -156,7 +154,6 @@ void RegisterImatrixCommand(CLI::App& app, int* exit_code) {
                                             "--imatrix, in llama.cpp's imatrix file format");
   auto a = std::make_shared<Args>();
   AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo")->required();
-  AddModelFlags(cmd, &a->model_flags);
   cmd->add_option("-f,--file", a->file, "Calibration text file")->required();
   cmd->add_option("-o,--output", a->out, "Importance matrix to write (default: imatrix.dat)");
   cmd->add_option("-c,--ctx-size", a->n_ctx, "Tokens per chunk (default: 512)");
