@@ -11,7 +11,7 @@ page() {
   echo "# weft command-line reference"; echo
   echo "Generated from \`weft COMMAND --help\` (regenerate with \`scripts/gen-cli-doc.sh\`; \`cli.cli_doc\` checks it)."; echo
   echo '```'; help; echo '```'
-  for c in info tokenize template run chat serve bench "bench serve" perplexity logits quantize spec-calibrate; do
+  for c in info tokenize template run chat serve bench "bench serve" perplexity logits quantize spec-calibrate imatrix; do
     # shellcheck disable=SC2086  # "bench serve" is two words
     echo; echo "## weft $c"; echo; echo '```'; help $c; echo '```'
   done

@@ -21,5 +21,6 @@ void RegisterServeCommand(CLI::App& app, int* exit_code);
 void RegisterChatCommand(CLI::App& app, int* exit_code);
 void RegisterQuantizeCommand(CLI::App& app, int* exit_code);
 void RegisterSpecCalibrateCommand(CLI::App& app, int* exit_code);
+void RegisterImatrixCommand(CLI::App& app, int* exit_code);
 
 }  // namespace weft::cli

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   weft::cli::RegisterChatCommand(app, &exit_code);
   weft::cli::RegisterQuantizeCommand(app, &exit_code);
   weft::cli::RegisterSpecCalibrateCommand(app, &exit_code);
+  weft::cli::RegisterImatrixCommand(app, &exit_code);
 
   // llama.cpp's -ngl, -fa, -np, -sys become long flags CLI11 parses (cli/compat_flags.h).
   std::vector<std::string> args = weft::cli::NormalizeLlamaCppArgs(argc, argv);

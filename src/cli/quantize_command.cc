@@ -4,6 +4,7 @@
 // draws the progress bar.
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -22,7 +23,7 @@ namespace {
 struct QuantizeArgs {
   std::string in, out, type;
   bool pure = false, leave_output = false, allow_requantize = false;
-  std::string output_type, token_embedding_type;
+  std::string output_type, token_embedding_type, imatrix;
   std::vector<std::string> tensor_types;
   int threads = 0;
 };
@@ -59,6 +60,20 @@ Status RunQuantize(const QuantizeArgs& a) {
   opt.plan.pure = a.pure;
   opt.plan.leave_output = a.leave_output;
   opt.allow_requantize = a.allow_requantize;
+  quant::Imatrix imatrix;
+  if (!a.imatrix.empty()) {
+    WEFT_ASSIGN_OR_RETURN(imatrix, quant::ReadImatrix(a.imatrix));
+    for (const auto& [name, e] : imatrix.entries) {
+      for (float v : e.values) {
+        if (!std::isfinite(v)) return InvalidArgumentError("--imatrix " + a.imatrix + ": " + name + " holds " + std::to_string(v));
+      }
+    }
+    opt.imatrix = &imatrix;
+    opt.imatrix_path = a.imatrix;
+    opt.plan.has_imatrix = true;
+    std::fprintf(stderr, "weft quantize: importance matrix %s: %zu entries, %d chunks%s%s\n", a.imatrix.c_str(),
+                 imatrix.entries.size(), imatrix.chunks, imatrix.dataset.empty() ? "" : " of ", imatrix.dataset.c_str());
+  }
   if (!a.output_type.empty()) {
     WEFT_ASSIGN_OR_RETURN(opt.plan.output_type, WritableType("--output-tensor-type", a.output_type));
   }
@@ -86,6 +101,9 @@ Status RunQuantize(const QuantizeArgs& a) {
                a.in.c_str(), a.out.c_str(), std::string(opt.mix->name).c_str(), report->tensors, report->converted,
                static_cast<double>(report->bytes_in) / (1 << 20), static_cast<double>(report->bytes_out) / (1 << 20),
                report->seconds, pool.num_threads());
+  if (opt.imatrix != nullptr) {
+    std::fprintf(stderr, "weft quantize: %d tensors used importance weights\n", report->with_imatrix);
+  }
   return Status::Ok();
 }
 
@@ -109,6 +127,9 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--tensor-type", args->tensor_types,
                   "PATTERN=TYPE: tensors whose name matches the regular expression get TYPE (repeatable; the first "
                   "match wins)");
+  cmd->add_option("--imatrix", args->imatrix,
+                  "Importance matrix (weft imatrix or llama-imatrix output): the quantisers minimise the error "
+                  "weighted by each column's activations, as llama-quantize --imatrix does (same bytes)");
   cmd->add_option("-t,--threads", args->threads, "Threads (default: one per physical core)");
   cmd->callback([args, exit_code] {
     Status s = RunQuantize(*args);

@@ -106,6 +106,9 @@ void MatMulMany(const KernelContext& ctx, const float* x, int64_t m, std::span<c
                 int64_t x_stride) {
   const KernelTable& t = T(ctx);
   if (outs.empty()) return;
+  if (ctx.observer != nullptr) {
+    for (const MatMulOutput& o : outs) ctx.observer->OnMatMul(*o.w, x, m, x_stride == 0 ? o.w->ne[0] : x_stride);
+  }
   constexpr size_t kMaxOuts = 4;
   WEFT_CHECK(outs.size() <= kMaxOuts, "MatMulMany: at most {} weights", kMaxOuts);
   const int64_t k = outs[0].w->ne[0];

@@ -40,10 +40,21 @@ class Scratch {
   std::vector<uint8_t> buffer_;
 };
 
+// Sees the input of every MatMul / MatMulMany before it runs (weft imatrix collects
+// activation statistics this way): w is the weight applied, x its [m, k] input with row
+// stride x_stride floats (k = w.ne[0]). Called on the thread that called the op, once per
+// weight; it must not keep x.
+class MatMulObserver {
+ public:
+  virtual ~MatMulObserver() = default;
+  virtual void OnMatMul(const TensorView& w, const float* x, int64_t m, int64_t x_stride) = 0;
+};
+
 struct KernelContext {
   const KernelTable* table = nullptr;  // required (see kernel_table.h)
   ThreadPool* pool = nullptr;          // nullptr: run on the calling thread
   Scratch* scratch = nullptr;          // nullptr: a thread_local fallback is used
+  MatMulObserver* observer = nullptr;  // nullptr (the default): nothing is observed
 };
 
 // ---- linear algebra --------------------------------------------------------------------

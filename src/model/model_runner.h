@@ -58,6 +58,9 @@ class ModelRunner {
   Status ShiftKPositions(const KvCacheStorage& cache, std::span<const KvShift> shifts);
   // OK when ShiftKPositions works for this model; else why not (for flag validation).
   Status SupportsKvShift() const;
+  // Every later Execute shows each matmul's input to `observer` (borrowed; nullptr stops
+  // it): weft imatrix. Not while an Execute runs.
+  void SetMatMulObserver(kernels::MatMulObserver* observer) { ctx_.observer = observer; }
 
  private:
   ModelRunner(std::shared_ptr<const Model> model, const RunnerOptions& options);

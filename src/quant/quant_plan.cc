@@ -119,6 +119,8 @@ StatusOr<DType> ChooseMixType(const ModelFacts& m, MixState& st, uint32_t ftype,
       type = DType::kQ6_K;
     } else if (ftype == kQ4_K_S && !falcon && i < n / 8) {
       type = DType::kQ5_K;
+    } else if ((ftype == kQ4_0 || ftype == kQ5_0) && opt.has_imatrix && i < n / 8) {
+      type = ftype == kQ4_0 ? DType::kQ4_1 : DType::kQ5_1;
     }
     ++st.i_ffn_down;
   } else if (Contains(name, "attn_output.weight")) {

@@ -55,6 +55,9 @@ struct PlanOptions {
   std::optional<DType> output_type;
   std::optional<DType> token_embedding_type;
   std::vector<TensorTypeOverride> overrides;
+  // An importance matrix is given: as llama-quantize, Q4_0 / Q5_0 then put the first
+  // n_layer/8 ffn_down tensors in Q4_1 / Q5_1.
+  bool has_imatrix = false;
 };
 
 struct PlannedTensor {

@@ -20,6 +20,14 @@ bool CanQuantizeTo(DType type);
 
 void QuantizeRows(DType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row);
 
+// Importance-weighted quantisation (weighted_quants.cc), as llama-quantize does it with
+// --imatrix: qw holds n_per_row weights, one per column (the importance matrix's mean
+// x^2), applied to every row. Types that use them: Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K;
+// for the others, or qw == nullptr, this is QuantizeRows.
+bool UsesImportance(DType type);
+void QuantizeRowsWeighted(DType type, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                          const float* qw);
+
 // One block each: x holds the block's elements (32, or 256 for the K types), out its
 // GetDTypeInfo(type).block_bytes bytes.
 void QuantizeBlockQ4_0(const float* x, uint8_t* out);

@@ -64,6 +64,18 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
   writer.Remove("split.no");
   writer.Remove("split.count");
   writer.Remove("split.tensors.count");
+  if (options.imatrix != nullptr) {  // llama-quantize's record of the matrix
+    writer.SetString("quantize.imatrix.file", options.imatrix_path.substr(0, 127));
+    if (!options.imatrix->dataset.empty()) {
+      writer.SetString("quantize.imatrix.dataset", options.imatrix->dataset.substr(0, 127));
+    }
+    WEFT_RETURN_IF_ERROR(writer.SetValue("quantize.imatrix.entries_count",
+                                         GgufValue{GgufType::kInt32, int64_t{static_cast<int64_t>(options.imatrix->entries.size())}}));
+    if (options.imatrix->chunks > 0) {
+      WEFT_RETURN_IF_ERROR(writer.SetValue("quantize.imatrix.chunks_count",
+                                           GgufValue{GgufType::kInt32, int64_t{options.imatrix->chunks}}));
+    }
+  }
 
   uint64_t total_in = 0;
   for (const PlannedTensor& p : plan) {
@@ -104,12 +116,36 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
       out_buf.resize(out_row_bytes * static_cast<size_t>(nrows));
       const int64_t rows_per_chunk = std::max<int64_t>(1, (kChunkElements + n_per_row - 1) / n_per_row);
       uint8_t* out = out_buf.data();
+      // Importance weights: one row of n_per_row per matrix (per expert of a 3-D tensor).
+      std::vector<float> qw;
+      if (options.imatrix != nullptr && UsesImportance(p.dst_type)) {
+        qw = options.imatrix->Weights(t.name);
+        const auto want = static_cast<size_t>(n_per_row * t.ne[2]);
+        if (!qw.empty() && qw.size() != want) {
+          if (t.name != "token_embd.weight") {
+            return InvalidArgumentError(fmt::format("imatrix {}: {} has {} values, the tensor needs {}",
+                                                    options.imatrix_path, t.name, qw.size(), want));
+          }
+          qw.clear();
+        }
+        if (!qw.empty()) ++report.with_imatrix;
+      }
+      const int64_t rows_per_matrix = t.ne[1];
       pool.ParallelFor(0, nrows, rows_per_chunk, [&](int64_t r0, int64_t r1) {
         std::vector<float> rows(static_cast<size_t>(std::min(r1 - r0, rows_per_chunk) * n_per_row));
         for (int64_t r = r0; r < r1; r += rows_per_chunk) {
           const int64_t n = std::min(rows_per_chunk, r1 - r);
           RowsToFloat(t, r, n, rows.data());
-          QuantizeRows(p.dst_type, rows.data(), out + static_cast<size_t>(r) * out_row_bytes, n, n_per_row);
+          uint8_t* dst = out + static_cast<size_t>(r) * out_row_bytes;
+          if (qw.empty()) {
+            QuantizeRows(p.dst_type, rows.data(), dst, n, n_per_row);
+            continue;
+          }
+          for (int64_t i = 0; i < n; ++i) {
+            const float* w = qw.data() + ((r + i) / rows_per_matrix % t.ne[2]) * n_per_row;
+            QuantizeRowsWeighted(p.dst_type, rows.data() + i * n_per_row, dst + static_cast<size_t>(i) * out_row_bytes,
+                                 1, n_per_row, w);
+          }
         }
       });
       WEFT_RETURN_IF_ERROR(writer.WriteTensor(i, out_buf));

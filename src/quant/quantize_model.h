@@ -15,6 +15,7 @@
 #include <string>
 
 #include "base/thread_pool.h"
+#include "quant/imatrix_file.h"
 #include "quant/quant_plan.h"
 #include "weft/status.h"
 
@@ -24,6 +25,12 @@ struct QuantizeOptions {
   const QuantMix* mix = nullptr;
   PlanOptions plan;
   bool allow_requantize = false;  // accept already-quantised source tensors
+  // Importance matrix (borrowed; nullptr: round to nearest). A tensor it has an entry for
+  // is quantised with those weights (QuantizeRowsWeighted); the others as without one.
+  // The output records it as llama-quantize does (quantize.imatrix.* keys; the file
+  // name as given in imatrix_path).
+  const Imatrix* imatrix = nullptr;
+  std::string imatrix_path;
 };
 
 struct QuantizeReport {
@@ -32,6 +39,7 @@ struct QuantizeReport {
   uint64_t bytes_in = 0;   // tensor data
   uint64_t bytes_out = 0;
   double seconds = 0;
+  int with_imatrix = 0;  // tensors quantised with importance weights
 };
 
 // progress(done_bytes, total_bytes, tensor name), source bytes, called between tensors.

@@ -132,6 +132,38 @@ TEST(PlanQuantization, Q4_K_MFollowsLlamaQuantizeRules) {
   std::filesystem::remove(path);
 }
 
+// With an importance matrix, llama-quantize's Q4_0 / Q5_0 put the first n_layer/8
+// ffn_down tensors in Q4_1 / Q5_1 (and nothing else changes); without one they do not.
+TEST(PlanQuantization, ImatrixMovesEarlyFfnDownOfQ4_0AndQ5_0) {
+  const std::string path = WriteLlama("q40imx.gguf", 16, 256, 512);
+  auto f = OpenGgufFile(path);
+  ASSERT_TRUE(f.ok());
+  for (const char* mix : {"Q4_0", "Q5_0"}) {
+    const DType base = std::string(mix) == "Q4_0" ? DType::kQ4_0 : DType::kQ5_0;
+    const DType early = std::string(mix) == "Q4_0" ? DType::kQ4_1 : DType::kQ5_1;
+    PlanOptions with;
+    with.has_imatrix = true;
+    auto plain = PlanQuantization(**f, *FindQuantMix(mix), {});
+    auto imx = PlanQuantization(**f, *FindQuantMix(mix), with);
+    ASSERT_TRUE(plain.ok() && imx.ok());
+    auto a = Types(*plain), b = Types(*imx);
+    for (int l = 0; l < 16; ++l) {
+      const std::string down = "blk." + std::to_string(l) + ".ffn_down.weight";
+      EXPECT_EQ(a[down], base) << mix << " " << l;
+      EXPECT_EQ(b[down], l < 2 ? early : base) << mix << " " << l;
+      EXPECT_EQ(b["blk." + std::to_string(l) + ".ffn_up.weight"], base) << mix << " " << l;
+    }
+  }
+  // Q4_K_M's rules do not depend on it.
+  PlanOptions with;
+  with.has_imatrix = true;
+  auto k = PlanQuantization(**f, *FindQuantMix("Q4_K_M"), with);
+  auto k0 = PlanQuantization(**f, *FindQuantMix("Q4_K_M"), {});
+  ASSERT_TRUE(k.ok() && k0.ok());
+  EXPECT_EQ(Types(*k), Types(*k0));
+  std::filesystem::remove(path);
+}
+
 TEST(PlanQuantization, PureLeaveOutputOverridesAndFallbacks) {
   const std::string path = WriteLlama("pure.gguf", 4, 256, 320);  // ffn_down rows of 320: not /256
   auto f = OpenGgufFile(path);
