@@ -265,73 +265,20 @@ void QuantizeBlockQ3_K(const float* x, uint8_t* out) {
 void QuantizeBlockQ4_K(const float* x, uint8_t* out) {
   uint8_t L[kQKK];
   AffineSuperBlock(x, 15, -1.f, 20, out, L);
-  uint8_t* qs = out + 16;
-  for (int c = 0; c < 4; ++c) {
-    for (int l = 0; l < 32; ++l) qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | (L[64 * c + l + 32] << 4));
-  }
+  PackQ4_KLevels(L, out);
 }
 
 void QuantizeBlockQ5_K(const float* x, uint8_t* out) {
   uint8_t L[kQKK];
   AffineSuperBlock(x, 31, -0.5f, 15, out, L);
-  uint8_t* qh = out + 16;  // 32 bytes
-  uint8_t* qs = out + 48;  // 128 bytes
-  std::memset(qh, 0, 32);
-  for (int c = 0; c < 4; ++c) {
-    for (int l = 0; l < 32; ++l) {
-      int lo = L[64 * c + l], hi = L[64 * c + l + 32];
-      if (lo > 15) {
-        lo -= 16;
-        qh[l] |= static_cast<uint8_t>(1u << (2 * c));
-      }
-      if (hi > 15) {
-        hi -= 16;
-        qh[l] |= static_cast<uint8_t>(1u << (2 * c + 1));
-      }
-      qs[32 * c + l] = static_cast<uint8_t>(lo | (hi << 4));
-    }
-  }
+  PackQ5_KLevels(L, out);
 }
 
 void QuantizeBlockQ6_K(const float* x, uint8_t* out) {
-  uint8_t* ql = out;          // 128 bytes
-  uint8_t* qh = out + 128;    // 64 bytes
-  auto* sc = reinterpret_cast<int8_t*>(out + 192);  // 16 bytes
   int8_t L[kQKK];
   float scales[16];
-  float max_scale = 0, max_abs = 0;
-  for (int j = 0; j < 16; ++j) {
-    scales[j] = FitSymmetricSearch(16, 32, x + 16 * j, L + 16 * j);
-    const float a = std::fabs(scales[j]);
-    if (a > max_abs) {
-      max_abs = a;
-      max_scale = scales[j];
-    }
-  }
-  if (max_abs < kGroupMaxEps) {
-    std::memset(out, 0, 210);
-    return;
-  }
-  const float iscale = -128.f / max_scale;
-  StoreF16(out + 208, 1 / iscale);
-  for (int j = 0; j < 16; ++j) sc[j] = static_cast<int8_t>(std::min(127, NearestInt(iscale * scales[j])));
-  const float d_all = LoadF16(out + 208);
-  for (int j = 0; j < 16; ++j) {
-    const float d = d_all * static_cast<float>(sc[j]);
-    if (d == 0.0f) continue;
-    for (int i = 0; i < 16; ++i) {
-      L[16 * j + i] = static_cast<int8_t>(Clamp(NearestInt(x[16 * j + i] / d), -32, 31) + 32);
-    }
-  }
-  for (int h = 0; h < 2; ++h) {
-    const int8_t* l = L + 128 * h;
-    for (int i = 0; i < 32; ++i) {
-      const int q1 = l[i], q2 = l[i + 32], q3 = l[i + 64], q4 = l[i + 96];
-      ql[64 * h + i] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
-      ql[64 * h + i + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
-      qh[32 * h + i] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
-    }
-  }
+  for (int j = 0; j < 16; ++j) scales[j] = FitSymmetricSearch(16, 32, x + 16 * j, L + 16 * j);
+  PackQ6_K(x, scales, L, out);
 }
 
 }  // namespace weft::quant
