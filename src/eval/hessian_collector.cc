@@ -20,14 +20,18 @@ uint64_t HashRows(const float* x, int64_t m, int64_t k, int64_t stride) {
   return h;
 }
 
-float DotF(const float* a, const float* b, int64_t n) {
-  float s[8] = {};
+// Sixteen independent partial sums in a fixed order, compiled for AVX-512 and AVX2 too:
+// the same result on every ISA (this file is compiled with -ffp-contract=off).
+__attribute__((target_clones("avx512f", "avx2", "default"))) float DotF(const float* a, const float* b, int64_t n) {
+  float s[16] = {};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int l = 0; l < 8; ++l) s[l] += a[i + l] * b[i + l];
+  for (; i + 16 <= n; i += 16) {
+    for (int l = 0; l < 16; ++l) s[l] += a[i + l] * b[i + l];
   }
   for (; i < n; ++i) s[0] += a[i] * b[i];
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  float t[8];
+  for (int l = 0; l < 8; ++l) t[l] = s[l] + s[l + 8];
+  return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 }
 
 }  // namespace

@@ -123,17 +123,24 @@ void SetLevel(DType type, uint8_t* blk, int e, int l) {
   }
 }
 
-double Dot(const double* a, const double* b, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+// The hot loops, compiled for AVX-512 and AVX2 too (picked at load time). Eight
+// independent partial sums in a fixed order: the same result on every ISA (this file is
+// compiled with -ffp-contract=off, so no fused multiply-adds either).
+#define WEFT_GPTQ_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+WEFT_GPTQ_CLONES double Dot(const double* a, const double* b, int64_t n) {
+  double s[8] = {};
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
+  for (; i + 8 <= n; i += 8) {
+    for (int l = 0; l < 8; ++l) s[l] += a[i + l] * b[i + l];
   }
-  for (; i < n; ++i) s0 += a[i] * b[i];
-  return (s0 + s1) + (s2 + s3);
+  for (; i < n; ++i) s[0] += a[i] * b[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+// y[0..n) -= a * x[0..n)
+WEFT_GPTQ_CLONES void SubScaled(float* y, const float* x, float a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] -= a * x[i];
 }
 
 // Lower Cholesky factor of a (row-major [k, k], lower triangle read and overwritten).
@@ -290,7 +297,7 @@ void GptqQuantizeRows(DType type, float* w, int64_t rows, const GptqFactor& f, c
             const float ev = (x - q) * inv_d;
             err[static_cast<size_t>(r * lb + (i - b0))] = ev;
             wr[i] = q;
-            for (int64_t j = i + 1; j < b1; ++j) wr[j] -= ev * ui[j];
+            SubScaled(wr + i + 1, ui + i + 1, ev, b1 - i - 1);
           }
         }
         if (b1 == k) continue;
@@ -299,8 +306,7 @@ void GptqQuantizeRows(DType type, float* w, int64_t rows, const GptqFactor& f, c
           for (int64_t r = 0; r < nr; ++r) {
             const float ev = err[static_cast<size_t>(r * lb + (t - b0))];
             if (ev == 0.0f) continue;
-            float* wr = w + (r0 + r) * k;
-            for (int64_t j = b1; j < k; ++j) wr[j] -= ev * ut[j];
+            SubScaled(w + (r0 + r) * k + b1, ut + b1, ev, k - b1);
           }
         }
       }
