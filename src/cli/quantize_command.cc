@@ -36,6 +36,7 @@ struct QuantizeArgs {
   std::string method = "rtn", calib, gptq_fit = "weighted";
   int64_t calib_chunks = 64, calib_ctx = 512, calib_skip = 0;
   double percdamp = 0.01;
+  bool act_order = false;
 };
 
 StatusOr<DType> WritableType(const std::string& flag, const std::string& name) {
@@ -74,8 +75,8 @@ Status RunQuantize(const QuantizeArgs& a) {
   } else if (a.method != "rtn") {
     return InvalidArgumentError("--method: 'rtn' or 'gptq', not '" + a.method + "' (AWQ is not implemented yet)");
   } else if (!a.calib.empty() || a.calib_chunks != 64 || a.calib_ctx != 512 || a.calib_skip != 0 ||
-             a.percdamp != 0.01 || a.gptq_fit != "weighted") {
-    return InvalidArgumentError("--calib, --calib-*, --percdamp and --gptq-fit are for --method gptq (for an "
+             a.percdamp != 0.01 || a.gptq_fit != "weighted" || a.act_order) {
+    return InvalidArgumentError("--calib, --calib-*, --percdamp, --gptq-fit and --act-order are for --method gptq (for an "
                                 "importance matrix run weft imatrix -f TEXT)");
   }
   quant::QuantizeOptions opt;
@@ -137,7 +138,7 @@ Status RunQuantize(const QuantizeArgs& a) {
       if (f == nullptr) {
         if (g->k != k) return InvalidArgumentError(fmt::format("gptq: {} has rows of {}, its input {}", name, k, g->k));
         const auto t0 = std::chrono::steady_clock::now();
-        WEFT_ASSIGN_OR_RETURN(quant::GptqFactor factor, quant::FactorHessian(g->h.data(), g->k, a.percdamp, pool));
+        WEFT_ASSIGN_OR_RETURN(quant::GptqFactor factor, quant::FactorHessian(g->h.data(), g->k, a.percdamp, a.act_order, pool));
         factor_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         dead_columns += factor.dead;
         f = std::make_unique<quant::GptqFactor>(std::move(factor));
@@ -210,6 +211,9 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--gptq-fit", args->gptq_fit,
                   "--method gptq: how each block's scales are fitted to the error-updated weights: weighted (by the "
                   "Hessian's diagonal, default) or rtn (the plain round-to-nearest fit)");
+  cmd->add_flag("--act-order", args->act_order,
+                "--method gptq: take each layer's columns by decreasing input energy (H's diagonal) instead of in "
+                "order; every block's scales are then fitted up front to the original weights");
   cmd->add_option("-t,--threads", args->threads, "Threads (default: one per physical core)");
   cmd->footer(
       "GPTQ: weft quantize model-f16.gguf model-q3km.gguf --type Q3_K_M --method gptq --calib train.txt "

@@ -180,7 +180,7 @@ bool GptqSupports(DType type) {
   }
 }
 
-StatusOr<GptqFactor> FactorHessian(const float* h, int64_t k, double percdamp, ThreadPool& pool) {
+StatusOr<GptqFactor> FactorHessian(const float* h, int64_t k, double percdamp, bool act_order, ThreadPool& pool) {
   GptqFactor f;
   f.k = k;
   f.diag.resize(static_cast<size_t>(k));
@@ -193,17 +193,26 @@ StatusOr<GptqFactor> FactorHessian(const float* h, int64_t k, double percdamp, T
     mean += d == 0 ? 1.0 : d;
   }
   mean /= static_cast<double>(k);
-  // a = P H' P (P reverses the order): then a = M M^T gives H'^-1 = U^T U with U = P M^-1 P.
+  // Column order: natural, or by decreasing diag(H) (ties by index).
+  std::vector<int32_t> order(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) order[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+  if (act_order) {
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t x, int32_t y) { return f.diag[static_cast<size_t>(x)] > f.diag[static_cast<size_t>(y)]; });
+    f.perm = order;
+  }
+  // a = R H' R (R reverses the processing order): a = M M^T gives H'^-1 = U^T U with
+  // U = R M^-1 R, in processing order.
   std::vector<double> a(static_cast<size_t>(k * k));
   double damp = percdamp * mean;
   bool ok = false;
   for (int attempt = 0; attempt < 5 && !ok; ++attempt, damp *= 10) {
     pool.ParallelFor(0, k, 64, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const int64_t i = k - 1 - r;
+        const int64_t i = order[static_cast<size_t>(k - 1 - r)];
         for (int64_t c = 0; c <= r; ++c) {
-          const int64_t j = k - 1 - c;  // j >= i
-          double v = h[i * k + j];
+          const int64_t j = order[static_cast<size_t>(k - 1 - c)];
+          double v = h[std::min(i, j) * k + std::max(i, j)];
           if (i == j) v = (v == 0 ? 1.0 : v) + damp;
           a[static_cast<size_t>(r * k + c)] = v;
         }
@@ -252,37 +261,57 @@ void GptqQuantizeRows(DType type, float* w, int64_t rows, const GptqFactor& f, c
   const size_t row_bytes = static_cast<size_t>(k / qb) * info.block_bytes;
   const float* u = f.u.data();
   const float* fit_w = options.weighted_fit ? f.diag.data() : nullptr;
+  const bool act_order = !f.perm.empty();
+  const int32_t* perm = f.perm.data();
+
+  // Fits block `b` of row r (x: its qb current weights) and keeps its dequantised values
+  // and the weights it was fitted to (deq, xfit: the row's k values, original order).
+  auto fit = [&](int64_t r, int64_t b, const float* x, float* deq, float* xfit) {
+    uint8_t* blk = out + static_cast<size_t>(r) * row_bytes + b * info.block_bytes;
+    if (fit_w != nullptr) {
+      QuantizeRowsWeighted(type, x, blk, 1, qb, fit_w + b * qb);
+    } else {
+      QuantizeRows(type, x, blk, 1, qb);
+    }
+    DequantizeRow(type, blk, deq + b * qb, qb);
+    std::copy(x, x + qb, xfit + b * qb);
+  };
 
   pool.ParallelFor(0, rows, kTileRows, [&](int64_t t0, int64_t t1) {
     std::vector<float> err(static_cast<size_t>(kTileRows * lb));
-    std::vector<float> deq(static_cast<size_t>(kTileRows * qb)), xfit(static_cast<size_t>(kTileRows * qb));
+    std::vector<float> deq(static_cast<size_t>(kTileRows * k)), xfit(static_cast<size_t>(kTileRows * k));
+    std::vector<float> wp(act_order ? static_cast<size_t>(kTileRows * k) : 0);  // rows in processing order
     for (int64_t r0 = t0; r0 < t1; r0 += kTileRows) {
       const int64_t nr = std::min<int64_t>(kTileRows, t1 - r0);
+      // The weights being updated, in processing order: the rows themselves, or (act-order)
+      // a permuted copy, whose block scales are all fitted now, to the original weights
+      // (a block's columns are spread over the whole order).
+      float* work = act_order ? wp.data() : w + r0 * k;
+      if (act_order) {
+        for (int64_t r = 0; r < nr; ++r) {
+          const float* wr = w + (r0 + r) * k;
+          for (int64_t b = 0; b < k / qb; ++b) fit(r0 + r, b, wr + b * qb, deq.data() + r * k, xfit.data() + r * k);
+          for (int64_t i = 0; i < k; ++i) wp[static_cast<size_t>(r * k + i)] = wr[perm[i]];
+        }
+      }
       for (int64_t b0 = 0; b0 < k; b0 += lb) {
         const int64_t b1 = std::min<int64_t>(b0 + lb, k);
         for (int64_t i = b0; i < b1; ++i) {
-          const int e = static_cast<int>(i % qb);
-          const int64_t blk_index = i / qb;
-          if (e == 0) {  // a new block: fit its scales to the current weights
+          const int64_t o = act_order ? perm[i] : i;  // the column's original index
+          const int e = static_cast<int>(o % qb);
+          const int64_t blk_index = o / qb;
+          if (!act_order && e == 0) {  // a new block: fit its scales to the current weights
             for (int64_t r = 0; r < nr; ++r) {
-              const float* x = w + (r0 + r) * k + i;
-              uint8_t* blk = out + static_cast<size_t>(r0 + r) * row_bytes + blk_index * info.block_bytes;
-              if (fit_w != nullptr) {
-                QuantizeRowsWeighted(type, x, blk, 1, qb, fit_w + i);
-              } else {
-                QuantizeRows(type, x, blk, 1, qb);
-              }
-              DequantizeRow(type, blk, deq.data() + r * qb, qb);
-              std::copy(x, x + qb, xfit.data() + r * qb);
+              fit(r0 + r, blk_index, work + r * k + i, deq.data() + r * k, xfit.data() + r * k);
             }
           }
           const float* ui = u + i * k;
           const float inv_d = 1.0f / ui[i];
           for (int64_t r = 0; r < nr; ++r) {
-            float* wr = w + (r0 + r) * k;
+            float* wr = work + r * k;
             const float x = wr[i];
-            float q = deq[static_cast<size_t>(r * qb + e)];
-            if (x != xfit[static_cast<size_t>(r * qb + e)]) {  // moved by earlier errors: round again
+            float q = deq[static_cast<size_t>(r * k + o)];
+            if (x != xfit[static_cast<size_t>(r * k + o)]) {  // moved by earlier errors: round again
               uint8_t* blk = out + static_cast<size_t>(r0 + r) * row_bytes + blk_index * info.block_bytes;
               const Grid g = GridAt(type, blk, e);
               if (g.d != 0.0f) {
@@ -306,8 +335,13 @@ void GptqQuantizeRows(DType type, float* w, int64_t rows, const GptqFactor& f, c
           for (int64_t r = 0; r < nr; ++r) {
             const float ev = err[static_cast<size_t>(r * lb + (t - b0))];
             if (ev == 0.0f) continue;
-            SubScaled(w + (r0 + r) * k + b1, ut + b1, ev, k - b1);
+            SubScaled(work + r * k + b1, ut + b1, ev, k - b1);
           }
+        }
+      }
+      if (act_order) {
+        for (int64_t r = 0; r < nr; ++r) {
+          for (int64_t i = 0; i < k; ++i) w[(r0 + r) * k + perm[i]] = wp[static_cast<size_t>(r * k + i)];
         }
       }
     }

@@ -21,12 +21,15 @@
 //      block's scales (and mins) are fitted to its current, error-updated weights by
 //      weft's quantiser for the type (round-to-nearest fit, or the importance-weighted
 //      one with diag(H) as the weights); every column of the block is then rounded to
-//      the nearest level under those scales. Columns are taken in their natural order
-//      (no act-order: the block scales would need fitting before the errors arrive).
+//      the nearest level under those scales.
+//   Act-order (optional): columns are taken by decreasing H[i][i] (the most active inputs
+//   first, while most columns are left to absorb their errors); since a block's columns
+//   are then spread over the whole order, every block's scales are fitted up front to the
+//   original weights ("static groups"), and U is the factor of the permuted Hessian.
 // With H = identity no error moves between columns and the bytes are QuantizeRows's
 // (round-to-nearest fit) or QuantizeRowsWeighted's with weights 1 (weighted fit).
 //
-// Memory: GptqFactor needs two k*k double matrices while it runs (k = 5632: 254 MB each);
+// Memory: FactorHessian needs two k*k double matrices while it runs (k = 5632: 254 MB each);
 // the factor it returns is k*k floats. Thread-safety: pure functions; they use `pool`.
 #pragma once
 
@@ -48,18 +51,20 @@ struct GptqFactor {
   std::vector<float> diag;  // [k] diag(H) before damping (dead columns 0): the fit weights
   int dead = 0;             // columns with H[i][i] == 0
   double damp = 0;          // the damping added to the diagonal
+  std::vector<int32_t> perm;  // act-order: processing position -> column (empty: natural order)
 };
 
 // h: [k, k] symmetric (only the upper triangle, j >= i, is read). percdamp: fraction of
-// the mean diagonal added (GPTQ's default 0.01).
-StatusOr<GptqFactor> FactorHessian(const float* h, int64_t k, double percdamp, ThreadPool& pool);
+// the mean diagonal added (GPTQ's default 0.01). act_order: U in the order of decreasing
+// H[i][i] (perm), for GptqQuantizeRows to take the columns in that order.
+StatusOr<GptqFactor> FactorHessian(const float* h, int64_t k, double percdamp, bool act_order, ThreadPool& pool);
 
 struct GptqOptions {
   bool weighted_fit = true;  // block scales by the importance-weighted fit (weights diag(H))
   int lazy_batch = 128;      // columns per lazy batch (a multiple of 32; 256-blocks need 128 | 256)
 };
 
-// Quantises w (modified: it ends holding the error-updated weights) into out.
+// Quantises w (modified: it ends holding the quantised weights' values) into out.
 void GptqQuantizeRows(DType type, float* w, int64_t rows, const GptqFactor& f, const GptqOptions& options,
                       uint8_t* out, ThreadPool& pool);
 
