@@ -3,7 +3,8 @@
 # "Calibrated quantisation"): for each trained tiny model, an importance matrix from the
 # first 100 KB of wiki.test.raw (weft imatrix), then for each type a quantised file
 # without the matrix (rtn), with it (imatrix), and by GPTQ with the same 100 KB as its
-# calibration text (weft quantize --method gptq, every chunk of the model's context),
+# calibration text (weft quantize --method gptq, every chunk of the model's context;
+# gptq-ao: the same with --act-order),
 # each scored on a disjoint part of the text (from byte 400000):
 # perplexity and KL divergence against the unquantised model's logits (weft perplexity
 # --kl-base). TinyLLama-v0 exists only as Q4_0: it is the base, requantised
@@ -35,7 +36,7 @@ runs=(
   "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 256 20 --allow-requantize Q4_K_M Q5_K_M Q4_K_M/--tensor-type/ffn_down=Q3_K Q4_K_M/--tensor-type/ffn_down=Q2_K"
   "$synth 256 20 - Q2_K Q3_K_M Q4_0 Q4_K_M"
 )
-read -r -a methods <<<"${METHODS:-rtn imatrix gptq}"
+read -r -a methods <<<"${METHODS:-rtn imatrix gptq gptq-ao}"
 echo "| model | type | method | size (KiB) | perplexity | KL mean (nats) | KL max | top-1 agree | quantise (s) |"
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
 score() {  # model file, label columns
@@ -69,6 +70,7 @@ for r in "${runs[@]}"; do
         rtn) im=() ;;
         imatrix) im=(--imatrix "$work/$name.imatrix") ;;
         gptq) im=(--method gptq --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks -1) ;;
+        gptq-ao) im=(--method gptq --act-order --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks -1) ;;
       esac
       q="$work/$name-$t-$method.gguf"
       t0=$(date +%s.%N)

@@ -8,8 +8,8 @@ usage: quant_imatrix_svg.py TABLE.md OUT.svg
 import math
 import sys
 
-METHODS = ("rtn", "imatrix", "gptq")
-LABELS = {"rtn": "RTN", "imatrix": "imatrix", "gptq": "GPTQ"}
+METHODS = ("rtn", "imatrix", "gptq", "gptq-ao")
+LABELS = {"rtn": "RTN", "imatrix": "imatrix", "gptq": "GPTQ", "gptq-ao": "GPTQ act-order"}
 
 
 def parse(path):
@@ -34,7 +34,7 @@ def main():
         if not groups or groups[-1][0] != key:
             groups.append((key, {}))
         groups[-1][1][method] = kl
-    w_group, bar, left, top, height = 90, 24, 70, 40, 260
+    w_group, bar, left, top, height = 110, 22, 70, 40, 260
     width = left + w_group * len(groups) + 20
     vals = [v for _, d in groups for v in d.values() if v > 0]
     lo = 10 ** math.floor(math.log10(min(vals)))
@@ -53,7 +53,7 @@ def main():
         out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (left, width - 20, y(v), y(v)))
         out.append('<text x="%d" y="%.1f" text-anchor="end">%g</text>' % (left - 4, y(v) + 4, v))
         e += 1
-    colors = {"rtn": "#c44", "imatrix": "#48c", "gptq": "#4a4"}
+    colors = {"rtn": "#c44", "imatrix": "#48c", "gptq": "#4a4", "gptq-ao": "#a6d"}
     for i, ((model, typ), d) in enumerate(groups):
         x0 = left + i * w_group + 8
         for j, m in enumerate(METHODS):
@@ -61,13 +61,13 @@ def main():
                 yy = y(d[m])
                 out.append('<rect x="%d" y="%.1f" width="%d" height="%.1f" fill="%s"/>'
                            % (x0 + j * bar, yy, bar - 2, top + height - yy, colors[m]))
-        out.append('<text x="%d" y="%d" text-anchor="middle">%s</text>' % (x0 + 1.5 * bar, top + height + 14, typ))
+        out.append('<text x="%d" y="%d" text-anchor="middle">%s</text>' % (x0 + 2 * bar, top + height + 14, typ))
         out.append('<text x="%d" y="%d" text-anchor="middle" fill="#666">%s</text>'
-                   % (x0 + 1.5 * bar, top + height + 28, model.replace("TinyLLama-v0.Q4_0", "TinyLLama-v0")))
+                   % (x0 + 2 * bar, top + height + 28, model.replace("TinyLLama-v0.Q4_0", "TinyLLama-v0")))
     ly = top + height + 50
     for j, m in enumerate(METHODS):
-        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (left + j * 110, ly - 10, colors[m]))
-        out.append('<text x="%d" y="%d">%s</text>' % (left + j * 110 + 16, ly, LABELS[m]))
+        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (left + j * 130, ly - 10, colors[m]))
+        out.append('<text x="%d" y="%d">%s</text>' % (left + j * 130 + 16, ly, LABELS[m]))
     out.append("</svg>")
     open(sys.argv[2], "w").write("\n".join(out) + "\n")
 

@@ -118,7 +118,7 @@ Status RunQuantize(const QuantizeArgs& a) {
   // GPTQ: Hessians from the calibration run, factored when their first weight comes up.
   std::unique_ptr<HessianCollector> hessians;
   std::map<const HessianCollector::Group*, std::unique_ptr<quant::GptqFactor>> factors;
-  double factor_seconds = 0;
+  double factor_seconds = 0, calib_seconds = 0;
   int dead_columns = 0;
   if (a.method == "gptq") {
     CalibrationOptions co;
@@ -128,7 +128,9 @@ Status RunQuantize(const QuantizeArgs& a) {
     co.chunks = a.calib_chunks;
     co.skip_chunks = a.calib_skip;
     co.threads = a.threads;
+    const auto t0 = std::chrono::steady_clock::now();
     WEFT_ASSIGN_OR_RETURN(hessians, CollectHessians(co, &pool));
+    calib_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     opt.gptq_options.weighted_fit = a.gptq_fit == "weighted";
     opt.gptq_factor = [&](const std::string& name, int64_t k) -> StatusOr<const quant::GptqFactor*> {
       auto it = hessians->groups().find(name);
@@ -164,9 +166,9 @@ Status RunQuantize(const QuantizeArgs& a) {
   }
   if (hessians != nullptr) {
     std::fprintf(stderr,
-                 "weft quantize: gptq: %d tensors from %zu Hessians (%d dead input columns), factoring took %.2f s; "
-                 "the other tensors were rounded to nearest\n",
-                 report->with_gptq, factors.size(), dead_columns, factor_seconds);
+                 "weft quantize: gptq: %d tensors from %zu Hessians (%d dead input columns); calibration %.2f s, "
+                 "factoring %.2f s (within the quantisation's); the other tensors were rounded to nearest\n",
+                 report->with_gptq, factors.size(), dead_columns, calib_seconds, factor_seconds);
   }
   return Status::Ok();
 }

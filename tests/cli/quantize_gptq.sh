@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # weft quantize --method gptq on stories260K (F32): the calibration runs, the block
 # tensors are quantised by GPTQ (the log counts them), the file differs from the
-# round-to-nearest one, loads and scores in weft perplexity, and on a text disjoint from
+# round-to-nearest one (and --act-order's from both), loads and scores in weft
+# perplexity, and on a text disjoint from
 # the calibration its KL divergence from the unquantised model is not worse than 1.2x
 # round-to-nearest's; flag misuse is refused with a message naming the flag.
 # usage: quantize_gptq.sh WEFT SHARED_DIR WORK_DIR
@@ -28,6 +29,11 @@ else
   echo "FAIL: expected >= 30 GPTQ tensors from >= 15 Hessians:"; cat "$work/gptq.log"; fail=1
 fi
 if cmp -s "$work/rtn.gguf" "$work/gptq.gguf"; then echo "FAIL: GPTQ wrote the round-to-nearest bytes"; fail=1; fi
+if ! "$weft" quantize -t 2 --method gptq --act-order --calib "$work/calib.txt" --calib-ctx 128 --calib-chunks 32 \
+     "$model" "$work/gptq-ao.gguf" --type Q4_K_M > "$work/gptq-ao.log" 2>&1; then
+  echo "FAIL: weft quantize --method gptq --act-order"; cat "$work/gptq-ao.log"; exit 1
+fi
+if cmp -s "$work/gptq.gguf" "$work/gptq-ao.gguf"; then echo "FAIL: --act-order changed nothing"; fail=1; fi
 
 kl() {
   "$weft" perplexity "$1" -f "$work/eval.txt" -c 128 --chunks 20 --kl-base "$work/base.kl" -t 2 2>/dev/null |
@@ -36,14 +42,16 @@ kl() {
 rm -f "$work/base.kl"
 "$weft" perplexity "$model" -f "$work/eval.txt" -c 128 --chunks 20 --kl-base "$work/base.kl" -t 2 > /dev/null 2>&1
 kl_rtn=$(kl "$work/rtn.gguf")
-kl_gptq=$(kl "$work/gptq.gguf")
-if [ -z "$kl_rtn" ] || [ -z "$kl_gptq" ]; then
-  echo "FAIL: perplexity --kl-base gave no KL (rtn '$kl_rtn', gptq '$kl_gptq')"; fail=1
-elif python3 -c "import sys; sys.exit(0 if $kl_gptq <= 1.2 * $kl_rtn else 1)"; then
-  echo "ok: Q4_K_M KL from F32: rtn $kl_rtn, gptq $kl_gptq"
-else
-  echo "FAIL: GPTQ's KL $kl_gptq is above 1.2x round-to-nearest's $kl_rtn"; fail=1
-fi
+for v in gptq gptq-ao; do
+  kl_gptq=$(kl "$work/$v.gguf")
+  if [ -z "$kl_rtn" ] || [ -z "$kl_gptq" ]; then
+    echo "FAIL: perplexity --kl-base gave no KL (rtn '$kl_rtn', $v '$kl_gptq')"; fail=1
+  elif python3 -c "import sys; sys.exit(0 if $kl_gptq <= 1.2 * $kl_rtn else 1)"; then
+    echo "ok: Q4_K_M KL from F32: rtn $kl_rtn, $v $kl_gptq"
+  else
+    echo "FAIL: $v's KL $kl_gptq is above 1.2x round-to-nearest's $kl_rtn"; fail=1
+  fi
+done
 
 expect_error() {  # pattern, args...
   local pattern=$1; shift
