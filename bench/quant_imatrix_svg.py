@@ -61,7 +61,9 @@ def main():
                 yy = y(d[m])
                 out.append('<rect x="%d" y="%.1f" width="%d" height="%.1f" fill="%s"/>'
                            % (x0 + j * bar, yy, bar - 2, top + height - yy, colors[m]))
-        out.append('<text x="%d" y="%d" text-anchor="middle">%s</text>' % (x0 + 2 * bar, top + height + 14, typ))
+        short = typ.replace("--pure ", "").replace("--tensor-type ", "")
+        out.append('<text x="%d" y="%d" text-anchor="middle" font-size="10">%s</text>'
+                   % (x0 + 2 * bar, top + height + 14, short))
         out.append('<text x="%d" y="%d" text-anchor="middle" fill="#666">%s</text>'
                    % (x0 + 2 * bar, top + height + 28, model.replace("TinyLLama-v0.Q4_0", "TinyLLama-v0")))
     ly = top + height + 50
