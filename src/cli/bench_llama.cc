@@ -297,7 +297,7 @@ StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_ge
 // Options both modes take (CLI11 names: the positional's, else the long name).
 const std::set<std::string> kSharedOptions = {"model",      "--model",        "--threads",     "--json",
                                                "--seed",     "--help",         "--n-gpu-layers", "--flash-attn",
-                                               "--gpu-memory-utilization", "--expert-cache-mem"};
+                                               "--gpu-memory-utilization", "--expert-cache-mem", "--kv-type"};
 
 }  // namespace
 

@@ -192,7 +192,9 @@ TEST(Engine, GreedyIsBatchInvariantWithQ4AndMixedKvTypes) {
                   cfg.n_layer * cfg.n_head_kv * kernels::KvRowBytes(t, static_cast<int>(cfg.head_dim)));
       }
       for (const auto& a : alone) EXPECT_EQ(static_cast<int>(a.size()), kTokens);
-      if (t == KvTypes(KvType::kQ4)) EXPECT_NE(alone, f16) << "q4 gave F16's tokens for every prompt";
+      if (t == KvTypes(KvType::kQ4)) {
+        EXPECT_NE(alone, f16) << "q4 gave F16 tokens for every prompt";
+      }
       {
         EngineConfig c;
         c.kv_type = t;

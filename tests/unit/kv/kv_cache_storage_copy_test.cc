@@ -63,7 +63,9 @@ TEST(KvCacheStorage, MixedKAndVTypesHaveTheirOwnRegions) {
     auto* k = static_cast<uint8_t*>(v.k);
     auto* vv = static_cast<uint8_t*>(v.v);
     EXPECT_EQ(vv, k + 5 * kb);  // V right after this layer's K
-    if (l + 1 < 3) EXPECT_EQ(static_cast<uint8_t*>(s.Layer(l + 1).k), vv + 5 * vb);
+    if (l + 1 < 3) {
+      EXPECT_EQ(static_cast<uint8_t*>(s.Layer(l + 1).k), vv + 5 * vb);
+    }
     for (int64_t i = 0; i < 5 * kb; ++i) k[i] = static_cast<uint8_t>(l * 7 + i);
     for (int64_t i = 0; i < 5 * vb; ++i) vv[i] = static_cast<uint8_t>(200 - l * 5 - i);
   }
