@@ -11,6 +11,7 @@
 #include "grammar/structured_output.h"
 #include "grammar/triggered_constraint.h"
 #include "sampling/sampler.h"
+#include "support/toy_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::grammar {
@@ -18,20 +19,8 @@ namespace {
 
 bool Allowed(const std::vector<uint64_t>& bits, int32_t id) { return (bits[static_cast<size_t>(id) >> 6] >> (id & 63)) & 1; }
 
-// Token 0 = EOS (control), 1.. the pieces, then the control pieces.
 std::shared_ptr<const Tokenizer> Toy(const std::vector<std::string>& pieces, const std::vector<std::string>& control = {}) {
-  Vocabulary v;
-  v.algorithm = TokenizerAlgorithm::kSentencePieceBpe;
-  v.tokens.push_back("</s>");
-  v.types.push_back(TokenType::kControl);
-  for (const std::string& p : pieces) { v.tokens.push_back(p); v.types.push_back(TokenType::kNormal); }
-  for (const std::string& p : control) { v.tokens.push_back(p); v.types.push_back(TokenType::kControl); }
-  v.scores.assign(v.tokens.size(), 0.0f);
-  v.eos_id = 0;
-  v.byte_fallback = false;
-  auto t = Tokenizer::Create(std::move(v));
-  EXPECT_TRUE(t.ok()) << t.status().ToString();
-  return *t;
+  return testing::ToyTokenizer(pieces, control);  // 0 = EOS, then the pieces, then the control pieces
 }
 
 //                                  1    2     3      4       5          6       7      8     9    10   11    12    13    14
