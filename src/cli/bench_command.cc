@@ -37,7 +37,7 @@ struct Args {
   int batch = 32, prompt_len = 128, gen_len = 64, shared_prefix = 0, max_seqs = 64, max_batched = 512;
   int threads = 0, block_size = 16;
   std::string kv_mem, spec, prompt_file, spec_governor = "on";
-  kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
   KvWindow kv_window;                                // --kv-sinks / --kv-window (ModelFlags)
   bool keep_window_blocks = false;                   // --keep-window-blocks (ModelFlags)
   uint64_t seed = 1;

@@ -88,7 +88,7 @@ double PromptOps(const ModelConfig& cfg, const ModelCost& c, int64_t n, int64_t 
 
 // K/V bytes (of `type`, scales included) one step of a tg test of n tokens after `depth`
 // cached ones reads, on average: token i attends depth + i + 1 positions.
-double GenKvBytesPerToken(const ModelConfig& cfg, kernels::KvType type, int64_t n, int64_t depth) {
+double GenKvBytesPerToken(const ModelConfig& cfg, kernels::KvTypes type, int64_t n, int64_t depth) {
   return static_cast<double>(KvBytesPerToken(cfg, type)) *
          (static_cast<double>(depth) + static_cast<double>(n + 1) / 2);
 }
@@ -150,7 +150,7 @@ struct Context {
   ModelCost cost;
   std::string model_type;
   std::string isa;
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;
 };
 
 std::string MachineLine(const kernels::MachinePeaks& p) {
@@ -199,8 +199,8 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
   // weft's own fields.
   j["weft_version"] = WEFT_VERSION;
   j["isa"] = c.isa;
-  j["type_k"] = kernels::KvTypeName(c.kv_type);  // llama-bench's field names
-  j["type_v"] = kernels::KvTypeName(c.kv_type);
+  j["type_k"] = kernels::KvTypeName(c.kv_type.k);  // llama-bench's field names
+  j["type_v"] = kernels::KvTypeName(c.kv_type.v);
   j["probe_isa"] = r.peaks->isa;
   j["mem_bw_gbs"] = r.peaks->read_bytes_per_s / 1e9;
   j["int8_tops"] = r.peaks->int8_ops_per_s / 1e12;
@@ -232,7 +232,7 @@ void PrintTable(const Context& c, const std::vector<TestResult>& results) {
     rows.push_back({c.model_type, HumanBytes(c.cost.size_bytes), HumanCount(c.cost.n_params), "CPU", c.isa,
                     std::to_string(r.threads), r.Name(), fmt::format("{:.2f} ± {:.2f}", r.ts.mean, r.ts.stddev),
                     fmt::format("{:.1f}% {}", 100 * r.fraction, r.peak_kind)});
-    if (kv_column) rows.back().insert(rows.back().begin() + 6, std::string(kernels::KvTypeName(c.kv_type)));
+    if (kv_column) rows.back().insert(rows.back().begin() + 6, kernels::KvTypeName(c.kv_type));
   }
   std::vector<size_t> width(head.size());
   auto display_width = [](const std::string& s) {  // "±" is 2 bytes, 1 column
@@ -297,7 +297,7 @@ StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_ge
 // Options both modes take (CLI11 names: the positional's, else the long name).
 const std::set<std::string> kSharedOptions = {"model",      "--model",        "--threads",     "--json",
                                                "--seed",     "--help",         "--n-gpu-layers", "--flash-attn",
-                                               "--gpu-memory-utilization", "--expert-cache-mem"};
+                                               "--gpu-memory-utilization", "--expert-cache-mem", "--kv-type"};
 
 }  // namespace
 

@@ -23,8 +23,10 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--kv-type", flags->kv_type,
                   "KV cache element type: f16 (default), bf16, f32, q8 (int8, an f16 scale per 32 values of a "
-                  "token's head: 1.06 bytes a value) or fp8 (E4M3 with the same scales). Quantised types hold about "
-                  "twice the tokens in the same --kv-cache-mem; attention reads them in place")
+                  "token's head: 1.06 bytes a value), fp8 (E4M3 with the same scales) or q4 (4-bit, q4_0's "
+                  "numerics with the same groups: 0.56 bytes a value). T sets K and V; K,V sets them apart (e.g. "
+                  "q8,q4). Quantised types hold two to 3.5 times the tokens in the same --kv-cache-mem; attention "
+                  "reads them in place")
       ->capture_default_str();
   cmd->add_option("--kv-sinks", flags->kv_sinks,
                   "Attention sinks (StreamingLLM): with --kv-window, keep the first S tokens' KV (rounded up to whole "
@@ -58,20 +60,21 @@ Status RefuseKvWindow(const ModelFlags& flags, const char* command) {
   return Status::Ok();
 }
 
-StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags) {
-  const std::optional<kernels::KvType> t = kernels::KvTypeFromName(flags.kv_type);
+StatusOr<kernels::KvTypes> KvTypeFrom(const ModelFlags& flags) {
+  const std::optional<kernels::KvTypes> t = kernels::KvTypesFromName(flags.kv_type);
   if (!t) {
-    return InvalidArgumentError(
-        fmt::format("--kv-type {}: unknown KV cache type (one of {})", flags.kv_type, kernels::kKvTypeChoices));
+    return InvalidArgumentError(fmt::format("--kv-type {}: unknown KV cache type (T or K,V, each one of {})",
+                                            flags.kv_type, kernels::kKvTypeChoices))
+        .WithField("--kv-type");
   }
   return *t;
 }
 
-int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type) {
+int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvTypes type) {
   // Latent attention (DeepSeek) caches one row of kv_lora_rank + rope_dim per token.
   const int64_t heads = config.is_mla() ? 1 : config.n_head_kv;
   const int64_t dim = config.is_mla() ? config.kv_lora_rank + config.rope_dim : config.head_dim;
-  return 2 * config.n_layer * heads * kernels::KvRowBytes(type, static_cast<int>(dim));
+  return config.n_layer * heads * kernels::KvRowBytes(type, static_cast<int>(dim));  // K + V
 }
 
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base) {

@@ -23,7 +23,7 @@ namespace weft::cli {
 struct ModelFlags {
   std::string expert_cache_mem;  // "" = every expert resident
   int tp = 1;                    // --tp: tensor-parallel ranks (under mpirun -np tp)
-  std::string kv_type = "f16";   // --kv-type
+  std::string kv_type = "f16";   // --kv-type: T, or K,V
   int kv_sinks = 0;              // --kv-sinks: attention sinks kept (kv/kv_window.h)
   int kv_window = 0;             // --kv-window: recent tokens kept; 0 = dense
   bool keep_window_blocks = false;  // --keep-window-blocks (EngineConfig::free_model_window_blocks off)
@@ -34,8 +34,9 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags);
 // `base` with the flags applied; InvalidArgument naming the flag for a bad size.
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base = {});
 
-// --kv-type; InvalidArgument naming the flag and the choices for an unknown name.
-StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags);
+// --kv-type (T for K and V, or K,V); InvalidArgument naming the flag and the choices for
+// an unknown name.
+StatusOr<kernels::KvTypes> KvTypeFrom(const ModelFlags& flags);
 
 // --kv-sinks / --kv-window as a policy, checked for signs and pairing (InvalidArgument
 // naming the flag); the fit in the context is checked where the context is known.
@@ -45,6 +46,6 @@ StatusOr<KvWindow> KvWindowFrom(const ModelFlags& flags);
 Status RefuseKvWindow(const ModelFlags& flags, const char* command);
 
 // KV cache bytes per token of the model (all layers, K and V, scales included) with `type`.
-int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type);
+int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvTypes type);
 
 }  // namespace weft::cli

@@ -154,6 +154,8 @@ Status Run(const Args& a) {
   facts.kv_cache_bytes = static_cast<int64_t>(engine->Stats().num_blocks) * ec.block_size *
                          KvBytesPerToken(m.model->config(), ec.kv_type);
   facts.isa = engine->isa_name();
+  facts.kv_type = kernels::KvTypeName(ec.kv_type);
+  facts.kv_bytes_per_token = KvBytesPerToken(m.model->config(), ec.kv_type);
   LogStartup(facts, m.model->config());
   std::fprintf(stderr, "weft serve: %s ready (%s kernels, %d KV blocks, context %d)\n", path.c_str(),
                engine->isa_name(), engine->Stats().num_blocks, engine->max_model_len());

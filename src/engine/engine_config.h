@@ -19,7 +19,7 @@ struct EngineConfig {
   int64_t kv_cache_bytes = 0;
   double kv_cache_fraction = 0.25;
   int32_t block_size = 16;
-  kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // --kv-type (K and V)
   KvWindow kv_window;  // --kv-sinks / --kv-window: every request's unless it sets its own
   // Models whose every layer has a sliding window (Mistral, Phi-3): return the KV blocks
   // that slid out of it to the pool (false: --keep-window-blocks keeps them).
@@ -65,7 +65,7 @@ struct EngineStats {
   int64_t tp_comm_bytes = 0;
   int32_t peak_num_running = 0;   // most sequences running at once (after a step)
   int64_t kv_bytes_per_token = 0;  // KV cache bytes one token takes (all layers, K + V, scales)
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;
   // Speculative decoding: target passes of a sequence that verified a draft, the draft
   // tokens they verified, how many were accepted, and the tokens those passes produced
   // (accepted + one sampled each).

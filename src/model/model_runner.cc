@@ -29,7 +29,7 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::shared_ptr<const
 
 const char* ModelRunner::isa_name() const { return kernels::IsaName(ctx_.table->isa); }
 
-KvCacheShape ModelRunner::KvShape(int64_t num_blocks, int block_size, kernels::KvType type) const {
+KvCacheShape ModelRunner::KvShape(int64_t num_blocks, int block_size, kernels::KvTypes type) const {
   const KvLayout layout = model_->kv_layout();
   KvCacheShape s;
   s.n_layers = layout.n_layers;

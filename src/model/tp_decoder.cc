@@ -96,7 +96,7 @@ class TpDecoderModel final : public DecoderModel {
     h.cache_id = next_cache_id_++;
     h.a[0] = s.num_blocks;
     h.a[1] = s.block_size;
-    h.a[2] = static_cast<int64_t>(s.type);
+    h.a[2] = static_cast<int64_t>(s.type.k) | static_cast<int64_t>(s.type.v) << 8;  // K, V
     h.a[3] = ctx != nullptr && ctx->pool != nullptr ? ctx->pool->num_threads() : 0;
     comm_.BroadcastPolling(&h, sizeof(h), 0);
     cache_ids_[&cache] = Known{h.cache_id, s.num_blocks, s.block_size, s.type};
@@ -133,7 +133,7 @@ class TpDecoderModel final : public DecoderModel {
     int32_t id;
     int64_t num_blocks;
     int block_size;
-    kernels::KvType type;
+    kernels::KvTypes type;
   };
   dist::Communicator& comm_;
   mutable std::mutex mu_;
@@ -216,7 +216,8 @@ Status RunTensorParallelFollower(std::shared_ptr<const Model> model, dist::Commu
         shape.head_dim = layout.head_dim;
         shape.num_blocks = h.a[0];
         shape.block_size = static_cast<int>(h.a[1]);
-        shape.type = static_cast<kernels::KvType>(h.a[2]);
+        shape.type = kernels::KvTypes(static_cast<kernels::KvType>(h.a[2] & 0xFF),
+                                      static_cast<kernels::KvType>((h.a[2] >> 8) & 0xFF));
         // Rank 0 may open several caches over a command (one per engine); each lives
         // until the process ends, as rank 0 cannot say when one is gone.
         auto storage = KvCacheStorage::Create(shape);

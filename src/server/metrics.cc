@@ -165,7 +165,7 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
          static_cast<double>(in_flight));
   metric("gauge", "weft_kv_cache_blocks", "KV cache blocks in total.", "", s.num_blocks);
   metric("gauge", "weft_kv_cache_bytes_per_token",
-         "KV cache bytes one token takes (all layers, K and V, quantisation scales included).",
+         "KV cache bytes one token takes (all layers, K and V, quantisation scales included); kv_type is \"K,V\" when they differ.",
          fmt::format("kv_type=\"{}\"", kernels::KvTypeName(s.kv_type)), static_cast<double>(s.kv_bytes_per_token));
   metric("counter", "weft_engine_steps_total", "Engine steps run.", "", static_cast<double>(s.num_steps));
   if (s.moe) RenderMoe(*s.moe, &out);

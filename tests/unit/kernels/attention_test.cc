@@ -101,7 +101,7 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32
     SCOPED_TRACE(IsaName(isa));
     const KernelContext ctx = ctxs.For(isa, &pool);
     std::vector<uint8_t> kc(cache_bytes, 0xFF), vc(cache_bytes, 0xFF);  // NaN-filled
-    KvCacheView cache{kc.data(), vc.data(), sh.type, num_blocks, sh.block_size, sh.n_kv_heads, sh.head_dim};
+    KvCacheView cache{kc.data(), vc.data(), sh.type, sh.type, num_blocks, sh.block_size, sh.n_kv_heads, sh.head_dim};
     // Earlier steps: one WriteKv per sequence for its cached prefix.
     for (int s = 0; s < n_seqs; ++s) {
       const int64_t cached = seqs[s].seq_len - seqs[s].q_len;
@@ -291,8 +291,8 @@ void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
   ThreadPool pool(2);
   for (Isa isa : ctxs.isas) {
     SCOPED_TRACE(IsaName(isa));
-    KvCacheView cache{nullptr, nullptr, c.type, blocks, kBlock, kKvHeads, kDim};
-    std::vector<uint8_t> kc(static_cast<size_t>(blocks * cache.BlockBytes())), vc(kc.size());
+    KvCacheView cache{nullptr, nullptr, c.type, c.type, blocks, kBlock, kKvHeads, kDim};
+    std::vector<uint8_t> kc(static_cast<size_t>(blocks * cache.KBlockBytes())), vc(static_cast<size_t>(blocks * cache.VBlockBytes()));
     cache.k = kc.data();
     cache.v = vc.data();
     WriteKv(ctxs.For(isa), k.data(), v.data(), seq_len, slots.data(), cache);
@@ -323,7 +323,7 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
   CheckQueryResultDoesNotDependOnItsTile({70, 150, false, 0, 20.0f});
   // Quantised caches: staged spans (many queries) and in-place reads (one) give the same
   // values (head_dim 40: one scale per row, a SIMD tail).
-  for (KvType t : {KvType::kQ8, KvType::kFp8, KvType::kBF16, KvType::kF32}) {
+  for (KvType t : {KvType::kQ8, KvType::kFp8, KvType::kQ4, KvType::kBF16, KvType::kF32}) {
     CheckQueryResultDoesNotDependOnItsTile({70, 1100, false, 0, 0.0f, t});
     CheckQueryResultDoesNotDependOnItsTile({1, 2500, true, 0, 0.0f, t});
     CheckQueryResultDoesNotDependOnItsTile({3, 2100, true, 1030, 30.0f, t});
