@@ -55,7 +55,22 @@ struct QueryState {
   float* run_sum;
   int cnt;
   int lo;
+  // Bit t: span position t is visible, besides [lo, cnt) (all ones but for a token-tree
+  // row, ops.h AttentionBatch::tree_mask, whose step reaches into the span).
+  uint64_t live = ~uint64_t{0};
 };
+
+// QueryState::live of a row with tree mask `tree` (0: none) for the span at `start`,
+// when this step's positions begin at step_start (q_len <= 64 of them).
+inline uint64_t TreeSpanLive(uint64_t tree, int64_t step_start, int64_t start, int span) {
+  if (tree == 0 || start + span <= step_start) return ~uint64_t{0};
+  uint64_t live = ~uint64_t{0};
+  for (int t = 0; t < span; ++t) {
+    const int64_t j = start + t - step_start;  // the step's row j
+    if (j >= 0 && (j >= 64 || ((tree >> j) & 1) == 0)) live &= ~(uint64_t{1} << t);
+  }
+  return live;
+}
 
 // How UpdateQueries turns q . k into a score: times scale, then, when softcap > 0,
 // softcap * tanh(score / softcap).
@@ -210,6 +225,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
     // KV positions seen by the tile's first token: one more for each later token.
     const int64_t first_kv = QueryKvCount(batch, tile.seq, tile.tok_begin);
     const int64_t last_kv = first_kv + (tile.tok_end - 1 - tile.tok_begin);
+    // This step's first position (token-tree rows see only their ancestors from here on).
+    const int64_t step_start = batch.seq_len[tile.seq] - (batch.query_start[tile.seq + 1] - batch.query_start[tile.seq]);
     const int64_t kv_end = std::min<int64_t>(last_kv, int64_t{tile.chunk_end} * kKvChunk);
     const int32_t* table = batch.block_table + static_cast<int64_t>(tile.seq) * batch.max_blocks_per_seq;
     const int kv_head = tile.head_begin / group;
@@ -268,9 +285,11 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           const int64_t window_start = window > 0 ? n_kv - window : 0;  // first position the token sees
           if (window_start >= start + cnt) continue;
           const int lo = static_cast<int>(std::max<int64_t>(0, window_start - start));
+          const uint64_t live =
+              batch.tree_mask != nullptr ? TreeSpanLive(batch.tree_mask[tok], step_start, start, K::kSpan) : ~uint64_t{0};
           for (int h = tile.head_begin; h < tile.head_end; ++h) {
             const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt, lo};
+            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt, lo, live};
             if (n == span.pass) {
               K::UpdateQueries(qs, n, sp, cache.k_type, cache.v_type, span, d, dpad, p);
               n = 0;

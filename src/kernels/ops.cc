@@ -365,6 +365,14 @@ void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCa
       const int32_t id = batch.block_table[static_cast<int64_t>(s) * batch.max_blocks_per_seq + j];
       WEFT_CHECK(id >= 0 && id < cache.num_blocks, "Attention: block id {} out of range", id);
     }
+    if (batch.tree_mask == nullptr) continue;
+    for (int32_t i = 0; i < q_len; ++i) {  // tree rows: themselves, nothing after them
+      const uint64_t m = batch.tree_mask[batch.query_start[s] + i];
+      if (m == 0) continue;
+      WEFT_CHECK(q_len <= 64 && batch.window == 0 && ((m >> i) & 1) != 0 && (i == 63 || (m >> i >> 1) == 0),
+                 "Attention: sequence {} row {}: tree mask {:#x} (q_len {}) must set bit {} and none above it, "
+                 "q_len <= 64, no window", s, i, m, q_len, i);
+    }
   }
   WEFT_CHECK(batch.window >= 0 && batch.softcap >= 0.0f, "Attention: window {} / softcap {} must not be negative",
              batch.window, batch.softcap);

@@ -227,12 +227,19 @@ struct AttentionBatch {
   float scale = 1.0f;                     // usually 1 / sqrt(head_dim)
   int32_t window = 0;                     // > 0: sliding window of this many positions (below)
   float softcap = 0.0f;                   // > 0: scores become softcap * tanh(score / softcap)
+  // Token trees (speculative decoding): null, or [n_tokens] masks. A row whose mask is 0
+  // is causal as below. A row i of sequence s with mask M != 0 (q_len <= 64; the rows of s
+  // are a tree's nodes in an order where each node comes after its ancestors) sees the
+  // KV positions before this step's, [0, seq_len[s] - q_len), and of this step's positions
+  // seq_len[s] - q_len + j only those with bit j of M set (its ancestors and itself: bit
+  // i must be set, and no bit above i). Its RoPE position is the caller's business.
+  const uint64_t* tree_mask = nullptr;
 };
 
 // out: [n_tokens, n_heads, head_dim]. Query row i of sequence s (q_len = qs[s+1] - qs[s])
 // is at position seq_len[s] - q_len + i and attends causally to KV positions
 // [0, position], or with a window W > 0 to (position - W, position] (Mistral, Gemma's
-// local layers); head h reads kv head h / (n_heads / n_kv_heads). A score is
+// local layers), or (tree_mask) to the prefix and its tree ancestors; head h reads kv head h / (n_heads / n_kv_heads). A score is
 // q . k * scale, soft-capped when softcap > 0 (Gemma 2). Online softmax over KV
 // blocks, read in place through the block table. Parallel over tiles of (tokens, heads of
 // a KV head), and over KV chunks when there are few (attention_split.h); a query's result

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/thread_pool.h"
@@ -106,6 +107,8 @@ class TpDecoderModel final : public DecoderModel {
   void Announce(const kernels::KernelContext& ctx, const ForwardBatch& b, const KvCacheStorage& cache) const {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t T = b.n_tokens(), S = b.n_seqs(), M = b.max_blocks_per_seq;
+    // The other ranks are not sent tree masks (nothing builds trees under --tp yet).
+    WEFT_CHECK(b.tree_mask.empty(), "tensor parallel: token-tree batches are not supported");
     StepHeader h;
     h.kind = StepKind::kForward;
     h.cache_id = CacheId(&ctx, cache);

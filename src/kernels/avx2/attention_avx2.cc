@@ -84,7 +84,15 @@ inline __m256 LiveMask(int cnt, int c) {
       _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt - 8 * c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
 }
 // ... among the positions [lo, cnt) a query sees.
-inline __m256 LiveMask(const QueryState& st, int c) { return _mm256_andnot_ps(LiveMask(st.lo, c), LiveMask(st.cnt, c)); }
+// ... among [lo, cnt), and (a token tree's row) among its live positions.
+inline __m256 LiveMask(const QueryState& st, int c) {
+  const __m256 in = _mm256_andnot_ps(LiveMask(st.lo, c), LiveMask(st.cnt, c));
+  if (st.live == ~uint64_t{0}) return in;
+  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256i bits = _mm256_set1_epi32(static_cast<int>((st.live >> (8 * c)) & 0xFF));
+  const __m256i on = _mm256_cmpeq_epi32(_mm256_and_si256(bits, bit), bit);
+  return _mm256_and_ps(in, _mm256_castsi256_ps(on));
+}
 
 // softcap * tanh(s / softcap), tanh(y) = 1 - 2 / (exp(2y) + 1) (Exp clamps: +-1 far out).
 inline __m256 SoftCap(__m256 s, float softcap) {

@@ -187,9 +187,10 @@ void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_
 
 // Lanes of score vector c (positions 16c ..) among a query's first cnt positions.
 inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
-// Lanes of score vector c among the positions [lo, cnt) a query sees.
+// Lanes of score vector c among the positions [lo, cnt) a query sees (and, for a token
+// tree's row, among its live ones).
 inline __mmask16 LiveMask(const QueryState& st, int c) {
-  const __mmask16 upto = LiveMask(st.cnt, c);
+  const __mmask16 upto = static_cast<__mmask16>(LiveMask(st.cnt, c) & static_cast<__mmask16>(st.live >> (16 * c)));
   return st.lo == 0 ? upto : static_cast<__mmask16>(upto & ~LiveMask(st.lo, c));
 }
 

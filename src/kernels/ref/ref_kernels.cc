@@ -127,9 +127,15 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
     return KvAt(p, c.v_type, i);
   };
   const int64_t lo = b.window > 0 ? std::max<int64_t>(0, n_kv - b.window) : 0;  // sliding window
+  // A tree row (ops.h) sees the positions before this step's and, of this step's, its
+  // ancestors and itself.
+  const uint64_t tree = b.tree_mask != nullptr ? b.tree_mask[tok] : 0;
+  const int64_t step_start = b.seq_len[seq] - q_len;
+  auto visible = [&](int64_t t) { return tree == 0 || t < step_start || ((tree >> (t - step_start)) & 1) != 0; };
   score.assign(static_cast<size_t>(n_kv), 0.0);
   double mx = -INFINITY;
   for (int64_t t = lo; t < n_kv; ++t) {
+    if (!visible(t)) continue;
     double dot = 0.0;
     for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * k_at(t, i);
     score[t] = dot * b.scale;
@@ -137,7 +143,7 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
     mx = std::fmax(mx, score[t]);
   }
   double sum = 0.0;
-  for (int64_t t = lo; t < n_kv; ++t) sum += (score[t] = std::exp(score[t] - mx));
+  for (int64_t t = lo; t < n_kv; ++t) sum += (score[t] = visible(t) ? std::exp(score[t] - mx) : 0.0);
   float* o = out + (tok * b.n_heads + head) * d;
   for (int i = 0; i < d; ++i) {
     double acc = 0.0;
