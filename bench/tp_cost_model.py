@@ -74,7 +74,7 @@ def main():
     a = ap.parse_args()
     if a.fit:
         A, B = a.fit[0] / 1e3, a.fit[1] / 1e3
-        d, V = 2048, 128256
+        d, V = 2048, 32000  # synthetic l1b's width and vocabulary
         one = (A + B * a.T) / 2
         print("one process, 2 threads: %.1f ms/step" % (one * 1e3))
         for K in (1, 2, 4, 8, 16):

@@ -66,7 +66,18 @@ void Communicator::Send(const void* data, size_t bytes, int dest, int tag) {
 
 void Communicator::Recv(void* data, size_t bytes, int source, int tag) {
   const int64_t t0 = Now();
-  MPI_Recv(data, static_cast<int>(bytes), MPI_BYTE, source, tag, mpi_->comm, MPI_STATUS_IGNORE);
+  // A pipeline stage waits here for the previous one's whole compute: spin 50 us (a
+  // message in flight), then poll with short sleeps, so that a waiting rank does not
+  // take a core from the ranks that compute (on a host with fewer free cores than
+  // ranks, a spinning MPI_Recv halves the computing rank's share).
+  MPI_Request req;
+  MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, source, tag, mpi_->comm, &req);
+  int done = 0;
+  while (true) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (done) break;
+    if (Now() - t0 > 50'000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
   Account(t0, bytes);
 }
 
@@ -80,7 +91,12 @@ void Communicator::SendAsync(const void* data, size_t bytes, int dest, int tag) 
 void Communicator::WaitSends() {
   if (mpi_->pending.empty()) return;
   const int64_t t0 = Now();
-  MPI_Waitall(static_cast<int>(mpi_->pending.size()), mpi_->pending.data(), MPI_STATUSES_IGNORE);
+  int done = 0;  // polled as Recv is
+  while (true) {
+    MPI_Testall(static_cast<int>(mpi_->pending.size()), mpi_->pending.data(), &done, MPI_STATUSES_IGNORE);
+    if (done) break;
+    if (Now() - t0 > 50'000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
   mpi_->pending.clear();
   Account(t0, 0);
 }

@@ -58,7 +58,9 @@ class Communicator {
   Communicator* Split(int color, int key);
   // Point-to-point, in this group's ranks; `tag` tells messages between the same two
   // ranks apart. Send/Recv block; SendAsync returns at once and `data` must stay
-  // untouched until WaitSends() (which completes every SendAsync of this group).
+  // untouched until WaitSends() (which completes every SendAsync of this group). Recv and
+  // WaitSends poll with short sleeps after 50 us, not spin (a waiting stage must not take
+  // a core from a computing one).
   void Send(const void* data, size_t bytes, int dest, int tag);
   void Recv(void* data, size_t bytes, int source, int tag);
   void SendAsync(const void* data, size_t bytes, int dest, int tag);
