@@ -1,7 +1,7 @@
 // Flags about how a model is loaded and run, shared by the commands that run one (run,
 // chat, serve, bench, perplexity, logits): --expert-cache-mem (a mixture of experts'
-// experts on disk, model/expert_cache.h), --tp (tensor parallelism over MPI ranks,
-// model/tp_decoder.h) and --kv-type (the KV cache's element type, kernels/kv_type.h).
+// experts on disk, model/expert_cache.h), --tp / --pp (tensor and pipeline parallelism
+// over MPI ranks, model/tp_decoder.h) and --kv-type (the KV cache's element type, kernels/kv_type.h).
 // Each command adds them with AddModelFlags, opens its model with OpenOptionsFrom and
 // sizes / creates its KV cache with KvTypeFrom.
 #pragma once
@@ -22,7 +22,9 @@ namespace weft::cli {
 
 struct ModelFlags {
   std::string expert_cache_mem;  // "" = every expert resident
-  int tp = 1;                    // --tp: tensor-parallel ranks (under mpirun -np tp)
+  int tp = 1;                    // --tp: tensor-parallel ranks (under mpirun -np tp*pp)
+  int pp = 1;                    // --pp: pipeline stages
+  int pp_micro_batches = 0;      // --pp-micro-batches: 0 = one per stage
   std::string kv_type = "f16";   // --kv-type: T, or K,V
   int kv_sinks = 0;              // --kv-sinks: attention sinks kept (kv/kv_window.h)
   int kv_window = 0;             // --kv-window: recent tokens kept; 0 = dense

@@ -172,15 +172,15 @@ Status Run(const Args& a) {
 
   int sig = 0;
   sigwait(&set, &sig);
-  if (m.model->tp_size() > 1) {
-    // Under --tp a signal means the MPI job is ending: mpirun signals the ranks left when
+  if (m.model->communicator() != nullptr) {
+    // Under --tp / --pp a signal means the MPI job is ending: mpirun signals the ranks left when
     // one dies, and forwards Ctrl-C to all of them. The other ranks are gone or going, and
     // the engine thread may wait forever in a collective with a dead rank, so nothing can
     // drain: in-flight requests get an error, and the process ends without joining it.
-    std::fprintf(stderr, "weft serve: %s under --tp %d: the MPI job is ending (a rank died, or mpirun was signalled); "
-                         "failing the in-flight requests\n",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM", m.model->tp_size());
-    http.FailInFlight("tensor parallelism: a rank of the MPI job stopped (died or was signalled), so this request "
+    std::fprintf(stderr, "weft serve: %s under --tp %d --pp %d: the MPI job is ending (a rank died, or mpirun was "
+                         "signalled); failing the in-flight requests\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", m.model->tp_size(), m.model->pp_size());
+    http.FailInFlight("tensor/pipeline parallelism: a rank of the MPI job stopped (died or was signalled), so this request "
                       "cannot finish; the server is going down",
                       std::chrono::milliseconds(1000));
     std::fflush(stderr);

@@ -61,6 +61,7 @@ struct EngineStats {
   // Tensor parallelism (model/tp_decoder.h): ranks, and rank 0's time and bytes in the
   // collectives since start (the transfers plus any wait for a slower rank).
   int tp_size = 1;
+  int pp_size = 1;  // pipeline stages (--pp); tp_comm_* then count the pipeline's messages too
   double tp_comm_seconds = 0;
   int64_t tp_comm_bytes = 0;
   int32_t peak_num_running = 0;   // most sequences running at once (after a step)

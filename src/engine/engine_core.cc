@@ -549,7 +549,8 @@ EngineStats EngineCore::Stats() const {
   }
   s.moe = runner_->model().moe_stats();
   if (const dist::Communicator* comm = runner_->model().communicator()) {
-    s.tp_size = comm->size();
+    s.tp_size = runner_->model().tp_size();
+    s.pp_size = runner_->model().pp_size();
     s.tp_comm_seconds = static_cast<double>(comm->comm_ns()) / 1e9;
     s.tp_comm_bytes = comm->comm_bytes();
   }

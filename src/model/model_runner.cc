@@ -121,8 +121,9 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
 }
 
 Status ModelRunner::SupportsKvShift() const {
-  if (model_->tp_size() > 1) {
-    return FailedPreconditionError("sinks + window (--kv-window) is not available with tensor parallelism (--tp)");
+  if (model_->tp_size() > 1 || model_->pp_size() > 1) {
+    return FailedPreconditionError(
+        "sinks + window (--kv-window) is not available with tensor or pipeline parallelism (--tp, --pp)");
   }
   for (int64_t l = 0; l < config().n_layer; ++l) {
     if (!model_->KvRope(l).has_value()) {
