@@ -19,7 +19,8 @@ runs=(
   "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 512 32"
   "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 2048 8"
 )
-types=(f16 bf16 f32 q8 fp8)
+# KV_TYPES overrides the list (f16 first: it writes the KL base); "K,V" for mixed K and V.
+types=(${KV_TYPES:-f16 bf16 f32 q8 fp8 q4 q8,q4})
 echo "| model | ctx | chunks | kv type | perplexity | KL mean (nats) | KL max | top-1 agree |"
 echo "|---|---:|---:|---|---:|---:|---:|---:|"
 for r in "${runs[@]}"; do

@@ -19,6 +19,17 @@ Terms (all per decode step of T tokens, one token per sequence):
            its last token): a stage takes t_s = W/(m R) + alpha + beta T d 4, a group
            finishes a step every t_s (throughput T / t_s), and each of its tokens
            still takes m t_s (latency ~ W / R: PP adds capacity and throughput, not speed).
+
+  PP here  (what weft builds: one step at a time, cut into K micro-batches of T/K tokens
+           that flow through the m stages; --pp-micro-batches): with one thread per stage
+           and t1(n) = a + b n the one-thread time of a step of n tokens through the whole
+           model (a: streaming the weights, b: per-token compute),
+           t_pp = (K + m - 1) t1(T/K) / m + (m-1)(alpha + beta (T/K) d 4)
+                  + alpha + beta (R/K) V 4          (the last micro-batch's logits to rank 0)
+           against one process with m threads, t1(T) / m (perfect threading). Memory-bound
+           (b ~ 0): micro-batching re-reads the weights K times and loses; compute-bound
+           (a ~ 0): t_pp -> t1(T)/m (1 + (m-1)/K). `--fit A_MS B_MS` prints it for the
+           machine's fitted a, b (docs/DISTRIBUTED.md, BENCHMARKS.md).
 """
 import argparse
 import math
@@ -43,13 +54,33 @@ def pp_stage(model, m, T, R, alpha, beta):
     return W / (m * R) + (0.0 if m == 1 else alpha + beta * T * d * 4)
 
 
+def pp_step_here(a, b, T, m, K, alpha, beta, d, V, R):
+    """Seconds per step of the micro-batched pipeline (see the docstring)."""
+    n = T / K
+    return (K + m - 1) * (a + b * n) / m + (m - 1) * (alpha + beta * n * d * 4) + alpha + beta * (R / K) * V * 4
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--R", type=float, default=8e9,
                     help="weight bytes streamed per second per host (default 8e9: l1b Q4_0 batch-16 decode on this "
                          "2-core machine in a quiet spell, BENCHMARKS.md)")
     ap.add_argument("--T", type=int, default=16, help="tokens per step (decode batch)")
+    ap.add_argument("--fit", nargs=2, type=float, metavar=("A_MS", "B_MS"),
+                    help="print the micro-batched pipeline's prediction on this machine (l1b, 2 stages) for one-thread "
+                         "step time a + b n (ms, fitted from `weft bench -t 1` at two batch sizes)")
+    ap.add_argument("--alpha", type=float, default=6.5e-6, help="--fit: message latency (s; allreduce_bench's fit)")
+    ap.add_argument("--beta", type=float, default=0.17e-9, help="--fit: seconds per byte (allreduce_bench's fit)")
     a = ap.parse_args()
+    if a.fit:
+        A, B = a.fit[0] / 1e3, a.fit[1] / 1e3
+        d, V = 2048, 32000  # synthetic l1b's width and vocabulary
+        one = (A + B * a.T) / 2
+        print("one process, 2 threads: %.1f ms/step" % (one * 1e3))
+        for K in (1, 2, 4, 8, 16):
+            t = pp_step_here(A, B, a.T, 2, K, a.alpha, a.beta, d, V, a.T)
+            print("--pp 2 --pp-micro-batches %2d: %.1f ms/step (%.2fx of one process)" % (K, t * 1e3, one / t))
+        return
     # alpha: one MPI message's latency over TCP on 10 GbE (~30 us) and over a 100 Gbit/s
     # RDMA-capable fabric (~10 us with Open MPI's TCP path; ~2 us with UCX/verbs).
     links = {"10 Gbit/s": (30e-6, 8 / 10e9), "100 Gbit/s": (10e-6, 8 / 100e9)}

@@ -24,7 +24,7 @@ StatusOr<OpenedModel> OpenModel(const std::string& spec, const OpenModelOptions&
   auto model = BindModel(m.file, options.bind);
   if (!model.ok()) return model.status().WithContext(m.path);
   m.model = std::move(model).value();
-  if (m.model->tp_size() > 1 && m.model->communicator()->rank() != 0) {
+  if (m.model->communicator() != nullptr && m.model->communicator()->rank() != 0) {
     // A tensor-parallel follower computes rank 0's steps until it stops, then ends the
     // process here: the command itself runs on rank 0 only. mpirun's signals (a rank
     // died, Ctrl-C) end it, whatever the command blocked for its own use.

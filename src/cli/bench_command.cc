@@ -37,7 +37,7 @@ struct Args {
   int batch = 32, prompt_len = 128, gen_len = 64, shared_prefix = 0, max_seqs = 64, max_batched = 512;
   int threads = 0, block_size = 16;
   std::string kv_mem, spec, prompt_file, spec_governor = "on";
-  kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
   KvWindow kv_window;                                // --kv-sinks / --kv-window (ModelFlags)
   bool keep_window_blocks = false;                   // --keep-window-blocks (ModelFlags)
   uint64_t seed = 1;
@@ -204,9 +204,15 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     // Rank 0's time in the collectives: the transfers plus any wait for a slower rank.
     const double steps = static_cast<double>(std::max<int64_t>(1, st.num_steps));
     comm_ms_per_step = static_cast<double>(comm->comm_ns() - comm_ns0) / 1e6 / steps;
-    std::printf("tensor parallel        --tp %d: %.3f ms communication per step (%.1f%% of the step), %.1f "
-                "collectives and %.1f KiB per step\n",
-                comm->size(), comm_ms_per_step, st.step_ms_mean > 0 ? 100 * comm_ms_per_step / st.step_ms_mean : 0.0,
+    // Under --pp rank 0's figure includes waiting for the later stages (its receive of
+    // the logits), which is the pipeline's bubble as much as transfer.
+    std::printf("%s %s: %.3f ms communication per step (%.1f%% of the step), %.1f "
+                "messages and %.1f KiB per step\n",
+                st.pp_size > 1 ? "pipeline parallel     " : "tensor parallel       ",
+                (st.pp_size > 1 ? fmt::format("--tp {} --pp {}", st.tp_size, st.pp_size)
+                                : fmt::format("--tp {}", st.tp_size))
+                    .c_str(),
+                comm_ms_per_step, st.step_ms_mean > 0 ? 100 * comm_ms_per_step / st.step_ms_mean : 0.0,
                 static_cast<double>(comm->comm_calls() - comm_calls0) / steps,
                 static_cast<double>(comm->comm_bytes() - comm_bytes0) / 1024 / steps);
   }
@@ -250,7 +256,8 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["schedule_us_per_step"] = st.schedule_us_mean;
     j["steps"] = st.num_steps;
     j["step_ms"] = st.step_ms_mean;
-    j["tp"] = comm != nullptr ? comm->size() : 1;
+    j["tp"] = st.tp_size;
+    j["pp"] = st.pp_size;
     j["comm_ms_per_step"] = comm_ms_per_step;
     j["spec"] = SpecConfigName(spec);
     j["spec_draft_tokens"] = st.spec_draft_tokens;

@@ -88,7 +88,7 @@ double PromptOps(const ModelConfig& cfg, const ModelCost& c, int64_t n, int64_t 
 
 // K/V bytes (of `type`, scales included) one step of a tg test of n tokens after `depth`
 // cached ones reads, on average: token i attends depth + i + 1 positions.
-double GenKvBytesPerToken(const ModelConfig& cfg, kernels::KvType type, int64_t n, int64_t depth) {
+double GenKvBytesPerToken(const ModelConfig& cfg, kernels::KvTypes type, int64_t n, int64_t depth) {
   return static_cast<double>(KvBytesPerToken(cfg, type)) *
          (static_cast<double>(depth) + static_cast<double>(n + 1) / 2);
 }
@@ -125,6 +125,7 @@ std::string UtcNow() {
 struct TestResult {
   int threads = 0;
   int n_prompt = 0, n_gen = 0, n_depth = 0;
+  bool verify = false;  // a verifyK test: n_prompt = K tokens in one pass, K logit rows
   std::string test_time;
   std::vector<int64_t> samples_ns;
   std::vector<double> samples_ts;
@@ -138,7 +139,8 @@ struct TestResult {
   std::optional<MoeStats> moe;      // a mixture of experts: over the timed runs
 
   std::string Name() const {
-    std::string name = n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+    std::string name = verify ? fmt::format("verify{}", n_prompt)
+                       : n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
     return n_depth > 0 ? fmt::format("{} @ d{}", name, n_depth) : name;
   }
 };
@@ -150,7 +152,7 @@ struct Context {
   ModelCost cost;
   std::string model_type;
   std::string isa;
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;
 };
 
 std::string MachineLine(const kernels::MachinePeaks& p) {
@@ -189,6 +191,7 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
   j["n_prompt"] = r.n_prompt;
   j["n_gen"] = r.n_gen;
   j["n_depth"] = r.n_depth;
+  if (r.verify) j["weft_verify_tokens"] = r.n_prompt;  // n_prompt tokens, all with logits
   j["test_time"] = r.test_time;
   j["avg_ns"] = static_cast<int64_t>(std::llround(r.ns.mean));
   j["stddev_ns"] = static_cast<int64_t>(std::llround(r.ns.stddev));
@@ -199,8 +202,8 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
   // weft's own fields.
   j["weft_version"] = WEFT_VERSION;
   j["isa"] = c.isa;
-  j["type_k"] = kernels::KvTypeName(c.kv_type);  // llama-bench's field names
-  j["type_v"] = kernels::KvTypeName(c.kv_type);
+  j["type_k"] = kernels::KvTypeName(c.kv_type.k);  // llama-bench's field names
+  j["type_v"] = kernels::KvTypeName(c.kv_type.v);
   j["probe_isa"] = r.peaks->isa;
   j["mem_bw_gbs"] = r.peaks->read_bytes_per_s / 1e9;
   j["int8_tops"] = r.peaks->int8_ops_per_s / 1e12;
@@ -232,7 +235,7 @@ void PrintTable(const Context& c, const std::vector<TestResult>& results) {
     rows.push_back({c.model_type, HumanBytes(c.cost.size_bytes), HumanCount(c.cost.n_params), "CPU", c.isa,
                     std::to_string(r.threads), r.Name(), fmt::format("{:.2f} ± {:.2f}", r.ts.mean, r.ts.stddev),
                     fmt::format("{:.1f}% {}", 100 * r.fraction, r.peak_kind)});
-    if (kv_column) rows.back().insert(rows.back().begin() + 6, std::string(kernels::KvTypeName(c.kv_type)));
+    if (kv_column) rows.back().insert(rows.back().begin() + 6, kernels::KvTypeName(c.kv_type));
   }
   std::vector<size_t> width(head.size());
   auto display_width = [](const std::string& s) {  // "±" is 2 bytes, 1 column
@@ -276,12 +279,20 @@ Status FillDepth(SingleSequence& seq, int depth, std::mt19937_64& rng, int64_t n
 }
 
 // One timed pass of a test on `seq`, after its first `depth` cached tokens, in nanoseconds.
-StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_gen, std::mt19937_64& rng,
+// verify: the n_prompt tokens in one pass with the logits of every row (`logits` holds
+// n_prompt rows).
+StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_gen, bool verify, std::mt19937_64& rng,
                           int64_t n_vocab, std::vector<float>& logits) {
   const std::vector<int32_t> tokens = RandomTokens(static_cast<size_t>(std::max(n_prompt, n_gen)), rng, n_vocab);
   WEFT_RETURN_IF_ERROR(seq.Truncate(depth));
+  std::vector<int32_t> rows;
+  if (verify) {
+    for (int32_t i = 0; i < n_prompt; ++i) rows.push_back(i);
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  if (n_prompt > 0) {
+  if (verify) {
+    WEFT_RETURN_IF_ERROR(seq.Append(tokens, rows, logits.data()));
+  } else if (n_prompt > 0) {
     const int32_t last = n_prompt - 1;
     WEFT_RETURN_IF_ERROR(seq.Append(tokens, std::span<const int32_t>(&last, 1), logits.data()));
   } else {
@@ -297,7 +308,7 @@ StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_ge
 // Options both modes take (CLI11 names: the positional's, else the long name).
 const std::set<std::string> kSharedOptions = {"model",      "--model",        "--threads",     "--json",
                                                "--seed",     "--help",         "--n-gpu-layers", "--flash-attn",
-                                               "--gpu-memory-utilization", "--expert-cache-mem"};
+                                               "--gpu-memory-utilization", "--expert-cache-mem", "--kv-type"};
 
 }  // namespace
 
@@ -321,6 +332,10 @@ void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
            "Run each test after this many tokens already in the KV cache (untimed), a comma list; attention then "
            "reads that context (default: 0)",
            0, 1 << 20));
+  own(list("--verify-tokens", &a->n_verify,
+           "verifyK tests (weft's own): one forward pass of K tokens with the logits of all K rows, as a "
+           "speculative-decoding verification pass of K - 1 drafts; a comma list, e.g. 1,5 (default: none)",
+           1, 4096));
   own(cmd->add_option("-r,--repetitions", a->repetitions, "Timed runs of each test, after one untimed warm-up (default: 5)")
           ->check(CLI::Range(1, 1000)));
   own(cmd->add_option("-o,--output", a->output,
@@ -386,7 +401,15 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   std::vector<int> prompts, gens;
   for (int p : a.n_prompt) if (p > 0) prompts.push_back(p);
   for (int n : a.n_gen) if (n > 0) gens.push_back(n);
-  if (prompts.empty() && gens.empty()) return InvalidArgumentError("nothing to run: every -p and -n value is 0");
+  const std::vector<int> verifies = a.n_verify;
+  if (prompts.empty() && gens.empty() && verifies.empty()) {
+    return InvalidArgumentError("nothing to run: every -p and -n value is 0 and no --verify-tokens");
+  }
+  for (int v : verifies) {
+    if (v > a.ubatch) {
+      return InvalidArgumentError(fmt::format("--verify-tokens {} is more than --ubatch-size {}: a verify test is one pass", v, a.ubatch));
+    }
+  }
   std::vector<int> threads = a.threads;
   if (threads.empty()) threads.push_back(PhysicalCoreCount());
   WEFT_ASSIGN_OR_RETURN(int64_t probe_bytes, ParseByteSize("--probe-mem", a.probe_mem));
@@ -402,6 +425,8 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   int longest_test = 0;
   for (int v : prompts) longest_test = std::max(longest_test, v);
   for (int v : gens) longest_test = std::max(longest_test, v);
+  int most_logit_rows = 1;
+  for (int v : verifies) longest_test = std::max(longest_test, v), most_logit_rows = std::max(most_logit_rows, v);
   const int deepest = *std::max_element(depths.begin(), depths.end());
   const int longest = deepest + longest_test;
   if (longest > cfg.context_length) {
@@ -433,42 +458,45 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   std::unique_ptr<ProgressBar> bar;
   if (::isatty(STDERR_FILENO) == 1) bar = std::make_unique<ProgressBar>("weft bench");
   const int64_t total_runs =
-      static_cast<int64_t>(threads.size() * depths.size() * (prompts.size() + gens.size())) * a.repetitions;
+      static_cast<int64_t>(threads.size() * depths.size() * (prompts.size() + gens.size() + verifies.size())) *
+      a.repetitions;
   int64_t done_runs = 0;
   std::mt19937_64 rng(a.seed);
-  std::vector<float> logits(static_cast<size_t>(cfg.n_vocab));
+  std::vector<float> logits(static_cast<size_t>(cfg.n_vocab) * static_cast<size_t>(most_logit_rows));
   std::vector<TestResult> results;
   for (int t : threads) {
     RunnerOptions ro;
     ro.threads = t;
     ro.max_tokens_per_step = a.ubatch;
-    ro.max_logit_rows = 1;
+    ro.max_logit_rows = most_logit_rows;
     WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, ro));
     c.isa = runner->isa_name();
     WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest, 16, c.kv_type));
-    std::vector<std::tuple<int, int, int>> tests;  // (n_depth, n_prompt, n_gen)
+    std::vector<std::tuple<int, int, int, bool>> tests;  // (n_depth, n_prompt, n_gen, verify)
     for (int d : depths) {
-      for (int p : prompts) tests.emplace_back(d, p, 0);
-      for (int n : gens) tests.emplace_back(d, 0, n);
+      for (int p : prompts) tests.emplace_back(d, p, 0, false);
+      for (int n : gens) tests.emplace_back(d, 0, n, false);
+      for (int v : verifies) tests.emplace_back(d, v, 0, true);
     }
-    for (const auto& [depth, np, ng] : tests) {
+    for (const auto& [depth, np, ng, verify] : tests) {
       TestResult r;
       r.threads = t;
       r.n_depth = depth;
       r.n_prompt = np;
       r.n_gen = ng;
+      r.verify = verify;
       r.peaks = &peaks[t];
       r.test_time = UtcNow();
       const std::string label = fmt::format("{}, {} thread{}", r.Name(), t, t == 1 ? "" : "s");
       if (bar && depth > 0) bar->Update(done_runs, total_runs, fmt::format("{}, filling {} tokens", label, depth));
       WEFT_RETURN_IF_ERROR(FillDepth(*seq, depth, rng, cfg.n_vocab, logits));
       if (!a.no_warmup) {  // as llama-bench: the whole prompt, or one generated token
-        WEFT_RETURN_IF_ERROR(RunOnce(*seq, depth, np, np > 0 ? 0 : 1, rng, cfg.n_vocab, logits).status());
+        WEFT_RETURN_IF_ERROR(RunOnce(*seq, depth, np, np > 0 ? 0 : 1, verify, rng, cfg.n_vocab, logits).status());
       }
       const std::optional<MoeStats> moe_before = m.model->moe_stats();
       for (int rep = 0; rep < a.repetitions; ++rep) {
         if (bar) bar->Update(done_runs, total_runs, fmt::format("{}, run {}/{}", label, rep + 1, a.repetitions));
-        WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seq, depth, np, ng, rng, cfg.n_vocab, logits));
+        WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seq, depth, np, ng, verify, rng, cfg.n_vocab, logits));
         r.samples_ns.push_back(ns);
         r.samples_ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(ns));
         ++done_runs;
@@ -478,7 +506,9 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
       std::vector<double> ns(r.samples_ns.begin(), r.samples_ns.end());
       r.ns = Summarize(ns);
       if (np > 0) {
-        r.useful_ops_per_token = PromptOps(cfg, c.cost, np, depth) / np;
+        // A verify pass computes the output matrix for every row, not once.
+        const double extra_heads = verify ? 2.0 * static_cast<double>(c.cost.output_params) * (np - 1) : 0.0;
+        r.useful_ops_per_token = (PromptOps(cfg, c.cost, np, depth) + extra_heads) / np;
         const double peak = c.cost.quantised ? r.peaks->int8_ops_per_s : r.peaks->fp32_flops_per_s;
         r.peak_kind = c.cost.quantised ? "int8" : "fp32";
         r.fraction = r.useful_ops_per_token * r.ts.mean / peak;
@@ -504,6 +534,16 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
       if (!r.moe) continue;
       const int64_t tokens = static_cast<int64_t>(r.n_prompt + r.n_gen) * static_cast<int64_t>(r.samples_ns.size());
       std::printf("%s: %s\n", r.Name().c_str(), MoeSummary(*r.moe, tokens).c_str());
+    }
+    // Each verifyK beside verify1 of the same threads and depth: the cost of a pass of
+    // K tokens in units of a 1-token pass (median time per pass).
+    for (const TestResult& r : results) {
+      if (!r.verify || r.n_prompt == 1) continue;
+      for (const TestResult& one : results) {
+        if (!one.verify || one.n_prompt != 1 || one.threads != r.threads || one.n_depth != r.n_depth) continue;
+        std::printf("%s, %d thread%s: %.1f ms a pass, %.2fx verify1's %.1f ms (medians)\n", r.Name().c_str(), r.threads,
+                    r.threads == 1 ? "" : "s", r.ns.median / 1e6, r.ns.median / one.ns.median, one.ns.median / 1e6);
+      }
     }
     std::printf("\nbuild: %s (weft %s)\n", WEFT_GIT_COMMIT, WEFT_VERSION);
   } else if (a.output == "json") {

@@ -3,6 +3,9 @@
 //    --ubatch-size tokens); t/s = N / time.
 //  * tg N: generate N tokens one forward pass at a time from an empty cache, feeding
 //    random tokens; t/s = N / time.
+//  * verifyK (--verify-tokens K, weft's own): one forward pass of K random tokens with the
+//    logits of all K rows, as a speculative-decoding verification pass of K - 1 drafts;
+//    t/s = K / time; the table is followed by each verifyK's time over verify1's.
 //  * -d D (llama-bench's n_depth): both run after D random tokens already in the cache
 //    (evaluated once per test, untimed; each timed run starts again from those D), so
 //    attention reads a context of D + i tokens; the test is named "pp512 @ d4096".
@@ -32,6 +35,7 @@ struct LlamaBenchArgs {
   std::vector<int> n_prompt{512};  // 0 entries are skipped
   std::vector<int> n_gen{128};
   std::vector<int> n_depth{0};     // tokens in the cache before each test
+  std::vector<int> n_verify;       // verifyK tests (K tokens, K logit rows, one pass); empty: none
   std::vector<int> threads;        // empty: one per physical core
   int repetitions = 5;
   int ubatch = 512;                // tokens per forward pass in pp tests
@@ -44,7 +48,7 @@ struct LlamaBenchArgs {
   ModelFlags model_flags;                       // shared with the engine mode
 };
 
-// Registers this mode's options on `cmd` (-p, -n, -d, -t, -r, -o, --ubatch-size,
+// Registers this mode's options on `cmd` (-p, -n, -d, -t, -r, -o, --ubatch-size, --verify-tokens,
 // --probe-mem, --no-warmup). -t takes a comma list; the engine mode uses its first value.
 void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a);
 

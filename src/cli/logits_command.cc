@@ -59,7 +59,7 @@ Status RunLogits(const std::string& model, const std::string& ids_path, const st
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(model, open));
   WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, options));
   WEFT_RETURN_IF_ERROR(RefuseKvWindow(model_flags, "weft logits"));
-  WEFT_ASSIGN_OR_RETURN(const kernels::KvType kv_type, KvTypeFrom(model_flags));
+  WEFT_ASSIGN_OR_RETURN(const kernels::KvTypes kv_type, KvTypeFrom(model_flags));
   WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), n, 16, kv_type));
   LogitsFile f;
   f.n_vocab = static_cast<uint32_t>(runner->config().n_vocab);

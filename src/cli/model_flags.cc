@@ -21,10 +21,23 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
                   "as `mpirun -np N weft ... --tp N` (one per host or socket; rank 0 runs the command, the others "
                   "compute their part of each step). Dense llama-family models (default: 1)")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--pp", flags->pp,
+                  "Pipeline parallelism: divide the model's layers into M contiguous stages over M processes "
+                  "(`mpirun -np M weft ... --pp M`; with --tp N, N*M processes, rank = stage * N + tensor rank). Rank "
+                  "0 holds the embedding and runs the command; the last stage computes the logits. Dense "
+                  "llama-family models (default: 1)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--pp-micro-batches", flags->pp_micro_batches,
+                  "With --pp: cut each step's batch into at most K micro-batches of whole sequences that flow through "
+                  "the stages one after another, so that the stages overlap; 1 = no cutting (default: 0 = one per "
+                  "stage)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--kv-type", flags->kv_type,
                   "KV cache element type: f16 (default), bf16, f32, q8 (int8, an f16 scale per 32 values of a "
-                  "token's head: 1.06 bytes a value) or fp8 (E4M3 with the same scales). Quantised types hold about "
-                  "twice the tokens in the same --kv-cache-mem; attention reads them in place")
+                  "token's head: 1.06 bytes a value), fp8 (E4M3 with the same scales) or q4 (4-bit, q4_0's "
+                  "numerics with the same groups: 0.56 bytes a value). T sets K and V; K,V sets them apart (e.g. "
+                  "q8,q4). Quantised types hold two to 3.5 times the tokens in the same --kv-cache-mem; attention "
+                  "reads them in place")
       ->capture_default_str();
   cmd->add_option("--kv-sinks", flags->kv_sinks,
                   "Attention sinks (StreamingLLM): with --kv-window, keep the first S tokens' KV (rounded up to whole "
@@ -58,20 +71,21 @@ Status RefuseKvWindow(const ModelFlags& flags, const char* command) {
   return Status::Ok();
 }
 
-StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags) {
-  const std::optional<kernels::KvType> t = kernels::KvTypeFromName(flags.kv_type);
+StatusOr<kernels::KvTypes> KvTypeFrom(const ModelFlags& flags) {
+  const std::optional<kernels::KvTypes> t = kernels::KvTypesFromName(flags.kv_type);
   if (!t) {
-    return InvalidArgumentError(
-        fmt::format("--kv-type {}: unknown KV cache type (one of {})", flags.kv_type, kernels::kKvTypeChoices));
+    return InvalidArgumentError(fmt::format("--kv-type {}: unknown KV cache type (T or K,V, each one of {})",
+                                            flags.kv_type, kernels::kKvTypeChoices))
+        .WithField("--kv-type");
   }
   return *t;
 }
 
-int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type) {
+int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvTypes type) {
   // Latent attention (DeepSeek) caches one row of kv_lora_rank + rope_dim per token.
   const int64_t heads = config.is_mla() ? 1 : config.n_head_kv;
   const int64_t dim = config.is_mla() ? config.kv_lora_rank + config.rope_dim : config.head_dim;
-  return 2 * config.n_layer * heads * kernels::KvRowBytes(type, static_cast<int>(dim));
+  return config.n_layer * heads * kernels::KvRowBytes(type, static_cast<int>(dim));  // K + V
 }
 
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base) {
@@ -80,15 +94,28 @@ StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOpt
   }
   const char* mpi_size = std::getenv("OMPI_COMM_WORLD_SIZE");
   const int launched = mpi_size != nullptr ? std::atoi(mpi_size) : 1;
-  if (flags.tp > 1 || launched > 1) {
-    if (launched != flags.tp) {
-      return InvalidArgumentError(fmt::format("--tp {} needs exactly {} processes, started as `mpirun -np {} weft ... "
-                                              "--tp {}`; this one is one of {}",
-                                              flags.tp, flags.tp, flags.tp, flags.tp, launched));
+  if (flags.pp_micro_batches > 0 && flags.pp == 1) {
+    return InvalidArgumentError("--pp-micro-batches cuts a pipeline's steps: give it with --pp M (M > 1)")
+        .WithField("--pp-micro-batches");
+  }
+  const int ranks = flags.tp * flags.pp;
+  if (ranks > 1 || launched > 1) {
+    if (launched != ranks) {
+      if (flags.pp == 1) {
+        return InvalidArgumentError(fmt::format("--tp {} needs exactly {} processes, started as `mpirun -np {} weft "
+                                                "... --tp {}`; this one is one of {}",
+                                                flags.tp, flags.tp, flags.tp, flags.tp, launched));
+      }
+      return InvalidArgumentError(fmt::format("--tp {} --pp {} needs exactly {} processes (tp x pp), started as "
+                                              "`mpirun -np {} weft ... --tp {} --pp {}`; this one is one of {}",
+                                              flags.tp, flags.pp, ranks, ranks, flags.tp, flags.pp, launched));
     }
     WEFT_ASSIGN_OR_RETURN(dist::Communicator * comm, dist::Communicator::World());
     base.bind.tp_size = flags.tp;
-    base.bind.tp_rank = comm->rank();
+    base.bind.tp_rank = comm->rank() % flags.tp;
+    base.bind.pp_size = flags.pp;
+    base.bind.pp_stage = comm->rank() / flags.tp;
+    base.bind.pp_micro_batches = flags.pp_micro_batches;
   }
   return base;
 }

@@ -1,7 +1,7 @@
 // Flags about how a model is loaded and run, shared by the commands that run one (run,
 // chat, serve, bench, perplexity, logits): --expert-cache-mem (a mixture of experts'
-// experts on disk, model/expert_cache.h), --tp (tensor parallelism over MPI ranks,
-// model/tp_decoder.h) and --kv-type (the KV cache's element type, kernels/kv_type.h).
+// experts on disk, model/expert_cache.h), --tp / --pp (tensor and pipeline parallelism
+// over MPI ranks, model/tp_decoder.h) and --kv-type (the KV cache's element type, kernels/kv_type.h).
 // Each command adds them with AddModelFlags, opens its model with OpenOptionsFrom and
 // sizes / creates its KV cache with KvTypeFrom.
 #pragma once
@@ -22,8 +22,10 @@ namespace weft::cli {
 
 struct ModelFlags {
   std::string expert_cache_mem;  // "" = every expert resident
-  int tp = 1;                    // --tp: tensor-parallel ranks (under mpirun -np tp)
-  std::string kv_type = "f16";   // --kv-type
+  int tp = 1;                    // --tp: tensor-parallel ranks (under mpirun -np tp*pp)
+  int pp = 1;                    // --pp: pipeline stages
+  int pp_micro_batches = 0;      // --pp-micro-batches: 0 = one per stage
+  std::string kv_type = "f16";   // --kv-type: T, or K,V
   int kv_sinks = 0;              // --kv-sinks: attention sinks kept (kv/kv_window.h)
   int kv_window = 0;             // --kv-window: recent tokens kept; 0 = dense
   bool keep_window_blocks = false;  // --keep-window-blocks (EngineConfig::free_model_window_blocks off)
@@ -34,8 +36,9 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags);
 // `base` with the flags applied; InvalidArgument naming the flag for a bad size.
 StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOptions base = {});
 
-// --kv-type; InvalidArgument naming the flag and the choices for an unknown name.
-StatusOr<kernels::KvType> KvTypeFrom(const ModelFlags& flags);
+// --kv-type (T for K and V, or K,V); InvalidArgument naming the flag and the choices for
+// an unknown name.
+StatusOr<kernels::KvTypes> KvTypeFrom(const ModelFlags& flags);
 
 // --kv-sinks / --kv-window as a policy, checked for signs and pairing (InvalidArgument
 // naming the flag); the fit in the context is checked where the context is known.
@@ -45,6 +48,6 @@ StatusOr<KvWindow> KvWindowFrom(const ModelFlags& flags);
 Status RefuseKvWindow(const ModelFlags& flags, const char* command);
 
 // KV cache bytes per token of the model (all layers, K and V, scales included) with `type`.
-int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvType type);
+int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvTypes type);
 
 }  // namespace weft::cli

@@ -93,7 +93,7 @@ StatusOr<std::vector<Curve>> StreamCurves(const Args& a) {
 }
 
 Status RunStream(const Args& a, const std::vector<int32_t>& all_tokens, ModelRunner* runner, int32_t bos_id,
-                 kernels::KvType kv_type) {
+                 kernels::KvTypes kv_type) {
   WEFT_ASSIGN_OR_RETURN(std::vector<Curve> curves, StreamCurves(a));
   if (a.curve_bucket <= 0) return InvalidArgumentError("--curve-bucket must be positive").WithField("--curve-bucket");
   const int64_t n = std::min<int64_t>(a.stream, static_cast<int64_t>(all_tokens.size()));
@@ -102,7 +102,7 @@ Status RunStream(const Args& a, const std::vector<int32_t>& all_tokens, ModelRun
   std::fprintf(stderr, "weft perplexity --stream: %lld of the text's %zu tokens, %s kernels, %s KV cache, chunks of %d, "
                "trained context %lld\n",
                static_cast<long long>(n), all_tokens.size(), runner->isa_name(),
-               std::string(kernels::KvTypeName(kv_type)).c_str(), a.stream_chunk, static_cast<long long>(ctx));
+               kernels::KvTypeName(kv_type).c_str(), a.stream_chunk, static_cast<long long>(ctx));
   std::printf("%-24s %10s %10s %10s %10s %8s %8s %8s\n", "policy", "ppl", "logppl<ctx", "logppl>ctx", "last 1k",
               "blocks", "seconds", "shift s");
   for (Curve& c : curves) {
@@ -188,7 +188,7 @@ Status Run(const Args& a) {
   enc.add_special = tokenizer->vocab().add_bos;
   const std::vector<int32_t> tokens = tokenizer->Encode(text, enc);
   if (a.stream > 0) {
-    WEFT_ASSIGN_OR_RETURN(const kernels::KvType kv_type, KvTypeFrom(a.model_flags));
+    WEFT_ASSIGN_OR_RETURN(const kernels::KvTypes kv_type, KvTypeFrom(a.model_flags));
     return RunStream(a, tokens, runner.get(), tokenizer->vocab().add_bos ? tokenizer->bos_id() : -1, kv_type);
   }
   PerplexityOptions po;
@@ -199,7 +199,7 @@ Status Run(const Args& a) {
   WEFT_ASSIGN_OR_RETURN(po.kv_type, KvTypeFrom(a.model_flags));
   std::fprintf(stderr, "weft perplexity: %zu tokens, chunks of %lld, %s kernels, %s KV cache\n",
                tokens.size(), static_cast<long long>(a.n_ctx), runner->isa_name(),
-               std::string(kernels::KvTypeName(po.kv_type)).c_str());
+               kernels::KvTypeName(po.kv_type).c_str());
   ProgressBar bar("perplexity");
   WEFT_ASSIGN_OR_RETURN(PerplexityResult r,
                         ComputePerplexity(runner.get(), tokens, po, [&](const PerplexityProgress& p) {

@@ -154,6 +154,8 @@ Status Run(const Args& a) {
   facts.kv_cache_bytes = static_cast<int64_t>(engine->Stats().num_blocks) * ec.block_size *
                          KvBytesPerToken(m.model->config(), ec.kv_type);
   facts.isa = engine->isa_name();
+  facts.kv_type = kernels::KvTypeName(ec.kv_type);
+  facts.kv_bytes_per_token = KvBytesPerToken(m.model->config(), ec.kv_type);
   LogStartup(facts, m.model->config());
   std::fprintf(stderr, "weft serve: %s ready (%s kernels, %d KV blocks, context %d)\n", path.c_str(),
                engine->isa_name(), engine->Stats().num_blocks, engine->max_model_len());
@@ -170,15 +172,15 @@ Status Run(const Args& a) {
 
   int sig = 0;
   sigwait(&set, &sig);
-  if (m.model->tp_size() > 1) {
-    // Under --tp a signal means the MPI job is ending: mpirun signals the ranks left when
+  if (m.model->communicator() != nullptr) {
+    // Under --tp / --pp a signal means the MPI job is ending: mpirun signals the ranks left when
     // one dies, and forwards Ctrl-C to all of them. The other ranks are gone or going, and
     // the engine thread may wait forever in a collective with a dead rank, so nothing can
     // drain: in-flight requests get an error, and the process ends without joining it.
-    std::fprintf(stderr, "weft serve: %s under --tp %d: the MPI job is ending (a rank died, or mpirun was signalled); "
-                         "failing the in-flight requests\n",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM", m.model->tp_size());
-    http.FailInFlight("tensor parallelism: a rank of the MPI job stopped (died or was signalled), so this request "
+    std::fprintf(stderr, "weft serve: %s under --tp %d --pp %d: the MPI job is ending (a rank died, or mpirun was "
+                         "signalled); failing the in-flight requests\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", m.model->tp_size(), m.model->pp_size());
+    http.FailInFlight("tensor/pipeline parallelism: a rank of the MPI job stopped (died or was signalled), so this request "
                       "cannot finish; the server is going down",
                       std::chrono::milliseconds(1000));
     std::fflush(stderr);

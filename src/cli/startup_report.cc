@@ -21,9 +21,10 @@ void LogStartup(const StartupFacts& s, const ModelConfig& c) {
                 "context {} (model's {}), rope theta {}",
                 s.command, s.path, s.load_seconds, c.arch, c.n_layer, c.n_embd, c.n_head, c.n_head_kv, c.head_dim,
                 c.n_ff, c.n_vocab, s.context, c.context_length, c.rope_theta);
-  WEFT_LOG_INFO("{}: memory: {} resident (weights mapped from the file), KV cache {}; {} kernels", s.command,
-                HumanBytes(static_cast<uint64_t>(ResidentBytes())), HumanBytes(static_cast<uint64_t>(s.kv_cache_bytes)),
-                s.isa);
+  WEFT_LOG_INFO("{}: memory: {} resident (weights mapped from the file), KV cache {} ({}, {} bytes a token); {} kernels",
+                s.command, HumanBytes(static_cast<uint64_t>(ResidentBytes())),
+                HumanBytes(static_cast<uint64_t>(s.kv_cache_bytes)), s.kv_type.empty() ? "f16" : s.kv_type,
+                s.kv_bytes_per_token, s.isa);
 }
 
 }  // namespace weft::cli

@@ -16,6 +16,8 @@ struct StartupFacts {
   double load_seconds = 0;
   int64_t context = 0;        // tokens the engine serves per sequence
   int64_t kv_cache_bytes = 0;  // the engine's KV cache
+  std::string kv_type;           // its --kv-type (kernels::KvTypeName: "f16", "q8,q4", ...)
+  int64_t kv_bytes_per_token = 0;  // all layers, K + V, scales included
   const char* isa = "";
 };
 

@@ -7,8 +7,13 @@
 //   WEFT_ASSIGN_OR_RETURN(dist::Communicator* comm, dist::Communicator::World());
 //   comm->AllReduceSum(partial.data(), n);      // partial: [n] floats, summed in place
 //
+// Split() gives a sub-group (the tensor-parallel ranks of one pipeline stage); Send /
+// Recv / SendAsync move a buffer between two ranks (pipeline stages' activations).
+//
 // Built without MPI (WEFT_HAVE_MPI undefined), World() is Unimplemented.
 // Ownership: World() is process-wide and lives until exit; MPI is finalised at exit.
+// Split()'s groups live until exit too, and add their time and bytes to the world's
+// counters (one figure per process).
 // Thread-safety: MPI is initialised MPI_THREAD_SERIALIZED: one thread at a time calls
 // the collectives (in weft, the engine thread on rank 0 and the follower loop on the
 // others). comm_ns() may be read from any thread.
@@ -48,6 +53,18 @@ class Communicator {
   void AllGather(const void* send, size_t bytes, void* recv);
   // data [n] <- sum over ranks of data, in rank order (deterministic; see above).
   void AllReduceSum(float* data, int64_t n);
+  // A sub-group of the ranks with the same `color`, ordered by `key` (collective over
+  // this group: every rank calls it, in the same order).
+  Communicator* Split(int color, int key);
+  // Point-to-point, in this group's ranks; `tag` tells messages between the same two
+  // ranks apart. Send/Recv block; SendAsync returns at once and `data` must stay
+  // untouched until WaitSends() (which completes every SendAsync of this group). Recv and
+  // WaitSends poll with short sleeps after 50 us, not spin (a waiting stage must not take
+  // a core from a computing one).
+  void Send(const void* data, size_t bytes, int dest, int tag);
+  void Recv(void* data, size_t bytes, int source, int tag);
+  void SendAsync(const void* data, size_t bytes, int dest, int tag);
+  void WaitSends();
   // Ends every rank of the job (after a fatal error on one of them); does not return.
   [[noreturn]] void Abort(int code);
 
@@ -57,8 +74,13 @@ class Communicator {
   int64_t comm_bytes() const { return comm_bytes_.load(std::memory_order_relaxed); }
 
  private:
-  Communicator() = default;
+  struct Mpi;  // the MPI_Comm and pending requests (communicator.cc)
+  Communicator();
+  ~Communicator();
   void Account(int64_t t0, size_t bytes);
+
+  Mpi* mpi_ = nullptr;
+  Communicator* counters_ = this;  // whose comm_* the time and bytes go to (the world's)
 
   int rank_ = 0;
   int size_ = 1;

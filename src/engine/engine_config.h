@@ -19,7 +19,7 @@ struct EngineConfig {
   int64_t kv_cache_bytes = 0;
   double kv_cache_fraction = 0.25;
   int32_t block_size = 16;
-  kernels::KvType kv_type = kernels::KvType::kF16;  // --kv-type
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // --kv-type (K and V)
   KvWindow kv_window;  // --kv-sinks / --kv-window: every request's unless it sets its own
   // Models whose every layer has a sliding window (Mistral, Phi-3): return the KV blocks
   // that slid out of it to the pool (false: --keep-window-blocks keeps them).
@@ -61,11 +61,12 @@ struct EngineStats {
   // Tensor parallelism (model/tp_decoder.h): ranks, and rank 0's time and bytes in the
   // collectives since start (the transfers plus any wait for a slower rank).
   int tp_size = 1;
+  int pp_size = 1;  // pipeline stages (--pp); tp_comm_* then count the pipeline's messages too
   double tp_comm_seconds = 0;
   int64_t tp_comm_bytes = 0;
   int32_t peak_num_running = 0;   // most sequences running at once (after a step)
   int64_t kv_bytes_per_token = 0;  // KV cache bytes one token takes (all layers, K + V, scales)
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;
   // Speculative decoding: target passes of a sequence that verified a draft, the draft
   // tokens they verified, how many were accepted, and the tokens those passes produced
   // (accepted + one sampled each).

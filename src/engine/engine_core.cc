@@ -197,9 +197,9 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
         StopStringMatcher(sp.stop, sp.include_stop_str_in_output), false});
     s->sampler.AddPromptTokens(request.prompt_tokens);
     if (request.constraint) s->sampler.SetConstraint(request.constraint->NewConstraint());
-    // Speculative drafts are verified without the constraint's masks (sampler_verify):
-    // a constrained sample decodes one token per step.
-    if (req->speculate && !request.constraint) {
+    // Constrained samples draft too: drafts are cut to what the constraint accepts
+    // (ProposeDrafts) and verified under its masks (sampler_verify).
+    if (req->speculate) {
       s->draft_len = config_.spec.num_draft;
       s->seq->draft.reserve(static_cast<size_t>(config_.spec.num_draft));
     }
@@ -235,8 +235,10 @@ void EngineCore::FinishSample(RequestState& req, SampleState& s, RequestFinish f
   }
 }
 
-void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult& r, int32_t token_index,
-                           bool last) {
+void EngineCore::EmitToken(RequestState& req, SampleState& s, const Sampled& x) {
+  const SampleResult& r = x.result;
+  const int32_t token_index = x.token_index;
+  const bool last = x.last;
   if (s.done) return;
   Sequence& seq = *s.seq;
   // A stop ends the sample at this token: tokens a verified draft appended after it were
@@ -279,7 +281,7 @@ void EngineCore::EmitToken(RequestState& req, SampleState& s, const SampleResult
     FinishSample(req, s, RequestFinish::kStop, std::move(piece));
     return;
   }
-  if (const TokenConstraint* c = s.sampler.constraint(); c != nullptr && c->Complete()) {
+  if (x.complete) {
     // Structured output: a complete match that nothing can extend. Stop here rather than
     // sample the only token left (EOS, which a model may lack).
     piece.text_delta += s.stops.Feed(s.detok.Flush()).emit;
@@ -373,10 +375,30 @@ void EngineCore::ProposeDrafts() {
       room -= static_cast<int32_t>(s->draft.size());
     }
   }
-  if (draft_slots_.empty()) return;
-  const auto t0 = std::chrono::steady_clock::now();
-  proposer_->ProposeBatch(draft_slots_);
-  spec_draft_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!draft_slots_.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    proposer_->ProposeBatch(draft_slots_);
+    spec_draft_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // Structured output: a draft token the constraint refuses would be rejected anyway
+  // (its probability under the mask is 0); cut the draft there so that no pass verifies
+  // it. The constraint advances over the kept drafts and rolls back.
+  for (Sequence* s : scheduler_->running()) {
+    if (s->draft.empty()) continue;
+    RequestState* req = nullptr;
+    SampleState* st = FindSample(s, &req);
+    TokenConstraint* c = st != nullptr ? st->sampler.constraint() : nullptr;
+    if (c == nullptr) continue;
+    int kept = 0;
+    while (kept < static_cast<int>(s->draft.size()) && c->Accept(s->draft[static_cast<size_t>(kept)])) ++kept;
+    c->Rollback(kept);
+    s->draft.resize(static_cast<size_t>(kept));
+  }
+}
+
+bool EngineCore::ConstraintComplete(const SampleState& s) {
+  const TokenConstraint* c = s.sampler.constraint();
+  return c != nullptr && c->Complete();
 }
 
 void EngineCore::SampleEntry(const ScheduledSequence& e, size_t n_vocab) {
@@ -390,7 +412,7 @@ void EngineCore::SampleEntry(const ScheduledSequence& e, size_t n_vocab) {
       SampleResult r = s != nullptr ? s->sampler.Sample(row_) : SampleResult{0, 0.0f, {}};
       sampled_.push_back(r.token);
       counts_.push_back(1);
-      if (s != nullptr) results_.push_back({s, req, std::move(r), target->num_tokens(), true});
+      if (s != nullptr) results_.push_back({s, req, std::move(r), target->num_tokens(), true, ConstraintComplete(*s)});
     }
     return;
   }
@@ -410,7 +432,7 @@ void EngineCore::SampleEntry(const ScheduledSequence& e, size_t n_vocab) {
     SampleResult r = j < e.num_draft ? s->sampler.Verify(row_, seq->draft[static_cast<size_t>(j)], &accepted)
                                      : s->sampler.Sample(row_);
     sampled_.push_back(r.token);
-    results_.push_back({s, req, std::move(r), base + j, false});
+    results_.push_back({s, req, std::move(r), base + j, false, ConstraintComplete(*s)});
     ++count;
   }
   results_.back().last = true;
@@ -467,7 +489,7 @@ Status EngineCore::Step() {
     }
   }
   scheduler_->Update(sampled_, counts_);
-  for (const Sampled& x : results_) EmitToken(*x.request, *x.state, x.result, x.token_index, x.last);
+  for (const Sampled& x : results_) EmitToken(*x.request, *x.state, x);
   EraseFinishedRequests();
   ++steps_;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -527,7 +549,8 @@ EngineStats EngineCore::Stats() const {
   }
   s.moe = runner_->model().moe_stats();
   if (const dist::Communicator* comm = runner_->model().communicator()) {
-    s.tp_size = comm->size();
+    s.tp_size = runner_->model().tp_size();
+    s.pp_size = runner_->model().pp_size();
     s.tp_comm_seconds = static_cast<double>(comm->comm_ns()) / 1e9;
     s.tp_comm_bytes = comm->comm_bytes();
   }

@@ -81,11 +81,13 @@ class EngineCore {
     SampleResult result;
     int32_t token_index;  // where the token lands in the sequence's tokens
     bool last;            // the sequence's last token of this step
+    bool complete;        // structured output: the constraint was complete after this token
   };
 
   EngineCore(const EngineConfig& config, std::shared_ptr<const Tokenizer> tokenizer);
   SampleState* FindSample(const Sequence* seq, RequestState** request);
-  void EmitToken(RequestState& req, SampleState& s, const SampleResult& r, int32_t token_index, bool last);
+  void EmitToken(RequestState& req, SampleState& s, const Sampled& x);
+  static bool ConstraintComplete(const SampleState& s);
   // Speculative decoding: drafts for the running sequences that decode next step.
   void ProposeDrafts();
   // Samples entry e's tokens from its logits rows (verifying its draft if it has one).

@@ -24,7 +24,7 @@ struct PerplexityOptions {
   int64_t max_chunks = 0;      // 0 = all
   int32_t bos_id = -1;         // replaces each chunk's first token when >= 0
   std::string kl_base_path;    // empty: no KL; else compare with it if it exists, write it if not
-  kernels::KvType kv_type = kernels::KvType::kF16;  // the KV cache's element type
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // the KV cache's element types (K, V)
 };
 
 struct PerplexityProgress {

@@ -18,7 +18,7 @@ SingleSequence::SingleSequence(ModelRunner* runner, std::unique_ptr<KvCacheStora
 }
 
 StatusOr<std::unique_ptr<SingleSequence>> SingleSequence::Create(ModelRunner* runner, int64_t max_tokens,
-                                                                 int block_size, kernels::KvType kv_type) {
+                                                                 int block_size, kernels::KvTypes kv_type) {
   const int64_t ctx = runner->config().context_length;
   if (max_tokens <= 0 || max_tokens > ctx) {
     return OutOfRangeError(fmt::format("{} tokens requested, but the model's context is {} tokens", max_tokens, ctx));

@@ -20,7 +20,7 @@ class SingleSequence {
   // A cache for `max_tokens` tokens (<= the model's context), in blocks of block_size.
   static StatusOr<std::unique_ptr<SingleSequence>> Create(ModelRunner* runner, int64_t max_tokens,
                                                           int block_size = 16,
-                                                          kernels::KvType kv_type = kernels::KvType::kF16);
+                                                          kernels::KvTypes kv_type = kernels::KvType::kF16);
 
   int64_t length() const { return length_; }  // tokens evaluated so far
   int64_t capacity() const { return capacity_; }

@@ -27,7 +27,7 @@ struct StreamingPerplexityOptions {
   int32_t chunk = 1;          // tokens per forward pass (<= the runner's max tokens per step)
   int32_t block_size = 16;
   int32_t bos_id = -1;        // replaces the first token when >= 0
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;
 };
 
 struct StreamingPerplexityResult {

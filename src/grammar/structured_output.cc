@@ -11,6 +11,7 @@
 #include "grammar/json_schema.h"
 #include "grammar/regex.h"
 #include "grammar/token_mask.h"
+#include "grammar/triggered_constraint.h"
 #include "tokenizer/tokenizer.h"
 
 namespace weft::grammar {
@@ -148,6 +149,7 @@ std::string StructuredOutputSpec::Key() const {
     j["sequence"] = {sequence->prefix, sequence->item_prefix, sequence->item_suffix, sequence->separator,
                      sequence->suffix, sequence->max_items};
   }
+  if (trigger) j["trigger"] = {trigger->text, trigger->at_start, trigger->tokens};
   return j.dump();
 }
 
@@ -178,7 +180,12 @@ StatusOr<std::shared_ptr<const TokenConstraintFactory>> GetStructuredOutput(
     c.tries[tokenizer.get()] = {tokenizer, trie};
   }
   auto masker = std::make_shared<GrammarMasker>(std::make_shared<CompiledGrammar>(std::move(g)), trie);
-  std::shared_ptr<const TokenConstraintFactory> f = std::make_shared<GrammarConstraintFactory>(std::move(masker));
+  std::shared_ptr<const TokenConstraintFactory> f;
+  if (spec.trigger) {
+    WEFT_ASSIGN_OR_RETURN(f, MakeTriggeredConstraintFactory(std::move(masker), *spec.trigger, *tokenizer));
+  } else {
+    f = std::make_shared<GrammarConstraintFactory>(std::move(masker));
+  }
   std::lock_guard<std::mutex> l(c.mu);
   // Cache entries for a tokenizer that is gone are dropped with the oldest.
   c.lru.push_front(Cache::Entry{key, tokenizer, f});

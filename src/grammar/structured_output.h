@@ -1,6 +1,7 @@
 // Structured output for the engine: a request's constraint (JSON schema, any JSON
 // object, regex, choice list, GBNF grammar) compiled once per (constraint, tokenizer) and cached, then
-// handed to the sampler as one TokenConstraint per sequence.
+// handed to the sampler as one TokenConstraint per sequence. With a trigger, the grammar
+// rules only from the trigger on (triggered_constraint.h).
 //
 // Thread-safety: StructuredOutputCache is shared and locked; the factories it returns
 // are immutable apart from the masker's internal caches (locked).
@@ -22,6 +23,13 @@ class Tokenizer;
 
 namespace weft::grammar {
 
+// Where a grammar begins when the text before it is free (grammar/triggered_constraint.h).
+struct GrammarTrigger {
+  std::string text;                 // non-empty
+  bool at_start = false;            // only as the output's first non-blank bytes
+  std::vector<std::string> tokens;  // control-token pieces that trigger too (absent ones are skipped)
+};
+
 struct StructuredOutputSpec {
   enum class Kind : uint8_t { kJsonSchema, kJsonObject, kRegex, kChoice, kGrammar };
   Kind kind = Kind::kJsonObject;
@@ -29,6 +37,8 @@ struct StructuredOutputSpec {
   std::vector<std::string> choices;  // kChoice
   // kJsonSchema: one or more values of the schema framed as a sequence (tool calls).
   std::optional<JsonSequence> sequence;
+  // Set: the output is free text until the trigger, then the grammar (tool_choice auto).
+  std::optional<GrammarTrigger> trigger;
   std::string Key() const;           // identifies the compiled grammar
 };
 

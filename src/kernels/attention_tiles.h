@@ -12,19 +12,19 @@
 // K::UpdateQueries, span.pass (<= K::kMaxGroup) at a time. Each query keeps an f32 accumulator
 // [dpad], a running max and a running sum (online softmax); its result is acc / sum.
 //
-// For the quantised KV types (kv_type.h) the span also carries each position's K and V
-// scale pointers; every kernel converts an element to code value x scale factor, one f32
+// For the quantised KV types (kv_type.h; K and V may be of different types) the span also
+// carries each position's K and / or V scale pointers; every kernel converts an element to code value x scale factor, one f32
 // product, staged or in place.
 //
 // K provides:
 //   static constexpr int kSpan, kMaxGroup, kLanes;   // dpad = head_dim rounded up to kLanes
-//   static void GatherSpan(KvType type, SpanRefs& span, int d, int dpad, int n_queries);
+//   static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int n_queries);
 //     either converts the span's K and V to f32 in span.kt [d][kSpan] (zero past n) and
 //     span.vf [n][dpad] (zero past d) and sets span.staged, or leaves them in the cache
 //     for UpdateQueries to read in place (worth it when few queries see the span); sets
 //     span.pass, the queries per UpdateQueries call;
-//   static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& sp, DType type,
-//                             const SpanRefs& span, int d, int dpad, float* p);  (type: KvType)
+//   static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& sp, KvType k_type,
+//                             KvType v_type, const SpanRefs& span, int d, int dpad, float* p);
 //     p: kMaxGroup * kSpan floats of scratch. The values it computes with are the same
 //     either way, so a query's result does not depend on the choice.
 // Thread-safety: reentrant; scratch is thread_local.
@@ -55,7 +55,22 @@ struct QueryState {
   float* run_sum;
   int cnt;
   int lo;
+  // Bit t: span position t is visible, besides [lo, cnt) (all ones but for a token-tree
+  // row, ops.h AttentionBatch::tree_mask, whose step reaches into the span).
+  uint64_t live = ~uint64_t{0};
 };
+
+// QueryState::live of a row with tree mask `tree` (0: none) for the span at `start`,
+// when this step's positions begin at step_start (q_len <= 64 of them).
+inline uint64_t TreeSpanLive(uint64_t tree, int64_t step_start, int64_t start, int span) {
+  if (tree == 0 || start + span <= step_start) return ~uint64_t{0};
+  uint64_t live = ~uint64_t{0};
+  for (int t = 0; t < span; ++t) {
+    const int64_t j = start + t - step_start;  // the step's row j
+    if (j >= 0 && (j >= 64 || ((tree >> j) & 1) == 0)) live &= ~(uint64_t{1} << t);
+  }
+  return live;
+}
 
 // How UpdateQueries turns q . k into a score: times scale, then, when softcap > 0,
 // softcap * tanh(score / softcap).
@@ -65,7 +80,7 @@ struct ScoreParams {
 };
 
 // One span's K and V as the driver found them through the block table: kcols[t] is K of
-// position t, dimension 0 (dimension i is k_dim_bytes * i further on: the cache is
+// position t, dimension 0 (dimension i is k_dim_bytes * i further on, kQ4: i / 2, kv_type.h KvCodeAt: the cache is
 // dimension-major, ops.h); vrows[t] is its V row. kt / vf: f32 staging buffers, used
 // when GatherSpan sets `staged`.
 struct SpanRefs {
@@ -77,7 +92,7 @@ struct SpanRefs {
   float* vf;
   bool staged;
   int pass;  // queries per UpdateQueries call, 1 .. kMaxGroup (GatherSpan sets it)
-  // Quantised types only (else null): kscales[t] is position t's K scale of group 0 (group
+  // Quantised K (V) only, else null: kscales[t] is position t's K scale of group 0 (group
   // g is k_scale_group_bytes * g further on), vscales[t] its V scales (adjacent f16);
   // `group` values per scale.
   const uint8_t* const* kscales = nullptr;
@@ -133,7 +148,7 @@ inline void GatherKLanes(KvType type, const SpanRefs& s, int first, int live, in
           break;
         }
         default:
-          row[l] = KvCodeValue(type, *p) *
+          row[l] = KvCodeValue(type, KvCodeAt(type, s.kcols[first + l], i, s.k_dim_bytes)) *
                    ScaleAt(type, s.kscales[first + l] + (i / s.group) * s.k_scale_group_bytes);
       }
     }
@@ -157,16 +172,16 @@ inline bool KvPrefetchEnabled() {
   return enabled;
 }
 
-// Prefetches (into L2) the slabs of one KV head (bytes [off, off + head_bytes) of each
-// block of K and V) that positions [start, stop) lie in.
+// Prefetches (into L2) the slabs of one KV head (k_head_bytes of each block of K from
+// kbase, v_head_bytes of V from vbase) that positions [start, stop) lie in.
 inline void PrefetchSpan(const uint8_t* kbase, const uint8_t* vbase, const int32_t* table, int block_size,
-                         int64_t block_stride, int64_t head_bytes, int64_t start, int64_t stop) {
+                         const KvCacheView& c, int64_t start, int64_t stop) {
+  const int64_t kstride = c.KBlockBytes(), vstride = c.VBlockBytes(), kbytes = c.KHeadBytes(), vbytes = c.VHeadBytes();
   for (int64_t j = start / block_size; j * block_size < stop; ++j) {
-    const int64_t boff = table[j] * block_stride;
-    for (int64_t b = 0; b < head_bytes; b += 64) {
-      __builtin_prefetch(kbase + boff + b, 0, 2);
-      __builtin_prefetch(vbase + boff + b, 0, 2);
-    }
+    const uint8_t* kb = kbase + table[j] * kstride;
+    const uint8_t* vb = vbase + table[j] * vstride;
+    for (int64_t b = 0; b < kbytes; b += 64) __builtin_prefetch(kb + b, 0, 2);
+    for (int64_t b = 0; b < vbytes; b += 64) __builtin_prefetch(vb + b, 0, 2);
   }
 }
 
@@ -177,10 +192,10 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   const int d = cache.head_dim;
   const int dpad = (d + K::kLanes - 1) / K::kLanes * K::kLanes;
   const int group = batch.n_heads / cache.n_kv_heads;
-  const int64_t k_pos_stride = cache.ElemBytes();  // K: next position, same block and KV head
+  const int64_t k_pos_stride = cache.KElemBytes();  // K: next position, same block and KV head
   const int64_t v_pos_stride = cache.VRowBytes();  // V: the same
   const int64_t k_dim_bytes = cache.KDimBytes();
-  const int64_t block_stride = cache.BlockBytes();
+  const int64_t k_block_stride = cache.KBlockBytes(), v_block_stride = cache.VBlockBytes();
   const int64_t record = AttentionRecordFloats(d);
   const ScoreParams sp{batch.scale, batch.softcap};
   const int64_t window = batch.window;  // 0: none
@@ -190,9 +205,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   const uint8_t* vrows[K::kSpan];
   const uint8_t* kscl[K::kSpan];  // quantised types: scale pointers (SpanRefs)
   const uint8_t* vscl[K::kSpan];
-  const bool quantized = cache.Quantized();
+  const bool k_quantized = cache.KQuantized(), v_quantized = cache.VQuantized();
   const bool prefetch = KvPrefetchEnabled();
-  const int64_t head_bytes = cache.HeadBytes();
   QueryState qs[K::kMaxGroup];
   for (int64_t ti = 0; ti < n_tiles; ++ti) {
     const AttentionTile& tile = tiles[ti];
@@ -211,11 +225,13 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
     // KV positions seen by the tile's first token: one more for each later token.
     const int64_t first_kv = QueryKvCount(batch, tile.seq, tile.tok_begin);
     const int64_t last_kv = first_kv + (tile.tok_end - 1 - tile.tok_begin);
+    // This step's first position (token-tree rows see only their ancestors from here on).
+    const int64_t step_start = batch.seq_len[tile.seq] - (batch.query_start[tile.seq + 1] - batch.query_start[tile.seq]);
     const int64_t kv_end = std::min<int64_t>(last_kv, int64_t{tile.chunk_end} * kKvChunk);
     const int32_t* table = batch.block_table + static_cast<int64_t>(tile.seq) * batch.max_blocks_per_seq;
-    const int64_t head_off = (tile.head_begin / group) * cache.HeadBytes();
-    const uint8_t* kbase = static_cast<const uint8_t*>(cache.k) + head_off;
-    const uint8_t* vbase = static_cast<const uint8_t*>(cache.v) + head_off;
+    const int kv_head = tile.head_begin / group;
+    const uint8_t* kbase = static_cast<const uint8_t*>(cache.k) + kv_head * cache.KHeadBytes();
+    const uint8_t* vbase = static_cast<const uint8_t*>(cache.v) + kv_head * cache.VHeadBytes();
 
     for (int64_t chunk_start = int64_t{tile.chunk_begin} * kKvChunk; chunk_start < kv_end; chunk_start += kKvChunk) {
       const int64_t chunk_stop = std::min<int64_t>(kv_end, chunk_start + kKvChunk);
@@ -234,33 +250,32 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         if (window > 0 && start + rows <= first_kv - window) continue;
         // The next span's slabs head for the cache while this one is computed.
         if (prefetch && start + K::kSpan < kv_end) {
-          PrefetchSpan(kbase, vbase, table, cache.block_size, block_stride, head_bytes, start + K::kSpan,
+          PrefetchSpan(kbase, vbase, table, cache.block_size, cache, start + K::kSpan,
                        std::min<int64_t>(kv_end, start + 2 * K::kSpan));
         }
         // The span's positions, block by block (one division per span).
         for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
              t < rows; ++j, in = 0) {
-          const int64_t boff = table[j] * block_stride;
+          const uint8_t* kb = kbase + table[j] * k_block_stride;
+          const uint8_t* vb = vbase + table[j] * v_block_stride;
           for (; in < cache.block_size && t < rows; ++in, ++t) {
-            kcols[t] = kbase + boff + in * k_pos_stride;
-            vrows[t] = vbase + boff + in * v_pos_stride;
-            if (quantized) {
-              kscl[t] = kcols[t] + cache.KScaleFromCode(in);
-              vscl[t] = vrows[t] + cache.VScaleFromCode(in);
-            }
+            kcols[t] = kb + in * k_pos_stride;
+            vrows[t] = vb + in * v_pos_stride;
+            if (k_quantized) kscl[t] = kcols[t] + cache.KScaleFromCode(in);
+            if (v_quantized) vscl[t] = vrows[t] + cache.VScaleFromCode(in);
           }
         }
         // The tile's tokens from the first whose positions reach into the span see it.
         const int64_t blind_tokens = std::max<int64_t>(0, start - first_kv + 1);
         const int n_seeing = static_cast<int>((tile.tok_end - tile.tok_begin - blind_tokens) * heads);
         SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false, K::kMaxGroup};
-        if (quantized) {
+        span.group = cache.QuantGroup();
+        if (k_quantized) {
           span.kscales = kscl;
           span.k_scale_group_bytes = cache.KScaleGroupBytes();
-          span.vscales = vscl;
-          span.group = cache.QuantGroup();
         }
-        K::GatherSpan(cache.type, span, d, dpad, n_seeing);
+        if (v_quantized) span.vscales = vscl;
+        K::GatherSpan(cache.k_type, cache.v_type, span, d, dpad, n_seeing);
         // The queries that see this span, span.pass at a time.
         int n = 0;
         for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
@@ -270,16 +285,18 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           const int64_t window_start = window > 0 ? n_kv - window : 0;  // first position the token sees
           if (window_start >= start + cnt) continue;
           const int lo = static_cast<int>(std::max<int64_t>(0, window_start - start));
+          const uint64_t live =
+              batch.tree_mask != nullptr ? TreeSpanLive(batch.tree_mask[tok], step_start, start, K::kSpan) : ~uint64_t{0};
           for (int h = tile.head_begin; h < tile.head_end; ++h) {
             const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt, lo};
+            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt, lo, live};
             if (n == span.pass) {
-              K::UpdateQueries(qs, n, sp, cache.type, span, d, dpad, p);
+              K::UpdateQueries(qs, n, sp, cache.k_type, cache.v_type, span, d, dpad, p);
               n = 0;
             }
           }
         }
-        if (n > 0) K::UpdateQueries(qs, n, sp, cache.type, span, d, dpad, p);
+        if (n > 0) K::UpdateQueries(qs, n, sp, cache.k_type, cache.v_type, span, d, dpad, p);
       }
       if (into_folded) continue;
       // The chunk's states of the queries that saw it: to a piece's records, or folded in.

@@ -76,14 +76,14 @@ void RotateBlock(const KvCacheView& cache, int32_t block, int n_tokens, const Ro
     for (int t = 0; t < n_tokens; ++t) {
       const int64_t slot = int64_t{block} * cache.block_size + t;
       uint8_t* k = base + cache.KOffset(slot, h);
-      uint8_t* sc = cache.Quantized() ? k + cache.KScaleFromCode(slot) : nullptr;
+      uint8_t* sc = cache.KQuantized() ? k + cache.KScaleFromCode(slot) : nullptr;
       for (int i = 0; i < hd; ++i) {
         if (sc != nullptr) {
           uint16_t bits;
           std::memcpy(&bits, sc + (i / group) * cache.KScaleGroupBytes(), 2);
-          row[i] = KvDequant(cache.type, k[i * dim_bytes], bits);
+          row[i] = KvDequant(cache.k_type, KvCodeAt(cache.k_type, k, i, dim_bytes), bits);
         } else {
-          row[i] = ReadElem(cache.type, k + i * dim_bytes);
+          row[i] = ReadElem(cache.k_type, k + i * dim_bytes);
         }
       }
       for (int i = 0; i < half; ++i) {
@@ -93,11 +93,11 @@ void RotateBlock(const KvCacheView& cache, int32_t block, int n_tokens, const Ro
         row[b] = x0 * s[i] + x1 * c[i];
       }
       if (sc != nullptr) {
-        QuantizeKvRow(cache.type, row, hd, codes, scales, 1);
-        for (int i = 0; i < hd; ++i) k[i * dim_bytes] = codes[i];
+        QuantizeKvRow(cache.k_type, row, hd, codes, scales, 1);
+        for (int64_t j = 0; j < KvRowCodeBytes(cache.k_type, hd); ++j) k[j * dim_bytes] = codes[j];  // code bytes to rows
         for (int g = 0; g < hd / group; ++g) std::memcpy(sc + g * cache.KScaleGroupBytes(), &scales[g], 2);
       } else {
-        for (int i = 0; i < hd; ++i) WriteElem(cache.type, row[i], k + i * dim_bytes);
+        for (int i = 0; i < hd; ++i) WriteElem(cache.k_type, row[i], k + i * dim_bytes);
       }
     }
   }

@@ -28,17 +28,37 @@ std::string_view KvTypeName(KvType t) {
     case KvType::kBF16: return "bf16";
     case KvType::kQ8: return "q8";
     case KvType::kFp8: return "fp8";
+    case KvType::kQ4: return "q4";
   }
   return "?";
 }
 
 std::optional<KvType> KvTypeFromName(std::string_view name) {
-  for (KvType t : {KvType::kF32, KvType::kF16, KvType::kBF16, KvType::kQ8, KvType::kFp8}) {
+  for (KvType t : {KvType::kF32, KvType::kF16, KvType::kBF16, KvType::kQ8, KvType::kFp8, KvType::kQ4}) {
     if (EqualsIgnoreCase(name, KvTypeName(t))) return t;
   }
   if (EqualsIgnoreCase(name, "q8_0")) return KvType::kQ8;
   if (EqualsIgnoreCase(name, "fp8_e4m3") || EqualsIgnoreCase(name, "e4m3")) return KvType::kFp8;
+  if (EqualsIgnoreCase(name, "q4_0")) return KvType::kQ4;
   return std::nullopt;
+}
+
+std::string KvTypeName(KvTypes t) {
+  if (!t.Mixed()) return std::string(KvTypeName(t.k));
+  return std::string(KvTypeName(t.k)) + "," + std::string(KvTypeName(t.v));
+}
+
+std::optional<KvTypes> KvTypesFromName(std::string_view name) {
+  const size_t comma = name.find(',');
+  if (comma == std::string_view::npos) {
+    const std::optional<KvType> t = KvTypeFromName(name);
+    if (!t) return std::nullopt;
+    return KvTypes(*t);
+  }
+  const std::optional<KvType> k = KvTypeFromName(name.substr(0, comma));
+  const std::optional<KvType> v = KvTypeFromName(name.substr(comma + 1));
+  if (!k || !v) return std::nullopt;
+  return KvTypes(*k, *v);
 }
 
 float Fp8E4M3ToFloat(uint8_t code) {
@@ -75,7 +95,35 @@ uint8_t FloatToFp8E4M3(float x) {
   return static_cast<uint8_t>(sign | bits);
 }
 
+namespace {
+
+// kQ4 (kv_type.h): per group, scale = m / -8 for the value m of largest magnitude, stored
+// as f16; codes round(x / scale) + 8 clamped to 0 .. 15 against the stored scale, packed
+// two to a byte (even value low).
+void QuantizeQ4Row(const float* x, int n, uint8_t* codes, uint16_t* scales, int64_t scale_stride) {
+  const int group = KvQuantGroup(n);
+  for (int g = 0; g * group < n; ++g) {
+    const float* xg = x + g * group;
+    float m = 0.0f, amax = 0.0f;
+    for (int i = 0; i < group; ++i) {
+      if (std::fabs(xg[i]) > amax) amax = std::fabs(xg[i]), m = xg[i];
+    }
+    const uint16_t sbits = FloatToFp16(std::clamp(m / -8.0f, -65504.0f, 65504.0f));
+    scales[g * scale_stride] = sbits;
+    const float s = Fp16ToFloat(sbits);
+    const float inv = s != 0.0f ? 1.0f / s : 0.0f;
+    for (int i = 0; i < group; i += 2) {
+      const int lo = static_cast<int>(std::clamp(std::rint(xg[i] * inv) + 8.0f, 0.0f, 15.0f));
+      const int hi = static_cast<int>(std::clamp(std::rint(xg[i + 1] * inv) + 8.0f, 0.0f, 15.0f));
+      codes[(g * group + i) / 2] = static_cast<uint8_t>(lo | (hi << 4));
+    }
+  }
+}
+
+}  // namespace
+
 void QuantizeKvRow(KvType t, const float* x, int n, uint8_t* codes, uint16_t* scales, int64_t scale_stride) {
+  if (t == KvType::kQ4) return QuantizeQ4Row(x, n, codes, scales, scale_stride);
   const int group = KvQuantGroup(n);
   const float qmax = t == KvType::kQ8 ? kQ8Max : kFp8Max;
   for (int g = 0; g * group < n; ++g) {

@@ -48,8 +48,12 @@ constexpr int64_t kElemGrain = 1 << 14;
 
 // Every KvType has kernels; a quantised cache's scale groups must tile head_dim.
 void CheckKvType(const KvCacheView& c) {
-  WEFT_CHECK(!c.Quantized() || c.head_dim % c.QuantGroup() == 0, "KV cache type {}: head_dim {} not in groups",
-             KvTypeName(c.type), c.head_dim);
+  for (KvType t : {c.k_type, c.v_type}) {
+    WEFT_CHECK(!KvTypeQuantized(t) || c.head_dim % c.QuantGroup() == 0, "KV cache type {}: head_dim {} not in groups",
+               KvTypeName(t), c.head_dim);
+    WEFT_CHECK(c.head_dim % KvCodesPerByte(t) == 0, "KV cache type {}: head_dim {} must be even", KvTypeName(t),
+               c.head_dim);
+  }
 }
 
 }  // namespace
@@ -306,47 +310,37 @@ void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n
   }
   WEFT_CHECK(cache.head_dim > 0 && cache.head_dim <= kMaxKvHeadDim, "WriteKv: head_dim {} out of range",
              cache.head_dim);
-  const int64_t eb = cache.ElemBytes();
   const int64_t k_dim_bytes = cache.KDimBytes();
-  if (cache.Quantized()) {
-    // Quantised: codes and f16 scales per group (kv_type.h); K spread dimension-major.
-    For(ctx, n_tokens, 8, [&](int64_t b, int64_t e) {
-      alignas(64) uint8_t k_codes[kMaxKvHeadDim];
-      for (int64_t i = b; i < e; ++i) {
-        const int64_t slot = slot_mapping[i];
-        if (slot < 0) continue;
-        for (int h = 0; h < cache.n_kv_heads; ++h) {
-          const int64_t src = i * row + static_cast<int64_t>(h) * cache.head_dim;
-          uint8_t* kd = static_cast<uint8_t*>(cache.k) + cache.KOffset(slot, h);
-          uint16_t k_scales[kMaxKvHeadDim];
-          QuantizeKvRow(cache.type, k + src, cache.head_dim, k_codes, k_scales, 1);
-          for (int j = 0; j < cache.head_dim; ++j) kd[j * k_dim_bytes] = k_codes[j];
-          uint8_t* ks = kd + cache.KScaleFromCode(slot);
-          for (int g = 0; g < cache.head_dim / cache.QuantGroup(); ++g) {
-            std::memcpy(ks + g * cache.KScaleGroupBytes(), &k_scales[g], 2);
-          }
-          uint8_t* vd = static_cast<uint8_t*>(cache.v) + cache.VOffset(slot, h);
-          uint16_t v_scales[kMaxKvHeadDim];
-          QuantizeKvRow(cache.type, v + src, cache.head_dim, vd, v_scales, 1);
-          std::memcpy(vd + cache.VScaleFromCode(slot), v_scales, 2 * (cache.head_dim / cache.QuantGroup()));
-        }
-      }
-    });
-    return;
-  }
+  const int groups = cache.head_dim / cache.QuantGroup();
   For(ctx, n_tokens, 8, [&](int64_t b, int64_t e) {
     alignas(64) uint8_t k_row[kMaxKvHeadDim * 4];  // one K row converted, before it is spread
+    uint16_t k_scales[kMaxKvHeadDim], v_scales[kMaxKvHeadDim];
     for (int64_t i = b; i < e; ++i) {
       const int64_t slot = slot_mapping[i];
       if (slot < 0) continue;
       for (int h = 0; h < cache.n_kv_heads; ++h) {
         const int64_t src = i * row + static_cast<int64_t>(h) * cache.head_dim;
-        // K goes dimension-major: value j of the row lands k_dim_bytes * j apart.
-        t.convert_kv_row(k + src, k_row, cache.type, cache.head_dim);
+        // K goes dimension-major: code unit j of the row (a value, or kQ4's pair) lands
+        // k_dim_bytes * j apart; a quantised K's scales likewise, KScaleGroupBytes apart.
         uint8_t* kd = static_cast<uint8_t*>(cache.k) + cache.KOffset(slot, h);
-        for (int j = 0; j < cache.head_dim; ++j) std::memcpy(kd + j * k_dim_bytes, k_row + j * eb, eb);
-        t.convert_kv_row(v + src, static_cast<uint8_t*>(cache.v) + cache.VOffset(slot, h), cache.type,
-                         cache.head_dim);
+        const int64_t keb = cache.KElemBytes();
+        if (cache.KQuantized()) {
+          QuantizeKvRow(cache.k_type, k + src, cache.head_dim, k_row, k_scales, 1);
+          uint8_t* ks = kd + cache.KScaleFromCode(slot);
+          for (int g = 0; g < groups; ++g) std::memcpy(ks + g * cache.KScaleGroupBytes(), &k_scales[g], 2);
+        } else {
+          t.convert_kv_row(k + src, k_row, cache.k_type, cache.head_dim);
+        }
+        const int64_t units = KvRowCodeBytes(cache.k_type, cache.head_dim) / keb;
+        for (int64_t j = 0; j < units; ++j) std::memcpy(kd + j * k_dim_bytes, k_row + j * keb, keb);
+        // V rows are stored as they are: codes, then (quantised) the row's scales.
+        uint8_t* vd = static_cast<uint8_t*>(cache.v) + cache.VOffset(slot, h);
+        if (cache.VQuantized()) {
+          QuantizeKvRow(cache.v_type, v + src, cache.head_dim, vd, v_scales, 1);
+          std::memcpy(vd + cache.VScaleFromCode(slot), v_scales, 2 * groups);
+        } else {
+          t.convert_kv_row(v + src, vd, cache.v_type, cache.head_dim);
+        }
       }
     }
   });
@@ -370,6 +364,14 @@ void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCa
     for (int32_t j = 0; j < nblk; ++j) {
       const int32_t id = batch.block_table[static_cast<int64_t>(s) * batch.max_blocks_per_seq + j];
       WEFT_CHECK(id >= 0 && id < cache.num_blocks, "Attention: block id {} out of range", id);
+    }
+    if (batch.tree_mask == nullptr) continue;
+    for (int32_t i = 0; i < q_len; ++i) {  // tree rows: themselves, nothing after them
+      const uint64_t m = batch.tree_mask[batch.query_start[s] + i];
+      if (m == 0) continue;
+      WEFT_CHECK(q_len <= 64 && batch.window == 0 && ((m >> i) & 1) != 0 && (i == 63 || (m >> i >> 1) == 0),
+                 "Attention: sequence {} row {}: tree mask {:#x} (q_len {}) must set bit {} and none above it, "
+                 "q_len <= 64, no window", s, i, m, q_len, i);
     }
   }
   WEFT_CHECK(batch.window >= 0 && batch.softcap >= 0.0f, "Attention: window {} / softcap {} must not be negative",

@@ -155,44 +155,51 @@ inline constexpr int kMaxKvHeadDim = 576;  // DeepSeek latent attention: 512 + 6
 //     of one dimension are adjacent, as the attention kernels consume them, so no kernel
 //     transposes K on the read path)
 //   v [num_blocks, n_kv_heads, block_size, head_dim]  (position-major: one row per token)
-// of `type` (kernels/kv_type.h). For the quantised types (kQ8, kFp8: one byte per value)
+// of `type` (kernels/kv_type.h). For the quantised types (kQ8, kFp8: one byte per value;
+// kQ4: one byte per pair of values, dimensions 2j and 2j + 1 in its low and high nibble)
 // each (block, KV head) slab ends with its f16 scales, one per group of
-// KvQuantGroup(head_dim) values of a token's row:
-//   k slab: codes [head_dim][block_size], then scales [head_dim / group][block_size]
-//   v slab: codes [block_size][head_dim], then scales [block_size][head_dim / group]
+// KvQuantGroup(head_dim) values of a token's row (c = head_dim / KvCodesPerByte code rows):
+//   k slab: codes [c][block_size], then scales [head_dim / group][block_size]
+//   v slab: codes [block_size][c], then scales [block_size][head_dim / group]
 // Borrowed memory.
 struct KvCacheView {
   void* k = nullptr;
   void* v = nullptr;
-  KvType type = KvType::kF16;
+  KvType k_type = KvType::kF16;  // K and V may differ (--kv-type K,V)
+  KvType v_type = KvType::kF16;
   int64_t num_blocks = 0;
   int block_size = 16;  // tokens per block
   int n_kv_heads = 0;
   int head_dim = 0;
 
-  int64_t ElemBytes() const { return KvElemBytes(type); }
-  bool Quantized() const { return KvTypeQuantized(type); }
+  int64_t KElemBytes() const { return KvElemBytes(k_type); }
+  bool KQuantized() const { return KvTypeQuantized(k_type); }
+  bool VQuantized() const { return KvTypeQuantized(v_type); }
   int QuantGroup() const { return KvQuantGroup(head_dim); }
-  // Bytes of one KV head's K (or V) in a block (scales included), and of a whole block.
-  int64_t HeadBytes() const { return block_size * KvRowBytes(type, head_dim); }
-  int64_t BlockBytes() const { return n_kv_heads * HeadBytes(); }
+  // Bytes of one KV head's K (V) in a block (scales included), and of a whole block of K
+  // (V): k is num_blocks * KBlockBytes() bytes, v num_blocks * VBlockBytes().
+  int64_t KHeadBytes() const { return block_size * KvRowBytes(k_type, head_dim); }
+  int64_t VHeadBytes() const { return block_size * KvRowBytes(v_type, head_dim); }
+  int64_t KBlockBytes() const { return n_kv_heads * KHeadBytes(); }
+  int64_t VBlockBytes() const { return n_kv_heads * VHeadBytes(); }
   // K: byte offset of dimension 0 of `slot` (block * block_size + offset) for kv_head;
-  // dimension i is KDimBytes() * i further on, the next position ElemBytes() further on.
+  // dimension i is KDimBytes() * i further on (kQ4: i / 2, kv_type.h KvCodeAt), the next
+  // position KElemBytes() further on.
   int64_t KOffset(int64_t slot, int kv_head) const {
-    return slot / block_size * BlockBytes() + kv_head * HeadBytes() + slot % block_size * ElemBytes();
+    return slot / block_size * KBlockBytes() + kv_head * KHeadBytes() + slot % block_size * KElemBytes();
   }
-  int64_t KDimBytes() const { return block_size * ElemBytes(); }
+  int64_t KDimBytes() const { return block_size * KElemBytes(); }
   // V: byte offset of the row (head_dim contiguous values) of `slot` for kv_head; the next
   // position's row is VRowBytes() further on.
   int64_t VOffset(int64_t slot, int kv_head) const {
-    return slot / block_size * BlockBytes() + kv_head * HeadBytes() + slot % block_size * VRowBytes();
+    return slot / block_size * VBlockBytes() + kv_head * VHeadBytes() + slot % block_size * VRowBytes();
   }
-  int64_t VRowBytes() const { return head_dim * ElemBytes(); }
+  int64_t VRowBytes() const { return KvRowCodeBytes(v_type, head_dim); }
   // Quantised types: where a slot's scales start, from its KOffset / VOffset (same block
   // and head). K: the scale of group g is KScaleGroupBytes() * g further on, the next
   // position's 2 bytes on; V: the scales of a row are adjacent (2 bytes apart).
   int64_t KScaleFromCode(int64_t slot) const {
-    return int64_t{block_size} * head_dim * ElemBytes() + slot % block_size * (2 - ElemBytes());
+    return int64_t{block_size} * KvRowCodeBytes(k_type, head_dim) + slot % block_size * (2 - KElemBytes());
   }
   int64_t KScaleGroupBytes() const { return int64_t{block_size} * 2; }
   int64_t VScaleFromCode(int64_t slot) const {
@@ -203,7 +210,7 @@ struct KvCacheView {
 
 // Stores k, v: [n_tokens, n_kv_heads, head_dim] (f32) at slots slot_mapping[t]
 // (slot = block_id * block_size + offset; a negative slot skips the token), converting
-// to the cache type (round to nearest even).
+// to the cache's K and V types (round to nearest even; kv_type.h for the quantised ones).
 void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n_tokens, const int64_t* slot_mapping,
              const KvCacheView& cache);
 
@@ -220,12 +227,19 @@ struct AttentionBatch {
   float scale = 1.0f;                     // usually 1 / sqrt(head_dim)
   int32_t window = 0;                     // > 0: sliding window of this many positions (below)
   float softcap = 0.0f;                   // > 0: scores become softcap * tanh(score / softcap)
+  // Token trees (speculative decoding): null, or [n_tokens] masks. A row whose mask is 0
+  // is causal as below. A row i of sequence s with mask M != 0 (q_len <= 64; the rows of s
+  // are a tree's nodes in an order where each node comes after its ancestors) sees the
+  // KV positions before this step's, [0, seq_len[s] - q_len), and of this step's positions
+  // seq_len[s] - q_len + j only those with bit j of M set (its ancestors and itself: bit
+  // i must be set, and no bit above i). Its RoPE position is the caller's business.
+  const uint64_t* tree_mask = nullptr;
 };
 
 // out: [n_tokens, n_heads, head_dim]. Query row i of sequence s (q_len = qs[s+1] - qs[s])
 // is at position seq_len[s] - q_len + i and attends causally to KV positions
 // [0, position], or with a window W > 0 to (position - W, position] (Mistral, Gemma's
-// local layers); head h reads kv head h / (n_heads / n_kv_heads). A score is
+// local layers), or (tree_mask) to the prefix and its tree ancestors; head h reads kv head h / (n_heads / n_kv_heads). A score is
 // q . k * scale, soft-capped when softcap > 0 (Gemma 2). Online softmax over KV
 // blocks, read in place through the block table. Parallel over tiles of (tokens, heads of
 // a KV head), and over KV chunks when there are few (attention_split.h); a query's result

@@ -23,7 +23,7 @@ bool HugePagesWanted() {
 }  // namespace
 
 uint64_t KvCacheShape::BytesPerToken() const {
-  return 2ull * static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(n_kv_heads) *
+  return static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(n_kv_heads) *
          static_cast<uint64_t>(kernels::KvRowBytes(type, head_dim));
 }
 
@@ -40,7 +40,10 @@ StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(const KvCacheSh
   }
   auto storage = std::unique_ptr<KvCacheStorage>(new KvCacheStorage(shape));
   const uint64_t total = shape.TotalBytes();
-  storage->layer_bytes_ = total / (2ull * static_cast<uint64_t>(shape.n_layers));
+  const uint64_t slots = static_cast<uint64_t>(shape.num_blocks) * static_cast<uint64_t>(shape.block_size) *
+                         static_cast<uint64_t>(shape.n_kv_heads);
+  storage->k_layer_bytes_ = slots * static_cast<uint64_t>(kernels::KvRowBytes(shape.type.k, shape.head_dim));
+  storage->v_layer_bytes_ = slots * static_cast<uint64_t>(kernels::KvRowBytes(shape.type.v, shape.head_dim));
   // Anonymous pages: zero (finite) until written, and not resident until first used, so
   // a large cache costs no start-up time and only the memory the blocks in use touch.
   // Advised huge pages (2 MiB, aligned): decode attention reads each KV head's slab of
@@ -72,11 +75,12 @@ KvCacheStorage::~KvCacheStorage() {
 
 kernels::KvCacheView KvCacheStorage::Layer(int64_t layer) const {
   WEFT_CHECK(layer >= 0 && layer < shape_.n_layers, "layer {} of {}", layer, shape_.n_layers);
-  uint8_t* base = memory_ + static_cast<uint64_t>(layer) * 2 * layer_bytes_;
+  uint8_t* base = memory_ + static_cast<uint64_t>(layer) * (k_layer_bytes_ + v_layer_bytes_);
   kernels::KvCacheView v;
   v.k = base;
-  v.v = base + layer_bytes_;
-  v.type = shape_.type;
+  v.v = base + k_layer_bytes_;
+  v.k_type = shape_.type.k;
+  v.v_type = shape_.type.v;
   v.num_blocks = shape_.num_blocks;
   v.block_size = shape_.block_size;
   v.n_kv_heads = shape_.n_kv_heads;
@@ -88,11 +92,13 @@ void KvCacheStorage::CopyBlock(int32_t src, int32_t dst) {
   WEFT_CHECK(src >= 0 && src < shape_.num_blocks && dst >= 0 && dst < shape_.num_blocks, "copy block {} -> {} of {}",
              src, dst, shape_.num_blocks);
   if (src == dst) return;
-  const uint64_t block_bytes = layer_bytes_ / static_cast<uint64_t>(shape_.num_blocks);
-  for (uint64_t part = 0; part < 2ull * static_cast<uint64_t>(shape_.n_layers); ++part) {  // K and V of each layer
-    uint8_t* base = memory_ + part * layer_bytes_;
-    std::memcpy(base + static_cast<uint64_t>(dst) * block_bytes, base + static_cast<uint64_t>(src) * block_bytes,
-                block_bytes);
+  const uint64_t k_block = k_layer_bytes_ / static_cast<uint64_t>(shape_.num_blocks);
+  const uint64_t v_block = v_layer_bytes_ / static_cast<uint64_t>(shape_.num_blocks);
+  for (uint64_t layer = 0; layer < static_cast<uint64_t>(shape_.n_layers); ++layer) {
+    uint8_t* k = memory_ + layer * (k_layer_bytes_ + v_layer_bytes_);
+    uint8_t* v = k + k_layer_bytes_;
+    std::memcpy(k + static_cast<uint64_t>(dst) * k_block, k + static_cast<uint64_t>(src) * k_block, k_block);
+    std::memcpy(v + static_cast<uint64_t>(dst) * v_block, v + static_cast<uint64_t>(src) * v_block, v_block);
   }
 }
 

@@ -1,7 +1,8 @@
 // KvCacheStorage: the memory of the paged KV cache, allocated once: for every layer, K
 // as [num_blocks, n_kv_heads, head_dim, block_size] and V as [num_blocks, n_kv_heads,
-// block_size, head_dim], of F16 (default), BF16, F32, or the quantised Q8 / FP8 with their
-// scales (kernels/ops.h, KvCacheView; kernels/kv_type.h).
+// block_size, head_dim], of F16 (default), BF16, F32, or the quantised Q8 / FP8 / Q4 with
+// their scales (kernels/ops.h, KvCacheView; kernels/kv_type.h); K and V may be of
+// different types, so the K and V regions of a layer may differ in size.
 // It owns bytes only; which block belongs to which sequence is the KV manager's business
 // (kv/), and the kernels read and write it through block tables (kernels/ops.h).
 // The memory is advised huge pages (2 MiB) unless WEFT_KV_HUGE_PAGES=0: attention reads a
@@ -26,7 +27,7 @@ struct KvCacheShape {
   int block_size = 16;  // tokens per block
   int n_kv_heads = 0;
   int head_dim = 0;
-  kernels::KvType type = kernels::KvType::kF16;
+  kernels::KvTypes type;  // of K and of V
 
   // Bytes of K plus V for all layers, and for one token (of all layers, scales included).
   uint64_t TotalBytes() const;
@@ -51,8 +52,9 @@ class KvCacheStorage {
  private:
   explicit KvCacheStorage(const KvCacheShape& shape) : shape_(shape) {}
   KvCacheShape shape_;
-  uint64_t layer_bytes_ = 0;  // one of K or V for one layer
-  uint8_t* memory_ = nullptr;   // [n_layers][K, V][layer_bytes_], inside mapping_
+  uint64_t k_layer_bytes_ = 0;  // K of one layer
+  uint64_t v_layer_bytes_ = 0;  // V of one layer
+  uint8_t* memory_ = nullptr;   // [n_layers][K k_layer_bytes_, V v_layer_bytes_], inside mapping_
   uint8_t* mapping_ = nullptr;  // the anonymous mapping (2 MiB more when aligned for huge pages)
   uint64_t mapped_bytes_ = 0;
 };

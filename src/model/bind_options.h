@@ -19,7 +19,29 @@ struct BindOptions {
   // tp_size and binds only its slice of the split matrices. tp_size 1: the whole model.
   int tp_size = 1;
   int tp_rank = 0;
+  // Pipeline parallelism (model/tp_decoder.h, `--pp`): this process holds stage pp_stage
+  // of pp_size, a contiguous range of layers (PipelineStageLayers); the embedding lives on
+  // stage 0, the final norm and output head on the last. pp_size 1: every layer here.
+  // Under both, MPI rank = pp_stage * tp_size + tp_rank.
+  int pp_size = 1;
+  int pp_stage = 0;
+  // Micro-batches a step is cut into so that the stages overlap (GPipe-style); 0 = as
+  // many as stages, 1 = no cutting (one batch flows through the stages in turn).
+  int pp_micro_batches = 0;
   static bool DefaultPackPanels();
 };
+
+// The layers of pipeline stage `stage` of `stages` over a model of `n_layer` layers:
+// [first, first + count), contiguous, the counts differing by at most one (the earlier
+// stages get the extra layers). stages must be in [1, n_layer].
+struct LayerRange {
+  int64_t first = 0;
+  int64_t count = 0;
+};
+inline LayerRange PipelineStageLayers(int64_t n_layer, int stages, int stage) {
+  const int64_t base = n_layer / stages, extra = n_layer % stages;
+  const int64_t first = stage * base + (stage < extra ? stage : extra);
+  return {first, base + (stage < extra ? 1 : 0)};
+}
 
 }  // namespace weft

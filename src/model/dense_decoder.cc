@@ -23,14 +23,21 @@ namespace weft {
 void DenseDecoderForward(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c,
                          const ForwardBatch& b, const KvCacheStorage& cache, DecoderActivations& a, float* logits,
                          dist::Communicator* tp) {
+  DenseDecoderStageForward(ctx, w, c, b, cache, a, logits, tp, /*embed=*/true, /*output=*/true);
+}
+
+void DenseDecoderStageForward(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c,
+                              const ForwardBatch& b, const KvCacheStorage& cache, DecoderActivations& a,
+                              float* logits, dist::Communicator* tp, bool embed, bool output) {
   const int64_t T = b.n_tokens();
   const int64_t d = c.n_embd;
   const kernels::RopeParams rope = RopeParamsFor(c, c.rope_theta, w.rope_freq_factors());
   kernels::AttentionBatch att = AttentionBatchFor(c, b, a.q.data());
-  kernels::EmbeddingLookup(ctx, w.token_embd(), b.tokens.data(), T, a.x.data());
+  if (embed) kernels::EmbeddingLookup(ctx, w.token_embd(), b.tokens.data(), T, a.x.data());
   for (size_t l = 0; l < w.layers().size(); ++l) {
     const LlamaLayerWeights& L = w.layers()[l];
-    att.window = static_cast<int32_t>(c.LayerWindow(static_cast<int64_t>(l)));
+    // The model's layer index (a pipeline stage holds layers from first_layer() on).
+    att.window = static_cast<int32_t>(c.LayerWindow(w.first_layer() + static_cast<int64_t>(l)));
     kernels::RmsNorm(ctx, a.x.data(), L.attn_norm, c.norm_eps, T, d, a.xn.data());
     AttentionSubLayer(ctx, L, c, b, cache.Layer(static_cast<int64_t>(l)), att, rope, a);
     if (tp != nullptr) tp->AllReduceSum(a.proj.data(), T * d);  // this rank's heads' share of Wo
@@ -41,7 +48,7 @@ void DenseDecoderForward(const kernels::KernelContext& ctx, const LlamaWeights& 
     kernels::AddInPlace(ctx, a.x.data(), a.proj.data(), T * d);
   }
   // Only the rows that need logits go through the final norm and the output matrix.
-  OutputLogits(ctx, w, c, b, a, logits);
+  if (output) OutputLogits(ctx, w, c, b, a, logits);
 }
 
 namespace {
@@ -99,7 +106,7 @@ StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, s
 
 StatusOr<std::shared_ptr<const Model>> BindDenseDecoder(std::string_view arch, std::shared_ptr<const ModelFile> file,
                                                         ModelConfig config, const BindOptions& options) {
-  if (options.tp_size > 1) {
+  if (options.tp_size > 1 || options.pp_size > 1) {
     WEFT_ASSIGN_OR_RETURN(dist::Communicator * comm, dist::Communicator::World());
     return BindTensorParallelDecoder(arch, std::move(file), std::move(config), options, *comm);
   }

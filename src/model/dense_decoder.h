@@ -38,4 +38,13 @@ void DenseDecoderForward(const kernels::KernelContext& ctx, const LlamaWeights& 
                          const ForwardBatch& b, const KvCacheStorage& cache, DecoderActivations& a, float* logits,
                          dist::Communicator* tp);
 
+// A pipeline stage's part of that pass (model/tp_decoder.h, `--pp`): `w` holds layers
+// [w.first_layer(), + w.layers().size()) and `cache` those layers' KV (cache layer 0 is
+// w.first_layer()). embed: start from the token embedding; otherwise a.x [T, n_embd]
+// already holds the previous stage's output. output: finish with the logits of
+// b.logit_rows; otherwise a.x is left holding this stage's output.
+void DenseDecoderStageForward(const kernels::KernelContext& ctx, const LlamaWeights& w, const ModelConfig& c,
+                              const ForwardBatch& b, const KvCacheStorage& cache, DecoderActivations& a,
+                              float* logits, dist::Communicator* tp, bool embed, bool output);
+
 }  // namespace weft

@@ -18,6 +18,11 @@ struct ForwardBatch {
   std::span<const int32_t> block_table;   // [n_seqs * max_blocks_per_seq] block ids
   int max_blocks_per_seq = 0;
   std::span<const int32_t> logit_rows;    // token indices (into tokens) whose logits are wanted
+  // Token trees (speculative decoding): empty, or [n_tokens] attention masks as
+  // kernels::AttentionBatch::tree_mask describes (0: a causal row). A tree row's position
+  // is the step's first position + its depth (the set bits of its mask - 1), and each row
+  // writes its own KV slot; which path to keep is the caller's business.
+  std::span<const uint64_t> tree_mask;
 
   int n_seqs() const { return static_cast<int>(seq_len.size()); }
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }

@@ -140,6 +140,7 @@ kernels::AttentionBatch AttentionBatchFor(const ModelConfig& c, const ForwardBat
   att.max_blocks_per_seq = b.max_blocks_per_seq;
   att.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   att.softcap = c.attn_logit_softcap;
+  att.tree_mask = b.tree_mask.empty() ? nullptr : b.tree_mask.data();
   return att;
 }
 

@@ -182,9 +182,18 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   w->tp_rank_ = options.tp_rank;
   if (options.tp_size > 1) WEFT_RETURN_IF_ERROR(CheckTensorParallelSplit(c, file->tensors(), options.tp_size, file->path()));
   auto find = [&](const std::string& name) { return file->FindTensor(name); };
+  // Pipeline parallelism: this stage's layers only; the embedding is bound (packed, read)
+  // on the first stage, the output head on the last. Elsewhere they stay the file's
+  // views, never read, so not resident (cost models still see their shapes).
+  const LayerRange range = options.pp_size > 1 ? PipelineStageLayers(c.n_layer, options.pp_size, options.pp_stage)
+                                               : LayerRange{0, c.n_layer};
+  const bool first_stage = options.pp_stage == 0, last_stage = options.pp_stage == options.pp_size - 1;
+  w->first_layer_ = range.first;
   // A tied embedding is packed (it is the output matrix too); an untied one stays as is.
-  w->token_embd_ = c.tied_embeddings ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
-  w->output_ = c.tied_embeddings ? w->token_embd_ : w->Matrix(find("output.weight"));
+  const bool bind_embd = c.tied_embeddings ? (first_stage || last_stage) : false;
+  w->token_embd_ = bind_embd ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
+  w->output_ = c.tied_embeddings ? w->token_embd_
+                                 : (last_stage ? w->Matrix(find("output.weight")) : find("output.weight"));
   w->output_norm_ = w->Floats(find("output_norm.weight"));
   if (const TensorView* f = find("rope_freqs.weight")) {
     if (f->NumElements() != c.rope_dim / 2) {
@@ -213,10 +222,10 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
       w->rope_freq_factors_ = w->float_buffers_.back().data();
     }
   }
-  w->layers_.resize(static_cast<size_t>(c.n_layer));
-  for (int64_t i = 0; i < c.n_layer; ++i) {
+  w->layers_.resize(static_cast<size_t>(range.count));
+  for (int64_t i = range.first; i < range.first + range.count; ++i) {
     const std::string p = fmt::format("blk.{}.", i);
-    LlamaLayerWeights& l = w->layers_[static_cast<size_t>(i)];
+    LlamaLayerWeights& l = w->layers_[static_cast<size_t>(i - range.first)];
     l.attn_norm = w->Floats(find(p + "attn_norm.weight"));
     l.wq = w->RowPart(find(p + "attn_q.weight"));
     l.wq_a = w->Matrix(find(p + "attn_q_a.weight"));
@@ -300,6 +309,7 @@ std::shared_ptr<const LlamaWeights> LlamaWeights::LayerSubset(std::shared_ptr<co
   w->experts_on_disk_ = full->experts_on_disk_;
   w->tp_size_ = full->tp_size_;
   w->tp_rank_ = full->tp_rank_;
+  w->first_layer_ = full->first_layer_;
   for (const int64_t l : keep) w->layers_.push_back(full->layers_.at(static_cast<size_t>(l)));
   w->owner_ = std::move(full);
   return w;

@@ -15,6 +15,8 @@
 // part of q/k/v, gate/up (its rows: its heads, its FFN columns) and of o_proj/down (its
 // input columns) is bound and resident; the config's head counts and n_ff still describe
 // the whole model (the caller divides them). The attention output bias is rank 0's alone.
+// With BindOptions::pp_size > 1 (pipeline parallelism) only the stage's layers are bound,
+// the embedding on the first stage and the output head on the last (see Bind).
 // Ownership: holds a shared_ptr to the ModelFile, so the views stay valid. Immutable
 // after binding; safe to share across threads.
 #pragma once
@@ -89,7 +91,10 @@ class LlamaWeights {
   const TensorView& token_embd() const { return *token_embd_; }  // ne {n_embd, n_vocab}
   const TensorView& output() const { return *output_; }          // token_embd when tied
   const float* output_norm() const { return output_norm_; }      // [n_embd]
+  // The layers bound: all of them, or with BindOptions::pp_size > 1 the stage's, which
+  // are the model's layers [first_layer(), first_layer() + layers().size()).
   const std::vector<LlamaLayerWeights>& layers() const { return layers_; }
+  int64_t first_layer() const { return first_layer_; }
   // [rope_dim / 2] RoPE frequency divisors (Llama 3.1 scaling: the file's
   // rope_freqs.weight, else computed from a "llama3" rope_scaling), or null.
   const float* rope_freq_factors() const { return rope_freq_factors_; }
@@ -144,6 +149,7 @@ class LlamaWeights {
   bool experts_on_disk_ = false;
   int tp_size_ = 1;
   int tp_rank_ = 0;
+  int64_t first_layer_ = 0;
   std::vector<std::vector<uint8_t>> column_parts_;  // ColumnPart's copies (before packing)
   std::shared_ptr<const LlamaWeights> owner_;  // LayerSubset: the full weights it views
 };

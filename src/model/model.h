@@ -76,6 +76,9 @@ class Model {
   // Tensor parallelism (model/tp_decoder.h): the number of ranks this model is split
   // over (1: the whole model here), and their communicator (null when 1).
   virtual int tp_size() const { return 1; }
+  // Pipeline parallelism (`--pp`): the number of stages the layers are divided over (1:
+  // all here). communicator() is then the whole job's (tp_size * pp_size ranks).
+  virtual int pp_size() const { return 1; }
   virtual dist::Communicator* communicator() const { return nullptr; }
 
   // The RoPE that layer `layer` applied to the K it cached (what the attention-sinks window

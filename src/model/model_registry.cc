@@ -65,6 +65,11 @@ StatusOr<std::shared_ptr<const Model>> BindModel(std::shared_ptr<const ModelFile
                                           "dense llama-family decoders do",
                                           arch, options.tp_size));
   }
+  if (model->pp_size() != options.pp_size) {
+    return UnimplementedError(fmt::format("architecture '{}' has no pipeline-parallel forward pass (--pp {}); the "
+                                          "dense llama-family decoders do",
+                                          arch, options.pp_size));
+  }
   return model;
 }
 

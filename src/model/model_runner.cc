@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <bit>
+
 #include "kernels/kernel_table.h"
 #include "kernels/kv_shift.h"
 
@@ -29,7 +31,7 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::shared_ptr<const
 
 const char* ModelRunner::isa_name() const { return kernels::IsaName(ctx_.table->isa); }
 
-KvCacheShape ModelRunner::KvShape(int64_t num_blocks, int block_size, kernels::KvType type) const {
+KvCacheShape ModelRunner::KvShape(int64_t num_blocks, int block_size, kernels::KvTypes type) const {
   const KvLayout layout = model_->kv_layout();
   KvCacheShape s;
   s.n_layers = layout.n_layers;
@@ -51,6 +53,9 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
   }
   if (b.positions.size() != b.tokens.size() || b.slot_mapping.size() != b.tokens.size()) {
     return InvalidArgumentError("positions and slot mapping must have one entry per token");
+  }
+  if (!b.tree_mask.empty() && b.tree_mask.size() != b.tokens.size()) {
+    return InvalidArgumentError("tree masks: one per token, or none");
   }
   if (n_seqs <= 0 || b.query_start.size() != static_cast<size_t>(n_seqs) + 1 || b.query_start[0] != 0 ||
       b.query_start[static_cast<size_t>(n_seqs)] != n) {
@@ -84,7 +89,15 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
       }
     }
     for (int32_t t = q0; t < q1; ++t) {
-      const int32_t want = len - (q1 - q0) + (t - q0);
+      const uint64_t tree = b.tree_mask.empty() ? 0 : b.tree_mask[static_cast<size_t>(t)];
+      if (tree != 0) {  // a token tree's node: itself, ancestors before it (kernels/ops.h)
+        const int32_t i = t - q0;
+        if (q1 - q0 > 64 || ((tree >> i) & 1) == 0 || (i < 63 && (tree >> i >> 1) != 0) || config().sliding_window > 0) {
+          return InvalidArgumentError(fmt::format("token {}: tree mask {:#x} is not a node's (row {} of {})", t, tree, i, q1 - q0));
+        }
+      }
+      // A tree node sits at the step's first position + its depth.
+      const int32_t want = len - (q1 - q0) + (tree != 0 ? std::popcount(tree) - 1 : t - q0);
       if (b.positions[static_cast<size_t>(t)] != want) {
         return InvalidArgumentError(
             fmt::format("token {}: position {} but its sequence places it at {}", t, b.positions[static_cast<size_t>(t)], want));
@@ -108,8 +121,9 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
 }
 
 Status ModelRunner::SupportsKvShift() const {
-  if (model_->tp_size() > 1) {
-    return FailedPreconditionError("sinks + window (--kv-window) is not available with tensor parallelism (--tp)");
+  if (model_->tp_size() > 1 || model_->pp_size() > 1) {
+    return FailedPreconditionError(
+        "sinks + window (--kv-window) is not available with tensor or pipeline parallelism (--tp, --pp)");
   }
   for (int64_t l = 0; l < config().n_layer; ++l) {
     if (!model_->KvRope(l).has_value()) {

@@ -44,7 +44,7 @@ class ModelRunner {
   int num_threads() const { return pool_.num_threads(); }
 
   // The shape a KV cache for this model needs, for `num_blocks` blocks of `block_size`.
-  KvCacheShape KvShape(int64_t num_blocks, int block_size, kernels::KvType type = kernels::KvType::kF16) const;
+  KvCacheShape KvShape(int64_t num_blocks, int block_size, kernels::KvTypes type = kernels::KvType::kF16) const;
 
   // Runs the batch, writing its K/V into `cache` and the logits of batch.logit_rows into
   // logits: [logit_rows.size(), n_vocab]. InvalidArgument when the batch is malformed or

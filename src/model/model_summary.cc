@@ -49,14 +49,16 @@ void AddTensors(const std::vector<TensorView>& tensors, ModelSummary* s) {
 
 }  // namespace
 
-// KV cache bytes a token takes with each --kv-type (kernels/kv_type.h: scales included).
-constexpr kernels::KvType kAllKvTypes[] = {kernels::KvType::kF16, kernels::KvType::kBF16, kernels::KvType::kF32,
-                                           kernels::KvType::kQ8, kernels::KvType::kFp8};
-static int64_t KvBytesPerTokenOf(const ModelConfig& c, kernels::KvType t) {
+// KV cache bytes a token takes with each --kv-type (kernels/kv_type.h: scales included),
+// and with one mixed pair (K q8, V q4) as an example of --kv-type K,V.
+constexpr kernels::KvTypes kAllKvTypes[] = {kernels::KvType::kF16, kernels::KvType::kBF16, kernels::KvType::kF32,
+                                            kernels::KvType::kQ8,  kernels::KvType::kFp8,  kernels::KvType::kQ4,
+                                            {kernels::KvType::kQ8, kernels::KvType::kQ4}};
+static int64_t KvBytesPerTokenOf(const ModelConfig& c, kernels::KvTypes t) {
   // Latent attention (DeepSeek) caches one row of kv_lora_rank + rope_dim per token.
   const int64_t heads = c.is_mla() ? 1 : c.n_head_kv;
   const int64_t dim = c.is_mla() ? c.kv_lora_rank + c.rope_dim : c.head_dim;
-  return 2 * c.n_layer * heads * kernels::KvRowBytes(t, static_cast<int>(dim));
+  return c.n_layer * heads * kernels::KvRowBytes(t, static_cast<int>(dim));  // K + V
 }
 
 bool IsSupportedArchitecture(const std::string& arch) { return FindArchitecture(arch) != nullptr; }
@@ -178,7 +180,7 @@ std::string FormatModelSummary(const ModelSummary& s) {
                                   HumanBytes(static_cast<uint64_t>(c.KvBytesPerToken(2) * c.context_length))));
     {
       std::string per_type;
-      for (kernels::KvType t : kAllKvTypes) {
+      for (kernels::KvTypes t : kAllKvTypes) {
         per_type += fmt::format("{}{} {}", per_type.empty() ? "" : ", ", kernels::KvTypeName(t), KvBytesPerTokenOf(c, t));
       }
       line("kv per token:", per_type + " bytes (--kv-type)");
@@ -248,7 +250,7 @@ std::string FormatModelSummaryJson(const ModelSummary& s) {
       j["config"]["expert_weights_norm"] = c.expert_weights_norm;
     }
     j["kv_bytes_per_1k_tokens"] = *s.KvBytesPer1kTokens();
-    for (kernels::KvType t : kAllKvTypes) j["kv_bytes_per_token"][std::string(kernels::KvTypeName(t))] = KvBytesPerTokenOf(c, t);
+    for (kernels::KvTypes t : kAllKvTypes) j["kv_bytes_per_token"][kernels::KvTypeName(t)] = KvBytesPerTokenOf(c, t);
   } else {
     j["config"] = nullptr;
     j["config_error"] = s.config_error;

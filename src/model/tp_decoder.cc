@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/thread_pool.h"
@@ -16,6 +17,7 @@
 #include "model/decoder_model.h"
 #include "model/dense_decoder.h"
 #include "model/llama_weights.h"
+#include "model/micro_batch.h"
 #include "model/model_runner.h"
 
 namespace weft {
@@ -28,14 +30,15 @@ struct StepHeader {
   StepKind kind = StepKind::kStop;
   int32_t cache_id = 0;
   // kCache: num_blocks, block_size, KV dtype, threads. kCopyBlock: src, dst.
-  // kForward: n_tokens, n_seqs, max_blocks_per_seq, payload bytes.
-  int64_t a[4] = {};
+  // kForward: n_tokens, n_seqs, max_blocks_per_seq, payload bytes, logit rows.
+  int64_t a[5] = {};
 };
 
-// A step's arrays, packed: slot_mapping (int64) first, then the int32 arrays.
-size_t PayloadBytes(int64_t T, int64_t S, int64_t M) {
+// A step's arrays, packed: slot_mapping (int64) first, then the int32 arrays (the logit
+// rows last: the pipeline's last stage computes them).
+size_t PayloadBytes(int64_t T, int64_t S, int64_t M, int64_t R) {
   return static_cast<size_t>(T) * sizeof(int64_t) +
-         static_cast<size_t>(T + T + (S + 1) + S + S * M) * sizeof(int32_t);
+         static_cast<size_t>(T + T + (S + 1) + S + S * M + R) * sizeof(int32_t);
 }
 
 ModelConfig RankConfig(ModelConfig c, int tp) {
@@ -45,13 +48,23 @@ ModelConfig RankConfig(ModelConfig c, int tp) {
   return c;
 }
 
-class TpDecoderModel final : public DecoderModel {
+// One rank's part of a tensor- and/or pipeline-parallel decoder (see tp_decoder.h).
+class DistDecoderModel final : public DecoderModel {
  public:
-  TpDecoderModel(std::string_view arch, std::shared_ptr<const LlamaWeights> weights, ModelConfig config,
-                 const BindOptions& options, dist::Communicator& comm)
-      : DecoderModel(arch, std::move(weights), std::move(config), options), comm_(comm) {}
+  DistDecoderModel(std::string_view arch, std::shared_ptr<const LlamaWeights> weights, ModelConfig config,
+                   const BindOptions& options, dist::Communicator& comm, dist::Communicator* tp_comm)
+      : DecoderModel(arch, std::move(weights), std::move(config), options),
+        comm_(comm),
+        tp_comm_(tp_comm),
+        tp_(options.tp_size),
+        pp_(options.pp_size),
+        stage_(options.pp_stage),
+        tp_rank_(options.tp_rank),
+        micro_batches_(options.pp_size > 1 ? (options.pp_micro_batches > 0 ? options.pp_micro_batches
+                                                                             : options.pp_size)
+                                           : 1) {}
 
-  ~TpDecoderModel() override {
+  ~DistDecoderModel() override {
     if (comm_.rank() == 0) {
       StepHeader h;
       h.kind = StepKind::kStop;
@@ -59,13 +72,68 @@ class TpDecoderModel final : public DecoderModel {
     }
   }
 
-  int tp_size() const override { return comm_.size(); }
+  int tp_size() const override { return tp_; }
+  int pp_size() const override { return pp_; }
   dist::Communicator* communicator() const override { return &comm_; }
+
+  // This stage's layers only (its KV pool holds them, with rank 0's block ids).
+  KvLayout kv_layout() const override {
+    KvLayout l = DecoderModel::kv_layout();
+    l.n_layers = static_cast<int64_t>(weights().layers().size());
+    return l;
+  }
 
   void Forward(const kernels::KernelContext& ctx, const ForwardBatch& b, const KvCacheStorage& cache,
                ModelActivations& act, float* logits) const override {
     if (comm_.rank() == 0) Announce(ctx, b, cache);
-    DenseDecoderForward(ctx, weights(), config(), b, cache, static_cast<DecoderActivations&>(act), logits, &comm_);
+    auto& a = static_cast<DecoderActivations&>(act);
+    if (pp_ == 1) {
+      // Tensor parallelism alone: rank 0 computes the logits; the others skip the head.
+      ForwardBatch mine = b;
+      if (comm_.rank() != 0) mine.logit_rows = {};
+      DenseDecoderForward(ctx, weights(), config(), mine, cache, a, logits, tp_comm_);
+      return;
+    }
+    // The pipeline: every stage walks the same micro-batches in order; stage s > 0
+    // receives each one's activations from stage s - 1 (its own tensor-parallel rank
+    // there), and the last stage's tensor-parallel rank 0 sends its logits to rank 0.
+    const int64_t d = config().n_embd, V = config().n_vocab;
+    const int prev = (stage_ - 1) * tp_ + tp_rank_, next = (stage_ + 1) * tp_ + tp_rank_;
+    const int out_rank = (pp_ - 1) * tp_;
+    const bool is_out = comm_.rank() == out_rank;
+    std::vector<MicroBatch> mbs = SplitMicroBatches(b, micro_batches_);
+    if (send_.size() < 2 * mbs.size()) send_.resize(2 * mbs.size());
+    for (size_t i = 0; i < mbs.size(); ++i) {
+      ForwardBatch mb = mbs[i].batch;
+      if (!is_out) mb.logit_rows = {};
+      const auto T = static_cast<size_t>(mb.n_tokens());
+      const int tag = static_cast<int>(i);
+      if (stage_ > 0) comm_.Recv(a.x.data(), T * static_cast<size_t>(d) * sizeof(float), prev, tag);
+      const auto R = static_cast<size_t>(mb.logit_rows.size());
+      std::vector<float>& out = send_[2 * i + 1];
+      if (R > 0 && out.size() < R * static_cast<size_t>(V)) out.resize(R * static_cast<size_t>(V));
+      DenseDecoderStageForward(ctx, weights(), config(), mb, cache, a, R > 0 ? out.data() : nullptr, tp_comm_,
+                               /*embed=*/stage_ == 0, /*output=*/is_out);
+      if (stage_ < pp_ - 1) {
+        std::vector<float>& x = send_[2 * i];
+        x.assign(a.x.data(), a.x.data() + T * static_cast<size_t>(d));
+        comm_.SendAsync(x.data(), x.size() * sizeof(float), next, tag);
+      }
+      if (R > 0) comm_.SendAsync(out.data(), R * static_cast<size_t>(V) * sizeof(float), 0, tag);
+    }
+    if (comm_.rank() == 0) {
+      for (size_t i = 0; i < mbs.size(); ++i) {
+        const auto R = mbs[i].logit_rows.size();
+        if (R == 0) continue;
+        recv_.resize(R * static_cast<size_t>(V));
+        comm_.Recv(recv_.data(), recv_.size() * sizeof(float), out_rank, static_cast<int>(i));
+        for (size_t j = 0; j < R && logits != nullptr; ++j) {
+          std::copy(recv_.data() + j * static_cast<size_t>(V), recv_.data() + (j + 1) * static_cast<size_t>(V),
+                    logits + static_cast<size_t>(mbs[i].logit_index[j]) * static_cast<size_t>(V));
+        }
+      }
+    }
+    comm_.WaitSends();
   }
 
   void CopyKvBlock(KvCacheStorage& cache, int32_t src, int32_t dst) const override {
@@ -96,7 +164,7 @@ class TpDecoderModel final : public DecoderModel {
     h.cache_id = next_cache_id_++;
     h.a[0] = s.num_blocks;
     h.a[1] = s.block_size;
-    h.a[2] = static_cast<int64_t>(s.type);
+    h.a[2] = static_cast<int64_t>(s.type.k) | static_cast<int64_t>(s.type.v) << 8;  // K, V
     h.a[3] = ctx != nullptr && ctx->pool != nullptr ? ctx->pool->num_threads() : 0;
     comm_.BroadcastPolling(&h, sizeof(h), 0);
     cache_ids_[&cache] = Known{h.cache_id, s.num_blocks, s.block_size, s.type};
@@ -106,13 +174,18 @@ class TpDecoderModel final : public DecoderModel {
   void Announce(const kernels::KernelContext& ctx, const ForwardBatch& b, const KvCacheStorage& cache) const {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t T = b.n_tokens(), S = b.n_seqs(), M = b.max_blocks_per_seq;
+    // The other ranks are not sent tree masks (nothing builds trees under --tp / --pp yet).
+    WEFT_CHECK(b.tree_mask.empty(), "tensor / pipeline parallel: token-tree batches are not supported");
+    // Only the last pipeline stage needs the logit rows (tensor parallelism alone: none).
+    const int64_t R = pp_ > 1 ? static_cast<int64_t>(b.logit_rows.size()) : 0;
     StepHeader h;
     h.kind = StepKind::kForward;
     h.cache_id = CacheId(&ctx, cache);
     h.a[0] = T;
     h.a[1] = S;
     h.a[2] = M;
-    h.a[3] = static_cast<int64_t>(PayloadBytes(T, S, M));
+    h.a[3] = static_cast<int64_t>(PayloadBytes(T, S, M, R));
+    h.a[4] = R;
     payload_.resize(static_cast<size_t>(h.a[3]));
     uint8_t* p = payload_.data();
     auto put = [&p](const auto& span) {
@@ -125,6 +198,7 @@ class TpDecoderModel final : public DecoderModel {
     put(b.query_start);
     put(b.seq_len);
     put(b.block_table.subspan(0, static_cast<size_t>(S * M)));
+    put(b.logit_rows.subspan(0, static_cast<size_t>(R)));
     comm_.BroadcastPolling(&h, sizeof(h), 0);
     comm_.Broadcast(payload_.data(), payload_.size(), 0);
   }
@@ -133,9 +207,14 @@ class TpDecoderModel final : public DecoderModel {
     int32_t id;
     int64_t num_blocks;
     int block_size;
-    kernels::KvType type;
+    kernels::KvTypes type;
   };
-  dist::Communicator& comm_;
+  dist::Communicator& comm_;      // the whole job: steps, pipeline messages
+  dist::Communicator* tp_comm_;   // this stage's tensor-parallel ranks (null without --tp)
+  const int tp_, pp_, stage_, tp_rank_;
+  const int micro_batches_;       // per step, pipeline only
+  mutable std::vector<std::vector<float>> send_;  // per micro-batch: activations, logits (until WaitSends)
+  mutable std::vector<float> recv_;               // rank 0: one micro-batch's logits
   mutable std::mutex mu_;
   mutable std::map<const KvCacheStorage*, Known> cache_ids_;
   mutable int32_t next_cache_id_ = 1;
@@ -152,7 +231,8 @@ std::string TensorParallelFingerprint(const ModelFile& file, const BindOptions& 
     h.Update(t.ne.data(), sizeof(t.ne));
     h.Update(t.data, std::min<size_t>(t.nbytes, 4096));
   }
-  const std::string opts = fmt::format("tp={} panels={} isa={}", options.tp_size, options.pack_panels,
+  const std::string opts = fmt::format("tp={} pp={} mb={} panels={} isa={}", options.tp_size, options.pp_size,
+                                       options.pp_micro_batches, options.pack_panels,
                                        std::getenv("WEFT_ISA") != nullptr ? std::getenv("WEFT_ISA") : "");
   h.Update(opts);
   return h.Final();
@@ -162,11 +242,23 @@ StatusOr<std::shared_ptr<const Model>> BindTensorParallelDecoder(std::string_vie
                                                                  std::shared_ptr<const ModelFile> file,
                                                                  ModelConfig config, const BindOptions& options,
                                                                  dist::Communicator& comm) {
-  if (comm.size() != options.tp_size || comm.rank() != options.tp_rank) {
-    return InvalidArgumentError(fmt::format("--tp {} but this process is rank {} of {}: start it as mpirun -np {} "
-                                            "weft ... --tp {}",
-                                            options.tp_size, comm.rank(), comm.size(), options.tp_size,
-                                            options.tp_size));
+  const int tp = options.tp_size, pp = options.pp_size;
+  if (comm.size() != tp * pp || comm.rank() != options.pp_stage * tp + options.tp_rank) {
+    return InvalidArgumentError(fmt::format("--tp {} --pp {} needs {} processes, but this process is rank {} of {}: "
+                                            "start it as mpirun -np {} weft ... --tp {} --pp {}",
+                                            tp, pp, tp * pp, comm.rank(), comm.size(), tp * pp, tp, pp));
+  }
+  if (pp > 1) {
+    if (pp > config.n_layer) {
+      return InvalidArgumentError(fmt::format("{}: --pp {} is more pipeline stages than the model's {} layers; give "
+                                              "--pp {} or fewer",
+                                              file->path(), pp, config.n_layer, config.n_layer));
+    }
+    if (config.is_moe() || config.is_mla()) {
+      return UnimplementedError(fmt::format("{}: pipeline parallelism (--pp) runs dense llama-family models; this one "
+                                            "is a mixture of experts or has latent attention",
+                                            file->path()));
+    }
   }
   // Every rank checks every other's file and options before binding anything.
   const std::string mine = TensorParallelFingerprint(*file, options);
@@ -181,14 +273,16 @@ StatusOr<std::shared_ptr<const Model>> BindTensorParallelDecoder(std::string_vie
   }
   if (!differ.empty()) {
     return FailedPreconditionError(fmt::format(
-        "{}: tensor parallelism needs the same model file and options on every rank, but rank(s) {} loaded a "
-        "different file or options than rank 0",
+        "{}: tensor/pipeline parallelism needs the same model file and options on every rank, but rank(s) {} loaded "
+        "a different file or options than rank 0",
         file->path(), differ));
   }
+  // The tensor-parallel group: the whole job without --pp, else this stage's ranks.
+  dist::Communicator* tp_comm = nullptr;
+  if (tp > 1) tp_comm = pp == 1 ? &comm : comm.Split(options.pp_stage, options.tp_rank);
   WEFT_ASSIGN_OR_RETURN(auto weights, LlamaWeights::Bind(file, options));
-  return std::shared_ptr<const Model>(std::make_shared<TpDecoderModel>(arch, std::move(weights),
-                                                                       RankConfig(std::move(config), comm.size()),
-                                                                       options, comm));
+  return std::shared_ptr<const Model>(std::make_shared<DistDecoderModel>(
+      arch, std::move(weights), RankConfig(std::move(config), tp), options, comm, tp_comm));
 }
 
 Status RunTensorParallelFollower(std::shared_ptr<const Model> model, dist::Communicator& comm) {
@@ -216,7 +310,8 @@ Status RunTensorParallelFollower(std::shared_ptr<const Model> model, dist::Commu
         shape.head_dim = layout.head_dim;
         shape.num_blocks = h.a[0];
         shape.block_size = static_cast<int>(h.a[1]);
-        shape.type = static_cast<kernels::KvType>(h.a[2]);
+        shape.type = kernels::KvTypes(static_cast<kernels::KvType>(h.a[2] & 0xFF),
+                                      static_cast<kernels::KvType>((h.a[2] >> 8) & 0xFF));
         // Rank 0 may open several caches over a command (one per engine); each lives
         // until the process ends, as rank 0 cannot say when one is gone.
         auto storage = KvCacheStorage::Create(shape);
@@ -231,7 +326,7 @@ Status RunTensorParallelFollower(std::shared_ptr<const Model> model, dist::Commu
         break;
       }
       case StepKind::kForward: {
-        const int64_t T = h.a[0], S = h.a[1], M = h.a[2];
+        const int64_t T = h.a[0], S = h.a[1], M = h.a[2], R = h.a[4];
         payload.resize(static_cast<size_t>(h.a[3]));
         comm.Broadcast(payload.data(), payload.size(), 0);
         auto it = caches.find(h.cache_id);
@@ -240,7 +335,7 @@ Status RunTensorParallelFollower(std::shared_ptr<const Model> model, dist::Commu
             runner->num_threads() != (it->second.threads > 0 ? it->second.threads : runner->num_threads())) {
           RunnerOptions ro;
           ro.max_tokens_per_step = std::max<int64_t>(T, runner != nullptr ? runner->options().max_tokens_per_step : 512);
-          ro.max_logit_rows = 1;
+          ro.max_logit_rows = ro.max_tokens_per_step;  // the last pipeline stage's
           ro.threads = it->second.threads;
           auto r = ModelRunner::Create(model, ro);
           if (!r.ok()) fail(r.status());
@@ -264,6 +359,7 @@ Status RunTensorParallelFollower(std::shared_ptr<const Model> model, dist::Commu
         b.query_start = take32(S + 1);
         b.seq_len = take32(S);
         b.block_table = take32(S * M);
+        b.logit_rows = take32(R);
         b.max_blocks_per_seq = static_cast<int>(M);
         const Status s = runner->Execute(b, *it->second.storage, nullptr);
         if (!s.ok()) fail(s);

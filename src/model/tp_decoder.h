@@ -1,17 +1,30 @@
-// Tensor parallelism (Megatron-LM's split) of the dense llama-family decoder over MPI
-// ranks (dist/communicator.h), `mpirun -np N weft <command> --tp N`:
-//   * q/k/v and gate/up are split by output rows: rank r holds heads [r H/N, (r+1) H/N),
-//     KV heads [r Hkv/N, ...) (whole GQA groups, since N divides both) and FFN columns
-//     [r F/N, ...); o_proj and down by input columns. Each rank computes a partial
-//     o_proj / down output, and one all-reduce per sub-layer sums them (2 per layer),
-//     in rank order: the same bits on every rank and every run (batch invariance per
-//     layout holds, as without --tp).
-//   * Embedding, norms and the output matrix are replicated; only rank 0 computes logits.
-//   * Each rank's KV cache holds its KV heads, with the same block ids as rank 0's.
+// Tensor parallelism (Megatron-LM's split) and pipeline parallelism (GPipe-style stages)
+// of the dense llama-family decoder over MPI ranks (dist/communicator.h),
+// `mpirun -np N*M weft <command> --tp N --pp M` (either may be 1):
+//   * Tensor parallelism: q/k/v and gate/up are split by output rows: rank r holds heads
+//     [r H/N, (r+1) H/N), KV heads [r Hkv/N, ...) (whole GQA groups, since N divides both)
+//     and FFN columns [r F/N, ...); o_proj and down by input columns. Each rank computes a
+//     partial o_proj / down output, and one all-reduce per sub-layer sums them (2 per
+//     layer), in rank order: the same bits on every rank and every run (batch invariance
+//     per layout holds, as without --tp). Norms and the output matrix are replicated.
+//   * Pipeline parallelism: stage s holds layers PipelineStageLayers(L, M, s) (only those
+//     weights bound, only those layers' KV in its pool), stage 0 the embedding, the last
+//     stage the final norm and output head. Each step is cut into micro-batches of whole
+//     sequences (model/micro_batch.h; BindOptions::pp_micro_batches); stage s > 0
+//     receives a micro-batch's activations [T_i, n_embd] from stage s - 1 (point to
+//     point), computes its layers and sends them on; the last stage sends the logits of
+//     its rows to rank 0. While stage s + 1 works on micro-batch i, stage s works on
+//     i + 1. A row's logits do not depend on the cut (batch invariance).
+//   * Both: rank = stage * N + tensor rank; each stage's N ranks all-reduce among
+//     themselves (a Split of the job) and each sends to its counterpart in the next
+//     stage; the last stage's tensor rank 0 computes the logits.
+//   * Each rank's KV cache holds its KV heads of its layers, with rank 0's block ids.
 // Rank 0 runs the command (scheduler, sampler, HTTP server) and, in Forward, broadcasts
-// each step (tokens, positions, slot mapping, block tables) before computing its part;
-// the other ranks sit in RunTensorParallelFollower, computing the same step on theirs.
-// The model's config() is the rank's: n_head, n_head_kv and n_ff divided by N.
+// each step (tokens, positions, slot mapping, block tables, and under --pp the logit
+// rows) to every rank before computing its part; the other ranks sit in
+// RunTensorParallelFollower, computing the same step on theirs. The model's config() is
+// the rank's: n_head, n_head_kv and n_ff divided by N (n_layer stays the whole model's;
+// kv_layout() has the stage's layers).
 //
 // Thread-safety: one Forward / CopyKvBlock at a time per process (the collectives must be
 // issued in the same order on every rank); the engine thread is the only caller.
@@ -27,8 +40,9 @@
 
 namespace weft {
 
-// Binds rank options.tp_rank's part of the file's dense decoder (options.tp_size > 1),
-// after checking with every rank that all loaded the same file (tensor names, types,
+// Binds this rank's part (options.tp_rank, options.pp_stage) of the file's dense decoder
+// (options.tp_size * options.pp_size > 1), after checking the layout (the job has
+// tp * pp ranks, pp <= the model's layers) and checking with every rank that all loaded the same file (tensor names, types,
 // shapes and leading bytes) with the same options: an error naming the ranks otherwise.
 StatusOr<std::shared_ptr<const Model>> BindTensorParallelDecoder(std::string_view arch,
                                                                  std::shared_ptr<const ModelFile> file,

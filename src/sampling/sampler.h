@@ -58,9 +58,9 @@ class SequenceSampler {
   SampleResult Verify(std::span<float> logits, int32_t draft, bool* accepted);
   int num_generated() const { return num_generated_; }
   // Structured output: from now on only tokens `constraint` allows are drawn (the mask
-  // is applied after penalties, before temperature / top-k / top-p), and each drawn
-  // token advances it. Speculative decoding rolls rejected tokens back through
-  // constraint()->Rollback(n). Null: unconstrained.
+  // is applied after penalties, before temperature / top-k / top-p, in Sample and
+  // Verify alike), and each drawn token advances it. The engine cuts drafts to the
+  // constraint's accepted prefix (Accept, then Rollback). Null: unconstrained.
   void SetConstraint(std::unique_ptr<TokenConstraint> constraint) { constraint_ = std::move(constraint); }
   TokenConstraint* constraint() const { return constraint_.get(); }
 

@@ -11,6 +11,7 @@ SampleResult SequenceSampler::Verify(std::span<float> logits, int32_t draft, boo
   SampleResult r;
   if (params_.logprobs >= 0) raw_.assign(logits.begin(), logits.end());
   ApplyPenaltiesAndMasks(logits);
+  if (constraint_) ApplyConstraint(logits);  // a draft the constraint refuses has p = 0
   const auto argmax = [&] { return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()); };
   const size_t cut = params_.greedy() ? 0 : Distribution(logits);
   if (cut == 0) {  // greedy (or nothing left to draw from: Draw's argmax fallback)

@@ -74,13 +74,17 @@ std::optional<ApiError> AdmitGeneration(OpenAIRequest request, const Engine& eng
                         "tool_choice");
     }
     using Choice = ToolRequest::Choice;
-    if (r.tool.choice == Choice::kRequired || r.tool.choice == Choice::kNamed) {
-      auto spec = ToolCallConstraint(r.tool, tool_format);
-      if (!spec.ok()) return BadRequest(spec.status().message(), "tools");
-      auto c = grammar::GetStructuredOutput(*spec, engine.shared_tokenizer());
-      if (!c.ok()) return BadRequest("a tool's parameters cannot be enforced: " + c.status().message(), "tools");
+    auto spec = ToolCallConstraint(r.tool, tool_format);
+    if (!spec.ok()) return BadRequest(spec.status().message(), "tools");
+    auto c = grammar::GetStructuredOutput(*spec, engine.shared_tokenizer());
+    if (c.ok()) {
       constraint = std::move(*c);
+    } else if (r.tool.choice != Choice::kAuto) {
+      return BadRequest("a tool's parameters cannot be enforced: " + c.status().message(), "tools");
     }
+    // auto with parameters the grammar engine cannot express: the output stays free and
+    // its calls are parsed as written (the first only, with parallel_tool_calls false),
+    // as before calls were enforced (docs/API_FIELDS.md).
   }
   for (GenerationRequest& g : plan->prompts) {
     g.constraint = constraint;

@@ -142,11 +142,13 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
   metric("counter", "weft_kv_window_shifted_blocks_total",
          "Sinks + window: KV blocks whose K was re-rotated to its new position in the cache.", model,
          static_cast<double>(s.kv_shifted_blocks));
-  if (s.tp_size > 1) {
+  if (s.tp_size > 1 || s.pp_size > 1) {
     metric("gauge", "weft_tp_size", "Tensor-parallel ranks (--tp).", "", s.tp_size);
+    metric("gauge", "weft_pp_size", "Pipeline-parallel stages (--pp).", "", s.pp_size);
     metric("counter", "weft_tp_communication_seconds_total",
-           "Rank 0's seconds in the tensor-parallel collectives (divide by the steps for time per step).", "",
-           s.tp_comm_seconds);
+           "Rank 0's seconds in the tensor/pipeline-parallel communication (divide by the steps for time per step; "
+           "under --pp it includes waiting for the later stages' logits).",
+           "", s.tp_comm_seconds);
     metric("counter", "weft_tp_communication_bytes_total", "Bytes rank 0 moved in the tensor-parallel collectives.",
            "", static_cast<double>(s.tp_comm_bytes));
   }
@@ -165,7 +167,7 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
          static_cast<double>(in_flight));
   metric("gauge", "weft_kv_cache_blocks", "KV cache blocks in total.", "", s.num_blocks);
   metric("gauge", "weft_kv_cache_bytes_per_token",
-         "KV cache bytes one token takes (all layers, K and V, quantisation scales included).",
+         "KV cache bytes one token takes (all layers, K and V, quantisation scales included); kv_type is \"K,V\" when they differ.",
          fmt::format("kv_type=\"{}\"", kernels::KvTypeName(s.kv_type)), static_cast<double>(s.kv_bytes_per_token));
   metric("counter", "weft_engine_steps_total", "Engine steps run.", "", static_cast<double>(s.num_steps));
   if (s.moe) RenderMoe(*s.moe, &out);

@@ -217,6 +217,17 @@ StatusOr<grammar::StructuredOutputSpec> ToolCallConstraint(const ToolRequest& r,
       break;
     case ToolCallFormat::kNone: break;
   }
+  if (r.choice == ToolRequest::Choice::kAuto) {
+    // Free text until the model starts a call; from there the call grammar.
+    switch (f) {
+      case ToolCallFormat::kHermes: spec.trigger = grammar::GrammarTrigger{"<tool_call>", false, {}}; break;
+      case ToolCallFormat::kLlama3: spec.trigger = grammar::GrammarTrigger{"{", true, {"<|python_tag|>"}}; break;
+      case ToolCallFormat::kMistral:
+        spec.trigger = grammar::GrammarTrigger{"[TOOL_CALLS]", false, {"[TOOL_CALLS]"}};
+        break;
+      case ToolCallFormat::kNone: break;
+    }
+  }
   schema["$defs"] = std::move(defs);
   spec.text = schema.dump();
   spec.sequence = seq;

@@ -11,7 +11,10 @@
 //   ToolCallConstraint for tool_choice required / named: the structured-output spec whose
 //                      language is exactly the calls in the format's syntax, with
 //                      arguments valid against the function's `parameters` schema (the
-//                      grammar engine enforces it token by token).
+//                      grammar engine enforces it token by token). For auto: the same
+//                      calls behind the format's trigger (free text until the model
+//                      starts a call, grammar/triggered_constraint.h), so an auto call is
+//                      valid too and parallel_tool_calls false allows exactly one.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -49,7 +52,7 @@ std::optional<ApiError> ParseToolRequest(const nlohmann::ordered_json& body, Too
 // `m` is messages[index] (already checked to be an object with a valid role).
 std::optional<ApiError> NormalizeToolMessage(nlohmann::ordered_json* m, const std::string& name);
 
-// The constraint for required / named; InvalidArgument when a parameters schema uses
+// The constraint for auto / required / named; InvalidArgument when a parameters schema uses
 // what the grammar engine does not support (the message names the keyword and tool).
 StatusOr<grammar::StructuredOutputSpec> ToolCallConstraint(const ToolRequest& r, ToolCallFormat f);
 

@@ -42,7 +42,7 @@ struct DraftModelOptions {
   int32_t max_seqs = 64;            // sequences drafting in one call at most
   int32_t max_draft = 16;           // draft tokens per sequence and call at most
   int32_t max_tokens_per_step = 512;  // tokens per draft forward pass (catch-up chunks)
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;
 };
 
 class DraftModelProposer final : public Proposer {

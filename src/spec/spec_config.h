@@ -61,7 +61,7 @@ struct ProposerEnv {
   int32_t max_model_len = 0;
   int32_t max_seqs = 64;
   int32_t max_tokens_per_step = 512;
-  kernels::KvType kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;
 };
 
 // nullptr when off. Errors: the draft model cannot be opened, its vocabulary differs from

@@ -97,6 +97,28 @@ per_pos = 2 * layers * kv_heads * head_dim * 2
 for d in (0, 100):
     assert math.isclose(rows[(d, 0, 4)]["kv_bytes_per_token"], per_pos * (d + 2.5), rel_tol=1e-9), rows[(d, 0, 4)]
 PY
+# --verify-tokens: one pass of K tokens with K logit rows ("verifyK"), each beside verify1;
+# the output matrix counts once per row (stories260K: 512 x 64).
+"$weft" bench "$m" -p 5 -n 0 --verify-tokens 1,5 -d 20 -r 2 -t 1 --probe-mem 16M --json "$work/v.json" > "$work/v.txt" \
+  2>/dev/null || { cat "$work/v.txt"; fail "bench --verify-tokens run"; }
+for test in "verify1 @ d20" "verify5 @ d20"; do
+  grep -qE "^\\| llama .* \\| +$test \\| +[0-9.]+ ± [0-9.]+ \\|" "$work/v.txt" || { cat "$work/v.txt"; fail "row $test"; }
+done
+grep -qE "^verify5 @ d20, 1 thread: [0-9.]+ ms a pass, [0-9.]+x verify1's [0-9.]+ ms" "$work/v.txt" \
+  || { cat "$work/v.txt"; fail "verify ratio line"; }
+python3 - "$work/v.json" <<'PY'
+import json, math, sys
+rows = json.load(open(sys.argv[1]))
+pp = [r for r in rows if "weft_verify_tokens" not in r]
+v = {r["weft_verify_tokens"]: r for r in rows if "weft_verify_tokens" in r}
+assert len(pp) == 1 and set(v) == {1, 5} and v[5]["n_prompt"] == 5 and v[5]["n_gen"] == 0, rows
+extra = v[5]["useful_ops_per_token"] - pp[0]["useful_ops_per_token"]
+assert math.isclose(extra, 2 * 512 * 64 * 4 / 5, rel_tol=1e-9), extra
+PY
+one_line_v() { if "$@" > /dev/null 2> "$work/err.txt"; then fail "$* succeeded"; fi; [ "$(wc -l < "$work/err.txt")" -eq 1 ] || fail "not one line"; }
+one_line_v "$weft" bench "$m" --verify-tokens 8 --ubatch-size 4
+grep -q "more than --ubatch-size" "$work/err.txt" || { cat "$work/err.txt"; fail "verify > ubatch message"; }
+
 if "$weft" bench "$m" -p 16 -n 0 -d 2040 > /dev/null 2> "$work/err.txt"; then fail "-d past the context accepted"; fi
 grep -q "after 2040 (-d)" "$work/err.txt" || { cat "$work/err.txt"; fail "-d context message"; }
 

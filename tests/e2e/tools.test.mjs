@@ -1,5 +1,6 @@
 // Tool calling through the official openai client (node --test): tool_choice required and
-// named force a call whose arguments match the function's parameters, for the three
+// named force a call whose arguments match the function's parameters, and auto holds a
+// call the model begins to the same grammar, for the three
 // formats (Hermes/Qwen, Llama 3 JSON, Mistral), streamed and not; the call and its result
 // go back into the history and render; fields weft cannot honour are 400s.
 // The model is TinyLLama-v0 (a TinyStories model that has never seen a tool, 2048-token
@@ -173,6 +174,30 @@ for (const format of Object.keys(FORMATS)) {
     }
   });
 }
+
+// tool_choice auto: the text is free until the model starts a call, then the grammar holds
+// the call to a declared function with valid arguments, and parallel_tool_calls false to
+// one call. TinyLLama-v0 never opens with '{' by itself: logit_bias makes it (ids 795 ' {'
+// and 23560 ' {"' of its vocabulary), which starts a Llama 3 call; without the grammar a
+// story model would go on with prose and the text would come back as content.
+test('llama3: tool_choice auto, a call begun by the model is held to one valid call', async () => {
+  for (const seed of [1, 2, 3]) {
+    const extra = { seed, tool_choice: 'auto', parallel_tool_calls: false, max_tokens: 300,
+      logit_bias: { 795: 100, 23560: 100 } };
+    const r = await ask('llama3', extra);
+    const ch = r.choices[0];
+    assert.equal(ch.finish_reason, 'tool_calls', JSON.stringify(ch.message));
+    assert.equal(ch.message.tool_calls.length, 1);
+    checkArgs(ch.message.tool_calls[0].function.name, ch.message.tool_calls[0].function.arguments);
+    const s = await collect(await ask('llama3', { ...extra, stream: true }));
+    assert.equal(s.finish, 'tool_calls');
+    assert.deepEqual(s.calls.map((c) => c.function), ch.message.tool_calls.map((c) => c.function));
+  }
+  // The same request without the push: prose, returned as content.
+  const prose = await ask('llama3', { seed: 1, tool_choice: 'auto', parallel_tool_calls: false, max_tokens: 12 });
+  assert.equal(prose.choices[0].message.tool_calls, undefined);
+  assert.ok(prose.choices[0].message.content.length > 0);
+});
 
 async function rejects400(promise, param, pattern) {
   await assert.rejects(promise, (e) => {

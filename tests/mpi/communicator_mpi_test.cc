@@ -110,6 +110,47 @@ TEST(Communicator, AllGatherPlacesRankRAtR) {
   EXPECT_GT(c.comm_bytes(), 0);
 }
 
+
+// A ring of point-to-point messages (what pipeline stages send): rank r sends to r + 1
+// asynchronously, several tagged messages in flight, and receives from r - 1 in tag order.
+TEST(Communicator, SendAsyncRecvRing) {
+  Communicator& c = World();
+  const int next = (c.rank() + 1) % c.size(), prev = (c.rank() + c.size() - 1) % c.size();
+  std::vector<std::vector<float>> out(3);
+  for (int tag = 0; tag < 3; ++tag) {
+    out[static_cast<size_t>(tag)] = Part(c.rank() * 10 + tag, 40000);  // past the eager limit
+    c.SendAsync(out[static_cast<size_t>(tag)].data(), out[static_cast<size_t>(tag)].size() * sizeof(float), next, tag);
+  }
+  for (int tag = 0; tag < 3; ++tag) {
+    std::vector<float> in(40000);
+    c.Recv(in.data(), in.size() * sizeof(float), prev, tag);
+    EXPECT_EQ(Bits(in), Bits(Part(prev * 10 + tag, 40000))) << "tag " << tag;
+  }
+  c.WaitSends();
+  const int64_t bytes = c.comm_bytes();
+  c.Send(out[0].data(), 4, next, 7);
+  float x = 0;
+  c.Recv(&x, 4, prev, 7);
+  EXPECT_EQ(c.comm_bytes(), bytes + 8);
+}
+
+// Split: groups of two consecutive ranks (a pipeline stage's tensor-parallel ranks); the
+// all-reduce sums within the group only, and the group's time counts in the world's.
+TEST(Communicator, SplitReducesWithinTheGroup) {
+  Communicator& c = World();
+  if (c.size() % 2 != 0) GTEST_SKIP() << "needs an even number of ranks";
+  Communicator* g = c.Split(c.rank() / 2, c.rank() % 2);
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->size(), 2);
+  EXPECT_EQ(g->rank(), c.rank() % 2);
+  std::vector<float> v(100, static_cast<float>(c.rank() + 1));
+  const int64_t calls = c.comm_calls();
+  g->AllReduceSum(v.data(), static_cast<int64_t>(v.size()));
+  const float want = static_cast<float>((c.rank() / 2) * 2 + 1 + (c.rank() / 2) * 2 + 2);
+  for (float x : v) ASSERT_EQ(x, want);
+  EXPECT_EQ(c.comm_calls(), calls + 1);
+}
+
 }  // namespace
 }  // namespace weft::dist
 

@@ -9,7 +9,7 @@
 //                  soft-capped when asked; the online-softmax step (positions past the
 //                  query's own, or before its window, masked);
 //                  acc_g += p_g[t] * v[t] for t in order (extra positions add exact zeros).
-// Quantised caches (kv_type.h: q8, fp8) are staged the same way: code value x scale.
+// Quantised caches (kv_type.h: q8, fp8, q4) are staged the same way: code value x scale.
 // A query's arithmetic depends only on its row and the cache contents (batch invariance).
 #include <immintrin.h>
 
@@ -43,10 +43,11 @@ inline __m256 LoadKvPart(const void* p, KvType type, int i, int left) {
   return _mm256_load_ps(v);
 }
 
-// K (dimension i of position t at kcols[t] + k_dim_bytes * i) -> kt [d][kSpan] f32, zero
-// for t >= n: 8 positions of one block are one load of the dimension-major cache. V rows
-// -> vf [n][dpad], zero past d. Quantised types: code value x scale factor.
-void GatherSpan(KvType type, const SpanRefs& s, int d, int dpad) {
+// K (dimension i of position t at kcols[t] + k_dim_bytes * i; kQ4: i / 2) of `type` -> kt
+// [d][kSpan] f32, zero for t >= n: 8 positions of one block are one load of the
+// dimension-major cache. V rows of v_type -> vf [n][dpad], zero past d. Quantised types:
+// code value x scale factor.
+void GatherSpan(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) {
   const int64_t elem = KvElemBytes(type);
   const bool quantized = KvTypeQuantized(type);
   for (int c = 0; c < kVecs; ++c) {
@@ -59,7 +60,7 @@ void GatherSpan(KvType type, const SpanRefs& s, int d, int dpad) {
         for (int i0 = 0; i0 < d; i0 += s.group) {
           const __m256 sc = LoadKvScales8(s.kscales[8 * c] + (i0 / s.group) * s.k_scale_group_bytes, type);
           for (int i = i0; i < i0 + s.group; ++i) {
-            _mm256_store_ps(s.kt + i * kSpan + 8 * c, _mm256_mul_ps(LoadKv8(col + i * s.k_dim_bytes, type, 0), sc));
+            _mm256_store_ps(s.kt + i * kSpan + 8 * c, _mm256_mul_ps(LoadKCol8(col, s.k_dim_bytes, type, i), sc));
           }
         }
       }
@@ -67,10 +68,11 @@ void GatherSpan(KvType type, const SpanRefs& s, int d, int dpad) {
       GatherKLanes(type, s, 8 * c, live, 8, d, kSpan, s.kt + 8 * c);
     }
   }
+  const bool v_quantized = KvTypeQuantized(v_type);
   for (int t = 0; t < s.n; ++t) {
     for (int i = 0; i < dpad; i += 8) {
-      __m256 v = LoadKvPart(s.vrows[t], type, i, d - i);
-      if (quantized) v = _mm256_mul_ps(v, _mm256_set1_ps(ScaleFactor(type, s.vscales[t] + 2 * (i / s.group))));
+      __m256 v = LoadKvPart(s.vrows[t], v_type, i, d - i);
+      if (v_quantized) v = _mm256_mul_ps(v, _mm256_set1_ps(ScaleFactor(v_type, s.vscales[t] + 2 * (i / s.group))));
       _mm256_store_ps(s.vf + t * dpad + i, v);
     }
   }
@@ -82,7 +84,15 @@ inline __m256 LiveMask(int cnt, int c) {
       _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt - 8 * c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
 }
 // ... among the positions [lo, cnt) a query sees.
-inline __m256 LiveMask(const QueryState& st, int c) { return _mm256_andnot_ps(LiveMask(st.lo, c), LiveMask(st.cnt, c)); }
+// ... among [lo, cnt), and (a token tree's row) among its live positions.
+inline __m256 LiveMask(const QueryState& st, int c) {
+  const __m256 in = _mm256_andnot_ps(LiveMask(st.lo, c), LiveMask(st.cnt, c));
+  if (st.live == ~uint64_t{0}) return in;
+  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256i bits = _mm256_set1_epi32(static_cast<int>((st.live >> (8 * c)) & 0xFF));
+  const __m256i on = _mm256_cmpeq_epi32(_mm256_and_si256(bits, bit), bit);
+  return _mm256_and_ps(in, _mm256_castsi256_ps(on));
+}
 
 // softcap * tanh(s / softcap), tanh(y) = 1 - 2 / (exp(2y) + 1) (Exp clamps: +-1 far out).
 inline __m256 SoftCap(__m256 s, float softcap) {
@@ -172,12 +182,12 @@ void UpdateQueries(const QueryState* qs, const ScoreParams& sp, const float* kt,
 struct Avx2Span {
   static constexpr int kSpan = avx2::kSpan, kMaxGroup = avx2::kMaxGroup, kLanes = 8;
   // Always staged: 8-wide loads leave the in-place reads little to save.
-  static void GatherSpan(KvType type, SpanRefs& span, int d, int dpad, int /*n_queries*/) {
-    avx2::GatherSpan(type, span, d, dpad);
+  static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int /*n_queries*/) {
+    avx2::GatherSpan(k_type, v_type, span, d, dpad);
     span.staged = true;
   }
-  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType /*type*/,
-                            const SpanRefs& span, int d, int dpad, float* p) {
+  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType /*k_type*/,
+                            KvType /*v_type*/, const SpanRefs& span, int d, int dpad, float* p) {
     if (n == 2) return avx2::UpdateQueries<2>(qs, scale, span.kt, span.vf, d, dpad, p);
     avx2::UpdateQueries<1>(qs, scale, span.kt, span.vf, d, dpad, p);
   }

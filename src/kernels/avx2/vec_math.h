@@ -99,8 +99,28 @@ inline __m256 LoadKv8(const void* p, KvType type, int64_t i) {
       const __m128i x = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const int8_t*>(p) + i)));
       return _mm256_cvtph_ps(_mm_and_si128(_mm_slli_epi16(x, 7), _mm_set1_epi16(static_cast<short>(0xBF80))));
     }
+    case KvType::kQ4: {
+      // Values i .. i + 7 (i even) are the nibbles of bytes i / 2 .. i / 2 + 3, low first.
+      int32_t w;
+      std::memcpy(&w, static_cast<const uint8_t*>(p) + i / 2, 4);
+      const __m128i b = _mm_cvtsi32_si128(w);
+      const __m128i nib = _mm_set1_epi8(15);
+      const __m128i lo = _mm_and_si128(b, nib), hi = _mm_and_si128(_mm_srli_epi16(b, 4), nib);
+      const __m256i n = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
+      return _mm256_cvtepi32_ps(_mm256_sub_epi32(n, _mm256_set1_epi32(8)));
+    }
   }
   return _mm256_setzero_ps();
+}
+
+// Dimension i of the 8 K positions whose dimension 0 is at col, col + 1, .. (one block;
+// K's code rows lie k_dim_bytes apart, ops.h): as LoadKv8 converts it, before any scale.
+// kQ4: code row i / 2, its low nibbles for even i, high for odd.
+inline __m256 LoadKCol8(const uint8_t* col, int64_t k_dim_bytes, KvType type, int i) {
+  if (type != KvType::kQ4) return LoadKv8(col + i * k_dim_bytes, type, 0);
+  const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(col + (i >> 1) * k_dim_bytes)));
+  const __m256i n = (i & 1) ? _mm256_srli_epi32(b, 4) : _mm256_and_si256(b, _mm256_set1_epi32(15));
+  return _mm256_cvtepi32_ps(_mm256_sub_epi32(n, _mm256_set1_epi32(8)));
 }
 
 inline float LoadKv1(const void* p, KvType type, int64_t i) {
@@ -108,7 +128,7 @@ inline float LoadKv1(const void* p, KvType type, int64_t i) {
     case KvType::kF32: return LoadKv1(p, DType::kF32, i);
     case KvType::kF16: return LoadKv1(p, DType::kF16, i);
     case KvType::kBF16: return LoadKv1(p, DType::kBF16, i);
-    default: return KvCodeValue(type, static_cast<const uint8_t*>(p)[i]);
+    default: return KvCodeValue(type, KvCodeAt(type, static_cast<const uint8_t*>(p), static_cast<int>(i), 1));
   }
 }
 

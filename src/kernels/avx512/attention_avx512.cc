@@ -14,7 +14,7 @@
 //           sum); p = exp(s - max);
 //   values  acc_g += p_g[t] * v[t] for t in order (positions past the query's own add
 //           exact zeros).
-// Quantised caches (kv_type.h: q8, fp8) are read the same way: each K load converts 16
+// Quantised caches (kv_type.h: q8, fp8, q4) are read the same way: each K load converts 16
 // codes and multiplies them by the 16 positions' scales of the dimension's group, each V
 // load by the row's group scale (one f32 product per element, staged or in place).
 // A query's arithmetic depends only on its row and the cache contents: not on the tile,
@@ -77,9 +77,9 @@ WEFT_INLINE __m512 LoadVRow(const SpanRefs& s, int t, int i, int d) {
   }
 }
 
-// Read in place from the cache (type T), converted as loaded: when few queries see the
-// span (decode), staging would cost more than it saves.
-template <KvType T>
+// Read in place from the cache (K of type T, V of type TV), converted as loaded: when few
+// queries see the span (decode), staging would cost more than it saves.
+template <KvType T, KvType TV>
 struct CacheSpan {
   const uint8_t* kcol[kVecs];  // K of positions 16c .. 16c + 15, dimension 0
   const uint8_t* kscl[kVecs];  // quantised: their scales of group 0
@@ -95,11 +95,11 @@ struct CacheSpan {
     return LoadKvScales(kscl[c] + (i0 / group) * k_scale_group_bytes, T, kmask[c]);
   }
   WEFT_INLINE __m512 K(int i, int c, __m512 sc) const {
-    const __m512 k = LoadKv(kcol[c] + i * k_dim_bytes, T, 0, kmask[c]);
+    const __m512 k = LoadKCol(kcol[c], k_dim_bytes, T, i, kmask[c]);
     if constexpr (!KvTypeQuantized(T)) return k;
     return _mm512_mul_ps(k, sc);
   }
-  WEFT_INLINE __m512 V(int t, int i) const { return LoadVRow<T>(*s, t, i, d); }
+  WEFT_INLINE __m512 V(int t, int i) const { return LoadVRow<TV>(*s, t, i, d); }
 };
 
 // Positions of run c (16c ..) live in a span of n.
@@ -114,10 +114,10 @@ inline bool RunsContiguous(const SpanRefs& s, int64_t elem_bytes) {
   return true;
 }
 
-// Stage the span (type T) into s.kt / s.vf: kt[i][t] = value i of position t (a run of 16
-// positions in one block is one vector load: the cache is dimension-major), vf[t] = V row t.
+// Stage the span's K (type T) into s.kt: kt[i][t] = value i of position t (a run of 16
+// positions in one block is one vector load: the cache is dimension-major).
 template <KvType T>
-void StageSpan(const SpanRefs& s, int d, int dpad) {
+void StageK(const SpanRefs& s, int d) {
   constexpr int64_t kElem = T == KvType::kF32 ? 4 : KvTypeQuantized(T) ? 1 : 2;
   for (int c = 0; c < kVecs; ++c) {
     const int live = LiveInRun(s.n, c);
@@ -133,7 +133,7 @@ void StageSpan(const SpanRefs& s, int d, int dpad) {
         for (int i0 = 0; i0 < d; i0 += s.group) {
           const __m512 sc = LoadKvScales(s.kscales[16 * c] + (i0 / s.group) * s.k_scale_group_bytes, T, m);
           for (int i = i0; i < i0 + s.group; ++i) {
-            _mm512_store_ps(kt + i * kSpan, _mm512_mul_ps(LoadKv(col + i * s.k_dim_bytes, T, 0, m), sc));
+            _mm512_store_ps(kt + i * kSpan, _mm512_mul_ps(LoadKCol(col, s.k_dim_bytes, T, i, m), sc));
           }
         }
       }
@@ -141,32 +141,56 @@ void StageSpan(const SpanRefs& s, int d, int dpad) {
       GatherKLanes(T, s, 16 * c, live, 16, d, kSpan, kt);
     }
   }
+}
+
+// Stage the span's V rows (type T) into s.vf: vf[t] = V row t.
+template <KvType T>
+void StageV(const SpanRefs& s, int d, int dpad) {
   for (int t = 0; t < s.n; ++t) {
     for (int i = 0; i < dpad; i += 16) _mm512_store_ps(s.vf + t * dpad + i, LoadVRow<T>(s, t, i, d));
   }
 }
 
-void GatherSpan(KvType type, SpanRefs& s, int d, int dpad, int n_queries) {
-  s.staged = n_queries > kMaxGroup || !RunsContiguous(s, KvElemBytes(type));
+// The (K, V) type pairs with an in-place kernel (each pair is a family of instantiations):
+// equal types, and the mixed pairs worth having (a wider K than V: K errors move every
+// score, V errors only average in). Other pairs are always staged (same values).
+inline bool InPlacePair(KvType k, KvType v) {
+  if (k == v) return true;
+  return (k == KvType::kQ8 && v == KvType::kQ4) || (k == KvType::kF16 && v == KvType::kQ8) ||
+         (k == KvType::kF16 && v == KvType::kQ4) || (k == KvType::kFp8 && v == KvType::kQ4);
+}
+
+void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_queries) {
+  s.staged = n_queries > kMaxGroup || !InPlacePair(type, v_type) || !RunsContiguous(s, KvElemBytes(type));
   // In place, one pass should take every query (each pass loads the cache again); staged,
   // passes of 4 keep all four score vectors in registers (kernels_bench, l1b prefill
   // attention: ~5 % faster than passes of 8).
   s.pass = s.staged ? kStagedPass : kMaxGroup;
   if (!s.staged) return;
   switch (type) {
-    case KvType::kF16: return StageSpan<KvType::kF16>(s, d, dpad);
-    case KvType::kBF16: return StageSpan<KvType::kBF16>(s, d, dpad);
-    case KvType::kQ8: return StageSpan<KvType::kQ8>(s, d, dpad);
-    case KvType::kFp8: return StageSpan<KvType::kFp8>(s, d, dpad);
-    default: return StageSpan<KvType::kF32>(s, d, dpad);
+    case KvType::kF16: StageK<KvType::kF16>(s, d); break;
+    case KvType::kBF16: StageK<KvType::kBF16>(s, d); break;
+    case KvType::kQ8: StageK<KvType::kQ8>(s, d); break;
+    case KvType::kFp8: StageK<KvType::kFp8>(s, d); break;
+    case KvType::kQ4: StageK<KvType::kQ4>(s, d); break;
+    default: StageK<KvType::kF32>(s, d); break;
+  }
+  switch (v_type) {
+    case KvType::kF16: return StageV<KvType::kF16>(s, d, dpad);
+    case KvType::kBF16: return StageV<KvType::kBF16>(s, d, dpad);
+    case KvType::kQ8: return StageV<KvType::kQ8>(s, d, dpad);
+    case KvType::kFp8: return StageV<KvType::kFp8>(s, d, dpad);
+    case KvType::kQ4: return StageV<KvType::kQ4>(s, d, dpad);
+    default: return StageV<KvType::kF32>(s, d, dpad);
   }
 }
 
 // Lanes of score vector c (positions 16c ..) among a query's first cnt positions.
 inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
-// Lanes of score vector c among the positions [lo, cnt) a query sees.
+// Lanes of score vector c among the positions [lo, cnt) a query sees (and, for a token
+// tree's row, among its live ones).
 inline __mmask16 LiveMask(const QueryState& st, int c) {
-  const __mmask16 upto = LiveMask(st.cnt, c);
+  const __mmask16 upto = static_cast<__mmask16>(LiveMask(st.cnt, c) & static_cast<__mmask16>(st.live >> (16 * c)));
   return st.lo == 0 ? upto : static_cast<__mmask16>(upto & ~LiveMask(st.lo, c));
 }
 
@@ -296,9 +320,9 @@ void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const S
   }
 }
 
-template <KvType T>
-CacheSpan<T> InPlace(const SpanRefs& s, int d) {
-  CacheSpan<T> src{};
+template <KvType T, KvType TV>
+CacheSpan<T, TV> InPlace(const SpanRefs& s, int d) {
+  CacheSpan<T, TV> src{};
   for (int c = 0; c < kVecs; ++c) {
     const int live = LiveInRun(s.n, c);
     const int first = live > 0 ? 16 * c : 0;  // a dead run loads nothing (mask 0)
@@ -314,27 +338,35 @@ CacheSpan<T> InPlace(const SpanRefs& s, int d) {
   return src;
 }
 
-void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType type, const SpanRefs& s, int d,
-                   int dpad, float* p) {
+void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType type, KvType v_type,
+                   const SpanRefs& s, int d, int dpad, float* p) {
   if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad, d}, d, dpad, p);
+  using KT = KvType;
+  if (type != v_type) {  // InPlacePair's mixed pairs
+    if (type == KT::kQ8) return UpdateQueries(qs, n, scale, InPlace<KT::kQ8, KT::kQ4>(s, d), d, dpad, p);
+    if (type == KT::kFp8) return UpdateQueries(qs, n, scale, InPlace<KT::kFp8, KT::kQ4>(s, d), d, dpad, p);
+    if (v_type == KT::kQ8) return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kQ8>(s, d), d, dpad, p);
+    return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kQ4>(s, d), d, dpad, p);
+  }
   switch (type) {
-    case KvType::kF16: return UpdateQueries(qs, n, scale, InPlace<KvType::kF16>(s, d), d, dpad, p);
-    case KvType::kBF16: return UpdateQueries(qs, n, scale, InPlace<KvType::kBF16>(s, d), d, dpad, p);
-    case KvType::kQ8: return UpdateQueries(qs, n, scale, InPlace<KvType::kQ8>(s, d), d, dpad, p);
-    case KvType::kFp8: return UpdateQueries(qs, n, scale, InPlace<KvType::kFp8>(s, d), d, dpad, p);
-    default: return UpdateQueries(qs, n, scale, InPlace<KvType::kF32>(s, d), d, dpad, p);
+    case KT::kF16: return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kF16>(s, d), d, dpad, p);
+    case KT::kBF16: return UpdateQueries(qs, n, scale, InPlace<KT::kBF16, KT::kBF16>(s, d), d, dpad, p);
+    case KT::kQ8: return UpdateQueries(qs, n, scale, InPlace<KT::kQ8, KT::kQ8>(s, d), d, dpad, p);
+    case KT::kFp8: return UpdateQueries(qs, n, scale, InPlace<KT::kFp8, KT::kFp8>(s, d), d, dpad, p);
+    case KT::kQ4: return UpdateQueries(qs, n, scale, InPlace<KT::kQ4, KT::kQ4>(s, d), d, dpad, p);
+    default: return UpdateQueries(qs, n, scale, InPlace<KT::kF32, KT::kF32>(s, d), d, dpad, p);
   }
 }
 
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx512Span {
   static constexpr int kSpan = avx512::kSpan, kMaxGroup = avx512::kMaxGroup, kLanes = 16;
-  static void GatherSpan(KvType type, SpanRefs& span, int d, int dpad, int n_queries) {
-    avx512::GatherSpan(type, span, d, dpad, n_queries);
+  static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int n_queries) {
+    avx512::GatherSpan(k_type, v_type, span, d, dpad, n_queries);
   }
-  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType type, const SpanRefs& span,
-                            int d, int dpad, float* p) {
-    avx512::UpdateQueries(qs, n, scale, type, span, d, dpad, p);
+  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType k_type, KvType v_type,
+                            const SpanRefs& span, int d, int dpad, float* p) {
+    avx512::UpdateQueries(qs, n, scale, k_type, v_type, span, d, dpad, p);
   }
 };
 

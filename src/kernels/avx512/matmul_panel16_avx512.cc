@@ -24,6 +24,12 @@ template <int Off, int Vectors>
 struct LegacyPanel {
   static constexpr int kBlock = 32, kCorr = 1;
   static constexpr int kMR = 4;         // activation rows per micro-kernel call
+  // A few rows (a speculative-decoding verification pass: 1 + drafts) run Micro on all of
+  // them at once, splitting the nibbles in registers; the staged kernel (which writes the
+  // split chunk to memory first) pays off from kStagedMinRows rows (Q4_0; measured with
+  // l1b's matrices: 4-5 rows were 13-20 % faster in place, 7-8 rows staged).
+  static constexpr int kMRDirectMin = 2, kMRDirectMax = 5;
+  static constexpr int kStagedMinRows = Vectors == 4 ? kMRDirectMax + 1 : kMR;
   static constexpr int kNR = 2;         // groups of 16 columns per pass (prefill)
   static constexpr int kNRDecode = 4;   // ... when m < kMR
   static constexpr int kKC = 16;        // blocks per k chunk when m is large (stays in L1)
@@ -101,14 +107,16 @@ struct LegacyPanel {
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = kb0; b < kb0 + nbk; ++b) {
-      // Two int32 partial sums per (row, group), so that the VPDPBUSD latency chains are
-      // half as long (integer sums: the split does not change the result).
+      // Two int32 partial sums per (row, group) when there are few (row, group) chains,
+      // so that the VPDPBUSD latency chains are half as long; one when there are many (the
+      // registers would run out). Integer sums: the split does not change the result.
+      constexpr bool kSplit = MR * NR < 6;
       __m512i ia[MR][NR], ib[MR][NR];
       for (int i = 0; i < MR; ++i) {
         const __m512i c = _mm512_set1_epi32(rows[i].corr[b]);
         for (int j = 0; j < NR; ++j) {
           ia[i][j] = c;
-          ib[i][j] = _mm512_setzero_si512();
+          if constexpr (kSplit) ib[i][j] = _mm512_setzero_si512();
         }
       }
       if constexpr (Vectors == 4) {  // Q4_0: vector t holds values 4t.. (low nibbles) and 16 + 4t.. (high)
@@ -124,7 +132,11 @@ struct LegacyPanel {
             const __m512i a_hi = PanelBcast4(rows[i].q + 32 * b + 16 + 4 * t);
             for (int j = 0; j < NR; ++j) {
               ia[i][j] = _mm512_dpbusd_epi32(ia[i][j], lo[j], a_lo);
-              ib[i][j] = _mm512_dpbusd_epi32(ib[i][j], hi[j], a_hi);
+              if constexpr (kSplit) {
+                ib[i][j] = _mm512_dpbusd_epi32(ib[i][j], hi[j], a_hi);
+              } else {
+                ia[i][j] = _mm512_dpbusd_epi32(ia[i][j], hi[j], a_hi);
+              }
             }
           }
         }
@@ -140,13 +152,19 @@ struct LegacyPanel {
             const __m512i a1 = PanelBcast4(rows[i].q + 32 * b + 4 * t + 4);
             for (int j = 0; j < NR; ++j) {
               ia[i][j] = _mm512_dpbusd_epi32(ia[i][j], w0[j], a0);
-              ib[i][j] = _mm512_dpbusd_epi32(ib[i][j], w1[j], a1);
+              if constexpr (kSplit) {
+                ib[i][j] = _mm512_dpbusd_epi32(ib[i][j], w1[j], a1);
+              } else {
+                ia[i][j] = _mm512_dpbusd_epi32(ia[i][j], w1[j], a1);
+              }
             }
           }
         }
       }
-      for (int i = 0; i < MR; ++i) {
-        for (int j = 0; j < NR; ++j) ia[i][j] = _mm512_add_epi32(ia[i][j], ib[i][j]);
+      if constexpr (kSplit) {
+        for (int i = 0; i < MR; ++i) {
+          for (int j = 0; j < NR; ++j) ia[i][j] = _mm512_add_epi32(ia[i][j], ib[i][j]);
+        }
       }
       __m512 dw[NR];
       for (int j = 0; j < NR; ++j) {

@@ -177,6 +177,38 @@ void StagedRowGroups(const MatMulArgs& A, PanelScratch16& S, const uint8_t* cons
   }
 }
 
+// Rows from which P's staged kernel runs (P::kStagedMinRows when P sets it, else P::kMR);
+// fewer rows take Micro over k chunks in place (both give the same bits).
+template <class P>
+constexpr int64_t StagedMinRows() {
+  if constexpr (requires { P::kStagedMinRows; }) {
+    return P::kStagedMinRows;
+  } else {
+    return P::kMR;
+  }
+}
+
+// From this many rows (P::kMRDirectMin when P has an all-rows Micro path for a few
+// rows, P::kMRDirectMax), passes are of kNR groups, not kNRDecode.
+template <class P>
+constexpr int64_t DirectMinRows() {
+  if constexpr (requires { P::kMRDirectMin; }) {
+    return P::kMRDirectMin;
+  } else {
+    return P::kMR;
+  }
+}
+
+// Runs P::Micro<R, NR> on rows [r, r + R) for R = rows (1 .. MR).
+template <class P, int NR, int MR>
+void MicroTail(int64_t rows, const PanelActRow* r, const uint8_t* const* groups, size_t scales_offset, int64_t kb0,
+               int64_t nbk, __m512 (*acc)[NR]) {
+  if constexpr (MR > 0) {
+    if (rows == MR) return P::template Micro<MR, NR>(r, groups, scales_offset, kb0, nbk, acc);
+    MicroTail<P, NR, MR - 1>(rows, r, groups, scales_offset, kb0, nbk, acc);
+  }
+}
+
 template <class P, int NR>
 void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t cols) {
   const int64_t nb = A.k / P::kBlock;
@@ -185,7 +217,7 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
   auto* acc = reinterpret_cast<__m512(*)[NR]>(S.acc.data());
   WEFT_SCRATCH_WINDOW("Panel16 accumulators", 0, static_cast<size_t>(A.m) * NR, S.acc.size());
   if constexpr (requires { P::kMRStaged; }) {
-    if (A.m >= P::kMR) {  // the staged kernels start from 0 and write y themselves
+    if (A.m >= StagedMinRows<P>()) {  // the staged kernels start from 0 and write y themselves
       // Staged chunks are always kKC blocks (the staging buffer holds one per group).
       constexpr int64_t kc = P::kKC;
       for (int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
@@ -211,11 +243,22 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
     const int64_t next_lines = std::min(kc, nb - kb0 - nbk) * P::kStreamBytes / 64;
     PrefetchShare share(next_lines, A.m / P::kMR);
     int64_t r = 0;
+    if constexpr (requires { P::kMRDirectMax; }) {
+      if (A.m >= DirectMinRows<P>() && A.m <= P::kMRDirectMax) {  // all rows in one call (a verification pass)
+        share.Next<NR>(groups, (kb0 + nbk) * P::kStreamBytes);
+        MicroTail<P, NR, P::kMRDirectMax>(A.m, &S.rows[0], groups, A.w_scales_offset, kb0, nbk, acc);
+        continue;
+      }
+    }
     for (; r + P::kMR <= A.m; r += P::kMR) {
       share.Next<NR>(groups, (kb0 + nbk) * P::kStreamBytes);
       P::template Micro<P::kMR, NR>(&S.rows[r], groups, A.w_scales_offset, kb0, nbk, acc + r);
     }
-    for (; r < A.m; ++r) P::template Micro<1, NR>(&S.rows[r], groups, A.w_scales_offset, kb0, nbk, acc + r);
+    if (A.m >= P::kMR) {  // a tail of 1 .. kMR - 1 rows in one call (the chunk is in L1)
+      if (r < A.m) MicroTail<P, NR, P::kMR - 1>(A.m - r, &S.rows[r], groups, A.w_scales_offset, kb0, nbk, acc + r);
+    } else {
+      for (; r < A.m; ++r) P::template Micro<1, NR>(&S.rows[r], groups, A.w_scales_offset, kb0, nbk, acc + r);
+    }
   }
   for (int64_t r = 0; r < A.m; ++r) {
     float* y = A.y + r * A.y_stride + n;
@@ -248,7 +291,7 @@ void DrivePanel16(const MatMulArgs& A, int64_t n0, int64_t n1) {
     S.rows[static_cast<size_t>(r)] = {row.q, row.d, corr};
   }
   int64_t n = n0;
-  if (A.m < P::kMR) {
+  if (A.m < DirectMinRows<P>()) {
     for (; n + 16 * (P::kNRDecode - 1) < n1; n += 16 * P::kNRDecode) {
       PanelColumns<P, P::kNRDecode>(A, S, n, std::min<int64_t>(16 * P::kNRDecode, n1 - n));
     }

@@ -58,8 +58,29 @@ inline __m512 LoadKv(const void* p, KvType type, int i, __mmask16 m) {
       const __m256i x = _mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(m, static_cast<const int8_t*>(p) + i));
       return _mm512_cvtph_ps(_mm256_and_si256(_mm256_slli_epi16(x, 7), _mm256_set1_epi16(static_cast<short>(0xBF80))));
     }
+    case KvType::kQ4: {
+      // Values i .. i + 15 (i even; m a tail mask) are the nibbles of the bytes from i / 2,
+      // low first; only the bytes that hold live values are read.
+      const int live = __builtin_popcount(m);
+      const __mmask16 bytes = static_cast<__mmask16>((1u << ((live + 1) / 2)) - 1);
+      const __m128i b = _mm_maskz_loadu_epi8(bytes, static_cast<const uint8_t*>(p) + i / 2);
+      const __m128i nib = _mm_set1_epi8(15);
+      const __m128i lo = _mm_and_si128(b, nib), hi = _mm_and_si128(_mm_srli_epi16(b, 4), nib);
+      const __m512i n = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
+      return _mm512_maskz_cvtepi32_ps(m, _mm512_sub_epi32(n, _mm512_set1_epi32(8)));
+    }
   }
   return _mm512_setzero_ps();
+}
+
+// Dimension i of the 16 K positions (lanes m) whose dimension 0 is at col, col + 1, ..
+// (one block; K's code rows lie k_dim_bytes apart, ops.h), as LoadKv converts it, before
+// any scale. kQ4: code row i / 2, its low nibbles for even i, high for odd.
+inline __m512 LoadKCol(const uint8_t* col, int64_t k_dim_bytes, KvType type, int i, __mmask16 m) {
+  if (type != KvType::kQ4) return LoadKv(col + i * k_dim_bytes, type, 0, m);
+  const __m512i b = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, col + (i >> 1) * k_dim_bytes));
+  const __m512i n = (i & 1) ? _mm512_srli_epi32(b, 4) : _mm512_and_si512(b, _mm512_set1_epi32(15));
+  return _mm512_maskz_cvtepi32_ps(m, _mm512_sub_epi32(n, _mm512_set1_epi32(8)));
 }
 
 // 16 f16 scales (masked) as the f32 factors they contribute (kv_type.h, KvScaleFactor).

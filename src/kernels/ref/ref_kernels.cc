@@ -91,11 +91,12 @@ float KvAt(const uint8_t* p, KvType type, int i) {
   }
 }
 
-// A quantised element: its code at p, its f16 scale at scale (kv_type.h).
-float KvQuantAt(const uint8_t* p, const uint8_t* scale, KvType type) {
+// A quantised element: value i of the codes at p whose bytes lie stride apart, its f16
+// scale at scale (kv_type.h).
+float KvQuantAt(const uint8_t* p, int i, int64_t stride, const uint8_t* scale, KvType type) {
   uint16_t h;
   std::memcpy(&h, scale, 2);
-  return KvDequant(type, *p, h);
+  return KvDequant(type, KvCodeAt(type, p, i, stride), h);
 }
 
 // One query (token tok of sequence seq, head `head`) in double: two passes over the KV
@@ -112,23 +113,29 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
     return static_cast<int64_t>(blk) * c.block_size + pos % c.block_size;
   };
   // K value i of position t (dimension-major in the cache) and V row of position t.
-  const bool quant = c.Quantized();
+  const bool k_quant = c.KQuantized(), v_quant = c.VQuantized();
   auto k_at = [&](int64_t t, int i) {
     const int64_t slot = slot_of(t);
     const uint8_t* p = static_cast<const uint8_t*>(c.k) + c.KOffset(slot, head / group);
-    if (quant) return KvQuantAt(p + i * c.KDimBytes(), p + c.KScaleFromCode(slot) + i / c.QuantGroup() * c.KScaleGroupBytes(), c.type);
-    return KvAt(p + i * c.KDimBytes(), c.type, 0);
+    if (k_quant) return KvQuantAt(p, i, c.KDimBytes(), p + c.KScaleFromCode(slot) + i / c.QuantGroup() * c.KScaleGroupBytes(), c.k_type);
+    return KvAt(p + i * c.KDimBytes(), c.k_type, 0);
   };
   auto v_at = [&](int64_t t, int i) {
     const int64_t slot = slot_of(t);
     const uint8_t* p = static_cast<const uint8_t*>(c.v) + c.VOffset(slot, head / group);
-    if (quant) return KvQuantAt(p + i, p + c.VScaleFromCode(slot) + 2 * (i / c.QuantGroup()), c.type);
-    return KvAt(p, c.type, i);
+    if (v_quant) return KvQuantAt(p, i, 1, p + c.VScaleFromCode(slot) + 2 * (i / c.QuantGroup()), c.v_type);
+    return KvAt(p, c.v_type, i);
   };
   const int64_t lo = b.window > 0 ? std::max<int64_t>(0, n_kv - b.window) : 0;  // sliding window
+  // A tree row (ops.h) sees the positions before this step's and, of this step's, its
+  // ancestors and itself.
+  const uint64_t tree = b.tree_mask != nullptr ? b.tree_mask[tok] : 0;
+  const int64_t step_start = b.seq_len[seq] - q_len;
+  auto visible = [&](int64_t t) { return tree == 0 || t < step_start || ((tree >> (t - step_start)) & 1) != 0; };
   score.assign(static_cast<size_t>(n_kv), 0.0);
   double mx = -INFINITY;
   for (int64_t t = lo; t < n_kv; ++t) {
+    if (!visible(t)) continue;
     double dot = 0.0;
     for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * k_at(t, i);
     score[t] = dot * b.scale;
@@ -136,7 +143,7 @@ void AttendOne(const AttentionBatch& b, const KvCacheView& c, int seq, int64_t t
     mx = std::fmax(mx, score[t]);
   }
   double sum = 0.0;
-  for (int64_t t = lo; t < n_kv; ++t) sum += (score[t] = std::exp(score[t] - mx));
+  for (int64_t t = lo; t < n_kv; ++t) sum += (score[t] = visible(t) ? std::exp(score[t] - mx) : 0.0);
   float* o = out + (tok * b.n_heads + head) * d;
   for (int i = 0; i < d; ++i) {
     double acc = 0.0;

@@ -160,6 +160,67 @@ TEST(Engine, GreedyIsBatchInvariantOnAQuantisedSyntheticModel) {
   }
 }
 
+// Quantised and mixed KV caches (--kv-type q4, K,V): greedy stays batch invariant (alone,
+// all at once, chunked, preempted) on stories260K (head_dim 8: one scale a row) and the
+// synthetic qwen2 (head_dim 32, GQA), the cache is sized by the pair's bytes, and the
+// engine reports them. A q4 cache must change some logits: its output differs from F16's
+// somewhere over the prompts, or the q4 path was not taken.
+TEST(Engine, GreedyIsBatchInvariantWithQ4AndMixedKvTypes) {
+  using kernels::KvType;
+  using kernels::KvTypes;
+  const KvTypes kinds[] = {KvType::kQ4, {KvType::kQ8, KvType::kQ4}, {KvType::kF16, KvType::kQ4},
+                           {KvType::kQ4, KvType::kQ8}};
+  for (const TestModel* m : {&Stories(), &SynthQwen()}) {
+    const ModelConfig& cfg = m->model->config();
+    const int kTokens = m == &Stories() ? 32 : 12;
+    std::vector<std::vector<int32_t>> f16;
+    {
+      auto engine = MakeEngine({}, *m);
+      f16 = RunAll(*engine, kTokens, *m);
+    }
+    for (const KvTypes& t : kinds) {
+      SCOPED_TRACE(kernels::KvTypeName(t) + " on " + cfg.arch);
+      std::vector<std::vector<int32_t>> alone;
+      {
+        EngineConfig c;
+        c.kv_type = t;
+        auto engine = MakeEngine(c, *m);
+        for (const auto& p : kPrompts) alone.push_back(Collect(**engine->Submit(Greedy(p, kTokens, *m))).tokens[0]);
+        const EngineStats st = engine->Stats();
+        EXPECT_EQ(st.kv_type, t);
+        EXPECT_EQ(st.kv_bytes_per_token,
+                  cfg.n_layer * cfg.n_head_kv * kernels::KvRowBytes(t, static_cast<int>(cfg.head_dim)));
+      }
+      for (const auto& a : alone) EXPECT_EQ(static_cast<int>(a.size()), kTokens);
+      if (t == KvTypes(KvType::kQ4)) {
+        EXPECT_NE(alone, f16) << "q4 gave F16 tokens for every prompt";
+      }
+      {
+        EngineConfig c;
+        c.kv_type = t;
+        auto engine = MakeEngine(c, *m);
+        EXPECT_EQ(RunAll(*engine, kTokens, *m), alone);
+      }
+      {
+        EngineConfig c;
+        c.kv_type = t;
+        c.scheduler.max_num_batched_tokens = 5;
+        auto engine = MakeEngine(c, *m);
+        EXPECT_EQ(RunAll(*engine, kTokens, *m), alone);
+      }
+      {
+        EngineConfig c;
+        c.kv_type = t;
+        c.kv_cache_bytes = 6 * 16 * cfg.n_layer * cfg.n_head_kv * kernels::KvRowBytes(t, static_cast<int>(cfg.head_dim));
+        c.enable_prefix_caching = false;
+        auto engine = MakeEngine(c, *m);
+        EXPECT_EQ(RunAll(*engine, kTokens, *m), alone);
+        EXPECT_GT(engine->Stats().num_preemptions, 0);
+      }
+    }
+  }
+}
+
 TEST(Engine, StopStringsLengthAndTextDeltas) {
   auto engine = MakeEngine();
   GenerationRequest r = Greedy("Once upon a time", 64);

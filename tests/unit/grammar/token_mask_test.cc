@@ -16,6 +16,7 @@
 #include "grammar/regex.h"
 #include "grammar/structured_output.h"
 #include "grammar/token_mask.h"
+#include "support/toy_tokenizer.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -128,20 +129,7 @@ TEST(TokenMask, SuiteOverSmolLM2Vocabulary) {
   RunSuiteOverVocabulary(*tok, "smollm2");
 }
 
-// A toy vocabulary: each token's bytes; id 0 = EOS (control).
-std::shared_ptr<const Tokenizer> ToyTokenizer(const std::vector<std::string>& pieces) {
-  Vocabulary v;
-  v.algorithm = TokenizerAlgorithm::kSentencePieceBpe;
-  v.tokens.push_back("</s>");
-  v.types.push_back(TokenType::kControl);
-  for (const std::string& p : pieces) { v.tokens.push_back(p); v.types.push_back(TokenType::kNormal); }
-  v.scores.assign(v.tokens.size(), 0.0f);
-  v.eos_id = 0;
-  v.byte_fallback = false;
-  auto t = Tokenizer::Create(std::move(v));
-  EXPECT_TRUE(t.ok()) << t.status().ToString();
-  return *t;
-}
+using testing::ToyTokenizer;  // id 0 = EOS (control), then the pieces
 
 TEST(TokenMask, SamplerDrawsOnlyAllowedTokensAndRollsBack) {
   auto tok = ToyTokenizer({"a", "b", "ab", "abc", "c", "x", "yes", "no", "y", "es"});

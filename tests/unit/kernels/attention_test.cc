@@ -44,8 +44,14 @@ float CacheValue(const void* base, KvType type, int64_t index) {
   return f;
 }
 
-// window > 0: each query sees its last `window` positions; softcap > 0: soft-capped scores.
-void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32_t window = 0, float softcap = 0) {
+// Token trees: per sequence, the parent of each of this step's rows (-1: a root, under the
+// cached prefix); an empty list keeps the sequence causal.
+using TreeParents = std::vector<std::vector<int>>;
+
+// window > 0: each query sees its last `window` positions; softcap > 0: soft-capped scores;
+// trees: AttentionBatch::tree_mask from these parents (and the reference masks the same).
+void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32_t window = 0, float softcap = 0,
+             const TreeParents& trees = {}) {
   SCOPED_TRACE(::testing::Message() << KvTypeName(sh.type) << " heads " << sh.n_heads << "/" << sh.n_kv_heads
                                     << " head_dim " << sh.head_dim << " block " << sh.block_size << " window "
                                     << window << " softcap " << softcap);
@@ -84,6 +90,16 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32
   }
   const int64_t n_tokens = query_start[n_seqs];
   const auto q = RandomFloats(rng, n_tokens * sh.n_heads * sh.head_dim);
+  std::vector<uint64_t> tree_mask(static_cast<size_t>(n_tokens), 0);  // 0: causal
+  for (int s = 0; s < static_cast<int>(trees.size()); ++s) {
+    if (trees[s].empty()) continue;
+    ASSERT_EQ(static_cast<int>(trees[s].size()), seqs[s].q_len);
+    for (int i = 0; i < seqs[s].q_len; ++i) {
+      const int parent = trees[s][static_cast<size_t>(i)];
+      ASSERT_LT(parent, i);
+      tree_mask[query_start[s] + i] = (parent >= 0 ? tree_mask[query_start[s] + parent] : 0) | (uint64_t{1} << i);
+    }
+  }
   auto slot_of = [&](int s, int64_t pos) {
     return static_cast<int64_t>(table[s * max_blocks + pos / sh.block_size]) * sh.block_size + pos % sh.block_size;
   };
@@ -101,7 +117,7 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32
     SCOPED_TRACE(IsaName(isa));
     const KernelContext ctx = ctxs.For(isa, &pool);
     std::vector<uint8_t> kc(cache_bytes, 0xFF), vc(cache_bytes, 0xFF);  // NaN-filled
-    KvCacheView cache{kc.data(), vc.data(), sh.type, num_blocks, sh.block_size, sh.n_kv_heads, sh.head_dim};
+    KvCacheView cache{kc.data(), vc.data(), sh.type, sh.type, num_blocks, sh.block_size, sh.n_kv_heads, sh.head_dim};
     // Earlier steps: one WriteKv per sequence for its cached prefix.
     for (int s = 0; s < n_seqs; ++s) {
       const int64_t cached = seqs[s].seq_len - seqs[s].q_len;
@@ -155,6 +171,7 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32
     batch.scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
     batch.window = window;
     batch.softcap = softcap;
+    if (!trees.empty()) batch.tree_mask = tree_mask.data();
     std::vector<float> out(q.size(), NAN);
     Attention(ctx, batch, cache, out.data());
 
@@ -166,12 +183,16 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32
       for (int i = 0; i < seqs[s].q_len; ++i) {
         const int64_t tok = query_start[s] + i;
         const int64_t pos = seqs[s].seq_len - seqs[s].q_len + i;
+        const int64_t step_start = seqs[s].seq_len - seqs[s].q_len;
+        const uint64_t tm = tree_mask[tok];
+        auto visible = [&](int64_t p) { return tm == 0 || p < step_start || ((tm >> (p - step_start)) & 1) != 0; };
         for (int h = 0; h < sh.n_heads; ++h) {
           const int kvh = h / group;
           const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
           std::vector<double> sc(pos + 1, 0.0);
           double mx = -INFINITY;
           for (int64_t p = first; p <= pos; ++p) {
+            if (!visible(p)) continue;
             double dot = 0;
             for (int d = 0; d < sh.head_dim; ++d) {
               dot += static_cast<double>(q[(tok * sh.n_heads + h) * sh.head_dim + d]) *
@@ -182,10 +203,11 @@ void RunCase(const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int32
             mx = std::max(mx, sc[p]);
           }
           double sum = 0;
-          for (int64_t p = first; p <= pos; ++p) sum += (sc[p] = std::exp(sc[p] - mx));
+          for (int64_t p = first; p <= pos; ++p) sum += (sc[p] = visible(p) ? std::exp(sc[p] - mx) : 0.0);
           for (int d = 0; d < sh.head_dim; ++d) {
             double acc = 0;
             for (int64_t p = first; p <= pos; ++p) {
+              if (!visible(p)) continue;
               acc += sc[p] * CacheValue(vc.data(), sh.type, v_elem_of(slot_of(s, p), kvh, d));
             }
             ASSERT_NEAR(out[(tok * sh.n_heads + h) * sh.head_dim + d], acc / sum, 2e-5 * vmax)
@@ -212,6 +234,30 @@ const std::vector<Seq> kMixed = {
 };
 
 TEST(AttentionTest, GqaF16) { RunCase({6, 2, 64, 16, KvType::kF16}, kMixed, 1); }
+
+// Token trees (speculative decoding): each tree row sees the cached prefix and its own
+// ancestors only. Trees of 1..64 rows beside causal sequences (decode, chunked prefill) in
+// one batch; a tree crossing a block and a span boundary (the prefix of 60 ends inside
+// the first 64-position span); a 64-row tree of two chains and a wide top-2 tree.
+TEST(AttentionTest, TokenTrees) {
+  // Top-2 branching, SpecInfer-like: node i's parent (i - 1) / 2.
+  std::vector<int> wide(31);
+  for (int i = 0; i < 31; ++i) wide[static_cast<size_t>(i)] = i == 0 ? -1 : (i - 1) / 2;
+  std::vector<int> two_chains(64);  // two roots, each a chain of 32, interleaved
+  for (int i = 0; i < 64; ++i) two_chains[static_cast<size_t>(i)] = i < 2 ? -1 : i - 2;
+  const std::vector<Seq> seqs = {{37, 1}, {60 + 31, 31}, {80, 5}, {3 + 64, 64}, {12 + 5, 5}, {1, 1}};
+  const TreeParents trees = {{}, wide, {}, two_chains, {-1, 0, 0, 1, 2}, {-1}};
+  RunCase({6, 2, 64, 16, KvType::kF16}, seqs, 21, 0, 0, trees);
+  RunCase({4, 1, 40, 5, KvType::kF32}, seqs, 22, 0, 0, trees);
+  RunCase({6, 3, 64, 24, KvType::kBF16}, seqs, 23, 0, 30.0f, trees);
+  // A long prefix (split over KV chunks) under a tree.
+  RunCase({6, 2, 64, 16, KvType::kF16}, {{2500 + 7, 7}}, 24, 0, 0, {{-1, 0, 0, 1, 1, 2, 5}});
+}
+
+// A chain-shaped tree (every row's parent the row before) is causal attention.
+TEST(AttentionTest, ChainTreeIsCausal) {
+  RunCase({6, 2, 64, 16, KvType::kF16}, {{80, 9}}, 25, 0, 0, {{-1, 0, 1, 2, 3, 4, 5, 6, 7}});
+}
 
 // Windows shorter than a span, across spans and blocks, and longer than every sequence
 // (the same as none); with decode, chunked prefill and whole prefill in one batch.
@@ -291,8 +337,8 @@ void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
   ThreadPool pool(2);
   for (Isa isa : ctxs.isas) {
     SCOPED_TRACE(IsaName(isa));
-    KvCacheView cache{nullptr, nullptr, c.type, blocks, kBlock, kKvHeads, kDim};
-    std::vector<uint8_t> kc(static_cast<size_t>(blocks * cache.BlockBytes())), vc(kc.size());
+    KvCacheView cache{nullptr, nullptr, c.type, c.type, blocks, kBlock, kKvHeads, kDim};
+    std::vector<uint8_t> kc(static_cast<size_t>(blocks * cache.KBlockBytes())), vc(static_cast<size_t>(blocks * cache.VBlockBytes()));
     cache.k = kc.data();
     cache.v = vc.data();
     WriteKv(ctxs.For(isa), k.data(), v.data(), seq_len, slots.data(), cache);
@@ -323,7 +369,7 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
   CheckQueryResultDoesNotDependOnItsTile({70, 150, false, 0, 20.0f});
   // Quantised caches: staged spans (many queries) and in-place reads (one) give the same
   // values (head_dim 40: one scale per row, a SIMD tail).
-  for (KvType t : {KvType::kQ8, KvType::kFp8, KvType::kBF16, KvType::kF32}) {
+  for (KvType t : {KvType::kQ8, KvType::kFp8, KvType::kQ4, KvType::kBF16, KvType::kF32}) {
     CheckQueryResultDoesNotDependOnItsTile({70, 1100, false, 0, 0.0f, t});
     CheckQueryResultDoesNotDependOnItsTile({1, 2500, true, 0, 0.0f, t});
     CheckQueryResultDoesNotDependOnItsTile({3, 2100, true, 1030, 30.0f, t});

@@ -1,12 +1,13 @@
-// The quantised KV cache types (kernels/kv_type.h: q8, fp8): their codecs, WriteKv into the
-// paged layout, and paged Attention on every ISA at real shapes (head_dim 64 and 128, GQA,
+// The quantised KV cache types (kernels/kv_type.h: q8, fp8, q4): their codecs, WriteKv into the
+// paged layout, and paged Attention on every ISA at real shapes (head_dim 64, 96, 128, GQA,
 // depths up to 4096, batches of 1 to 64), against float64 references:
 //  (a) over the values as stored, decoded here from the layout ops.h documents: tight
 //      (f32 accumulation only); it checks the kernels' arithmetic and their reading of codes
 //      and scales;
 //  (b) over the original f32 K and V, with a tolerance derived from the quantisation step:
 //      each stored element's error is bounded (q8: half its group's scale; fp8: 2^-4 of the
-//      value, or half the subnormal step 2^-9 x scale), so a score moves by at most
+//      value, or half the subnormal step 2^-9 x scale; q4: half a step |scale|, or for the
+//      values past +7.5 steps that clamp to code 15, x / scale - 7 steps), so a score moves by at most
 //      delta = scale x sum_i |q_i| e_k(i), the softmax weights by a factor within
 //      exp(+-2 delta), and an output by at most (exp(2 delta) - 1) max|v| + max e_v.
 // Also batch invariance: a sequence's rows in a batch of many equal, bit for bit, its rows
@@ -83,15 +84,20 @@ TEST(KvQuantCodecTest, Fp8RoundsToTheNearestCode) {
 // rounding of the quantiser's x / scale and of the decoder's code x scale (a few units in
 // the last place of values up to 448 x scale).
 double ElementBound(KvType t, double x, double scale) {
+  if (t == KvType::kF16) return std::fabs(x) * 0x1p-11 + 0x1p-25;  // round to nearest f16 (subnormals: 2^-25)
   const double f32_rounding = 0x1p-22 * (std::fabs(x) + 448.0 * scale);
   if (t == KvType::kQ8) return 0.5 * scale + f32_rounding;
+  if (t == KvType::kQ4) {
+    const double steps = scale != 0.0 ? x / scale : 0.0;  // the scale is negative half the time
+    return (steps > 7.5 ? steps - 7.0 : 0.5) * std::fabs(scale) + 0x1p-22 * (std::fabs(x) + 8.0 * std::fabs(scale));
+  }
   return std::max(std::fabs(x) * 0x1p-4, scale * 0x1p-10) + f32_rounding;
 }
 
 TEST(KvQuantCodecTest, QuantizeKvRowStaysWithinHalfAStep) {
   std::mt19937 rng(7);
-  for (KvType t : {KvType::kQ8, KvType::kFp8}) {
-    for (int n : {128, 64, 40, 8}) {
+  for (KvType t : {KvType::kQ8, KvType::kFp8, KvType::kQ4}) {
+    for (int n : {128, 96, 64, 40, 8, 4}) {
       const int group = KvQuantGroup(n);
       std::vector<float> x(n);
       std::vector<uint8_t> codes(n);
@@ -103,7 +109,7 @@ TEST(KvQuantCodecTest, QuantizeKvRowStaysWithinHalfAStep) {
         QuantizeKvRow(t, x.data(), n, codes.data(), scales.data(), 3);  // strided scales
         for (int i = 0; i < n; ++i) {
           const uint16_t s = scales[(i / group) * 3];
-          const double got = KvDequant(t, codes[i], s);
+          const double got = KvDequant(t, KvCodeAt(t, codes.data(), i, 1), s);
           ASSERT_LE(std::fabs(got - x[i]), ElementBound(t, x[i], Fp16ToFloat(s)))
               << KvTypeName(t) << " n " << n << " i " << i << " x " << x[i];
         }
@@ -112,13 +118,51 @@ TEST(KvQuantCodecTest, QuantizeKvRowStaysWithinHalfAStep) {
   }
 }
 
+// q4: the value of largest magnitude lands on code 0 (-8 steps) exactly, the others round
+// to the nearest step, the opposite extreme clamps to code 15 (+7 steps), pairs pack low
+// nibble first, and a zero group stays zero.
+TEST(KvQuantCodecTest, Q4KnownValues) {
+  float x[32] = {};
+  x[0] = -4.0f;   // the extreme: scale = -4 / -8 = 0.5
+  x[1] = 4.0f;    // +8 steps: clamps to +7 (3.5)
+  x[2] = 1.2f;    // 2.4 steps: 2 (1.0)
+  x[3] = -0.26f;  // -0.52 steps: -1 (-0.5)
+  x[4] = 0.25f;   // 0.5 steps: ties to even, 0
+  uint8_t codes[16];
+  uint16_t scale;
+  QuantizeKvRow(KvType::kQ4, x, 32, codes, &scale, 1);
+  EXPECT_EQ(Fp16ToFloat(scale), 0.5f);
+  EXPECT_EQ(codes[0], 0xF0);  // x[0] -> 0 (low nibble), x[1] -> 15 (high)
+  EXPECT_EQ(codes[0] & 15, 0);
+  EXPECT_EQ(codes[0] >> 4, 15);
+  EXPECT_EQ(KvDequant(KvType::kQ4, KvCodeAt(KvType::kQ4, codes, 0, 1), scale), -4.0f);
+  EXPECT_EQ(KvDequant(KvType::kQ4, KvCodeAt(KvType::kQ4, codes, 1, 1), scale), 3.5f);
+  EXPECT_EQ(KvDequant(KvType::kQ4, KvCodeAt(KvType::kQ4, codes, 2, 1), scale), 1.0f);
+  EXPECT_EQ(KvDequant(KvType::kQ4, KvCodeAt(KvType::kQ4, codes, 3, 1), scale), -0.5f);
+  EXPECT_EQ(KvDequant(KvType::kQ4, KvCodeAt(KvType::kQ4, codes, 4, 1), scale), 0.0f);
+  for (int i = 5; i < 32; ++i) EXPECT_EQ(KvCodeAt(KvType::kQ4, codes, i, 1), 8) << i;
+  // A positive extreme gives a negative scale.
+  x[0] = 8.0f;
+  QuantizeKvRow(KvType::kQ4, x, 32, codes, &scale, 1);
+  EXPECT_EQ(Fp16ToFloat(scale), -1.0f);
+  EXPECT_EQ(KvDequant(KvType::kQ4, KvCodeAt(KvType::kQ4, codes, 0, 1), scale), 8.0f);
+  float zero[8] = {};
+  QuantizeKvRow(KvType::kQ4, zero, 8, codes, &scale, 1);
+  EXPECT_EQ(Fp16ToFloat(scale), 0.0f);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(KvDequant(KvType::kQ4, KvCodeAt(KvType::kQ4, codes, i, 1), scale), 0.0f);
+}
+
 TEST(KvQuantCodecTest, NamesParse) {
   EXPECT_EQ(KvTypeFromName("Q8"), KvType::kQ8);
   EXPECT_EQ(KvTypeFromName("q8_0"), KvType::kQ8);
   EXPECT_EQ(KvTypeFromName("fp8"), KvType::kFp8);
   EXPECT_EQ(KvTypeFromName("bf16"), KvType::kBF16);
-  EXPECT_FALSE(KvTypeFromName("q4").has_value());
+  EXPECT_EQ(KvTypeFromName("q4"), KvType::kQ4);
+  EXPECT_EQ(KvTypeFromName("Q4_0"), KvType::kQ4);
+  EXPECT_FALSE(KvTypeFromName("q4_1").has_value());
   EXPECT_EQ(KvRowBytes(KvType::kQ8, 128), 128 + 8);
+  EXPECT_EQ(KvRowBytes(KvType::kQ4, 128), 64 + 8);  // 4.5 bits a value
+  EXPECT_EQ(KvRowBytes(KvType::kQ4, 8), 4 + 2);
   EXPECT_EQ(KvRowBytes(KvType::kF16, 128), 256);
   EXPECT_EQ(KvRowBytes(KvType::kFp8, 8), 8 + 2);
 }
@@ -137,37 +181,58 @@ struct Shape {
 // The cache layout of ops.h, decoded here on its own: a (block, KV head) slab holds K codes
 // [head_dim][block_size], K scales [groups][block_size]; V codes [block_size][head_dim], V
 // scales [block_size][groups].
+// q4: code rows hold two dimensions each (c = head_dim / 2 rows of K, V rows of c bytes),
+// the even dimension in the low nibble. K and V have their own types, so their own slabs.
 struct Layout {
   Shape sh;
   int groups;
-  int64_t slab;
-  int64_t SlabOf(int64_t slot, int kvh) const { return (slot / sh.block_size * sh.n_kv_heads + kvh) * slab; }
-  double K(const uint8_t* k, KvType t, int64_t slot, int kvh, int i) const {
-    const int64_t in = slot % sh.block_size, base = SlabOf(slot, kvh);
-    const uint8_t code = k[base + int64_t{i} * sh.block_size + in];
-    uint16_t s;
-    std::memcpy(&s, k + base + int64_t{sh.block_size} * sh.head_dim + (int64_t{i / (sh.head_dim / groups)} * sh.block_size + in) * 2, 2);
-    return KvDequant(t, code, s);
+  KvType kt, vt;
+  // Also F16 (mixed with a quantised type): 2 bytes a value, no scales.
+  static int CodeRows(KvType t, int hd) { return t == KvType::kQ4 ? hd / 2 : hd; }
+  int64_t Slab(KvType t) const {
+    if (t == KvType::kF16) return int64_t{sh.block_size} * sh.head_dim * 2;
+    return int64_t{sh.block_size} * (CodeRows(t, sh.head_dim) + 2 * groups);
+  }
+  static double F16At(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return Fp16ToFloat(h);
+  }
+  int64_t SlabOf(KvType t, int64_t slot, int kvh) const { return (slot / sh.block_size * sh.n_kv_heads + kvh) * Slab(t); }
+  static uint8_t Pick(uint8_t byte, KvType t, int i) {
+    if (t != KvType::kQ4) return byte;
+    return (i % 2) ? static_cast<uint8_t>(byte >> 4) : static_cast<uint8_t>(byte & 15);
   }
   double KScale(const uint8_t* k, int64_t slot, int kvh, int i) const {
-    const int64_t in = slot % sh.block_size, base = SlabOf(slot, kvh);
+    if (kt == KvType::kF16) return 0;
+    const int64_t in = slot % sh.block_size, base = SlabOf(kt, slot, kvh);
     uint16_t s;
-    std::memcpy(&s, k + base + int64_t{sh.block_size} * sh.head_dim + (int64_t{i / (sh.head_dim / groups)} * sh.block_size + in) * 2, 2);
+    std::memcpy(&s, k + base + int64_t{sh.block_size} * CodeRows(kt, sh.head_dim) + (int64_t{i / (sh.head_dim / groups)} * sh.block_size + in) * 2, 2);
     return Fp16ToFloat(s);
   }
-  double V(const uint8_t* v, KvType t, int64_t slot, int kvh, int i) const {
-    const int64_t in = slot % sh.block_size, base = SlabOf(slot, kvh);
-    const uint8_t code = v[base + in * sh.head_dim + i];
-    uint16_t s;
-    std::memcpy(&s, v + base + int64_t{sh.block_size} * sh.head_dim + (in * groups + i / (sh.head_dim / groups)) * 2, 2);
-    return KvDequant(t, code, s);
+  double K(const uint8_t* k, int64_t slot, int kvh, int i) const {
+    const int64_t in = slot % sh.block_size, base = SlabOf(kt, slot, kvh);
+    if (kt == KvType::kF16) return F16At(k + base + (int64_t{i} * sh.block_size + in) * 2);
+    const int row = kt == KvType::kQ4 ? i / 2 : i;
+    const uint8_t code = Pick(k[base + int64_t{row} * sh.block_size + in], kt, i);
+    return KvCodeValue(kt, code) * static_cast<float>(KScaleFactorOf(kt, KScale(k, slot, kvh, i)));
   }
   double VScale(const uint8_t* v, int64_t slot, int kvh, int i) const {
-    const int64_t in = slot % sh.block_size, base = SlabOf(slot, kvh);
+    if (vt == KvType::kF16) return 0;
+    const int64_t in = slot % sh.block_size, base = SlabOf(vt, slot, kvh);
     uint16_t s;
-    std::memcpy(&s, v + base + int64_t{sh.block_size} * sh.head_dim + (in * groups + i / (sh.head_dim / groups)) * 2, 2);
+    std::memcpy(&s, v + base + int64_t{sh.block_size} * CodeRows(vt, sh.head_dim) + (in * groups + i / (sh.head_dim / groups)) * 2, 2);
     return Fp16ToFloat(s);
   }
+  double V(const uint8_t* v, int64_t slot, int kvh, int i) const {
+    const int64_t in = slot % sh.block_size, base = SlabOf(vt, slot, kvh);
+    if (vt == KvType::kF16) return F16At(v + base + (in * sh.head_dim + i) * 2);
+    const int cr = CodeRows(vt, sh.head_dim);
+    const uint8_t code = Pick(v[base + in * cr + (vt == KvType::kQ4 ? i / 2 : i)], vt, i);
+    return KvCodeValue(vt, code) * static_cast<float>(KScaleFactorOf(vt, VScale(v, slot, kvh, i)));
+  }
+  // KvScaleFactor from the decoded f16 scale (exact: the scale is an f16 value).
+  static double KScaleFactorOf(KvType t, double scale) { return t == KvType::kFp8 ? scale * 256.0 : scale; }
 };
 
 // Random K or V rows [n, n_kv_heads * head_dim] with a magnitude of its own (2^-3 .. 2^3)
@@ -189,9 +254,9 @@ struct CaseResult {
 
 // Runs one flat batch on every ISA with `threads` compute threads, checks (a) and (b) above
 // and, for the sequences in `alone`, batch invariance.
-void RunCase(KvType type, const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int threads,
+void RunCase(KvTypes types, const Shape& sh, const std::vector<Seq>& seqs, uint32_t seed, int threads,
              const std::vector<int>& alone) {
-  SCOPED_TRACE(::testing::Message() << KvTypeName(type) << " heads " << sh.n_heads << "/" << sh.n_kv_heads
+  SCOPED_TRACE(::testing::Message() << KvTypeName(types) << " heads " << sh.n_heads << "/" << sh.n_kv_heads
                                     << " head_dim " << sh.head_dim << " block " << sh.block_size << " batch "
                                     << seqs.size() << " threads " << threads);
   std::mt19937 rng(seed);
@@ -229,14 +294,16 @@ void RunCase(KvType type, const Shape& sh, const std::vector<Seq>& seqs, uint32_
     return int64_t{table[s * max_blocks + pos / sh.block_size]} * sh.block_size + pos % sh.block_size;
   };
   const int groups = sh.head_dim / KvQuantGroup(sh.head_dim);
-  const Layout lay{sh, groups, int64_t{sh.block_size} * (sh.head_dim + 2 * groups)};
+  const Layout lay{sh, groups, types.k, types.v};
 
   for (Isa isa : ctxs.isas) {
     SCOPED_TRACE(IsaName(isa));
     const KernelContext ctx = ctxs.For(isa, &pool);
-    KvCacheView cache{nullptr, nullptr, type, num_blocks, sh.block_size, sh.n_kv_heads, sh.head_dim};
-    ASSERT_EQ(cache.HeadBytes(), lay.slab);
-    std::vector<uint8_t> kc(static_cast<size_t>(num_blocks * cache.BlockBytes()), 0xFF), vc(kc.size(), 0xFF);
+    KvCacheView cache{nullptr, nullptr, types.k, types.v, num_blocks, sh.block_size, sh.n_kv_heads, sh.head_dim};
+    ASSERT_EQ(cache.KHeadBytes(), lay.Slab(types.k));
+    ASSERT_EQ(cache.VHeadBytes(), lay.Slab(types.v));
+    std::vector<uint8_t> kc(static_cast<size_t>(num_blocks * cache.KBlockBytes()), 0xFF),
+        vc(static_cast<size_t>(num_blocks * cache.VBlockBytes()), 0xFF);
     cache.k = kc.data();
     cache.v = vc.data();
     // Earlier steps per sequence, then this step's tokens in one flat write (+ a skipped one).
@@ -272,10 +339,10 @@ void RunCase(KvType type, const Shape& sh, const std::vector<Seq>& seqs, uint32_
           const int kvh = static_cast<int>(i / sh.head_dim), dim = static_cast<int>(i % sh.head_dim);
           const int64_t slot = slot_of(s, p), e = p * row + i;
           const double k0 = k_all[s][e], v0 = v_all[s][e];
-          k_st[s][e] = lay.K(kc.data(), type, slot, kvh, dim);
-          v_st[s][e] = lay.V(vc.data(), type, slot, kvh, dim);
-          k_err[s][e] = ElementBound(type, k0, lay.KScale(kc.data(), slot, kvh, dim));
-          v_err[s][e] = ElementBound(type, v0, lay.VScale(vc.data(), slot, kvh, dim));
+          k_st[s][e] = lay.K(kc.data(), slot, kvh, dim);
+          v_st[s][e] = lay.V(vc.data(), slot, kvh, dim);
+          k_err[s][e] = ElementBound(types.k, k0, lay.KScale(kc.data(), slot, kvh, dim));
+          v_err[s][e] = ElementBound(types.v, v0, lay.VScale(vc.data(), slot, kvh, dim));
           ASSERT_LE(std::fabs(k_st[s][e] - k0), k_err[s][e]) << "K seq " << s << " pos " << p << " elem " << i;
           ASSERT_LE(std::fabs(v_st[s][e] - v0), v_err[s][e]) << "V seq " << s << " pos " << p << " elem " << i;
         }
@@ -350,7 +417,7 @@ void RunCase(KvType type, const Shape& sh, const std::vector<Seq>& seqs, uint32_
         }
       }
     }
-    ::testing::Test::RecordProperty(fmt::format("{}_{}_worst_fraction_of_tolerance", IsaName(isa), KvTypeName(type)),
+    ::testing::Test::RecordProperty(fmt::format("{}_{}_worst_fraction_of_tolerance", IsaName(isa), KvTypeName(types)),
                    fmt::format("{:.3g} / {:.3g}", worst_a, worst_b));
 
     // Batch invariance: sequence s alone (its block table row, its queries) gives the same bits.
@@ -372,7 +439,7 @@ void RunCase(KvType type, const Shape& sh, const std::vector<Seq>& seqs, uint32_
   }
 }
 
-constexpr KvType kQuantTypes[] = {KvType::kQ8, KvType::kFp8};
+constexpr KvType kQuantTypes[] = {KvType::kQ8, KvType::kFp8, KvType::kQ4};
 
 // Llama-3.2-1B's attention shape (32 heads / 8 KV heads, head_dim 64): 64 decoding
 // sequences of 1 .. 400 positions, blocks of 16.
@@ -396,6 +463,32 @@ TEST(KvQuantAttentionTest, DecodeAtDepth4096) {
 TEST(KvQuantAttentionTest, PrefillChunksAtDepthHeadDim128) {
   const std::vector<Seq> seqs = {{1100, 24}, {1, 1}, {300, 300}, {1030, 1}, {77, 40}, {16, 16}, {900, 3}, {33, 1}};
   for (KvType t : kQuantTypes) RunCase(t, {8, 2, 128, 16}, seqs, 5, 3, {0, 2, 6});
+}
+
+// head_dim 96 (three groups a row) at GQA 7:1 and 3:1, lengths on both sides of block
+// boundaries (15, 16, 17, 31, 32, 33, 63, 64, 65 ...), prefill and decode mixed, batch of 12.
+TEST(KvQuantAttentionTest, HeadDim96AcrossBlockBoundaries) {
+  const std::vector<Seq> seqs = {{15, 1}, {16, 1}, {17, 2}, {31, 31}, {32, 1}, {33, 9},
+                                 {63, 1}, {64, 64}, {65, 1}, {127, 5}, {129, 1}, {1025, 1}};
+  for (KvType t : kQuantTypes) {
+    RunCase(t, {14, 2, 96, 16}, seqs, 9, 3, {0, 5, 11});
+    RunCase(t, {12, 4, 96, 16}, seqs, 10, 2, {3, 7});
+  }
+}
+
+// K and V of different types (--kv-type K,V): the pairs with an in-place AVX-512 kernel
+// (q8/q4, fp8/q4, f16/q4, f16/q8) and pairs that are always staged there (q4/q8, q8/fp8);
+// decode batch at depth, prefill chunks, head_dim 64 / 96 / 128.
+TEST(KvQuantAttentionTest, MixedKAndVTypes) {
+  const std::vector<Seq> seqs = {{1100, 24}, {1, 1}, {300, 300}, {1030, 1}, {77, 40}, {17, 1}, {900, 3}, {33, 1}};
+  const KvTypes pairs[] = {{KvType::kQ8, KvType::kQ4},  {KvType::kFp8, KvType::kQ4}, {KvType::kF16, KvType::kQ4},
+                           {KvType::kF16, KvType::kQ8}, {KvType::kQ4, KvType::kQ8},  {KvType::kQ8, KvType::kFp8}};
+  uint32_t seed = 20;
+  for (const KvTypes& t : pairs) {
+    RunCase(t, {32, 8, 64, 16}, seqs, seed++, 4, {0, 3, 7});
+    RunCase(t, {14, 2, 96, 16}, seqs, seed++, 2, {1, 5});
+    RunCase(t, {16, 4, 128, 16}, {{4096, 1}, {2, 1}}, seed++, 3, {1});
+  }
 }
 
 // Head dims that are not a multiple of 32 (one scale per row): the tiny trained models'

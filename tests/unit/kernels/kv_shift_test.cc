@@ -23,33 +23,34 @@ struct Cache {
   std::vector<uint8_t> k, v;
   KvCacheView view;
   Cache(KvType type, int64_t blocks, int bs, int heads, int hd) {
-    view.type = type;
+    view.k_type = type;
+    view.v_type = type;
     view.num_blocks = blocks;
     view.block_size = bs;
     view.n_kv_heads = heads;
     view.head_dim = hd;
-    k.assign(static_cast<size_t>(blocks * view.BlockBytes()), 0);
-    v.assign(k.size(), 0);
+    k.assign(static_cast<size_t>(blocks * view.KBlockBytes()), 0);
+    v.assign(static_cast<size_t>(blocks * view.VBlockBytes()), 0);
     view.k = k.data();
     view.v = v.data();
   }
   // The stored K value of (slot, head, dim) as the kernels read it.
   float K(int64_t slot, int h, int i) const {
     const uint8_t* p = k.data() + view.KOffset(slot, h);
-    if (view.Quantized()) {
+    if (view.KQuantized()) {
       uint16_t bits;
       std::memcpy(&bits, p + view.KScaleFromCode(slot) + (i / view.QuantGroup()) * view.KScaleGroupBytes(), 2);
-      return KvDequant(view.type, p[i * view.KDimBytes()], bits);
+      return KvDequant(view.k_type, KvCodeAt(view.k_type, p, i, view.KDimBytes()), bits);
     }
     p += i * view.KDimBytes();
-    if (view.type == KvType::kF32) {
+    if (view.k_type == KvType::kF32) {
       float f;
       std::memcpy(&f, p, 4);
       return f;
     }
     uint16_t hbits;
     std::memcpy(&hbits, p, 2);
-    return view.type == KvType::kF16 ? Fp16ToFloat(hbits) : Bf16ToFloat(hbits);
+    return view.k_type == KvType::kF16 ? Fp16ToFloat(hbits) : Bf16ToFloat(hbits);
   }
 };
 
@@ -61,6 +62,7 @@ float Tolerance(KvType t) {
     case KvType::kBF16: return 2e-2f;    // 2^-8
     case KvType::kQ8: return 2.5f / 127; // two quantisations, half a step each, plus the rotation's spread
     case KvType::kFp8: return 0.14f;     // 3 mantissa bits: 2^-4 relative, twice
+    case KvType::kQ4: return 2.5f / 8;   // as q8 with a step of max|x| / 8 (one step at worst, the clamped +8)
   }
   return 0;
 }
@@ -109,7 +111,7 @@ TEST(RotateCachedK, EqualsKWrittenAtTheShiftedPosition) {
     std::vector<float> factors(static_cast<size_t>(hd / 2));
     for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + static_cast<float>(i % 7);
     for (const RopeCase& rc : RopeCases(hd, factors)) {
-      for (KvType type : {KvType::kF32, KvType::kF16, KvType::kBF16, KvType::kQ8, KvType::kFp8}) {
+      for (KvType type : {KvType::kF32, KvType::kF16, KvType::kBF16, KvType::kQ8, KvType::kFp8, KvType::kQ4}) {
         SCOPED_TRACE(::testing::Message() << "hd " << hd << " " << rc.name << " " << KvTypeName(type));
         const int n = 13;  // a partly filled block
         for (auto [p0, delta] : {std::pair{5000, 4000}, std::pair{40, 16}, std::pair{2047, 1999}}) {
@@ -140,7 +142,7 @@ TEST(RotateCachedK, EqualsKWrittenAtTheShiftedPosition) {
               for (int i = 0; i < hd; ++i) amax = std::max(amax, std::fabs(direct.K(bs + t, h, i)));
               for (int i = 0; i < hd; ++i) {
                 const float got = rotated.K(bs + t, h, i), want = direct.K(bs + t, h, i);
-                if (i >= rc.p.rope_dim && !rotated.view.Quantized()) {
+                if (i >= rc.p.rope_dim && !rotated.view.KQuantized()) {
                   EXPECT_EQ(got, unrotated.K(bs + t, h, i)) << "dim past rope_dim changed";
                 }
                 worst = std::max(worst, static_cast<double>(std::fabs(got - want) / amax));
