@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Round-to-nearest against importance-matrix quantisation (BENCHMARKS.md, "Quantisation
-# with an importance matrix"): for each trained tiny model, an importance matrix from
-# the first 100 KB of wiki.test.raw (weft imatrix), then for each type a quantised file
-# without and with the matrix, scored on a disjoint part of the text (from byte 400000):
+# Round-to-nearest against importance-matrix and GPTQ quantisation (BENCHMARKS.md,
+# "Calibrated quantisation"): for each trained tiny model, an importance matrix from the
+# first 100 KB of wiki.test.raw (weft imatrix), then for each type a quantised file
+# without the matrix (rtn), with it (imatrix), and by GPTQ with the same 100 KB as its
+# calibration text (weft quantize --method gptq, every chunk of the model's context;
+# gptq-ao: the same with --act-order),
+# each scored on a disjoint part of the text (from byte 400000):
 # perplexity and KL divergence against the unquantised model's logits (weft perplexity
 # --kl-base). TinyLLama-v0 exists only as Q4_0: it is the base, requantised
 # (--allow-requantize).
 #   bench/quant_imatrix.sh WEFT_BINARY [SHARED_DIR] [WORK_DIR]
 # Prints a markdown table: model, type, method, file size, perplexity, KL mean / max,
-# top-1 agreement.
+# top-1 agreement, quantisation wall time (s, calibration included).
+# METHODS="rtn imatrix gptq" (default) picks the methods; TYPES the types.
 set -euo pipefail
 weft=${1:?weft binary}
 shared=${2:-../shared}
@@ -16,15 +20,25 @@ work=${3:-$(mktemp -d)}
 mkdir -p "$work"
 text="$shared/models/text/wiki.test.raw"
 head -c 100000 "$text" > "$work/calib.txt"
-tail -c +400001 "$text" > "$work/eval.txt"
-# model | context | scored chunks | extra quantize flags
+tail -c +400001 "$text" > "$work/eval.txt" || true
+# model | context | scored chunks | extra quantize flags | types (TYPE/FLAG/FLAG...: extra
+# flags for that type; stories260K's ffn_down rows of 172 fit no block type, and its and
+# TinyLLama-v0's rows of 64 fit no K-quant block of 256, so llama.cpp's mixes with K-types
+# fall back to IQ4_NL there, which weft cannot write: those models get the types they
+# can; TinyLLama-v0's ffn_down, rows of 256, is also tried at 3 and 2 bits on its own).
+# The 3-bit mixes need widths of 256: synthetic tinyk (F16, random weights,
+# shared/tools/synth_gguf.py --preset tinyk, written into WORK_DIR). MODELS=PATTERN runs
+# only the models whose file name matches.
+synth="$work/tinyk-f16.gguf"
+[ -f "$synth" ] || python3 "$shared/tools/synth_gguf.py" --preset tinyk --type F16 -o "$synth" > /dev/null
 runs=(
-  "$shared/models/stories260K/stories260K.gguf 128 200 -"
-  "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 256 40 --allow-requantize"
+  "$shared/models/stories260K/stories260K.gguf 128 200 - Q4_0/--pure/--tensor-type/ffn_down=F16 Q4_K_M Q5_K_M"
+  "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 256 20 --allow-requantize Q4_K_M Q5_K_M Q4_K_M/--tensor-type/ffn_down=Q3_K Q4_K_M/--tensor-type/ffn_down=Q2_K"
+  "$synth 256 20 - Q2_K Q3_K_M Q4_0 Q4_K_M"
 )
-types=(Q2_K Q3_K_M Q4_0 Q4_K_M)
-echo "| model | type | method | size (KiB) | perplexity | KL mean (nats) | KL max | top-1 agree |"
-echo "|---|---|---|---:|---:|---:|---:|---:|"
+read -r -a methods <<<"${METHODS:-rtn imatrix gptq gptq-ao}"
+echo "| model | type | method | size (KiB) | perplexity | KL mean (nats) | KL max | top-1 agree | quantise (s) |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
 score() {  # model file, label columns
   local out
   out=$("$weft" perplexity "$1" -f "$work/eval.txt" -c "$ctx" --chunks "$chunks" --kl-base "$base" -t 2 2>/dev/null)
@@ -34,24 +48,37 @@ score() {  # model file, label columns
   else
     kl="(base) | | "
   fi
-  echo "| $name | $2 | $(( $(stat -c %s "$1") / 1024 )) | $ppl | $kl |"
+  echo "| $name | $2 | $(( $(stat -c %s "$1") / 1024 )) | $ppl | $kl | ${3:-} |"
 }
 for r in "${runs[@]}"; do
-  read -r model ctx chunks flags <<<"$r"
+  read -r model ctx chunks flags types_str <<<"$r"
+  read -r -a types <<<"${TYPES:-$types_str}"
   name=$(basename "$model" .gguf)
+  [[ $name =~ ${MODELS:-.} ]] || continue
   base="$work/kl-$name.bin"
   rm -f "$base"
   qflags=(); [ "$flags" = "-" ] || qflags=("$flags")
   "$weft" imatrix "$model" -f "$work/calib.txt" -c "$ctx" -t 2 -o "$work/$name.imatrix" > /dev/null 2>&1
   score "$model" "unquantised | -"
-  for t in "${types[@]}"; do
-    for method in rtn imatrix; do
-      im=(); [ "$method" = rtn ] || im=(--imatrix "$work/$name.imatrix")
+  for spec in "${types[@]}"; do
+    IFS=/ read -r -a parts <<<"$spec"
+    t=${parts[0]}
+    tflags=("${parts[@]:1}")
+    label=${spec//\// }
+    for method in "${methods[@]}"; do
+      case $method in
+        rtn) im=() ;;
+        imatrix) im=(--imatrix "$work/$name.imatrix") ;;
+        gptq) im=(--method gptq --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks -1) ;;
+        gptq-ao) im=(--method gptq --act-order --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks -1) ;;
+      esac
       q="$work/$name-$t-$method.gguf"
-      if "$weft" quantize "${qflags[@]}" "${im[@]}" -t 2 "$model" "$q" --type "$t" > "$work/q.log" 2>&1; then
-        score "$q" "$t | $method"
+      t0=$(date +%s.%N)
+      if "$weft" quantize "$model" "$q" --type "$t" -t 2 "${qflags[@]}" "${im[@]}" "${tflags[@]}" > "$work/q.log" 2>&1; then
+        secs=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")
+        score "$q" "$label | $method" "$secs"
       else
-        echo "| $name | $t | $method | refused: $(tail -1 "$work/q.log" | cut -c1-80) | | | | |"
+        echo "| $name | $label | $method | refused: $(tail -1 "$work/q.log" | cut -c1-80) | | | | | |"
       fi
       rm -f "$q"
     done

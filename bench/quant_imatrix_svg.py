@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
 """Draws the KL-divergence table of bench/quant_imatrix.sh as an SVG bar chart: for each
-model and type, round-to-nearest against importance-matrix quantisation (log scale).
+model and type, round-to-nearest against importance-matrix and GPTQ quantisation (log
+scale).
 
 usage: quant_imatrix_svg.py TABLE.md OUT.svg
 """
 import math
 import sys
 
+METHODS = ("rtn", "imatrix", "gptq", "gptq-ao")
+LABELS = {"rtn": "RTN", "imatrix": "imatrix", "gptq": "GPTQ", "gptq-ao": "GPTQ act-order"}
+
 
 def parse(path):
     rows = []
     for line in open(path):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 6 or cells[2] not in ("rtn", "imatrix"):
+        if len(cells) < 6 or cells[2] not in METHODS:
             continue
         try:
             kl = float(cells[5])
@@ -30,7 +34,7 @@ def main():
         if not groups or groups[-1][0] != key:
             groups.append((key, {}))
         groups[-1][1][method] = kl
-    w_group, bar, left, top, height = 70, 24, 70, 40, 260
+    w_group, bar, left, top, height = 110, 22, 70, 40, 260
     width = left + w_group * len(groups) + 20
     vals = [v for _, d in groups for v in d.values() if v > 0]
     lo = 10 ** math.floor(math.log10(min(vals)))
@@ -42,28 +46,30 @@ def main():
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">'
            % (width, top + height + 70)]
     out.append('<text x="%d" y="20" font-size="13">KL divergence against the unquantised model (nats, log scale): '
-               'round-to-nearest vs importance matrix</text>' % left)
+               'round-to-nearest, importance matrix, GPTQ</text>' % left)
     e = math.log10(lo)
     while e <= math.log10(hi) + 1e-9:
         v = 10 ** e
         out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (left, width - 20, y(v), y(v)))
         out.append('<text x="%d" y="%.1f" text-anchor="end">%g</text>' % (left - 4, y(v) + 4, v))
         e += 1
-    colors = {"rtn": "#c44", "imatrix": "#48c"}
+    colors = {"rtn": "#c44", "imatrix": "#48c", "gptq": "#4a4", "gptq-ao": "#a6d"}
     for i, ((model, typ), d) in enumerate(groups):
         x0 = left + i * w_group + 8
-        for j, m in enumerate(("rtn", "imatrix")):
+        for j, m in enumerate(METHODS):
             if m in d and d[m] > 0:
                 yy = y(d[m])
                 out.append('<rect x="%d" y="%.1f" width="%d" height="%.1f" fill="%s"/>'
                            % (x0 + j * bar, yy, bar - 2, top + height - yy, colors[m]))
-        out.append('<text x="%d" y="%d" text-anchor="middle">%s</text>' % (x0 + bar, top + height + 14, typ))
+        short = typ.replace("--pure ", "").replace("--tensor-type ", "")
+        out.append('<text x="%d" y="%d" text-anchor="middle" font-size="10">%s</text>'
+                   % (x0 + 2 * bar, top + height + 14, short))
         out.append('<text x="%d" y="%d" text-anchor="middle" fill="#666">%s</text>'
-                   % (x0 + bar, top + height + 28, model.replace("TinyLLama-v0.Q4_0", "TinyLLama-v0")))
+                   % (x0 + 2 * bar, top + height + 28, model.replace("TinyLLama-v0.Q4_0", "TinyLLama-v0")))
     ly = top + height + 50
-    for j, m in enumerate(("rtn", "imatrix")):
-        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (left + j * 110, ly - 10, colors[m]))
-        out.append('<text x="%d" y="%d">%s</text>' % (left + j * 110 + 16, ly, "RTN" if m == "rtn" else "imatrix"))
+    for j, m in enumerate(METHODS):
+        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (left + j * 130, ly - 10, colors[m]))
+        out.append('<text x="%d" y="%d">%s</text>' % (left + j * 130 + 16, ly, LABELS[m]))
     out.append("</svg>")
     open(sys.argv[2], "w").write("\n".join(out) + "\n")
 

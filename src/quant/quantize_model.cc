@@ -130,8 +130,23 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
         }
         if (!qw.empty()) ++report.with_imatrix;
       }
+      const GptqFactor* factor = nullptr;
+      if (options.gptq_factor && GptqSupports(p.dst_type) && t.ne[2] == 1 && t.ne[3] == 1) {
+        WEFT_ASSIGN_OR_RETURN(factor, options.gptq_factor(t.name, n_per_row));
+      }
       const int64_t rows_per_matrix = t.ne[1];
-      pool.ParallelFor(0, nrows, rows_per_chunk, [&](int64_t r0, int64_t r1) {
+      if (factor != nullptr) {
+        if (factor->k != n_per_row) {
+          return InvalidArgumentError(fmt::format("gptq: {} has rows of {}, its Hessian is {}x{}", t.name, n_per_row,
+                                                  factor->k, factor->k));
+        }
+        std::vector<float> w(static_cast<size_t>(nrows * n_per_row));
+        pool.ParallelFor(0, nrows, rows_per_chunk, [&](int64_t r0, int64_t r1) {
+          RowsToFloat(t, r0, r1 - r0, w.data() + r0 * n_per_row);
+        });
+        GptqQuantizeRows(p.dst_type, w.data(), nrows, *factor, options.gptq_options, out, pool);
+        ++report.with_gptq;
+      } else pool.ParallelFor(0, nrows, rows_per_chunk, [&](int64_t r0, int64_t r1) {
         std::vector<float> rows(static_cast<size_t>(std::min(r1 - r0, rows_per_chunk) * n_per_row));
         for (int64_t r = r0; r < r1; r += rows_per_chunk) {
           const int64_t n = std::min(rows_per_chunk, r1 - r);

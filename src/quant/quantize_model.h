@@ -15,6 +15,7 @@
 #include <string>
 
 #include "base/thread_pool.h"
+#include "quant/gptq.h"
 #include "quant/imatrix_file.h"
 #include "quant/quant_plan.h"
 #include "weft/status.h"
@@ -31,6 +32,12 @@ struct QuantizeOptions {
   // name as given in imatrix_path).
   const Imatrix* imatrix = nullptr;
   std::string imatrix_path;
+  // GPTQ (quant/gptq.h): factor(name) gives the factored Hessian of a 2-D weight's input
+  // (borrowed until the next call), nullptr for a tensor without one (quantised as
+  // without GPTQ), or an error. Tensors whose type GptqSupports are quantised by
+  // GptqQuantizeRows with gptq_options; the whole tensor is held in float meanwhile.
+  std::function<StatusOr<const GptqFactor*>(const std::string& name, int64_t k)> gptq_factor;
+  GptqOptions gptq_options;
 };
 
 struct QuantizeReport {
@@ -40,6 +47,7 @@ struct QuantizeReport {
   uint64_t bytes_out = 0;
   double seconds = 0;
   int with_imatrix = 0;  // tensors quantised with importance weights
+  int with_gptq = 0;     // tensors quantised by GPTQ
 };
 
 // progress(done_bytes, total_bytes, tensor name), source bytes, called between tensors.
