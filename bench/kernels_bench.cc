@@ -163,7 +163,7 @@ void BM_Attention(benchmark::State& state, Isa isa, int kHeads, int kKvHeads, in
   for (int j = 0; j < blocks; ++j) table[static_cast<size_t>(j)] = j;
   const int32_t query_start[2] = {0, static_cast<int32_t>(n_tokens)};
   const int32_t seq_len = static_cast<int32_t>(len);
-  const KvCacheView cache{k.data(), v.data(), KvType::kF16, blocks, kBlock, kKvHeads, kDim};
+  const KvCacheView cache{k.data(), v.data(), KvType::kF16, KvType::kF16, blocks, kBlock, kKvHeads, kDim};
   AttentionBatch batch;
   batch.q = q.data();
   batch.n_tokens = n_tokens;
@@ -196,8 +196,8 @@ void BM_DecodeAtDepth(benchmark::State& state, Isa isa, KvType type, int64_t pas
   constexpr int kHeads = 32, kKvHeads = 8, kDim = 64;
   const int64_t len = past + 1;
   const int blocks = static_cast<int>((len + kBlock - 1) / kBlock);
-  KvCacheView view{nullptr, nullptr, type, blocks, kBlock, kKvHeads, kDim};
-  const size_t part = static_cast<size_t>(blocks * view.BlockBytes());  // K or V of a layer
+  KvCacheView view{nullptr, nullptr, type, type, blocks, kBlock, kKvHeads, kDim};
+  const size_t part = static_cast<size_t>(blocks * view.KBlockBytes());  // K or V of a layer (same type)
   const size_t bytes = 2 * part * static_cast<size_t>(layers) + (size_t{2} << 20);
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(mem) + (size_t{2} << 20) - 1) &
