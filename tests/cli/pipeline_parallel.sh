@@ -125,6 +125,7 @@ grep -q "give it with --pp" "$work/log" || { cat "$work/log"; fail "--pp-micro-b
 
 # The server under --pp 2: batch invariance per layout, /metrics, and a killed rank.
 source "$here/lib/weft_server.sh"
+source "$here/lib/mpi_server_checks.sh"
 weft_pp() { exec mpirun --oversubscribe --allow-run-as-root -np 2 "$weft_orig" "$@"; }
 weft_orig=$weft
 weft=weft_pp
@@ -134,38 +135,9 @@ ranks=$(pgrep -P "$server_pid" | tr '\n' ' ')
 trap 'kill -KILL $server_pid $ranks 2>/dev/null || true' EXIT
 # A request's logprobs are the same bits alone and among 7 others (their steps are cut
 # into micro-batches, so the request's rows travel with different neighbours).
-req='{"prompt": "Once upon a time", "max_tokens": 16, "temperature": 0, "logprobs": 5}'
-alone=$(curl -s "$base/v1/completions" -d "$req" | python3 -c "import json, sys; print(json.dumps(json.load(sys.stdin)['choices'][0]['logprobs']))") ||
-  fail "serve --pp 2: no logprobs"
-others=()
-for i in 1 2 3 4 5 6 7; do
-  curl -s "$base/v1/completions" -d "{\"prompt\": \"Tom and Sue $i\", \"max_tokens\": 20, \"ignore_eos\": true}" > /dev/null &
-  others+=($!)
-done
-together=$(curl -s "$base/v1/completions" -d "$req" | python3 -c "import json, sys; print(json.dumps(json.load(sys.stdin)['choices'][0]['logprobs']))")
-wait "${others[@]}"
-[ "$alone" = "$together" ] || fail "serve --pp 2: logprobs differ alone and in a batch"
+check_logprobs_batch_invariant "serve --pp 2" 16 20
 metrics=$(curl -s "$base/metrics")
 grep -q "^weft_pp_size 2" <<< "$metrics" || fail "/metrics: no weft_pp_size"
 grep -qE "^weft_tp_communication_seconds_total [0-9.e-]+" <<< "$metrics" || fail "/metrics: no communication time"
-rank1=""
-for pid in $(pgrep -P "$server_pid" || true); do
-  tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && rank1=$pid
-done
-[ -n "$rank1" ] || fail "no rank process under mpirun"
-( curl -s -m 60 "$base/v1/completions" -d '{"prompt": "Once", "max_tokens": 1000, "temperature": 0, "ignore_eos": true}' \
-  > "$work/inflight.txt" 2>&1 || true ) &
-inflight=$!
-sleep 1
-kill -KILL "$rank1"
-start=$(date +%s)
-while kill -0 "$server_pid" 2>/dev/null; do
-  [ $(( $(date +%s) - start )) -lt 20 ] || fail "the job still runs 20 s after rank 1 was killed"
-  sleep 0.2
-done
-if wait "$server_pid"; then fail "the job exited 0 after a rank died"; fi
-wait "$inflight"
-grep -q '"finish_reason":"error"' "$work/inflight.txt" || fail "the in-flight request: $(head -c 300 "$work/inflight.txt")"
-grep -q "the MPI job is ending" "$work/server.log" || fail "no reason in the server log: $(tail -n 5 "$work/server.log")"
-echo "killed rank: the job ended in $(( $(date +%s) - start )) s"
+check_killed_rank
 echo "ok"

@@ -119,6 +119,7 @@ grep -q "same model file" "$work/log" || { cat "$work/log"; fail "mismatched ran
 
 # A rank that dies: the job ends with an error within seconds, not a hang.
 source "$here/lib/weft_server.sh"
+source "$here/lib/mpi_server_checks.sh"
 weft_tp() { exec mpirun --oversubscribe --allow-run-as-root -np 2 "$weft_orig" "$@"; }
 weft_orig=$weft
 weft=weft_tp  # start_weft_server runs "$weft" serve ... in the background: mpirun's pid is $server_pid
@@ -128,42 +129,9 @@ start_weft_server "$cache/synth-l1b2-q4_0.gguf" --tp 2 -t 1
 weft=$weft_orig
 ranks=$(pgrep -P "$server_pid" | tr '\n' ' ')
 trap 'kill -KILL $server_pid $ranks 2>/dev/null || true' EXIT
-# Batch invariance per layout: a request's logprobs (5 alternatives a token) are the same
-# bits alone and among 7 others in the same steps.
-req='{"prompt": "Once upon a time", "max_tokens": 24, "temperature": 0, "logprobs": 5}'
-alone=$(curl -s "$base/v1/completions" -d "$req" | python3 -c "import json, sys; print(json.dumps(json.load(sys.stdin)['choices'][0]['logprobs']))") ||
-  fail "serve --tp 2: no logprobs"
-others=()
-for i in 1 2 3 4 5 6 7; do
-  curl -s "$base/v1/completions" -d "{\"prompt\": \"Tom and Sue $i\", \"max_tokens\": 30, \"ignore_eos\": true}" > /dev/null &
-  others+=($!)
-done
-together=$(curl -s "$base/v1/completions" -d "$req" | python3 -c "import json, sys; print(json.dumps(json.load(sys.stdin)['choices'][0]['logprobs']))")
-wait "${others[@]}"
-[ "$alone" = "$together" ] || fail "serve --tp 2: logprobs differ alone and in a batch"
+check_logprobs_batch_invariant "serve --tp 2" 24 30
 metrics=$(curl -s "$base/metrics")
 grep -q "^weft_tp_size 2" <<< "$metrics" || fail "/metrics: no weft_tp_size"
 grep -qE "^weft_tp_communication_seconds_total [0-9.e-]+" <<< "$metrics" || fail "/metrics: no communication time"
-rank1=""
-for pid in $(pgrep -P "$server_pid" || true); do
-  tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && rank1=$pid
-done
-[ -n "$rank1" ] || fail "no rank process under mpirun"
-( curl -s -m 60 "$base/v1/completions" -d '{"prompt": "Once", "max_tokens": 1000, "temperature": 0, "ignore_eos": true}' \
-  > "$work/inflight.txt" 2>&1 || true ) &
-inflight=$!
-sleep 1
-kill -KILL "$rank1"
-start=$(date +%s)
-while kill -0 "$server_pid" 2>/dev/null; do
-  [ $(( $(date +%s) - start )) -lt 20 ] || fail "the job still runs 20 s after rank 1 was killed"
-  sleep 0.2
-done
-if wait "$server_pid"; then fail "the job exited 0 after a rank died"; fi
-wait "$inflight"
-# It was cut short with finish_reason "error" (the server's way for a request the engine
-# could not finish), and the server said why.
-grep -q '"finish_reason":"error"' "$work/inflight.txt" || fail "the in-flight request: $(head -c 300 "$work/inflight.txt")"
-grep -q "the MPI job is ending" "$work/server.log" || fail "no reason in the server log: $(tail -n 5 "$work/server.log")"
-echo "killed rank: the job ended in $(( $(date +%s) - start )) s; log: $(grep -i "rank\|abort\|killed" "$work/server.log" | head -n 3 | tr '\n' ' ')"
+check_killed_rank
 echo "ok"

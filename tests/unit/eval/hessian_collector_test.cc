@@ -12,17 +12,12 @@
 
 #include "base/thread_pool.h"
 #include "eval/hessian_collector.h"
+#include "support/weight_view.h"
 
 namespace weft {
 namespace {
 
-TensorView Weight(const std::string& name, int64_t k, int64_t n) {
-  TensorView w;
-  w.name = name;
-  w.n_dims = 2;
-  w.ne = {k, n, 1, 1};
-  return w;
-}
+TensorView Weight(const std::string& name, int64_t k, int64_t n) { return testing::WeightView(name, k, n); }
 
 std::vector<float> Input(int64_t m, int64_t k, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -10,16 +10,12 @@
 
 #include <vector>
 
+#include "support/weight_view.h"
+
 namespace weft {
 namespace {
 
-TensorView Weight(const std::string& name, int64_t k, int64_t n) {
-  TensorView w;
-  w.name = name;
-  w.n_dims = 2;
-  w.ne = {k, n, 1, 1};
-  return w;
-}
+TensorView Weight(const std::string& name, int64_t k, int64_t n) { return testing::WeightView(name, k, n); }
 
 // Rows where x[r][j] = r + 1 + j (so that every column's sum differs).
 std::vector<float> Input(int64_t m, int64_t k, int64_t stride) {
