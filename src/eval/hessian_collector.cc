@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/isa_clones.h"
 
 namespace weft {
 namespace {
@@ -22,7 +23,7 @@ uint64_t HashRows(const float* x, int64_t m, int64_t k, int64_t stride) {
 
 // Sixteen independent partial sums in a fixed order, compiled for AVX-512 and AVX2 too:
 // the same result on every ISA (this file is compiled with -ffp-contract=off).
-__attribute__((target_clones("avx512f", "avx2", "default"))) float DotF(const float* a, const float* b, int64_t n) {
+WEFT_ISA_CLONES float DotF(const float* a, const float* b, int64_t n) {
   float s[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/isa_clones.h"
 #include "quant/k_fit.h"
 #include "quant/quant_math.h"
 #include "quant/quant_rows.h"
@@ -126,7 +127,7 @@ void SetLevel(DType type, uint8_t* blk, int e, int l) {
 // The hot loops, compiled for AVX-512 and AVX2 too (picked at load time). Eight
 // independent partial sums in a fixed order: the same result on every ISA (this file is
 // compiled with -ffp-contract=off, so no fused multiply-adds either).
-#define WEFT_GPTQ_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define WEFT_GPTQ_CLONES WEFT_ISA_CLONES
 
 WEFT_GPTQ_CLONES double Dot(const double* a, const double* b, int64_t n) {
   double s[8] = {};
