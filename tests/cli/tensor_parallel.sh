@@ -13,20 +13,7 @@ tools="$here/../tools"
 cache="$work/../../synth"
 mkdir -p "$work" "$cache"
 fail() { echo "FAIL: $*"; exit 1; }
-command -v mpirun > /dev/null || fail "mpirun not found: scripts/install-deps.sh installs Open MPI (openmpi-bin)"
-mpi() { local np=$1; shift; mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"; }
-
-ids_of() {  # WGLD file -> ids file, positions file
-  python3 - "$1" "$2" <<'PY'
-import struct, sys
-b = open(sys.argv[1], 'rb').read()
-_, _, nv, nt, nk = struct.unpack_from('<5I', b, 0)
-toks = struct.unpack_from('<%dI' % nt, b, 20)
-keep = struct.unpack_from('<%dI' % nk, b, 20 + 4 * nt)
-open(sys.argv[2], 'w').write(' '.join(map(str, toks)) + '\n')
-open(sys.argv[2] + '.keep', 'w').write(' '.join(map(str, keep)))
-PY
-}
+source "$here/lib/mpi.sh"  # mpi, ids_of
 
 # check NAME MODEL REF BAR NEAR NP...: weft logits at --tp NP within the bar of REF,
 # bit-identical on a second run, and within NEAR of the single process. (Only the order
