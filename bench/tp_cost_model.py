@@ -10,8 +10,11 @@ Terms (all per decode step of T tokens, one token per sequence):
   weights  W bytes, streamed once per step from memory at R bytes/s per host: W / (p R)
   TP       2 L all-reduces of T d 4 bytes; weft's all-reduce is an all-gather then a
            rank-order sum (deterministic), so each rank receives (p-1) T d 4 bytes in
-           ceil(log2 p) rounds (Open MPI's recursive doubling for these sizes):
-           t_tp = 2 L (alpha ceil(log2 p) + beta (p-1) T d 4) + t_bcast
+           ceil(log2 p) rounds (Open MPI's recursive doubling for these sizes); then the
+           vocabulary-parallel head's logits: rank 0 receives the other ranks' columns,
+           (p-1)/p of T V 4 bytes in p-1 messages:
+           t_tp = 2 L (alpha ceil(log2 p) + beta (p-1) T d 4)
+                  + (p-1) alpha + beta (p-1)/p T V 4 + t_bcast
   PP       m stages, each streaming W/m: a step's T tokens cross m-1 hops of T d 4
            bytes (one message each). Decode is memory-bound, so micro-batching one step
            would re-read each stage's weights per micro-batch; what overlaps the stages
@@ -35,22 +38,23 @@ import argparse
 import math
 
 MODELS = {
-    # name: (n_embd, n_layer, weight bytes as Q4_0)
-    "l1b": (2048, 16, 622e6),
-    "70b": (8192, 80, 39.7e9),
+    # name: (n_embd, n_layer, weight bytes as Q4_0, n_vocab)
+    "l1b": (2048, 16, 622e6, 32000),
+    "70b": (8192, 80, 39.7e9, 128256),
 }
 
 
 def tp_step(model, p, T, R, alpha, beta):
-    d, L, W = MODELS[model]
+    d, L, W, V = MODELS[model]
     weights = W / (p * R)
     rounds = math.ceil(math.log2(p)) if p > 1 else 0
-    comm = 0.0 if p == 1 else 2 * L * (alpha * rounds + beta * (p - 1) * T * d * 4) + 2 * alpha
+    logits = (p - 1) * alpha + beta * (p - 1) / p * T * V * 4
+    comm = 0.0 if p == 1 else 2 * L * (alpha * rounds + beta * (p - 1) * T * d * 4) + logits + 2 * alpha
     return weights, comm
 
 
 def pp_stage(model, m, T, R, alpha, beta):
-    d, L, W = MODELS[model]
+    d, L, W, V = MODELS[model]
     return W / (m * R) + (0.0 if m == 1 else alpha + beta * T * d * 4)
 
 
@@ -71,7 +75,17 @@ def main():
                          "step time a + b n (ms, fitted from `weft bench -t 1` at two batch sizes)")
     ap.add_argument("--alpha", type=float, default=6.5e-6, help="--fit: message latency (s; allreduce_bench's fit)")
     ap.add_argument("--beta", type=float, default=0.17e-9, help="--fit: seconds per byte (allreduce_bench's fit)")
+    ap.add_argument("--here", type=float, metavar="STEP_MS",
+                    help="print the prediction for --tp 2 on this one host (1 thread per rank) against one process with "
+                         "2 threads whose decode step of --T tokens takes STEP_MS: the two share the cores and the "
+                         "memory bus, so the weight time stays STEP_MS and TP adds its communication (--alpha, --beta)")
     a = ap.parse_args()
+    if a.here:
+        _, comm = tp_step("l1b", 2, a.T, a.R, a.alpha, a.beta)
+        step = a.here / 1e3
+        print("one process, 2 threads: %.1f ms/step; --tp 2: %.1f ms/step + %.2f ms communication = %.3fx of one process"
+              % (a.here, a.here, comm * 1e3, step / (step + comm)))
+        return
     if a.fit:
         A, B = a.fit[0] / 1e3, a.fit[1] / 1e3
         d, V = 2048, 32000  # synthetic l1b's width and vocabulary
@@ -85,7 +99,7 @@ def main():
     # RDMA-capable fabric (~10 us with Open MPI's TCP path; ~2 us with UCX/verbs).
     links = {"10 Gbit/s": (30e-6, 8 / 10e9), "100 Gbit/s": (10e-6, 8 / 100e9)}
     for model in MODELS:
-        d, L, W = MODELS[model]
+        d, L, W, V = MODELS[model]
         print("\n%s: d %d, %d layers, %.2f GB of weights; T = %d tokens per step" % (model, d, L, W / 1e9, a.T))
         print("  TP per token: %d all-reduces of %d bytes; PP per token: %d bytes per stage hop"
               % (2 * L, d * 4, d * 4))

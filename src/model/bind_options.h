@@ -2,6 +2,8 @@
 // model/model_registry.h, BindModel). Plain data.
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 
 namespace weft {
@@ -42,6 +44,19 @@ inline LayerRange PipelineStageLayers(int64_t n_layer, int stages, int stage) {
   const int64_t base = n_layer / stages, extra = n_layer % stages;
   const int64_t first = stage * base + (stage < extra ? stage : extra);
   return {first, base + (stage < extra ? 1 : 0)};
+}
+
+// Tensor parallelism's vocabulary-parallel output head: tensor rank `rank` of `tp` holds
+// the output rows (vocabulary entries) [first, first + count). The cuts fall on multiples
+// of 64 rows, so that every rank's part packs into the same 16-row panels as the whole
+// matrix (each logit is computed exactly as without --tp); the last rank takes the rest.
+// A rank may hold no rows when n_vocab < 64 * tp.
+inline LayerRange VocabSlice(int64_t n_vocab, int tp, int rank) {
+  const int64_t per = (n_vocab + tp - 1) / tp;
+  const int64_t chunk = (per + 63) / 64 * 64;
+  const int64_t first = std::min<int64_t>(n_vocab, chunk * rank);
+  const int64_t last = rank == tp - 1 ? n_vocab : std::min<int64_t>(n_vocab, chunk * (rank + 1));
+  return {first, last - first};
 }
 
 }  // namespace weft

@@ -190,10 +190,21 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   const bool first_stage = options.pp_stage == 0, last_stage = options.pp_stage == options.pp_size - 1;
   w->first_layer_ = range.first;
   // A tied embedding is packed (it is the output matrix too); an untied one stays as is.
-  const bool bind_embd = c.tied_embeddings ? (first_stage || last_stage) : false;
+  // Under --tp the output head is vocabulary-parallel: this rank binds (packs, reads) only
+  // its rows VocabSlice(...) of it; the embedding lookup then reads the file's rows of the
+  // tokens it meets (only those pages become resident), so no rank holds the whole table.
+  const bool vocab_parallel = options.tp_size > 1;
+  const bool bind_embd = c.tied_embeddings && !vocab_parallel ? (first_stage || last_stage) : false;
   w->token_embd_ = bind_embd ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
-  w->output_ = c.tied_embeddings ? w->token_embd_
-                                 : (last_stage ? w->Matrix(find("output.weight")) : find("output.weight"));
+  const TensorView* head = c.tied_embeddings ? find("token_embd.weight") : find("output.weight");
+  if (!last_stage) {
+    w->output_ = c.tied_embeddings ? w->token_embd_ : head;
+  } else if (vocab_parallel) {
+    const LayerRange v = VocabSlice(head->ne[1], options.tp_size, options.tp_rank);
+    w->output_ = w->Matrix(w->RowSlice(w->Splittable(head), v.first, v.count));
+  } else {
+    w->output_ = c.tied_embeddings ? w->token_embd_ : w->Matrix(head);
+  }
   w->output_norm_ = w->Floats(find("output_norm.weight"));
   if (const TensorView* f = find("rope_freqs.weight")) {
     if (f->NumElements() != c.rope_dim / 2) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "base/check.h"
@@ -87,50 +88,59 @@ class DistDecoderModel final : public DecoderModel {
                ModelActivations& act, float* logits) const override {
     if (comm_.rank() == 0) Announce(ctx, b, cache);
     auto& a = static_cast<DecoderActivations&>(act);
+    const int64_t d = config().n_embd, V = config().n_vocab;
+    const LayerRange vocab = VocabSlice(V, tp_, tp_rank_);  // this rank's rows of the output head
     if (pp_ == 1) {
-      // Tensor parallelism alone: rank 0 computes the logits; the others skip the head.
-      ForwardBatch mine = b;
-      if (comm_.rank() != 0) mine.logit_rows = {};
-      DenseDecoderForward(ctx, weights(), config(), mine, cache, a, logits, tp_comm_);
+      // Tensor parallelism alone: every rank computes the logits of its vocabulary rows,
+      // rank 0 gathers them.
+      const auto R = static_cast<int64_t>(b.logit_rows.size());
+      const bool head = R > 0 && vocab.count > 0;
+      if (head && part_.size() < static_cast<size_t>(R * vocab.count)) part_.resize(static_cast<size_t>(R * vocab.count));
+      DenseDecoderStageForward(ctx, weights(), config(), b, cache, a, head ? part_.data() : nullptr, tp_comm_,
+                               /*embed=*/true, /*output=*/head);
+      if (R == 0) return;
+      if (comm_.rank() != 0) {
+        if (head) comm_.Send(part_.data(), static_cast<size_t>(R * vocab.count) * sizeof(float), 0, LogitTag(0, tp_rank_));
+        return;
+      }
+      std::vector<int32_t> identity(static_cast<size_t>(R));
+      for (int64_t j = 0; j < R; ++j) identity[static_cast<size_t>(j)] = static_cast<int32_t>(j);
+      GatherLogitColumns(/*first_rank=*/0, /*micro_batch=*/0, identity, logits);
       return;
     }
     // The pipeline: every stage walks the same micro-batches in order; stage s > 0
     // receives each one's activations from stage s - 1 (its own tensor-parallel rank
-    // there), and the last stage's tensor-parallel rank 0 sends its logits to rank 0.
-    const int64_t d = config().n_embd, V = config().n_vocab;
+    // there), and each of the last stage's tensor-parallel ranks sends the logits of its
+    // vocabulary rows to rank 0.
     const int prev = (stage_ - 1) * tp_ + tp_rank_, next = (stage_ + 1) * tp_ + tp_rank_;
-    const int out_rank = (pp_ - 1) * tp_;
-    const bool is_out = comm_.rank() == out_rank;
+    const bool last_stage = stage_ == pp_ - 1;
     std::vector<MicroBatch> mbs = SplitMicroBatches(b, micro_batches_);
     if (send_.size() < 2 * mbs.size()) send_.resize(2 * mbs.size());
     for (size_t i = 0; i < mbs.size(); ++i) {
       ForwardBatch mb = mbs[i].batch;
-      if (!is_out) mb.logit_rows = {};
+      if (!last_stage || vocab.count == 0) mb.logit_rows = {};
       const auto T = static_cast<size_t>(mb.n_tokens());
       const int tag = static_cast<int>(i);
       if (stage_ > 0) comm_.Recv(a.x.data(), T * static_cast<size_t>(d) * sizeof(float), prev, tag);
       const auto R = static_cast<size_t>(mb.logit_rows.size());
       std::vector<float>& out = send_[2 * i + 1];
-      if (R > 0 && out.size() < R * static_cast<size_t>(V)) out.resize(R * static_cast<size_t>(V));
+      if (R > 0 && out.size() < R * static_cast<size_t>(vocab.count)) out.resize(R * static_cast<size_t>(vocab.count));
       DenseDecoderStageForward(ctx, weights(), config(), mb, cache, a, R > 0 ? out.data() : nullptr, tp_comm_,
-                               /*embed=*/stage_ == 0, /*output=*/is_out);
+                               /*embed=*/stage_ == 0, /*output=*/last_stage && R > 0);
       if (stage_ < pp_ - 1) {
         std::vector<float>& x = send_[2 * i];
         x.assign(a.x.data(), a.x.data() + T * static_cast<size_t>(d));
         comm_.SendAsync(x.data(), x.size() * sizeof(float), next, tag);
       }
-      if (R > 0) comm_.SendAsync(out.data(), R * static_cast<size_t>(V) * sizeof(float), 0, tag);
+      if (R > 0) {
+        comm_.SendAsync(out.data(), R * static_cast<size_t>(vocab.count) * sizeof(float), 0,
+                        LogitTag(static_cast<int>(i), tp_rank_));
+      }
     }
     if (comm_.rank() == 0) {
       for (size_t i = 0; i < mbs.size(); ++i) {
-        const auto R = mbs[i].logit_rows.size();
-        if (R == 0) continue;
-        recv_.resize(R * static_cast<size_t>(V));
-        comm_.Recv(recv_.data(), recv_.size() * sizeof(float), out_rank, static_cast<int>(i));
-        for (size_t j = 0; j < R && logits != nullptr; ++j) {
-          std::copy(recv_.data() + j * static_cast<size_t>(V), recv_.data() + (j + 1) * static_cast<size_t>(V),
-                    logits + static_cast<size_t>(mbs[i].logit_index[j]) * static_cast<size_t>(V));
-        }
+        if (mbs[i].logit_rows.empty()) continue;
+        GatherLogitColumns((pp_ - 1) * tp_, static_cast<int>(i), mbs[i].logit_index, logits);
       }
     }
     comm_.WaitSends();
@@ -150,6 +160,36 @@ class DistDecoderModel final : public DecoderModel {
   }
 
  private:
+  // Logit messages to rank 0 have tags apart from the pipeline's activation tags (the
+  // micro-batch index).
+  static int LogitTag(int micro_batch, int tensor_rank) { return (1 << 20) + micro_batch * 64 + tensor_rank; }
+
+  // Rank 0: receives, from the tensor-parallel ranks first_rank .. first_rank + tp - 1
+  // (rank 0 itself: part_), the logits [R, count_t] of their vocabulary rows for
+  // micro-batch `micro_batch`, and writes row j's columns into logits row rows[j]
+  // ([*, n_vocab]; null: received and dropped).
+  void GatherLogitColumns(int first_rank, int micro_batch, std::span<const int32_t> rows, float* logits) const {
+    const int64_t V = config().n_vocab;
+    const auto R = static_cast<int64_t>(rows.size());
+    for (int t = 0; t < tp_; ++t) {
+      const LayerRange v = VocabSlice(V, tp_, t);
+      if (v.count == 0) continue;
+      const float* src = nullptr;
+      if (first_rank + t == 0) {
+        src = part_.data();
+      } else {
+        recv_.resize(static_cast<size_t>(R * v.count));
+        comm_.Recv(recv_.data(), recv_.size() * sizeof(float), first_rank + t, LogitTag(micro_batch, t));
+        src = recv_.data();
+      }
+      if (logits == nullptr) continue;
+      for (int64_t j = 0; j < R; ++j) {
+        std::copy(src + j * v.count, src + (j + 1) * v.count,
+                  logits + static_cast<int64_t>(rows[static_cast<size_t>(j)]) * V + v.first);
+      }
+    }
+  }
+
   // The id followers know `cache` by; announces a cache they have not seen (its shape
   // and the thread count of the runner that uses it). mu_ held.
   int32_t CacheId(const kernels::KernelContext* ctx, const KvCacheStorage& cache) const {
@@ -176,8 +216,8 @@ class DistDecoderModel final : public DecoderModel {
     const int64_t T = b.n_tokens(), S = b.n_seqs(), M = b.max_blocks_per_seq;
     // The other ranks are not sent tree masks (nothing builds trees under --tp / --pp yet).
     WEFT_CHECK(b.tree_mask.empty(), "tensor / pipeline parallel: token-tree batches are not supported");
-    // Only the last pipeline stage needs the logit rows (tensor parallelism alone: none).
-    const int64_t R = pp_ > 1 ? static_cast<int64_t>(b.logit_rows.size()) : 0;
+    // The logit rows: every rank of the last stage computes its vocabulary rows' logits.
+    const int64_t R = static_cast<int64_t>(b.logit_rows.size());
     StepHeader h;
     h.kind = StepKind::kForward;
     h.cache_id = CacheId(&ctx, cache);
@@ -214,7 +254,8 @@ class DistDecoderModel final : public DecoderModel {
   const int tp_, pp_, stage_, tp_rank_;
   const int micro_batches_;       // per step, pipeline only
   mutable std::vector<std::vector<float>> send_;  // per micro-batch: activations, logits (until WaitSends)
-  mutable std::vector<float> recv_;               // rank 0: one micro-batch's logits
+  mutable std::vector<float> recv_;               // rank 0: one rank's logits of one micro-batch
+  mutable std::vector<float> part_;               // --tp alone: this rank's logits [R, its vocabulary rows]
   mutable std::mutex mu_;
   mutable std::map<const KvCacheStorage*, Known> cache_ids_;
   mutable int32_t next_cache_id_ = 1;

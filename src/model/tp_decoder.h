@@ -6,7 +6,11 @@
 //     and FFN columns [r F/N, ...); o_proj and down by input columns. Each rank computes a
 //     partial o_proj / down output, and one all-reduce per sub-layer sums them (2 per
 //     layer), in rank order: the same bits on every rank and every run (batch invariance
-//     per layout holds, as without --tp). Norms and the output matrix are replicated.
+//     per layout holds, as without --tp). Norms are replicated. The output head is
+//     vocabulary-parallel: rank r computes the logits of its rows VocabSlice(V, N, r)
+//     (model/bind_options.h; cut on 64-row panel bounds, so each logit is computed as
+//     without --tp) and rank 0 gathers the columns; the embedding lookup reads only the
+//     rows of the tokens met from the file, so no rank holds the whole vocabulary.
 //   * Pipeline parallelism: stage s holds layers PipelineStageLayers(L, M, s) (only those
 //     weights bound, only those layers' KV in its pool), stage 0 the embedding, the last
 //     stage the final norm and output head. Each step is cut into micro-batches of whole
@@ -17,7 +21,7 @@
 //     i + 1. A row's logits do not depend on the cut (batch invariance).
 //   * Both: rank = stage * N + tensor rank; each stage's N ranks all-reduce among
 //     themselves (a Split of the job) and each sends to its counterpart in the next
-//     stage; the last stage's tensor rank 0 computes the logits.
+//     stage; each of the last stage's ranks sends its vocabulary rows' logits to rank 0.
 //   * Each rank's KV cache holds its KV heads of its layers, with rank 0's block ids.
 // Rank 0 runs the command (scheduler, sampler, HTTP server) and, in Forward, broadcasts
 // each step (tokens, positions, slot mapping, block tables, and under --pp the logit

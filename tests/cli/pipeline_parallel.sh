@@ -55,7 +55,7 @@ tl="$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf"
 check stories260K "$s260" "$golden/stories260K.p1.llamacpp.logits" "--rms 4e-3 --max-abs 4e-2" \
   "--rms 1e-3 --max-abs 1e-2" pp2 pp4 tp2pp2
 check tinyllama "$tl" "$golden/TinyLLama-v0.Q4_0.p1.ref.logits" \
-  "--bar-from $golden/TinyLLama-v0.Q4_0.p1.llamacpp.logits" "--rms 1.5e-2 --max-abs 1e-1" pp2 pp4 tp2pp2
+  "--bar-from $golden/TinyLLama-v0.Q4_0.p1.llamacpp.logits" "--rms 2.3e-2 --max-abs 1.45e-1" pp2 pp4 tp2pp2
 for st in tiny:Q4_0 tinyq:Q8_0 tiny:F16; do
   preset=${st%%:*} type=${st##*:} lower=$(tr 'A-Z' 'a-z' <<< "$type")
   f="$cache/synth-$preset-$lower.gguf"

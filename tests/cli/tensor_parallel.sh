@@ -46,8 +46,12 @@ s260="$shared/models/stories260K/stories260K.gguf"
 # that, and --tp to the single process much more tightly below.
 check stories260K "$s260" "$golden/stories260K.p1.llamacpp.logits" "--rms 4e-3 --max-abs 4e-2" \
   "--rms 1e-3 --max-abs 1e-2" 2 4
+# TinyLLama-v0 Q4_0: --tp against the single process within the golden bar (1.5x
+# llama.cpp's distance from the reference + 1e-4 / 1e-3, what --bar-from computes: rms
+# 2.3e-2, max 1.45e-1), as the issue words it. Measured: 1.34e-2 / 0.101 on AVX2 (an
+# order change flips int8 roundings of the activations: quantisation noise).
 check tinyllama "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf" "$golden/TinyLLama-v0.Q4_0.p1.ref.logits" \
-  "--bar-from $golden/TinyLLama-v0.Q4_0.p1.llamacpp.logits" "--rms 1.5e-2 --max-abs 1e-1" 2
+  "--bar-from $golden/TinyLLama-v0.Q4_0.p1.llamacpp.logits" "--rms 2.3e-2 --max-abs 1.45e-1" 2
 for st in tiny:Q4_0 tiny:Q8_0 tinyq:Q8_0 tiny:F16; do
   preset=${st%%:*} type=${st##*:} lower=$(tr 'A-Z' 'a-z' <<< "$type")
   f="$cache/synth-$preset-$lower.gguf"

@@ -2,6 +2,7 @@
 // table WEFT_ISA selects has Panel16 kernels (an AVX2 run must keep the file's rows).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -51,6 +52,41 @@ TEST(BindOptionsTest, PanelsOnlyForKernelTablesThatReadThem) {
   // The scalar table never reads panels (the AVX-512 one does, where the CPU has it).
   setenv("WEFT_ISA", "scalar", 1);
   EXPECT_FALSE(BindOptions::DefaultPackPanels());
+}
+
+}  // namespace
+}  // namespace weft
+
+namespace weft {
+namespace {
+
+// VocabSlice (model/bind_options.h): the ranks' rows tile [0, n_vocab) in order, every cut
+// is on a 64-row bound (so each part packs into the whole matrix's 16-row panels), the
+// parts are as even as those bounds allow, and tiny vocabularies leave later ranks empty
+// rather than cutting off the end.
+TEST(VocabSliceTest, TilesTheVocabularyOnPanelBounds) {
+  for (const int64_t V : {8, 63, 64, 65, 512, 32000, 49152, 128256, 151936, 152064}) {
+    for (const int tp : {1, 2, 3, 4, 8}) {
+      int64_t next = 0, largest = 0, smallest_nonlast = V;
+      for (int r = 0; r < tp; ++r) {
+        const LayerRange s = VocabSlice(V, tp, r);
+        EXPECT_EQ(s.first, next) << "V " << V << " tp " << tp << " rank " << r;
+        EXPECT_GE(s.count, 0);
+        if (r < tp - 1 && s.first + s.count < V) {
+          EXPECT_EQ((s.first + s.count) % 64, 0) << "V " << V << " tp " << tp << " rank " << r;
+          smallest_nonlast = std::min(smallest_nonlast, s.count);
+        }
+        largest = std::max(largest, s.count);
+        next = s.first + s.count;
+      }
+      EXPECT_EQ(next, V) << "V " << V << " tp " << tp;
+      // No rank holds more than its even share rounded up to a panel bound.
+      EXPECT_LE(largest, ((V + tp - 1) / tp + 63) / 64 * 64) << "V " << V << " tp " << tp;
+    }
+  }
+  EXPECT_EQ(VocabSlice(128256, 2, 0).count, 64128);
+  EXPECT_EQ(VocabSlice(128256, 2, 1).first, 64128);
+  EXPECT_EQ(VocabSlice(8, 2, 1).count, 0);  // 8 rows: one panel bound, all on rank 0
 }
 
 }  // namespace
