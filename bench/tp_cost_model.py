@@ -8,12 +8,13 @@ latency/bandwidth. Prints bytes and messages per token and the predicted step ti
 
 Terms (all per decode step of T tokens, one token per sequence):
   weights  W bytes, streamed once per step from memory at R bytes/s per host: W / (p R)
-  TP       2 L all-reduces of T d 4 bytes; weft's all-reduce is an all-gather then a
+  TP       2 L + 1 all-reduces of T d 4 bytes (two per layer, one for the
+           vocabulary-parallel embedding); weft's all-reduce is an all-gather then a
            rank-order sum (deterministic), so each rank receives (p-1) T d 4 bytes in
            ceil(log2 p) rounds (Open MPI's recursive doubling for these sizes); then the
            vocabulary-parallel head's logits: rank 0 receives the other ranks' columns,
            (p-1)/p of T V 4 bytes in p-1 messages:
-           t_tp = 2 L (alpha ceil(log2 p) + beta (p-1) T d 4)
+           t_tp = (2 L + 1) (alpha ceil(log2 p) + beta (p-1) T d 4)
                   + (p-1) alpha + beta (p-1)/p T V 4 + t_bcast
   PP       m stages, each streaming W/m: a step's T tokens cross m-1 hops of T d 4
            bytes (one message each). Decode is memory-bound, so micro-batching one step
@@ -49,7 +50,7 @@ def tp_step(model, p, T, R, alpha, beta):
     weights = W / (p * R)
     rounds = math.ceil(math.log2(p)) if p > 1 else 0
     logits = (p - 1) * alpha + beta * (p - 1) / p * T * V * 4
-    comm = 0.0 if p == 1 else 2 * L * (alpha * rounds + beta * (p - 1) * T * d * 4) + logits + 2 * alpha
+    comm = 0.0 if p == 1 else (2 * L + 1) * (alpha * rounds + beta * (p - 1) * T * d * 4) + logits + 2 * alpha
     return weights, comm
 
 

@@ -28,7 +28,7 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
                   "llama-family models (default: 1)")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--pp-micro-batches", flags->pp_micro_batches,
-                  "With --pp: cut each step's batch into at most K micro-batches of whole sequences that flow through "
+                  "With --pp: cut each step's batch into at most K micro-batches of even token counts (a long prompt is cut too: TeraPipe) that flow through "
                   "the stages one after another, so that the stages overlap; 1 = no cutting (default: 0 = one per "
                   "stage)")
       ->check(CLI::Range(0, 1024));

@@ -174,26 +174,50 @@ void MatMul(const KernelContext& ctx, const float* x, int64_t m, const TensorVie
   MatMulMany(ctx, x, m, std::span<const MatMulOutput>(&out, 1), x_stride);
 }
 
-void EmbeddingLookup(const KernelContext& ctx, const TensorView& table, const int32_t* ids, int64_t n, float* out) {
+namespace {
+
+// out[i, :] = table row ids[i] - first when that is one of table's rows, else zeros.
+void LookupRows(const KernelContext& ctx, const TensorView& table, int64_t first, const int32_t* ids, int64_t n,
+                float* out) {
   const KernelTable& t = T(ctx);
   WEFT_CHECK(table.RowsAreBlockAligned(), "EmbeddingLookup: {} rows are not whole blocks", table.name);
   const int64_t k = table.ne[0];
   const int64_t rows = table.NumRows();
   const size_t row_bytes = BytesForElements(table.type, k);
-  for (int64_t i = 0; i < n; ++i) WEFT_CHECK(ids[i] >= 0 && ids[i] < rows, "EmbeddingLookup: id {} out of range", ids[i]);
   const bool panel = table.layout == TensorLayout::kPanel16;
   For(ctx, n, 4, [&](int64_t b, int64_t e) {
     thread_local std::vector<uint8_t> row;
     for (int64_t i = b; i < e; ++i) {
-      const uint8_t* src = table.data + row_bytes * ids[i];
+      const int64_t r = ids[i] - first;
+      if (r < 0 || r >= rows) {
+        std::fill(out + i * k, out + (i + 1) * k, 0.0f);
+        continue;
+      }
+      const uint8_t* src = table.data + row_bytes * r;
       if (panel) {
         row.resize(row_bytes);
-        UnpackPanelRows(table.type, table.data, k, ids[i], ids[i] + 1, row.data());
+        UnpackPanelRows(table.type, table.data, k, r, r + 1, row.data());
         src = row.data();
       }
       t.dequantize_row(table.type, src, out + i * k, k);
     }
   });
+}
+
+}  // namespace
+
+void EmbeddingLookup(const KernelContext& ctx, const TensorView& table, const int32_t* ids, int64_t n, float* out) {
+  const int64_t rows = table.NumRows();
+  for (int64_t i = 0; i < n; ++i) WEFT_CHECK(ids[i] >= 0 && ids[i] < rows, "EmbeddingLookup: id {} out of range", ids[i]);
+  LookupRows(ctx, table, 0, ids, n, out);
+}
+
+void EmbeddingLookupPart(const KernelContext& ctx, const TensorView& table, int64_t first, int64_t n_vocab,
+                         const int32_t* ids, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    WEFT_CHECK(ids[i] >= 0 && ids[i] < n_vocab, "EmbeddingLookup: id {} out of range", ids[i]);
+  }
+  LookupRows(ctx, table, first, ids, n, out);
 }
 
 void RmsNorm(const KernelContext& ctx, const float* x, const float* weight, float eps, int64_t rows, int64_t dim,

@@ -87,6 +87,12 @@ void MatMulMany(const KernelContext& ctx, const float* x, int64_t m, std::span<c
 // type with whole blocks per row; out: [n, k]. ids are checked against the row count.
 void EmbeddingLookup(const KernelContext& ctx, const TensorView& table, const int32_t* ids, int64_t n,
                      float* out);
+// The vocabulary-parallel lookup (tensor parallelism): `table` holds the vocabulary rows
+// [first, first + its rows) of an n_vocab-entry embedding; out[i, :] = row ids[i] - first
+// for the ids inside, zeros for the others (another rank's; summing the ranks' outputs
+// gives the whole lookup exactly). ids are checked against n_vocab.
+void EmbeddingLookupPart(const KernelContext& ctx, const TensorView& table, int64_t first, int64_t n_vocab,
+                         const int32_t* ids, int64_t n, float* out);
 
 // ---- element-wise and row ops (out may alias an input unless stated) ---------------------
 

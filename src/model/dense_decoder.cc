@@ -13,6 +13,7 @@
 
 #include <vector>
 
+#include "base/check.h"
 #include "model/decoder_model.h"
 #include "model/layer_blocks.h"
 #include "model/moe_block.h"
@@ -33,7 +34,16 @@ void DenseDecoderStageForward(const kernels::KernelContext& ctx, const LlamaWeig
   const int64_t d = c.n_embd;
   const kernels::RopeParams rope = RopeParamsFor(c, c.rope_theta, w.rope_freq_factors());
   kernels::AttentionBatch att = AttentionBatchFor(c, b, a.q.data());
-  if (embed) kernels::EmbeddingLookup(ctx, w.token_embd(), b.tokens.data(), T, a.x.data());
+  if (embed && w.embedding_is_vocab_part()) {
+    // --tp: this rank's vocabulary rows, zeros for the others'; the all-reduce completes
+    // every row exactly (one rank adds the row, the others zeros).
+    WEFT_CHECK(tp != nullptr, "a vocabulary-parallel embedding needs its tensor-parallel group");
+    kernels::EmbeddingLookupPart(ctx, w.token_embd(), w.embedding_first_row(), c.n_vocab, b.tokens.data(), T,
+                                 a.x.data());
+    tp->AllReduceSum(a.x.data(), T * d);
+  } else if (embed) {
+    kernels::EmbeddingLookup(ctx, w.token_embd(), b.tokens.data(), T, a.x.data());
+  }
   for (size_t l = 0; l < w.layers().size(); ++l) {
     const LlamaLayerWeights& L = w.layers()[l];
     // The model's layer index (a pipeline stage holds layers from first_layer() on).

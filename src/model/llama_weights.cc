@@ -164,6 +164,34 @@ const TensorView* LlamaWeights::RowSlice(const TensorView* t, int64_t first, int
   return expert_slices_.back().get();
 }
 
+Status LlamaWeights::BindVocabParallel(const ModelConfig& c, const TensorView* embd, const TensorView* out,
+                                       const BindOptions& options, bool first_stage, bool last_stage) {
+  const int64_t V = embd->ne[1];
+  const LayerRange v = VocabSlice(V, options.tp_size, options.tp_rank);
+  if (v.count == 0) {
+    return InvalidArgumentError(fmt::format("{}: --tp {} leaves rank {} no rows of the {}-entry vocabulary (the output "
+                                            "head is cut on 64-row bounds); give a smaller --tp",
+                                            file_->path(), options.tp_size, options.tp_rank, V));
+  }
+  embd_part_first_ = v.first;
+  embd_is_part_ = first_stage;
+  // Not this stage's: the file's whole view, never read (so never resident).
+  token_embd_ = embd;
+  output_ = c.tied_embeddings ? embd : out;
+  const TensorView* embd_part = first_stage || (last_stage && c.tied_embeddings)
+                                    ? RowSlice(Splittable(embd), v.first, v.count)
+                                    : nullptr;
+  if (c.tied_embeddings) {
+    const TensorView* packed = embd_part != nullptr ? Matrix(embd_part) : nullptr;
+    if (first_stage) token_embd_ = packed;
+    if (last_stage) output_ = packed;
+  } else {
+    if (first_stage) token_embd_ = embd_part;
+    if (last_stage) output_ = Matrix(RowSlice(Splittable(out), v.first, v.count));
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr<const ModelFile> file,
                                                                   const BindOptions& options) {
   const ModelConfig& c = file->config();
@@ -190,20 +218,17 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   const bool first_stage = options.pp_stage == 0, last_stage = options.pp_stage == options.pp_size - 1;
   w->first_layer_ = range.first;
   // A tied embedding is packed (it is the output matrix too); an untied one stays as is.
-  // Under --tp the output head is vocabulary-parallel: this rank binds (packs, reads) only
-  // its rows VocabSlice(...) of it; the embedding lookup then reads the file's rows of the
-  // tokens it meets (only those pages become resident), so no rank holds the whole table.
-  const bool vocab_parallel = options.tp_size > 1;
-  const bool bind_embd = c.tied_embeddings && !vocab_parallel ? (first_stage || last_stage) : false;
-  w->token_embd_ = bind_embd ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
-  const TensorView* head = c.tied_embeddings ? find("token_embd.weight") : find("output.weight");
-  if (!last_stage) {
-    w->output_ = c.tied_embeddings ? w->token_embd_ : head;
-  } else if (vocab_parallel) {
-    const LayerRange v = VocabSlice(head->ne[1], options.tp_size, options.tp_rank);
-    w->output_ = w->Matrix(w->RowSlice(w->Splittable(head), v.first, v.count));
+  // Under --tp both are vocabulary-parallel (Megatron): this rank binds only its rows
+  // VocabSlice(...) of the embedding (on the first stage) and of the output head (on the
+  // last); with a tied embedding one packed slice serves both.
+  if (options.tp_size > 1) {
+    WEFT_RETURN_IF_ERROR(w->BindVocabParallel(c, find("token_embd.weight"), find("output.weight"), options,
+                                              first_stage, last_stage));
   } else {
-    w->output_ = c.tied_embeddings ? w->token_embd_ : w->Matrix(head);
+    const bool bind_embd = c.tied_embeddings ? (first_stage || last_stage) : false;
+    w->token_embd_ = bind_embd ? w->Matrix(find("token_embd.weight")) : find("token_embd.weight");
+    w->output_ = c.tied_embeddings ? w->token_embd_
+                                   : (last_stage ? w->Matrix(find("output.weight")) : find("output.weight"));
   }
   w->output_norm_ = w->Floats(find("output_norm.weight"));
   if (const TensorView* f = find("rope_freqs.weight")) {
@@ -313,6 +338,8 @@ std::shared_ptr<const LlamaWeights> LlamaWeights::LayerSubset(std::shared_ptr<co
   auto w = std::shared_ptr<LlamaWeights>(new LlamaWeights());
   w->file_ = full->file_;
   w->token_embd_ = full->token_embd_;
+  w->embd_part_first_ = full->embd_part_first_;
+  w->embd_is_part_ = full->embd_is_part_;
   w->output_ = full->output_;
   w->output_norm_ = full->output_norm_;
   w->rope_freq_factors_ = full->rope_freq_factors_;

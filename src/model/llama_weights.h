@@ -89,7 +89,12 @@ class LlamaWeights {
   const ModelFile& file() const { return *file_; }
   const std::shared_ptr<const ModelFile>& file_ptr() const { return file_; }
   const TensorView& token_embd() const { return *token_embd_; }  // ne {n_embd, n_vocab}
-  const TensorView& output() const { return *output_; }          // token_embd when tied
+  // Under --tp the embedding bound is this rank's vocabulary rows only: token_embd() holds
+  // rows [embedding_first_row(), + its rows) (model/bind_options.h VocabSlice), and a
+  // lookup is EmbeddingLookupPart + an all-reduce over the tensor-parallel ranks.
+  bool embedding_is_vocab_part() const { return embd_is_part_; }
+  int64_t embedding_first_row() const { return embd_part_first_; }
+  const TensorView& output() const { return *output_; }  // token_embd when tied; under --tp this rank's vocabulary rows
   const float* output_norm() const { return output_norm_; }      // [n_embd]
   // The layers bound: all of them, or with BindOptions::pp_size > 1 the stage's, which
   // are the model's layers [first_layer(), first_layer() + layers().size()).
@@ -126,6 +131,10 @@ class LlamaWeights {
   // This rank's part of a bias of n floats (n / tp of them).
   const float* BiasPart(const TensorView* t);
   const TensorView* Pack(const TensorView* t);
+  // --tp: binds this rank's vocabulary rows of the embedding (first stage) and output head
+  // (last stage), see Bind.
+  Status BindVocabParallel(const ModelConfig& c, const TensorView* embd, const TensorView* out,
+                           const BindOptions& options, bool first_stage, bool last_stage);
   const float* Floats(const TensorView* t);
   // Expert e of the layer's 3-D ffn_<role>_exps tensor (a zero-copy slice), or the
   // per-expert matrix ffn_<role>.e; then bound as Matrix, unless the experts stay on
@@ -138,6 +147,8 @@ class LlamaWeights {
   std::shared_ptr<const ModelFile> file_;
   const TensorView* token_embd_ = nullptr;
   const TensorView* output_ = nullptr;
+  int64_t embd_part_first_ = 0;
+  bool embd_is_part_ = false;
   const float* output_norm_ = nullptr;
   const float* rope_freq_factors_ = nullptr;
   std::vector<LlamaLayerWeights> layers_;

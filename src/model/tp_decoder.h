@@ -6,11 +6,11 @@
 //     and FFN columns [r F/N, ...); o_proj and down by input columns. Each rank computes a
 //     partial o_proj / down output, and one all-reduce per sub-layer sums them (2 per
 //     layer), in rank order: the same bits on every rank and every run (batch invariance
-//     per layout holds, as without --tp). Norms are replicated. The output head is
-//     vocabulary-parallel: rank r computes the logits of its rows VocabSlice(V, N, r)
+//     per layout holds, as without --tp). Norms are replicated. The embedding and
+//     the output head are vocabulary-parallel: rank r holds the rows VocabSlice(V, N, r)
 //     (model/bind_options.h; cut on 64-row panel bounds, so each logit is computed as
-//     without --tp) and rank 0 gathers the columns; the embedding lookup reads only the
-//     rows of the tokens met from the file, so no rank holds the whole vocabulary.
+//     without --tp); a lookup writes its rows and zeros elsewhere and one all-reduce
+//     completes it (exactly), and rank 0 gathers every rank's logit columns.
 //   * Pipeline parallelism: stage s holds layers PipelineStageLayers(L, M, s) (only those
 //     weights bound, only those layers' KV in its pool), stage 0 the embedding, the last
 //     stage the final norm and output head. Each step is cut into micro-batches of whole

@@ -277,6 +277,54 @@ TEST(PanelLayoutTest, KQuantMatMulIsBatchThreadAndSplitInvariant) {
   }
 }
 
+// The vocabulary-parallel lookup (--tp): each part (rows cut at 64-row bounds, packed or
+// the file's rows) gives its rows and zeros for the others, so the rank-order sum of
+// the parts is the whole lookup exactly, at a real width (2048) and several rank counts.
+TEST(PanelLayoutTest, EmbeddingLookupPartsSumToTheWholeLookup) {
+  IsaContexts ctxs;
+  std::mt19937 rng(6);
+  const int64_t vocab = 300, k = 2048;
+  const std::vector<int32_t> ids = {0, 299, 63, 64, 127, 128, 200, 5, 64};
+  for (DType t : kTypes) {
+    const auto rows = RandomWeights(rng, t, vocab, k);
+    const TensorView table = MakeView(t, k, vocab, rows);
+    const size_t row_bytes = rows.size() / static_cast<size_t>(vocab);
+    for (const int tp : {2, 3, 4}) {
+      for (Isa isa : ctxs.isas) {
+        const auto n = static_cast<int64_t>(ids.size());
+        std::vector<float> want(ids.size() * k), sum(ids.size() * k, 0.0f), part(ids.size() * k, -1.0f);
+        EmbeddingLookup(ctxs.For(isa), table, ids.data(), n, want.data());
+        int64_t first = 0;
+        for (int r = 0; r < tp; ++r) {
+          // VocabSlice's cut (model/bind_options.h): 64-row bounds, the last rank the rest.
+          const int64_t chunk = ((vocab + tp - 1) / tp + 63) / 64 * 64;
+          const int64_t end = r == tp - 1 ? vocab : std::min(vocab, chunk * (r + 1));
+          TensorView slice = table;
+          slice.ne[1] = end - first;
+          slice.data = table.data + row_bytes * static_cast<size_t>(first);
+          slice.nbytes = row_bytes * static_cast<size_t>(end - first);
+          const PackedTensor packed = PackTensor(slice);
+          for (const TensorView* v : {static_cast<const TensorView*>(&slice), &packed.view}) {
+            std::fill(part.begin(), part.end(), -1.0f);
+            EmbeddingLookupPart(ctxs.For(isa), *v, first, vocab, ids.data(), n, part.data());
+            for (int64_t i = 0; i < n; ++i) {
+              const bool mine = ids[i] >= first && ids[i] < end;
+              for (int64_t j = 0; j < k; ++j) {
+                const float got = part[i * k + j];
+                ASSERT_EQ(got, mine ? want[i * k + j] : 0.0f) << DTypeName(t) << " tp " << tp << " rank " << r;
+              }
+            }
+          }
+          for (size_t e = 0; e < sum.size(); ++e) sum[e] += part[e];
+          first = end;
+        }
+        // Equal as numbers (a -0.0 may come back +0.0: 0 + -0 = +0, which no later step can tell).
+        for (size_t e = 0; e < sum.size(); ++e) ASSERT_EQ(sum[e], want[e]) << DTypeName(t) << " tp " << tp << " at " << e;
+      }
+    }
+  }
+}
+
 // ---- float types (F16, BF16) ------------------------------------------------------------
 
 const DType kFloats[] = {DType::kF16, DType::kBF16};
