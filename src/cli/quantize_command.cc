@@ -48,7 +48,7 @@ struct QuantizeArgs {
 
 // --smooth [ALPHA]: 0.5 when given without a value; a number in (0, 1].
 StatusOr<double> SmoothAlpha(const QuantizeArgs& a) {
-  if (a.smooth_args.empty()) return 0.5;
+  if (a.smooth_args.empty() || a.smooth_args[0].empty()) return 0.5;  // CLI11 gives "" for a bare flag
   const std::string& v = a.smooth_args[0];
   char* end = nullptr;
   const double alpha = std::strtod(v.c_str(), &end);

@@ -2,8 +2,8 @@
 # weft quantize --method awq and --smooth on stories260K (F32, grouped-query attention):
 #  - the fold is exact in float: with a fixed alpha and --type F32 (no rounding) the
 #    written file differs from the input (norms, v/up rows and the consumers' columns carry
-#    the scales) yet its logits match the unquantised model's (KL divergence ~0, top-1
-#    agreement 100 %); the same for --smooth;
+#    the scales) yet its logits match the unquantised model's as closely as an unchanged
+#    F32 rewrite's do (KL ~0, top-1 agreement 100 %); the same for --smooth;
 #  - AWQ at Q4_K_M: every group is searched, the file differs from round-to-nearest's,
 #    loads, and its KL divergence from the unquantised model on a text disjoint from the
 #    calibration is not above round-to-nearest's (x1.05 for the noise of 20 chunks);
@@ -34,7 +34,12 @@ kl() { sed -n 's/.*: mean \([0-9.e-]*\), max.*/\1/p' <<<"$(kl_line "$1")"; }
 rm -f "$work/base.kl"
 "$weft" perplexity "$model" -f "$work/eval.txt" -c 128 --chunks 20 --kl-base "$work/base.kl" -t 2 > /dev/null 2>&1
 
-# 1. Folding is exact in float.
+# 1. Folding is exact in float. The floor: an unchanged F32 rewrite of the model scores
+# KL mean ~0, max ~4e-4 nats against the base (the KL file's stored logits are not
+# exact); a folded model must stay within twice that.
+quantize plain-f32 "$model" "$work/plain-f32.gguf" --type F32
+floor=$(sed -n 's/.*: mean \([0-9.e-]*\), max \([0-9.e-]*\) nats.*/\2/p' <<<"$(kl_line "$work/plain-f32.gguf")")
+echo "floor: an unchanged F32 rewrite scores KL max ${floor:-?}"
 quantize awq-f32 "$model" "$work/awq-f32.gguf" --type F32 --method awq --awq-alpha 0.5 "${calib[@]}"
 quantize smooth-f32 "$model" "$work/smooth-f32.gguf" --type F32 "${calib[@]}" --smooth 0.5
 for v in awq smooth; do
@@ -45,7 +50,7 @@ for v in awq smooth; do
   # stories260K: 5 layers x (attn_norm, q, k, v, o, ffn_norm, gate, up, down) = 45 scaled tensors.
   if [ "${scaled:-0}" -lt 45 ]; then echo "FAIL: $v: ${scaled:-0} tensors scaled, want >= 45"; cat "$work/$v-f32.log"; fail=1; fi
   if cmp -s "$model" "$work/$v-f32.gguf"; then echo "FAIL: $v wrote the input's bytes"; fail=1; fi
-  if python3 -c "import sys; sys.exit(0 if $kmean < 1e-6 and $kmax < 1e-4 and $agree >= 99.9 else 1)" 2>/dev/null; then
+  if python3 -c "import sys; sys.exit(0 if abs($kmean) < 1e-5 and $kmax <= 2 * $floor + 1e-5 and $agree >= 99.9 else 1)" 2>/dev/null; then
     echo "ok: $v fold at F32 ($scaled tensors scaled) keeps the logits: KL mean $kmean, max $kmax, top-1 $agree %"
   else
     echo "FAIL: $v fold changed the float model: '$line'"; fail=1
@@ -72,9 +77,9 @@ else
   echo "FAIL: awq's KL $kl_awq is above round-to-nearest's $kl_rtn"; fail=1
 fi
 
-# 3. SmoothQuant at Q8_0.
-quantize q8 "$model" "$work/q8.gguf" --type Q8_0
-quantize q8s "$model" "$work/q8s.gguf" --type Q8_0 "${calib[@]}" --smooth
+# 3. SmoothQuant at Q8_0 (ffn_down, rows of 172, fits no block type: F16).
+quantize q8 "$model" "$work/q8.gguf" --type Q8_0 --pure --tensor-type ffn_down=F16
+quantize q8s "$model" "$work/q8s.gguf" --type Q8_0 --pure --tensor-type ffn_down=F16 "${calib[@]}" --smooth
 kl_q8=$(kl "$work/q8.gguf")
 kl_q8s=$(kl "$work/q8s.gguf")
 if [ -n "$kl_q8" ] && [ -n "$kl_q8s" ] && python3 -c "import sys; sys.exit(0 if $kl_q8s <= 1.5 * $kl_q8 else 1)"; then
