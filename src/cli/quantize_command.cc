@@ -147,17 +147,20 @@ StatusOr<quant::FoldPlan> PlanFold(const QuantizeArgs& a, const quant::QuantizeO
   WEFT_ASSIGN_OR_RETURN(quant::FoldPlan fold, quant::PlanScaleFolding(*in, plan, stats_of, fo, pool));
   const double search_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   double e0 = 0, e1 = 0, alpha_sum = 0;
+  int duo = 0;
   for (const quant::FoldedGroup& g : fold.groups) {
     e0 += g.rtn_error;
     e1 += g.error;
     alpha_sum += g.alpha;
+    duo += g.duo ? 1 : 0;
   }
   const double n = std::max<double>(1, static_cast<double>(fold.groups.size()));
   if (awq) {
     std::fprintf(stderr,
-                 "weft quantize: awq: %zu groups scaled (mean alpha %.2f%s), %zu tensors with folded scales; layer "
-                 "output error on the calibration inputs %.4g of round-to-nearest's; calibration %.2f s, search %.2f s\n",
-                 fold.groups.size(), alpha_sum / n, a.awq_alpha >= 0 ? ", fixed" : "", fold.tensors.size(),
+                 "weft quantize: awq: %zu groups scaled (mean alpha %.2f%s; %d in the duo form), %zu tensors with folded "
+                 "scales; layer output error on the calibration inputs %.4g of round-to-nearest's; calibration %.2f s, "
+                 "search %.2f s\n",
+                 fold.groups.size(), alpha_sum / n, a.awq_alpha >= 0 ? ", fixed" : "", duo, fold.tensors.size(),
                  e0 > 0 ? e1 / e0 : 1.0, calib_seconds, search_seconds);
   } else {
     std::fprintf(stderr, "weft quantize: smoothquant: alpha %.2f, %zu groups scaled, %zu tensors with folded scales; "
@@ -331,7 +334,8 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
                   "layer's rounding errors compensated on its later input columns through the Hessian of its "
                   "inputs over --calib (the block types' scales are still fitted per block); slower, lower error "
                   "at 2-4 bits. awq: AWQ, each group of layers reading one input gets per-channel scales "
-                  "s = mean|x|^alpha (alpha searched for the least output error on --calib), folded into the "
+                  "s = mean|x|^alpha (or AutoAWQ's mean|x|^alpha / mean|w|^(1-alpha); the form and alpha searched "
+                  "for the least output error on --calib), folded into the "
                   "preceding norm or linear so the float model is unchanged, then rounded to nearest");
   cmd->add_option("--calib", args->calib,
                   "--method gptq|awq, --smooth: calibration text (plain text; use a different part of your data "
@@ -350,7 +354,8 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
                                  "folded like AWQ's; eases the int8 activations of the block-typed matmuls (each "
                                  "block of 32 (legacy types) or 256 (K types) activations shares one scale "
                                  "max|x|/127). Write ALPHA, or put --smooth after IN OUT")
-                     ->expected(0, 1);
+                     ->expected(0, 1)
+                     ->type_name("ALPHA");
   cmd->add_option("--percdamp", args->percdamp,
                   "--method gptq: damping added to the Hessian's diagonal, as a fraction of its mean (default: 0.01)");
   cmd->add_option("--gptq-fit", args->gptq_fit,

@@ -37,7 +37,7 @@ bool AwqScoresType(DType type) {
   return info.block_size > 1 && CanQuantizeTo(type);
 }
 
-std::vector<float> AwqScales(const ScaleGroup& g, double alpha) {
+std::vector<float> AwqScales(const ScaleGroup& g, double alpha, const std::vector<float>* wmean) {
   std::vector<double> sum(static_cast<size_t>(g.channels), 0.0);
   std::vector<int> n(static_cast<size_t>(g.channels), 0);
   for (int64_t j = 0; j < g.k; ++j) {
@@ -46,11 +46,13 @@ std::vector<float> AwqScales(const ScaleGroup& g, double alpha) {
     ++n[c];
   }
   std::vector<float> s(static_cast<size_t>(g.channels), 1.0f);
-  if (alpha == 0) return s;
+  if (alpha == 0 && wmean == nullptr) return s;
   double lo = std::numeric_limits<double>::max(), hi = 0;
   for (size_t c = 0; c < s.size(); ++c) {
     const double a = n[c] > 0 ? sum[c] / n[c] : 0.0;
-    const double v = std::max(std::pow(a, alpha), 1e-4);
+    double v = std::pow(a, alpha);
+    if (wmean != nullptr) v /= std::pow(std::max<double>((*wmean)[c], 1e-8), 1.0 - alpha);
+    v = std::max(v, 1e-4);
     s[c] = static_cast<float>(v);
     lo = std::min(lo, v);
     hi = std::max(hi, v);
@@ -116,14 +118,42 @@ AwqResult AwqSearch(const ScaleGroup& g, std::span<const ScaleConsumer> consumer
   best.scales = AwqScales(g, 0);
   if (!any) return best;  // nothing is quantised: s = 1
   best.rtn_error = best.error = score(best.scales);
-  for (int i = 1; i < options.grid; ++i) {
+  // Duo form: the consumers' mean relative weight magnitude per channel.
+  std::vector<float> wmean;
+  if (options.duo) {
+    std::vector<double> sum(static_cast<size_t>(g.channels), 0.0);
+    int64_t n = 0;
+    for (const ScaleConsumer& c : consumers) {
+      for (int64_t r = 0; r < c.rows; ++r) {
+        const float* w = c.w + r * g.k;
+        float mx = 0;
+        for (int64_t j = 0; j < g.k; ++j) mx = std::max(mx, std::fabs(w[j]));
+        if (mx == 0) continue;
+        for (int64_t j = 0; j < g.k; ++j) sum[static_cast<size_t>(ChannelOf(g, j))] += std::fabs(w[j]) / mx;
+        ++n;
+      }
+    }
+    if (n > 0) {
+      std::vector<int> cols(static_cast<size_t>(g.channels), 0);
+      for (int64_t j = 0; j < g.k; ++j) ++cols[static_cast<size_t>(ChannelOf(g, j))];
+      wmean.resize(sum.size());
+      for (size_t c = 0; c < sum.size(); ++c) {
+        wmean[c] = cols[c] > 0 ? static_cast<float>(sum[c] / (static_cast<double>(n) * cols[c])) : 0.0f;
+      }
+    }
+  }
+  for (int i = 0; i < options.grid; ++i) {
     const double alpha = static_cast<double>(i) / options.grid;
-    std::vector<float> s = AwqScales(g, alpha);
-    const double e = score(s);
-    if (e < best.error) {
-      best.error = e;
-      best.alpha = alpha;
-      best.scales = std::move(s);
+    for (int duo = 0; duo < (wmean.empty() ? 1 : 2); ++duo) {
+      if (i == 0 && duo == 0) continue;  // s = 1, scored above
+      std::vector<float> s = AwqScales(g, alpha, duo != 0 ? &wmean : nullptr);
+      const double e = score(s);
+      if (e < best.error) {
+        best.error = e;
+        best.alpha = alpha;
+        best.duo = duo != 0;
+        best.scales = std::move(s);
+      }
     }
   }
   return best;

@@ -9,7 +9,8 @@
 //       E(alpha) = sum over consumers, rows r of ||d_r X^T||^2 = 1/2 d_r H d_r^T,
 //       d_r = w_r - dequant(quant(w_r diag(s))) diag(1/s),   H = 2 X^T X.
 //   alpha = 0 is s = 1, plain round-to-nearest; E never exceeds its value, on the
-//   calibration inputs H describes.
+//   calibration inputs H describes. AutoAWQ's form a_c^alpha / w_c^(1-alpha) (w_c: the
+//   weights' mean relative magnitude) is searched too (AwqOptions::duo).
 //   SmoothQuant (Xiao et al., 2022): s_c = max|x_c|^alpha / max|w_c|^(1-alpha) (w over
 //   every consumer row), moving activation outliers into the weights for int8 activations.
 //
@@ -49,11 +50,15 @@ struct ScaleGroup {
 struct AwqOptions {
   int grid = 20;             // alphas tried: i / grid for i in [0, grid)
   double fixed_alpha = -1;   // in [0, 1]: use this alpha, no search
+  // Also try AutoAWQ's "duo" scales s_c = a_c^alpha / w_c^(1-alpha), w_c the mean over the
+  // consumers' rows of |w_j| / max_j |w| (the row's largest), for every alpha of the grid.
+  bool duo = true;
 };
 
 struct AwqResult {
   std::vector<float> scales;  // [channels]
   double alpha = 0;
+  bool duo = false;  // the duo form won
   double rtn_error = 0;  // E(0): round-to-nearest's output error (0 when not searched)
   double error = 0;      // E(alpha)
 };
@@ -65,9 +70,10 @@ bool AwqScoresType(DType type);
 AwqResult AwqSearch(const ScaleGroup& g, std::span<const ScaleConsumer> consumers, const AwqOptions& options,
                     ThreadPool& pool);
 
-// s_c = act_c^alpha clamped at 1e-4 and normalised (max * min = 1), for the channels'
-// combined statistic (mean over tied columns).
-std::vector<float> AwqScales(const ScaleGroup& g, double alpha);
+// s_c = act_c^alpha (/ wmean_c^(1-alpha) when wmean is given, [channels]) clamped at
+// 1e-4 and normalised (max * min = 1), for the channels' combined statistic (mean over
+// tied columns).
+std::vector<float> AwqScales(const ScaleGroup& g, double alpha, const std::vector<float>* wmean = nullptr);
 
 // SmoothQuant's scales (act: max |x|); consumers hold all their rows. A channel whose
 // activations or weights are all zero keeps s = 1.

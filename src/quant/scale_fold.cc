@@ -193,6 +193,7 @@ StatusOr<FoldPlan> PlanScaleFolding(const GgufFile& file, const std::vector<Plan
         fg.alpha = r.alpha;
         fg.rtn_error = r.rtn_error;
         fg.error = r.error;
+        fg.duo = r.duo;
       } else {
         if (st->max_abs == nullptr) { skip("no activation statistics"); continue; }
         sg.act = st->max_abs;

@@ -65,6 +65,7 @@ struct FoldedGroup {
   int layer = 0;
   std::string input;  // "attn_norm", "ffn_norm", "ffn_up", "attn_v"
   double alpha = 0, rtn_error = 0, error = 0;  // AWQ: the chosen alpha and E(0), E(alpha)
+  bool duo = false;                            // AWQ: the duo form a^alpha / w^(1-alpha) won
 };
 
 struct FoldPlan {
