@@ -109,6 +109,8 @@ Status CheckMethodFlags(const QuantizeArgs& a) {
 StatusOr<quant::FoldPlan> PlanFold(const QuantizeArgs& a, const quant::QuantizeOptions& opt, ThreadPool& pool) {
   WEFT_ASSIGN_OR_RETURN(const std::shared_ptr<const GgufFile> in, OpenGgufFile(a.in));
   WEFT_RETURN_IF_ERROR(quant::CheckScaleFoldArchitecture(*in));
+  // The plan first: a model the type cannot serve is refused before the calibration run.
+  WEFT_ASSIGN_OR_RETURN(const std::vector<quant::PlannedTensor> plan, quant::PlanQuantization(*in, *opt.mix, opt.plan));
   const bool awq = a.method == "awq";
   CalibrationOptions co;
   co.model = a.in;
@@ -136,7 +138,6 @@ StatusOr<quant::FoldPlan> PlanFold(const QuantizeArgs& a, const quant::QuantizeO
     auto it = collected->groups().find(weight);
     return it == collected->groups().end() ? nullptr : &stats.at(it->second.get());
   };
-  WEFT_ASSIGN_OR_RETURN(const std::vector<quant::PlannedTensor> plan, quant::PlanQuantization(*in, *opt.mix, opt.plan));
   quant::FoldOptions fo;
   fo.rule = awq ? quant::ScaleRule::kAwq : quant::ScaleRule::kSmoothQuant;
   fo.awq.fixed_alpha = a.awq_alpha;
