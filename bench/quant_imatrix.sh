@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Round-to-nearest against importance-matrix and GPTQ quantisation (BENCHMARKS.md,
+# Round-to-nearest against importance-matrix, GPTQ and AWQ quantisation (BENCHMARKS.md,
 # "Calibrated quantisation"): for each trained tiny model, an importance matrix from the
 # first 100 KB of wiki.test.raw (weft imatrix), then for each type a quantised file
 # without the matrix (rtn), with it (imatrix), and by GPTQ with the same 100 KB as its
 # calibration text (weft quantize --method gptq, every chunk of the model's context;
-# gptq-ao: the same with --act-order),
+# gptq-ao: the same with --act-order), by AWQ (awq: --method awq, same calibration) and
+# with SmoothQuant's folded scales (smooth0.5, smooth0.8: --smooth ALPHA, same calibration),
 # each scored on a disjoint part of the text (from byte 400000):
 # perplexity and KL divergence against the unquantised model's logits (weft perplexity
 # --kl-base). TinyLLama-v0 exists only as Q4_0: it is the base, requantised
@@ -12,7 +13,10 @@
 #   bench/quant_imatrix.sh WEFT_BINARY [SHARED_DIR] [WORK_DIR]
 # Prints a markdown table: model, type, method, file size, perplexity, KL mean / max,
 # top-1 agreement, quantisation wall time (s, calibration included).
-# METHODS="rtn imatrix gptq" (default) picks the methods; TYPES the types.
+# METHODS="rtn imatrix gptq gptq-ao" (default) picks the methods (also awq, smooth0.5,
+# smooth0.8, ...: smoothALPHA); TYPES the types; CALIB_CHUNKS (default -1: all) caps the
+# calibration chunks of gptq/awq/smooth; SYNTH (default tinyk) the synth_gguf.py preset of
+# the synthetic F16 model (s135m: SmolLM-135M's shape, 30 layers, grouped-query attention).
 set -euo pipefail
 weft=${1:?weft binary}
 shared=${2:-../shared}
@@ -29,8 +33,10 @@ tail -c +400001 "$text" > "$work/eval.txt" || true
 # The 3-bit mixes need widths of 256: synthetic tinyk (F16, random weights,
 # shared/tools/synth_gguf.py --preset tinyk, written into WORK_DIR). MODELS=PATTERN runs
 # only the models whose file name matches.
-synth="$work/tinyk-f16.gguf"
-[ -f "$synth" ] || python3 "$shared/tools/synth_gguf.py" --preset tinyk --type F16 -o "$synth" > /dev/null
+preset=${SYNTH:-tinyk}
+synth="$work/$preset-f16.gguf"
+[ -f "$synth" ] || python3 "$shared/tools/synth_gguf.py" --preset "$preset" --type F16 -o "$synth" > /dev/null
+cc=${CALIB_CHUNKS:--1}
 runs=(
   "$shared/models/stories260K/stories260K.gguf 128 200 - Q4_0/--pure/--tensor-type/ffn_down=F16 Q4_K_M Q5_K_M"
   "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 256 20 --allow-requantize Q4_K_M Q5_K_M Q4_K_M/--tensor-type/ffn_down=Q3_K Q4_K_M/--tensor-type/ffn_down=Q2_K"
@@ -58,7 +64,9 @@ for r in "${runs[@]}"; do
   base="$work/kl-$name.bin"
   rm -f "$base"
   qflags=(); [ "$flags" = "-" ] || qflags=("$flags")
-  "$weft" imatrix "$model" -f "$work/calib.txt" -c "$ctx" -t 2 -o "$work/$name.imatrix" > /dev/null 2>&1
+  if [[ " ${methods[*]} " == *" imatrix "* ]]; then
+    "$weft" imatrix "$model" -f "$work/calib.txt" -c "$ctx" -t 2 -o "$work/$name.imatrix" > /dev/null 2>&1
+  fi
   score "$model" "unquantised | -"
   for spec in "${types[@]}"; do
     IFS=/ read -r -a parts <<<"$spec"
@@ -69,8 +77,10 @@ for r in "${runs[@]}"; do
       case $method in
         rtn) im=() ;;
         imatrix) im=(--imatrix "$work/$name.imatrix") ;;
-        gptq) im=(--method gptq --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks -1) ;;
-        gptq-ao) im=(--method gptq --act-order --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks -1) ;;
+        gptq) im=(--method gptq --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks "$cc") ;;
+        gptq-ao) im=(--method gptq --act-order --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks "$cc") ;;
+        awq) im=(--method awq --calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks "$cc") ;;
+        smooth*) im=(--calib "$work/calib.txt" --calib-ctx "$ctx" --calib-chunks "$cc" --smooth "${method#smooth}") ;;
       esac
       q="$work/$name-$t-$method.gguf"
       t0=$(date +%s.%N)

@@ -38,12 +38,12 @@ StatusOr<std::unique_ptr<HessianCollector>> CollectHessians(const CalibrationOpt
   }
   const int64_t n_chunks = o.chunks < 0 ? available : std::min(o.chunks, available);
   const int32_t bos = tokenizer->vocab().add_bos ? tokenizer->bos_id() : -1;
-  auto collector = std::make_unique<HessianCollector>(pool);
+  auto collector = std::make_unique<HessianCollector>(pool, o.with_hessian);
   runner->SetMatMulObserver(collector.get());
   WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), n_ctx, 16));
   const int64_t step = options.max_tokens_per_step;
-  std::fprintf(stderr, "weft quantize: gptq calibration on %s: %lld chunks of %lld tokens (after skipping %lld)\n",
-               o.text_file.c_str(), static_cast<long long>(n_chunks), static_cast<long long>(n_ctx),
+  std::fprintf(stderr, "weft quantize: %s calibration on %s: %lld chunks of %lld tokens (after skipping %lld)\n",
+               o.label.c_str(), o.text_file.c_str(), static_cast<long long>(n_chunks), static_cast<long long>(n_ctx),
                static_cast<long long>(o.skip_chunks));
   ProgressBar bar("calibrate");
   const auto t0 = std::chrono::steady_clock::now();
@@ -59,12 +59,13 @@ StatusOr<std::unique_ptr<HessianCollector>> CollectHessians(const CalibrationOpt
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.Update(i + 1, n_chunks,
-               fmt::format("chunk {}/{}, {:.0f} tok/s, {} Hessians", i + 1, n_chunks,
-                           static_cast<double>((i + 1) * n_ctx) / secs, collector->num_groups()));
+               fmt::format("chunk {}/{}, {:.0f} tok/s, {} {}", i + 1, n_chunks,
+                           static_cast<double>((i + 1) * n_ctx) / secs, collector->num_groups(),
+                           o.with_hessian ? "Hessians" : "inputs"));
   }
   bar.Finish();
   runner->SetMatMulObserver(nullptr);
-  if (collector->num_groups() == 0) return InvalidArgumentError("gptq calibration: no blk.* matmul inputs were seen");
+  if (collector->num_groups() == 0) return InvalidArgumentError(o.label + " calibration: no blk.* matmul inputs were seen");
   return collector;
 }
 

@@ -1,5 +1,6 @@
-// Calibration for `weft quantize --method gptq`: runs a text through the unquantised
-// model and collects every blk.* weight's input Hessian (eval/hessian_collector.h). The
+// Calibration for `weft quantize --method gptq|awq` and `--smooth`: runs a text through
+// the unquantised model and collects every blk.* weight's input Hessian and per-column
+// |x| statistics (eval/hessian_collector.h). The
 // chunking is weft imatrix's (llama-imatrix's): the text is encoded with BOS in front
 // (when the model adds one), the first skip_chunks chunks of n_ctx tokens are dropped,
 // then up to `chunks` chunks are each evaluated from position 0 with their first token
@@ -23,6 +24,8 @@ struct CalibrationOptions {
   int64_t chunks = 64;
   int64_t skip_chunks = 0;
   int threads = 0;
+  std::string label = "gptq";  // for messages: the method calibrating
+  bool with_hessian = true;    // false: the per-column |x| statistics only (SmoothQuant)
 };
 
 // `pool` accumulates the Hessians (not the runner's pool).

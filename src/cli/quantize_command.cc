@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -19,9 +20,11 @@
 #include "cli/commands.h"
 #include "cli/gptq_calibration.h"
 #include "cli/progress.h"
+#include "loader/gguf.h"
 #include "quant/quant_plan.h"
 #include "quant/quant_rows.h"
 #include "quant/quantize_model.h"
+#include "quant/scale_fold.h"
 
 namespace weft::cli {
 namespace {
@@ -37,7 +40,142 @@ struct QuantizeArgs {
   int64_t calib_chunks = 64, calib_ctx = 512, calib_skip = 0;
   double percdamp = 0.01;
   bool act_order = false;
+  // --method awq / --smooth
+  double awq_alpha = -1;
+  std::vector<std::string> smooth_args;
+  bool smooth_given = false;
 };
+
+// --smooth [ALPHA]: 0.5 when given without a value; a number in (0, 1].
+StatusOr<double> SmoothAlpha(const QuantizeArgs& a) {
+  if (a.smooth_args.empty() || a.smooth_args[0].empty()) return 0.5;  // CLI11 gives "" for a bare flag
+  const std::string& v = a.smooth_args[0];
+  char* end = nullptr;
+  const double alpha = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || *end != '\0') {
+    return InvalidArgumentError("--smooth: '" + v + "' is not a number: give alpha in (0, 1] (--smooth 0.5), or put "
+                                "--smooth after IN OUT");
+  }
+  if (!(alpha > 0 && alpha <= 1)) {
+    return InvalidArgumentError("--smooth " + v + ": alpha must be in (0, 1] (SmoothQuant's migration strength; 0.5 is "
+                                "the paper's default)");
+  }
+  return alpha;
+}
+
+// Flag combinations: which method owns which flags.
+Status CheckMethodFlags(const QuantizeArgs& a) {
+  const bool gptq_flags = a.percdamp != 0.01 || a.gptq_fit != "weighted" || a.act_order;
+  const bool calib_flags = !a.calib.empty() || a.calib_chunks != 64 || a.calib_ctx != 512 || a.calib_skip != 0;
+  if (a.awq_alpha != -1 && a.method != "awq") return InvalidArgumentError("--awq-alpha is for --method awq");
+  if (a.smooth_given) {
+    if (a.method != "rtn") {
+      return InvalidArgumentError("--smooth does not combine with --method " + a.method +
+                                  " (both change the weights from calibration statistics; use one)");
+    }
+    if (a.calib.empty()) return InvalidArgumentError("--smooth needs --calib TEXT (its max |x| per channel come from it)");
+    if (!a.imatrix.empty()) return InvalidArgumentError("--smooth and --imatrix do not combine: use one of them");
+    if (gptq_flags) return InvalidArgumentError("--percdamp, --gptq-fit and --act-order are for --method gptq");
+    return SmoothAlpha(a).status();
+  }
+  if (a.method == "gptq") {
+    if (a.calib.empty()) return InvalidArgumentError("--method gptq needs --calib TEXT (a calibration text file)");
+    if (!a.imatrix.empty()) return InvalidArgumentError("--method gptq and --imatrix do not combine: use one of them");
+    if (!(a.percdamp > 0 && a.percdamp < 1)) return InvalidArgumentError("--percdamp: a fraction in (0, 1)");
+    if (a.gptq_fit != "weighted" && a.gptq_fit != "rtn") {
+      return InvalidArgumentError("--gptq-fit: 'weighted' or 'rtn', not '" + a.gptq_fit + "'");
+    }
+  } else if (a.method == "awq") {
+    if (a.calib.empty()) return InvalidArgumentError("--method awq needs --calib TEXT (a calibration text file)");
+    if (!a.imatrix.empty()) return InvalidArgumentError("--method awq and --imatrix do not combine: use one of them");
+    if (gptq_flags) {
+      return InvalidArgumentError("--percdamp, --gptq-fit and --act-order are GPTQ's: --method awq does not combine "
+                                  "with GPTQ (pick --method awq or --method gptq)");
+    }
+    if (a.awq_alpha != -1 && !(a.awq_alpha >= 0 && a.awq_alpha <= 1)) {
+      return InvalidArgumentError("--awq-alpha: in [0, 1] (the exponent of the activation scale)");
+    }
+  } else if (a.method != "rtn") {
+    return InvalidArgumentError("--method: 'rtn', 'gptq' or 'awq', not '" + a.method + "'");
+  } else if (calib_flags || gptq_flags) {
+    return InvalidArgumentError("--calib, --calib-*, --percdamp, --gptq-fit and --act-order are for --method gptq or "
+                                "awq, or --smooth (for an importance matrix run weft imatrix -f TEXT)");
+  }
+  return Status::Ok();
+}
+
+// AWQ / SmoothQuant: the calibration statistics, then the scales of every group, folded
+// into the norms and producing linears (quant/scale_fold.h). Prints what it did.
+StatusOr<quant::FoldPlan> PlanFold(const QuantizeArgs& a, const quant::QuantizeOptions& opt, ThreadPool& pool) {
+  WEFT_ASSIGN_OR_RETURN(const std::shared_ptr<const GgufFile> in, OpenGgufFile(a.in));
+  WEFT_RETURN_IF_ERROR(quant::CheckScaleFoldArchitecture(*in));
+  // The plan first: a model the type cannot serve is refused before the calibration run.
+  WEFT_ASSIGN_OR_RETURN(const std::vector<quant::PlannedTensor> plan, quant::PlanQuantization(*in, *opt.mix, opt.plan));
+  const bool awq = a.method == "awq";
+  CalibrationOptions co;
+  co.model = a.in;
+  co.text_file = a.calib;
+  co.n_ctx = a.calib_ctx;
+  co.chunks = a.calib_chunks;
+  co.skip_chunks = a.calib_skip;
+  co.threads = a.threads;
+  co.label = awq ? "awq" : "smoothquant";
+  co.with_hessian = awq;  // the search's score, and E(alpha) of a fixed alpha
+  const auto t0 = std::chrono::steady_clock::now();
+  WEFT_ASSIGN_OR_RETURN(std::unique_ptr<HessianCollector> collected, CollectHessians(co, &pool));
+  const double calib_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::map<const HessianCollector::Group*, quant::InputStats> stats;
+  std::vector<std::vector<float>> means;
+  for (const auto& [name, g] : collected->groups()) {
+    if (stats.count(g.get()) > 0) continue;
+    std::vector<float>& mean = means.emplace_back(static_cast<size_t>(g->k));
+    for (int64_t j = 0; j < g->k; ++j) {
+      mean[static_cast<size_t>(j)] = g->rows > 0 ? static_cast<float>(g->abs_sum[static_cast<size_t>(j)] / g->rows) : 0.0f;
+    }
+    stats[g.get()] = {g->k, g->h.empty() ? nullptr : g->h.data(), mean.data(), g->abs_max.data(), &g->weights};
+  }
+  auto stats_of = [&](const std::string& weight) -> const quant::InputStats* {
+    auto it = collected->groups().find(weight);
+    return it == collected->groups().end() ? nullptr : &stats.at(it->second.get());
+  };
+  quant::FoldOptions fo;
+  fo.rule = awq ? quant::ScaleRule::kAwq : quant::ScaleRule::kSmoothQuant;
+  fo.awq.fixed_alpha = a.awq_alpha;
+  if (!awq) {
+    WEFT_ASSIGN_OR_RETURN(fo.smooth_alpha, SmoothAlpha(a));
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  WEFT_ASSIGN_OR_RETURN(quant::FoldPlan fold, quant::PlanScaleFolding(*in, plan, stats_of, fo, pool));
+  const double search_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  double e0 = 0, e1 = 0, alpha_sum = 0;
+  int duo = 0;
+  for (const quant::FoldedGroup& g : fold.groups) {
+    e0 += g.rtn_error;
+    e1 += g.error;
+    alpha_sum += g.alpha;
+    duo += g.duo ? 1 : 0;
+  }
+  const double n = std::max<double>(1, static_cast<double>(fold.groups.size()));
+  if (awq) {
+    std::fprintf(stderr,
+                 "weft quantize: awq: %zu groups scaled (mean alpha %.2f%s; %d in the duo form), %zu tensors with folded "
+                 "scales; layer output error on the calibration inputs %.4g of round-to-nearest's; calibration %.2f s, "
+                 "search %.2f s\n",
+                 fold.groups.size(), alpha_sum / n, a.awq_alpha >= 0 ? ", fixed" : "", duo, fold.tensors.size(),
+                 e0 > 0 ? e1 / e0 : 1.0, calib_seconds, search_seconds);
+  } else {
+    std::fprintf(stderr, "weft quantize: smoothquant: alpha %.2f, %zu groups scaled, %zu tensors with folded scales; "
+                 "calibration %.2f s\n", fo.smooth_alpha, fold.groups.size(), fold.tensors.size(), calib_seconds);
+  }
+  for (size_t i = 0; i < fold.skipped.size(); ++i) {
+    if (i == 4) {
+      std::fprintf(stderr, "weft quantize:   ... and %zu more groups left unscaled\n", fold.skipped.size() - i);
+      break;
+    }
+    std::fprintf(stderr, "weft quantize:   unscaled: %s\n", fold.skipped[i].c_str());
+  }
+  return fold;
+}
 
 StatusOr<DType> WritableType(const std::string& flag, const std::string& name) {
   const std::optional<DType> t = DTypeFromName(name);
@@ -65,20 +203,7 @@ std::string MixList() {
 }
 
 Status RunQuantize(const QuantizeArgs& a) {
-  if (a.method == "gptq") {
-    if (a.calib.empty()) return InvalidArgumentError("--method gptq needs --calib TEXT (a calibration text file)");
-    if (!a.imatrix.empty()) return InvalidArgumentError("--method gptq and --imatrix do not combine: use one of them");
-    if (!(a.percdamp > 0 && a.percdamp < 1)) return InvalidArgumentError("--percdamp: a fraction in (0, 1)");
-    if (a.gptq_fit != "weighted" && a.gptq_fit != "rtn") {
-      return InvalidArgumentError("--gptq-fit: 'weighted' or 'rtn', not '" + a.gptq_fit + "'");
-    }
-  } else if (a.method != "rtn") {
-    return InvalidArgumentError("--method: 'rtn' or 'gptq', not '" + a.method + "' (AWQ is not implemented yet)");
-  } else if (!a.calib.empty() || a.calib_chunks != 64 || a.calib_ctx != 512 || a.calib_skip != 0 ||
-             a.percdamp != 0.01 || a.gptq_fit != "weighted" || a.act_order) {
-    return InvalidArgumentError("--calib, --calib-*, --percdamp, --gptq-fit and --act-order are for --method gptq (for an "
-                                "importance matrix run weft imatrix -f TEXT)");
-  }
+  WEFT_RETURN_IF_ERROR(CheckMethodFlags(a));
   quant::QuantizeOptions opt;
   opt.mix = quant::FindQuantMix(a.type);
   if (opt.mix == nullptr) return InvalidArgumentError("--type: '" + a.type + "' is not one of " + MixList());
@@ -150,6 +275,11 @@ Status RunQuantize(const QuantizeArgs& a) {
       return static_cast<const quant::GptqFactor*>(f.get());
     };
   }
+  quant::FoldPlan fold;
+  if (a.method == "awq" || a.smooth_given) {
+    WEFT_ASSIGN_OR_RETURN(fold, PlanFold(a, opt, pool));
+    opt.scales = &fold.tensors;
+  }
   ProgressBar bar("quantize");
   auto progress = [&bar](uint64_t done, uint64_t total, const std::string& name) {
     bar.Update(static_cast<int64_t>(done >> 20), static_cast<int64_t>(total >> 20), "MiB " + name);
@@ -163,6 +293,10 @@ Status RunQuantize(const QuantizeArgs& a) {
                report->seconds, pool.num_threads());
   if (opt.imatrix != nullptr) {
     std::fprintf(stderr, "weft quantize: %d tensors used importance weights\n", report->with_imatrix);
+  }
+  if (opt.scales != nullptr) {
+    std::fprintf(stderr, "weft quantize: %d tensors written with folded %s scales\n", report->scaled,
+                 a.method == "awq" ? "AWQ" : "SmoothQuant");
   }
   if (hessians != nullptr) {
     std::fprintf(stderr,
@@ -200,14 +334,29 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
                   "rtn (default): round to nearest (with --imatrix: importance-weighted). gptq: GPTQ, each linear "
                   "layer's rounding errors compensated on its later input columns through the Hessian of its "
                   "inputs over --calib (the block types' scales are still fitted per block); slower, lower error "
-                  "at 2-4 bits");
+                  "at 2-4 bits. awq: AWQ, each group of layers reading one input gets per-channel scales "
+                  "s = mean|x|^alpha (or AutoAWQ's mean|x|^alpha / mean|w|^(1-alpha); the form and alpha searched "
+                  "for the least output error on --calib), folded into the "
+                  "preceding norm or linear so the float model is unchanged, then rounded to nearest");
   cmd->add_option("--calib", args->calib,
-                  "--method gptq: calibration text (plain text; use a different part of your data than what you "
-                  "evaluate on)");
-  cmd->add_option("--calib-chunks", args->calib_chunks, "--method gptq: chunks of the text to run (default: 64; -1: all)");
-  cmd->add_option("--calib-ctx", args->calib_ctx, "--method gptq: tokens per chunk (default: 512)");
+                  "--method gptq|awq, --smooth: calibration text (plain text; use a different part of your data "
+                  "than what you evaluate on)");
+  cmd->add_option("--calib-chunks", args->calib_chunks,
+                  "--method gptq|awq, --smooth: chunks of the text to run (default: 64; -1: all)");
+  cmd->add_option("--calib-ctx", args->calib_ctx, "--method gptq|awq, --smooth: tokens per chunk (default: 512)");
   cmd->add_option("--calib-skip", args->calib_skip,
-                  "--method gptq: chunks to skip at the start of the text (default: 0)");
+                  "--method gptq|awq, --smooth: chunks to skip at the start of the text (default: 0)");
+  cmd->add_option("--awq-alpha", args->awq_alpha,
+                  "--method awq: use this alpha in [0, 1] for every group instead of searching 0, 0.05, .., 0.95 "
+                  "(0: no scaling)");
+  auto* smooth = cmd->add_option("--smooth", args->smooth_args,
+                                 "SmoothQuant with migration strength ALPHA in (0, 1] (default 0.5 when given without "
+                                 "a value): per input channel s = max|x|^alpha / max|w|^(1-alpha) from --calib, "
+                                 "folded like AWQ's; eases the int8 activations of the block-typed matmuls (each "
+                                 "block of 32 (legacy types) or 256 (K types) activations shares one scale "
+                                 "max|x|/127). Write ALPHA, or put --smooth after IN OUT")
+                     ->expected(0, 1)
+                     ->type_name("ALPHA");
   cmd->add_option("--percdamp", args->percdamp,
                   "--method gptq: damping added to the Hessian's diagonal, as a fraction of its mean (default: 0.01)");
   cmd->add_option("--gptq-fit", args->gptq_fit,
@@ -224,8 +373,16 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
       "input Hessian 2 X^T X (one per distinct input: q/k/v share one; memory: the sum of width^2 floats over the "
       "layers), then quantises each block-typed weight column by column, spreading each column's rounding error over "
       "the columns not yet quantised. The Hessians all come from the unquantised model (no layer-by-layer "
-      "re-run through quantised layers). output.weight, token_embd.weight and expert tensors are rounded to nearest.");
-  cmd->callback([args, exit_code] {
+      "re-run through quantised layers). output.weight, token_embd.weight and expert tensors are rounded to nearest.\n"
+      "AWQ: weft quantize model-f16.gguf model-q4km.gguf --type Q4_K_M --method awq --calib train.txt\n"
+      "  groups: attn_norm -> q/k/v, ffn_norm -> gate/up, up -> down, v -> o (grouped-query heads share the value "
+      "head's scale); each group's alpha minimises sum ||(W - Q(W s)/s) X^T||^2 over the calibration inputs (from "
+      "their Hessian). The written norm weights (and v, up rows) carry 1/s. Architectures: llama, qwen2, qwen3, "
+      "gemma2, gemma3; MoE models (qwen2moe, qwen3moe, olmoe) get the attention groups only, experts rounded to "
+      "nearest; others are refused.\n"
+      "SmoothQuant: weft quantize model-f16.gguf model-q8.gguf --type Q8_0 --calib train.txt --smooth 0.5");
+  cmd->callback([args, exit_code, smooth] {
+    args->smooth_given = smooth->count() > 0;
     Status s = RunQuantize(*args);
     if (!s.ok()) {
       std::fprintf(stderr, "weft quantize: %s\n", s.message().c_str());

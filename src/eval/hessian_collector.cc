@@ -1,5 +1,6 @@
 #include "eval/hessian_collector.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "base/check.h"
@@ -63,7 +64,9 @@ void HessianCollector::OnMatMul(const TensorView& w, const float* x, int64_t m, 
   } else {
     g = std::make_shared<Group>();
     g->k = k;
-    g->h.assign(static_cast<size_t>(k * k), 0.0f);
+    if (with_hessian_) g->h.assign(static_cast<size_t>(k * k), 0.0f);
+    g->abs_sum.assign(static_cast<size_t>(k), 0.0);
+    g->abs_max.assign(static_cast<size_t>(k), 0.0f);
     g->weights.push_back(name);
     by_weight_[name] = g;
     ++num_groups_;
@@ -74,6 +77,18 @@ void HessianCollector::OnMatMul(const TensorView& w, const float* x, int64_t m, 
   last_k_ = k;
   last_hash_ = hash;
   last_group_ = g;
+  for (int64_t r = 0; r < m; ++r) {
+    const float* row = x + r * stride;
+    for (int64_t j = 0; j < k; ++j) {
+      const float a = std::fabs(row[j]);
+      g->abs_sum[static_cast<size_t>(j)] += a;
+      if (a > g->abs_max[static_cast<size_t>(j)]) g->abs_max[static_cast<size_t>(j)] = a;
+    }
+  }
+  if (!with_hessian_) {
+    g->rows += m;
+    return;
+  }
   // H[i][j] += 2 sum_r x[r][i] x[r][j] for j >= i, as dots of the transposed input's rows.
   xt_.resize(static_cast<size_t>(k * m));
   for (int64_t r = 0; r < m; ++r) {

@@ -1,4 +1,5 @@
 // HessianCollector: the GPTQ Hessians H = 2 X^T X of every blk.* weight's matmul input X
+// (and, for AWQ / SmoothQuant, each input column's sum and max of |x|)
 // (all input rows the runner shows it through ModelRunner::SetMatMulObserver), for
 // quant/gptq.h. Weights that read the same input in the same step (q/k/v, gate/up) share
 // one H: a matmul whose input (pointer, shape and contents) equals the previous call's
@@ -24,14 +25,17 @@ namespace weft {
 
 class HessianCollector final : public kernels::MatMulObserver {
  public:
-  explicit HessianCollector(ThreadPool* pool) : pool_(pool) {}
+  // with_hessian false: only the per-column statistics (SmoothQuant needs no H).
+  explicit HessianCollector(ThreadPool* pool, bool with_hessian = true) : pool_(pool), with_hessian_(with_hessian) {}
 
   void OnMatMul(const TensorView& w, const float* x, int64_t m, int64_t x_stride) override;
 
   struct Group {
     int64_t k = 0;
     int64_t rows = 0;       // input rows seen
-    std::vector<float> h;   // [k, k], upper triangle (j >= i) only: 2 * sum x_i x_j
+    std::vector<float> h;   // [k, k], upper triangle (j >= i) only: 2 * sum x_i x_j (empty without H)
+    std::vector<double> abs_sum;  // [k] sum |x_j| over the rows (AWQ's activation scale: / rows)
+    std::vector<float> abs_max;   // [k] max |x_j| (SmoothQuant's)
     std::vector<std::string> weights;
   };
   // Weight name -> its group (shared by the weights that read the same input).
@@ -40,6 +44,7 @@ class HessianCollector final : public kernels::MatMulObserver {
 
  private:
   ThreadPool* pool_;
+  bool with_hessian_ = true;
   std::map<std::string, std::shared_ptr<Group>> by_weight_;
   size_t num_groups_ = 0;
   // The previous call's input, to recognise weights that share it.

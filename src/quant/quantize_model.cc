@@ -80,7 +80,8 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
   uint64_t total_in = 0;
   for (const PlannedTensor& p : plan) {
     const TensorView& t = in->tensors()[p.src_index];
-    if (p.convert) {
+    const bool scaled = options.scales != nullptr && options.scales->count(t.name) > 0;
+    if (p.convert || scaled) {
       const DTypeInfo& src = GetDTypeInfo(t.type);
       if (!src.dequantizable) {
         return InvalidArgumentError(fmt::format("tensor '{}': cannot convert from {}", t.name, src.name));
@@ -107,7 +108,13 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
     const PlannedTensor& p = plan[i];
     const TensorView& t = in->tensors()[p.src_index];
     if (progress) progress(done_in, total_in, t.name);
-    if (!p.convert) {
+    const TensorScales* sc = nullptr;
+    if (options.scales != nullptr) {
+      auto it = options.scales->find(t.name);
+      if (it != options.scales->end()) sc = &it->second;
+    }
+    if (sc != nullptr) ++report.scaled;
+    if (!p.convert && sc == nullptr) {
       WEFT_RETURN_IF_ERROR(writer.WriteTensor(i, {t.data, t.nbytes}));
     } else {
       const int64_t n_per_row = t.ne[0];
@@ -143,6 +150,7 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
         std::vector<float> w(static_cast<size_t>(nrows * n_per_row));
         pool.ParallelFor(0, nrows, rows_per_chunk, [&](int64_t r0, int64_t r1) {
           RowsToFloat(t, r0, r1 - r0, w.data() + r0 * n_per_row);
+          if (sc != nullptr) ApplyTensorScales(*sc, r0, r1 - r0, n_per_row, w.data() + r0 * n_per_row);
         });
         GptqQuantizeRows(p.dst_type, w.data(), nrows, *factor, options.gptq_options, out, pool);
         ++report.with_gptq;
@@ -151,6 +159,7 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
         for (int64_t r = r0; r < r1; r += rows_per_chunk) {
           const int64_t n = std::min(rows_per_chunk, r1 - r);
           RowsToFloat(t, r, n, rows.data());
+          if (sc != nullptr) ApplyTensorScales(*sc, r, n, n_per_row, rows.data());
           uint8_t* dst = out + static_cast<size_t>(r) * out_row_bytes;
           if (qw.empty()) {
             QuantizeRows(p.dst_type, rows.data(), dst, n, n_per_row);

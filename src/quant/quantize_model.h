@@ -12,12 +12,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "base/thread_pool.h"
 #include "quant/gptq.h"
 #include "quant/imatrix_file.h"
 #include "quant/quant_plan.h"
+#include "quant/scale_fold.h"
 #include "weft/status.h"
 
 namespace weft::quant {
@@ -38,6 +40,11 @@ struct QuantizeOptions {
   // GptqQuantizeRows with gptq_options; the whole tensor is held in float meanwhile.
   std::function<StatusOr<const GptqFactor*>(const std::string& name, int64_t k)> gptq_factor;
   GptqOptions gptq_options;
+  // Folded per-channel scales (AWQ / SmoothQuant, quant/scale_fold.h; borrowed): a tensor
+  // named here is converted to float, scaled (ApplyTensorScales), then quantised to its
+  // planned type; one the plan keeps in its own type (norms, biases) is written back in
+  // that type. A quantised source tensor kept in its type needs allow_requantize.
+  const std::map<std::string, TensorScales>* scales = nullptr;
 };
 
 struct QuantizeReport {
@@ -48,6 +55,7 @@ struct QuantizeReport {
   double seconds = 0;
   int with_imatrix = 0;  // tensors quantised with importance weights
   int with_gptq = 0;     // tensors quantised by GPTQ
+  int scaled = 0;        // tensors with folded scales
 };
 
 // progress(done_bytes, total_bytes, tensor name), source bytes, called between tensors.

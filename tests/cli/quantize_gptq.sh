@@ -65,6 +65,6 @@ expect_error() {  # pattern, args...
 }
 expect_error "--calib" --method gptq "$model" "$work/x.gguf" --type Q4_0
 expect_error "--calib" --calib "$work/calib.txt" "$model" "$work/x.gguf" --type Q4_0
-expect_error "--method" --method awq --calib "$work/calib.txt" "$model" "$work/x.gguf" --type Q4_0
+expect_error "--method" --method bogus --calib "$work/calib.txt" "$model" "$work/x.gguf" --type Q4_0
 expect_error "--imatrix" --method gptq --calib "$work/calib.txt" --imatrix "$work/none.dat" "$model" "$work/x.gguf" --type Q4_0
 exit $fail

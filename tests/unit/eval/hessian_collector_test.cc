@@ -2,9 +2,11 @@
 // share one Hessian, which equals 2 X^T X over every input row of every step (checked
 // against a double-precision sum, at width 2048 and at a small one); an input with other
 // contents at the same address starts its own Hessian; expert slices and non-blk
-// weights are not collected; a fused projection's first row slice stands for it.
+// weights are not collected; a fused projection's first row slice stands for it; the
+// per-column sum and max of |x| (AWQ, SmoothQuant) are kept, with or without the Hessian.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -92,6 +94,36 @@ TEST(HessianCollector, FusedSliceStandsForTheTensorAndStridesAreRespected) {
   std::vector<float> packed;
   for (int64_t r = 0; r < m; ++r) packed.insert(packed.end(), x.begin() + r * stride, x.begin() + r * stride + k);
   ExpectGram(g, {packed}, k);
+}
+
+// AWQ's and SmoothQuant's statistics: the sum and max of |x_j| over every input row, once
+// per shared input; without the Hessian (with_hessian false) the same statistics, no H.
+TEST(HessianCollector, ColumnAbsStatisticsWithAndWithoutHessian) {
+  for (bool with_h : {true, false}) {
+    HessianCollector c(nullptr, with_h);
+    const int64_t k = 40, m = 6, stride = 48;
+    std::vector<float> x1 = Input(m, stride, 5), x2 = Input(m, stride, 6);
+    for (const auto* x : {&x1, &x2}) {
+      for (const char* n : {"blk.0.ffn_gate.weight", "blk.0.ffn_up.weight"}) c.OnMatMul(Weight(n, k, 8), x->data(), m, stride);
+    }
+    const auto& g = *c.groups().at("blk.0.ffn_up.weight");
+    EXPECT_EQ(c.groups().at("blk.0.ffn_gate.weight").get(), &g);
+    EXPECT_EQ(g.rows, 2 * m);
+    EXPECT_EQ(g.h.size(), with_h ? static_cast<size_t>(k * k) : 0u);
+    for (int64_t j = 0; j < k; ++j) {
+      double sum = 0;
+      float mx = 0;
+      for (const auto* x : {&x1, &x2}) {
+        for (int64_t r = 0; r < m; ++r) {
+          const float a = std::fabs((*x)[static_cast<size_t>(r * stride + j)]);
+          sum += a;
+          mx = std::max(mx, a);
+        }
+      }
+      EXPECT_NEAR(g.abs_sum[static_cast<size_t>(j)], sum, 1e-9 * (1 + sum)) << j;
+      EXPECT_EQ(g.abs_max[static_cast<size_t>(j)], mx) << j;
+    }
+  }
 }
 
 }  // namespace
