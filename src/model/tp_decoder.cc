@@ -175,7 +175,8 @@ class DistDecoderModel final : public DecoderModel {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t T = b.n_tokens(), S = b.n_seqs(), M = b.max_blocks_per_seq;
     // The other ranks are not sent tree masks (nothing builds trees under --tp / --pp yet).
-    WEFT_CHECK(b.tree_mask.empty(), "tensor / pipeline parallel: token-tree batches are not supported");
+    WEFT_CHECK(b.tree_mask.empty() && b.kv_copy_src.empty(),
+               "tensor / pipeline parallel: token-tree batches are not supported");
     // Only the last pipeline stage needs the logit rows (tensor parallelism alone: none).
     const int64_t R = pp_ > 1 ? static_cast<int64_t>(b.logit_rows.size()) : 0;
     StepHeader h;
