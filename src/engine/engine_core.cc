@@ -544,7 +544,8 @@ void EngineCore::AdaptDraftLength(SampleState& st, int32_t accepted_drafts, int3
     // Grow after a fully accepted draft, else shrink to what was accepted (+1 to probe);
     // a sample whose shortest drafts miss pauses drafting (a text that does not repeat
     // itself should cost next to nothing).
-    if (accepted_drafts == 0 && num_draft == 1) {
+    // (A tree one level deep counts as a 1-token draft: its candidates all missed.)
+    if (accepted_drafts == 0 && depth == 1) {
       s->cooldown = s->backoff;
       s->backoff = std::min(64, s->backoff * 2);
     } else if (accepted_drafts > 0) {
