@@ -226,6 +226,11 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
                 step_s > 0 ? 100 * st.spec_draft_seconds / step_s : 0.0, static_cast<double>(st.spec_kv_bytes) / (1 << 20),
                 spec.governor ? "on" : "off", static_cast<long long>(st.spec_governor_probes),
                 static_cast<long long>(st.spec_governor_flips), st.spec_governor_drafting ? "drafting" : "not drafting");
+    std::printf("per target pass         %.2f draft tokens (tree nodes) verified, %.2f accepted; %lld accepted off the "
+                "first-child chain (token trees)\n",
+                st.spec_nodes_per_pass(),
+                st.spec_passes > 0 ? static_cast<double>(st.spec_accepted_tokens) / st.spec_passes : 0.0,
+                static_cast<long long>(st.spec_tree_branch_tokens));
   }
   outcome->generated_per_s = static_cast<double>(generated) / wall;
   outcome->decode_per_s = st.decode_tokens_per_s;
@@ -265,6 +270,8 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["spec_passes"] = st.spec_passes;
     j["spec_acceptance_rate"] = st.spec_acceptance_rate();
     j["spec_tokens_per_pass"] = st.spec_tokens_per_pass();
+    j["spec_nodes_per_pass"] = st.spec_nodes_per_pass();
+    j["spec_tree_branch_tokens"] = st.spec_tree_branch_tokens;
     j["spec_draft_seconds"] = st.spec_draft_seconds;
     j["spec_kv_bytes"] = st.spec_kv_bytes;
     if (st.moe) AddMoeJson(*st.moe, generated + total_prompt, &j);
@@ -300,6 +307,23 @@ Status Run(Args a, const ModelFlags& model_flags) {
               plain.decode_per_s, plain.decode_per_s > 0 ? fast.decode_per_s / plain.decode_per_s : 0.0, fast.wall,
               plain.wall, 100 * fast.stats.spec_acceptance_rate(), fast.stats.spec_tokens_per_pass(),
               static_cast<long long>(fast.stats.num_steps), static_cast<long long>(plain.stats.num_steps));
+  if (spec.tree) {
+    // A tree against the chain it extends (the same proposer and depth), same workload.
+    SpecConfig chain_spec = spec;
+    chain_spec.tree = false;
+    Outcome chain;
+    std::printf("--- with the chain of the same proposer (%s)\n", SpecConfigName(chain_spec).c_str());
+    Args chain_args = a;
+    if (!a.json_out.empty()) chain_args.json_out = a.json_out + ".chain.json";
+    WEFT_RETURN_IF_ERROR(RunWorkload(chain_args, m, chain_spec, &chain));
+    std::printf("--- token tree %s vs chain %s vs plain: decode tokens/s %.1f vs %.1f vs %.1f; tokens per target pass "
+                "%.2f vs %.2f; nodes verified per pass %.2f vs %.2f; steps %lld vs %lld vs %lld\n",
+                SpecConfigName(spec).c_str(), SpecConfigName(chain_spec).c_str(), fast.decode_per_s, chain.decode_per_s,
+                plain.decode_per_s, fast.stats.spec_tokens_per_pass(), chain.stats.spec_tokens_per_pass(),
+                fast.stats.spec_nodes_per_pass(), chain.stats.spec_nodes_per_pass(),
+                static_cast<long long>(fast.stats.num_steps), static_cast<long long>(chain.stats.num_steps),
+                static_cast<long long>(plain.stats.num_steps));
+  }
   return Status::Ok();
 }
 
@@ -335,7 +359,9 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");
   cmd->add_option("--spec", a->spec,
                   "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), " 
-                  "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them); " 
+                  "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them), " 
+                  "tree:ngram[:K[:NODES]] (a token tree of up to NODES nodes, default 16, from several prompt matches, "
+                  "verified in one pass; depth K); " 
                   "K draft tokens at most (default 4); the workload runs without it first "
                   "and the report compares the two");
   cmd->add_option("--spec-governor", a->spec_governor,

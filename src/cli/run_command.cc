@@ -163,6 +163,14 @@ Status Run(const Args& a) {
                    static_cast<long long>(passes), generated,
                    passes > 0 ? static_cast<double>(generated - 1) / static_cast<double>(passes) : 1.0,
                    tg > 0 ? 100 * st.spec_draft_seconds / tg : 0.0);
+      if (spec.tree) {
+        std::fprintf(stderr,
+                     "weft run: token trees: %.2f nodes verified per target pass, %.2f accepted per pass, %lld "
+                     "accepted tokens off the first-child chain\n",
+                     st.spec_nodes_per_pass(),
+                     st.spec_passes > 0 ? static_cast<double>(st.spec_accepted_tokens) / st.spec_passes : 0.0,
+                     static_cast<long long>(st.spec_tree_branch_tokens));
+      }
     }
   }
   return Status::Ok();
@@ -192,7 +200,9 @@ void RegisterRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-sequence token");
   cmd->add_option("--spec", a->spec,
                   "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), " 
-                  "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them); " 
+                  "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them), " 
+                  "tree:ngram[:K[:NODES]] (a token tree of up to NODES nodes, default 16, from several prompt matches, "
+                  "verified in one pass; depth K); " 
                   "K draft tokens at most (default 4), or off (default: off); "
                   "the summary shows the acceptance");
   cmd->add_flag("--echo", a->echo, "Print the prompt before the continuation");

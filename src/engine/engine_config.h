@@ -70,7 +70,12 @@ struct EngineStats {
   // Speculative decoding: target passes of a sequence that verified a draft, the draft
   // tokens they verified, how many were accepted, and the tokens those passes produced
   // (accepted + one sampled each).
+  // With token trees (--spec tree:...) a pass verifies a tree: spec_draft_tokens counts its
+  // nodes, spec_accepted_tokens the accepted path's; spec_tree_branch_tokens counts the
+  // accepted tokens that came off the first-child chain (what the tree won over a chain)
+  // and spec_tree_kv_moves the K/V rows those moved into place.
   int64_t spec_passes = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
+  int64_t spec_tree_branch_tokens = 0, spec_tree_kv_moves = 0;
   double spec_draft_seconds = 0;  // time the proposer took (a draft model's passes)
   int64_t spec_kv_bytes = 0;      // a draft model's own KV cache (out of the KV budget)
   // The governor (spec/spec_governor.h): probes of the other mode, preference flips, and
@@ -83,6 +88,10 @@ struct EngineStats {
   // Tokens per target pass of the sequences that speculated (1 = no gain).
   double spec_tokens_per_pass() const {
     return spec_passes > 0 ? 1.0 + static_cast<double>(spec_accepted_tokens) / static_cast<double>(spec_passes) : 0;
+  }
+  // Draft tokens (tree nodes) verified per target pass of the sequences that speculated.
+  double spec_nodes_per_pass() const {
+    return spec_passes > 0 ? static_cast<double>(spec_draft_tokens) / static_cast<double>(spec_passes) : 0;
   }
   // A mixture of experts: tokens per (layer, expert) and the expert cache, since load.
   std::optional<MoeStats> moe;

@@ -9,6 +9,7 @@
 #include "base/check.h"
 #include "base/log.h"
 #include "dist/communicator.h"
+#include "sched/draft_tree.h"
 
 namespace weft {
 namespace {
@@ -63,9 +64,21 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
     }
     // Draft tokens verified per step, all sequences together: each costs a token of the
     // budget and a logits row (kept to 64 rows so a 150k vocabulary costs ~40 MB more).
-    sc.max_draft_tokens_per_step =
-        std::max(0, std::min({config.spec.num_draft * sc.max_num_seqs, std::max(config.spec.num_draft, 64),
-                              sc.max_num_batched_tokens - 1}));
+    // A token tree verifies up to tree_nodes nodes per sequence (1..63: with its root, at
+    // most 64 rows, the tree attention limit).
+    if (config.spec.tree && (config.spec.tree_nodes < 1 || config.spec.tree_nodes > 63)) {
+      return InvalidArgumentError(fmt::format("--spec tree: node budget {} is not in [1, 63]", config.spec.tree_nodes));
+    }
+    if (config.spec.tree && config.spec.method != SpecMethod::kNgram) {
+      return InvalidArgumentError("--spec tree:...: token trees are drafted by the n-gram proposer only (tree:ngram)");
+    }
+    if (config.spec.tree && (model->tp_size() > 1 || model->pp_size() > 1)) {
+      return InvalidArgumentError("--spec tree:...: token trees are not available with tensor or pipeline parallelism "
+                                  "(--tp, --pp); use a chain (--spec ngram)");
+    }
+    const int32_t per_seq = config.spec.tree ? config.spec.tree_nodes : config.spec.num_draft;
+    sc.max_draft_tokens_per_step = std::max(
+        0, std::min({per_seq * sc.max_num_seqs, std::max(per_seq, 64), sc.max_num_batched_tokens - 1}));
   } else {
     sc.max_draft_tokens_per_step = 0;
   }
@@ -123,8 +136,17 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
                                               "more memory (--kv-cache-mem)",
                                               bytes, num_blocks, config.block_size));
   }
+  // Token trees: scratch blocks past the manager's for the nodes off the first-child
+  // chain (sched/scheduler.h): a node's view is the prefix's partial block plus at most
+  // num_draft ancestors and itself; at most max_draft_tokens_per_step such nodes a step.
+  if (config.spec.enabled() && config.spec.tree) {
+    const int32_t bs = config.block_size;
+    sc.tree_scratch_first_block = static_cast<int32_t>(num_blocks);
+    sc.tree_scratch_blocks = sc.max_draft_tokens_per_step * ((bs - 1 + config.spec.num_draft + 1 + bs - 1) / bs);
+  }
   WEFT_ASSIGN_OR_RETURN(core->storage_,
-                        KvCacheStorage::Create(core->runner_->KvShape(num_blocks, config.block_size, config.kv_type)));
+                        KvCacheStorage::Create(core->runner_->KvShape(num_blocks + sc.tree_scratch_blocks,
+                                                                      config.block_size, config.kv_type)));
   if (draft_bytes_per_token > 0) WEFT_RETURN_IF_ERROR(core->proposer_->ReserveKv(num_blocks));
   core->spec_kv_bytes_ = draft_bytes_per_token * num_blocks * config.block_size;
   KvCacheConfig kc;
@@ -354,6 +376,7 @@ void EngineCore::ProposeDrafts() {
   draft_slots_.clear();
   for (Sequence* s : scheduler_->running()) {
     s->draft.clear();
+    s->draft_parent.clear();
     if (room <= 0 || s->num_uncomputed() != 1 || !s->group.empty()) continue;
     RequestState* req = nullptr;
     SampleState* st = FindSample(s, &req);
@@ -364,7 +387,15 @@ void EngineCore::ProposeDrafts() {
     }
     const int32_t k = std::min({st->draft_len, room, s->max_tokens - s->num_generated() - 1});
     if (k <= 0) continue;
-    if (proposer_->drafts_in_batches()) {
+    if (config_.spec.tree) {
+      // A tree of depth k and at most tree_nodes nodes (the room counts its nodes).
+      const auto t0 = std::chrono::steady_clock::now();
+      proposer_->ProposeTree(s->tokens, s->num_prompt_tokens, k, std::min(config_.spec.tree_nodes, room), s->draft,
+                             s->draft_parent);
+      NormalizeDraftTree(s->draft, s->draft_parent);
+      spec_draft_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      room -= static_cast<int32_t>(s->draft.size());
+    } else if (proposer_->drafts_in_batches()) {
       // Batched: the room is taken at the asked length (a model drafts them all).
       draft_slots_.push_back({reinterpret_cast<uintptr_t>(s), s->tokens, s->num_prompt_tokens, k, &s->draft});
       room -= k;
@@ -389,6 +420,7 @@ void EngineCore::ProposeDrafts() {
     SampleState* st = FindSample(s, &req);
     TokenConstraint* c = st != nullptr ? st->sampler.constraint() : nullptr;
     if (c == nullptr) continue;
+    CutDraftTreeToChain(s->draft, s->draft_parent);  // a constrained request drafts a chain
     int kept = 0;
     while (kept < static_cast<int>(s->draft.size()) && c->Accept(s->draft[static_cast<size_t>(kept)])) ++kept;
     c->Rollback(kept);
@@ -416,6 +448,10 @@ void EngineCore::SampleEntry(const ScheduledSequence& e, size_t n_vocab) {
     }
     return;
   }
+  if (!e.seq->draft_parent.empty() && FirstChildChainLength(e.seq->draft_parent, e.num_draft) < e.num_draft) {
+    VerifyTree(e, n_vocab);
+    return;
+  }
   // Verification: row j scores the token after the entry's j-th new token; draft token j
   // is accepted or replaced by the sampler's rejection rule, and the first replacement
   // (or the token after the whole accepted draft) ends the sequence's step.
@@ -437,22 +473,86 @@ void EngineCore::SampleEntry(const ScheduledSequence& e, size_t n_vocab) {
   }
   results_.back().last = true;
   counts_.push_back(count);
-  const int32_t accepted_drafts = count - 1;
+  AdaptDraftLength(*s, count - 1, e.num_draft, e.num_draft);
+}
+
+void EngineCore::VerifyTree(const ScheduledSequence& e, size_t n_vocab) {
+  // Row 0 scores the token after the root; row i + 1 the token after node i. From the
+  // root, the children of the current node (in node order, distinct tokens) are the
+  // candidates of SequenceSampler::VerifyCandidates; an accepted child becomes the current
+  // node, a rejection (or a leaf: Sample) ends the step.
+  Sequence* seq = e.seq;
+  RequestState* req = nullptr;
+  SampleState* s = FindSample(seq, &req);
+  WEFT_CHECK(s != nullptr, "request {} verified a tree after it was gone", seq->request_id);
+  const int32_t base = seq->num_tokens(), n = e.num_draft, P = e.start_position;
+  const std::span<const int32_t> parent(seq->draft_parent.data(), static_cast<size_t>(n));
+  tree_path_.clear();
+  int32_t count = 0, max_depth = 0;
+  for (int32_t i = 0, d = 0; i < n; ++i) {  // the tree's depth (for the adaptive length)
+    d = 1;
+    for (int32_t a = parent[static_cast<size_t>(i)]; a >= 0; a = parent[static_cast<size_t>(a)]) ++d;
+    max_depth = std::max(max_depth, d);
+  }
+  for (int32_t node = -1;;) {
+    tree_children_.clear();
+    tree_candidates_.clear();
+    for (int32_t i = node + 1; i < n; ++i) {
+      if (parent[static_cast<size_t>(i)] == node) {
+        tree_children_.push_back(i);
+        tree_candidates_.push_back(seq->draft[static_cast<size_t>(i)]);
+      }
+    }
+    const float* row = logits_.data() + static_cast<size_t>(e.logits_row + node + 1) * n_vocab;
+    std::copy(row, row + n_vocab, row_.begin());
+    int32_t chosen = -1;
+    SampleResult r = tree_candidates_.empty() ? s->sampler.Sample(row_)
+                                              : s->sampler.VerifyCandidates(row_, tree_candidates_, &chosen);
+    sampled_.push_back(r.token);
+    results_.push_back({s, req, std::move(r), base + count, false, ConstraintComplete(*s)});
+    ++count;
+    if (chosen < 0) break;
+    node = tree_children_[static_cast<size_t>(chosen)];
+    tree_path_.push_back(node);
+  }
+  results_.back().last = true;
+  counts_.push_back(count);
+  // KV: accepted node at depth j + 1 must sit at position P + 1 + j; it was computed in
+  // slot P + 1 + node. Along the first-child chain node == j (nothing to move); past it
+  // the rows are copied in depth order (a source is never an earlier destination: node
+  // >= j, and a later node's index exceeds it). The rest is rolled back by Update.
+  tree_src_.clear();
+  tree_dst_.clear();
+  for (size_t j = 0; j < tree_path_.size(); ++j) {
+    const int32_t node = tree_path_[j];
+    if (node == static_cast<int32_t>(j)) continue;
+    tree_src_.push_back(kv_->Slot(seq->kv, P + 1 + node));
+    tree_dst_.push_back(kv_->Slot(seq->kv, P + 1 + static_cast<int32_t>(j)));
+    ++spec_tree_branch_tokens_;
+  }
+  spec_tree_kv_moves_ += static_cast<int64_t>(tree_src_.size());
+  storage_->CopySlots(tree_src_, tree_dst_);
+  AdaptDraftLength(*s, count - 1, n, max_depth);
+}
+
+void EngineCore::AdaptDraftLength(SampleState& st, int32_t accepted_drafts, int32_t num_draft, int32_t depth) {
+  SampleState* s = &st;
   ++spec_passes_;
-  spec_draft_tokens_ += e.num_draft;
+  spec_draft_tokens_ += num_draft;
   spec_accepted_tokens_ += accepted_drafts;
   if (config_.spec.adaptive) {
     // Grow after a fully accepted draft, else shrink to what was accepted (+1 to probe);
     // a sample whose shortest drafts miss pauses drafting (a text that does not repeat
     // itself should cost next to nothing).
-    if (accepted_drafts == 0 && e.num_draft == 1) {
+    // (A tree one level deep counts as a 1-token draft: its candidates all missed.)
+    if (accepted_drafts == 0 && depth == 1) {
       s->cooldown = s->backoff;
       s->backoff = std::min(64, s->backoff * 2);
     } else if (accepted_drafts > 0) {
       s->backoff = 1;
     }
-    s->draft_len = accepted_drafts == e.num_draft ? std::min(config_.spec.num_draft, s->draft_len + 1)
-                                                  : std::max(1, accepted_drafts + 1);
+    s->draft_len = accepted_drafts == depth ? std::min(config_.spec.num_draft, s->draft_len + 1)
+                                            : std::max(1, accepted_drafts + 1);
   }
 }
 
@@ -541,6 +641,8 @@ EngineStats EngineCore::Stats() const {
   s.spec_draft_tokens = spec_draft_tokens_;
   s.spec_accepted_tokens = spec_accepted_tokens_;
   s.spec_draft_seconds = spec_draft_seconds_;
+  s.spec_tree_branch_tokens = spec_tree_branch_tokens_;
+  s.spec_tree_kv_moves = spec_tree_kv_moves_;
   s.spec_kv_bytes = spec_kv_bytes_;
   if (governor_ != nullptr) {
     s.spec_governor_probes = governor_->probes();

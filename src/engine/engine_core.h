@@ -92,6 +92,12 @@ class EngineCore {
   void ProposeDrafts();
   // Samples entry e's tokens from its logits rows (verifying its draft if it has one).
   void SampleEntry(const ScheduledSequence& e, size_t n_vocab);
+  // A token tree's verification (sched/draft_tree.h): follows accepted children from the
+  // root, moves the accepted path's K/V into place, counts.
+  void VerifyTree(const ScheduledSequence& e, size_t n_vocab);
+  // Counts a verification pass (num_draft tokens or nodes, accepted_drafts of them, a
+  // tree `depth` deep: num_draft for a chain) and adapts the sample's draft length.
+  void AdaptDraftLength(SampleState& s, int32_t accepted_drafts, int32_t num_draft, int32_t depth);
   void FinishSample(RequestState& req, SampleState& s, RequestFinish finish, RequestOutput piece);
   void EraseFinishedRequests();
 
@@ -124,6 +130,10 @@ class EngineCore {
   int64_t spec_kv_bytes_ = 0;      // the proposer's own KV cache
   std::vector<DraftSlot> draft_slots_;  // ProposeDrafts' scratch
   std::unique_ptr<SpecGovernor> governor_;  // null: drafting whenever the rules allow
+  int64_t spec_tree_branch_tokens_ = 0, spec_tree_kv_moves_ = 0;
+  // VerifyTree's scratch.
+  std::vector<int32_t> tree_path_, tree_children_, tree_candidates_;
+  std::vector<int64_t> tree_src_, tree_dst_;
 };
 
 }  // namespace weft

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "kernels/kv_copy.h"
 
 namespace weft {
 namespace {
@@ -99,6 +100,14 @@ void KvCacheStorage::CopyBlock(int32_t src, int32_t dst) {
     uint8_t* v = k + k_layer_bytes_;
     std::memcpy(k + static_cast<uint64_t>(dst) * k_block, k + static_cast<uint64_t>(src) * k_block, k_block);
     std::memcpy(v + static_cast<uint64_t>(dst) * v_block, v + static_cast<uint64_t>(src) * v_block, v_block);
+  }
+}
+
+void KvCacheStorage::CopySlots(std::span<const int64_t> src, std::span<const int64_t> dst) {
+  WEFT_CHECK(src.size() == dst.size(), "CopySlots: {} sources, {} destinations", src.size(), dst.size());
+  if (src.empty()) return;
+  for (int64_t layer = 0; layer < shape_.n_layers; ++layer) {
+    kernels::CopyKvSlots(Layer(layer), src.data(), dst.data(), static_cast<int64_t>(src.size()));
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
@@ -48,6 +49,10 @@ class KvCacheStorage {
   // Copies block `src` to block `dst` in every layer's K and V (copy-on-write of a shared
   // block, KvCacheManager's BlockCopy list). Engine thread only, before the forward pass.
   void CopyBlock(int32_t src, int32_t dst);
+  // Copies slot src[i] to slot dst[i] (in order) in every layer's K and V (token trees:
+  // an accepted branch's K/V moved to the slots after the prefix; kernels/kv_copy.h).
+  // Engine thread only, between forward passes.
+  void CopySlots(std::span<const int64_t> src, std::span<const int64_t> dst);
 
  private:
   explicit KvCacheStorage(const KvCacheShape& shape) : shape_(shape) {}

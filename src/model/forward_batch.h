@@ -23,6 +23,11 @@ struct ForwardBatch {
   // is the step's first position + its depth (the set bits of its mask - 1), and each row
   // writes its own KV slot; which path to keep is the caller's business.
   std::span<const uint64_t> tree_mask;
+  // Token trees, bit-identical form (sched/scheduler.h): in every layer, after this
+  // step's K/V are written and before attention, slot kv_copy_dst[i] gets slot
+  // kv_copy_src[i]'s K/V (kernels/kv_copy.h), in order. Empty: nothing to copy.
+  std::span<const int64_t> kv_copy_src;
+  std::span<const int64_t> kv_copy_dst;
 
   int n_seqs() const { return static_cast<int>(seq_len.size()); }
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/half.h"
+#include "kernels/kv_copy.h"
 
 namespace weft {
 
@@ -94,6 +95,10 @@ void LatentAttentionSubLayer(const kernels::KernelContext& ctx, const LlamaLayer
   kernels::Rope(ctx, ql, T, H, static_cast<int>(D), b.positions.data(), rope);
   kernels::Rope(ctx, k, T, 1, static_cast<int>(D), b.positions.data(), rope);
   kernels::WriteKv(ctx, k, k, T, b.slot_mapping.data(), kv);
+  // Token trees: each node's contiguous view of its ancestors (sched/scheduler.h).
+  if (!b.kv_copy_src.empty()) {
+    kernels::CopyKvSlots(kv, b.kv_copy_src.data(), b.kv_copy_dst.data(), static_cast<int64_t>(b.kv_copy_src.size()));
+  }
   kernels::Attention(ctx, att, kv, a.attn.data());  // [T, H, D]
   float* ov = a.mla_v.data();  // [T, H, vd]
   for (int h = 0; h < H; ++h) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kv_copy.h"
+
 namespace weft {
 
 void DecoderActivations::Allocate(const ModelConfig& c, int64_t max_tokens, int64_t max_rows) {
@@ -96,6 +98,10 @@ void AttentionSubLayer(const kernels::KernelContext& ctx, const LlamaLayerWeight
   kernels::Rope(ctx, a.q.data(), T, n_head, hd, b.positions.data(), rope);
   kernels::Rope(ctx, a.k.data(), T, n_kv, hd, b.positions.data(), rope);
   kernels::WriteKv(ctx, a.k.data(), a.v.data(), T, b.slot_mapping.data(), kv);
+  // Token trees: each node's contiguous view of its ancestors (sched/scheduler.h).
+  if (!b.kv_copy_src.empty()) {
+    kernels::CopyKvSlots(kv, b.kv_copy_src.data(), b.kv_copy_dst.data(), static_cast<int64_t>(b.kv_copy_src.size()));
+  }
   kernels::Attention(ctx, att, kv, a.attn.data());
   kernels::MatMul(ctx, a.attn.data(), T, *L.wo, a.proj.data());
   AddBias(ctx, a.proj.data(), L.bo, T, c.n_embd);

@@ -106,6 +106,13 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
       if (slot >= n_slots) return InvalidArgumentError(fmt::format("token {}: KV slot {} is past the cache", t, slot));
     }
   }
+  if (b.kv_copy_src.size() != b.kv_copy_dst.size()) return InvalidArgumentError("KV copies: as many sources as destinations");
+  for (size_t i = 0; i < b.kv_copy_src.size(); ++i) {
+    if (b.kv_copy_src[i] < 0 || b.kv_copy_src[i] >= n_slots || b.kv_copy_dst[i] < 0 || b.kv_copy_dst[i] >= n_slots) {
+      return InvalidArgumentError(fmt::format("KV copy {} -> {} is not inside the cache ({} slots)", b.kv_copy_src[i],
+                                              b.kv_copy_dst[i], n_slots));
+    }
+  }
   for (int32_t id : b.tokens) {
     if (id < 0 || id >= config().n_vocab) {
       return InvalidArgumentError(fmt::format("token id {} is outside the vocabulary of {}", id, config().n_vocab));

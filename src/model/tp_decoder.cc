@@ -215,7 +215,8 @@ class DistDecoderModel final : public DecoderModel {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t T = b.n_tokens(), S = b.n_seqs(), M = b.max_blocks_per_seq;
     // The other ranks are not sent tree masks (nothing builds trees under --tp / --pp yet).
-    WEFT_CHECK(b.tree_mask.empty(), "tensor / pipeline parallel: token-tree batches are not supported");
+    WEFT_CHECK(b.tree_mask.empty() && b.kv_copy_src.empty(),
+               "tensor / pipeline parallel: token-tree batches are not supported");
     // The logit rows: every rank of the last stage computes its vocabulary rows' logits.
     const int64_t R = static_cast<int64_t>(b.logit_rows.size());
     StepHeader h;

@@ -56,6 +56,18 @@ class SequenceSampler {
   // seeded request's sampled text differs with and without speculation (its
   // distribution does not).
   SampleResult Verify(std::span<float> logits, int32_t draft, bool* accepted);
+  // Token trees: the next token when the proposer drafted several distinct candidates
+  // c1..cm for this position (the children of a tree node), by the multi-candidate
+  // rejection rule that keeps the target distribution (SpecInfer's, for deterministic
+  // candidates): with p the distribution Sample would draw from, try c1 with probability
+  // p(c1); if rejected, set p(c1) = 0 and renormalise, try c2 with its new probability,
+  // and so on; if every candidate is rejected, draw from what is left (p without them,
+  // normalised). Then P(token = t) = p(t) for every t (each step is Verify's rule on the
+  // renormalised residual). Greedy: the argmax, and the candidate equal to it (if any) is
+  // the accepted one. Sets *chosen to the accepted candidate's index, or -1. Records the
+  // token and fills logprobs exactly as Sample does. With one candidate this is Verify,
+  // using the RNG the same way. Candidates must be distinct.
+  SampleResult VerifyCandidates(std::span<float> logits, std::span<const int32_t> candidates, int32_t* chosen);
   int num_generated() const { return num_generated_; }
   // Structured output: from now on only tokens `constraint` allows are drawn (the mask
   // is applied after penalties, before temperature / top-k / top-p, in Sample and

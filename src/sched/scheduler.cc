@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "base/check.h"
+#include "sched/draft_tree.h"
 
 namespace weft {
 
@@ -28,6 +29,8 @@ ForwardBatch SchedulerOutput::batch() const {
   b.block_table = block_table;
   b.max_blocks_per_seq = max_blocks_per_seq;
   b.logit_rows = logit_rows;
+  b.kv_copy_src = kv_copy_src;
+  b.kv_copy_dst = kv_copy_dst;
   return b;
 }
 
@@ -57,6 +60,16 @@ Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config
   out_.block_table.reserve(seqs * Sz(kv->max_blocks_per_seq()));
   out_.logit_rows.reserve(seqs + Sz(std::max(0, config.max_draft_tokens_per_step)));
   out_.sampler_storage.reserve(seqs);
+  // Token trees: each node off the chain is a sequence of its own, and fills scratch.
+  const size_t tree_rows = Sz(std::max(0, config.max_draft_tokens_per_step));
+  out_.query_start.reserve(seqs + 1 + tree_rows);
+  out_.seq_len.reserve(seqs + tree_rows);
+  out_.block_table.reserve((seqs + tree_rows) * Sz(kv->max_blocks_per_seq()));
+  const size_t scratch_slots = Sz(std::max(0, config.tree_scratch_blocks)) * Sz(kv->block_size());
+  out_.kv_copy_src.reserve(scratch_slots);
+  out_.kv_copy_dst.reserve(scratch_slots);
+  depth_.reserve(64);
+  ancestors_.reserve(64);
 }
 
 int32_t Scheduler::MaxModelLen() const { return kv_->config().max_model_len; }
@@ -153,6 +166,7 @@ void Scheduler::Preempt(Sequence* seq) {
   kv_->Free(seq->kv);
   seq->num_computed_tokens = 0;
   seq->draft.clear();
+  seq->draft_parent.clear();
   seq->status = SequenceStatus::kPreempted;
   ++seq->num_preemptions;
   ++stats_.num_preemptions;
@@ -182,6 +196,28 @@ void Scheduler::AddEntry(Sequence* seq, int32_t num_new, int32_t num_draft) {
   out_.num_draft_tokens += num_draft;
 }
 
+int32_t Scheduler::TreeScratchBlocks(int32_t start, int32_t depth) const {
+  const int32_t bs = kv_->block_size();
+  return (start % bs + depth + 1 + bs - 1) / bs;  // the partial prefix block, ancestors, itself
+}
+
+int32_t Scheduler::TreeNodesThatFit(const Sequence* s, int32_t k, int32_t& scratch_left) {
+  if (s->draft_parent.empty()) return k;
+  const int32_t c = FirstChildChainLength(s->draft_parent, k);
+  DraftTreeDepths(s->draft_parent, k, depth_);
+  int32_t need = 0;
+  for (int32_t i = c; i < k; ++i) {
+    const int32_t b = TreeScratchBlocks(s->num_computed_tokens, depth_[Sz(i)]);
+    if (need + b > scratch_left) {
+      k = i;
+      break;
+    }
+    need += b;
+  }
+  scratch_left -= need;
+  return k;
+}
+
 int32_t Scheduler::DraftLength(const Sequence* s, int32_t budget, int32_t draft_budget) const {
   // Only a decoding sequence verifies a draft; every token it may accept must still fit
   // max_tokens and the context (so Update never appends past them).
@@ -193,6 +229,7 @@ int32_t Scheduler::DraftLength(const Sequence* s, int32_t budget, int32_t draft_
 
 void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
   int32_t draft_budget = config_.max_draft_tokens_per_step;
+  int32_t scratch_left = config_.tree_scratch_blocks;
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* s = running_[i];
     if (s->kv.window.enabled() && s->num_uncomputed() > 0) {
@@ -210,6 +247,8 @@ void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
     // A draft is verified only when its blocks are free and leave a block for each
     // running sequence after this one: it never preempts anyone.
     int32_t k = DraftLength(s, budget, draft_budget);
+    const int32_t scratch_before = scratch_left;
+    if (k > 0) k = TreeNodesThatFit(s, k, scratch_left);
     if (k > 0 && kv_->num_free_blocks() - kv_->BlocksNeeded(s->kv, s->num_computed_tokens, n + k) <
                      static_cast<int32_t>(running_.size() - i - 1)) {
       k = 0;
@@ -222,6 +261,7 @@ void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
       ++i;
       continue;
     }
+    scratch_left = scratch_before;
     bool ok = false;
     for (;;) {
       if (kv_->Allocate(s->kv, KvCacheManager::CachePos(s->kv, s->num_computed_tokens), n, out_.copies)) {
@@ -271,10 +311,15 @@ void Scheduler::FillBatch() {
   for (const ScheduledSequence& e : out_.seqs) widest = std::max(widest, e.seq->kv.num_blocks());
   out_.max_blocks_per_seq = widest;
   out_.query_start.push_back(0);
+  int32_t scratch_next = config_.tree_scratch_first_block;
   for (ScheduledSequence& e : out_.seqs) {
     const Sequence& s = *e.seq;
     e.block_table = s.kv.blocks;
     e.token_offset = static_cast<int32_t>(out_.tokens.size());
+    if (e.num_draft > 0 && !s.draft_parent.empty() && FirstChildChainLength(s.draft_parent, e.num_draft) < e.num_draft) {
+      FillTree(e, widest, scratch_next);
+      continue;
+    }
     for (int32_t p = e.start_position; p < e.start_position + e.num_new_tokens; ++p) {
       out_.tokens.push_back(p < s.num_tokens() ? s.tokens[Sz(p)] : s.draft[Sz(p - s.num_tokens())]);
       const int32_t c = KvCacheManager::CachePos(s.kv, p);  // p itself unless windowed
@@ -293,6 +338,54 @@ void Scheduler::FillBatch() {
   }
 }
 
+void Scheduler::FillTree(ScheduledSequence& e, int32_t widest, int32_t& scratch_next) {
+  const Sequence& s = *e.seq;
+  const int32_t P = e.start_position, n = e.num_draft, bs = kv_->block_size();
+  const int32_t c = FirstChildChainLength(s.draft_parent, n);
+  DraftTreeDepths(s.draft_parent, n, depth_);
+  const auto push_table = [&](int32_t real_blocks, int32_t first_scratch, int32_t scratch) {
+    for (int32_t j = 0; j < real_blocks; ++j) {  // released behind a model window: block 0, never read
+      const int32_t b = s.kv.blocks[Sz(j)];
+      out_.block_table.push_back(b == KvCacheManager::kReleasedBlock ? 0 : b);
+    }
+    for (int32_t j = 0; j < scratch; ++j) out_.block_table.push_back(first_scratch + j);
+    out_.block_table.resize(out_.block_table.size() + Sz(widest - real_blocks - scratch), 0);
+  };
+  // Rows: the root (the last token), then node i at row i + 1, KV slot P + 1 + i.
+  out_.tokens.push_back(s.tokens[Sz(P)]);
+  out_.positions.push_back(P);
+  out_.slot_mapping.push_back(kv_->Slot(s.kv, P));
+  for (int32_t i = 0; i < n; ++i) {
+    out_.tokens.push_back(s.draft[Sz(i)]);
+    out_.positions.push_back(P + depth_[Sz(i)]);
+    out_.slot_mapping.push_back(kv_->Slot(s.kv, P + 1 + i));
+  }
+  // The root and the first-child chain: one causal run of c + 1 rows.
+  out_.query_start.push_back(e.token_offset + c + 1);
+  out_.seq_len.push_back(P + c + 1);
+  push_table(s.kv.num_blocks(), 0, 0);
+  // Every other node: one query over [the prefix's full blocks | scratch: the prefix's
+  // partial block, its ancestors, itself].
+  const int32_t full = P / bs;
+  for (int32_t i = c; i < n; ++i) {
+    const int32_t d = depth_[Sz(i)];
+    ancestors_.assign(Sz(d), 0);  // ancestors_[j]: the node at depth j + 1 on i's path
+    for (int32_t a = i, j = d - 1; a >= 0 && j >= 0; a = s.draft_parent[Sz(a)], --j) ancestors_[Sz(j)] = a;
+    const int32_t tail = P % bs + d + 1, blocks = TreeScratchBlocks(P, d);
+    for (int32_t t = 0; t < tail; ++t) {
+      const int32_t q = full * bs + t;
+      out_.kv_copy_src.push_back(q <= P ? kv_->Slot(s.kv, q) : kv_->Slot(s.kv, P + 1 + ancestors_[Sz(q - P - 1)]));
+      out_.kv_copy_dst.push_back(int64_t{scratch_next + t / bs} * bs + t % bs);
+    }
+    out_.query_start.push_back(e.token_offset + 2 + i);
+    out_.seq_len.push_back(P + d + 1);
+    push_table(full, scratch_next, blocks);
+    scratch_next += blocks;
+  }
+  e.logits_row = static_cast<int32_t>(out_.logit_rows.size());
+  for (int32_t j = n; j >= 0; --j) out_.logit_rows.push_back(static_cast<int32_t>(out_.tokens.size()) - 1 - j);
+}
+
 const SchedulerOutput& Scheduler::Schedule() {
   WEFT_CHECK(!in_step_, "Schedule() called twice without Update()");
   const auto t0 = std::chrono::steady_clock::now();
@@ -309,6 +402,8 @@ const SchedulerOutput& Scheduler::Schedule() {
   out_.block_table.clear();
   out_.logit_rows.clear();
   out_.sampler_storage.clear();
+  out_.kv_copy_src.clear();
+  out_.kv_copy_dst.clear();
   out_.num_tokens = 0;
   out_.num_samples = 0;
   out_.num_draft_tokens = 0;
@@ -373,10 +468,12 @@ void Scheduler::Update(std::span<const int32_t> sampled, std::span<const int32_t
       kv_->Truncate(s->kv, s->num_computed_tokens);
       kv_->CommitComputed(s->kv, s->tokens, s->num_computed_tokens);
       s->draft.clear();
+      s->draft_parent.clear();
       FinishIfDone(s);
       continue;
     }
     s->draft.clear();
+    s->draft_parent.clear();
     s->num_computed_tokens += e.num_new_tokens;
     kv_->CommitComputed(s->kv, s->tokens, s->num_computed_tokens);
     if (!e.needs_logits) continue;

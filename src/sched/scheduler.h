@@ -49,6 +49,18 @@
 // for length by the context (only by max_tokens): it may run past the model's context.
 // It never drafts, and must be a single sample (n == 1; checked).
 //
+// Token trees (Sequence::draft_parent non-empty; sched/draft_tree.h): the entry's rows are
+// the root (its last token, at position P = start_position) and the nodes, node i in row
+// i + 1 with KV slot P + 1 + i and RoPE position P + depth(i). The first-child chain
+// (nodes 0..c-1) is an ordinary causal run. Every other node gets its own ForwardBatch
+// sequence of one query whose block table is the prefix's full blocks followed by
+// scratch blocks (SchedulerConfig::tree_scratch_*), which the forward pass fills in every
+// layer, after writing this step's KV (ForwardBatch::kv_copy_*), with the prefix's
+// partial last block, the node's ancestors and the node itself: the attention kernel
+// sees exactly the contiguous sequence plain decoding of that path would see (same
+// positions, same split-KV chunks), so its logits are bit for bit those of plain
+// decoding. Nodes past the scratch left this step are cut (with their subtrees).
+//
 // Thread-safety: none; the engine thread owns the scheduler and its KvCacheManager.
 #pragma once
 
@@ -74,6 +86,12 @@ struct SchedulerConfig {
   // (each costs a token of the budget and a logits row); 0 = no speculation (drafts are
   // ignored). The runner must take max_num_seqs + this many logits rows.
   int32_t max_draft_tokens_per_step = 0;
+  // Token trees (sched/draft_tree.h): KV blocks past the KV manager's, in the same storage
+  // (ids tree_scratch_first_block ..), that give each tree node off the first-child chain
+  // a contiguous view of its prefix and ancestors for one step (see FillBatch below).
+  // 0 blocks: trees are cut to their first-child chain.
+  int32_t tree_scratch_first_block = 0;
+  int32_t tree_scratch_blocks = 0;
   // The model's own sliding window when EVERY layer has one (Mistral, Phi-3; the largest),
   // else 0: blocks wholly before the window of a sequence's next token are released
   // (KvCacheManager::ReleaseBeforeWindow) before it is scheduled. 0 = keep them.
@@ -122,6 +140,8 @@ struct SchedulerOutput {
   int32_t max_blocks_per_seq = 0;         // widest table this step
   std::vector<int32_t> logit_rows;        // token indices whose logits are needed
   std::vector<Sequence*> sampler_storage; // backing of n>1 entries' samplers
+  std::vector<int64_t> kv_copy_src;       // token trees: slot copies in each layer after
+  std::vector<int64_t> kv_copy_dst;       // its KV write (ForwardBatch::kv_copy_*)
 
   bool empty() const { return seqs.empty(); }
   // Borrowing view for ModelRunner::Execute; valid while this output is unchanged.
@@ -200,7 +220,11 @@ class Scheduler {
   void AdmitWaiting(int32_t& budget);
   void AddEntry(Sequence* seq, int32_t num_new, int32_t num_draft);
   int32_t DraftLength(const Sequence* s, int32_t budget, int32_t draft_budget) const;
+  // Token trees: how many of s's first k nodes fit the scratch blocks left (takes them).
+  int32_t TreeNodesThatFit(const Sequence* s, int32_t k, int32_t& scratch_left);
+  int32_t TreeScratchBlocks(int32_t start, int32_t depth) const;
   void FillBatch();
+  void FillTree(ScheduledSequence& e, int32_t widest, int32_t& scratch_next);  // a token tree's rows
   void ReleaseSequence(Sequence* seq, FinishReason reason);
   void FinishIfDone(Sequence* seq);
   int32_t MaxModelLen() const;
@@ -220,6 +244,7 @@ class Scheduler {
   int32_t num_live_ = 0;             // sequences added and not finished (incl. pending forks)
   int32_t reserved_fork_slots_ = 0;  // pending forks of running n>1 prompts (max_num_seqs)
   SchedulerStats stats_;
+  std::vector<int32_t> depth_, ancestors_;  // token-tree scratch (FillBatch)
 };
 
 }  // namespace weft

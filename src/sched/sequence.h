@@ -62,6 +62,10 @@ struct Sequence {
   // sequence decodes, and clears the draft in Update()). They are never part of `tokens`
   // until accepted, so the prefix cache never sees a rejected token.
   std::vector<int32_t> draft;
+  // Token trees (sched/draft_tree.h): empty for a chain; else draft_parent[i] is the parent
+  // of draft[i] (-1: the last token), in the engine's layout (first-child chain first).
+  // Set and cleared with `draft`.
+  std::vector<int32_t> draft_parent;
 
   int32_t num_tokens() const { return static_cast<int32_t>(tokens.size()); }
   int32_t num_generated() const { return num_tokens() - num_prompt_tokens; }

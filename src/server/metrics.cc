@@ -157,6 +157,12 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
   metric("gauge", "weft_spec_decode_tokens_per_pass",
          "Tokens produced per target pass of the sequences that verified a draft (mean accepted + 1).", "",
          s.spec_tokens_per_pass());
+  metric("gauge", "weft_spec_decode_nodes_per_pass",
+         "Draft tokens (token-tree nodes, --spec tree:...) verified per target pass of the sequences that verified a "
+         "draft.", "", s.spec_nodes_per_pass());
+  metric("counter", "weft_spec_decode_tree_branch_tokens_total",
+         "Token trees: accepted tokens off the first-child chain (what the tree won over a chain).", "",
+         static_cast<double>(s.spec_tree_branch_tokens));
   metric("counter", "weft_spec_decode_draft_seconds_total",
          "Seconds the proposer took (a draft model's forward passes); divide by the step time for its share.", "",
          s.spec_draft_seconds);

@@ -33,4 +33,45 @@ void NgramProposer::Propose(std::span<const int32_t> tokens, int32_t /*num_promp
   }
 }
 
+void NgramProposer::ProposeTree(std::span<const int32_t> tokens, int32_t /*num_prompt_tokens*/, int32_t max_depth,
+                                int32_t max_nodes, std::vector<int32_t>& draft, std::vector<int32_t>& parent) {
+  const auto len = static_cast<int64_t>(tokens.size());
+  if (max_depth <= 0 || max_nodes <= 0 || len < 2) return;
+  const int64_t lo = std::max<int64_t>(0, len - options_.window);
+  std::vector<int32_t> path;  // one occurrence's continuation
+  int32_t branches = 0;
+  for (int64_t n = std::min<int64_t>(options_.max_ngram, len - 1); n >= options_.min_ngram; --n) {
+    const int32_t* suffix = tokens.data() + (len - n);
+    for (int64_t i = len - n - 1; i >= lo; --i) {
+      if (!std::equal(suffix, suffix + n, tokens.data() + i)) continue;
+      // The continuation, as Propose drafts it (the repetition goes on past the end).
+      const int64_t from = i + n;
+      path.clear();
+      for (int64_t j = 0; j < max_depth; ++j) {
+        const int64_t at = from + j;
+        path.push_back(at < len ? tokens[static_cast<size_t>(at)] : path[static_cast<size_t>(at - len)]);
+      }
+      // Merge into the trie: follow the nodes that exist, add the rest while the budget lasts.
+      int32_t at_node = -1;
+      for (int32_t t : path) {
+        int32_t child = -1;
+        for (size_t c = 0; c < draft.size(); ++c) {
+          if (parent[c] == at_node && draft[c] == t) {
+            child = static_cast<int32_t>(c);
+            break;
+          }
+        }
+        if (child < 0) {
+          if (static_cast<int32_t>(draft.size()) >= max_nodes) break;
+          child = static_cast<int32_t>(draft.size());
+          draft.push_back(t);
+          parent.push_back(at_node);
+        }
+        at_node = child;
+      }
+      if (++branches >= options_.max_branches || static_cast<int32_t>(draft.size()) >= max_nodes) return;
+    }
+  }
+}
+
 }  // namespace weft

@@ -8,11 +8,15 @@
 // sequence, so the engine calls ProposeBatch with a key per sequence (stable while the
 // sequence lives) and Release(key) when the sequence ends.
 //
+// Token trees (sched/draft_tree.h): a proposer may draft a tree instead of a chain
+// (ProposeTree); the default gives its chain.
+//
 // Adding a proposer = one new file implementing Proposer + a case in MakeProposer
 // (spec/spec_config.cc) + its test.
 // Thread-safety: used by the engine thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -40,6 +44,15 @@ class Proposer {
   // which the caller cleared. Appending nothing is always allowed (no speculation this step).
   virtual void Propose(std::span<const int32_t> tokens, int32_t num_prompt_tokens, int32_t max_draft,
                        std::vector<int32_t>& draft) = 0;
+  // Token trees (sched/draft_tree.h): appends at most max_nodes nodes, none deeper than
+  // max_depth, to `draft` (tokens) and `parent` (parent[i] in [-1, i), -1: a child of the
+  // last token; siblings distinct), both cleared by the caller. Default: Propose's chain
+  // of up to min(max_depth, max_nodes) tokens.
+  virtual void ProposeTree(std::span<const int32_t> tokens, int32_t num_prompt_tokens, int32_t max_depth,
+                           int32_t max_nodes, std::vector<int32_t>& draft, std::vector<int32_t>& parent) {
+    Propose(tokens, num_prompt_tokens, std::min(max_depth, max_nodes), draft);
+    for (size_t i = 0; i < draft.size(); ++i) parent.push_back(static_cast<int32_t>(i) - 1);
+  }
   // Drafts for several sequences at once (a model-backed proposer runs them as one
   // batch). Default: Propose for each.
   virtual void ProposeBatch(std::span<const DraftSlot> slots) {

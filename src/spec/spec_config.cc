@@ -72,7 +72,32 @@ StatusOr<SpecConfig> ParseSpecConfig(std::string_view text) {
     arg = text.substr(colon + 1);
   }
   std::string_view k_text;
-  if (method == "ngram") {
+  if (method == "tree") {
+    // tree:ngram[:K[:NODES]]
+    std::string_view inner = arg, nodes_text;
+    if (inner.substr(0, 5) == "ngram" && (inner.size() == 5 || inner[5] == ':')) {
+      k_text = inner.size() > 5 ? inner.substr(6) : std::string_view();
+      if (const size_t colon = k_text.find(':'); colon != std::string_view::npos) {
+        nodes_text = k_text.substr(colon + 1);
+        k_text = k_text.substr(0, colon);
+      }
+    } else {
+      return InvalidArgumentError(fmt::format(
+          "--spec {}: token trees are drafted by the n-gram proposer (tree:ngram[:K[:NODES]]); a draft model or "
+          "self-drafting drafts chains (draft:MODEL[:K], self:LAYERS[:K])",
+          std::string(text)));
+    }
+    c.method = SpecMethod::kNgram;
+    c.tree = true;
+    if (!nodes_text.empty()) {
+      int64_t nodes = 0;
+      if (!ParseInt(nodes_text, &nodes) || nodes < 1 || nodes > 63) {
+        return InvalidArgumentError(
+            fmt::format("--spec: the tree's node budget in '{}' must be an integer in [1, 63]", std::string(text)));
+      }
+      c.tree_nodes = static_cast<int32_t>(nodes);
+    }
+  } else if (method == "ngram") {
     c.method = SpecMethod::kNgram;
     k_text = arg;
   } else if (method == "draft" || method == "self") {
@@ -96,7 +121,9 @@ StatusOr<SpecConfig> ParseSpecConfig(std::string_view text) {
     }
   } else {
     return InvalidArgumentError(fmt::format(
-        "--spec: unknown proposer '{}' (known: ngram[:K], draft:MODEL[:K], self:LAYERS[:K], off)", std::string(method)));
+        "--spec: unknown proposer '{}' (known: ngram[:K], draft:MODEL[:K], self:LAYERS[:K], tree:ngram[:K[:NODES]], "
+        "off)",
+        std::string(method)));
   }
   if (!k_text.empty()) {
     int64_t k = 0;
@@ -111,7 +138,9 @@ StatusOr<SpecConfig> ParseSpecConfig(std::string_view text) {
 
 std::string SpecConfigName(const SpecConfig& config) {
   switch (config.method) {
-    case SpecMethod::kNgram: return fmt::format("ngram:{}", config.num_draft);
+    case SpecMethod::kNgram:
+      return config.tree ? fmt::format("tree:ngram:{}:{}", config.num_draft, config.tree_nodes)
+                         : fmt::format("ngram:{}", config.num_draft);
     case SpecMethod::kDraft: return fmt::format("draft:{}:{}", config.draft_model, config.num_draft);
     case SpecMethod::kSelf: return fmt::format("self:{}:{}", LayerSetText(config.skip_layers), config.num_draft);
     case SpecMethod::kNone: break;

@@ -9,8 +9,13 @@
 // every case; analytically, with N = 100000 a shift of 0.01 in the probability of a token
 // near p = 0.3 (balanced elsewhere) gives a noncentrality of about 33 and is detected with
 // power > 0.95 at df <= 7.
+// VerifyCandidates (token trees: several distinct candidates for one position) is held
+// to the same test: its tokens against Sample's, the rate each candidate is chosen against
+// its probability, and a wrong multi-candidate rule (trying each candidate with its
+// original probability, without renormalising) must fail it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -141,6 +146,113 @@ TEST(SamplerVerify, TheTestRejectsTheWrongResidual) {
       EXPECT_GT(stat, ChiSquareCritical(df)) << c.name << ", draft " << draft << ": the wrong rule passed, chi2 " << stat;
     }
   }
+}
+
+std::map<int32_t, int> DrawCandidates(SamplingParams p, uint64_t seed, const std::vector<int32_t>& cands,
+                                      std::vector<double>* chosen_rate) {
+  p.seed = seed;
+  SequenceSampler s(p, -1, 0);
+  std::map<int32_t, int> counts;
+  std::vector<float> row;
+  chosen_rate->assign(cands.size(), 0.0);
+  for (int i = 0; i < kDraws; ++i) {
+    row = kLogits;
+    int32_t chosen = -2;
+    const SampleResult r = s.VerifyCandidates(row, cands, &chosen);
+    EXPECT_GE(chosen, -1);
+    if (chosen >= 0) {
+      EXPECT_EQ(r.token, cands[static_cast<size_t>(chosen)]);
+      (*chosen_rate)[static_cast<size_t>(chosen)] += 1.0 / kDraws;
+    } else {
+      // Not accepted: never one of the candidates.
+      EXPECT_TRUE(std::find(cands.begin(), cands.end(), r.token) == cands.end()) << r.token;
+    }
+    ++counts[r.token];
+  }
+  return counts;
+}
+
+TEST(SamplerVerify, SeveralCandidatesKeepTheTargetDistribution) {
+  const std::vector<std::vector<int32_t>> sets = {{0, 1}, {1, 0, 2}, {3, 6, 7}, {7, 1}, {2, 0, 1, 3, 4}, {5}};
+  for (const Case& c : Cases()) {
+    const auto reference = DrawSample(c.params, 11);
+    uint64_t seed = 5000;
+    for (const auto& cands : sets) {
+      std::vector<double> rate;
+      const auto verified = DrawCandidates(c.params, ++seed, cands, &rate);
+      const auto [stat, df] = ChiSquare(reference, verified);
+      EXPECT_LT(stat, ChiSquareCritical(df)) << c.name << ", " << cands.size() << " candidates from " << cands[0]
+                                             << ": chi2 " << stat << " df " << df;
+      // Candidate k is chosen exactly when its token comes out: with probability p(c_k).
+      for (size_t k = 0; k < cands.size(); ++k) {
+        const auto it = reference.find(cands[k]);
+        const double p = it == reference.end() ? 0.0 : static_cast<double>(it->second) / kDraws;
+        EXPECT_NEAR(rate[k], p, 0.01) << c.name << ", candidate " << cands[k];
+      }
+    }
+  }
+}
+
+TEST(SamplerVerify, OneCandidateIsVerifyDrawForDraw) {
+  // Same seed, same RNG use: a one-candidate tree node verifies exactly as a chain's.
+  for (const Case& c : Cases()) {
+    SamplingParams p = c.params;
+    p.seed = 99;
+    SequenceSampler a(p, -1, 0), b(p, -1, 0);
+    std::vector<float> row;
+    for (int i = 0; i < 2000; ++i) {
+      const int32_t draft = i % 8;
+      row = kLogits;
+      bool ok = false;
+      const int32_t t1 = a.Verify(row, draft, &ok).token;
+      row = kLogits;
+      int32_t chosen = -1;
+      const int32_t t2 = b.VerifyCandidates(row, std::span<const int32_t>(&draft, 1), &chosen).token;
+      ASSERT_EQ(t1, t2) << c.name << " draw " << i;
+      ASSERT_EQ(ok, chosen == 0);
+    }
+  }
+}
+
+TEST(SamplerVerify, TheTestRejectsAWrongMultiCandidateRule) {
+  // Wrong: try each candidate with its ORIGINAL probability (Verify on a fresh row each
+  // time, without renormalising), then take the last Verify's residual draw.
+  const std::vector<int32_t> cands = {0, 1, 2};
+  for (const Case& c : Cases()) {
+    if (!c.params.logit_bias.empty()) continue;  // token 1 masked: a different set
+    const auto reference = DrawSample(c.params, 11);
+    SamplingParams p = c.params;
+    p.seed = 78;
+    SequenceSampler s(p, -1, 0);
+    std::map<int32_t, int> wrong;
+    std::vector<float> row;
+    for (int i = 0; i < kDraws; ++i) {
+      int32_t token = -1;
+      for (int32_t cand : cands) {
+        row = kLogits;
+        bool ok = false;
+        token = s.Verify(row, cand, &ok).token;
+        if (ok) break;
+      }
+      ++wrong[token];
+    }
+    const auto [stat, df] = ChiSquare(reference, wrong);
+    EXPECT_GT(stat, ChiSquareCritical(df)) << c.name << ": the wrong rule passed, chi2 " << stat;
+  }
+}
+
+TEST(SamplerVerify, GreedyChoosesTheCandidateThatIsTheArgmax) {
+  SamplingParams p;
+  p.temperature = 0;
+  SequenceSampler s(p, -1, 0);
+  std::vector<float> row = kLogits;
+  int32_t chosen = -2;
+  const std::vector<int32_t> hit = {3, 0, 1}, miss = {3, 1};
+  EXPECT_EQ(s.VerifyCandidates(row, hit, &chosen).token, 0);
+  EXPECT_EQ(chosen, 1);
+  row = kLogits;
+  EXPECT_EQ(s.VerifyCandidates(row, miss, &chosen).token, 0);
+  EXPECT_EQ(chosen, -1);
 }
 
 TEST(SamplerVerify, GreedyAcceptsExactlyTheArgmax) {

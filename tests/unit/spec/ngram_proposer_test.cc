@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "spec/spec_config.h"
 
 namespace weft {
@@ -77,6 +79,52 @@ TEST(SpecConfig, Parses) {
     ASSERT_FALSE(b.ok()) << bad;
     EXPECT_NE(b.status().message().find("--spec"), std::string::npos) << b.status().message();
   }
+}
+
+// Token trees: several earlier occurrences give several branches; the first-child chain
+// is exactly what Propose drafts; the budget, the depth and distinct siblings hold.
+TEST(NgramProposer, TreeMergesSeveralOccurrences) {
+  NgramProposer p;
+  // "7 8" was followed by 1 2, by 3 4 and (most recently) by 5 6.
+  const std::vector<int32_t> tokens = {7, 8, 1, 2, 9, 7, 8, 3, 4, 9, 7, 8, 5, 6, 9, 7, 8};
+  std::vector<int32_t> chain, draft, parent;
+  p.Propose(tokens, 3, 2, chain);
+  p.ProposeTree(tokens, 3, 2, 16, draft, parent);
+  ASSERT_EQ(draft.size(), parent.size());
+  // The most recent continuation is the first-child chain; the other two are branches.
+  ASSERT_GE(draft.size(), 6u);
+  EXPECT_EQ(std::vector<int32_t>(draft.begin(), draft.begin() + 2), chain);
+  EXPECT_EQ(parent[0], -1);
+  EXPECT_EQ(parent[1], 0);
+  std::vector<int32_t> roots;
+  for (size_t i = 0; i < draft.size(); ++i) {
+    EXPECT_LT(parent[i], static_cast<int32_t>(i));
+    if (parent[i] == -1) roots.push_back(draft[i]);
+    // Depth at most 2.
+    if (parent[i] >= 0) {
+      EXPECT_EQ(parent[static_cast<size_t>(parent[i])], -1);
+    }
+  }
+  std::sort(roots.begin(), roots.end());
+  EXPECT_EQ(roots, (std::vector<int32_t>{1, 3, 5}));
+  // The node budget.
+  draft.clear();
+  parent.clear();
+  p.ProposeTree(tokens, 3, 2, 3, draft, parent);
+  EXPECT_EQ(draft.size(), 3u);
+  EXPECT_EQ(std::vector<int32_t>(draft.begin(), draft.begin() + 2), chain);
+  // Shared prefixes merge: "5 1 2" and "5 1 3" give 1 -> {2, 3}.
+  const std::vector<int32_t> shared = {5, 1, 3, 0, 5, 1, 2, 0, 5};
+  draft.clear();
+  parent.clear();
+  p.ProposeTree(shared, 1, 2, 16, draft, parent);
+  EXPECT_EQ(draft, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(parent, (std::vector<int32_t>{-1, 0, 0}));
+  // Nothing to match: nothing drafted.
+  draft.clear();
+  parent.clear();
+  p.ProposeTree(std::vector<int32_t>{1, 2, 3}, 3, 4, 16, draft, parent);
+  EXPECT_TRUE(draft.empty());
 }
 
 }  // namespace
