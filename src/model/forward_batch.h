@@ -23,6 +23,10 @@ struct ForwardBatch {
   // is the step's first position + its depth (the set bits of its mask - 1), and each row
   // writes its own KV slot; which path to keep is the caller's business.
   std::span<const uint64_t> tree_mask;
+  // Heavy-hitter eviction (kv/kv_budget.h): empty, or [n_seqs] pointers, each null or an
+  // array indexed by KV (cache) position to which every layer's attention adds the softmax
+  // weight each query row and head gave the position (kernels::AttentionBatch::attn_mass).
+  std::span<float* const> attn_mass;
 
   int n_seqs() const { return static_cast<int>(seq_len.size()); }
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }
