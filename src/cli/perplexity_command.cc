@@ -1,6 +1,8 @@
 // weft perplexity MODEL --file TEXT [-c 512] [--chunks N] [--kl-base FILE]
 // weft perplexity MODEL --file TEXT --stream N [--stream-policies dense,window,sinks]
 //   [--kv-sinks S --kv-window W] [--stream-chunk C] [--curve-csv F] [--curve-svg F]
+// weft perplexity MODEL --file TEXT --stream N --kv-budget B [--kv-policy h2o|window|sinks]
+//   [--stream-policies dense,h2o,h2o-token,window,sinks] [--kv-block-size 16]
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "base/mapped_file.h"
@@ -38,6 +41,10 @@ struct Args {
   std::string stream_policies;  // "" = the --kv-sinks/--kv-window policy alone
   std::string curve_csv, curve_svg;
   int64_t curve_bucket = 128;
+  // Heavy hitters (kv/kv_budget.h).
+  int32_t kv_budget = 0;
+  std::string kv_policy;  // "" = h2o when --kv-budget is given
+  int32_t kv_block_size = 16;
 };
 
 // "1 min 05 s", "42.0 s": the ETA llama-perplexity users look for.
@@ -53,6 +60,8 @@ struct Curve {
   std::string name;
   KvWindow window;
   StreamingPerplexityResult result;
+  KvBudget budget;         // enabled: a budget policy instead of `window`
+  int32_t block_size = 0;  // 0: --kv-block-size (h2o-token: 1)
 };
 
 double MeanNll(const std::vector<float>& nll, int64_t begin, int64_t end) {
@@ -62,22 +71,72 @@ double MeanNll(const std::vector<float>& nll, int64_t begin, int64_t end) {
   return end > begin ? s / static_cast<double>(end - begin) : 0.0;
 }
 
+// The curves of a --kv-budget run: --kv-policy alone, or each of --stream-policies at the
+// budget (window / sinks: the rolling window of the same budget; h2o-token: h2o at block
+// size 1, the token-level reference).
+StatusOr<std::vector<Curve>> BudgetCurves(const Args& a) {
+  if (a.model_flags.kv_window != 0) {
+    return InvalidArgumentError("--kv-window with --kv-budget: the budget sizes the window policies; drop --kv-window")
+        .WithField("--kv-window");
+  }
+  std::vector<Curve> curves;
+  auto add = [&](const std::string& p) -> Status {
+    if (p == "dense") {
+      curves.push_back({"dense", KvWindow{}, {}, {}, 0});
+      return Status::Ok();
+    }
+    const bool token = p == "h2o-token";
+    const std::optional<KvPolicy> policy = KvPolicyFromName(token ? "h2o" : p);
+    if (!policy) {
+      const char* field = a.stream_policies.empty() ? "--kv-policy" : "--stream-policies";
+      return InvalidArgumentError(fmt::format("{}: '{}' is not one of h2o, h2o-token, window, sinks, dense", field, p))
+          .WithField(field);
+    }
+    // Sinks: the sinks policy needs them, h2o keeps them when given, window none.
+    const KvBudget b{a.kv_budget, *policy, *policy == KvPolicy::kWindow ? 0 : a.model_flags.kv_sinks};
+    std::string name = KvBudgetName(b);
+    if (*policy == KvPolicy::kH2o) name += token ? " token-level" : fmt::format(" blocks of {}", a.kv_block_size);
+    curves.push_back({name, KvWindow{}, {}, b, token ? 1 : 0});
+    return Status::Ok();
+  };
+  if (a.stream_policies.empty()) {
+    WEFT_RETURN_IF_ERROR(add(a.kv_policy.empty() ? "h2o" : a.kv_policy));
+    return curves;
+  }
+  if (!a.kv_policy.empty()) {
+    return InvalidArgumentError("--kv-policy with --stream-policies: the list names the policies; drop --kv-policy")
+        .WithField("--kv-policy");
+  }
+  std::stringstream ss(a.stream_policies);
+  for (std::string p; std::getline(ss, p, ',');) WEFT_RETURN_IF_ERROR(add(p));
+  return curves;
+}
+
 StatusOr<std::vector<Curve>> StreamCurves(const Args& a) {
+  if (a.kv_budget != 0) return BudgetCurves(a);
+  if (!a.kv_policy.empty()) {
+    return InvalidArgumentError("--kv-policy needs --kv-budget (the KV tokens each sequence keeps)")
+        .WithField("--kv-policy");
+  }
   WEFT_ASSIGN_OR_RETURN(const KvWindow flags_window, KvWindowFrom(a.model_flags));
   std::vector<Curve> curves;
   if (a.stream_policies.empty()) {
-    curves.push_back({KvWindowName(flags_window), flags_window, {}});
+    curves.push_back({KvWindowName(flags_window), flags_window, {}, {}, 0});
     return curves;
   }
   std::stringstream ss(a.stream_policies);
   for (std::string p; std::getline(ss, p, ',');) {
     if (p == "dense") {
-      curves.push_back({"dense", KvWindow{}, {}});
+      curves.push_back({"dense", KvWindow{}, {}, {}, 0});
       continue;
+    }
+    if (p == "h2o" || p == "h2o-token") {
+      return InvalidArgumentError(fmt::format("--stream-policies {} needs --kv-budget", p)).WithField("--kv-budget");
     }
     if (p != "window" && p != "sinks") {
       return InvalidArgumentError(
-                 fmt::format("--stream-policies: '{}' is not one of dense, window, sinks", p))
+                 fmt::format("--stream-policies: '{}' is not one of dense, window, sinks (h2o, h2o-token with "
+                             "--kv-budget)", p))
           .WithField("--stream-policies");
     }
     if (flags_window.window <= 0) {
@@ -87,7 +146,7 @@ StatusOr<std::vector<Curve>> StreamCurves(const Args& a) {
       return InvalidArgumentError("--stream-policies sinks needs --kv-sinks").WithField("--kv-sinks");
     }
     const KvWindow w{p == "window" ? 0 : flags_window.sinks, flags_window.window};
-    curves.push_back({KvWindowName(w), w, {}});
+    curves.push_back({KvWindowName(w), w, {}, {}, 0});
   }
   return curves;
 }
@@ -103,11 +162,13 @@ Status RunStream(const Args& a, const std::vector<int32_t>& all_tokens, ModelRun
                "trained context %lld\n",
                static_cast<long long>(n), all_tokens.size(), runner->isa_name(),
                kernels::KvTypeName(kv_type).c_str(), a.stream_chunk, static_cast<long long>(ctx));
-  std::printf("%-24s %10s %10s %10s %10s %8s %8s %8s\n", "policy", "ppl", "logppl<ctx", "logppl>ctx", "last 1k",
-              "blocks", "seconds", "shift s");
+  std::printf("%-36s %10s %10s %10s %10s %8s %8s %8s %8s\n", "policy", "ppl", "logppl<ctx", "logppl>ctx", "last 1k",
+              "blocks", "mean kv", "seconds", "shift s");
   for (Curve& c : curves) {
     StreamingPerplexityOptions so;
     so.window = c.window;
+    so.budget = c.budget;
+    so.block_size = c.block_size > 0 ? c.block_size : a.kv_block_size;
     so.chunk = a.stream_chunk;
     so.bos_id = bos_id;
     so.kv_type = kv_type;
@@ -118,9 +179,10 @@ Status RunStream(const Args& a, const std::vector<int32_t>& all_tokens, ModelRun
     bar.Finish();
     const auto& nll = c.result.nll;
     const auto m = static_cast<int64_t>(nll.size());
-    std::printf("%-24s %10.3f %10.4f %10.4f %10.4f %8d %8.1f %8.2f\n", c.name.c_str(), std::exp(MeanNll(nll, 0, m)),
-                MeanNll(nll, 0, ctx), m > ctx ? MeanNll(nll, ctx, m) : 0.0, MeanNll(nll, std::max<int64_t>(0, m - 1000), m),
-                c.result.peak_used_blocks, c.result.seconds, c.result.shift_seconds);
+    std::printf("%-36s %10.3f %10.4f %10.4f %10.4f %8d %8.1f %8.1f %8.2f\n", c.name.c_str(),
+                std::exp(MeanNll(nll, 0, m)), MeanNll(nll, 0, ctx), m > ctx ? MeanNll(nll, ctx, m) : 0.0,
+                MeanNll(nll, std::max<int64_t>(0, m - 1000), m), c.result.peak_used_blocks, c.result.mean_kv_tokens,
+                c.result.seconds, c.result.shift_seconds);
     std::fflush(stdout);
   }
   // Curves: mean NLL (= log-perplexity) per bucket of positions.
@@ -170,8 +232,19 @@ Status Run(const Args& a) {
     if (a.stream_chunk <= 0 || a.stream_chunk > 512) {
       return InvalidArgumentError("--stream-chunk must be in [1, 512]").WithField("--stream-chunk");
     }
+    if (a.kv_block_size <= 0 || a.kv_block_size > 256) {
+      return InvalidArgumentError("--kv-block-size must be in [1, 256]").WithField("--kv-block-size");
+    }
   } else {
     WEFT_RETURN_IF_ERROR(RefuseKvWindow(a.model_flags, "weft perplexity without --stream"));
+    if (a.kv_budget != 0) {
+      return InvalidArgumentError("--kv-budget: weft perplexity without --stream evicts nothing (add --stream N)")
+          .WithField("--kv-budget");
+    }
+    if (!a.kv_policy.empty()) {
+      return InvalidArgumentError("--kv-policy: weft perplexity without --stream evicts nothing (add --stream N)")
+          .WithField("--kv-policy");
+    }
   }
   RunnerOptions options;
   options.threads = a.threads;
@@ -252,10 +325,20 @@ void RegisterPerplexityCommand(CLI::App& app, int* exit_code) {
                   "print / plot the log-perplexity by position (default: 0 = off)");
   cmd->add_option("--stream-policies", a->stream_policies,
                   "Comma list of dense (keep all KV; positions run past the context), window (the last --kv-window "
-                  "tokens) and sinks (--kv-sinks first tokens + the window) (default: the --kv-sinks/--kv-window policy)");
+                  "tokens) and sinks (--kv-sinks first tokens + the window); with --kv-budget also h2o and h2o-token "
+                  "(h2o at block size 1, the token-level reference), and window / sinks sized to the budget "
+                  "(default: the --kv-sinks/--kv-window policy, or --kv-policy)");
   cmd->add_option("--stream-chunk", a->stream_chunk,
                   "Tokens per forward pass in --stream mode; a chunk's tokens see up to this many more tokens than the "
                   "window (default: 1, token by token)");
+  cmd->add_option("--kv-budget", a->kv_budget,
+                  "--stream: KV tokens each step's attention sees at most (H2O's budget), under --kv-policy or each "
+                  "of --stream-policies h2o, h2o-token, window, sinks (default: 0 = no budget)");
+  cmd->add_option("--kv-policy", a->kv_policy,
+                  "--stream with --kv-budget: h2o (sink blocks + recent half + the blocks with the most accumulated "
+                  "attention), window (rolling window of the budget) or sinks (--kv-sinks + window) (default: h2o)");
+  cmd->add_option("--kv-block-size", a->kv_block_size,
+                  "--stream: tokens per KV block, the unit h2o evicts (default: 16; 1 = token-level)");
   cmd->add_option("--curve-csv", a->curve_csv, "--stream: write the log-perplexity per bucket of positions as CSV");
   cmd->add_option("--curve-svg", a->curve_svg, "--stream: plot the log-perplexity per bucket of positions as SVG");
   cmd->add_option("--curve-bucket", a->curve_bucket, "--stream: positions per point of the curves (default: 128)");

@@ -27,17 +27,29 @@ StatusOr<StreamingPerplexityResult> ComputeStreamingPerplexity(
                                                      runner->options().max_logit_rows)));
   }
   const int32_t bs = o.block_size;
+  if (bs <= 0) return InvalidArgumentError(fmt::format("block size {} must be positive", bs));
   const auto ctx = static_cast<int32_t>(runner->config().context_length);
   int32_t cache_tokens = 0;
-  if (o.window.enabled()) {
-    WEFT_RETURN_IF_ERROR(ValidateKvWindow(o.window, bs, ctx, "--kv-sinks", "--kv-window"));
+  KvWindow window = o.window;
+  const bool h2o = o.budget.enabled() && o.budget.policy == KvPolicy::kH2o;
+  if (o.budget.enabled()) {
+    if (window.enabled()) return InvalidArgumentError("a KV budget and a KV window together: pick one");
+    WEFT_RETURN_IF_ERROR(ValidateKvBudget(o.budget, bs, o.chunk, ctx, "--kv-budget", "--kv-sinks"));
+    if (h2o) WEFT_RETURN_IF_ERROR(runner->SupportsAttentionMass());
+    WEFT_RETURN_IF_ERROR(runner->SupportsKvShift());
+    window = WindowForBudget(o.budget, bs, o.chunk);  // window / sinks; disabled for h2o
+  }
+  if (h2o) {
+    cache_tokens = o.budget.budget + bs;  // at most budget - n between steps, + n
+  } else if (window.enabled()) {
+    WEFT_RETURN_IF_ERROR(ValidateKvWindow(window, bs, ctx, "--kv-sinks", "--kv-window"));
     WEFT_RETURN_IF_ERROR(runner->SupportsKvShift());
     // Between steps at most sink blocks + window + a block; a step adds `chunk` tokens.
-    cache_tokens = o.window.SinkBlocks(bs) * bs + o.window.window + bs + o.chunk;
+    cache_tokens = window.SinkBlocks(bs) * bs + window.window + bs + o.chunk;
     if (cache_tokens > ctx) {
       return InvalidArgumentError(fmt::format("--kv-sinks {} --kv-window {} with chunks of {} need a cache of {} "
                                               "tokens, past the model's context of {}",
-                                              o.window.sinks, o.window.window, o.chunk, cache_tokens, ctx));
+                                              window.sinks, window.window, o.chunk, cache_tokens, ctx));
     }
   } else {
     cache_tokens = static_cast<int32_t>(n_total);
@@ -54,8 +66,17 @@ StatusOr<StreamingPerplexityResult> ComputeStreamingPerplexity(
   KvCacheManager kv(kc);
   WEFT_ASSIGN_OR_RETURN(auto storage, KvCacheStorage::Create(runner->KvShape(kc.num_blocks, bs, o.kv_type)));
   KvBlockTable table;
-  table.window = o.window;
+  table.window = window;
   kv.InitTable(table);
+  float* mass_of_seq[1] = {nullptr};
+  if (h2o) {
+    table.attn_mass.assign(static_cast<size_t>(kc.num_blocks) * bs, 0.0f);
+    mass_of_seq[0] = table.attn_mass.data();
+  }
+  std::vector<int32_t> evict;
+  evict.reserve(static_cast<size_t>(kc.num_blocks));
+  double kv_seen = 0;
+  int64_t steps = 0;
 
   StreamingPerplexityResult r;
   r.cache_blocks = kc.num_blocks;
@@ -78,6 +99,10 @@ StatusOr<StreamingPerplexityResult> ComputeStreamingPerplexity(
     int32_t cache_len = KvCacheManager::CachePos(table, static_cast<int32_t>(computed));
     shifts.clear();
     r.evicted_tokens += kv.EvictOutOfWindow(table, cache_len, shifts);
+    if (h2o) {
+      ChooseH2oEvictions(o.budget, bs, n, table.attn_mass, cache_len, evict);
+      r.evicted_tokens += kv.EvictBlocks(table, cache_len, evict, shifts);
+    }
     if (!shifts.empty()) {
       const auto ts = Clock::now();
       WEFT_RETURN_IF_ERROR(runner->ShiftKPositions(*storage, shifts));
@@ -108,6 +133,9 @@ StatusOr<StreamingPerplexityResult> ComputeStreamingPerplexity(
     b.block_table = table.blocks;
     b.max_blocks_per_seq = table.num_blocks();
     b.logit_rows = std::span<const int32_t>(rows.data(), static_cast<size_t>(n));
+    if (h2o) b.attn_mass = std::span<float* const>(mass_of_seq, 1);
+    kv_seen += cache_len + n;
+    ++steps;
     WEFT_RETURN_IF_ERROR(runner->Execute(b, *storage, logits.data()));
     for (int32_t t = 0; t < n; ++t) {
       const float* row = logits.data() + static_cast<int64_t>(t) * n_vocab;
@@ -129,6 +157,7 @@ StatusOr<StreamingPerplexityResult> ComputeStreamingPerplexity(
     if (on_progress) on_progress(computed, n_feed);
   }
   kv.Free(table);
+  r.mean_kv_tokens = steps > 0 ? kv_seen / static_cast<double>(steps) : 0.0;
   r.seconds = Since(t0);
   return r;
 }

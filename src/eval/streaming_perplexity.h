@@ -9,6 +9,12 @@
 // EvictOutOfWindow frees the blocks, ModelRunner::ShiftKPositions re-rotates the kept K,
 // and tokens sit at their cache positions; the window policies run in a cache of constant
 // size (sink blocks + window + two blocks + chunk), dense in one of the text's length.
+// A KV budget (kv/kv_budget.h) instead of a window: policy window / sinks run as the window
+// of the same budget; h2o asks the attention for each token's mass (ForwardBatch::attn_mass)
+// and, before each step that would pass the budget, evicts the lowest-scoring blocks
+// between the sinks and the recent window (KvCacheManager::EvictBlocks), re-rotating the
+// kept K after them. block_size 1 makes it token-level H2O (the reference for what whole
+// blocks cost). The cache then holds ceil(budget / block_size) + 1 blocks.
 // Thread-safety: not thread-safe; one evaluation at a time.
 #pragma once
 
@@ -17,6 +23,7 @@
 #include <span>
 #include <vector>
 
+#include "kv/kv_budget.h"
 #include "kv/kv_window.h"
 #include "model/model_runner.h"
 
@@ -24,6 +31,7 @@ namespace weft {
 
 struct StreamingPerplexityOptions {
   KvWindow window;            // window 0: dense
+  KvBudget budget;            // when enabled: this policy instead of `window` (which must be off)
   int32_t chunk = 1;          // tokens per forward pass (<= the runner's max tokens per step)
   int32_t block_size = 16;
   int32_t bos_id = -1;        // replaces the first token when >= 0
@@ -36,6 +44,7 @@ struct StreamingPerplexityResult {
   int32_t cache_blocks = 0;     // blocks of the cache it ran in
   int32_t peak_used_blocks = 0; // most blocks the sequence held at once
   int64_t evicted_tokens = 0;   // tokens whose blocks were returned to the pool
+  double mean_kv_tokens = 0;    // KV positions the steps' last query saw, on average
   double seconds = 0;
   double shift_seconds = 0;     // of which re-rotating K (ShiftKPositions)
 };

@@ -110,6 +110,10 @@ struct KernelTable {
   // Whether `attention` takes pieces of split tiles (chunk ranges and partial records);
   // the scalar reference does not (it computes every query whole, in double).
   bool attention_takes_pieces = false;
+  // Scores of one query against n positions of f32 K held dimension-major (attention_mass.h):
+  // out[t] = scale * sum_{i < d} q[i] * kt[i * stride + t], t < n.
+  void (*attention_scores)(const float* q, const float* kt, int64_t stride, int64_t n, int d, float scale,
+                           float* out) = nullptr;
 };
 
 // ctx's scratch (or, without one, the calling thread's): at least `bytes`, 64-byte

@@ -9,6 +9,7 @@
 
 #include "base/check.h"
 #include "base/thread_pool.h"
+#include "kernels/attention_mass.h"
 #include "kernels/attention_split.h"
 #include "kernels/kernel_table.h"
 #include "kernels/panel_layout.h"
@@ -405,6 +406,8 @@ void Attention(const KernelContext& ctx, const AttentionBatch& batch, const KvCa
       [&](int64_t b, int64_t e) { t.attention(batch, cache, out, plan.tiles.data() + b, e - b); });
   // Folding a few queries' chunk states is cheaper than waking the pool for it.
   ReduceSplitAttention(batch, cache, plan.split, out);
+  // Heavy hitters (kv/kv_budget.h): a pass of its own, after the output is final.
+  if (batch.attn_mass != nullptr) AccumulateAttentionMass(ctx, batch, cache);
 }
 
 }  // namespace weft::kernels

@@ -240,6 +240,13 @@ struct AttentionBatch {
   // seq_len[s] - q_len + j only those with bit j of M set (its ancestors and itself: bit
   // i must be set, and no bit above i). Its RoPE position is the caller's business.
   const uint64_t* tree_mask = nullptr;
+  // Heavy-hitter eviction (kv/kv_budget.h): null (nothing is accumulated, nothing costs),
+  // or [n_seqs] pointers, each null or an array of at least seq_len[s] floats indexed by
+  // KV position, to which Attention ADDS, for every position, the softmax weight that each
+  // query row and head of sequence s gave it (one call adds q_len[s] * n_heads in all).
+  // Computed by a pass of its own after the attention proper (attention_mass.h), so the
+  // output is the same bits with or without it. Not with tree masks (checked).
+  float* const* attn_mass = nullptr;
 };
 
 // out: [n_tokens, n_heads, head_dim]. Query row i of sequence s (q_len = qs[s+1] - qs[s])

@@ -176,6 +176,7 @@ void KvCacheManager::Free(KvBlockTable& table) {
   table.num_committed_blocks = 0;
   table.num_evicted_tokens = 0;
   table.num_released_blocks = 0;
+  std::fill(table.attn_mass.begin(), table.attn_mass.end(), 0.0f);
 }
 
 int32_t KvCacheManager::ReleaseBeforeWindow(KvBlockTable& table, int32_t first_needed) {
@@ -225,6 +226,52 @@ int32_t KvCacheManager::EvictOutOfWindow(KvBlockTable& table, int32_t cache_len,
     shifts.push_back({b, std::min(bs, kept_len - i * bs), delta});
   }
   return delta;
+}
+
+int32_t KvCacheManager::EvictBlocks(KvBlockTable& table, int32_t cache_len, std::span<const int32_t> evict,
+                                    std::vector<KvShift>& shifts) {
+  if (evict.empty()) return 0;
+  const int32_t bs = config_.block_size;
+  const int32_t n_blocks = table.num_blocks();
+  WEFT_CHECK(cache_len >= 0 && cache_len <= n_blocks * bs, "cache of {} tokens in a table of {} blocks", cache_len,
+             n_blocks);
+  for (size_t i = 0; i < evict.size(); ++i) {
+    WEFT_CHECK(evict[i] >= 0 && evict[i] < n_blocks && (i == 0 || evict[i] > evict[i - 1]),
+               "EvictBlocks: index {} of a table of {} blocks (indices must ascend)", evict[i], n_blocks);
+    const int32_t b = table.blocks[Idx(evict[i])];
+    WEFT_CHECK(b != kReleasedBlock && pool_.RefCount(b) == 1 && !pool_.IsCached(b),
+               "EvictBlocks: block {} is released, shared or cached", b);
+  }
+  const bool mass = !table.attn_mass.empty();
+  WEFT_CHECK(!mass || table.attn_mass.size() >= static_cast<size_t>(n_blocks) * bs,
+             "EvictBlocks: attn_mass holds {} positions, the table {}", table.attn_mass.size(), n_blocks * bs);
+  // Compact in place: block j (old index) goes to j - (evicted before it).
+  int32_t out = 0;
+  size_t e = 0;
+  for (int32_t j = 0; j < n_blocks; ++j) {
+    if (e < evict.size() && evict[e] == j) {
+      const int32_t b = table.blocks[Idx(j)];
+      fill_[Idx(b)] = 0;
+      pool_.Release(b);
+      ++e;
+      continue;
+    }
+    const auto delta = static_cast<int32_t>(e) * bs;
+    if (delta > 0) {
+      table.blocks[Idx(out)] = table.blocks[Idx(j)];
+      if (mass) {
+        std::copy_n(table.attn_mass.begin() + int64_t{j} * bs, bs, table.attn_mass.begin() + int64_t{out} * bs);
+      }
+      const int32_t held = std::min(bs, cache_len - j * bs);
+      if (held > 0) shifts.push_back({table.blocks[Idx(out)], held, delta});
+    }
+    ++out;
+  }
+  table.blocks.resize(Idx(out));
+  if (mass) std::fill(table.attn_mass.begin() + int64_t{out} * bs, table.attn_mass.end(), 0.0f);
+  const auto tokens = static_cast<int32_t>(evict.size()) * bs;
+  table.num_evicted_tokens += tokens;
+  return tokens;
 }
 
 void KvCacheManager::Fork(const KvBlockTable& parent, KvBlockTable& child) {

@@ -77,6 +77,10 @@ struct KvBlockTable {
   // The model's own sliding window (ReleaseBeforeWindow): the leading entries of `blocks`
   // released so far; they hold kReleasedBlock.
   int32_t num_released_blocks = 0;
+  // Heavy hitters (kv/kv_budget.h): empty, or one float per cache position the table can
+  // hold (the caller sizes it, zeroed): the attention mass each token accumulated
+  // (ForwardBatch::attn_mass). EvictBlocks keeps it aligned with the blocks.
+  std::vector<float> attn_mass;
 
   int32_t num_blocks() const { return static_cast<int32_t>(blocks.size()); }
   bool empty() const { return blocks.empty(); }
@@ -162,7 +166,8 @@ class KvCacheManager {
   void Truncate(KvBlockTable& table, int32_t num_tokens);
 
   // Releases all of the table's blocks (in reverse order, so that a sequence's tail is
-  // evicted before its prefix) and empties it. Full blocks stay cached until evicted.
+  // evicted before its prefix) and empties it (attn_mass is zeroed, keeping its size).
+  // Full blocks stay cached until evicted.
   void Free(KvBlockTable& table);
 
   // child := parent, sharing every block (refcount++). `child` must be empty. The
@@ -177,6 +182,16 @@ class KvCacheManager {
   // nothing left or the table has no window). The table's blocks must be its own
   // (refcount 1, uncached: a windowed table never shares; checked).
   int32_t EvictOutOfWindow(KvBlockTable& table, int32_t cache_len, std::vector<KvShift>& shifts);
+  // Heavy hitters (kv/kv_budget.h): releases the table's blocks at the ascending table
+  // indices `evict` (anywhere in the table) with cache_len tokens in its cache; the blocks
+  // after them move down, and each kept block that moved and holds tokens gets a KvShift
+  // (delta = the evicted tokens before it), to re-rotate before the next forward pass.
+  // table.attn_mass (when not empty) moves with its blocks; the freed tail is zeroed.
+  // Returns the evicted tokens (evict.size() * block_size; they count in
+  // num_evicted_tokens, so CachePos stays right). Checked: indices in range and ascending,
+  // blocks this table's own (refcount 1, uncached).
+  int32_t EvictBlocks(KvBlockTable& table, int32_t cache_len, std::span<const int32_t> evict,
+                      std::vector<KvShift>& shifts);
   // Models whose every layer attends over a sliding window (Mistral, Phi-3): releases the
   // table's blocks whose tokens all lie before `first_needed` (the first position the
   // step's earliest query sees: its position - window + 1). Positions do not move: the

@@ -28,6 +28,10 @@ struct ForwardBatch {
   // kv_copy_src[i]'s K/V (kernels/kv_copy.h), in order. Empty: nothing to copy.
   std::span<const int64_t> kv_copy_src;
   std::span<const int64_t> kv_copy_dst;
+  // Heavy-hitter eviction (kv/kv_budget.h): empty, or [n_seqs] pointers, each null or an
+  // array indexed by KV (cache) position to which every layer's attention adds the softmax
+  // weight each query row and head gave the position (kernels::AttentionBatch::attn_mass).
+  std::span<float* const> attn_mass;
 
   int n_seqs() const { return static_cast<int>(seq_len.size()); }
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }

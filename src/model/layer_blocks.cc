@@ -147,6 +147,7 @@ kernels::AttentionBatch AttentionBatchFor(const ModelConfig& c, const ForwardBat
   att.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   att.softcap = c.attn_logit_softcap;
   att.tree_mask = b.tree_mask.empty() ? nullptr : b.tree_mask.data();
+  att.attn_mass = b.attn_mass.empty() ? nullptr : b.attn_mass.data();
   return att;
 }
 

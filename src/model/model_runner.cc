@@ -61,6 +61,16 @@ Status ModelRunner::Validate(const ForwardBatch& b, const KvCacheStorage& cache)
       b.query_start[static_cast<size_t>(n_seqs)] != n) {
     return InvalidArgumentError("query_start must run from 0 to the token count with one entry per sequence + 1");
   }
+  if (!b.attn_mass.empty()) {
+    if (b.attn_mass.size() != static_cast<size_t>(n_seqs)) {
+      return InvalidArgumentError("attention mass: one pointer (or null) per sequence, or none");
+    }
+    if (!b.tree_mask.empty()) {
+      return InvalidArgumentError("attention mass (--kv-policy h2o) with token trees (speculative decoding) is not "
+                                  "supported");
+    }
+    WEFT_RETURN_IF_ERROR(SupportsAttentionMass());
+  }
   if (b.max_blocks_per_seq <= 0 ||
       b.block_table.size() != static_cast<size_t>(n_seqs) * static_cast<size_t>(b.max_blocks_per_seq)) {
     return InvalidArgumentError("block table must be n_seqs x max_blocks_per_seq");
@@ -139,6 +149,16 @@ Status ModelRunner::SupportsKvShift() const {
           "(latent attention or no RoPE)",
           model_->architecture()));
     }
+  }
+  return Status::Ok();
+}
+
+Status ModelRunner::SupportsAttentionMass() const {
+  if (model_->tp_size() > 1 || model_->pp_size() > 1) {
+    return FailedPreconditionError(
+        "--kv-policy h2o is not available with tensor or pipeline parallelism (--tp, --pp): each rank sees only "
+        "its own heads' or layers' attention, so the ranks would evict different blocks; use --kv-policy window "
+        "or sinks there");
   }
   return Status::Ok();
 }

@@ -58,6 +58,10 @@ class ModelRunner {
   Status ShiftKPositions(const KvCacheStorage& cache, std::span<const KvShift> shifts);
   // OK when ShiftKPositions works for this model; else why not (for flag validation).
   Status SupportsKvShift() const;
+  // OK when ForwardBatch::attn_mass (heavy hitters, --kv-policy h2o) works for this
+  // model: not with --tp / --pp (a rank sees only its heads' or layers' attention, so the
+  // ranks would rank blocks differently); FailedPrecondition naming them.
+  Status SupportsAttentionMass() const;
   // Every later Execute shows each matmul's input to `observer` (borrowed; nullptr stops
   // it): weft imatrix. Not while an Execute runs.
   void SetMatMulObserver(kernels::MatMulObserver* observer) { ctx_.observer = observer; }

@@ -36,13 +36,13 @@ assert svg.startswith("<svg") and svg.count("<polyline") == 3, svg[:200]
 for name in ["dense", "window 128", "sinks 4 + window 128"]:
     assert name in svg, name
 # Blocks: the window policies hold a constant number, dense grows with the text.
-# Table rows: policy name, ppl, log-ppl before / after the context, last 1k, blocks, s, s.
+# Table rows: policy name, ppl, log-ppl before / after the context, last 1k, blocks, mean kv, s, s.
 blocks = {}
 for line in open(sys.argv[3]):
     for name in ["dense", "window 128", "sinks 4 + window 128"]:
         if line.startswith(name + " "):
             nums = line[len(name):].split()
-            assert len(nums) == 7, line
+            assert len(nums) == 8, line
             assert all(math.isfinite(float(x)) for x in nums), line
             blocks[name.split()[0]] = int(nums[4])
 assert len(blocks) == 3, blocks

@@ -125,6 +125,17 @@ void DequantizeRowImpl(DType type, const void* src, float* dst, int64_t n) {
   DequantizeRow(type, src, dst, n);
 }
 
+// 8 positions at a time, one FMA per dimension (K is dimension-major: a row per dimension).
+void AttentionScores(const float* q, const float* kt, int64_t stride, int64_t n, int d, float scale, float* out) {
+  const __m256 sv = _mm256_set1_ps(scale);
+  for (int64_t t = 0; t < n; t += 8) {
+    const int64_t left = n - t;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < d; ++i) acc = _mm256_fmadd_ps(_mm256_set1_ps(q[i]), Load(kt + i * stride + t, left), acc);
+    Store(out + t, left, _mm256_mul_ps(acc, sv));
+  }
+}
+
 KernelTable MakeTable() {
   KernelTable t;
   t.isa = Isa::kAvx2;
@@ -141,6 +152,7 @@ KernelTable MakeTable() {
   t.convert_kv_row = ConvertKvRow;
   t.attention = AttentionTiles;
   t.attention_takes_pieces = true;
+  t.attention_scores = AttentionScores;
   return t;
 }
 

@@ -138,6 +138,19 @@ void DequantizeRowImpl(DType type, const void* src, float* dst, int64_t n) {
   DequantizeRow(type, src, dst, n);
 }
 
+// 16 positions at a time, one FMA per dimension (K is dimension-major: a row per dimension).
+void AttentionScores(const float* q, const float* kt, int64_t stride, int64_t n, int d, float scale, float* out) {
+  const __m512 sv = _mm512_set1_ps(scale);
+  for (int64_t t = 0; t < n; t += 16) {
+    const __mmask16 m = TailMask(n - t);
+    __m512 acc = _mm512_setzero_ps();
+    for (int i = 0; i < d; ++i) {
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(q[i]), _mm512_maskz_loadu_ps(m, kt + i * stride + t), acc);
+    }
+    _mm512_mask_storeu_ps(out + t, m, _mm512_mul_ps(acc, sv));
+  }
+}
+
 KernelTable MakeTable() {
   KernelTable t;
   t.isa = Isa::kAvx512;
@@ -155,6 +168,7 @@ KernelTable MakeTable() {
   t.convert_kv_row = ConvertKvRow;
   t.attention = AttentionTiles;
   t.attention_takes_pieces = true;
+  t.attention_scores = AttentionScores;
   return t;
 }
 

@@ -163,6 +163,15 @@ void AttentionTiles(const AttentionBatch& b, const KvCacheView& c, float* out, c
   }
 }
 
+// Scores in double, rounded once (the scalar reference of KernelTable::attention_scores).
+void AttentionScores(const float* q, const float* kt, int64_t stride, int64_t n, int d, float scale, float* out) {
+  for (int64_t t = 0; t < n; ++t) {
+    double dot = 0.0;
+    for (int i = 0; i < d; ++i) dot += static_cast<double>(q[i]) * kt[i * stride + t];
+    out[t] = static_cast<float>(dot * scale);
+  }
+}
+
 KernelTable MakeTable() {
   KernelTable t;
   t.isa = Isa::kScalar;
@@ -178,6 +187,7 @@ KernelTable MakeTable() {
   t.rope = RopeToken;
   t.convert_kv_row = ConvertKvRow;
   t.attention = AttentionTiles;
+  t.attention_scores = AttentionScores;
   return t;
 }
 
