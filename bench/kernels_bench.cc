@@ -52,7 +52,7 @@ std::vector<uint8_t> RandomWeights(DType type, int64_t n, int64_t k, uint32_t se
   for (size_t off = 0; off < w.size(); off += static_cast<size_t>(info.block_bytes)) {
     uint8_t* b = w.data() + off;
     switch (type) {
-      case DType::kQ4_0: case DType::kQ8_0: std::memcpy(b, &d, 2); break;
+      case DType::kQ4_0: case DType::kQ8_0: case DType::kIQ4_NL: std::memcpy(b, &d, 2); break;
       case DType::kQ4_K: std::memcpy(b, &d, 2); std::memcpy(b + 2, &d, 2); break;
       case DType::kQ6_K: std::memcpy(b + 208, &d, 2); break;
       default: break;
@@ -258,7 +258,7 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("MemRead", BM_MemRead)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("Memcpy", BM_Memcpy)->UseRealTime()->Unit(benchmark::kMillisecond);
   const weft::DType types[] = {weft::DType::kQ4_0, weft::DType::kQ8_0, weft::DType::kQ4_K, weft::DType::kQ6_K,
-                               weft::DType::kF16};
+                               weft::DType::kIQ4_NL, weft::DType::kF16};
   const int64_t shapes[][2] = {{576, 1536}, {2048, 8192}};
   for (int64_t m : {1, 16, 64, 512}) {  // decode, small batches, a prefill chunk
     for (const auto& s : shapes) {

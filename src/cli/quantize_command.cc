@@ -1,6 +1,6 @@
-// weft quantize IN OUT --type T: rewrite a GGUF model with its weights in another type
-// (llama.cpp's mixes: Q4_K_M, Q8_0, ...), byte-identical to llama-quantize for the same
-// input and flags. The work is in quant/ (quantize_model.h); this file parses flags and
+// weft quantize IN OUT --type T: rewrite a GGUF model (or convert a Hugging Face one)
+// with its weights in another type (llama.cpp's mixes: Q4_K_M, Q8_0, ...),
+// byte-identical to llama-quantize for the same input and flags. The work is in quant/ (quantize_model.h); this file parses flags and
 // draws the progress bar.
 #include <CLI/CLI.hpp>
 
@@ -181,19 +181,9 @@ StatusOr<DType> WritableType(const std::string& flag, const std::string& name) {
   const std::optional<DType> t = DTypeFromName(name);
   if (!t || !quant::CanQuantizeTo(*t)) {
     return InvalidArgumentError(flag + ": '" + name + "' is not a type weft can write (F32, F16, BF16, Q4_0, Q4_1, "
-                                "Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
+                                "Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL)");
   }
   return *t;
-}
-
-// Whether `path` is a regular file that starts with the GGUF magic.
-bool IsGgufFile(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return true;  // let the GGUF reader name the error (missing file, ...)
-  char magic[4] = {};
-  const bool ok = std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic, "GGUF", 4) == 0;
-  std::fclose(f);
-  return ok;  // a directory opens but does not read
 }
 
 std::string MixList() {
@@ -235,10 +225,6 @@ Status RunQuantize(const QuantizeArgs& a) {
     opt.plan.overrides.push_back(std::move(o));
   }
   if (a.in == a.out) return InvalidArgumentError("the output must not be the input file");
-  if (!IsGgufFile(a.in)) {
-    return UnimplementedError(a.in + ": weft quantize reads GGUF files only so far (an HF directory or a .safetensors "
-                              "file is not supported yet)");
-  }
   ThreadPool pool(a.threads);
   // GPTQ: Hessians from the calibration run, factored when their first weight comes up.
   std::unique_ptr<HessianCollector> hessians;
@@ -284,7 +270,7 @@ Status RunQuantize(const QuantizeArgs& a) {
   auto progress = [&bar](uint64_t done, uint64_t total, const std::string& name) {
     bar.Update(static_cast<int64_t>(done >> 20), static_cast<int64_t>(total >> 20), "MiB " + name);
   };
-  auto report = quant::QuantizeGguf(a.in, a.out, opt, pool, progress);
+  auto report = quant::QuantizeModel(a.in, a.out, opt, pool, progress);
   bar.Finish();
   if (!report.ok()) return std::move(report).status();
   std::fprintf(stderr, "weft quantize: %s -> %s (%s): %d tensors, %d converted, %.1f MiB -> %.1f MiB in %.2f s (%d threads)\n",
@@ -314,7 +300,10 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
       "quantize",
       "Write a GGUF model with its weights quantised (llama.cpp's types and mixes; the same bytes as llama-quantize)");
   auto args = std::make_shared<QuantizeArgs>();
-  cmd->add_option("IN", args->in, "Input GGUF (F32/F16/BF16 weights; quantised ones with --allow-requantize)")
+  cmd->add_option("IN", args->in,
+                  "Input: a GGUF (F32/F16/BF16 weights; quantised ones with --allow-requantize), or a Hugging Face "
+                  "llama-family model: a directory with config.json, tokenizer.json and *.safetensors, or one "
+                  ".safetensors file beside its config.json (converted as convert_hf_to_gguf.py does)")
       ->required();
   cmd->add_option("OUT", args->out, "Output GGUF (written to OUT.tmp, then renamed)")->required();
   cmd->add_option("--type", args->type, "Target: " + MixList() + " (Q3_K, Q4_K, Q5_K mean the _M mixes)")

@@ -21,6 +21,7 @@
 #include "base/mapped_file.h"
 #include "loader/hf_chat_template.h"
 #include "loader/hf_config.h"
+#include "loader/hf_model.h"
 #include "loader/model_file.h"
 #include "loader/safetensors.h"
 #include "loader/weight_check.h"
@@ -240,16 +241,10 @@ void OffsetGemmaNorms(ModelFile::Parts* parts) {
 
 Status PermuteQkToInterleaved(const ModelConfig& c, ModelFile::Parts* parts) {
   for (TensorView& t : parts->tensors) {
-    const bool q = EndsWith(t.name, ".attn_q.weight") || EndsWith(t.name, ".attn_q.bias");
-    const bool k = EndsWith(t.name, ".attn_k.weight") || EndsWith(t.name, ".attn_k.bias");
-    if (!q && !k) continue;
-    // Shapes were checked: rows = heads * head_dim is the outermost dimension.
+    WEFT_ASSIGN_OR_RETURN(const int64_t head_rows, RopeInterleaveHeadRows(c, t));
+    if (head_rows == 0) continue;
     const int64_t rows = t.n_dims == 1 ? t.ne[0] : t.ne[1];
-    const int64_t expected = (q ? c.n_head : c.n_head_kv) * c.head_dim;
-    if (rows != expected || t.NumElements() == 0) {
-      return InternalError(fmt::format("tensor '{}' has {} rows, expected {}", t.name, rows, expected));
-    }
-    auto buffer = InterleaveRopeRows(t, rows, c.head_dim);
+    auto buffer = InterleaveRopeRows(t, rows, head_rows);
     t.data = buffer->data();
     parts->keep_alive.push_back(std::move(buffer));
   }
@@ -375,7 +370,30 @@ Status CollectTensors(const HfLayout& layout, bool gemma, ModelFile::Parts* part
 
 }  // namespace
 
+StatusOr<int64_t> RopeInterleaveHeadRows(const ModelConfig& c, const TensorView& t) {
+  if (c.rope_style != RopeStyle::kInterleaved || c.is_mla()) return int64_t{0};
+  const bool q = EndsWith(t.name, ".attn_q.weight") || EndsWith(t.name, ".attn_q.bias");
+  const bool k = EndsWith(t.name, ".attn_k.weight") || EndsWith(t.name, ".attn_k.bias");
+  if (!q && !k) return int64_t{0};
+  // Shapes were checked: rows = heads * head_dim is the outermost dimension.
+  const int64_t rows = t.n_dims == 1 ? t.ne[0] : t.ne[1];
+  const int64_t expected = (q ? c.n_head : c.n_head_kv) * c.head_dim;
+  if (rows != expected || t.NumElements() == 0 || c.head_dim % 2 != 0) {
+    return InternalError(fmt::format("tensor '{}' has {} rows, expected {}", t.name, rows, expected));
+  }
+  return c.head_dim;
+}
+
+int64_t RopeInterleaveSourceRow(int64_t row, int64_t head_rows) {
+  const int64_t head = row / head_rows, r = row % head_rows, half = head_rows / 2;
+  return head * head_rows + (r % 2) * half + r / 2;
+}
+
 StatusOr<std::shared_ptr<const ModelFile>> OpenSafetensorsModel(const std::string& path) {
+  return OpenSafetensorsModelAs(path, HfQkRows::kInterleaved);
+}
+
+StatusOr<std::shared_ptr<const ModelFile>> OpenSafetensorsModelAs(const std::string& path, HfQkRows qk_rows) {
   WEFT_ASSIGN_OR_RETURN(HfLayout layout, FindLayout(path));
   const std::string config_path = layout.config.string();
   WEFT_ASSIGN_OR_RETURN(std::string config_text, ReadFileToString(config_path));
@@ -400,9 +418,7 @@ StatusOr<std::shared_ptr<const ModelFile>> OpenSafetensorsModel(const std::strin
   }
   config.tied_embeddings = !has_output;
   WEFT_RETURN_IF_ERROR(CheckLlamaWeights(config, parts.tensors, path));
-  if (config.rope_style == RopeStyle::kInterleaved && !config.is_mla()) {
-    WEFT_RETURN_IF_ERROR(PermuteQkToInterleaved(config, &parts));
-  }
+  if (qk_rows == HfQkRows::kInterleaved) WEFT_RETURN_IF_ERROR(PermuteQkToInterleaved(config, &parts));
 
   WEFT_ASSIGN_OR_RETURN(parts.tokenizer, HfTokenizerInfo(layout.dir, config));
   parts.config = std::move(config);

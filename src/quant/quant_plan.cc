@@ -15,7 +15,7 @@ namespace {
 enum Ftype : uint32_t {
   kAllF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ8_0 = 7, kQ5_0 = 8, kQ5_1 = 9, kQ2_K = 10,
   kQ3_K_S = 11, kQ3_K_M = 12, kQ3_K_L = 13, kQ4_K_S = 14, kQ4_K_M = 15, kQ5_K_S = 16, kQ5_K_M = 17,
-  kQ6_K = 18, kBF16 = 32,
+  kQ6_K = 18, kIQ4_NL = 25, kBF16 = 32,
 };
 
 bool IEquals(std::string_view a, std::string_view b) {
@@ -48,9 +48,12 @@ struct ModelFacts {
   bool is_70b() const { return arch == "llama" && n_layer == 80; }
 };
 
-int64_t IntOr(const GgufFile& f, const std::string& key, int64_t fallback) {
-  const GgufValue* v = f.Find(key);
-  if (v == nullptr) return fallback;
+using Metadata = std::map<std::string, GgufValue>;
+
+int64_t IntOr(const Metadata& md, const std::string& key, int64_t fallback) {
+  const auto it = md.find(key);
+  if (it == md.end()) return fallback;
+  const GgufValue* v = &it->second;
   if (const auto* i = std::get_if<int64_t>(&v->value)) return *i;
   if (const auto* a = std::get_if<GgufArray>(&v->value); a && !a->ints.empty()) return a->ints[0];  // per-layer
   return fallback;
@@ -91,6 +94,7 @@ StatusOr<DType> ChooseMixType(const ModelFacts& m, MixState& st, uint32_t ftype,
     if (ftype == kQ2_K) type = m.n_gqa() >= 4 ? DType::kQ4_K : DType::kQ3_K;
     else if (ftype == kQ3_K_M) type = i < 2 ? DType::kQ5_K : DType::kQ4_K;
     else if (ftype == kQ3_K_L) type = DType::kQ5_K;
+    else if (ftype == kIQ4_NL && m.n_gqa() >= 4) type = DType::kQ5_K;
     else if ((ftype == kQ4_K_M || ftype == kQ5_K_M) && UseMoreBits(i, n)) type = DType::kQ6_K;
     else if (ftype == kQ4_K_S && i < 4) type = DType::kQ5_K;
     if (m.is_70b() && (type == DType::kQ3_K || type == DType::kQ4_K)) type = DType::kQ5_K;
@@ -115,6 +119,8 @@ StatusOr<DType> ChooseMixType(const ModelFacts& m, MixState& st, uint32_t ftype,
       } else if (UseMoreBits(i, n)) {
         type = DType::kQ6_K;
       }
+    } else if (i < n / 8 && ftype == kIQ4_NL && !opt.has_imatrix) {
+      type = DType::kQ5_K;
     } else if (ftype == kQ5_K_M && UseMoreBits(i, n)) {
       type = DType::kQ6_K;
     } else if (ftype == kQ4_K_S && !falcon && i < n / 8) {
@@ -126,7 +132,8 @@ StatusOr<DType> ChooseMixType(const ModelFacts& m, MixState& st, uint32_t ftype,
   } else if (Contains(name, "attn_output.weight")) {
     if (!falcon) {
       if (m.n_expert == 8) {
-        if (ftype == kQ2_K || ftype == kQ3_K_S || ftype == kQ3_K_M || ftype == kQ4_K_S || ftype == kQ4_K_M) {
+        if (ftype == kQ2_K || ftype == kQ3_K_S || ftype == kQ3_K_M || ftype == kQ4_K_S || ftype == kQ4_K_M ||
+            ftype == kIQ4_NL) {
           type = DType::kQ5_K;
         }
       } else if (ftype == kQ2_K) {
@@ -155,14 +162,13 @@ StatusOr<DType> ChooseMixType(const ModelFacts& m, MixState& st, uint32_t ftype,
   // Rows that are not a whole number of blocks: llama-quantize's fallbacks.
   if (ne0 % GetDTypeInfo(type).block_size != 0) {
     switch (type) {
+      case DType::kQ2_K: case DType::kQ3_K: type = DType::kIQ4_NL; break;
       case DType::kQ4_K: type = DType::kQ5_0; break;
       case DType::kQ5_K: type = DType::kQ5_1; break;
       case DType::kQ6_K: type = DType::kQ8_0; break;
       default:
-        return InvalidArgumentError(fmt::format(
-            "tensor '{}': rows of {} are not a multiple of {}'s block of {} (llama-quantize falls back to IQ4_NL, "
-            "which weft cannot write)",
-            name, ne0, DTypeName(type), GetDTypeInfo(type).block_size));
+        return InvalidArgumentError(fmt::format("tensor '{}': rows of {} are not a multiple of {}'s block of {}", name,
+                                                ne0, DTypeName(type), GetDTypeInfo(type).block_size));
     }
     if (ne0 % GetDTypeInfo(type).block_size != 0) type = DType::kF16;
   }
@@ -203,6 +209,7 @@ const std::vector<QuantMix>& AllQuantMixes() {
       {"Q5_K_S", kQ5_K_S, DType::kQ5_K, "Q5_K throughout"},
       {"Q5_K_M", kQ5_K_M, DType::kQ5_K, "Q5_K with Q6_K for half of attn_v and ffn_down"},
       {"Q6_K", kQ6_K, DType::kQ6_K, "Q6_K throughout"},
+      {"IQ4_NL", kIQ4_NL, DType::kIQ4_NL, "4.5 bpw, blocks of 32 on a non-linear 16-level grid"},
       {"F16", kF16, DType::kF16, "IEEE half"},
       {"BF16", kBF16, DType::kBF16, "bfloat16"},
       {"F32", kAllF32, DType::kF32, "float32"},
@@ -238,9 +245,12 @@ StatusOr<TensorTypeOverride> ParseTensorTypeOverride(const std::string& text) {
   }
 }
 
-StatusOr<std::vector<PlannedTensor>> PlanQuantization(const GgufFile& file, const QuantMix& mix,
-                                                      const PlanOptions& options) {
-  WEFT_ASSIGN_OR_RETURN(const std::string arch, file.GetString("general.architecture"));
+StatusOr<std::vector<PlannedTensor>> PlanQuantization(const Metadata& file, const std::vector<TensorView>& tensors,
+                                                      const QuantMix& mix, const PlanOptions& options) {
+  const auto arch_it = file.find("general.architecture");
+  const std::string* arch_p = arch_it == file.end() ? nullptr : std::get_if<std::string>(&arch_it->second.value);
+  if (arch_p == nullptr) return InvalidArgumentError("general.architecture is missing or not a string");
+  const std::string arch = *arch_p;
   ModelFacts m;
   m.arch = arch;
   m.n_layer = static_cast<int>(IntOr(file, arch + ".block_count", 0));
@@ -248,7 +258,6 @@ StatusOr<std::vector<PlannedTensor>> PlanQuantization(const GgufFile& file, cons
   m.n_head_kv = static_cast<int>(IntOr(file, arch + ".attention.head_count_kv", m.n_head));
   m.n_expert = std::max<int>(1, static_cast<int>(IntOr(file, arch + ".expert_count", 1)));
 
-  const auto& tensors = file.tensors();
   std::vector<size_t> order(tensors.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   // llama-quantize's order: by layer number (global tensors, layer -1, first), then name.
@@ -293,6 +302,9 @@ StatusOr<std::vector<PlannedTensor>> PlanQuantization(const GgufFile& file, cons
       }
       p.dst_type = type;
       p.convert = type != t.type;
+    } else if (options.one_dim_to_f32 && t.n_dims == 1 && (t.type == DType::kF16 || t.type == DType::kBF16)) {
+      p.dst_type = DType::kF32;
+      p.convert = true;
     }
     plan.push_back(std::move(p));
   }

@@ -8,8 +8,8 @@
 //     to Q6_K, attn_v / ffn_down of some layers to Q4_K..Q6_K, attn_output for Q2_K and
 //     Q3_K_M/L, ...(ChooseMixType in quant_plan.cc);
 //   - a row length that is not a multiple of the chosen block size falls back
-//     (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> error here: weft has no
-//     IQ4_NL), and to F16 if that does not fit either;
+//     (Q2_K/Q3_K -> IQ4_NL, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), and to F16 if
+//     that does not fit either (rows that are not a multiple of 32);
 //   - --token-embedding-type, --output-tensor-type and --tensor-type PATTERN=TYPE
 //     (a regular expression searched in the name; first match wins) override the mix.
 // Tensors are listed in llama-quantize's order: global tensors first, then by layer
@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <regex>
 #include <string>
@@ -58,10 +59,13 @@ struct PlanOptions {
   // An importance matrix is given: as llama-quantize, Q4_0 / Q5_0 then put the first
   // n_layer/8 ffn_down tensors in Q4_1 / Q5_1.
   bool has_imatrix = false;
+  // The source is a Hugging Face model: as llama.cpp's converter writes them, 1-D
+  // tensors (norms, biases) held in F16 / BF16 become F32.
+  bool one_dim_to_f32 = false;
 };
 
 struct PlannedTensor {
-  size_t src_index;  // into GgufFile::tensors()
+  size_t src_index;  // into the tensors planned (GgufFile::tensors())
   std::string name;
   DType src_type;
   DType dst_type;
@@ -69,9 +73,15 @@ struct PlannedTensor {
 };
 
 // The output tensors in file order. InvalidArgument for a model the rules cannot serve
-// (a Q2_K/Q3_K tensor whose rows are not a multiple of 256, an override to a type weft
-// cannot write).
-StatusOr<std::vector<PlannedTensor>> PlanQuantization(const GgufFile& file, const QuantMix& mix,
+// (rows that fit no block of the type chosen under --pure or an override, an override
+// to a type weft cannot write).
+// src_index indexes `tensors`; `metadata` gives the architecture and hyperparameters.
+StatusOr<std::vector<PlannedTensor>> PlanQuantization(const std::map<std::string, GgufValue>& metadata,
+                                                      const std::vector<TensorView>& tensors, const QuantMix& mix,
                                                       const PlanOptions& options);
+inline StatusOr<std::vector<PlannedTensor>> PlanQuantization(const GgufFile& file, const QuantMix& mix,
+                                                             const PlanOptions& options) {
+  return PlanQuantization(file.metadata(), file.tensors(), mix, options);
+}
 
 }  // namespace weft::quant

@@ -22,6 +22,7 @@ BlockFn BlockFnFor(DType type) {
     case DType::kQ4_K: return QuantizeBlockQ4_K;
     case DType::kQ5_K: return QuantizeBlockQ5_K;
     case DType::kQ6_K: return QuantizeBlockQ6_K;
+    case DType::kIQ4_NL: return QuantizeBlockIQ4_NL;
     default: return nullptr;
   }
 }

@@ -11,7 +11,9 @@
 #include "base/mapped_file.h"
 #include "loader/gguf.h"
 #include "loader/gguf_writer.h"
+#include "loader/hf_model.h"
 #include "quant/quant_rows.h"
+#include "quant/quant_source.h"
 
 namespace weft::quant {
 namespace {
@@ -47,18 +49,36 @@ void RowsToFloat(const TensorView& t, int64_t first_row, int64_t nrows, float* d
   }
 }
 
+// t's bytes with its rows (elements of a 1-D tensor) interleaved per head of head_rows
+// (HF q/k -> GGUF order, loader/hf_model.h), into `buf`; the view points there.
+TensorView InterleavedCopy(const TensorView& t, int64_t head_rows, std::vector<uint8_t>& buf) {
+  const int64_t rows = t.n_dims == 1 ? t.ne[0] : t.NumRows();
+  const size_t row_bytes = t.nbytes / static_cast<size_t>(rows);
+  buf.resize(t.nbytes);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(buf.data() + static_cast<size_t>(r) * row_bytes,
+                t.data + static_cast<size_t>(RopeInterleaveSourceRow(r, head_rows)) * row_bytes, row_bytes);
+  }
+  TensorView v = t;
+  v.data = buf.data();
+  return v;
+}
+
 }  // namespace
 
-StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::string& out_path,
-                                      const QuantizeOptions& options, ThreadPool& pool,
-                                      const QuantizeProgressFn& progress) {
+StatusOr<QuantizeReport> QuantizeModel(const std::string& in_path, const std::string& out_path,
+                                       const QuantizeOptions& options, ThreadPool& pool,
+                                       const QuantizeProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();
   if (options.mix == nullptr) return InvalidArgumentError("quantize: no --type");
-  WEFT_ASSIGN_OR_RETURN(const std::shared_ptr<const GgufFile> in, OpenGgufFile(in_path));
-  WEFT_ASSIGN_OR_RETURN(const std::vector<PlannedTensor> plan, PlanQuantization(*in, *options.mix, options.plan));
+  WEFT_ASSIGN_OR_RETURN(const QuantSource in, OpenQuantSource(in_path));
+  PlanOptions plan_options = options.plan;
+  plan_options.one_dim_to_f32 = in.format == QuantSource::Format::kHuggingFace;
+  WEFT_ASSIGN_OR_RETURN(const std::vector<PlannedTensor> plan,
+                        PlanQuantization(in.metadata, in.tensors, *options.mix, plan_options));
 
   GgufWriter writer(32);
-  for (const auto& [key, value] : in->metadata()) WEFT_RETURN_IF_ERROR(writer.SetValue(key, value));
+  for (const auto& [key, value] : in.metadata) WEFT_RETURN_IF_ERROR(writer.SetValue(key, value));
   writer.SetU32("general.quantization_version", kQuantizationVersion);
   writer.SetU32("general.file_type", options.mix->ftype);
   writer.Remove("split.no");
@@ -79,7 +99,7 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
 
   uint64_t total_in = 0;
   for (const PlannedTensor& p : plan) {
-    const TensorView& t = in->tensors()[p.src_index];
+    const TensorView& t = in.tensors[p.src_index];
     const bool scaled = options.scales != nullptr && options.scales->count(t.name) > 0;
     if (p.convert || scaled) {
       const DTypeInfo& src = GetDTypeInfo(t.type);
@@ -102,11 +122,13 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
   WEFT_RETURN_IF_ERROR(writer.Open(out_path));
   QuantizeReport report;
   report.tensors = static_cast<int>(plan.size());
-  std::vector<uint8_t> out_buf;
+  std::vector<uint8_t> out_buf, interleaved;
   uint64_t done_in = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
     const PlannedTensor& p = plan[i];
-    const TensorView& t = in->tensors()[p.src_index];
+    const TensorView& stored = in.tensors[p.src_index];
+    const int64_t head_rows = in.interleave_head_rows[p.src_index];
+    const TensorView t = head_rows > 0 ? InterleavedCopy(stored, head_rows, interleaved) : stored;
     if (progress) progress(done_in, total_in, t.name);
     const TensorScales* sc = nullptr;
     if (options.scales != nullptr) {
@@ -177,7 +199,7 @@ StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::str
     }
     report.bytes_out += writer.TensorBytes(i);
     done_in += t.nbytes;
-    if (in->mapping() != nullptr) in->mapping()->ReleasePages(t.data, t.nbytes);
+    in.release_pages(stored);
   }
   WEFT_RETURN_IF_ERROR(writer.Finish());
   if (progress) progress(total_in, total_in, "");

@@ -1,12 +1,15 @@
-// QuantizeGguf: reads a GGUF model and writes it again with each tensor in the type the
-// plan (quant/quant_plan.h) gives it; the metadata and tokenizer are carried over, with
+// QuantizeModel: reads a model (a GGUF file, or a Hugging Face directory / .safetensors
+// file: quant/quant_source.h) and writes a GGUF with each tensor in the type the plan
+// (quant/quant_plan.h) gives it; the metadata and tokenizer are carried over (for HF,
+// converted as llama.cpp's convert_hf_to_gguf.py does: quant/hf_gguf_metadata.h), with
 // general.file_type and general.quantization_version set as llama-quantize sets them.
 //
 // Streaming: one tensor at a time. Its rows are converted to float and quantised in
 // chunks on the thread pool (each worker holds one chunk of floats), the result is
 // appended to the output, and the source's pages are dropped from memory. Peak memory
-// is about the largest quantised tensor plus a chunk per thread, whatever the model
-// size. The output is written to OUT.tmp and renamed at the end.
+// is about the largest quantised tensor plus a chunk per thread (plus, for an HF llama
+// model's q/k tensors, one copy of the tensor with its rows interleaved), whatever the
+// model size. The output is written to OUT.tmp and renamed at the end.
 // Thread-safety: one call at a time per pool.
 #pragma once
 
@@ -61,8 +64,8 @@ struct QuantizeReport {
 // progress(done_bytes, total_bytes, tensor name), source bytes, called between tensors.
 using QuantizeProgressFn = std::function<void(uint64_t, uint64_t, const std::string&)>;
 
-StatusOr<QuantizeReport> QuantizeGguf(const std::string& in_path, const std::string& out_path,
-                                      const QuantizeOptions& options, ThreadPool& pool,
-                                      const QuantizeProgressFn& progress);
+StatusOr<QuantizeReport> QuantizeModel(const std::string& in_path, const std::string& out_path,
+                                       const QuantizeOptions& options, ThreadPool& pool,
+                                       const QuantizeProgressFn& progress);
 
 }  // namespace weft::quant

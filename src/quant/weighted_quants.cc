@@ -15,6 +15,7 @@
 //   Q4_K, Q5_K: sigma2 = 2 * mean x^2, affine sub-blocks of 32, 6-bit scales and mins by
 //     FitPositive.
 //   Q6_K: the symmetric search weighted by qw alone; scales as without a matrix.
+//   IQ4_NL: iq4_nl_quants.cc (the same search with or without a matrix).
 // Q8_0 and the float types ignore the matrix (as ggml does).
 #include <cmath>
 #include <cstdint>
@@ -368,7 +369,7 @@ SuperBlockFn SuperBlockFnFor(DType type) {
 
 bool UsesImportance(DType type) {
   switch (type) {
-    case DType::kQ4_0: case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: return true;
+    case DType::kQ4_0: case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: case DType::kIQ4_NL: return true;
     default: return SuperBlockFnFor(type) != nullptr;
   }
 }
@@ -388,6 +389,9 @@ void QuantizeRowsWeighted(DType type, const float* src, void* dst, int64_t nrows
       case DType::kQ5_0: RowQ5_0(src, n_per_row, qw, out); break;
       case DType::kQ4_1: RowAffine32(src, n_per_row, qw, 15, out); break;
       case DType::kQ5_1: RowAffine32(src, n_per_row, qw, 31, out); break;
+      case DType::kIQ4_NL:
+        for (int64_t b = 0; b < n_per_row / 32; ++b) QuantizeBlockIQ4_NLWeighted(src + 32 * b, qw + 32 * b, out + 18 * b);
+        break;
       default:
         for (int64_t b = 0; b < n_per_row / kQKK; ++b) sb(src + b * kQKK, qw + b * kQKK, out + b * info.block_bytes);
     }

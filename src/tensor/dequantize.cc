@@ -9,6 +9,7 @@
 //   Q5_1 {f16 d, m; u32 qh; u8 qs[16]} x = q * d + m
 //   Q8_0 {f16 d; i8 qs[32]}            x = q * d
 //   Q8_1 {f16 d, s; i8 qs[32]}         x = q * d (s = d * sum(q) is only for dot products)
+//   IQ4_NL {f16 d; u8 qs[16]}          x = d * codebook[nibble], Q4_0's order (iq4_nl.h)
 // K-quants: a super-block of 256 elements (QK_K), walked in halves of 128 elements.
 //   Q2_K {u8 scales[16]; u8 qs[64]; f16 d, dmin}
 //        16 sub-blocks of 16; scales[i] = scale (low nibble) | min (high nibble).
@@ -36,6 +37,7 @@
 #include "base/check.h"
 #include "base/half.h"
 #include "tensor/dtype.h"
+#include "tensor/iq4_nl.h"
 
 namespace weft {
 namespace {
@@ -72,6 +74,15 @@ void Q4_0Block(const uint8_t* b, float* y) {
   for (int j = 0; j < kQK / 2; ++j) {
     y[j] = static_cast<float>((qs[j] & 0xF) - 8) * d;
     y[j + kQK / 2] = static_cast<float>((qs[j] >> 4) - 8) * d;
+  }
+}
+
+void IQ4_NLBlock(const uint8_t* b, float* y) {
+  const float d = LoadF16(b);
+  const uint8_t* qs = b + 2;
+  for (int j = 0; j < kQK / 2; ++j) {
+    y[j] = d * static_cast<float>(kIq4NlValues[qs[j] & 0xF]);
+    y[j + kQK / 2] = d * static_cast<float>(kIq4NlValues[qs[j] >> 4]);
   }
 }
 
@@ -251,6 +262,7 @@ BlockFn BlockFnFor(DType type) {
     case DType::kQ5_K: return Q5_KBlock;
     case DType::kQ6_K: return Q6_KBlock;
     case DType::kQ8_K: return Q8_KBlock;
+    case DType::kIQ4_NL: return IQ4_NLBlock;
     case DType::kI64: break;
   }
   return nullptr;

@@ -9,7 +9,7 @@ namespace weft {
 namespace {
 
 // Block layouts are those of the GGUF specification (ggml's block_* structs).
-constexpr std::array<DTypeInfo, 20> kTable = {{
+constexpr std::array<DTypeInfo, 21> kTable = {{
     {DType::kF32, "F32", 1, 4, true},
     {DType::kF16, "F16", 1, 2, true},
     {DType::kQ4_0, "Q4_0", 32, 18, true},   // f16 d; 16 bytes of 4-bit q
@@ -24,6 +24,7 @@ constexpr std::array<DTypeInfo, 20> kTable = {{
     {DType::kQ5_K, "Q5_K", 256, 176, true}, // f16 d, dmin; 12 scales; 32 qh; 128 qs
     {DType::kQ6_K, "Q6_K", 256, 210, true}, // 128 ql, 64 qh, 16 int8 scales, f16 d
     {DType::kQ8_K, "Q8_K", 256, 292, true}, // f32 d; 256 int8; 16 x i16 bsums
+    {DType::kIQ4_NL, "IQ4_NL", 32, 18, true}, // f16 d; 16 bytes of 4-bit codebook indices (iq4_nl.h)
     {DType::kI8, "I8", 1, 1, true},
     {DType::kI16, "I16", 1, 2, true},
     {DType::kI32, "I32", 1, 4, true},

@@ -176,6 +176,7 @@ void Drive(const MatMulArgs& A, int64_t n0, int64_t n1) {
 int MatMulActBlock(DType type) {
   switch (type) {
     case DType::kQ4_0: case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: case DType::kQ8_0:
+    case DType::kIQ4_NL:
       return 32;
     case DType::kQ2_K: case DType::kQ3_K: case DType::kQ4_K: case DType::kQ5_K: case DType::kQ6_K:
       return 256;
@@ -194,6 +195,7 @@ void MatMulRows(const MatMulArgs& A, int64_t n0, int64_t n1) {
     case DType::kQ5_0: return Drive<Legacy<Q5_0Dec>>(A, n0, n1);
     case DType::kQ5_1: return Drive<Legacy<Q5_1Dec>>(A, n0, n1);
     case DType::kQ8_0: return Drive<Legacy<Q8_0Dec>>(A, n0, n1);
+    case DType::kIQ4_NL: return Drive<Legacy<IQ4_NLDec>>(A, n0, n1);
     case DType::kQ2_K: return Drive<KQuant<Q2_KDec>>(A, n0, n1);
     case DType::kQ3_K: return Drive<KQuant<Q3_KDec>>(A, n0, n1);
     case DType::kQ4_K: return Drive<KQuant<Q4_KDec>>(A, n0, n1);

@@ -92,7 +92,7 @@ struct Legacy {
   }
 };
 
-// ---- panel kernel for Q4_0 / Q8_0 (blocks of 32, no min) ----------------------------------
+// ---- panel kernel for Q4_0 / Q8_0 / IQ4_NL (blocks of 32, no min) ------------------------
 //
 // Tiles of 16 output columns, one per int32 lane: a tile's blocks are decoded once into
 // an int8 panel (per block eight zmm, zmm t holding values 4t..4t+3 of each column)
@@ -133,6 +133,22 @@ struct Q4_0Panel {
     for (int j = 0; j < 4; ++j) {
       out[j] = _mm512_and_si512(o[j], m4);
       out[4 + j] = _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4);
+    }
+  }
+};
+// IQ4_NL: Q4_0's nibbles, each mapped through the codebook (tensor/iq4_nl.h) biased by
+// +128 into u8 with one in-lane byte shuffle; the bias comes back as off = -128.
+struct IQ4_NLPanel {
+  static constexpr int kBytes = 18, kOff = -128;
+  static void Build(const uint8_t* base, const int32_t* off, __m512i* out) {
+    __m512i o[4];
+    Transpose16x4(base, off, 2, o);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m128i levels = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4NlValues));
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_xor_si128(levels, _mm_set1_epi8(static_cast<char>(0x80))));
+    for (int j = 0; j < 4; ++j) {
+      out[j] = _mm512_shuffle_epi8(lut, _mm512_and_si512(o[j], m4));
+      out[4 + j] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(o[j], 4), m4));
     }
   }
 };
@@ -519,6 +535,7 @@ void Drive(const MatMulArgs& A, int64_t n0, int64_t n1) {
 int MatMulActBlock(DType type) {
   switch (type) {
     case DType::kQ4_0: case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: case DType::kQ8_0:
+    case DType::kIQ4_NL:
       return 32;
     case DType::kQ2_K: case DType::kQ3_K: case DType::kQ4_K: case DType::kQ5_K: case DType::kQ6_K:
       return 256;
@@ -537,6 +554,7 @@ void MatMulRows(const MatMulArgs& A, int64_t n0, int64_t n1) {
     case DType::kQ5_0: return Drive<Legacy<Q5_0Dec>>(A, n0, n1);
     case DType::kQ5_1: return Drive<Legacy<Q5_1Dec>>(A, n0, n1);
     case DType::kQ8_0: return DrivePanel<Q8_0Panel>(A, n0, n1);
+    case DType::kIQ4_NL: return DrivePanel<IQ4_NLPanel>(A, n0, n1);
     case DType::kQ2_K: return Drive<KQuant<Q2_KDec>>(A, n0, n1);
     case DType::kQ3_K: return Drive<KQuant<Q3_KDec>>(A, n0, n1);
     case DType::kQ4_K: return Drive<KQuant<Q4_KDec>>(A, n0, n1);

@@ -3,8 +3,8 @@
 // compiled with -mavx2 and up); everything here has internal linkage so that no
 // out-of-line copy compiled with one TU's flags can be picked by the linker for another.
 //
-// Legacy blocks (32 values): x_j = dw * q_j + cw with q_j unsigned, except Q8_0, whose
-// q_j is signed (kSigned) and cw = 0. Then dot(x, a) over a block of quantised
+// Legacy blocks (32 values): x_j = dw * q_j + cw with q_j unsigned, except Q8_0 and
+// IQ4_NL, whose q_j are signed (kSigned; IQ4_NL's are its codebook levels) and cw = 0. Then dot(x, a) over a block of quantised
 // activations (scale da, values a_j, ds = da * sum a_j) is
 //   dw * da * sum(q_j a_j) + cw * ds.
 // K-quant super-blocks (256 values) are decoded per 32-value chunk c (values 32c..32c+31)
@@ -20,6 +20,8 @@
 
 #include <cstdint>
 #include <cstring>
+
+#include "tensor/iq4_nl.h"
 
 namespace weft::kernels {
 namespace {
@@ -85,6 +87,18 @@ struct Q8_0Dec {
   static constexpr float kCwPerDw = 0.0f;
   static constexpr bool kSigned = true;  // values are int8
   static __m256i Quants(const uint8_t* b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2)); }
+};
+
+// IQ4_NL: each nibble is an index into the 16-level codebook (tensor/iq4_nl.h), looked
+// up with one byte shuffle; the values are int8 in [-127, 113].
+struct IQ4_NLDec {
+  static constexpr int kBytes = 18, kMinAt = -1;
+  static constexpr float kCwPerDw = 0.0f;
+  static constexpr bool kSigned = true;
+  static __m256i Quants(const uint8_t* b) {
+    const __m128i levels = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4NlValues));
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(levels), Nibbles32(b + 2));
+  }
 };
 
 // One block: its values, dw and cw.

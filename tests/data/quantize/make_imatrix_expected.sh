@@ -4,6 +4,8 @@
 # of imatrix_cases.txt, the hash of llama-quantize --imatrix's output, as in
 # make_expected.sh). tests/cli/quantize_imatrix.sh holds weft to both.
 # usage: make_imatrix_expected.sh LLAMA_CPP_BIN_DIR SHARED_DIR WORK_DIR > imatrix_expected.txt
+# KEEP_IMATRIX=1: reuse the committed imatrix/MODEL.imatrix instead of running llama-imatrix
+# (to hash new cases against the same matrices).
 set -euo pipefail
 bin=$1 shared=$2 work=$3
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +23,7 @@ model_path() {
 # The calibration text: the first 20000 bytes of wiki.test.raw. Chunking per model
 # (imatrix_chunking.txt): stories260K 4 chunks of 128 tokens, the synthetic ones 2 of 64.
 head -c 20000 "$shared/models/text/wiki.test.raw" > "$work/calib.txt"
-while read -r model ctx chunks; do
+while [ "${KEEP_IMATRIX:-0}" != 1 ] && read -r model ctx chunks; do
   case $model in ''|'#'*) continue ;; esac
   (cd "$work" && "$bin/llama-imatrix" -m "$(model_path "$model")" -f calib.txt -c "$ctx" --chunks "$chunks" \
      -o "$here/imatrix/$model.imatrix" -t 2 > "$work/imatrix-$model.log" 2>&1)

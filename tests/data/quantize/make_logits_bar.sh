@@ -7,14 +7,15 @@
 # --allow-requantize). llama.cpp's distance, times 1.5, plus 1e-4 (rms) / 1e-3 (max),
 # is the golden bar (../shared/golden/README.md) that tests/cli/quantize_logits.sh holds
 # weft to.
-# usage: make_logits_bar.sh WEFT LLAMACPP_LOGITS SHARED_DIR WORK_DIR > logits_bar.txt
+# usage: make_logits_bar.sh WEFT LLAMACPP_LOGITS SHARED_DIR WORK_DIR [CASES] > logits_bar.txt
+# (CASES: another list in logits_cases.txt's format, to add lines for new cases only)
 set -euo pipefail
 weft=$1 llamacpp=$2 shared=$3 work=$4
 here=$(cd "$(dirname "$0")" && pwd)
 tools="$here/../../tools"
 mkdir -p "$work"
 python3 -c "import random; r = random.Random(11); print(' '.join(str(r.randrange(500)) for _ in range(24)))" > "$work/ids.txt"
-grep -v '^#' "$here/logits_cases.txt" | while read -r model type; do
+grep -v '^#' "${5:-$here/logits_cases.txt}" | while read -r model type; do
   [ -n "$model" ] || continue
   case $model in
     stories) in="$shared/models/stories260K/stories260K.gguf" ;;

@@ -50,7 +50,7 @@ inline void SetRandomBlockScales(std::mt19937& rng, DType type, std::vector<uint
     uint8_t* b = w.data() + off;
     const float d = 0.004f * u(rng);
     switch (type) {
-      case DType::kQ4_0: case DType::kQ5_0: case DType::kQ8_0: PutF16(b, d); break;
+      case DType::kQ4_0: case DType::kQ5_0: case DType::kQ8_0: case DType::kIQ4_NL: PutF16(b, d); break;
       case DType::kQ4_1: PutF16(b, d); PutF16(b + 2, -8.0f * d * u(rng)); break;
       case DType::kQ5_1: PutF16(b, d); PutF16(b + 2, -16.0f * d * u(rng)); break;
       case DType::kQ2_K: PutF16(b + 80, d); PutF16(b + 82, d * u(rng)); break;
@@ -99,7 +99,7 @@ inline TensorView MakeView(DType type, int64_t k, int64_t n, const std::vector<u
 inline const std::vector<DType>& MatMulTypes() {
   static const std::vector<DType> types = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0, DType::kQ4_1,
                                            DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K, DType::kQ3_K,
-                                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+                                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL};
   return types;
 }
 

@@ -188,7 +188,8 @@ TEST(PlanQuantization, PureLeaveOutputOverridesAndFallbacks) {
   ASSERT_TRUE(over.ok());
   opt.overrides.push_back(*over);
   EXPECT_FALSE(ParseTensorTypeOverride("attn_q").ok());
-  EXPECT_FALSE(ParseTensorTypeOverride("attn_q=iq4_nl").ok());
+  EXPECT_FALSE(ParseTensorTypeOverride("attn_q=q8_k").ok());  // in the table, not writable
+  EXPECT_TRUE(ParseTensorTypeOverride("attn_q=iq4_nl").ok());
   auto o = PlanQuantization(**f, *FindQuantMix("Q4_0"), opt);
   ASSERT_TRUE(o.ok());
   t = Types(*o);
@@ -196,9 +197,58 @@ TEST(PlanQuantization, PureLeaveOutputOverridesAndFallbacks) {
   EXPECT_EQ(t["blk.2.attn_q.weight"], DType::kQ5_1);
   EXPECT_EQ(t["blk.2.attn_k.weight"], DType::kQ5_1);
   EXPECT_EQ(t["blk.2.attn_v.weight"], DType::kQ4_0);
-  // Q2_K falls back to IQ4_NL in llama-quantize, which weft cannot write: an error.
-  auto q2 = PlanQuantization(**f, *FindQuantMix("Q3_K_S"), {});
-  EXPECT_FALSE(q2.ok());
+  // Q3_K cannot hold rows of 320: llama-quantize's fallback is IQ4_NL (blocks of 32).
+  auto q3 = PlanQuantization(**f, *FindQuantMix("Q3_K_S"), {});
+  ASSERT_TRUE(q3.ok()) << q3.status().message();
+  t = Types(*q3);
+  EXPECT_EQ(t["blk.1.ffn_down.weight"], DType::kIQ4_NL);
+  EXPECT_EQ(t["blk.1.ffn_up.weight"], DType::kQ3_K);
+  // The IQ4_NL mix: IQ4_NL throughout, output.weight Q6_K; its Q5_K rules (attn_v at
+  // n_gqa >= 4, the first n_layer/8 ffn_down) do not apply at n_gqa 2 and 4 layers.
+  auto nl = PlanQuantization(**f, *FindQuantMix("iq4_nl"), {});
+  ASSERT_TRUE(nl.ok()) << nl.status().message();
+  t = Types(*nl);
+  EXPECT_EQ(t["output.weight"], DType::kQ6_K);
+  EXPECT_EQ(t["token_embd.weight"], DType::kIQ4_NL);
+  EXPECT_EQ(t["blk.0.attn_v.weight"], DType::kIQ4_NL);
+  EXPECT_EQ(t["blk.0.ffn_down.weight"], DType::kIQ4_NL);
+  // --pure has no fallbacks: Q3_K on rows of 320 is refused, naming the tensor.
+  PlanOptions pure_q3;
+  pure_q3.pure = true;
+  auto pq3 = PlanQuantization(**f, *FindQuantMix("Q3_K_S"), pure_q3);
+  ASSERT_FALSE(pq3.ok());
+  EXPECT_NE(pq3.status().message().find("ffn_down"), std::string::npos) << pq3.status().message();
+  std::filesystem::remove(path);
+}
+
+TEST(PlanQuantization, NarrowModelsFallBackToIQ4_NLAndF16) {
+  // stories260K's shape: rows of 64 (no K-quant block fits) and an FFN of 172 (no block
+  // of 32 fits either).
+  const std::string path = WriteLlama("narrow.gguf", 5, 64, 172);
+  auto f = OpenGgufFile(path);
+  ASSERT_TRUE(f.ok());
+  auto q2 = PlanQuantization(**f, *FindQuantMix("Q2_K"), {});
+  ASSERT_TRUE(q2.ok()) << q2.status().message();
+  auto t = Types(*q2);
+  EXPECT_EQ(t["output.weight"], DType::kQ8_0);            // rows not /256 -> Q8_0 (the output rule)
+  EXPECT_EQ(t["token_embd.weight"], DType::kIQ4_NL);      // Q2_K -> IQ4_NL
+  EXPECT_EQ(t["blk.0.attn_q.weight"], DType::kIQ4_NL);    // Q2_K -> IQ4_NL
+  EXPECT_EQ(t["blk.0.attn_v.weight"], DType::kIQ4_NL);    // Q3_K (Q2_K's attn_v) -> IQ4_NL
+  EXPECT_EQ(t["blk.0.attn_output.weight"], DType::kIQ4_NL);
+  EXPECT_EQ(t["blk.0.ffn_gate.weight"], DType::kIQ4_NL);
+  EXPECT_EQ(t["blk.0.ffn_down.weight"], DType::kF16);     // Q3_K -> IQ4_NL, rows of 172 -> F16
+  auto q4 = PlanQuantization(**f, *FindQuantMix("Q4_K_M"), {});
+  ASSERT_TRUE(q4.ok());
+  t = Types(*q4);
+  EXPECT_EQ(t["blk.0.attn_q.weight"], DType::kQ5_0);      // Q4_K -> Q5_0
+  EXPECT_EQ(t["blk.0.attn_v.weight"], DType::kQ5_0);      // Q4_K -> Q5_0
+  EXPECT_EQ(t["blk.4.attn_v.weight"], DType::kQ8_0);      // last eighth: Q6_K -> Q8_0
+  EXPECT_EQ(t["blk.0.ffn_down.weight"], DType::kF16);
+  // The IQ4_NL mix (llama-quantize's IQ4_NL file type) has no fallback for IQ4_NL itself:
+  // rows of 172 are refused, as llama-quantize refuses them ("Unsupported tensor size").
+  auto nl = PlanQuantization(**f, *FindQuantMix("iq4_nl"), {});
+  ASSERT_FALSE(nl.ok());
+  EXPECT_NE(nl.status().message().find("ffn_down"), std::string::npos) << nl.status().message();
   std::filesystem::remove(path);
 }
 
@@ -206,6 +256,8 @@ TEST(QuantMix, NamesAndAliases) {
   EXPECT_EQ(FindQuantMix("q4_k")->name, "Q4_K_M");
   EXPECT_EQ(FindQuantMix("Q3_K_S")->ftype, 11u);
   EXPECT_EQ(FindQuantMix("Q8_0")->ftype, 7u);
+  EXPECT_EQ(FindQuantMix("iq4_nl")->ftype, 25u);
+  EXPECT_EQ(FindQuantMix("IQ4_NL")->default_type, DType::kIQ4_NL);
   EXPECT_EQ(FindQuantMix("IQ2_XS"), nullptr);
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tensor/dtype.h"
+#include "tensor/iq4_nl.h"
 
 namespace weft::quant {
 namespace {
@@ -87,6 +88,7 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, QuantRowsTest,
                                            Case{DType::kQ5_K, 0.05}, Case{DType::kQ4_0, 0.135},
                                            Case{DType::kQ4_1, 0.106}, Case{DType::kQ4_K, 0.097},
                                            Case{DType::kQ3_K, 0.2}, Case{DType::kQ2_K, 0.38},
+                                           Case{DType::kIQ4_NL, 0.125},
                                            Case{DType::kF16, 0.0003}, Case{DType::kBF16, 0.0021}),
                          [](const auto& info) { return std::string(DTypeName(info.param.type)); });
 
@@ -122,6 +124,30 @@ TEST(QuantRowsExact, Q8_0RoundsHalfAwayFromZero) {
   EXPECT_EQ(qs[1], 3);
   EXPECT_EQ(qs[2], -3);
   EXPECT_EQ(qs[3], 2);
+}
+
+TEST(QuantRowsExact, IQ4_NLReproducesItsCodebookAndStoresZeroAsLevel8) {
+  // A block holding every codebook level twice, times a power of two: the signed max
+  // (-127 * s) gives d = s, every value sits on its level, and the least-squares fit
+  // keeps d = s; bytes are the indices in Q4_0's nibble order.
+  const float s = 0.015625f;
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = s * static_cast<float>(kIq4NlValues[(i * 7) % 16]);
+  std::vector<uint8_t> q(BytesForElements(DType::kIQ4_NL, 32));
+  QuantizeRows(DType::kIQ4_NL, x.data(), q.data(), 1, 32);
+  std::vector<float> y(32);
+  DequantizeRow(DType::kIQ4_NL, q.data(), y.data(), 32);
+  EXPECT_EQ(x, y);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(q[2 + j] & 15, (j * 7) % 16) << j;
+    EXPECT_EQ(q[2 + j] >> 4, ((j + 16) * 7) % 16) << j;
+  }
+  // All zero: d = 0 and every index 8 (level +1, the one nearest 0 from above), as ggml.
+  std::vector<float> z(32, 0.0f);
+  QuantizeRows(DType::kIQ4_NL, z.data(), q.data(), 1, 32);
+  EXPECT_EQ(q[0], 0);
+  EXPECT_EQ(q[1], 0);
+  for (int j = 0; j < 16; ++j) EXPECT_EQ(q[2 + j], 0x88) << j;
 }
 
 }  // namespace

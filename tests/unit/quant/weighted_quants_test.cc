@@ -93,7 +93,7 @@ TEST_P(WeightedQuantsTest, ZeroRowsStayZero) {
 
 INSTANTIATE_TEST_SUITE_P(Types, WeightedQuantsTest,
                          ::testing::Values(DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K,
-                                           DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K),
+                                           DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
 
 }  // namespace

@@ -164,6 +164,19 @@ TEST(DequantizeTest, Q4_0) {
   for (int j = 0; j < 32; ++j) EXPECT_EQ(out[j], expected[j]) << j;
 }
 
+TEST(DequantizeTest, IQ4_NL) {
+  Bytes b(18);
+  PutU16(b, 0, 0xB800);  // d = -0.5
+  FillRampNibbles(b, 2);
+  const auto out = Deq(DType::kIQ4_NL, b);
+  // The GGUF codebook, by index; element j < 16 has index j, element 16 + j index 15 - j.
+  const float levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(out[j], -0.5f * levels[j]) << j;
+    EXPECT_EQ(out[16 + j], -0.5f * levels[15 - j]) << j;
+  }
+}
+
 TEST(DequantizeTest, Q4_0MultiBlockNegativeScale) {
   Bytes first(18);
   PutU16(first, 0, 0x3800);  // d = 0.5
@@ -487,7 +500,8 @@ TEST(DequantizeTest, Q8_K) {
 // Each block of a row is decoded independently and lands at its own offset.
 TEST(DequantizeTest, RowOfBlocksIsBlocksSideBySide) {
   for (DType type : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ8_1,
-                     DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K}) {
+                     DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K,
+                     DType::kIQ4_NL}) {
     SCOPED_TRACE(std::string(DTypeName(type)));
     const DTypeInfo& info = GetDTypeInfo(type);
     Bytes row(static_cast<size_t>(3 * info.block_bytes));

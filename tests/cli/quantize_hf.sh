@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# weft quantize reads a Hugging Face model: ../shared/models/stories260K/hf (config.json,
+# tokenizer.json, tokenizer_config.json, model.safetensors) was derived from
+# stories260K.gguf, so converting it must give back the GGUF's tensors:
+#  1. --type F32 and --pure --type Q8_0 (ffn_down's rows of 172 fit no Q8_0 block: kept
+#     in F32 by --tensor-type, on both sides): every tensor has the same type and bytes as the
+#     same run on stories260K.gguf (q/k rows permuted back from HF's rotate-half order),
+#     except output.weight, which the HF copy ties to token_embd (the GGUF stores a copy);
+#  2. the converted files run in weft: the same tokens for a text (the tokenizer came
+#     from tokenizer.json), the same greedy story, and logits equal to the GGUF's;
+#  3. a directory that is not a model, one without tokenizer.json, and a .safetensors
+#     file without config.json get errors that name what is missing.
+# usage: quantize_hf.sh WEFT SHARED_DIR WORK_DIR
+set -euo pipefail
+weft=$1 shared=$2 work=$3
+here=$(cd "$(dirname "$0")" && pwd)
+tools="$here/../tools"
+mkdir -p "$work"
+gguf="$shared/models/stories260K/stories260K.gguf"
+hf="$shared/models/stories260K/hf"
+fail=0
+
+hashes() { python3 "$tools/gguf_tensor_hashes.py" "$1" | grep -v '^output\.weight '; }
+for type in F32 Q8_0; do
+  args=(-t 2 --type "$type")
+  [ "$type" = F32 ] || args+=(--pure --tensor-type ffn_down=f32)
+  "$weft" quantize "${args[@]}" "$gguf" "$work/from-gguf-$type.gguf" > "$work/log" 2>&1 || { cat "$work/log"; exit 1; }
+  "$weft" quantize "${args[@]}" "$hf" "$work/from-hf-$type.gguf" > "$work/log" 2>&1 || { cat "$work/log"; exit 1; }
+  if diff <(hashes "$work/from-gguf-$type.gguf") <(hashes "$work/from-hf-$type.gguf") > "$work/diff"; then
+    echo "ok: HF -> $type: $(hashes "$work/from-hf-$type.gguf" | wc -l) tensors as from the GGUF"
+  else
+    echo "FAIL: HF -> $type differs from GGUF -> $type:"; head -20 "$work/diff"; fail=1
+  fi
+  if python3 "$tools/gguf_tensor_hashes.py" "$work/from-hf-$type.gguf" | grep -q '^output\.weight '; then
+    echo "FAIL: HF -> $type has an output.weight (the HF model ties it)"; fail=1
+  fi
+done
+
+# 2. Tokenizer, story and logits.
+text="Once upon a time, there was a little girl named Lily. She liked to play outside."
+for m in "$gguf" "$work/from-hf-F32.gguf" "$work/from-hf-Q8_0.gguf"; do
+  "$weft" tokenize "$m" "$text" --ids > "$work/ids.$(basename "$m")"
+done
+cmp -s "$work/ids.stories260K.gguf" "$work/ids.from-hf-F32.gguf" ||
+  { echo "FAIL: tokens differ: $(cat "$work/ids.stories260K.gguf") vs $(cat "$work/ids.from-hf-F32.gguf")"; fail=1; }
+story() { "$weft" run "$1" -p 'Once upon a time' -n 60 --temp 0 -q -t 2 2> /dev/null; }
+want=$(story "$gguf")
+got=$(story "$work/from-hf-F32.gguf")
+[ -n "$want" ] && [ "$want" = "$got" ] || { echo "FAIL: greedy story: GGUF '$want' vs HF F32 '$got'"; fail=1; }
+[ "$(story "$work/from-gguf-Q8_0.gguf")" = "$(story "$work/from-hf-Q8_0.gguf")" ] ||
+  { echo "FAIL: greedy story differs between the two Q8_0 files"; fail=1; }
+echo "ok: tokens and greedy story: ${got:0:60}..."
+python3 -c "import random; r = random.Random(5); print(' '.join(str(r.randrange(512)) for _ in range(24)))" > "$work/lid.txt"
+for m in from-gguf-Q8_0 from-hf-Q8_0; do
+  "$weft" logits "$work/$m.gguf" --tokens "$work/lid.txt" --out "$work/$m.logits" -t 2 2> "$work/log" ||
+    { cat "$work/log"; exit 1; }
+done
+python3 "$tools/compare_logits.py" "$work/from-gguf-Q8_0.logits" "$work/from-hf-Q8_0.logits" --rms 0 --max-abs 0 \
+  --label "HF Q8_0 vs GGUF Q8_0" || fail=1
+
+# 3. Bad input.
+expect_error() {  # pattern, args...
+  local pattern=$1; shift
+  if "$weft" quantize "$@" > "$work/err" 2>&1; then echo "FAIL: weft quantize $* succeeded"; fail=1; return; fi
+  grep -q -- "$pattern" "$work/err" || { echo "FAIL: weft quantize $*: no '$pattern' in:"; cat "$work/err"; fail=1; }
+}
+rm -rf "$work/bad" && mkdir -p "$work/bad/empty" "$work/bad/notok" "$work/bad/lone"
+cp "$hf/config.json" "$hf/model.safetensors" "$work/bad/notok/"
+cp "$hf/model.safetensors" "$work/bad/lone/"
+expect_error "model.safetensors" "$work/bad/empty" "$work/x.gguf" --type Q8_0
+expect_error "tokenizer.json" "$work/bad/notok" "$work/x.gguf" --type F32
+expect_error "config.json" "$work/bad/lone/model.safetensors" "$work/x.gguf" --type F32
+[ ! -e "$work/x.gguf" ] || { echo "FAIL: a refused run left a file"; fail=1; }
+echo "ok: bad directories refused"
+rm -rf "$work/bad" "$work"/*.gguf
+exit $fail
