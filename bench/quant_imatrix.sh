@@ -26,20 +26,20 @@ text="$shared/models/text/wiki.test.raw"
 head -c 100000 "$text" > "$work/calib.txt"
 tail -c +400001 "$text" > "$work/eval.txt" || true
 # model | context | scored chunks | extra quantize flags | types (TYPE/FLAG/FLAG...: extra
-# flags for that type; stories260K's ffn_down rows of 172 fit no block type, and its and
-# TinyLLama-v0's rows of 64 fit no K-quant block of 256, so llama.cpp's mixes with K-types
-# fall back to IQ4_NL there, which weft cannot write: those models get the types they
-# can; TinyLLama-v0's ffn_down, rows of 256, is also tried at 3 and 2 bits on its own).
-# The 3-bit mixes need widths of 256: synthetic tinyk (F16, random weights,
-# shared/tools/synth_gguf.py --preset tinyk, written into WORK_DIR). MODELS=PATTERN runs
-# only the models whose file name matches.
+# flags for that type). stories260K's ffn_down rows of 172 fit no block type, and its and
+# TinyLLama-v0's rows of 64 fit no K-quant block of 256: llama.cpp's 2-3-bit mixes put
+# IQ4_NL there (and F16 where 32 does not divide the rows either), as weft quantize does;
+# GPTQ works on the K-typed tensors and rounds the IQ4_NL ones to nearest. TinyLLama-v0's ffn_down, rows of 256, is also tried at 3
+# and 2 bits on its own. The synthetic model: shared/tools/synth_gguf.py (SYNTH preset, F16,
+# random weights, written into WORK_DIR). MODELS=PATTERN runs only the models whose file
+# name matches.
 preset=${SYNTH:-tinyk}
 synth="$work/$preset-f16.gguf"
 [ -f "$synth" ] || python3 "$shared/tools/synth_gguf.py" --preset "$preset" --type F16 -o "$synth" > /dev/null
 cc=${CALIB_CHUNKS:--1}
 runs=(
-  "$shared/models/stories260K/stories260K.gguf 128 200 - Q4_0/--pure/--tensor-type/ffn_down=F16 Q4_K_M Q5_K_M"
-  "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 256 20 --allow-requantize Q4_K_M Q5_K_M Q4_K_M/--tensor-type/ffn_down=Q3_K Q4_K_M/--tensor-type/ffn_down=Q2_K"
+  "$shared/models/stories260K/stories260K.gguf 128 200 - Q2_K Q3_K_M Q4_0/--pure/--tensor-type/ffn_down=F16 Q4_K_M Q5_K_M"
+  "$shared/models/tinyllama-v0/TinyLLama-v0.Q4_0.gguf 256 20 --allow-requantize Q2_K Q3_K_M Q4_K_M Q5_K_M Q4_K_M/--tensor-type/ffn_down=Q3_K Q4_K_M/--tensor-type/ffn_down=Q2_K"
   "$synth 256 20 - Q2_K Q3_K_M Q4_0 Q4_K_M"
 )
 read -r -a methods <<<"${METHODS:-rtn imatrix gptq gptq-ao}"

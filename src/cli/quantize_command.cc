@@ -302,7 +302,7 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<QuantizeArgs>();
   cmd->add_option("IN", args->in,
                   "Input: a GGUF (F32/F16/BF16 weights; quantised ones with --allow-requantize), or a Hugging Face "
-                  "llama-family model: a directory with config.json, tokenizer.json and *.safetensors, or one "
+                  "model (llama, mistral, qwen2, qwen3; SentencePiece or byte-level BPE tokenizer): a directory with config.json, tokenizer.json and *.safetensors, or one "
                   ".safetensors file beside its config.json (converted as convert_hf_to_gguf.py does)")
       ->required();
   cmd->add_option("OUT", args->out, "Output GGUF (written to OUT.tmp, then renamed)")->required();

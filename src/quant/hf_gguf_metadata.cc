@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <utility>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tokenizer/vocabulary.h"
@@ -39,24 +41,75 @@ std::vector<double> ScoresFromMerges(const Vocabulary& v) {
   return scores;
 }
 
+// The tokenizer.ggml.pre name for v's pre-tokenizer splits, or an error naming what has no
+// GGUF form. llama.cpp's converter names it by hashing the tokenizer's output on a test
+// text; here the splits weft reads from tokenizer.json are matched against the forms each
+// name has in public tokenizer.json files (Llama 3 and Qwen2: a Split with the regex that
+// GGUF's name stands for; GPT-2 and SmolLM/StarCoder: ByteLevel's own regex, after
+// individual Digits for SmolLM). The GGUF side then splits with PreTokenizerRegexesForName,
+// which for the last two writes digits as \p{N} and leaves out ByteLevel's final "|\s+",
+// as llama.cpp does: the same pieces on ordinary text (cli.quantize_hf checks a sample).
+StatusOr<std::string> GgufPreName(const Vocabulary& v, const std::string& path) {
+  if (v.byte_level_add_prefix_space || v.normal_form != NormalForm::kNone) {
+    return UnimplementedError(fmt::format("{}: a byte-level tokenizer with {} has no GGUF pre-tokenizer; weft "
+                                          "quantize cannot carry it over",
+                                          path, v.byte_level_add_prefix_space ? "add_prefix_space" : "a normalizer"));
+  }
+  // tokenizer.json's ByteLevel(use_regex) split (tokenizer/vocab_tokenizer_json.cc).
+  const std::string byte_level = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+  bool known = false;
+  const std::vector<std::pair<std::string, std::vector<std::string>>> forms = {
+      {"llama-bpe", PreTokenizerRegexesForName("llama-bpe", &known)},
+      {"qwen2", PreTokenizerRegexesForName("qwen2", &known)},
+      {"gpt-2", {byte_level}},
+      {"smollm", {"[0-9]", byte_level}},
+  };
+  for (const auto& [name, want] : forms) {
+    bool same = want.size() == v.split_rules.size() && (name == "llama-bpe") == v.ignore_merges;
+    for (size_t i = 0; same && i < want.size(); ++i) {
+      const SplitRule& r = v.split_rules[i];
+      same = r.regex == want[i] && r.behavior == SplitBehavior::kIsolated && !r.invert;
+    }
+    if (same) return name;
+  }
+  return UnimplementedError(fmt::format("{}: its pre-tokenizer ({} split rules) is none of the forms weft knows a "
+                                        "GGUF name for (llama-bpe, qwen2, gpt-2, smollm); convert it with "
+                                        "llama.cpp's convert_hf_to_gguf.py and quantize the GGUF",
+                                        path, v.split_rules.size()));
+}
+
 Status AddTokenizer(const ModelFile& hf, std::map<std::string, GgufValue>& md) {
   const TokenizerInfo& ti = hf.tokenizer();
   if (ti.tokenizer_json_path.empty()) {
     return NotFoundError(fmt::format("{}: no tokenizer.json (weft quantize converts the tokenizer from it)", hf.path()));
   }
   WEFT_ASSIGN_OR_RETURN(Vocabulary v, LoadVocabularyFromTokenizerJson(ti.tokenizer_json_path, ti.tokenizer_config_path));
-  if (v.algorithm != TokenizerAlgorithm::kSentencePieceBpe) {
+  GgufArray tokens, types;
+  tokens.strings = v.tokens;
+  for (TokenType t : v.types) types.ints.push_back(static_cast<int64_t>(t));
+  if (v.algorithm == TokenizerAlgorithm::kSentencePieceBpe) {
+    md["tokenizer.ggml.model"] = Str("llama");
+    GgufArray scores;
+    scores.floats = ScoresFromMerges(v);
+    md["tokenizer.ggml.scores"] = Array(GgufType::kFloat32, std::move(scores));
+    md["tokenizer.ggml.add_space_prefix"] = Bool(v.add_space_prefix);
+  } else if (v.algorithm == TokenizerAlgorithm::kByteLevelBpe) {
+    // GPT-2-style byte-level BPE (Llama 3, Qwen2, SmolLM, ...): the pieces as stored
+    // (bytes mapped to printable characters), the merges in rank order as "a b".
+    WEFT_ASSIGN_OR_RETURN(std::string pre, GgufPreName(v, ti.tokenizer_json_path));
+    md["tokenizer.ggml.model"] = Str("gpt2");
+    md["tokenizer.ggml.pre"] = Str(std::move(pre));
+    GgufArray merges;
+    merges.strings.reserve(v.merges.size());
+    for (const auto& [a, b] : v.merges) merges.strings.push_back(a + " " + b);
+    md["tokenizer.ggml.merges"] = Array(GgufType::kString, std::move(merges));
+  } else {
     return UnimplementedError(fmt::format(
-        "{}: the tokenizer is {}; weft quantize converts SentencePiece-style BPE tokenizers (llama's) only so far",
+        "{}: the tokenizer is {}; weft quantize converts BPE tokenizers (SentencePiece-style and byte-level) only "
+        "so far",
         ti.tokenizer_json_path, TokenizerAlgorithmName(v.algorithm)));
   }
-  md["tokenizer.ggml.model"] = Str("llama");
-  GgufArray tokens, scores, types;
-  tokens.strings = v.tokens;
-  scores.floats = ScoresFromMerges(v);
-  for (TokenType t : v.types) types.ints.push_back(static_cast<int64_t>(t));
   md["tokenizer.ggml.tokens"] = Array(GgufType::kString, std::move(tokens));
-  md["tokenizer.ggml.scores"] = Array(GgufType::kFloat32, std::move(scores));
   md["tokenizer.ggml.token_type"] = Array(GgufType::kInt32, std::move(types));
   const std::pair<const char*, int32_t> ids[] = {{"tokenizer.ggml.bos_token_id", v.bos_id},
                                                  {"tokenizer.ggml.eos_token_id", v.eos_id},
@@ -67,7 +120,6 @@ Status AddTokenizer(const ModelFile& hf, std::map<std::string, GgufValue>& md) {
   }
   md["tokenizer.ggml.add_bos_token"] = Bool(v.add_bos);
   md["tokenizer.ggml.add_eos_token"] = Bool(v.add_eos);
-  md["tokenizer.ggml.add_space_prefix"] = Bool(v.add_space_prefix);
   if (ti.chat_template) md["tokenizer.chat_template"] = Str(*ti.chat_template);
   return Status::Ok();
 }
@@ -76,11 +128,17 @@ Status AddTokenizer(const ModelFile& hf, std::map<std::string, GgufValue>& md) {
 
 StatusOr<std::map<std::string, GgufValue>> GgufMetadataForHf(const ModelFile& hf, const std::string& name) {
   const ModelConfig& c = hf.config();
-  if (c.arch != "llama") {
+  // The families whose GGUF form is the llama key set under their own prefix (Qwen2's q/k/v
+  // biases and Qwen3's q/k norms are tensors, named by the HF loader; their rotate-half
+  // RoPE keeps HF's q/k row order, llama's is interleaved back: quant_source.cc).
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "qwen3") {
     return UnimplementedError(fmt::format(
-        "{}: architecture '{}': weft quantize converts llama-family HF models (llama, mistral) only so far; "
-        "convert it with llama.cpp's convert_hf_to_gguf.py and quantize the GGUF",
+        "{}: architecture '{}': weft quantize converts llama (Llama, Mistral, SmolLM, TinyLlama), qwen2 and qwen3 "
+        "HF models only so far; convert it with llama.cpp's convert_hf_to_gguf.py and quantize the GGUF",
         hf.path(), c.arch));
+  }
+  if (c.sliding_window > 0 && c.sliding_window_pattern > 1) {
+    return UnimplementedError(fmt::format("{}: a per-layer sliding-window pattern is not converted yet", hf.path()));
   }
   if (c.is_mla() || c.is_moe()) {
     return UnimplementedError(fmt::format("{}: mixtures of experts are not converted yet (their expert tensors are "
@@ -91,7 +149,7 @@ StatusOr<std::map<std::string, GgufValue>> GgufMetadataForHf(const ModelFile& hf
                                           "rope_freqs tensor)", hf.path(), c.ToString()));
   }
   std::map<std::string, GgufValue> md;
-  const std::string a = "llama";
+  const std::string a = c.arch;
   md["general.architecture"] = Str(a);
   md["general.name"] = Str(name);
   md[a + ".block_count"] = U32(c.n_layer);
@@ -108,6 +166,7 @@ StatusOr<std::map<std::string, GgufValue>> GgufMetadataForHf(const ModelFile& hf
     md[a + ".attention.key_length"] = U32(c.head_dim);
     md[a + ".attention.value_length"] = U32(c.head_dim);
   }
+  if (c.sliding_window > 0) md[a + ".attention.sliding_window"] = U32(c.sliding_window);  // Mistral: every layer
   if (c.rope_scaling.type == RopeScalingType::kLinear) {
     md[a + ".rope.scaling.type"] = Str("linear");
     md[a + ".rope.scaling.factor"] = F32(c.rope_scaling.factor);

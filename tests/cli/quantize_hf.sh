@@ -9,7 +9,12 @@
 #  2. the converted files run in weft: the same tokens for a text (the tokenizer came
 #     from tokenizer.json), the same greedy story, and logits equal to the GGUF's;
 #  3. a directory that is not a model, one without tokenizer.json, and a .safetensors
-#     file without config.json get errors that name what is missing.
+#     file without config.json get errors that name what is missing;
+#  4. a byte-level BPE model: a tiny llama with random weights around the real SmolLM2
+#     tokenizer (tests/tools/write_tiny_hf_llama.py) becomes a GGUF "gpt2" vocabulary with
+#     pre-tokenizer smollm: the same tokens as the HF directory on a sample of texts, and
+#     F32 logits bit-identical to running the directory itself (Q/K rows permuted back);
+#     and the same as a Qwen2 model (q/k/v biases, rotate-half RoPE kept as stored).
 # usage: quantize_hf.sh WEFT SHARED_DIR WORK_DIR
 set -euo pipefail
 weft=$1 shared=$2 work=$3
@@ -72,5 +77,40 @@ expect_error "tokenizer.json" "$work/bad/notok" "$work/x.gguf" --type F32
 expect_error "config.json" "$work/bad/lone/model.safetensors" "$work/x.gguf" --type F32
 [ ! -e "$work/x.gguf" ] || { echo "FAIL: a refused run left a file"; fail=1; }
 echo "ok: bad directories refused"
+
+# 4. Byte-level BPE (SmolLM2's tokenizer).
+tiny="$work/tiny-smollm"
+python3 "$tools/write_tiny_hf_llama.py" "$shared/models/tokenizers/smollm2-135m-instruct" "$tiny"
+"$weft" quantize -t 2 --type F32 "$tiny" "$work/tiny-f32.gguf" > "$work/log" 2>&1 || { cat "$work/log"; exit 1; }
+"$weft" info "$work/tiny-f32.gguf" > "$work/info" 2>&1
+grep -q "tokenizer: *gpt2 (byte-level BPE), pre-tokenizer smollm, 49152 tokens" "$work/info" ||
+  { echo "FAIL: the byte-level vocabulary was not carried over:"; grep tokenizer "$work/info"; fail=1; }
+# (Non-ASCII digits are left out: GGUF's smollm splits every \p{N} alone, where weft reads
+# the HF Digits pre-tokenizer as [0-9]; llama.cpp's conversion has the same difference.)
+while IFS= read -r line; do
+  a=$("$weft" tokenize "$tiny" "$line" --ids) b=$("$weft" tokenize "$work/tiny-f32.gguf" "$line" --ids)
+  [ "$a" = "$b" ] || { echo "FAIL: tokens of '$line': HF $a, GGUF $b"; fail=1; }
+done <<'TEXTS'
+Hello world, 12345 tokens!
+Line one    indented	code() { return x; }	A
+Ünïcödé — 日本語 😀 and emoji 🎉🎉
+trailing spaces   
+it's   don't  WE'LL they've
+TEXTS
+python3 -c "import random; r = random.Random(7); print(' '.join(str(r.randrange(49152)) for _ in range(24)))" > "$work/bid.txt"
+"$weft" logits "$tiny" --tokens "$work/bid.txt" --out "$work/tiny-hf.logits" -t 2 2> "$work/log" || { cat "$work/log"; exit 1; }
+"$weft" logits "$work/tiny-f32.gguf" --tokens "$work/bid.txt" --out "$work/tiny-gguf.logits" -t 2 2> "$work/log" ||
+  { cat "$work/log"; exit 1; }
+cmp -s "$work/tiny-hf.logits" "$work/tiny-gguf.logits" || { echo "FAIL: byte-level model: logits differ"; fail=1; }
+echo "ok: byte-level BPE model (SmolLM2 tokenizer): tokens and logits as from the HF directory"
+python3 "$tools/write_tiny_hf_llama.py" "$shared/models/tokenizers/smollm2-135m-instruct" "$tiny-qwen2" --qwen2
+"$weft" quantize -t 2 --type F32 "$tiny-qwen2" "$work/tiny-qwen2.gguf" > "$work/log" 2>&1 || { cat "$work/log"; exit 1; }
+"$weft" info "$work/tiny-qwen2.gguf" 2>&1 | grep -q "architecture: *qwen2" || { echo "FAIL: the Qwen2 model is not qwen2"; fail=1; }
+"$weft" logits "$tiny-qwen2" --tokens "$work/bid.txt" --out "$work/q-hf.logits" -t 2 2> "$work/log" || { cat "$work/log"; exit 1; }
+"$weft" logits "$work/tiny-qwen2.gguf" --tokens "$work/bid.txt" --out "$work/q-gguf.logits" -t 2 2> "$work/log" ||
+  { cat "$work/log"; exit 1; }
+cmp -s "$work/q-hf.logits" "$work/q-gguf.logits" || { echo "FAIL: Qwen2 model: logits differ"; fail=1; }
+echo "ok: Qwen2 model (q/k/v biases): logits as from the HF directory"
+rm -rf "$tiny" "$tiny-qwen2"
 rm -rf "$work/bad" "$work"/*.gguf
 exit $fail
