@@ -16,7 +16,7 @@ enum class RopeStyle : uint8_t {
 };
 
 // kLongRope: Phi-3-128k / Phi-3.5's per-pair divisors, one set for contexts up to
-// original_context ("short") and one beyond ("long"): see model/rope_freq_factors.h.
+// original_context ("short") and one beyond ("long"): see loader/rope_freq_factors.h.
 enum class RopeScalingType : uint8_t { kNone, kLinear, kYarn, kLlama3, kLongRope };
 
 // How a mixture of experts' router turns its logits into expert scores.

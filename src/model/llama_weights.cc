@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "kernels/kernel_table.h"
 #include "loader/weight_check.h"
-#include "model/rope_freq_factors.h"
+#include "loader/rope_freq_factors.h"
 
 namespace weft {
 

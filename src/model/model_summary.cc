@@ -12,7 +12,7 @@
 #include "loader/gguf_model.h"
 #include "loader/weight_check.h"
 #include "model/model_registry.h"
-#include "model/rope_freq_factors.h"
+#include "loader/rope_freq_factors.h"
 
 namespace weft {
 namespace {

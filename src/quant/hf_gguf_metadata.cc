@@ -144,9 +144,10 @@ StatusOr<std::map<std::string, GgufValue>> GgufMetadataForHf(const ModelFile& hf
     return UnimplementedError(fmt::format("{}: mixtures of experts are not converted yet (their expert tensors are "
                                           "merged per layer in GGUF)", hf.path()));
   }
-  if (c.rope_scaling.type != RopeScalingType::kNone && c.rope_scaling.type != RopeScalingType::kLinear) {
-    return UnimplementedError(fmt::format("{}: rope scaling '{}' is not converted yet (llama3 scaling needs a "
-                                          "rope_freqs tensor)", hf.path(), c.ToString()));
+  // llama3 scaling travels as the tensor rope_freqs.weight (quant_source.cc), linear as keys.
+  if (c.rope_scaling.type != RopeScalingType::kNone && c.rope_scaling.type != RopeScalingType::kLinear &&
+      c.rope_scaling.type != RopeScalingType::kLlama3) {
+    return UnimplementedError(fmt::format("{}: this rope scaling is not converted yet ({})", hf.path(), c.ToString()));
   }
   std::map<std::string, GgufValue> md;
   const std::string a = c.arch;

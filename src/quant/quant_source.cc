@@ -8,6 +8,7 @@
 
 #include "base/mapped_file.h"
 #include "loader/hf_model.h"
+#include "loader/rope_freq_factors.h"
 #include "quant/hf_gguf_metadata.h"
 
 namespace weft::quant {
@@ -58,8 +59,29 @@ StatusOr<QuantSource> OpenHf(const std::string& path) {
     WEFT_ASSIGN_OR_RETURN(const int64_t head_rows, RopeInterleaveHeadRows(hf->config(), t));
     s.interleave_head_rows.push_back(head_rows);
   }
+  // Llama 3.1's "llama3" rope scaling: GGUF carries its per-pair divisors as the tensor
+  // rope_freqs.weight (F32 [rope_dim / 2]), computed from config.json as the converter does.
+  struct Owned {
+    std::shared_ptr<const ModelFile> hf;
+    std::vector<float> rope_freqs;
+  };
+  auto owned = std::make_shared<Owned>();
+  owned->hf = hf;
+  const ModelConfig& c = hf->config();
+  if (c.rope_scaling.type == RopeScalingType::kLlama3) {
+    owned->rope_freqs = Llama3RopeFreqFactors(c.rope_scaling, static_cast<int>(c.rope_dim), c.rope_theta);
+    TensorView f;
+    f.name = "rope_freqs.weight";
+    f.type = DType::kF32;
+    f.n_dims = 1;
+    f.ne = {static_cast<int64_t>(owned->rope_freqs.size()), 1, 1, 1};
+    f.data = reinterpret_cast<const uint8_t*>(owned->rope_freqs.data());
+    f.nbytes = owned->rope_freqs.size() * sizeof(float);
+    s.tensors.push_back(f);
+    s.interleave_head_rows.push_back(0);
+  }
   s.release_pages = [hf](const TensorView& t) { hf->ReleaseMappedPages(t); };
-  s.owner = hf;
+  s.owner = owned;
   return s;
 }
 

@@ -14,7 +14,8 @@
 #     tokenizer (tests/tools/write_tiny_hf_llama.py) becomes a GGUF "gpt2" vocabulary with
 #     pre-tokenizer smollm: the same tokens as the HF directory on a sample of texts, and
 #     F32 logits bit-identical to running the directory itself (Q/K rows permuted back);
-#     and the same as a Qwen2 model (q/k/v biases, rotate-half RoPE kept as stored).
+#     and the same for a Qwen2 model (q/k/v biases, rotate-half RoPE kept as stored) and a
+#     llama with Llama 3.1's rope scaling (its divisors written as rope_freqs.weight).
 # usage: quantize_hf.sh WEFT SHARED_DIR WORK_DIR
 set -euo pipefail
 weft=$1 shared=$2 work=$3
@@ -111,6 +112,16 @@ python3 "$tools/write_tiny_hf_llama.py" "$shared/models/tokenizers/smollm2-135m-
   { cat "$work/log"; exit 1; }
 cmp -s "$work/q-hf.logits" "$work/q-gguf.logits" || { echo "FAIL: Qwen2 model: logits differ"; fail=1; }
 echo "ok: Qwen2 model (q/k/v biases): logits as from the HF directory"
-rm -rf "$tiny" "$tiny-qwen2"
+python3 "$tools/write_tiny_hf_llama.py" "$shared/models/tokenizers/smollm2-135m-instruct" "$tiny-l3" --llama3-rope --untied
+"$weft" quantize -t 2 --type F32 "$tiny-l3" "$work/tiny-l3.gguf" > "$work/log" 2>&1 || { cat "$work/log"; exit 1; }
+python3 "$tools/gguf_tensor_hashes.py" "$work/tiny-l3.gguf" > "$work/l3.hashes"
+grep -q '^rope_freqs\.weight ' "$work/l3.hashes" ||
+  { echo "FAIL: llama3 rope scaling: no rope_freqs.weight"; fail=1; }
+"$weft" logits "$tiny-l3" --tokens "$work/bid.txt" --out "$work/l3-hf.logits" -t 2 2> "$work/log" || { cat "$work/log"; exit 1; }
+"$weft" logits "$work/tiny-l3.gguf" --tokens "$work/bid.txt" --out "$work/l3-gguf.logits" -t 2 2> "$work/log" ||
+  { cat "$work/log"; exit 1; }
+cmp -s "$work/l3-hf.logits" "$work/l3-gguf.logits" || { echo "FAIL: llama3 rope scaling: logits differ"; fail=1; }
+echo "ok: Llama 3.1 rope scaling (untied head): rope_freqs.weight written, logits as from the HF directory"
+rm -rf "$tiny" "$tiny-qwen2" "$tiny-l3"
 rm -rf "$work/bad" "$work"/*.gguf
 exit $fail

@@ -4,11 +4,12 @@ tests of weft's HF input (weft quantize DIR ...): config.json (the given tokeniz
 config.json with the sizes replaced), tokenizer.json (and tokenizer_config.json when the
 tokenizer directory has one), and model.safetensors (F32, HF tensor names, seeded).
 
-  write_tiny_hf_llama.py TOKENIZER_DIR OUT_DIR [--seed N] [--untied] [--qwen2]
+  write_tiny_hf_llama.py TOKENIZER_DIR OUT_DIR [--seed N] [--untied] [--qwen2] [--llama3-rope]
 
 Shapes: hidden 64, 2 layers, 4 heads / 2 KV heads (head_dim 16), FFN 128, the
 tokenizer's vocabulary. --qwen2: model_type qwen2 with q/k/v biases (rotate-half RoPE
-in GGUF too). Deterministic for a seed. Python standard library only.
+in GGUF too). --llama3-rope: Llama 3.1's "llama3" rope scaling (theta 500000, factor 8).
+Deterministic for a seed. Python standard library only.
 """
 import argparse
 import json
@@ -42,6 +43,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--untied", action="store_true", help="write an lm_head.weight of its own")
     ap.add_argument("--qwen2", action="store_true", help="a Qwen2 model (q/k/v biases)")
+    ap.add_argument("--llama3-rope", action="store_true", help="Llama 3.1's llama3 rope scaling")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
     with open(os.path.join(a.tokenizer_dir, "config.json")) as f:
@@ -56,6 +58,10 @@ def main():
                    "tie_word_embeddings": not a.untied, "max_position_embeddings": 2048,
                    "torch_dtype": "float32"})
     config.pop("transformers.js_config", None)
+    if a.llama3_rope:
+        config.update({"rope_theta": 500000.0, "rope_scaling": {
+            "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192}})
     if a.qwen2:
         config.update({"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "use_sliding_window": False,
                        "sliding_window": None})

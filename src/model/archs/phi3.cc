@@ -3,7 +3,7 @@
 // slices of the fused tensors: LlamaWeights), NeoX rope, and Phi-3's sliding window
 // (<arch>.attention.sliding_window; 0 for Phi-4). LongRoPE (the 128k models and
 // Phi-3.5: rope_factors_long/short, config.json's rope_scaling "longrope") is RoPE with
-// per-pair divisors and a magnitude (model/rope_freq_factors.h), which LlamaWeights binds.
+// per-pair divisors and a magnitude (loader/rope_freq_factors.h), which LlamaWeights binds.
 #include "model/dense_decoder.h"
 #include "model/model_registry.h"
 

@@ -1,4 +1,4 @@
-#include "model/rope_freq_factors.h"
+#include "loader/rope_freq_factors.h"
 
 #include <cmath>
 #include <numbers>

@@ -1,6 +1,6 @@
 // Llama 3.1 rope scaling: the per-pair divisors computed from the config, and the
 // rope_freqs.weight tensor of a GGUF file bound in their place.
-#include "model/rope_freq_factors.h"
+#include "loader/rope_freq_factors.h"
 
 #include <gtest/gtest.h>
 
