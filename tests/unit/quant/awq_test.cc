@@ -17,21 +17,14 @@
 #include "base/thread_pool.h"
 #include "quant/awq.h"
 #include "quant/quant_rows.h"
+#include "support/quant_weights.h"
 #include "tensor/dtype.h"
 
 namespace weft::quant {
 namespace {
 
-const DType kAllTypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
-                           DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
-
-std::vector<float> Weights(int64_t rows, int64_t k, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 0.02f);
-  std::vector<float> w(static_cast<size_t>(rows * k));
-  for (auto& v : w) v = dist(rng);
-  return w;
-}
+const auto& kAllTypes = testing::kQuantBlockTypes;
+using testing::GaussianWeights;
 
 // Inputs x = z B + e, z ~ N(0, I_rank), e ~ N(0, eps I): B [rank, k] with per-channel
 // scales from a log-normal (a few channels much louder than the rest). Then
@@ -105,7 +98,7 @@ double TrueError(const Inputs& in, const std::vector<float>& w, int64_t rows, DT
 void ExpectBeatsRtn(int64_t k, int64_t rows, const std::vector<DType>& types) {
   ThreadPool pool(0);
   const Inputs in = MakeInputs(k, 64, 0.5f, 7, pool);
-  const std::vector<float> w = Weights(rows, k, 11);
+  const std::vector<float> w = GaussianWeights(rows, k, 11);
   ScaleGroup g;
   g.k = k;
   g.h = in.h.data();
@@ -151,7 +144,7 @@ TEST(Awq, AlphaZeroIsRoundToNearest) {
   const Inputs in = MakeInputs(k, 16, 0.5f, 3, pool);
   ScaleGroup g{k, in.h.data(), in.mean_abs.data(), nullptr, k};
   EXPECT_EQ(AwqScales(g, 0.0), std::vector<float>(static_cast<size_t>(k), 1.0f));
-  const std::vector<float> w = Weights(rows, k, 5);
+  const std::vector<float> w = GaussianWeights(rows, k, 5);
   const ScaleConsumer c{w.data(), rows, DType::kQ4_K};
   AwqOptions o;
   o.fixed_alpha = 0;

@@ -15,21 +15,14 @@
 #include "base/thread_pool.h"
 #include "quant/gptq.h"
 #include "quant/quant_rows.h"
+#include "support/quant_weights.h"
 #include "tensor/dtype.h"
 
 namespace weft::quant {
 namespace {
 
-const DType kTypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
-                        DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
-
-std::vector<float> Weights(int64_t rows, int64_t k, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 0.02f);
-  std::vector<float> w(static_cast<size_t>(rows * k));
-  for (auto& v : w) v = dist(rng);
-  return w;
-}
+const auto& kTypes = testing::kQuantBlockTypes;
+using testing::GaussianWeights;
 
 // Inputs x = z B + noise with z of `rank` dimensions and per-channel scales (some
 // channels much louder): B is [rank, k]. H = B^T B + eps I (the expectation of x^T x for
@@ -93,7 +86,7 @@ void ExpectBeatsRtn(int64_t k, int64_t rows, bool act_order = false) {
   const Correlated c = MakeCorrelated(k, 64, 4.0f, 7, pool);
   auto f = FactorHessian(c.h.data(), k, 0.01, act_order, pool);
   ASSERT_TRUE(f.ok()) << f.status().message();
-  const std::vector<float> w = Weights(rows, k, 11);
+  const std::vector<float> w = GaussianWeights(rows, k, 11);
   for (DType type : kTypes) {
     const size_t bytes = BytesForElements(type, k) * rows;
     std::vector<uint8_t> rtn(bytes), gptq(bytes);
@@ -166,7 +159,7 @@ void ExpectDiagonalGivesRtnBytes(bool act_order) {
     auto f = FactorHessian(h.data(), k, 0.01, act_order, pool);
     ASSERT_TRUE(f.ok());
     const int64_t rows = 24;
-    const std::vector<float> w = Weights(rows, k, 5);
+    const std::vector<float> w = GaussianWeights(rows, k, 5);
     for (DType type : kTypes) {
       const size_t bytes = BytesForElements(type, k) * rows;
       std::vector<uint8_t> rtn(bytes), gptq(bytes, 0xAB);
@@ -230,7 +223,7 @@ TEST(Gptq, SingularHessianIsDamped) {
   EXPECT_EQ(f->dead, static_cast<int>((k - 3 + 6) / 7));
   for (float v : f->u) ASSERT_TRUE(std::isfinite(v));
   const int64_t rows = 16;
-  const std::vector<float> w = Weights(rows, k, 13);
+  const std::vector<float> w = GaussianWeights(rows, k, 13);
   for (DType type : {DType::kQ4_0, DType::kQ3_K, DType::kQ4_K}) {
     const size_t bytes = BytesForElements(type, k) * rows;
     std::vector<uint8_t> rtn(bytes), gptq(bytes);
