@@ -103,9 +103,7 @@ class DistDecoderModel final : public DecoderModel {
         if (head) comm_.Send(part_.data(), static_cast<size_t>(R * vocab.count) * sizeof(float), 0, LogitTag(0, tp_rank_));
         return;
       }
-      std::vector<int32_t> identity(static_cast<size_t>(R));
-      for (int64_t j = 0; j < R; ++j) identity[static_cast<size_t>(j)] = static_cast<int32_t>(j);
-      GatherLogitColumns(/*first_rank=*/0, /*micro_batch=*/0, identity, logits);
+      GatherLogitColumns(/*first_rank=*/0, /*micro_batch=*/0, R, /*rows=*/{}, logits);
       return;
     }
     // The pipeline: every stage walks the same micro-batches in order; stage s > 0
@@ -140,7 +138,8 @@ class DistDecoderModel final : public DecoderModel {
     if (comm_.rank() == 0) {
       for (size_t i = 0; i < mbs.size(); ++i) {
         if (mbs[i].logit_rows.empty()) continue;
-        GatherLogitColumns((pp_ - 1) * tp_, static_cast<int>(i), mbs[i].logit_index, logits);
+        GatherLogitColumns((pp_ - 1) * tp_, static_cast<int>(i), static_cast<int64_t>(mbs[i].logit_index.size()),
+                           mbs[i].logit_index, logits);
       }
     }
     comm_.WaitSends();
@@ -166,11 +165,11 @@ class DistDecoderModel final : public DecoderModel {
 
   // Rank 0: receives, from the tensor-parallel ranks first_rank .. first_rank + tp - 1
   // (rank 0 itself: part_), the logits [R, count_t] of their vocabulary rows for
-  // micro-batch `micro_batch`, and writes row j's columns into logits row rows[j]
-  // ([*, n_vocab]; null: received and dropped).
-  void GatherLogitColumns(int first_rank, int micro_batch, std::span<const int32_t> rows, float* logits) const {
+  // micro-batch `micro_batch` (R rows), and writes row j's columns into logits row rows[j]
+  // (rows empty: row j) of logits [*, n_vocab] (null: received and dropped).
+  void GatherLogitColumns(int first_rank, int micro_batch, int64_t R, std::span<const int32_t> rows,
+                          float* logits) const {
     const int64_t V = config().n_vocab;
-    const auto R = static_cast<int64_t>(rows.size());
     for (int t = 0; t < tp_; ++t) {
       const LayerRange v = VocabSlice(V, tp_, t);
       if (v.count == 0) continue;
@@ -185,7 +184,7 @@ class DistDecoderModel final : public DecoderModel {
       if (logits == nullptr) continue;
       for (int64_t j = 0; j < R; ++j) {
         std::copy(src + j * v.count, src + (j + 1) * v.count,
-                  logits + static_cast<int64_t>(rows[static_cast<size_t>(j)]) * V + v.first);
+                  logits + (rows.empty() ? j : static_cast<int64_t>(rows[static_cast<size_t>(j)])) * V + v.first);
       }
     }
   }
