@@ -28,7 +28,7 @@ constexpr int kVecs = kSpan / 8;
 constexpr int kMaxGroup = 2;
 
 // The f32 factor of the f16 scale at p (kv_type.h, KvScaleFactor).
-inline float ScaleFactor(KvType type, const uint8_t* p) {
+__attribute__((always_inline)) inline float ScaleFactor(KvType type, const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   const float s = _cvtsh_ss(h);
@@ -36,7 +36,7 @@ inline float ScaleFactor(KvType type, const uint8_t* p) {
 }
 
 // Values i .. i + 7 of a V row as f32 code values (before any scale), zero past `left`.
-inline __m256 LoadKvPart(const void* p, KvType type, int i, int left) {
+__attribute__((always_inline)) inline __m256 LoadKvPart(const void* p, KvType type, int i, int left) {
   if (left >= 8) return LoadKv8(p, type, i);
   alignas(32) float v[8] = {};
   for (int l = 0; l < left; ++l) v[l] = LoadKv1(p, type, i + l);
@@ -46,8 +46,10 @@ inline __m256 LoadKvPart(const void* p, KvType type, int i, int left) {
 // K (dimension i of position t at kcols[t] + k_dim_bytes * i; kQ4: i / 2) of `type` -> kt
 // [d][kSpan] f32, zero for t >= n: 8 positions of one block are one load of the
 // dimension-major cache. V rows of v_type -> vf [n][dpad], zero past d. Quantised types:
-// code value x scale factor.
-void GatherSpan(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) {
+// code value x scale factor. Always inlined, so that a call with constant types (GatherSpan
+// below) loses the per-vector type switch of LoadKv8 / LoadKvPart.
+__attribute__((always_inline)) inline void GatherSpanOf(KvType type, KvType v_type, const SpanRefs& s, int d,
+                                                        int dpad) {
   const int64_t elem = KvElemBytes(type);
   const bool quantized = KvTypeQuantized(type);
   for (int c = 0; c < kVecs; ++c) {
@@ -68,14 +70,36 @@ void GatherSpan(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) 
       GatherKLanes(type, s, 8 * c, live, 8, d, kSpan, s.kt + 8 * c);
     }
   }
-  const bool v_quantized = KvTypeQuantized(v_type);
+  if (!KvTypeQuantized(v_type)) {
+    for (int t = 0; t < s.n; ++t) {
+      for (int i = 0; i < dpad; i += 8) _mm256_store_ps(s.vf + t * dpad + i, LoadKvPart(s.vrows[t], v_type, i, d - i));
+    }
+    return;
+  }
   for (int t = 0; t < s.n; ++t) {
+    // Values i .. i + 7 take the scale of value i's group (one division per group).
+    int group_end = s.group;
+    __m256 sc = _mm256_set1_ps(ScaleFactor(v_type, s.vscales[t]));
     for (int i = 0; i < dpad; i += 8) {
-      __m256 v = LoadKvPart(s.vrows[t], v_type, i, d - i);
-      if (v_quantized) v = _mm256_mul_ps(v, _mm256_set1_ps(ScaleFactor(v_type, s.vscales[t] + 2 * (i / s.group))));
-      _mm256_store_ps(s.vf + t * dpad + i, v);
+      if (i >= group_end) {
+        const int g = i / s.group;
+        group_end = (g + 1) * s.group;
+        sc = _mm256_set1_ps(ScaleFactor(v_type, s.vscales[t] + 2 * g));
+      }
+      _mm256_store_ps(s.vf + t * dpad + i, _mm256_mul_ps(LoadKvPart(s.vrows[t], v_type, i, d - i), sc));
     }
   }
+}
+
+// GatherSpanOf with the common cache types as constants (the values are the same either
+// way: only the dispatch moves out of the loops). At depth the staging is most of decode
+// attention's time (BENCHMARKS.md, "Decode at depth").
+void GatherSpan(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) {
+  if (type == KvType::kF16 && v_type == KvType::kF16) return GatherSpanOf(KvType::kF16, KvType::kF16, s, d, dpad);
+  if (type == KvType::kQ8 && v_type == KvType::kQ8) return GatherSpanOf(KvType::kQ8, KvType::kQ8, s, d, dpad);
+  if (type == KvType::kFp8 && v_type == KvType::kFp8) return GatherSpanOf(KvType::kFp8, KvType::kFp8, s, d, dpad);
+  if (type == KvType::kQ4 && v_type == KvType::kQ4) return GatherSpanOf(KvType::kQ4, KvType::kQ4, s, d, dpad);
+  GatherSpanOf(type, v_type, s, d, dpad);
 }
 
 // All-ones in the lanes of score vector c (positions 8c ..) among the first cnt.
