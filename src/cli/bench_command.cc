@@ -361,7 +361,8 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
                   "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), " 
                   "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them), " 
                   "tree:ngram[:K[:NODES]] (a token tree of up to NODES nodes, default 16, from several prompt matches, "
-                  "verified in one pass; depth K); " 
+                  "verified in one pass; depth K), tree:draft:MODEL[:K[:NODES]] and tree:self:LAYERS[:K[:NODES]] "
+                  "(the draft's chain plus its runners-up at each depth as leaves); " 
                   "K draft tokens at most (default 4); the workload runs without it first "
                   "and the report compares the two");
   cmd->add_option("--spec-governor", a->spec_governor,

@@ -69,9 +69,6 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
     if (config.spec.tree && (config.spec.tree_nodes < 1 || config.spec.tree_nodes > 63)) {
       return InvalidArgumentError(fmt::format("--spec tree: node budget {} is not in [1, 63]", config.spec.tree_nodes));
     }
-    if (config.spec.tree && config.spec.method != SpecMethod::kNgram) {
-      return InvalidArgumentError("--spec tree:...: token trees are drafted by the n-gram proposer only (tree:ngram)");
-    }
     if (config.spec.tree && (model->tp_size() > 1 || model->pp_size() > 1)) {
       return InvalidArgumentError("--spec tree:...: token trees are not available with tensor or pipeline parallelism "
                                   "(--tp, --pp); use a chain (--spec ngram)");
@@ -387,7 +384,16 @@ void EngineCore::ProposeDrafts() {
     }
     const int32_t k = std::min({st->draft_len, room, s->max_tokens - s->num_generated() - 1});
     if (k <= 0) continue;
-    if (config_.spec.tree) {
+    if (config_.spec.tree && proposer_->drafts_in_batches()) {
+      // A model drafts the trees of all sequences in one batch; the room is taken at the
+      // asked node budget.
+      const int32_t nodes = std::min(config_.spec.tree_nodes, room);
+      DraftSlot slot{reinterpret_cast<uintptr_t>(s), s->tokens, s->num_prompt_tokens, k, &s->draft};
+      slot.parent = &s->draft_parent;
+      slot.max_nodes = nodes;
+      draft_slots_.push_back(slot);
+      room -= nodes;
+    } else if (config_.spec.tree) {
       // A tree of depth k and at most tree_nodes nodes (the room counts its nodes).
       const auto t0 = std::chrono::steady_clock::now();
       proposer_->ProposeTree(s->tokens, s->num_prompt_tokens, k, std::min(config_.spec.tree_nodes, room), s->draft,
@@ -408,7 +414,12 @@ void EngineCore::ProposeDrafts() {
   }
   if (!draft_slots_.empty()) {
     const auto t0 = std::chrono::steady_clock::now();
-    proposer_->ProposeBatch(draft_slots_);
+    if (config_.spec.tree) {
+      proposer_->ProposeTreeBatch(draft_slots_);
+      for (const DraftSlot& d : draft_slots_) NormalizeDraftTree(*d.draft, *d.parent);
+    } else {
+      proposer_->ProposeBatch(draft_slots_);
+    }
     spec_draft_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   // Structured output: a draft token the constraint refuses would be rejected anyway

@@ -42,6 +42,7 @@ StatusOr<std::unique_ptr<DraftModelProposer>> DraftModelProposer::Create(std::sh
   p->batch_tracks_.reserve(static_cast<size_t>(options.max_seqs));
   p->active_.reserve(static_cast<size_t>(options.max_seqs));
   p->logits_.resize(static_cast<size_t>(options.max_seqs) * static_cast<size_t>(p->model_->config().n_vocab));
+  p->siblings_.assign(static_cast<size_t>(options.max_seqs) * static_cast<size_t>(options.max_draft) * kMaxSiblings, -1);
   return p;
 }
 
@@ -139,20 +140,61 @@ void DraftModelProposer::RunBatch() {
   computed_tokens_ += static_cast<int64_t>(tokens_.size());
 }
 
-int32_t DraftModelProposer::ArgMax(int32_t row) const {
+int32_t DraftModelProposer::Pick(int32_t row, int32_t* runners_up) const {
   const auto n = static_cast<size_t>(model_->config().n_vocab);
   const float* r = logits_.data() + static_cast<size_t>(row) * n;
-  return static_cast<int32_t>(std::max_element(r, r + n) - r);  // the first of equal maxima
+  if (runners_up == nullptr) return static_cast<int32_t>(std::max_element(r, r + n) - r);  // the first of equal maxima
+  // The 1 + kMaxSiblings largest, in order; a later id enters only above (ties: lower id first).
+  constexpr int kTop = 1 + kMaxSiblings;
+  int32_t id[kTop];
+  float value[kTop];
+  int have = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = r[i];
+    if (have == kTop && !(v > value[kTop - 1])) continue;
+    int at = have < kTop ? have++ : kTop - 1;
+    while (at > 0 && v > value[at - 1]) {
+      value[at] = value[at - 1];
+      id[at] = id[at - 1];
+      --at;
+    }
+    value[at] = v;
+    id[at] = static_cast<int32_t>(i);
+  }
+  for (int j = 0; j < kMaxSiblings; ++j) runners_up[j] = j + 1 < have ? id[j + 1] : -1;
+  return id[0];
 }
 
-void DraftModelProposer::ProposeBatch(std::span<const DraftSlot> slots) {
+void DraftModelProposer::ProposeBatch(std::span<const DraftSlot> slots) { Draft(slots, false); }
+
+void DraftModelProposer::ProposeTreeBatch(std::span<const DraftSlot> slots) {
+  Draft(slots, true);
+  // Each drafted chain (the first-child chain), then the runners-up as leaves beside its
+  // nodes, the shallow depths first, within the slot's node budget.
+  const auto stride = static_cast<size_t>(options_.max_draft) * kMaxSiblings;
+  for (size_t ai = 0; ai < active_.size(); ++ai) {
+    const DraftSlot& slot = *active_[ai].slot;
+    const auto chain = static_cast<int32_t>(slot.draft->size());
+    for (int32_t i = 0; i < chain; ++i) slot.parent->push_back(i - 1);
+    int32_t budget = slot.max_nodes - chain;
+    for (int32_t depth = 0; depth < chain && budget > 0; ++depth) {
+      const int32_t* up = siblings_.data() + ai * stride + static_cast<size_t>(depth) * kMaxSiblings;
+      for (int j = 0; j < kMaxSiblings && budget > 0 && up[j] >= 0; ++j, --budget) {
+        slot.draft->push_back(up[j]);
+        slot.parent->push_back(depth - 1);
+      }
+    }
+  }
+}
+
+void DraftModelProposer::Draft(std::span<const DraftSlot> slots, bool siblings) {
   WEFT_CHECK(kv_ != nullptr, "DraftModelProposer used before ReserveKv");
   const uint64_t batch_start = clock_ + 1;
   active_.clear();
   for (const DraftSlot& slot : slots) {
     if (static_cast<int32_t>(active_.size()) == options_.max_seqs) break;
     const auto n = static_cast<int32_t>(slot.tokens.size());
-    const int32_t k = std::min({slot.max_draft, options_.max_draft, max_len_ - n});
+    const int32_t k = std::min({slot.max_draft, options_.max_draft, max_len_ - n, siblings ? slot.max_nodes : std::numeric_limits<int32_t>::max()});
     if (k <= 0 || n == 0) continue;
     auto [it, fresh] = tracks_.try_emplace(slot.key);
     Track& t = it->second;
@@ -173,6 +215,12 @@ void DraftModelProposer::ProposeBatch(std::span<const DraftSlot> slots) {
     active_.push_back({&t, &slot, k, static_cast<int32_t>(lcp)});
   }
   if (active_.empty()) return;
+  // Where the runners-up of active sequence ai's next draft token go (null: not wanted).
+  const auto stride = static_cast<size_t>(options_.max_draft) * kMaxSiblings;
+  auto runners_up = [&](size_t ai, const Active& a) -> int32_t* {
+    if (!siblings) return nullptr;
+    return siblings_.data() + ai * stride + a.slot->draft->size() * kMaxSiblings;
+  };
 
   // Catch-up: each sequence's uncomputed context in ragged batches of at most the step's
   // tokens; the chunk that ends a context wants its last token's logits (draft token 1).
@@ -198,7 +246,8 @@ void DraftModelProposer::ProposeBatch(std::span<const DraftSlot> slots) {
     RunBatch();
     int32_t row = 0;
     room = step;
-    for (Active& a : active_) {
+    for (size_t ai = 0; ai < active_.size(); ++ai) {
+      Active& a = active_[ai];
       const auto n = static_cast<int32_t>(a.slot->tokens.size());
       if (a.next == n || room == 0) continue;
       const int32_t m = std::min(room, n - a.next);
@@ -206,7 +255,7 @@ void DraftModelProposer::ProposeBatch(std::span<const DraftSlot> slots) {
                              a.slot->tokens.begin() + a.next + m);
       a.next += m;
       room -= m;
-      if (a.next == n) a.slot->draft->push_back(ArgMax(row++));
+      if (a.next == n) a.slot->draft->push_back(Pick(row++, runners_up(ai, a)));
     }
   }
   // Draft tokens 2 .. k: one batched pass per token over the sequences still drafting.
@@ -227,10 +276,11 @@ void DraftModelProposer::ProposeBatch(std::span<const DraftSlot> slots) {
     if (batch_tracks_.empty()) break;
     RunBatch();
     int32_t row = 0;
-    for (Active& a : active_) {
+    for (size_t ai = 0; ai < active_.size(); ++ai) {
+      Active& a = active_[ai];
       if (static_cast<int32_t>(a.slot->draft->size()) >= a.k) continue;
       a.track->tokens.push_back(a.slot->draft->back());
-      a.slot->draft->push_back(ArgMax(row++));
+      a.slot->draft->push_back(Pick(row++, runners_up(ai, a)));
     }
   }
 }

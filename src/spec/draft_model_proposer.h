@@ -20,6 +20,13 @@
 // recently drafting sequences' KV is dropped (they recompute it when they draft again),
 // and a sequence that still does not fit drafts nothing that step.
 //
+// Token trees (ProposeTreeBatch, `--spec tree:draft:MODEL` / `tree:self:LAYERS`): the
+// chain above is the tree's first-child chain, and at each depth the draft's next most
+// likely tokens after its argmax (up to kMaxSiblings, the shallow depths first while the
+// node budget lasts) are leaves beside the chain's node: where the draft's first choice
+// misses, the target's token is often its second (SpecInfer's top-k expansion, along the
+// draft's greedy path only, so it costs no extra draft pass).
+//
 // Thread-safety: engine thread only (as every Proposer).
 #pragma once
 
@@ -56,7 +63,9 @@ class DraftModelProposer final : public Proposer {
   void Propose(std::span<const int32_t> tokens, int32_t num_prompt_tokens, int32_t max_draft,
                std::vector<int32_t>& draft) override;
   void ProposeBatch(std::span<const DraftSlot> slots) override;
+  void ProposeTreeBatch(std::span<const DraftSlot> slots) override;
   bool drafts_in_batches() const override { return true; }
+  static constexpr int kMaxSiblings = 3;  // tree leaves beside each chain node at most
   void Release(uint64_t key) override;
   int64_t KvBytesPerToken() const override;
   Status ReserveKv(int64_t num_blocks) override;
@@ -83,6 +92,12 @@ class DraftModelProposer final : public Proposer {
     int32_t k;      // draft tokens to produce
     int32_t next;   // next context token to compute (catch-up), == tokens.size() when done
   };
+  // ProposeBatch, and with `siblings` the runners-up of each draft row into
+  // siblings_[active index][depth][kMaxSiblings] (-1: none).
+  void Draft(std::span<const DraftSlot> slots, bool siblings);
+  // The draft row's argmax (the first of equal maxima); with `runners_up`, the next
+  // kMaxSiblings tokens by logit (ties: the lower id first) into runners_up, -1 past the vocabulary.
+  int32_t Pick(int32_t row, int32_t* runners_up) const;
   DraftModelProposer(std::shared_ptr<const Model> draft, std::string name, const DraftModelOptions& options);
   // Reserves the draft KV for `need` tokens from `from`, evicting the least recently
   // used tracks not drafting in this call; false when it cannot.
@@ -91,7 +106,6 @@ class DraftModelProposer final : public Proposer {
   // Runs the batch built in the arrays below; writes logits rows to logits_.
   void RunBatch();
   void AddToBatch(Track& t, std::span<const int32_t> tokens, int32_t first_position, bool want_logits);
-  int32_t ArgMax(int32_t row) const;
 
   std::shared_ptr<const Model> model_;
   std::string name_;
@@ -109,6 +123,7 @@ class DraftModelProposer final : public Proposer {
   std::vector<int64_t> slots_;
   std::vector<const Track*> batch_tracks_;
   std::vector<float> logits_;
+  std::vector<int32_t> siblings_;  // Draft's runners-up: [max_seqs][max_draft][kMaxSiblings]
   int64_t forward_passes_ = 0, computed_tokens_ = 0, evictions_ = 0;
 };
 

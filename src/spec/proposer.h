@@ -9,7 +9,7 @@
 // sequence lives) and Release(key) when the sequence ends.
 //
 // Token trees (sched/draft_tree.h): a proposer may draft a tree instead of a chain
-// (ProposeTree); the default gives its chain.
+// (ProposeTree, or ProposeTreeBatch for a model-backed one); the default gives its chain.
 //
 // Adding a proposer = one new file implementing Proposer + a case in MakeProposer
 // (spec/spec_config.cc) + its test.
@@ -32,8 +32,12 @@ struct DraftSlot {
   uint64_t key = 0;                  // the sequence's identity (engine: its Sequence's address)
   std::span<const int32_t> tokens;   // prompt then generated tokens
   int32_t num_prompt_tokens = 0;
-  int32_t max_draft = 0;             // append at most this many (>= 1)
+  int32_t max_draft = 0;             // append at most this many (>= 1); a tree: its depth
   std::vector<int32_t>* draft = nullptr;  // cleared by the caller; the proposer appends
+  // Token trees (ProposeTreeBatch) only: the nodes' parents (cleared by the caller; as
+  // ProposeTree's) and the node budget (>= 1).
+  std::vector<int32_t>* parent = nullptr;
+  int32_t max_nodes = 0;
 };
 
 class Proposer {
@@ -57,6 +61,13 @@ class Proposer {
   // batch). Default: Propose for each.
   virtual void ProposeBatch(std::span<const DraftSlot> slots) {
     for (const DraftSlot& s : slots) Propose(s.tokens, s.num_prompt_tokens, s.max_draft, *s.draft);
+  }
+  // Token trees for several sequences at once (slot.parent and slot.max_nodes set; depth
+  // slot.max_draft). Default: ProposeTree for each.
+  virtual void ProposeTreeBatch(std::span<const DraftSlot> slots) {
+    for (const DraftSlot& s : slots) {
+      ProposeTree(s.tokens, s.num_prompt_tokens, s.max_draft, s.max_nodes, *s.draft, *s.parent);
+    }
   }
   // True when ProposeBatch is worth calling once for all sequences (a model runs them as
   // one batch); false: the engine calls Propose per sequence, in turn.

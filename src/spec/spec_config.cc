@@ -48,6 +48,20 @@ Status ParseLayers(std::string_view text, std::vector<int64_t>* layers) {
   return Status::Ok();
 }
 
+// Splits up to `count` trailing ':'-separated all-digit segments off `arg` (a model name
+// may hold ':', as hf:owner/repo; digits at the end are the numbers): "m.gguf:4:16" with
+// count 2 gives "m.gguf" and {"4", "16"}.
+std::string_view SplitTrailingNumbers(std::string_view arg, int count, std::vector<std::string_view>* numbers) {
+  std::string_view what = arg;
+  for (int i = 0; i < count; ++i) {
+    const size_t colon = what.rfind(':');
+    if (colon == std::string_view::npos || !AllDigits(what.substr(colon + 1))) break;
+    numbers->insert(numbers->begin(), what.substr(colon + 1));
+    what = what.substr(0, colon);
+  }
+  return what;
+}
+
 }  // namespace
 
 std::string LayerSetText(const std::vector<int64_t>& layers) {
@@ -71,48 +85,43 @@ StatusOr<SpecConfig> ParseSpecConfig(std::string_view text) {
     method = text.substr(0, colon);
     arg = text.substr(colon + 1);
   }
-  std::string_view k_text;
-  if (method == "tree") {
-    // tree:ngram[:K[:NODES]]
-    std::string_view inner = arg, nodes_text;
-    if (inner.substr(0, 5) == "ngram" && (inner.size() == 5 || inner[5] == ':')) {
-      k_text = inner.size() > 5 ? inner.substr(6) : std::string_view();
-      if (const size_t colon = k_text.find(':'); colon != std::string_view::npos) {
-        nodes_text = k_text.substr(colon + 1);
-        k_text = k_text.substr(0, colon);
-      }
-    } else {
+  // tree:ngram[:K[:NODES]], tree:draft:MODEL[:K[:NODES]], tree:self:LAYERS[:K[:NODES]]: the
+  // inner proposer's text, with up to two trailing numbers.
+  const bool tree = method == "tree";
+  if (tree) {
+    const std::string_view inner = arg;
+    const size_t colon = inner.find(':');
+    method = inner.substr(0, colon);
+    arg = colon == std::string_view::npos ? std::string_view() : inner.substr(colon + 1);
+    if (method != "ngram" && method != "draft" && method != "self") {
       return InvalidArgumentError(fmt::format(
-          "--spec {}: token trees are drafted by the n-gram proposer (tree:ngram[:K[:NODES]]); a draft model or "
-          "self-drafting drafts chains (draft:MODEL[:K], self:LAYERS[:K])",
+          "--spec {}: a token tree is drafted by the n-gram proposer, a draft model or the target with layers "
+          "skipped: tree:ngram[:K[:NODES]], tree:draft:MODEL[:K[:NODES]] or tree:self:LAYERS[:K[:NODES]]",
           std::string(text)));
     }
-    c.method = SpecMethod::kNgram;
     c.tree = true;
-    if (!nodes_text.empty()) {
-      int64_t nodes = 0;
-      if (!ParseInt(nodes_text, &nodes) || nodes < 1 || nodes > 63) {
-        return InvalidArgumentError(
-            fmt::format("--spec: the tree's node budget in '{}' must be an integer in [1, 63]", std::string(text)));
-      }
-      c.tree_nodes = static_cast<int32_t>(nodes);
+  }
+  std::vector<std::string_view> numbers;  // K, then (trees) NODES
+  if (method == "ngram") {
+    for (std::string_view rest = arg; !rest.empty();) {
+      const size_t colon = rest.find(':');
+      numbers.push_back(rest.substr(0, colon));
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
     }
-  } else if (method == "ngram") {
+    if (numbers.size() > (tree ? 2u : 1u)) {
+      return InvalidArgumentError(fmt::format("--spec {}: ngram takes {}, not ':{}'", std::string(text),
+                                              tree ? "[:K[:NODES]]" : "[:K]", std::string(arg)));
+    }
     c.method = SpecMethod::kNgram;
-    k_text = arg;
   } else if (method == "draft" || method == "self") {
     c.method = method == "draft" ? SpecMethod::kDraft : SpecMethod::kSelf;
-    // The last ':' segment is K when it is all digits (a model name may hold ':').
-    std::string_view what = arg;
-    if (const size_t colon = arg.rfind(':'); colon != std::string_view::npos && AllDigits(arg.substr(colon + 1))) {
-      what = arg.substr(0, colon);
-      k_text = arg.substr(colon + 1);
-    }
+    const std::string_view what = SplitTrailingNumbers(arg, tree ? 2 : 1, &numbers);
     if (what.empty()) {
-      return InvalidArgumentError(fmt::format("--spec {}: give the {} ('{}')", std::string(method),
-                                              method == "draft" ? "draft model: draft:MODEL[:K]"
-                                                                : "layers to skip: self:LAYERS[:K]",
-                                              std::string(text)));
+      return InvalidArgumentError(fmt::format(
+          "--spec {}: give the {} ('{}')", std::string(method),
+          method == "draft" ? (tree ? "draft model: tree:draft:MODEL[:K[:NODES]]" : "draft model: draft:MODEL[:K]")
+                            : (tree ? "layers to skip: tree:self:LAYERS[:K[:NODES]]" : "layers to skip: self:LAYERS[:K]"),
+          std::string(text)));
     }
     if (c.method == SpecMethod::kDraft) {
       c.draft_model = std::string(what);
@@ -122,16 +131,24 @@ StatusOr<SpecConfig> ParseSpecConfig(std::string_view text) {
   } else {
     return InvalidArgumentError(fmt::format(
         "--spec: unknown proposer '{}' (known: ngram[:K], draft:MODEL[:K], self:LAYERS[:K], tree:ngram[:K[:NODES]], "
-        "off)",
+        "tree:draft:MODEL[:K[:NODES]], tree:self:LAYERS[:K[:NODES]], off)",
         std::string(method)));
   }
-  if (!k_text.empty()) {
+  if (!numbers.empty()) {
     int64_t k = 0;
-    if (!ParseInt(k_text, &k) || k < 1 || k > 16) {
+    if (!ParseInt(numbers[0], &k) || k < 1 || k > 16) {
       return InvalidArgumentError(
           fmt::format("--spec: the draft length in '{}' must be an integer in [1, 16]", std::string(text)));
     }
     c.num_draft = static_cast<int32_t>(k);
+  }
+  if (numbers.size() > 1) {
+    int64_t nodes = 0;
+    if (!ParseInt(numbers[1], &nodes) || nodes < 1 || nodes > 63) {
+      return InvalidArgumentError(
+          fmt::format("--spec: the tree's node budget in '{}' must be an integer in [1, 63]", std::string(text)));
+    }
+    c.tree_nodes = static_cast<int32_t>(nodes);
   }
   return c;
 }
@@ -141,8 +158,13 @@ std::string SpecConfigName(const SpecConfig& config) {
     case SpecMethod::kNgram:
       return config.tree ? fmt::format("tree:ngram:{}:{}", config.num_draft, config.tree_nodes)
                          : fmt::format("ngram:{}", config.num_draft);
-    case SpecMethod::kDraft: return fmt::format("draft:{}:{}", config.draft_model, config.num_draft);
-    case SpecMethod::kSelf: return fmt::format("self:{}:{}", LayerSetText(config.skip_layers), config.num_draft);
+    case SpecMethod::kDraft:
+      return config.tree ? fmt::format("tree:draft:{}:{}:{}", config.draft_model, config.num_draft, config.tree_nodes)
+                         : fmt::format("draft:{}:{}", config.draft_model, config.num_draft);
+    case SpecMethod::kSelf:
+      return config.tree ? fmt::format("tree:self:{}:{}:{}", LayerSetText(config.skip_layers), config.num_draft,
+                                       config.tree_nodes)
+                         : fmt::format("self:{}:{}", LayerSetText(config.skip_layers), config.num_draft);
     case SpecMethod::kNone: break;
   }
   return "off";

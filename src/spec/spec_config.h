@@ -1,5 +1,5 @@
 // SpecConfig: which proposer speculative decoding uses and how far it drafts, as given by
-// `--spec` (ngram[:K], draft:MODEL[:K], self:LAYERS[:K], tree:ngram[:K[:NODES]]); ParseSpecConfig reads that text,
+// `--spec` (ngram[:K], draft:MODEL[:K], self:LAYERS[:K], tree:PROPOSER[:K[:NODES]]); ParseSpecConfig reads that text,
 // MakeProposer builds the proposer (loading a draft model, or binding the target with
 // layers skipped).
 #pragma once
@@ -38,7 +38,7 @@ struct SpecConfig {
   // Measure and decide: decode speed with and without drafting, compared now and then;
   // drafting stays off while it is slower (spec/spec_governor.h). `--spec-governor off`.
   bool governor = true;
-  // Token trees (sched/draft_tree.h, `tree:ngram[:K[:NODES]]`): the proposer drafts a
+  // Token trees (sched/draft_tree.h, `tree:ngram|draft:MODEL|self:LAYERS[:K[:NODES]]`): the proposer drafts a
   // tree of at most tree_nodes nodes (1..63) and depth num_draft; the target verifies it
   // in one pass and the longest accepted path is kept (EngineCore::SampleEntry).
   bool tree = false;
@@ -50,8 +50,9 @@ struct SpecConfig {
 
 // "ngram[:K]", "draft:MODEL[:K]" (MODEL may hold ':', as hf:owner/repo; a last ':'
 // segment of digits is K), "self:LAYERS[:K]" (LAYERS: "3,5,7-9", layer indices to skip),
-// with 1 <= K <= 16; "tree:ngram[:K[:NODES]]" (a token tree of at most NODES nodes,
-// 1..63, default 16, depth K); "none"/"off"/"" (no speculation). InvalidArgument naming the flag
+// with 1 <= K <= 16; "tree:ngram[:K[:NODES]]", "tree:draft:MODEL[:K[:NODES]]",
+// "tree:self:LAYERS[:K[:NODES]]" (a token tree of at most NODES nodes, 1..63, default 16,
+// depth K); "none"/"off"/"" (no speculation). InvalidArgument naming the flag
 // otherwise.
 StatusOr<SpecConfig> ParseSpecConfig(std::string_view text);
 std::string SpecConfigName(const SpecConfig& config);  // "ngram:4", "tree:ngram:4:16", "draft:stories260K:4", or "off"

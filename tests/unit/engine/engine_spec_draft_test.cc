@@ -15,29 +15,7 @@ namespace {
 using namespace spec_test;  // NOLINT
 
 const std::string kStoriesPath = testing::SharedDir() + "/models/stories260K/stories260K.gguf";
-const std::string kStoriesQ8Path = testing::SharedDir() + "/models/stories260K/tinyllamas-stories-260k-q8_0.gguf";
-
-SpecConfig Draft(const std::string& path, int k = 4) {
-  SpecConfig s;
-  s.method = SpecMethod::kDraft;
-  s.draft_model = path;
-  s.num_draft = k;
-  return s;
-}
-
-SpecConfig Self(std::vector<int64_t> skip, int k = 4) {
-  SpecConfig s;
-  s.method = SpecMethod::kSelf;
-  s.skip_layers = std::move(skip);
-  s.num_draft = k;
-  return s;
-}
-
-int64_t KvPerToken(const TestModel& m, int64_t layers_kept = -1) {
-  const ModelConfig& c = m.model->config();
-  const int64_t per_layer = c.KvBytesPerToken(2) / c.n_layer;
-  return per_layer * (layers_kept < 0 ? c.n_layer : layers_kept);
-}
+const std::string kStoriesQ8Path = StoriesQ8Path();
 
 const TestModel& SynthLlamaWide() {  // tinyk: n_embd 256, llama-spm vocab (32000)
   static const TestModel m = testing::LoadTestModel(*testing::SynthModel("tinyk", "Q8_0"));

@@ -105,9 +105,29 @@ TEST(EngineSpecTree, TheFlagParsesAndNamesItself) {
   EXPECT_EQ(SpecConfigName(*d), "tree:ngram:4:16");
   EXPECT_FALSE(ParseSpecConfig("tree:ngram:4:64").ok());
   EXPECT_FALSE(ParseSpecConfig("tree:ngram:4:0").ok());
-  const auto bad = ParseSpecConfig("tree:draft:stories260K");
+  auto draft = ParseSpecConfig("tree:draft:hf:owner/repo:5:12");
+  ASSERT_TRUE(draft.ok()) << draft.status().message();
+  EXPECT_EQ(draft->method, SpecMethod::kDraft);
+  EXPECT_EQ(draft->draft_model, "hf:owner/repo");
+  EXPECT_EQ(draft->num_draft, 5);
+  EXPECT_EQ(draft->tree_nodes, 12);
+  EXPECT_EQ(SpecConfigName(*draft), "tree:draft:hf:owner/repo:5:12");
+  auto draft_k = ParseSpecConfig("tree:draft:m.gguf:3");
+  ASSERT_TRUE(draft_k.ok());
+  EXPECT_EQ(draft_k->draft_model, "m.gguf");
+  EXPECT_EQ(draft_k->num_draft, 3);
+  EXPECT_EQ(draft_k->tree_nodes, 16);
+  auto self = ParseSpecConfig("tree:self:3,5-6:2:8");
+  ASSERT_TRUE(self.ok()) << self.status().message();
+  EXPECT_EQ(self->method, SpecMethod::kSelf);
+  EXPECT_EQ(self->skip_layers, (std::vector<int64_t>{3, 5, 6}));
+  EXPECT_EQ(SpecConfigName(*self), "tree:self:3,5,6:2:8");
+  EXPECT_FALSE(ParseSpecConfig("tree:draft:m.gguf:4:64").ok());
+  EXPECT_FALSE(ParseSpecConfig("tree:ngram:4:16:2").ok());
+  EXPECT_FALSE(ParseSpecConfig("ngram:4:16").ok());  // a chain has no node budget
+  const auto bad = ParseSpecConfig("tree:beam:4");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("n-gram"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("tree:draft:MODEL"), std::string::npos) << bad.status().message();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Shared by the speculative decoding engine tests (engine_spec_test: n-gram;
-// engine_spec_draft_test: draft model and self-speculative): the models, a batch of 32
+// engine_spec_draft_test: draft model and self-speculative; engine_spec_tree_test and
+// engine_spec_draft_tree_test: token trees): the models, the proposers' configs, a batch of 32
 // mixed requests, output collection and comparison, the losslessness check (greedy, the
 // same tokens, texts, finishes and target logprobs with and without speculation: alone, in
 // a batch, with prefix hits, under preemption, with a tiny token budget) and the
@@ -38,6 +39,36 @@ inline SpecConfig Ngram(int k = 4) {
   s.method = SpecMethod::kNgram;
   s.num_draft = k;
   return s;
+}
+inline SpecConfig Draft(const std::string& path, int k = 4) {
+  SpecConfig s;
+  s.method = SpecMethod::kDraft;
+  s.draft_model = path;
+  s.num_draft = k;
+  return s;
+}
+inline SpecConfig Self(std::vector<int64_t> skip, int k = 4) {
+  SpecConfig s;
+  s.method = SpecMethod::kSelf;
+  s.skip_layers = std::move(skip);
+  s.num_draft = k;
+  return s;
+}
+// The same proposer drafting token trees of at most `nodes` nodes.
+inline SpecConfig AsTree(SpecConfig s, int nodes = 16) {
+  s.tree = true;
+  s.tree_nodes = nodes;
+  return s;
+}
+inline const std::string& StoriesQ8Path() {
+  static const std::string p = testing::SharedDir() + "/models/stories260K/tinyllamas-stories-260k-q8_0.gguf";
+  return p;
+}
+// KV bytes per token (F16) of `m`, or of its first `layers_kept` layers' worth.
+inline int64_t KvPerToken(const TestModel& m, int64_t layers_kept = -1) {
+  const ModelConfig& c = m.model->config();
+  const int64_t per_layer = c.KvBytesPerToken(2) / c.n_layer;
+  return per_layer * (layers_kept < 0 ? c.n_layer : layers_kept);
 }
 
 // `spec` off: plain decoding. On: no back-off (every decoding sequence drafts).
