@@ -231,6 +231,13 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
                 st.spec_nodes_per_pass(),
                 st.spec_passes > 0 ? static_cast<double>(st.spec_accepted_tokens) / st.spec_passes : 0.0,
                 static_cast<long long>(st.spec_tree_branch_tokens));
+    if (st.spec_draft_passes > 0) {
+      std::printf("draft model             %lld forward passes (%.2f per target pass); staged: %lld n-gram guesses "
+                  "computed, %lld confirmed by the draft\n",
+                  static_cast<long long>(st.spec_draft_passes),
+                  st.spec_passes > 0 ? static_cast<double>(st.spec_draft_passes) / st.spec_passes : 0.0,
+                  static_cast<long long>(st.spec_staged_guesses), static_cast<long long>(st.spec_staged_confirmed));
+    }
   }
   outcome->generated_per_s = static_cast<double>(generated) / wall;
   outcome->decode_per_s = st.decode_tokens_per_s;
@@ -273,6 +280,9 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["spec_nodes_per_pass"] = st.spec_nodes_per_pass();
     j["spec_tree_branch_tokens"] = st.spec_tree_branch_tokens;
     j["spec_draft_seconds"] = st.spec_draft_seconds;
+    j["spec_draft_passes"] = st.spec_draft_passes;
+    j["spec_staged_guesses"] = st.spec_staged_guesses;
+    j["spec_staged_confirmed"] = st.spec_staged_confirmed;
     j["spec_kv_bytes"] = st.spec_kv_bytes;
     if (st.moe) AddMoeJson(*st.moe, generated + total_prompt, &j);
     std::ofstream(a.json_out) << j.dump(2) << "\n";
@@ -358,10 +368,11 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-prefix-caching", a->no_prefix_caching, "Turn prefix caching off");
   cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");
   cmd->add_option("--spec", a->spec,
-                  "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), " 
+                  "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), staged:MODEL[:K] (the same, its own "
+                  "drafting sped up by n-gram guesses it verifies: the same drafts in fewer draft passes), " 
                   "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them), " 
                   "tree:ngram[:K[:NODES]] (a token tree of up to NODES nodes, default 16, from several prompt matches, "
-                  "verified in one pass; depth K), tree:draft:MODEL[:K[:NODES]] and tree:self:LAYERS[:K[:NODES]] "
+                  "verified in one pass; depth K), tree:draft|staged:MODEL[:K[:NODES]] and tree:self:LAYERS[:K[:NODES]] "
                   "(the draft's chain plus its runners-up at each depth as leaves); " 
                   "K draft tokens at most (default 4); the workload runs without it first "
                   "and the report compares the two");

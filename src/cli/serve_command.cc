@@ -244,10 +244,11 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
                   "draft whenever the batch-size rule allows (default: on)")
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--spec", a->spec,
-                  "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), " 
+                  "Speculative decoding: ngram[:K] (prompt lookup), draft:MODEL[:K] (a smaller model with the same vocabulary), staged:MODEL[:K] (the same, its own "
+                  "drafting sped up by n-gram guesses it verifies: the same drafts in fewer draft passes), " 
                   "self:LAYERS[:K] (this model with layers skipped, e.g. self:3,5-7:4; weft spec-calibrate picks them), " 
                   "tree:ngram[:K[:NODES]] (a token tree of up to NODES nodes, default 16, from several prompt matches, "
-                  "verified in one pass; depth K), tree:draft:MODEL[:K[:NODES]] and tree:self:LAYERS[:K[:NODES]] "
+                  "verified in one pass; depth K), tree:draft|staged:MODEL[:K[:NODES]] and tree:self:LAYERS[:K[:NODES]] "
                   "(the draft's chain plus its runners-up at each depth as leaves); " 
                   "K draft tokens at most (default 4), or off (default: off); "
                   "requests may turn it off with \"speculative_decoding\": false");

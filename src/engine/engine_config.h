@@ -78,6 +78,9 @@ struct EngineStats {
   int64_t spec_tree_branch_tokens = 0, spec_tree_kv_moves = 0;
   double spec_draft_seconds = 0;  // time the proposer took (a draft model's passes)
   int64_t spec_kv_bytes = 0;      // a draft model's own KV cache (out of the KV budget)
+  // A draft model's forward passes, and (staged: --spec staged:MODEL) the n-gram guesses
+  // its passes computed and those its argmax confirmed (draft tokens won without a pass).
+  int64_t spec_draft_passes = 0, spec_staged_guesses = 0, spec_staged_confirmed = 0;
   // The governor (spec/spec_governor.h): probes of the other mode, preference flips, and
   // whether it prefers drafting now.
   int64_t spec_governor_probes = 0, spec_governor_flips = 0;

@@ -655,6 +655,12 @@ EngineStats EngineCore::Stats() const {
   s.spec_tree_branch_tokens = spec_tree_branch_tokens_;
   s.spec_tree_kv_moves = spec_tree_kv_moves_;
   s.spec_kv_bytes = spec_kv_bytes_;
+  if (proposer_ != nullptr) {
+    const ProposerCounters pc = proposer_->counters();
+    s.spec_draft_passes = pc.draft_passes;
+    s.spec_staged_guesses = pc.staged_guesses;
+    s.spec_staged_confirmed = pc.staged_confirmed;
+  }
   if (governor_ != nullptr) {
     s.spec_governor_probes = governor_->probes();
     s.spec_governor_flips = governor_->flips();

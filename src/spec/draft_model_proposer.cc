@@ -28,8 +28,8 @@ StatusOr<std::unique_ptr<DraftModelProposer>> DraftModelProposer::Create(std::sh
   p->max_len_ = static_cast<int32_t>(std::min<int64_t>(options.max_model_len, p->model_->config().context_length));
   RunnerOptions ro;
   // A catch-up chunk, or one token per drafting sequence.
-  ro.max_tokens_per_step = std::max(options.max_tokens_per_step, options.max_seqs);
-  ro.max_logit_rows = options.max_seqs;
+  ro.max_tokens_per_step = std::max(options.max_tokens_per_step, options.max_seqs + kStagedRows);
+  ro.max_logit_rows = options.max_seqs + (options.staged ? kStagedRows : 0);
   ro.threads = options.threads;
   WEFT_ASSIGN_OR_RETURN(p->runner_, ModelRunner::Create(p->model_, ro));
   const auto step = static_cast<size_t>(ro.max_tokens_per_step);
@@ -38,10 +38,11 @@ StatusOr<std::unique_ptr<DraftModelProposer>> DraftModelProposer::Create(std::sh
   p->slots_.reserve(step);
   p->query_start_.reserve(static_cast<size_t>(options.max_seqs) + 1);
   p->seq_len_.reserve(static_cast<size_t>(options.max_seqs));
-  p->logit_rows_.reserve(static_cast<size_t>(options.max_seqs));
+  p->logit_rows_.reserve(static_cast<size_t>(ro.max_logit_rows));
   p->batch_tracks_.reserve(static_cast<size_t>(options.max_seqs));
   p->active_.reserve(static_cast<size_t>(options.max_seqs));
-  p->logits_.resize(static_cast<size_t>(options.max_seqs) * static_cast<size_t>(p->model_->config().n_vocab));
+  p->logits_.resize(static_cast<size_t>(ro.max_logit_rows) * static_cast<size_t>(p->model_->config().n_vocab));
+  p->guesses_.reserve(static_cast<size_t>(options.max_seqs + kStagedRows));
   p->siblings_.assign(static_cast<size_t>(options.max_seqs) * static_cast<size_t>(options.max_draft) * kMaxSiblings, -1);
   return p;
 }
@@ -101,7 +102,7 @@ void DraftModelProposer::Propose(std::span<const int32_t> tokens, int32_t num_pr
 }
 
 void DraftModelProposer::AddToBatch(Track& t, std::span<const int32_t> tokens, int32_t first_position,
-                                    bool want_logits) {
+                                    int32_t logit_rows) {
   const auto n = static_cast<int32_t>(tokens.size());
   const int32_t bs = options_.block_size;
   for (int32_t i = 0; i < n; ++i) {
@@ -112,7 +113,7 @@ void DraftModelProposer::AddToBatch(Track& t, std::span<const int32_t> tokens, i
   }
   query_start_.push_back(static_cast<int32_t>(tokens_.size()));
   seq_len_.push_back(first_position + n);
-  if (want_logits) logit_rows_.push_back(static_cast<int32_t>(tokens_.size()) - 1);
+  for (int32_t r = logit_rows; r > 0; --r) logit_rows_.push_back(static_cast<int32_t>(tokens_.size()) - r);
   batch_tracks_.push_back(&t);
 }
 
@@ -239,7 +240,7 @@ void DraftModelProposer::Draft(std::span<const DraftSlot> slots, bool siblings) 
       if (a.next == n || room == 0) continue;
       const int32_t m = std::min(room, n - a.next);
       AddToBatch(*a.track, a.slot->tokens.subspan(static_cast<size_t>(a.next), static_cast<size_t>(m)), a.next,
-                 a.next + m == n);
+                 a.next + m == n ? 1 : 0);
       room -= m;
     }
     if (batch_tracks_.empty()) break;
@@ -258,7 +259,11 @@ void DraftModelProposer::Draft(std::span<const DraftSlot> slots, bool siblings) 
       if (a.next == n) a.slot->draft->push_back(Pick(row++, runners_up(ai, a)));
     }
   }
-  // Draft tokens 2 .. k: one batched pass per token over the sequences still drafting.
+  // Draft tokens 2 .. k: one batched pass per step over the sequences still drafting.
+  // Staged: a sequence's pass also carries n-gram guesses of its next draft tokens (as
+  // many as its reserved KV and the pass's extra logits rows allow), and each guess that
+  // the draft's own argmax confirms yields one more draft token in the same pass: the
+  // chain is the same, in fewer passes.
   for (;;) {
     tokens_.clear();
     positions_.clear();
@@ -267,11 +272,33 @@ void DraftModelProposer::Draft(std::span<const DraftSlot> slots, bool siblings) 
     seq_len_.clear();
     logit_rows_.clear();
     batch_tracks_.clear();
+    guesses_.clear();
+    int32_t extra_rows = options_.staged ? kStagedRows : 0;
+    for (Active& a : active_) {
+      const auto have = static_cast<int32_t>(a.slot->draft->size());
+      a.num_guesses = 0;
+      if (have >= a.k) continue;
+      a.guess_begin = static_cast<int32_t>(guesses_.size());
+      guesses_.push_back(a.slot->draft->back());
+      const int32_t room = std::min(a.k - 1 - have, extra_rows);
+      if (room > 0) {
+        context_.assign(a.slot->tokens.begin(), a.slot->tokens.end());
+        context_.insert(context_.end(), a.slot->draft->begin(), a.slot->draft->end());
+        guess_scratch_.clear();
+        ngram_.Propose(context_, a.slot->num_prompt_tokens, room, guess_scratch_);
+        a.num_guesses = static_cast<int32_t>(guess_scratch_.size());
+        guesses_.insert(guesses_.end(), guess_scratch_.begin(), guess_scratch_.end());
+        extra_rows -= a.num_guesses;
+        guessed_tokens_ += a.num_guesses;
+      }
+    }
     for (Active& a : active_) {
       const auto have = static_cast<int32_t>(a.slot->draft->size());
       if (have >= a.k) continue;
       const int32_t pos = static_cast<int32_t>(a.slot->tokens.size()) + have - 1;
-      AddToBatch(*a.track, std::span<const int32_t>(&a.slot->draft->back(), 1), pos, true);
+      AddToBatch(*a.track,
+                 std::span<const int32_t>(guesses_.data() + a.guess_begin, static_cast<size_t>(1 + a.num_guesses)),
+                 pos, 1 + a.num_guesses);
     }
     if (batch_tracks_.empty()) break;
     RunBatch();
@@ -280,7 +307,17 @@ void DraftModelProposer::Draft(std::span<const DraftSlot> slots, bool siblings) 
       Active& a = active_[ai];
       if (static_cast<int32_t>(a.slot->draft->size()) >= a.k) continue;
       a.track->tokens.push_back(a.slot->draft->back());
-      a.slot->draft->push_back(Pick(row++, runners_up(ai, a)));
+      a.slot->draft->push_back(Pick(row, runners_up(ai, a)));
+      // Guess i was computed after draft token have + i; its row counts while every
+      // earlier guess was the draft's own next token.
+      const int32_t* guess = guesses_.data() + a.guess_begin + 1;
+      int32_t i = 0;
+      for (; i < a.num_guesses && a.slot->draft->back() == guess[i]; ++i) {
+        a.track->tokens.push_back(guess[i]);
+        a.slot->draft->push_back(Pick(row + 1 + i, runners_up(ai, a)));
+      }
+      confirmed_guesses_ += i;
+      row += 1 + a.num_guesses;
     }
   }
 }

@@ -20,6 +20,15 @@
 // recently drafting sequences' KV is dropped (they recompute it when they draft again),
 // and a sequence that still does not fit drafts nothing that step.
 //
+// Staged (options.staged, `--spec staged:MODEL`; Spector & Re 2023's second stage): the
+// draft's own decoding is speculative too. Each draft pass of a sequence carries, after
+// its last draft token, up to k - 1 - have n-gram guesses (NgramProposer over the context
+// and the draft so far; at most kStagedRows per pass over all sequences), with logits for
+// every row; the draft's argmax after each row is taken as before, and a guess that equals
+// it lets the next row count as well. The chain is bit-identical to the unstaged one (the
+// rows are batch-invariant), computed in fewer passes where the text repeats. Rejected
+// guesses' KV slots are overwritten by the next pass or rolled back at the next sync.
+//
 // Token trees (ProposeTreeBatch, `--spec tree:draft:MODEL` / `tree:self:LAYERS`): the
 // chain above is the tree's first-child chain, and at each depth the draft's next most
 // likely tokens after its argmax (up to kMaxSiblings, the shallow depths first while the
@@ -38,6 +47,7 @@
 #include "kv/kv_cache_manager.h"
 #include "kv/kv_cache_storage.h"
 #include "model/model_runner.h"
+#include "spec/ngram_proposer.h"
 #include "spec/proposer.h"
 
 namespace weft {
@@ -50,6 +60,7 @@ struct DraftModelOptions {
   int32_t max_draft = 16;           // draft tokens per sequence and call at most
   int32_t max_tokens_per_step = 512;  // tokens per draft forward pass (catch-up chunks)
   kernels::KvTypes kv_type = kernels::KvType::kF16;
+  bool staged = false;              // n-gram guesses verified by the draft itself (see above)
 };
 
 class DraftModelProposer final : public Proposer {
@@ -66,10 +77,12 @@ class DraftModelProposer final : public Proposer {
   void ProposeTreeBatch(std::span<const DraftSlot> slots) override;
   bool drafts_in_batches() const override { return true; }
   static constexpr int kMaxSiblings = 3;  // tree leaves beside each chain node at most
+  static constexpr int kStagedRows = 64;  // staged: guess rows per draft pass at most
   void Release(uint64_t key) override;
   int64_t KvBytesPerToken() const override;
   Status ReserveKv(int64_t num_blocks) override;
   std::string name() const override { return name_; }
+  ProposerCounters counters() const override { return {forward_passes_, guessed_tokens_, confirmed_guesses_}; }
 
   // For tests and stats.
   int32_t num_tracked() const { return static_cast<int32_t>(tracks_.size()); }
@@ -79,6 +92,8 @@ class DraftModelProposer final : public Proposer {
   int64_t forward_passes() const { return forward_passes_; }
   int64_t computed_tokens() const { return computed_tokens_; }
   int64_t evictions() const { return evictions_; }  // sequences whose draft KV was dropped for room
+  int64_t guessed_tokens() const { return guessed_tokens_; }        // staged: n-gram guesses computed
+  int64_t confirmed_guesses() const { return confirmed_guesses_; }  // staged: ... the draft confirmed
 
  private:
   struct Track {
@@ -91,6 +106,7 @@ class DraftModelProposer final : public Proposer {
     const DraftSlot* slot;
     int32_t k;      // draft tokens to produce
     int32_t next;   // next context token to compute (catch-up), == tokens.size() when done
+    int32_t guess_begin = 0, num_guesses = 0;  // staged: this pass's input in guesses_
   };
   // ProposeBatch, and with `siblings` the runners-up of each draft row into
   // siblings_[active index][depth][kMaxSiblings] (-1: none).
@@ -105,7 +121,8 @@ class DraftModelProposer final : public Proposer {
   void Drop(uint64_t key);
   // Runs the batch built in the arrays below; writes logits rows to logits_.
   void RunBatch();
-  void AddToBatch(Track& t, std::span<const int32_t> tokens, int32_t first_position, bool want_logits);
+  // Appends `tokens` at first_position.. of t; the last `logit_rows` of them get logits rows.
+  void AddToBatch(Track& t, std::span<const int32_t> tokens, int32_t first_position, int32_t logit_rows);
 
   std::shared_ptr<const Model> model_;
   std::string name_;
@@ -124,6 +141,11 @@ class DraftModelProposer final : public Proposer {
   std::vector<const Track*> batch_tracks_;
   std::vector<float> logits_;
   std::vector<int32_t> siblings_;  // Draft's runners-up: [max_seqs][max_draft][kMaxSiblings]
+  // Staged: the n-gram guesser, a sequence's context + draft, one pass's inputs (each
+  // drafting sequence's last draft token, then its guesses), one sequence's guesses.
+  NgramProposer ngram_;
+  std::vector<int32_t> context_, guesses_, guess_scratch_;
+  int64_t guessed_tokens_ = 0, confirmed_guesses_ = 0;
   int64_t forward_passes_ = 0, computed_tokens_ = 0, evictions_ = 0;
 };
 

@@ -40,6 +40,13 @@ struct DraftSlot {
   int32_t max_nodes = 0;
 };
 
+// What a model-backed proposer did so far (EngineStats reports it).
+struct ProposerCounters {
+  int64_t draft_passes = 0;      // forward passes of the draft model
+  int64_t staged_guesses = 0;    // staged: n-gram guesses computed in those passes
+  int64_t staged_confirmed = 0;  // ... that the draft's argmax confirmed
+};
+
 class Proposer {
  public:
   virtual ~Proposer() = default;
@@ -82,6 +89,7 @@ class Proposer {
     (void)num_blocks;
     return Status::Ok();
   }
+  virtual ProposerCounters counters() const { return {}; }
   virtual std::string name() const = 0;
 };
 

@@ -93,10 +93,11 @@ StatusOr<SpecConfig> ParseSpecConfig(std::string_view text) {
     const size_t colon = inner.find(':');
     method = inner.substr(0, colon);
     arg = colon == std::string_view::npos ? std::string_view() : inner.substr(colon + 1);
-    if (method != "ngram" && method != "draft" && method != "self") {
+    if (method != "ngram" && method != "draft" && method != "staged" && method != "self") {
       return InvalidArgumentError(fmt::format(
           "--spec {}: a token tree is drafted by the n-gram proposer, a draft model or the target with layers "
-          "skipped: tree:ngram[:K[:NODES]], tree:draft:MODEL[:K[:NODES]] or tree:self:LAYERS[:K[:NODES]]",
+          "skipped: tree:ngram[:K[:NODES]], tree:draft:MODEL[:K[:NODES]], tree:staged:MODEL[:K[:NODES]] or "
+          "tree:self:LAYERS[:K[:NODES]]",
           std::string(text)));
     }
     c.tree = true;
@@ -113,14 +114,16 @@ StatusOr<SpecConfig> ParseSpecConfig(std::string_view text) {
                                               tree ? "[:K[:NODES]]" : "[:K]", std::string(arg)));
     }
     c.method = SpecMethod::kNgram;
-  } else if (method == "draft" || method == "self") {
-    c.method = method == "draft" ? SpecMethod::kDraft : SpecMethod::kSelf;
+  } else if (method == "draft" || method == "staged" || method == "self") {
+    c.method = method == "self" ? SpecMethod::kSelf : SpecMethod::kDraft;
+    c.staged = method == "staged";
     const std::string_view what = SplitTrailingNumbers(arg, tree ? 2 : 1, &numbers);
     if (what.empty()) {
       return InvalidArgumentError(fmt::format(
           "--spec {}: give the {} ('{}')", std::string(method),
-          method == "draft" ? (tree ? "draft model: tree:draft:MODEL[:K[:NODES]]" : "draft model: draft:MODEL[:K]")
-                            : (tree ? "layers to skip: tree:self:LAYERS[:K[:NODES]]" : "layers to skip: self:LAYERS[:K]"),
+          method == "self" ? (tree ? "layers to skip: tree:self:LAYERS[:K[:NODES]]" : "layers to skip: self:LAYERS[:K]")
+                           : fmt::format("draft model: {}{}:MODEL{}", tree ? "tree:" : "", std::string(method),
+                                         tree ? "[:K[:NODES]]" : "[:K]"),
           std::string(text)));
     }
     if (c.method == SpecMethod::kDraft) {
@@ -130,8 +133,9 @@ StatusOr<SpecConfig> ParseSpecConfig(std::string_view text) {
     }
   } else {
     return InvalidArgumentError(fmt::format(
-        "--spec: unknown proposer '{}' (known: ngram[:K], draft:MODEL[:K], self:LAYERS[:K], tree:ngram[:K[:NODES]], "
-        "tree:draft:MODEL[:K[:NODES]], tree:self:LAYERS[:K[:NODES]], off)",
+        "--spec: unknown proposer '{}' (known: ngram[:K], draft:MODEL[:K], staged:MODEL[:K], self:LAYERS[:K], "
+        "tree:ngram[:K[:NODES]], tree:draft:MODEL[:K[:NODES]], tree:staged:MODEL[:K[:NODES]], "
+        "tree:self:LAYERS[:K[:NODES]], off)",
         std::string(method)));
   }
   if (!numbers.empty()) {
@@ -158,9 +162,11 @@ std::string SpecConfigName(const SpecConfig& config) {
     case SpecMethod::kNgram:
       return config.tree ? fmt::format("tree:ngram:{}:{}", config.num_draft, config.tree_nodes)
                          : fmt::format("ngram:{}", config.num_draft);
-    case SpecMethod::kDraft:
-      return config.tree ? fmt::format("tree:draft:{}:{}:{}", config.draft_model, config.num_draft, config.tree_nodes)
-                         : fmt::format("draft:{}:{}", config.draft_model, config.num_draft);
+    case SpecMethod::kDraft: {
+      const char* kind = config.staged ? "staged" : "draft";
+      return config.tree ? fmt::format("tree:{}:{}:{}:{}", kind, config.draft_model, config.num_draft, config.tree_nodes)
+                         : fmt::format("{}:{}:{}", kind, config.draft_model, config.num_draft);
+    }
     case SpecMethod::kSelf:
       return config.tree ? fmt::format("tree:self:{}:{}:{}", LayerSetText(config.skip_layers), config.num_draft,
                                        config.tree_nodes)
@@ -208,6 +214,7 @@ StatusOr<std::unique_ptr<Proposer>> MakeProposer(const SpecConfig& config, const
   o.max_draft = config.num_draft;
   o.max_tokens_per_step = env.max_tokens_per_step;
   o.kv_type = env.kv_type;
+  o.staged = config.staged;
   std::shared_ptr<const Model> draft;
   if (config.method == SpecMethod::kDraft) {
     const std::string& spec = config.draft_model;

@@ -43,15 +43,20 @@ struct SpecConfig {
   // in one pass and the longest accepted path is kept (EngineCore::SampleEntry).
   bool tree = false;
   int32_t tree_nodes = 16;
+  // Staged speculation (Spector & Re 2023), `staged:MODEL[:K]`: the draft model's own
+  // decoding is sped up by n-gram guesses it verifies itself (spec/draft_model_proposer.h);
+  // its drafts are the same, in fewer draft passes. kDraft only.
+  bool staged = false;
   std::string draft_model;           // kDraft: a path or name as OpenModel takes it
   std::vector<int64_t> skip_layers;  // kSelf: the target's layers the draft skips (sorted)
   bool enabled() const { return method != SpecMethod::kNone; }
 };
 
 // "ngram[:K]", "draft:MODEL[:K]" (MODEL may hold ':', as hf:owner/repo; a last ':'
-// segment of digits is K), "self:LAYERS[:K]" (LAYERS: "3,5,7-9", layer indices to skip),
+// segment of digits is K), "staged:MODEL[:K]" (a draft model whose own drafting is
+// speculated by n-grams), "self:LAYERS[:K]" (LAYERS: "3,5,7-9", layer indices to skip),
 // with 1 <= K <= 16; "tree:ngram[:K[:NODES]]", "tree:draft:MODEL[:K[:NODES]]",
-// "tree:self:LAYERS[:K[:NODES]]" (a token tree of at most NODES nodes, 1..63, default 16,
+// "tree:staged:MODEL[:K[:NODES]]", "tree:self:LAYERS[:K[:NODES]]" (a token tree of at most NODES nodes, 1..63, default 16,
 // depth K); "none"/"off"/"" (no speculation). InvalidArgument naming the flag
 // otherwise.
 StatusOr<SpecConfig> ParseSpecConfig(std::string_view text);
