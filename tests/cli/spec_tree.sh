@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# --spec tree:ngram|draft:MODEL|self:LAYERS[:K[:NODES]] (token trees): `weft run` prints the same greedy text as
+# --spec tree:ngram|draft:MODEL|staged:MODEL|self:LAYERS[:K[:NODES]] (token trees) and staged:MODEL: `weft run` prints the same greedy text as
 # without speculation, for two KV types, and its summary reports the tree (nodes and
 # accepted tokens per target pass); `weft bench --spec tree:...` compares tree, chain and
 # plain in one report; trees from a draft model and from self-drafting keep the text; an
@@ -32,13 +32,20 @@ grep -qE "^--- token tree tree:ngram:4:16 vs chain ngram:4 vs plain: decode toke
 # target with a layer skipped: the same greedy text, and the summary names the tree.
 q8="$shared/models/stories260K/tinyllamas-stories-260k-q8_0.gguf"
 plain=$("$weft" run "$model" -p "$prompt" -n 48 --temp 0 --ignore-eos 2>/dev/null) || fail "plain run"
-for spec in "tree:draft:$q8:4:12" "tree:self:2:4:12"; do
+for spec in "tree:draft:$q8:4:12" "tree:self:2:4:12" "tree:staged:$q8:4:12" "staged:$q8:6"; do
   tree=$("$weft" run "$model" -p "$prompt" -n 48 --temp 0 --ignore-eos --spec "$spec" \
     2> "$work/tree.err") || { cat "$work/tree.err"; fail "$spec run"; }
   [ "$plain" = "$tree" ] || fail "$spec changed the greedy text: '$plain' vs '$tree'"
-  grep -qE "token trees: [0-9.]+ nodes verified per target pass" "$work/tree.err" ||
-    { cat "$work/tree.err"; fail "$spec tree summary line"; }
+  case "$spec" in
+    tree:*) grep -qE "token trees: [0-9.]+ nodes verified per target pass" "$work/tree.err" ||
+              { cat "$work/tree.err"; fail "$spec tree summary line"; } ;;
+  esac
 done
+# Staged speculation: weft bench reports the draft's passes and the confirmed guesses.
+"$weft" bench "$model" --spec "staged:$q8:8" --batch 1 --gen-len 48 --prompt-file "$src/bench/prompts/copy_story.txt" \
+  -t 2 > "$work/staged.txt" 2>/dev/null || fail "staged bench"
+grep -qE "^draft model +[0-9]+ forward passes \([0-9.]+ per target pass\); staged: [0-9]+ n-gram guesses computed, [0-9]+ confirmed" \
+  "$work/staged.txt" || { cat "$work/staged.txt"; fail "staged bench line"; }
 if "$weft" run "$model" -p hi -n 4 --spec tree:beam:4 2> "$work/err.txt"; then fail "tree:beam accepted"; fi
 grep -q -- "--spec" "$work/err.txt" && grep -q "tree:draft:MODEL" "$work/err.txt" || { cat "$work/err.txt"; fail "tree:beam message"; }
 if "$weft" run "$model" -p hi -n 4 --spec tree:ngram:4:99 2> "$work/err.txt"; then fail "99 nodes accepted"; fi
