@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "cli/moe_report.h"
+#include "cli/kv_budget_flags.h"
 #include "cli/model_flags.h"
 #include "dist/communicator.h"
 #include "cli/bench_llama.h"
@@ -39,6 +40,8 @@ struct Args {
   std::string kv_mem, spec, prompt_file, spec_governor = "on";
   kernels::KvTypes kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
   KvWindow kv_window;                                // --kv-sinks / --kv-window (ModelFlags)
+  KvBudgetFlags kv_budget_flags;                     // --kv-budget / --kv-policy
+  KvBudget kv_budget;
   bool keep_window_blocks = false;                   // --keep-window-blocks (ModelFlags)
   uint64_t seed = 1;
   bool no_prefix_caching = false, no_chunked_prefill = false, warm_prefix = false;
@@ -76,6 +79,7 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
   ec.block_size = a.block_size;
   ec.kv_type = a.kv_type;
   ec.kv_window = a.kv_window;
+  ec.kv_budget = a.kv_budget;
   ec.free_model_window_blocks = !a.keep_window_blocks;
   ec.threads = a.threads;
   ec.seed = a.seed;
@@ -284,7 +288,7 @@ Status Run(Args a, const ModelFlags& model_flags) {
   WEFT_ASSIGN_OR_RETURN(SpecConfig spec, ParseSpecConfig(a.spec));
   spec.governor = a.spec_governor == "on";
   WEFT_ASSIGN_OR_RETURN(a.kv_type, KvTypeFrom(model_flags));
-  WEFT_ASSIGN_OR_RETURN(a.kv_window, KvWindowFrom(model_flags));
+  WEFT_RETURN_IF_ERROR(KvEvictionFrom(a.kv_budget_flags, model_flags, &a.kv_window, &a.kv_budget));
   a.keep_window_blocks = model_flags.keep_window_blocks;
   WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
@@ -354,6 +358,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--kv-cache-mem", a->kv_mem,
                   "KV cache size, e.g. 512M, 2G, 64K (default: 25% of available memory, capped at what --max-seqs "
                   "full-length sequences need)");
+  AddKvBudgetFlags(cmd, &a->kv_budget_flags);
   cmd->add_option("--block-size", a->block_size, "Tokens per KV block (default: 16)");
   cmd->add_flag("--no-prefix-caching", a->no_prefix_caching, "Turn prefix caching off");
   cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");
