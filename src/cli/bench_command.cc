@@ -197,6 +197,18 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
               "(mean over steps)\n",
               st.num_blocks, a.block_size, std::string(kernels::KvTypeName(st.kv_type)).c_str(),
               static_cast<long long>(st.kv_bytes_per_token), 100 * peak_usage, 100 * st.kv_waste_mean);
+  if (a.kv_budget.enabled() || a.kv_window.enabled()) {
+    const std::string policy = a.kv_budget.enabled() ? KvBudgetName(a.kv_budget) : KvWindowName(a.kv_window);
+    std::printf("KV eviction            %s: %lld tokens evicted, %lld blocks re-rotated, peak %lld blocks held",
+                policy.c_str(), static_cast<long long>(st.kv_evicted_tokens),
+                static_cast<long long>(st.kv_shifted_blocks),
+                static_cast<long long>(std::llround(peak_usage * st.num_blocks)));
+    if (a.kv_budget.enabled()) {
+      std::printf(", at most %lld positions attended in a step (%lld over budget)",
+                  static_cast<long long>(st.kv_budget_peak_tokens), static_cast<long long>(st.kv_budget_overruns));
+    }
+    std::printf("\n");
+  }
   std::printf("running at once        %d sequences at most\n", st.peak_num_running);
   std::printf("preemptions            %lld\n", static_cast<long long>(st.num_preemptions));
   std::printf("prefix cache           %.1f%% of prompt tokens hit (%lld / %lld)\n", 100 * st.prefix_hit_rate,
@@ -262,6 +274,12 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["kv_type"] = kernels::KvTypeName(st.kv_type);
     j["kv_bytes_per_token"] = st.kv_bytes_per_token;
     j["kv_waste_mean"] = st.kv_waste_mean;
+    j["kv_policy"] = a.kv_budget.enabled() ? KvBudgetName(a.kv_budget)
+                                           : (a.kv_window.enabled() ? KvWindowName(a.kv_window) : "dense");
+    j["kv_peak_blocks"] = std::llround(peak_usage * st.num_blocks);
+    j["kv_evicted_tokens"] = st.kv_evicted_tokens;
+    j["kv_budget_peak_tokens"] = st.kv_budget_peak_tokens;
+    j["kv_budget_overruns"] = st.kv_budget_overruns;
     j["schedule_us_per_step"] = st.schedule_us_mean;
     j["steps"] = st.num_steps;
     j["step_ms"] = st.step_ms_mean;

@@ -33,7 +33,9 @@
 // Sinks + window (kv/kv_window.h): a table with table.window enabled takes no prefix-cache
 // hits, registers nothing, and after each step EvictOutOfWindow releases its blocks that
 // fell out of the window; Allocate, Slot and Truncate then take CACHE positions
-// (CachePos), which the caller also uses as the tokens' RoPE positions.
+// (CachePos), which the caller also uses as the tokens' RoPE positions. A table with a KV
+// budget (table.budget, kv/kv_budget.h) is the same (KvBlockTable::evicts()); its h2o
+// evictions go through EvictBlocks.
 //
 // Thread-safety: none. One manager per engine, used only by the engine thread.
 #pragma once

@@ -5,6 +5,8 @@
 //  * dense, window, sinks and h2o requests (with and without sinks) submitted together
 //    each generate exactly what they generate alone (batch invariance with eviction in the
 //    batch), every one to its full length, no step over a budget, the pool empty after;
+//  * an h2o request beside a request verifying token trees (speculation on) gives what it
+//    gives on a plain engine, and so does the speculating one;
 //  * a budget larger than the sequence changes nothing (== dense);
 //  * bad per-request values are refused naming the field, bad engine defaults fail Create
 //    naming the flag.
@@ -15,6 +17,7 @@
 
 #include "engine/engine.h"
 #include "eval/streaming_perplexity.h"
+#include "spec/spec_config.h"
 #include "support/golden.h"
 #include "support/test_model.h"
 
@@ -174,6 +177,38 @@ TEST(EngineKvBudget, MixedPoliciesInOneBatchEqualEachAlone) {
   EXPECT_EQ(st.kv_evicted_tokens, 2 * evicted_alone);
   EXPECT_EQ(st.kv_budget_overruns, 0);
   EXPECT_EQ(st.kv_budget_peak_tokens, 96);
+}
+
+TEST(EngineKvBudget, H2oBesideATokenTreeInOneBatch) {
+  // A server with token-tree speculation: a budgeted request does not draft (its blocks
+  // move), the dense one beside it does; both give what they give on a plain engine.
+  const auto prompt = Prompt("Once upon a time, there was a little girl. The little girl liked to play. The little girl "
+                             "liked to play with her ball. The little girl");
+  const KvBudget b{64, KvPolicy::kH2o, 4};
+  std::vector<int32_t> dense_plain, h2o_plain;
+  {
+    auto e = MakeEngine();
+    ASSERT_NE(e, nullptr);
+    dense_plain = RunReq(*e, Greedy(prompt, 200)).tokens;
+    h2o_plain = RunReq(*e, Greedy(prompt, 300, b)).tokens;
+  }
+  EngineConfig config;
+  auto spec = ParseSpecConfig("tree:ngram:4:16");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  config.spec = *spec;
+  config.spec.governor = false;
+  auto e = MakeEngine(config);
+  ASSERT_NE(e, nullptr);
+  auto s1 = e->Submit(Greedy(prompt, 200));
+  auto s2 = e->Submit(Greedy(prompt, 300, b));
+  ASSERT_TRUE(s1.ok() && s2.ok());
+  EXPECT_EQ(Collect(**s1).tokens, dense_plain);
+  EXPECT_EQ(Collect(**s2).tokens, h2o_plain);
+  const EngineStats st = e->Stats();
+  EXPECT_GT(st.spec_draft_tokens, 0) << "the dense request did not speculate";
+  EXPECT_GT(st.kv_evicted_tokens, 200);
+  EXPECT_EQ(st.kv_budget_overruns, 0);
+  EXPECT_EQ(KvUsageWhenIdle(*e), 0.0);
 }
 
 TEST(EngineKvBudget, BudgetLargerThanTheSequenceEqualsDense) {
