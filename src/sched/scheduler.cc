@@ -254,8 +254,14 @@ void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* s = running_[i];
     if (s->kv.window.enabled() && s->num_uncomputed() > 0) {
+      const KvBudget& b = s->kv.budget;
+      // A budget's window is sized for the step (WindowForBudget): a prefill chunk of n
+      // tokens keeps a window n - 1 shorter than decoding does, so that it fits too.
+      const int32_t n_planned = std::min({s->num_uncomputed(), budget, WindowPolicyMaxStep(b, kv_->block_size())});
+      if (b.enabled()) s->kv.window = WindowForBudget(b, kv_->block_size(), std::max(1, n_planned));
       stats_.kv_evicted_tokens +=
           kv_->EvictOutOfWindow(s->kv, KvCacheManager::CachePos(s->kv, s->num_computed_tokens), out_.shifts);
+      if (b.enabled()) s->kv.window = WindowForBudget(b, kv_->block_size(), 1);
     }
     if (s->kv.budget.enabled() && s->kv.budget.policy == KvPolicy::kH2o && s->num_uncomputed() > 0) {
       EvictHeavyHitterVictims(s, budget);

@@ -145,8 +145,9 @@ class BudgetHarness {
       // Kept before the step: h2o's recent window (exact for a decode step; B - 1 at least
       // when eviction planned a bigger step than it took), the window policies' window.
       const int32_t n = e.num_new_tokens;
+      // A prefill chunk's window may be as short as 1 (WindowForBudget at its planned size).
       const int32_t kept = b.policy == KvPolicy::kH2o ? (n == 1 ? H2oRecentTokens(b, bs_, 1) : bs_ - 1)
-                                                       : WindowForBudget(b, bs_, 1).window;
+                                                       : (n == 1 ? WindowForBudget(b, bs_, 1).window : 1);
       const int32_t recent = kept + n;
       const int32_t r = std::min<int32_t>(std::max(recent, 0), seq_len - sink_tokens);
       for (int32_t k = 0; k < r; ++k) EXPECT_EQ(seen[seen.size() - 1 - static_cast<size_t>(k)], end - 1 - k);
@@ -257,6 +258,20 @@ TEST(SchedulerKvBudget, PromptLongerThanTheBudgetIsChunkedWithinIt) {
   EXPECT_EQ(H2oMaxStep(c.budget, 16), 2);
   EXPECT_LE(h.sched().Stats().kv_budget_peak_tokens, 48);
   EXPECT_GT(h.sched().Stats().num_steps, 150);
+}
+
+TEST(SchedulerKvBudget, WindowPolicyPrefillsALongPromptInBigChunks) {
+  // Window 128: the prompt goes in chunks of up to 128 - 16 tokens (the step's window
+  // shrinks to fit), not block by block.
+  for (const KvBudget b : {KvBudget{128, KvPolicy::kWindow, 0}, KvBudget{128, KvPolicy::kSinks, 4}}) {
+    SCOPED_TRACE(KvBudgetName(b));
+    BudgetHarness h(32, 16, 512, false);
+    Sequence* s = h.Add(3, {"long prompt", b, 1000, 5});
+    const int steps = h.Run();
+    EXPECT_EQ(s->num_generated(), 5);
+    EXPECT_LE(h.sched().Stats().kv_budget_peak_tokens, 128);
+    EXPECT_LT(steps, 5 + 1000 / 96 + 3) << "prefill ran in small steps";
+  }
 }
 
 TEST(SchedulerKvBudget, BudgetAboveTheSequenceEvictsNothing) {
