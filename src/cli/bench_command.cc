@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "cli/moe_report.h"
+#include "cli/kv_budget_flags.h"
 #include "cli/model_flags.h"
 #include "dist/communicator.h"
 #include "cli/bench_llama.h"
@@ -39,6 +40,8 @@ struct Args {
   std::string kv_mem, spec, prompt_file, spec_governor = "on";
   kernels::KvTypes kv_type = kernels::KvType::kF16;  // --kv-type (ModelFlags)
   KvWindow kv_window;                                // --kv-sinks / --kv-window (ModelFlags)
+  KvBudgetFlags kv_budget_flags;                     // --kv-budget / --kv-policy
+  KvBudget kv_budget;
   bool keep_window_blocks = false;                   // --keep-window-blocks (ModelFlags)
   uint64_t seed = 1;
   bool no_prefix_caching = false, no_chunked_prefill = false, warm_prefix = false;
@@ -76,6 +79,7 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
   ec.block_size = a.block_size;
   ec.kv_type = a.kv_type;
   ec.kv_window = a.kv_window;
+  ec.kv_budget = a.kv_budget;
   ec.free_model_window_blocks = !a.keep_window_blocks;
   ec.threads = a.threads;
   ec.seed = a.seed;
@@ -193,6 +197,18 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
               "(mean over steps)\n",
               st.num_blocks, a.block_size, std::string(kernels::KvTypeName(st.kv_type)).c_str(),
               static_cast<long long>(st.kv_bytes_per_token), 100 * peak_usage, 100 * st.kv_waste_mean);
+  if (a.kv_budget.enabled() || a.kv_window.enabled()) {
+    const std::string policy = a.kv_budget.enabled() ? KvBudgetName(a.kv_budget) : KvWindowName(a.kv_window);
+    std::printf("KV eviction            %s: %lld tokens evicted, %lld blocks re-rotated, peak %lld blocks held",
+                policy.c_str(), static_cast<long long>(st.kv_evicted_tokens),
+                static_cast<long long>(st.kv_shifted_blocks),
+                static_cast<long long>(std::llround(peak_usage * st.num_blocks)));
+    if (a.kv_budget.enabled()) {
+      std::printf(", at most %lld positions attended in a step (%lld over budget)",
+                  static_cast<long long>(st.kv_budget_peak_tokens), static_cast<long long>(st.kv_budget_overruns));
+    }
+    std::printf("\n");
+  }
   std::printf("running at once        %d sequences at most\n", st.peak_num_running);
   std::printf("preemptions            %lld\n", static_cast<long long>(st.num_preemptions));
   std::printf("prefix cache           %.1f%% of prompt tokens hit (%lld / %lld)\n", 100 * st.prefix_hit_rate,
@@ -265,6 +281,12 @@ Status RunWorkload(const Args& a, const OpenedModel& m, const SpecConfig& spec, 
     j["kv_type"] = kernels::KvTypeName(st.kv_type);
     j["kv_bytes_per_token"] = st.kv_bytes_per_token;
     j["kv_waste_mean"] = st.kv_waste_mean;
+    j["kv_policy"] = a.kv_budget.enabled() ? KvBudgetName(a.kv_budget)
+                                           : (a.kv_window.enabled() ? KvWindowName(a.kv_window) : "dense");
+    j["kv_peak_blocks"] = std::llround(peak_usage * st.num_blocks);
+    j["kv_evicted_tokens"] = st.kv_evicted_tokens;
+    j["kv_budget_peak_tokens"] = st.kv_budget_peak_tokens;
+    j["kv_budget_overruns"] = st.kv_budget_overruns;
     j["schedule_us_per_step"] = st.schedule_us_mean;
     j["steps"] = st.num_steps;
     j["step_ms"] = st.step_ms_mean;
@@ -294,7 +316,7 @@ Status Run(Args a, const ModelFlags& model_flags) {
   WEFT_ASSIGN_OR_RETURN(SpecConfig spec, ParseSpecConfig(a.spec));
   spec.governor = a.spec_governor == "on";
   WEFT_ASSIGN_OR_RETURN(a.kv_type, KvTypeFrom(model_flags));
-  WEFT_ASSIGN_OR_RETURN(a.kv_window, KvWindowFrom(model_flags));
+  WEFT_RETURN_IF_ERROR(KvEvictionFrom(a.kv_budget_flags, model_flags, &a.kv_window, &a.kv_budget));
   a.keep_window_blocks = model_flags.keep_window_blocks;
   WEFT_ASSIGN_OR_RETURN(OpenModelOptions open, OpenOptionsFrom(model_flags));
   WEFT_ASSIGN_OR_RETURN(OpenedModel m, OpenModel(a.model, open));
@@ -364,6 +386,7 @@ void RegisterBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--kv-cache-mem", a->kv_mem,
                   "KV cache size, e.g. 512M, 2G, 64K (default: 25% of available memory, capped at what --max-seqs "
                   "full-length sequences need)");
+  AddKvBudgetFlags(cmd, &a->kv_budget_flags);
   cmd->add_option("--block-size", a->block_size, "Tokens per KV block (default: 16)");
   cmd->add_flag("--no-prefix-caching", a->no_prefix_caching, "Turn prefix caching off");
   cmd->add_flag("--no-chunked-prefill", a->no_chunked_prefill, "Run each prompt whole in one step");

@@ -40,8 +40,8 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
                   "reads them in place")
       ->capture_default_str();
   cmd->add_option("--kv-sinks", flags->kv_sinks,
-                  "Attention sinks (StreamingLLM): with --kv-window, keep the first S tokens' KV (rounded up to whole "
-                  "KV blocks of 16) besides the window (default: 0)");
+                  "Attention sinks (StreamingLLM): with --kv-window, or --kv-budget and --kv-policy h2o or sinks, keep "
+                  "the first S tokens' KV (rounded up to whole KV blocks of 16) besides the window (default: 0)");
   cmd->add_option("--kv-window", flags->kv_window,
                   "Rolling KV window: keep only the last W tokens' KV (plus the sinks); older blocks go back to the "
                   "pool as a sequence advances and positions are reassigned within the cache, so a stream runs at "

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/kv_budget_flags.h"
 #include "cli/model_flags.h"
 #include "cli/commands.h"
 #include "base/mapped_file.h"
@@ -23,6 +24,7 @@ namespace {
 
 struct Args {
   ModelFlags model_flags;
+  KvBudgetFlags kv_budget_flags;  // --kv-budget / --kv-policy
   std::string model, prompt, prompt_file;
   int n_predict = 128;
   float temp = 0.8f, top_p = 0.95f, min_p = 0.05f;
@@ -99,13 +101,16 @@ Status Run(const Args& a) {
   const int64_t len = static_cast<int64_t>(req.prompt_tokens.size()) + a.n_predict;
   // (+ the draft tokens a verification pass writes past the sequence's end)
   WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
-  WEFT_ASSIGN_OR_RETURN(ec.kv_window, KvWindowFrom(a.model_flags));
+  WEFT_RETURN_IF_ERROR(KvEvictionFrom(a.kv_budget_flags, a.model_flags, &ec.kv_window, &ec.kv_budget));
   ec.free_model_window_blocks = !a.model_flags.keep_window_blocks;
   int64_t kv_tokens = len + 16 + spec.num_draft;
   if (ec.kv_window.enabled()) {  // constant memory: the sinks, the window, a block and a prefill chunk
     kv_tokens = std::min<int64_t>(kv_tokens, int64_t{ec.kv_window.SinkBlocks(ec.block_size)} * ec.block_size +
                                                  ec.kv_window.window + 2 * ec.block_size +
                                                  ec.scheduler.max_num_batched_tokens);
+  }
+  if (ec.kv_budget.enabled()) {  // constant memory: the budget and a block
+    kv_tokens = std::min<int64_t>(kv_tokens, int64_t{ec.kv_budget.budget} + 2 * ec.block_size);
   }
   ec.kv_cache_bytes = kv_tokens * KvBytesPerToken(m.model->config(), ec.kv_type) + (1 << 20);
   // A draft model's (or the skipping draft's) KV comes out of the same budget, split by
@@ -172,6 +177,15 @@ Status Run(const Args& a) {
                      static_cast<long long>(st.spec_tree_branch_tokens));
       }
     }
+    if (ec.kv_budget.enabled()) {
+      const EngineStats st = engine->Stats();
+      std::fprintf(stderr,
+                   "weft run: KV budget %s: %lld tokens evicted, at most %lld KV positions attended in a step "
+                   "(budget %d), peak %lld KV blocks of %d\n",
+                   KvBudgetName(ec.kv_budget).c_str(), static_cast<long long>(st.kv_evicted_tokens),
+                   static_cast<long long>(st.kv_budget_peak_tokens), ec.kv_budget.budget,
+                   static_cast<long long>(st.peak_kv_usage * st.num_blocks + 0.5), ec.block_size);
+    }
   }
   return Status::Ok();
 }
@@ -183,6 +197,7 @@ void RegisterRunCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<Args>();
   AddModelOption(cmd, &a->model, "Model file, directory, name (e.g. tinyllama-v0) or hf:owner/repo")->required();
   AddModelFlags(cmd, &a->model_flags);
+  AddKvBudgetFlags(cmd, &a->kv_budget_flags);
   auto* prompt = cmd->add_option("-p,--prompt", a->prompt, "The prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "Read the prompt from this file")->excludes(prompt);
   cmd->add_option("-n,--n-predict,--predict", a->n_predict, "Tokens to generate at most (default: 128)")->check(CLI::Range(1, 1 << 20));

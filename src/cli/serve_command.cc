@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sstream>
 
+#include "cli/kv_budget_flags.h"
 #include "cli/model_flags.h"
 #include "cli/byte_size.h"
 #include "cli/commands.h"
@@ -59,6 +60,7 @@ void RaiseFileLimit(size_t want) {
 
 struct Args {
   ModelFlags model_flags;
+  KvBudgetFlags kv_budget_flags;  // --kv-budget / --kv-policy
   std::string model, host = "127.0.0.1", api_key, api_key_file, served_model_name, chat_template, log_format = "text";
   std::string kv_mem, spec, tool_call_format = "auto", spec_governor = "on";
   int port = 8080, max_queued = 256, max_seqs = 64, max_batched = 512, threads = 0, max_connections = 4096;
@@ -143,7 +145,7 @@ Status Run(const Args& a) {
     WEFT_ASSIGN_OR_RETURN(ec.kv_cache_bytes, ParseByteSize("--kv-cache-mem", a.kv_mem));
   }
   WEFT_ASSIGN_OR_RETURN(ec.kv_type, KvTypeFrom(a.model_flags));
-  WEFT_ASSIGN_OR_RETURN(ec.kv_window, KvWindowFrom(a.model_flags));
+  WEFT_RETURN_IF_ERROR(KvEvictionFrom(a.kv_budget_flags, a.model_flags, &ec.kv_window, &ec.kv_budget));
   ec.free_model_window_blocks = !a.model_flags.keep_window_blocks;
   WEFT_ASSIGN_OR_RETURN(auto engine, OpenEngine(m, ec));
   StartupFacts facts;
@@ -200,6 +202,7 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<Args>();
   AddModelOption(cmd, &a->model, "Model file, directory, name or hf:owner/repo")->required();
   AddModelFlags(cmd, &a->model_flags);
+  AddKvBudgetFlags(cmd, &a->kv_budget_flags);
   cmd->add_option("--host", a->host, "Address to listen on (default: 127.0.0.1)");
   cmd->add_option("--port", a->port, "Port to listen on; 0 picks a free one (default: 8080)")->check(CLI::Range(0, 65535));
   auto* key = cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY' on every route but /health, /version and /metrics");

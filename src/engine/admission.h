@@ -28,12 +28,19 @@ struct AdmissionLimits {
   SchedulingPolicy policy = SchedulingPolicy::kFcfs;
   KvWindow kv_window;                // the engine's default policy (--kv-sinks / --kv-window)
   std::string kv_window_unsupported; // why the model cannot run a window ("" = it can)
+  KvBudget kv_budget;                // the engine's default budget (--kv-budget / --kv-policy)
+  std::string kv_h2o_unsupported;    // why the model cannot run policy h2o ("" = it can)
 
   // Tokens the whole KV cache holds.
   int64_t kv_tokens() const { return static_cast<int64_t>(num_kv_blocks) * block_size; }
 };
 
-// The request's sinks + window: its kv_sinks / kv_window where set, else the engine's.
+// The request's KV budget: its kv_budget / kv_policy / kv_sinks where set, else the
+// engine's; a request that sets kv_window > 0 takes no budget from the engine.
+KvBudget RequestKvBudget(const GenerationRequest& request, const AdmissionLimits& limits);
+// The request's sinks + window: with a budget of policy window / sinks, its window
+// (WindowForBudget at steps of 1); with h2o none; else its kv_sinks / kv_window where
+// set, else the engine's.
 KvWindow RequestKvWindow(const GenerationRequest& request, const AdmissionLimits& limits);
 
 // OK, or InvalidArgument / OutOfRange with field() one of "prompt", "n", "priority" or a
@@ -41,6 +48,8 @@ KvWindow RequestKvWindow(const GenerationRequest& request, const AdmissionLimits
 // and one generated token, in the context and in the KV cache — unless the request runs
 // a KV window (fields "kv_sinks" / "kv_window"): then the window must fit the context and
 // the cache, the model must support it, and n must be 1; the prompt may be any length.
+// The same for a KV budget (fields "kv_budget" / "kv_policy" / "kv_sinks"; a budget and a
+// window together are refused naming kv_budget, a kv_policy without a budget naming kv_policy).
 Status CheckAdmission(const GenerationRequest& request, const AdmissionLimits& limits);
 
 }  // namespace weft

@@ -21,6 +21,9 @@ struct EngineConfig {
   int32_t block_size = 16;
   kernels::KvTypes kv_type = kernels::KvType::kF16;  // --kv-type (K and V)
   KvWindow kv_window;  // --kv-sinks / --kv-window: every request's unless it sets its own
+  // --kv-budget / --kv-policy (kv/kv_budget.h; sinks from --kv-sinks): every request's
+  // unless it sets its own; exclusive with kv_window.
+  KvBudget kv_budget;
   // Models whose every layer has a sliding window (Mistral, Phi-3): return the KV blocks
   // that slid out of it to the pool (false: --keep-window-blocks keeps them).
   bool free_model_window_blocks = true;
@@ -56,6 +59,10 @@ struct EngineStats {
   // Sinks + window (kv/kv_window.h): tokens whose blocks were returned to the pool, and
   // blocks whose K was re-rotated, since start.
   int64_t kv_evicted_tokens = 0, kv_shifted_blocks = 0;
+  // KV budgets (--kv-budget / kv_budget; SchedulerStats): the most KV positions one
+  // budgeted sequence's attention saw in a step, and the steps where that passed its budget
+  // (0 unless eviction is broken).
+  int64_t kv_budget_peak_tokens = 0, kv_budget_overruns = 0;
   // Models whose every layer slides (Mistral, Phi-3): blocks released behind the window.
   int64_t kv_released_blocks = 0;
   // Tensor parallelism (model/tp_decoder.h): ranks, and rank 0's time and bytes in the

@@ -154,7 +154,7 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
   core->kv_ = std::make_unique<KvCacheManager>(kc);
   core->scheduler_ = std::make_unique<Scheduler>(sc, core->kv_.get());
   core->limits_ = AdmissionLimits{mc.n_vocab,      core->max_model_len_, kc.num_blocks, config.block_size,
-                                  sc.max_num_seqs, sc.policy,           KvWindow{},    ""};
+                                  sc.max_num_seqs, sc.policy,           KvWindow{},    "", KvBudget{}, ""};
   // Sinks + window: the default policy must fit, and the model must allow re-rotating K
   // (else only requests without a window are served).
   const Status shift_ok = core->runner_->SupportsKvShift();
@@ -174,6 +174,34 @@ StatusOr<std::unique_ptr<EngineCore>> EngineCore::Create(const EngineConfig& con
     }
   }
 
+  // KV budget (kv/kv_budget.h): the default policy must be valid, fit the cache, and the
+  // model must allow re-rotating K (and, for h2o, reporting attention mass).
+  const Status mass_ok = core->runner_->SupportsAttentionMass();
+  if (!mass_ok.ok()) core->limits_.kv_h2o_unsupported = mass_ok.message();
+  if (config.kv_budget.enabled() || config.kv_budget.budget != 0) {
+    if (config.kv_window.enabled()) {
+      return InvalidArgumentError("--kv-budget with --kv-window: pick one (--kv-policy window is a window sized to the "
+                                  "budget)")
+          .WithField("--kv-budget");
+    }
+    WEFT_RETURN_IF_ERROR(ValidateKvBudget(config.kv_budget, config.block_size, 1, core->max_model_len_, "--kv-budget",
+                                          "--kv-sinks"));
+    if (!shift_ok.ok()) return shift_ok.WithField("--kv-budget");
+    if (config.kv_budget.policy == KvPolicy::kH2o && !mass_ok.ok()) return mass_ok.WithField("--kv-policy");
+    if (config.spec.enabled()) {
+      return InvalidArgumentError("--kv-budget with speculative decoding (--spec): a budgeted sequence never drafts, "
+                                  "so every request would verify nothing; drop one of them")
+          .WithField("--kv-budget");
+    }
+    const int64_t held = int64_t{config.kv_budget.budget} + config.block_size;
+    if (held > core->limits_.kv_tokens()) {
+      return ResourceExhaustedError(fmt::format("--kv-budget: {} keeps up to {} tokens, more than the KV cache's {}; "
+                                                "give more memory (--kv-cache-mem)",
+                                                KvBudgetName(config.kv_budget), held, core->limits_.kv_tokens()));
+    }
+    core->limits_.kv_budget = config.kv_budget;
+  }
+
   core->logits_.resize(static_cast<size_t>(ro.max_logit_rows) * static_cast<size_t>(mc.n_vocab));
   core->row_.resize(static_cast<size_t>(mc.n_vocab));
   core->sampled_.reserve(static_cast<size_t>(ro.max_logit_rows) * 2);
@@ -188,9 +216,11 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
   auto req = std::make_unique<RequestState>();
   req->stream = std::move(stream);
   req->params = request.sampling;
+  const KvBudget budget = RequestKvBudget(request, limits_);
   const KvWindow window = RequestKvWindow(request, limits_);
-  // A windowed sequence never drafts (kv/kv_window.h); speculation changes no output.
-  req->speculate = request.speculate && config_.spec.enabled() && !window.enabled();
+  const bool evicts = window.enabled() || budget.enabled();
+  // A windowed or budgeted sequence never drafts (kv/kv_window.h); speculation changes no output.
+  req->speculate = request.speculate && config_.spec.enabled() && !evicts;
   const uint64_t id = req->stream->id();
   const int32_t n = request.sampling.n;
   WEFT_DCHECK(CheckAdmission(request, limits_).ok(), "request {} was not admitted", id);
@@ -198,7 +228,7 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
   // windowed one runs in constant memory, past the context: only its token list (4 bytes
   // a token, reserved up front) bounds it, at kMaxWindowedTokens.
   constexpr int64_t kMaxWindowedTokens = int64_t{1} << 24;
-  const int64_t room = window.enabled() ? kMaxWindowedTokens : std::min<int64_t>(max_model_len_, limits_.kv_tokens());
+  const int64_t room = evicts ? kMaxWindowedTokens : std::min<int64_t>(max_model_len_, limits_.kv_tokens());
   const auto max_tokens = static_cast<int32_t>(std::min<int64_t>(
       request.sampling.max_tokens, room - static_cast<int64_t>(request.prompt_tokens.size())));
   DecodeOptions dec;
@@ -223,6 +253,12 @@ void EngineCore::AddRequest(std::shared_ptr<RequestStream> stream, GenerationReq
       s->seq->draft.reserve(static_cast<size_t>(config_.spec.num_draft));
     }
     s->seq->kv.window = window;
+    s->seq->kv.budget = budget;
+    if (budget.enabled() && budget.policy == KvPolicy::kH2o) {
+      // One float per cache position the table can hold: the budget's blocks and one more.
+      const int32_t bs = config_.block_size;
+      s->seq->kv.attn_mass.assign(static_cast<size_t>((budget.budget + bs - 1) / bs + 1) * static_cast<size_t>(bs), 0.0f);
+    }
     kv_->InitTable(s->seq->kv);
     seqs.push_back(s->seq.get());
     req->samples.push_back(std::move(s));
@@ -634,6 +670,8 @@ EngineStats EngineCore::Stats() const {
   s.num_preemptions = ss.num_preemptions;
   s.kv_evicted_tokens = ss.kv_evicted_tokens;
   s.kv_shifted_blocks = ss.kv_shifted_blocks;
+  s.kv_budget_peak_tokens = ss.kv_budget_peak_tokens;
+  s.kv_budget_overruns = ss.kv_budget_overruns;
   s.kv_released_blocks = ss.kv_released_blocks;
   s.num_steps = steps_;
   s.prompt_tokens = prompt_tokens_;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kv/kv_budget.h"
 #include "sampling/sampler.h"
 #include "sampling/sampling_params.h"
 #include "sampling/token_constraint.h"
@@ -22,6 +23,11 @@ struct GenerationRequest {
   // Sinks + window (kv/kv_window.h) for this request; each unset one is the engine's
   // (--kv-sinks / --kv-window). Server fields "kv_sinks" / "kv_window".
   std::optional<int32_t> kv_sinks, kv_window;
+  // A KV budget (kv/kv_budget.h) for this request; unset ones are the engine's
+  // (--kv-budget / --kv-policy; kv_sinks above gives h2o and sinks their sink tokens).
+  // Server fields "kv_budget" / "kv_policy". A budget and a window are exclusive.
+  std::optional<int32_t> kv_budget;
+  std::optional<KvPolicy> kv_policy;
   // Structured output (src/grammar): each sample's tokens are constrained by its own
   // TokenConstraint from this factory. Null: unconstrained.
   std::shared_ptr<const TokenConstraintFactory> constraint;

@@ -27,6 +27,13 @@ namespace {
 int32_t SinkTokens(const KvBudget& b, int32_t bs) { return (b.sinks + bs - 1) / bs * bs; }
 }  // namespace
 
+int32_t H2oMaxStep(const KvBudget& b, int32_t bs) { return b.budget - SinkTokens(b, bs) - 2 * (bs - 1); }
+
+int32_t WindowPolicyMaxStep(const KvBudget& b, int32_t bs) {
+  const int32_t sinks = b.policy == KvPolicy::kSinks ? b.sinks : 0;
+  return b.budget - (sinks + bs - 1) / bs * bs - bs;
+}
+
 int32_t H2oRecentTokens(const KvBudget& b, int32_t bs, int32_t n) { return (b.budget - SinkTokens(b, bs) - n) / 2; }
 
 KvWindow WindowForBudget(const KvBudget& b, int32_t bs, int32_t n) {

@@ -78,6 +78,14 @@ Status ValidateKvBudget(const KvBudget& b, int32_t block_size, int32_t n, int32_
 // window / sinks: the rolling window of the same budget (above). h2o: disabled.
 KvWindow WindowForBudget(const KvBudget& b, int32_t block_size, int32_t n);
 
+// h2o: the most tokens one step may compute, N - sink tokens - 2 (B - 1), so that the
+// sinks, a recent window of at least B - 1 tokens with its partial block, and the step fit
+// (the engine's prefill chunks of a budgeted prompt; decode steps are 1).
+int32_t H2oMaxStep(const KvBudget& b, int32_t block_size);
+// window / sinks: the most tokens one step may compute, N - sink tokens - B, so that the
+// window of that step (WindowForBudget(b, B, n)) keeps at least one token.
+int32_t WindowPolicyMaxStep(const KvBudget& b, int32_t block_size);
+
 // h2o: R, the recent tokens always kept before a step of n tokens.
 int32_t H2oRecentTokens(const KvBudget& b, int32_t block_size, int32_t n);
 

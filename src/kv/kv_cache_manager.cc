@@ -46,7 +46,7 @@ PrefixMatch KvCacheManager::MatchPrefix(KvBlockTable& table, std::span<const int
   WEFT_CHECK(table.empty(), "MatchPrefix on a table holding {} blocks", table.num_blocks());
   PrefixMatch m;
   m.num_prompt_tokens = static_cast<int32_t>(prompt.size());
-  if (!config_.enable_prefix_caching || prompt.empty() || table.window.enabled()) return m;
+  if (!config_.enable_prefix_caching || prompt.empty() || table.evicts()) return m;
   const int32_t full = std::min(static_cast<int32_t>(prompt.size()) / config_.block_size, max_blocks_per_seq_);
   EnsureHashes(table, prompt, full);
   m.num_queried_blocks = full;
@@ -139,7 +139,7 @@ bool KvCacheManager::Allocate(KvBlockTable& table, int32_t num_computed, int32_t
 }
 
 void KvCacheManager::CommitComputed(KvBlockTable& table, std::span<const int32_t> tokens, int32_t num_computed) {
-  if (!config_.enable_prefix_caching || table.window.enabled()) return;
+  if (!config_.enable_prefix_caching || table.evicts()) return;
   const int32_t full = std::min(num_computed / config_.block_size, table.num_blocks());
   if (full <= table.num_committed_blocks) return;
   EnsureHashes(table, tokens, full);

@@ -33,7 +33,9 @@
 // Sinks + window (kv/kv_window.h): a table with table.window enabled takes no prefix-cache
 // hits, registers nothing, and after each step EvictOutOfWindow releases its blocks that
 // fell out of the window; Allocate, Slot and Truncate then take CACHE positions
-// (CachePos), which the caller also uses as the tokens' RoPE positions.
+// (CachePos), which the caller also uses as the tokens' RoPE positions. A table with a KV
+// budget (table.budget, kv/kv_budget.h) is the same (KvBlockTable::evicts()); its h2o
+// evictions go through EvictBlocks.
 //
 // Thread-safety: none. One manager per engine, used only by the engine thread.
 #pragma once
@@ -43,6 +45,7 @@
 #include <vector>
 
 #include "kv/block_pool.h"
+#include "kv/kv_budget.h"
 #include "kv/kv_window.h"
 
 namespace weft {
@@ -81,7 +84,15 @@ struct KvBlockTable {
   // hold (the caller sizes it, zeroed): the attention mass each token accumulated
   // (ForwardBatch::attn_mass). EvictBlocks keeps it aligned with the blocks.
   std::vector<float> attn_mass;
+  // A KV budget (kv/kv_budget.h; the engine's --kv-budget / kv_budget), set by the caller
+  // with `window` before MatchPrefix / Allocate and kept by InitTable and Free. Policies
+  // window / sinks also set `window` (WindowForBudget at steps of 1); h2o leaves it off and
+  // the scheduler evicts with EvictBlocks, scoring blocks by attn_mass (sized by the caller).
+  KvBudget budget;
 
+  // The table drops blocks as its sequence advances (a window or a budget): cache
+  // positions (CachePos), no prefix caching, no sharing.
+  bool evicts() const { return window.enabled() || budget.enabled(); }
   int32_t num_blocks() const { return static_cast<int32_t>(blocks.size()); }
   bool empty() const { return blocks.empty(); }
 };

@@ -185,6 +185,13 @@ std::string FormatModelSummary(const ModelSummary& s) {
       }
       line("kv per token:", per_type + " bytes (--kv-type)");
     }
+    if (!c.is_mla()) {
+      // What a KV budget bounds (kv/kv_budget.h): the same bytes at any length.
+      const int64_t budget = std::min<int64_t>(1024, std::max<int64_t>(64, c.context_length / 4));
+      line("kv budget:", fmt::format("--kv-budget {} holds a sequence in {} (F16) however long it runs, past the "
+                                     "context too (--kv-policy h2o|window|sinks; or --kv-window)",
+                                     budget, HumanBytes(static_cast<uint64_t>(c.KvBytesPerToken(2) * budget))));
+    }
     std::string scaling;
     if (c.rope_scaling.type == RopeScalingType::kLongRope) {
       scaling = fmt::format(", longrope ({} factors: context {} vs original {}; cos/sin x {:.4g})",

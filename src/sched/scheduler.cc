@@ -31,6 +31,7 @@ ForwardBatch SchedulerOutput::batch() const {
   b.logit_rows = logit_rows;
   b.kv_copy_src = kv_copy_src;
   b.kv_copy_dst = kv_copy_dst;
+  if (num_attn_mass > 0) b.attn_mass = attn_mass;
   return b;
 }
 
@@ -64,6 +65,8 @@ Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv) : config
   const size_t tree_rows = Sz(std::max(0, config.max_draft_tokens_per_step));
   out_.query_start.reserve(seqs + 1 + tree_rows);
   out_.seq_len.reserve(seqs + tree_rows);
+  out_.attn_mass.reserve(seqs + tree_rows);
+  evict_.reserve(Sz(kv->max_blocks_per_seq()));
   out_.block_table.reserve((seqs + tree_rows) * Sz(kv->max_blocks_per_seq()));
   const size_t scratch_slots = Sz(std::max(0, config.tree_scratch_blocks)) * Sz(kv->block_size());
   out_.kv_copy_src.reserve(scratch_slots);
@@ -76,10 +79,18 @@ int32_t Scheduler::MaxModelLen() const { return kv_->config().max_model_len; }
 
 int32_t Scheduler::Room(const Sequence* s) const {
   // A dense sequence never outgrows the context (admission and FinishIfDone see to it).
-  if (!s->kv.window.enabled()) return std::numeric_limits<int32_t>::max();
+  if (!s->kv.evicts()) return std::numeric_limits<int32_t>::max();
   // Nor past the whole cache, so that a windowed sequence alone always makes progress.
   const int32_t cache_tokens = kv_->config().num_blocks * kv_->block_size();
-  return std::min(MaxModelLen(), cache_tokens) - KvCacheManager::CachePos(s->kv, s->num_computed_tokens);
+  const int32_t cache_len = KvCacheManager::CachePos(s->kv, s->num_computed_tokens);
+  int32_t room = std::min(MaxModelLen(), cache_tokens) - cache_len;
+  const KvBudget& b = s->kv.budget;
+  if (b.enabled()) {
+    // The budget: no step's attention sees more than N positions (its own tokens included).
+    room = std::min(room, b.budget - cache_len);
+    if (b.policy == KvPolicy::kH2o) room = std::min(room, H2oMaxStep(b, kv_->block_size()));
+  }
+  return room;
 }
 
 bool Scheduler::RunsBefore(const Sequence* a, const Sequence* b) const {
@@ -122,7 +133,7 @@ void Scheduler::Add(std::span<Sequence* const> samples) {
   }
   // What admission (engine/admission.h) guarantees; a request past these would never run.
   // A windowed sequence may be longer than the context (it runs in a window of it).
-  const bool windowed = first->kv.window.enabled();
+  const bool windowed = first->kv.evicts();
   WEFT_CHECK(!windowed || n == 1, "request {}: {} samples with a KV window", first->request_id, n);
   WEFT_CHECK(windowed || first->num_prompt_tokens + 1 <= MaxModelLen(), "request {}: prompt of {} tokens in a context of {}",
              first->request_id, first->num_prompt_tokens, MaxModelLen());
@@ -158,7 +169,7 @@ void Scheduler::Preempt(Sequence* seq) {
   reserved_fork_slots_ -= GroupSize(seq) - 1;
   // Its blocks go back to the pool now: no re-rotation of them may follow (another
   // sequence may get one this step).
-  if (seq->kv.window.enabled()) {
+  if (seq->kv.evicts()) {
     std::erase_if(out_.shifts, [&](const KvShift& sh) {
       return std::find(seq->kv.blocks.begin(), seq->kv.blocks.end(), sh.block) != seq->kv.blocks.end();
     });
@@ -221,10 +232,20 @@ int32_t Scheduler::TreeNodesThatFit(const Sequence* s, int32_t k, int32_t& scrat
 int32_t Scheduler::DraftLength(const Sequence* s, int32_t budget, int32_t draft_budget) const {
   // Only a decoding sequence verifies a draft; every token it may accept must still fit
   // max_tokens and the context (so Update never appends past them).
-  if (s->num_uncomputed() != 1 || s->draft.empty() || !s->group.empty() || s->kv.window.enabled()) return 0;
+  if (s->num_uncomputed() != 1 || s->draft.empty() || !s->group.empty() || s->kv.evicts()) return 0;
   const int32_t k = std::min({static_cast<int32_t>(s->draft.size()), budget - 1, draft_budget,
                               s->max_tokens - s->num_generated() - 1, MaxModelLen() - s->num_tokens() - 1});
   return std::max(k, 0);
+}
+
+void Scheduler::EvictHeavyHitterVictims(Sequence* s, int32_t step_budget) {
+  // The step this sequence will take at most (Room caps it again after the eviction).
+  const int32_t bs = kv_->block_size();
+  const int32_t cache_len = KvCacheManager::CachePos(s->kv, s->num_computed_tokens);
+  const int32_t n = std::min({s->num_uncomputed(), step_budget, H2oMaxStep(s->kv.budget, bs)});
+  if (n <= 0) return;
+  ChooseH2oEvictions(s->kv.budget, bs, n, s->kv.attn_mass, cache_len, evict_);
+  stats_.kv_evicted_tokens += kv_->EvictBlocks(s->kv, cache_len, evict_, out_.shifts);
 }
 
 void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
@@ -233,13 +254,25 @@ void Scheduler::ScheduleRunning(int32_t& budget, bool& preempted_any) {
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* s = running_[i];
     if (s->kv.window.enabled() && s->num_uncomputed() > 0) {
+      const KvBudget& b = s->kv.budget;
+      // A budget's window is sized for the step (WindowForBudget): a prefill chunk of n
+      // tokens keeps a window n - 1 shorter than decoding does, so that it fits too.
+      const int32_t n_planned = std::min({s->num_uncomputed(), budget, WindowPolicyMaxStep(b, kv_->block_size())});
+      if (b.enabled()) s->kv.window = WindowForBudget(b, kv_->block_size(), std::max(1, n_planned));
       stats_.kv_evicted_tokens +=
           kv_->EvictOutOfWindow(s->kv, KvCacheManager::CachePos(s->kv, s->num_computed_tokens), out_.shifts);
+      if (b.enabled()) s->kv.window = WindowForBudget(b, kv_->block_size(), 1);
     }
-    if (config_.model_window > 0 && !s->kv.window.enabled() && s->num_uncomputed() > 0) {
+    if (s->kv.budget.enabled() && s->kv.budget.policy == KvPolicy::kH2o && s->num_uncomputed() > 0) {
+      EvictHeavyHitterVictims(s, budget);
+    }
+    if (config_.model_window > 0 && !s->kv.evicts() && s->num_uncomputed() > 0) {
       stats_.kv_released_blocks += kv_->ReleaseBeforeWindow(s->kv, s->num_computed_tokens - config_.model_window + 1);
     }
     const int32_t n = std::min({s->num_uncomputed(), budget, Room(s)});
+    WEFT_CHECK(n > 0 || !s->kv.budget.enabled() || budget <= 0 || s->num_uncomputed() == 0,
+               "request {}: KV budget {} left no room at cache length {}", s->request_id, KvBudgetName(s->kv.budget),
+               KvCacheManager::CachePos(s->kv, s->num_computed_tokens));
     if (n <= 0) {
       ++i;
       continue;
@@ -328,6 +361,15 @@ void Scheduler::FillBatch() {
     }
     out_.query_start.push_back(static_cast<int32_t>(out_.tokens.size()));
     out_.seq_len.push_back(KvCacheManager::CachePos(s.kv, e.start_position + e.num_new_tokens));
+    const bool mass = s.kv.budget.enabled() && s.kv.budget.policy == KvPolicy::kH2o;
+    out_.attn_mass.push_back(mass ? const_cast<float*>(s.kv.attn_mass.data()) : nullptr);
+    out_.num_attn_mass += mass ? 1 : 0;
+    if (s.kv.budget.enabled()) {
+      // Checked here from the batch itself, apart from the eviction that should ensure it.
+      const int32_t seen = out_.seq_len.back();
+      stats_.kv_budget_peak_tokens = std::max<int64_t>(stats_.kv_budget_peak_tokens, seen);
+      if (seen > s.kv.budget.budget) ++stats_.kv_budget_overruns;
+    }
     // Blocks released behind a model's sliding window read as block 0 (never used).
     for (int32_t b : s.kv.blocks) out_.block_table.push_back(b == KvCacheManager::kReleasedBlock ? 0 : b);
     out_.block_table.resize(out_.block_table.size() + Sz(widest - s.kv.num_blocks()), 0);
@@ -363,6 +405,7 @@ void Scheduler::FillTree(ScheduledSequence& e, int32_t widest, int32_t& scratch_
   // The root and the first-child chain: one causal run of c + 1 rows.
   out_.query_start.push_back(e.token_offset + c + 1);
   out_.seq_len.push_back(P + c + 1);
+  out_.attn_mass.push_back(nullptr);  // a budgeted sequence never drafts
   push_table(s.kv.num_blocks(), 0, 0);
   // Every other node: one query over [the prefix's full blocks | scratch: the prefix's
   // partial block, its ancestors, itself].
@@ -379,6 +422,7 @@ void Scheduler::FillTree(ScheduledSequence& e, int32_t widest, int32_t& scratch_
     }
     out_.query_start.push_back(e.token_offset + 2 + i);
     out_.seq_len.push_back(P + d + 1);
+    out_.attn_mass.push_back(nullptr);
     push_table(full, scratch_next, blocks);
     scratch_next += blocks;
   }
@@ -399,6 +443,8 @@ const SchedulerOutput& Scheduler::Schedule() {
   out_.slot_mapping.clear();
   out_.query_start.clear();
   out_.seq_len.clear();
+  out_.attn_mass.clear();
+  out_.num_attn_mass = 0;
   out_.block_table.clear();
   out_.logit_rows.clear();
   out_.sampler_storage.clear();
@@ -429,7 +475,7 @@ const SchedulerOutput& Scheduler::Schedule() {
 }
 
 void Scheduler::FinishIfDone(Sequence* seq) {
-  if (seq->num_generated() >= seq->max_tokens || (!seq->kv.window.enabled() && seq->num_tokens() >= MaxModelLen())) {
+  if (seq->num_generated() >= seq->max_tokens || (!seq->kv.evicts() && seq->num_tokens() >= MaxModelLen())) {
     ReleaseSequence(seq, FinishReason::kLength);
     out_.finished.push_back(seq);
   }

@@ -48,6 +48,14 @@
 // computes at most max_model_len - (its cache length) tokens, and it is never finished
 // for length by the context (only by max_tokens): it may run past the model's context.
 // It never drafts, and must be a single sample (n == 1; checked).
+// A KV budget (kv/kv_budget.h; KvBlockTable::budget, set before Add) is such a sequence
+// too (cache positions, no drafts, n == 1, past the context), with one more rule: no
+// step's attention sees more than its budget N of positions (Room caps the step at
+// N - its cache length, and for h2o at H2oMaxStep). Policies window / sinks evict through
+// the window above. h2o: before it is scheduled, the lowest-mass blocks outside the sinks
+// and the recent window are evicted (ChooseH2oEvictions + KvCacheManager::EvictBlocks;
+// their K re-rotations join `shifts`), and SchedulerOutput::attn_mass points the forward
+// pass at its KvBlockTable::attn_mass, which accumulates the attention each position gets.
 //
 // Token trees (Sequence::draft_parent non-empty; sched/draft_tree.h): the entry's rows are
 // the root (its last token, at position P = start_position) and the nodes, node i in row
@@ -142,6 +150,8 @@ struct SchedulerOutput {
   std::vector<Sequence*> sampler_storage; // backing of n>1 entries' samplers
   std::vector<int64_t> kv_copy_src;       // token trees: slot copies in each layer after
   std::vector<int64_t> kv_copy_dst;       // its KV write (ForwardBatch::kv_copy_*)
+  std::vector<float*> attn_mass;          // [n_seqs] h2o sequences' KvBlockTable::attn_mass, else null
+  int32_t num_attn_mass = 0;              // non-null entries (0: the batch asks for no mass)
 
   bool empty() const { return seqs.empty(); }
   // Borrowing view for ModelRunner::Execute; valid while this output is unchanged.
@@ -160,6 +170,11 @@ struct SchedulerStats {
   int64_t kv_evicted_tokens = 0;          // sinks + window: tokens whose blocks went back to the pool
   int64_t kv_shifted_blocks = 0;          // KvShift entries handed out (blocks re-rotated)
   int64_t kv_released_blocks = 0;         // model sliding window: blocks released behind it
+  // KV budgets (--kv-budget / kv_budget), checked on every batch apart from the eviction:
+  // the most positions a budgeted sequence's attention saw in one step, and the steps in
+  // which one saw more than its budget (a bug if ever > 0).
+  int64_t kv_budget_peak_tokens = 0;
+  int64_t kv_budget_overruns = 0;
 };
 
 class Scheduler {
@@ -224,6 +239,9 @@ class Scheduler {
   int32_t TreeNodesThatFit(const Sequence* s, int32_t k, int32_t& scratch_left);
   int32_t TreeScratchBlocks(int32_t start, int32_t depth) const;
   void FillBatch();
+  // h2o: evicts s's lowest-mass blocks so that its next step (at most step_budget tokens)
+  // fits its KV budget.
+  void EvictHeavyHitterVictims(Sequence* s, int32_t step_budget);
   void FillTree(ScheduledSequence& e, int32_t widest, int32_t& scratch_next);  // a token tree's rows
   void ReleaseSequence(Sequence* seq, FinishReason reason);
   void FinishIfDone(Sequence* seq);
@@ -245,6 +263,7 @@ class Scheduler {
   int32_t reserved_fork_slots_ = 0;  // pending forks of running n>1 prompts (max_num_seqs)
   SchedulerStats stats_;
   std::vector<int32_t> depth_, ancestors_;  // token-tree scratch (FillBatch)
+  std::vector<int32_t> evict_;                // h2o: table indices to evict (EvictHeavyHitterVictims)
 };
 
 }  // namespace weft

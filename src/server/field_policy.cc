@@ -54,6 +54,8 @@ constexpr Acted kActed[] = {
     {"speculative_decoding", Where::kBoth},
     {"kv_sinks", Where::kBoth},
     {"kv_window", Where::kBoth},
+    {"kv_budget", Where::kBoth},
+    {"kv_policy", Where::kBoth},
     // Structured output (server/structured_request.cc).
     {"response_format", Where::kBoth},
     {"guided_json", Where::kBoth},

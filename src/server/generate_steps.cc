@@ -96,6 +96,8 @@ std::optional<ApiError> AdmitGeneration(OpenAIRequest request, const Engine& eng
     g.speculate = r.speculative_decoding;
     g.kv_sinks = r.kv_sinks;
     g.kv_window = r.kv_window;
+    g.kv_budget = r.kv_budget;
+    g.kv_policy = r.kv_policy;
     // OpenAI's defaults: completions 16 tokens, chat up to the context.
     if (!r.max_tokens_given) g.sampling.max_tokens = r.chat ? static_cast<int>(std::max<int64_t>(1, max_len - size)) : 16;
     Status admitted = engine.CheckAdmission(g);

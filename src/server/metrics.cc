@@ -137,11 +137,18 @@ std::string Metrics::Render(const EngineStats& s, int64_t in_flight, const std::
   metric("counter", "vllm:spec_decode_num_accepted_tokens_total", "Draft tokens accepted.", model,
          static_cast<double>(s.spec_accepted_tokens));
   metric("counter", "weft_kv_window_evicted_tokens_total",
-         "Sinks + window (--kv-window / kv_window): tokens whose KV blocks went back to the pool.", model,
-         static_cast<double>(s.kv_evicted_tokens));
+         "Sinks + window (--kv-window / kv_window) and KV budgets (--kv-budget / kv_budget): tokens whose KV blocks "
+         "went back to the pool.",
+         model, static_cast<double>(s.kv_evicted_tokens));
   metric("counter", "weft_kv_window_shifted_blocks_total",
-         "Sinks + window: KV blocks whose K was re-rotated to its new position in the cache.", model,
+         "Sinks + window and KV budgets: KV blocks whose K was re-rotated to its new position in the cache.", model,
          static_cast<double>(s.kv_shifted_blocks));
+  metric("gauge", "weft_kv_budget_peak_tokens",
+         "KV budgets: the most KV positions one budgeted sequence's attention saw in a step, since start.", model,
+         static_cast<double>(s.kv_budget_peak_tokens));
+  metric("counter", "weft_kv_budget_overruns_total",
+         "KV budgets: steps in which a budgeted sequence attended more positions than its budget (0 unless broken).",
+         model, static_cast<double>(s.kv_budget_overruns));
   if (s.tp_size > 1 || s.pp_size > 1) {
     metric("gauge", "weft_tp_size", "Tensor-parallel ranks (--tp).", "", s.tp_size);
     metric("gauge", "weft_pp_size", "Pipeline-parallel stages (--pp).", "", s.pp_size);

@@ -181,6 +181,20 @@ std::optional<ApiError> ParseCommon(const Json& body, OpenAIRequest* r) {
     if (auto e = GetInt(body, name, &v, 0, std::numeric_limits<int32_t>::max())) return e;
     (std::string_view(name) == "kv_sinks" ? r->kv_sinks : r->kv_window) = v;
   }
+  if (Field(body, "kv_budget") != nullptr) {
+    int v = 0;
+    if (auto e = GetInt(body, "kv_budget", &v, 0, std::numeric_limits<int32_t>::max())) return e;
+    r->kv_budget = v;
+  }
+  if (const Json* p = Field(body, "kv_policy")) {
+    if (!p->is_string()) return TypeError("kv_policy", "a string: \"h2o\", \"window\" or \"sinks\"");
+    r->kv_policy = KvPolicyFromName(p->get<std::string>());
+    if (!r->kv_policy) {
+      return BadRequest("'kv_policy' must be \"h2o\" (heavy hitters), \"window\" or \"sinks\", not \"" +
+                            p->get<std::string>() + "\"",
+                        "kv_policy");
+    }
+  }
   if (auto e = ParseStructuredRequest(body, &r->structured)) return e;
   return CheckFieldPolicy(body, r->chat, &r->unknown_fields);
 }

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kv/kv_budget.h"
 #include "sampling/sampling_params.h"
 #include "server/errors.h"
 #include "server/structured_request.h"
@@ -41,6 +42,8 @@ struct OpenAIRequest {
   int32_t priority = 0;                   // vLLM: smaller first (needs the priority policy)
   bool speculative_decoding = true;        // weft: false turns speculative decoding off for this request
   std::optional<int32_t> kv_sinks, kv_window;  // weft: sinks + window for this request (kv/kv_window.h)
+  std::optional<int32_t> kv_budget;            // weft: KV budget for this request (kv/kv_budget.h)
+  std::optional<KvPolicy> kv_policy;           // weft: its policy: h2o, window or sinks
   // add_special_tokens; absent: completions add BOS/EOS as the vocabulary says, chat adds
   // BOS by BuildChatPrompt's rule. false: none (chat: only what the template writes).
   bool add_special_tokens = true;
