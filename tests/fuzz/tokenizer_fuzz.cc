@@ -20,8 +20,8 @@ namespace {
 
 std::string SharedDir() {
   if (const char* env = std::getenv("WEFT_SHARED_DIR")) return env;
-  std::string here = __FILE__;  // <repo>/tests/fuzz/tokenizer_fuzz.cc
-  return here.substr(0, here.rfind("/tests/fuzz/")) + "/../shared";
+  return WEFT_FUZZ_SHARED_DIR;  // <repo>/../shared, from tests/fuzz/CMakeLists.txt (not __FILE__: ccache's
+                                // base_dir makes that relative to the build folder)
 }
 
 struct Vocab {
