@@ -8,8 +8,9 @@
 // fused qkv / gate_up at width 3072 with heads of 96 and a sliding window of 40.
 // 64 requests of mixed prompt lengths (1 .. 61 tokens, so every matmul row count from 1
 // to 64 occurs, 4 among them) run at once, with chunked prefill, and with a KV cache so
-// small that sequences are preempted; every request finishes with its full length, and
-// the greedy tokens of a sample of them equal those they get alone (batch invariance).
+// small that sequences are preempted (three tests per model); every request finishes
+// with its full length, and the greedy tokens of a sample of them equal those they get
+// alone (batch invariance).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -95,11 +96,17 @@ std::vector<std::vector<int32_t>> RunAll(Engine& engine, int32_t vocab) {
 
 class EngineRealWidth : public ::testing::TestWithParam<RealWidthCase> {};
 
-TEST_P(EngineRealWidth, MixedBatchesChunkedAndPreemptedMatchAlone) {
-  const TestModel m = Load(GetParam());
+// The three ways the 64 requests run; each is a test of its own, so that one test stays
+// well inside ctest's limit in the sanitizer build (the first version ran all three in
+// one test: 217 s alone at -O0, past 300 s on the CI machine).
+enum class Way { kAllAtOnce, kChunked, kPreempted };
+
+// The requests run `way` on a fresh engine; the greedy tokens of a sample of them (both
+// ends of the lengths and the 4-token prompt) equal those they get alone.
+void CheckMatchesAlone(const RealWidthCase& c, Way way) {
+  const TestModel m = Load(c);
   ASSERT_NE(m.model, nullptr);
   const int32_t vocab = static_cast<int32_t>(m.model->config().n_vocab);
-  // Alone: a sample covering both ends of the lengths and the 4-token prompt.
   const std::vector<int> sample = {0, 1, 3, 8, 21, 40, 63};
   std::vector<std::vector<int32_t>> alone;
   {
@@ -110,29 +117,30 @@ TEST_P(EngineRealWidth, MixedBatchesChunkedAndPreemptedMatchAlone) {
       alone.push_back(Tokens(**engine->Submit(Request(i, vocab)), &finish));
     }
   }
-  auto expect_sample = [&](const std::vector<std::vector<int32_t>>& all, const char* what) {
-    ASSERT_EQ(all.size(), static_cast<size_t>(kRequests)) << what;
-    for (size_t j = 0; j < sample.size(); ++j) EXPECT_EQ(all[sample[j]], alone[j]) << what << ": request " << sample[j];
-  };
-  {  // 64 at once, one step prefilling many prompts (rows 1 .. 512 per matmul)
-    auto engine = MakeEngine(m, {});
-    expect_sample(RunAll(*engine, vocab), "all at once");
+  EngineConfig config;
+  const char* what = "all at once";
+  if (way == Way::kChunked) {  // a token budget of 24: prompts are chunked, decode rows share steps with chunks
+    config.scheduler.max_num_batched_tokens = 24;
+    what = "chunked";
+  } else if (way == Way::kPreempted) {  // 12 blocks of 16 tokens for 64 requests: preempted and recomputed
+    config.kv_cache_bytes = 12 * 16 * m.model->config().KvBytesPerToken(2);
+    config.enable_prefix_caching = false;
+    what = "preempted";
   }
-  {  // a token budget of 24: prompts are chunked, decode rows share steps with chunks
-    EngineConfig c;
-    c.scheduler.max_num_batched_tokens = 24;
-    auto engine = MakeEngine(m, c);
-    expect_sample(RunAll(*engine, vocab), "chunked");
-  }
-  {  // 12 blocks of 16 tokens for 64 requests: preempted and recomputed
-    EngineConfig c;
-    c.kv_cache_bytes = 12 * 16 * m.model->config().KvBytesPerToken(2);
-    c.enable_prefix_caching = false;
-    auto engine = MakeEngine(m, c);
-    expect_sample(RunAll(*engine, vocab), "preempted");
+  // kAllAtOnce: 64 at once, one step prefilling many prompts (rows 1 .. 512 per matmul).
+  auto engine = MakeEngine(m, config);
+  ASSERT_NE(engine, nullptr);
+  const std::vector<std::vector<int32_t>> all = RunAll(*engine, vocab);
+  ASSERT_EQ(all.size(), static_cast<size_t>(kRequests)) << what;
+  for (size_t j = 0; j < sample.size(); ++j) EXPECT_EQ(all[sample[j]], alone[j]) << what << ": request " << sample[j];
+  if (way == Way::kPreempted) {
     EXPECT_GT(engine->Stats().num_preemptions, 0);
   }
 }
+
+TEST_P(EngineRealWidth, AllAtOnceMatchAlone) { CheckMatchesAlone(GetParam(), Way::kAllAtOnce); }
+TEST_P(EngineRealWidth, ChunkedMatchAlone) { CheckMatchesAlone(GetParam(), Way::kChunked); }
+TEST_P(EngineRealWidth, PreemptedMatchAlone) { CheckMatchesAlone(GetParam(), Way::kPreempted); }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, EngineRealWidth,
                          ::testing::Values(RealWidthCase{"Llama2048_Q4_0", "l1b2", "Q4_0"},
