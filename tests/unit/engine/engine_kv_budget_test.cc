@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "stories_engine.h"
 #include "eval/streaming_perplexity.h"
 #include "spec/spec_config.h"
 #include "support/golden.h"
@@ -24,64 +25,16 @@
 namespace weft {
 namespace {
 
-using testing::TestModel;
-
-const TestModel& Stories() {
-  static const TestModel m = testing::LoadTestModel(testing::SharedDir() + "/models/stories260K/stories260K.gguf");
-  return m;
-}
-
-std::unique_ptr<Engine> MakeEngine(EngineConfig config = {}) {
-  if (config.kv_cache_bytes == 0) config.kv_cache_bytes = 64 << 20;
-  if (config.max_model_len == 0) config.max_model_len = 512;
-  config.threads = 2;
-  auto e = Engine::Create(config, Stories().model, Stories().tokenizer);
-  EXPECT_TRUE(e.ok()) << e.status().message();
-  return e.ok() ? std::move(e).value() : nullptr;
-}
+using namespace stories_engine;  // NOLINT
 
 GenerationRequest Greedy(std::vector<int32_t> prompt, int max_tokens, std::optional<KvBudget> b = std::nullopt) {
-  GenerationRequest r;
-  r.prompt_tokens = std::move(prompt);
-  r.sampling.temperature = 0;
-  r.sampling.max_tokens = max_tokens;
-  r.sampling.ignore_eos = true;
+  GenerationRequest r = GreedyRequest(std::move(prompt), max_tokens);
   if (b) {
     r.kv_budget = b->budget;
     r.kv_policy = b->policy;
     r.kv_sinks = b->sinks;
   }
   return r;
-}
-
-std::vector<int32_t> Prompt(const std::string& text) { return Stories().tokenizer->Encode(text); }
-
-struct Out {
-  std::vector<int32_t> tokens;
-  RequestFinish finish = RequestFinish::kNone;
-};
-
-Out Collect(RequestStream& s) {
-  Out o;
-  while (auto piece = s.Next(std::chrono::seconds(120))) {
-    o.tokens.insert(o.tokens.end(), piece->token_ids.begin(), piece->token_ids.end());
-    if (piece->finish != RequestFinish::kNone) o.finish = piece->finish;
-  }
-  return o;
-}
-
-Out RunReq(Engine& e, GenerationRequest r) {
-  auto s = e.Submit(std::move(r));
-  EXPECT_TRUE(s.ok()) << s.status().message();
-  return s.ok() ? Collect(**s) : Out{};
-}
-
-// The stats snapshot follows the step that finished the last request: wait for it.
-double KvUsageWhenIdle(Engine& e) {
-  for (int i = 0; i < 500 && (e.Stats().num_running > 0 || e.Stats().kv_usage > 0); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return e.Stats().kv_usage;
 }
 
 TEST(EngineKvBudget, H2oAloneMatchesTheStreamingEvaluatorPastTheContext) {
