@@ -278,6 +278,7 @@ void DraftModelProposer::Draft(std::span<const DraftSlot> slots, bool siblings) 
       const auto have = static_cast<int32_t>(a.slot->draft->size());
       a.num_guesses = 0;
       if (have >= a.k) continue;
+      // This pass's input: the last draft token, then (staged) the guesses.
       a.guess_begin = static_cast<int32_t>(guesses_.size());
       guesses_.push_back(a.slot->draft->back());
       const int32_t room = std::min(a.k - 1 - have, extra_rows);
@@ -291,10 +292,6 @@ void DraftModelProposer::Draft(std::span<const DraftSlot> slots, bool siblings) 
         extra_rows -= a.num_guesses;
         guessed_tokens_ += a.num_guesses;
       }
-    }
-    for (Active& a : active_) {
-      const auto have = static_cast<int32_t>(a.slot->draft->size());
-      if (have >= a.k) continue;
       const int32_t pos = static_cast<int32_t>(a.slot->tokens.size()) + have - 1;
       AddToBatch(*a.track,
                  std::span<const int32_t>(guesses_.data() + a.guess_begin, static_cast<size_t>(1 + a.num_guesses)),
