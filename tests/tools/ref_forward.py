@@ -28,6 +28,7 @@ fused in attn_qkv and gate/up in ffn_up, NeoX rope, Mistral's window).
 """
 import argparse
 import math
+import operator
 import struct
 
 SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -100,7 +101,8 @@ def matvec(t, x):
     """y = W x for a GGUF matrix t = (ne, data) with ne = (in, out)."""
     (n_in, n_out), data = t
     assert len(x) == n_in
-    return [sum(data[r * n_in + j] * x[j] for j in range(n_in)) for r in range(n_out)]
+    # The same left-to-right float64 sums as a loop over j, without its indexing.
+    return [sum(map(operator.mul, data[r * n_in:(r + 1) * n_in], x)) for r in range(n_out)]
 
 
 def rope(v, pos, theta, rope_dim, neox, yarn=None, divisors=None, mag=1.0):
