@@ -72,10 +72,13 @@ TensorView View(DType type, int64_t k, int64_t n, const std::vector<uint8_t>& by
   return t;
 }
 
-void BM_MatMul(benchmark::State& state, Isa isa, DType type, int64_t k, int64_t n, int64_t m, bool panel) {
+// cold: the weights stream from memory whatever m is (as in decode and verification
+// passes), else only for m = 1.
+void BM_MatMul(benchmark::State& state, Isa isa, DType type, int64_t k, int64_t n, int64_t m, bool panel,
+               bool cold) {
   const size_t wbytes = BytesForElements(type, k) * static_cast<size_t>(n);
   // Decode streams weights: rotate over copies totalling >= 256 MiB (8x the L3 cache).
-  const size_t copies = m == 1 ? std::max<size_t>(2, (size_t{256} << 20) / wbytes + 1) : 1;
+  const size_t copies = m == 1 || cold ? std::max<size_t>(2, (size_t{256} << 20) / wbytes + 1) : 1;
   std::vector<std::vector<uint8_t>> ws;
   for (size_t c = 0; c < copies; ++c) ws.push_back(RandomWeights(type, n, k, static_cast<uint32_t>(c + 1)));
   std::vector<TensorView> views;
@@ -268,14 +271,33 @@ int main(int argc, char** argv) {
         for (Isa isa : AvailableIsas()) {
           const std::string name = "MatMul/" + std::string(IsaName(isa)) + "/" + std::string(weft::DTypeName(t)) +
                                    "/k" + std::to_string(s[0]) + "_n" + std::to_string(s[1]) + "/m" + std::to_string(m);
-          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, isa, t, s[0], s[1], m, false)
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, isa, t, s[0], s[1], m, false, false)
               ->UseRealTime()
               ->Unit(benchmark::kMicrosecond);
           if (PanelLayoutSupports(t)) {  // the layout the model binds these types in
-            benchmark::RegisterBenchmark((name + "/panel16").c_str(), BM_MatMul, isa, t, s[0], s[1], m, true)
+            benchmark::RegisterBenchmark((name + "/panel16").c_str(), BM_MatMul, isa, t, s[0], s[1], m, true, false)
                 ->UseRealTime()
                 ->Unit(benchmark::kMicrosecond);
           }
+        }
+      }
+    }
+  }
+  // A verification pass of speculative decoding: 1 .. 5 rows (k drafts + 1) at a real
+  // width and at TinyLLama-v0's output matrix (k 64, 32000 rows: two blocks a row),
+  // weights from memory for every m.
+  const int64_t verify_shapes[][2] = {{2048, 8192}, {64, 32000}};
+  for (const auto& s : verify_shapes) {
+    for (weft::DType t : {weft::DType::kQ4_0, weft::DType::kQ8_0}) {
+      for (int64_t m : {1, 2, 3, 4, 5}) {
+        for (Isa isa : AvailableIsas()) {
+          const std::string name = "MatMulVerify/" + std::string(IsaName(isa)) + "/" + std::string(weft::DTypeName(t)) +
+                                   "/k" + std::to_string(s[0]) + "_n" + std::to_string(s[1]) + "/m" + std::to_string(m);
+          // The layout models bind in: Panel16 where the ISA's table has its kernel (AVX-512).
+          const bool panel = PanelLayoutSupports(t) && GetKernelTable(isa)->matmul_panel != nullptr;
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, isa, t, s[0], s[1], m, panel, true)
+              ->UseRealTime()
+              ->Unit(benchmark::kMicrosecond);
         }
       }
     }

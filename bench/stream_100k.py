@@ -11,7 +11,13 @@ OUT/stream_<label>.svg (tokens/s per bucket of generated tokens, RSS and KV bloc
 against the position), and prints a summary: tokens/s and RSS in the first and last
 tenth of the stream.
 
+With --kv-budget N --kv-policy h2o|window|sinks the server keeps a KV budget instead
+(heavy hitters, a window of the same size, or sinks + window: `weft serve --kv-budget`);
+with --dense, neither (the stream then ends at the model's context). bench/stream_overlay_svg.py
+draws several runs' CSVs in one figure.
+
 usage: stream_100k.py WEFT MODEL OUT_DIR [--tokens N] [--sinks S] [--window W]
+                      [--kv-budget N --kv-policy P | --dense]
                       [--threads T] [--bucket B] [--label L] [--poll SECONDS]
 """
 import argparse
@@ -67,6 +73,23 @@ def stream(base, n, done):
     done["ended"] = True
 
 
+def tokens_per_second(rows, bucket):
+    """[(middle position, tokens/s)] per bucket of generated tokens, from poll rows
+    (seconds, generated tokens, ...): the time each bucket boundary was passed is
+    interpolated between polls."""
+    def time_at(tok):
+        for (t1, n1, *_), (t2, n2, *_) in zip(rows, rows[1:]):
+            if n1 <= tok <= n2 and n2 > n1:
+                return t1 + (t2 - t1) * (tok - n1) / (n2 - n1)
+        return None
+    out = []
+    for start in range(0, rows[-1][1] - bucket + 1, bucket):
+        ta, tb = time_at(start), time_at(start + bucket)
+        if ta is not None and tb is not None and tb > ta:
+            out.append((start + bucket / 2, bucket / (tb - ta)))
+    return out
+
+
 def svg(rows, buckets, path, title):
     w, h, left, top, ph, gap = 760, 470, 70, 40, 160, 60
     xmax = max(r[1] for r in rows) or 1
@@ -113,14 +136,30 @@ def main():
     ap.add_argument("--bucket", type=int, default=2000)
     ap.add_argument("--poll", type=float, default=0.5)
     ap.add_argument("--label", default=None)
+    ap.add_argument("--kv-budget", type=int, default=0)
+    ap.add_argument("--kv-policy", choices=("h2o", "window", "sinks"), default=None)
+    ap.add_argument("--dense", action="store_true")
     a = ap.parse_args()
+    if (a.kv_budget > 0) != (a.kv_policy is not None):
+        ap.error("--kv-budget and --kv-policy go together")
+    if a.dense and a.kv_budget > 0:
+        ap.error("--dense keeps every position: no --kv-budget with it")
+    if a.dense:
+        kv_flags, what = [], "dense KV"
+    elif a.kv_budget > 0:
+        kv_flags, what = ["--kv-budget", str(a.kv_budget), "--kv-policy", a.kv_policy], f"{a.kv_policy} budget {a.kv_budget}"
+        if a.kv_policy == "sinks":  # the budget's first --sinks positions stay
+            kv_flags += ["--kv-sinks", str(a.sinks)]
+            what += f" ({a.sinks} sinks)"
+    else:
+        kv_flags, what = ["--kv-sinks", str(a.sinks), "--kv-window", str(a.window)], f"sinks {a.sinks} + window {a.window}"
     label = a.label or os.path.splitext(os.path.basename(a.model))[0]
     os.makedirs(a.out, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile("w", prefix=f"stream_{label}.", suffix=".server.log", delete=False)
-    srv = subprocess.Popen([a.weft, "serve", a.model, "--port", str(port), "-t", str(a.threads), "--max-seqs", "1",
-                            "--kv-sinks", str(a.sinks), "--kv-window", str(a.window)], stdout=log, stderr=log)
+    srv = subprocess.Popen([a.weft, "serve", a.model, "--port", str(port), "-t", str(a.threads), "--max-seqs", "1"]
+                           + kv_flags, stdout=log, stderr=log)
     try:
         for _ in range(600):
             try:
@@ -154,19 +193,9 @@ def main():
         f.write("seconds,generated_tokens,rss_mib,kv_usage_percent\n")
         for r in rows:
             f.write(f"{r[0]:.3f},{r[1]},{r[2]:.1f},{r[3]:.2f}\n")
-    # tokens/s per bucket: interpolate the time at which each bucket boundary was passed.
-    def time_at(tok):
-        for (t1, n1, *_), (t2, n2, *_) in zip(rows, rows[1:]):
-            if n1 <= tok <= n2 and n2 > n1:
-                return t1 + (t2 - t1) * (tok - n1) / (n2 - n1)
-        return None
-    buckets = []
+    buckets = tokens_per_second(rows, a.bucket)
     total = rows[-1][1]
-    for start in range(0, total - a.bucket + 1, a.bucket):
-        ta, tb = time_at(start), time_at(start + a.bucket)
-        if ta is not None and tb is not None and tb > ta:
-            buckets.append((start + a.bucket / 2, a.bucket / (tb - ta)))
-    title = f"{label}: sinks {a.sinks} + window {a.window}, {total} generated tokens"
+    title = f"{label}: {what}, {total} generated tokens"
     svg(rows, buckets, os.path.join(a.out, f"stream_{label}.svg"), title)
     tenth = max(1, len(buckets) // 10)
     first, last = buckets[:tenth], buckets[-tenth:]
