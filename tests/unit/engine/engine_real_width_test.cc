@@ -54,6 +54,12 @@ constexpr int kLengths = 61;
 
 int PromptLength(int i) { return 1 + (37 * i) % kLengths; }
 
+// The preempted run's KV cache, in blocks of 16 tokens: small enough that sequences
+// crossing a block boundary find no free block (at prompts of 1 .. 13 the scheduler
+// fits 12 blocks' worth without preempting), large enough for the longest one alone
+// (61 + 6 tokens: 5 blocks; 13 + 6: 2).
+constexpr int kPreemptBlocks = kLengths > 16 ? 12 : 4;
+
 // Request i: PromptLength(i) prompt tokens (every length 1 .. kLengths, 37 and kLengths
 // coprime), 1 + i mod 6 generated tokens; ordinary vocabulary ids from a fixed stream.
 GenerationRequest Request(int i, int32_t vocab) {
@@ -142,8 +148,8 @@ void CheckMatchesAlone(const RealWidthCase& c, Way way) {
   if (way == Way::kChunked) {  // a token budget of 24: prompts are chunked, decode rows share steps with chunks
     config.scheduler.max_num_batched_tokens = 24;
     what = "chunked";
-  } else if (way == Way::kPreempted) {  // 12 blocks of 16 tokens for 64 requests: preempted and recomputed
-    config.kv_cache_bytes = 12 * 16 * m.model->config().KvBytesPerToken(2);
+  } else if (way == Way::kPreempted) {  // a few blocks of 16 tokens for 64 requests: preempted and recomputed
+    config.kv_cache_bytes = kPreemptBlocks * 16 * m.model->config().KvBytesPerToken(2);
     config.enable_prefix_caching = false;
     what = "preempted";
   }
