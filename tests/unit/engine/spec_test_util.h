@@ -262,10 +262,11 @@ inline void CheckLossless(const TestModel& m, int max_tokens, const SpecConfig& 
 // code paths, the Release build for the power.
 inline void CheckDistribution(const TestModel& m, const SpecConfig& spec) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  constexpr int kRuns = 1000, kPositions = 4;
+  constexpr int kRuns = 1000;
 #else
-  constexpr int kRuns = 3000, kPositions = 4;
+  constexpr int kRuns = 3000;
 #endif
+  constexpr int kPositions = 4;
   auto run = [&](bool on) {
     auto e = MakeEngine(Config(on ? spec : SpecConfig{}), m);
     std::vector<GenerationRequest> rs;
