@@ -293,8 +293,8 @@ int main(int argc, char** argv) {
         for (Isa isa : AvailableIsas()) {
           const std::string name = "MatMulVerify/" + std::string(IsaName(isa)) + "/" + std::string(weft::DTypeName(t)) +
                                    "/k" + std::to_string(s[0]) + "_n" + std::to_string(s[1]) + "/m" + std::to_string(m);
-          // The layout models bind in: Panel16 where the ISA's table has its kernel (AVX-512).
-          const bool panel = PanelLayoutSupports(t) && GetKernelTable(isa)->matmul_panel != nullptr;
+          // The layout models bind in: Panel16 where the ISA's table has a kernel for the type.
+          const bool panel = PanelTypeSetHas(GetKernelTable(isa)->panel_types, t);
           benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, isa, t, s[0], s[1], m, panel, true)
               ->UseRealTime()
               ->Unit(benchmark::kMicrosecond);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/panel_layout.h"
 #include "weft/status.h"
 
 namespace weft::kernels {
@@ -83,13 +84,17 @@ struct KernelTable {
   void (*quantize_act)(const float* x, int64_t k, int block, QuantActRow out) = nullptr;
   // Output columns [n_begin, n_end) for all m rows.
   void (*matmul)(const MatMulArgs& args, int64_t n_begin, int64_t n_end) = nullptr;
-  // The same for a Panel16 weight (n_begin a multiple of 16); nullptr when this table
-  // has none, and ops.cc unpacks the rows it needs and calls `matmul`. For Q4_0 / Q8_0
+  // The same for a Panel16 weight (n_begin a multiple of 16) of a type in panel_types;
+  // nullptr when this table has none. For the other types ops.cc unpacks the rows it
+  // needs and calls `matmul`. For Q4_0 / Q8_0
   // it must give bit-identical results to `matmul` on the same weights in the row
   // layout; for the K-quants (whose row kernel reduces lanes in another float order) it
   // is held to the row kernel's accuracy bound against the scalar reference. Either way
   // a result must not depend on m, the column split or the thread count.
   void (*matmul_panel)(const MatMulArgs& args, int64_t n_begin, int64_t n_end) = nullptr;
+  // The weight types `matmul_panel` reads (PanelTypeBit); a Panel16 weight of another type
+  // is unpacked as above. Binding packs only these (BindOptions::panel_types).
+  PanelTypeSet panel_types = 0;
 
   void (*dequantize_row)(DType type, const void* src, float* dst, int64_t n) = nullptr;
   // One row each.

@@ -59,6 +59,16 @@ struct PanelQ6K {
 
 // Q4_0, Q8_0, Q4_K, Q6_K, F16 and BF16.
 bool PanelLayoutSupports(DType type);
+
+// A set of weight types (bit 1 << DType): the types a kernel table reads in Panel16, or
+// the types a model's matrices are packed in (BindOptions::panel_types).
+using PanelTypeSet = uint64_t;
+constexpr PanelTypeSet PanelTypeBit(DType type) { return PanelTypeSet{1} << static_cast<uint32_t>(type); }
+constexpr bool PanelTypeSetHas(PanelTypeSet set, DType type) { return (set & PanelTypeBit(type)) != 0; }
+// Every type PanelLayoutSupports.
+inline constexpr PanelTypeSet kAllPanelTypes = PanelTypeBit(DType::kQ4_0) | PanelTypeBit(DType::kQ8_0) |
+                                               PanelTypeBit(DType::kQ4_K) | PanelTypeBit(DType::kQ6_K) |
+                                               PanelTypeBit(DType::kF16) | PanelTypeBit(DType::kBF16);
 // Bytes of one group of 16 rows of k values.
 size_t PanelGroupBytes(DType type, int64_t k);
 // Byte offset of the scales inside a group (K-quants: inside each super-block record;

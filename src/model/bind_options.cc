@@ -7,13 +7,13 @@
 
 namespace weft {
 
-bool BindOptions::DefaultPackPanels() {
+kernels::PanelTypeSet BindOptions::DefaultPanelTypes() {
   const char* v = std::getenv("WEFT_WEIGHT_LAYOUT");
-  if (v != nullptr) return std::string_view(v) != "rows";
-  // Only tables with Panel16 kernels (AVX-512) gain from the layout; the others would
-  // unpack the panels back into rows on every call (10x slower decode on an AVX2 run).
+  if (v != nullptr) return std::string_view(v) == "rows" ? 0 : kernels::kAllPanelTypes;
+  // Only the types the table has Panel16 kernels for gain from the layout; the others
+  // would be unpacked back into rows on every call (10x slower decode).
   auto table = kernels::SelectKernelTable();
-  return table.ok() && (*table)->matmul_panel != nullptr;
+  return table.ok() && (*table)->matmul_panel != nullptr ? (*table)->panel_types : 0;
 }
 
 }  // namespace weft

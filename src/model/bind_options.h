@@ -6,13 +6,15 @@
 
 #include <cstdint>
 
+#include "kernels/panel_layout.h"
+
 namespace weft {
 
 struct BindOptions {
-  // Repack matrices of the types Panel16 supports into it. Default: WEFT_WEIGHT_LAYOUT
-  // (rows or panel16) when set, else whether the selected kernel table (WEFT_ISA or the
-  // best this CPU runs) has Panel16 kernels.
-  bool pack_panels = DefaultPackPanels();
+  // The matrix types to repack into Panel16 (kernels/panel_layout.h). Default:
+  // WEFT_WEIGHT_LAYOUT=rows: none; =panel16: every type Panel16 supports; unset: the types
+  // the selected kernel table (WEFT_ISA or the best this CPU runs) has Panel16 kernels for.
+  kernels::PanelTypeSet panel_types = DefaultPanelTypes();
   // A mixture of experts only: > 0 keeps the experts in the model file and at most this
   // many bytes of them in memory, the most recently used (model/expert_cache.h;
   // `--expert-cache-mem`). 0: every expert resident, as other weights.
@@ -30,7 +32,7 @@ struct BindOptions {
   // Micro-batches a step is cut into so that the stages overlap (GPipe-style); 0 = as
   // many as stages, 1 = no cutting (one batch flows through the stages in turn).
   int pp_micro_batches = 0;
-  static bool DefaultPackPanels();
+  static kernels::PanelTypeSet DefaultPanelTypes();
 };
 
 // The layers of pipeline stage `stage` of `stages` over a model of `n_layer` layers:

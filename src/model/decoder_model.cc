@@ -12,7 +12,7 @@ DecoderModel::DecoderModel(std::string_view arch, std::shared_ptr<const LlamaWei
     std::vector<std::vector<ExpertWeights>> experts;
     for (const LlamaLayerWeights& l : w_->layers()) experts.push_back(l.experts);
     cache_ = std::make_unique<ExpertCache>(w_->file_ptr(), std::move(experts), options.expert_cache_bytes,
-                                           options.pack_panels);
+                                           options.panel_types);
   }
 }
 

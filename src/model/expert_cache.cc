@@ -11,8 +11,8 @@
 namespace weft {
 
 ExpertCache::ExpertCache(std::shared_ptr<const ModelFile> file, std::vector<std::vector<ExpertWeights>> experts,
-                         int64_t capacity_bytes, bool pack_panels)
-    : file_(std::move(file)), experts_(std::move(experts)), capacity_(capacity_bytes), pack_panels_(pack_panels) {
+                         int64_t capacity_bytes, kernels::PanelTypeSet panel_types)
+    : file_(std::move(file)), experts_(std::move(experts)), capacity_(capacity_bytes), panel_types_(panel_types) {
   WEFT_CHECK(!experts_.empty() && capacity_ > 0, "an expert cache needs experts and a capacity");
   for (const auto& layer : experts_) n_expert_ = std::max(n_expert_, static_cast<int64_t>(layer.size()));
   for (const auto& layer : experts_) {
@@ -42,7 +42,7 @@ std::shared_ptr<const ResidentExpert> ExpertCache::Load(int64_t index) const {
   bool pack[3];
   for (int i = 0; i < 3; ++i) {
     const TensorView& t = *in[i];
-    pack[i] = pack_panels_ && kernels::PanelLayoutSupports(t.type) && t.RowsAreBlockAligned();
+    pack[i] = kernels::PanelTypeSetHas(panel_types_, t.type) && t.RowsAreBlockAligned();
     sizes[i] = pack[i] ? static_cast<size_t>(kernels::PanelGroups(t.NumRows())) * kernels::PanelGroupBytes(t.type, t.ne[0])
                        : t.nbytes;
     offsets[i] = total;

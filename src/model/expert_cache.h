@@ -74,10 +74,10 @@ struct ResidentExpert {
 
 class ExpertCache {
  public:
-  // experts[layer][e]: views into `file` (kRows); capacity_bytes > 0. `pack_panels`: pack
-  // the types Panel16 supports, as binding would.
+  // experts[layer][e]: views into `file` (kRows); capacity_bytes > 0. `panel_types`: pack
+  // matrices of these types into Panel16, as binding would.
   ExpertCache(std::shared_ptr<const ModelFile> file, std::vector<std::vector<ExpertWeights>> experts,
-              int64_t capacity_bytes, bool pack_panels);
+              int64_t capacity_bytes, kernels::PanelTypeSet panel_types);
   ~ExpertCache();
   ExpertCache(const ExpertCache&) = delete;
   ExpertCache& operator=(const ExpertCache&) = delete;
@@ -104,7 +104,7 @@ class ExpertCache {
   std::vector<std::vector<ExpertWeights>> experts_;
   int64_t n_expert_ = 0;
   int64_t capacity_ = 0;
-  bool pack_panels_ = true;
+  kernels::PanelTypeSet panel_types_ = 0;
   int64_t total_bytes_ = 0;
 
   mutable std::mutex mu_;

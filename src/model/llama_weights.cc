@@ -15,7 +15,7 @@
 namespace weft {
 
 const TensorView* LlamaWeights::Pack(const TensorView* t) {
-  if (t == nullptr || !pack_panels_ || !kernels::PanelLayoutSupports(t->type) || !t->RowsAreBlockAligned()) return t;
+  if (t == nullptr || !kernels::PanelTypeSetHas(panel_types_, t->type) || !t->RowsAreBlockAligned()) return t;
   packed_.push_back(std::make_unique<kernels::PackedTensor>(kernels::PackTensor(*t)));
   file_->ReleaseMappedPages(*t);  // the packed copy replaces the file's bytes in memory
   return &packed_.back()->view;
@@ -204,7 +204,7 @@ StatusOr<std::shared_ptr<const LlamaWeights>> LlamaWeights::Bind(std::shared_ptr
   }
   auto w = std::shared_ptr<LlamaWeights>(new LlamaWeights());
   w->file_ = file;
-  w->pack_panels_ = options.pack_panels;
+  w->panel_types_ = options.panel_types;
   w->experts_on_disk_ = c.is_moe() && options.expert_cache_bytes > 0;
   w->tp_size_ = options.tp_size;
   w->tp_rank_ = options.tp_rank;
@@ -343,7 +343,7 @@ std::shared_ptr<const LlamaWeights> LlamaWeights::LayerSubset(std::shared_ptr<co
   w->output_ = full->output_;
   w->output_norm_ = full->output_norm_;
   w->rope_freq_factors_ = full->rope_freq_factors_;
-  w->pack_panels_ = full->pack_panels_;
+  w->panel_types_ = full->panel_types_;
   w->experts_on_disk_ = full->experts_on_disk_;
   w->tp_size_ = full->tp_size_;
   w->tp_rank_ = full->tp_rank_;

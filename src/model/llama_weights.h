@@ -10,7 +10,7 @@
 //    which the matmul kernels stream at memory speed, into memory this object owns
 //    (so decode reads anonymous, huge-page-backed memory rather than the mapped file).
 //    A tied embedding is packed once and serves both the lookup and the output matmul.
-//    BindOptions::pack_panels = false (or WEFT_WEIGHT_LAYOUT=rows) keeps the file's rows.
+//    Only the types in BindOptions::panel_types are packed (WEFT_WEIGHT_LAYOUT=rows: none).
 // With BindOptions::tp_size > 1 (tensor parallelism, model/tp_decoder.h) only this rank's
 // part of q/k/v, gate/up (its rows: its heads, its FFN columns) and of o_proj/down (its
 // input columns) is bound and resident; the config's head counts and n_ff still describe
@@ -156,7 +156,7 @@ class LlamaWeights {
   std::vector<std::unique_ptr<TensorView>> expert_slices_;  // views into ffn_*_exps and fused tensors
   std::vector<std::vector<float>> float_buffers_;
   std::vector<std::unique_ptr<kernels::PackedTensor>> packed_;
-  bool pack_panels_ = true;
+  kernels::PanelTypeSet panel_types_ = 0;
   bool experts_on_disk_ = false;
   int tp_size_ = 1;
   int tp_rank_ = 0;

@@ -273,7 +273,7 @@ std::string TensorParallelFingerprint(const ModelFile& file, const BindOptions& 
     h.Update(t.data, std::min<size_t>(t.nbytes, 4096));
   }
   const std::string opts = fmt::format("tp={} pp={} mb={} panels={} isa={}", options.tp_size, options.pp_size,
-                                       options.pp_micro_batches, options.pack_panels,
+                                       options.pp_micro_batches, options.panel_types,
                                        std::getenv("WEFT_ISA") != nullptr ? std::getenv("WEFT_ISA") : "");
   h.Update(opts);
   return h.Final();

@@ -142,6 +142,8 @@ KernelTable MakeTable() {
   t.matmul_act_block = MatMulActBlock;
   t.quantize_act = QuantizeAct;
   t.matmul = MatMulRows;
+  t.matmul_panel = MatMulPanel16;
+  t.panel_types = kPanelTypes;
   t.dequantize_row = DequantizeRowImpl;
   t.rms_norm = RmsNormRow;
   t.add = AddRow;

@@ -158,6 +158,7 @@ KernelTable MakeTable() {
   t.quantize_act = QuantizeAct;
   t.matmul = MatMulRows;
   t.matmul_panel = MatMulPanel16;
+  t.panel_types = kAllPanelTypes;
   t.dequantize_row = DequantizeRowImpl;
   t.rms_norm = RmsNormRow;
   t.add = AddRow;

@@ -222,7 +222,7 @@ TEST_P(MatMulFullWidth, SampledColumns) {
         if (isa == Isa::kScalar) continue;  // the reference itself (and too slow at vocab width)
         // Panel16 weights meet only tables with their own panel kernel in weft (BindOptions);
         // the unpacking fallback for the others is covered by SweepRows.
-        if (layout == TensorLayout::kPanel16 && GetKernelTable(isa)->matmul_panel == nullptr) continue;
+        if (layout == TensorLayout::kPanel16 && !PanelTypeSetHas(GetKernelTable(isa)->panel_types, type)) continue;
         SCOPED_TRACE(::testing::Message() << IsaName(isa) << " " << DTypeName(type) << " " << LayoutName(layout)
                                           << " m=" << m << " k=" << k << " n=" << n);
         std::vector<float> y(static_cast<size_t>(m * n) + 16, NAN);

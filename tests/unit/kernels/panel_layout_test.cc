@@ -33,8 +33,12 @@ const DType kKQuants[] = {DType::kQ4_K, DType::kQ6_K};
 bool IsKQuant(DType t) { return GetDTypeInfo(t).block_size == 256; }
 // The smallest k of a few blocks for each type.
 int64_t SmallK(DType t) { return IsKQuant(t) ? 512 : 96; }
-// Whether `isa` runs a Panel16 weight with a kernel of its own (not unpack + row kernel).
-bool OwnPanelKernel(Isa isa) { return GetKernelTable(isa)->matmul_panel != nullptr; }
+// Whether `isa` runs a Panel16 weight of type t with a kernel of its own (not unpack + row
+// kernel).
+bool OwnPanelKernel(Isa isa, DType t) {
+  const KernelTable& table = *GetKernelTable(isa);
+  return table.matmul_panel != nullptr && PanelTypeSetHas(table.panel_types, t);
+}
 
 TEST(PanelLayoutTest, PackThenUnpackGivesTheRowsBack) {
   std::mt19937 rng(1);
@@ -133,7 +137,7 @@ TEST(PanelLayoutTest, MatMulEqualsTheRowLayoutBitForBit) {
       for (int64_t m : {1, 2, 5, 7, 8, 9, 70}) {  // prefill row-group tails of every length
         const auto x = RandomFloats(rng, static_cast<size_t>(m * k));
         for (Isa isa : ctxs.isas) {
-          if (IsKQuant(t) && OwnPanelKernel(isa)) continue;  // see KQuantMatMulMatchesTheReference
+          if (IsKQuant(t) && OwnPanelKernel(isa, t)) continue;  // see KQuantMatMulMatchesTheReference
           SCOPED_TRACE(::testing::Message() << IsaName(isa) << " " << DTypeName(t) << " n=" << n << " m=" << m);
           std::vector<float> want(static_cast<size_t>(m * n)), got(want.size(), NAN), threaded(want.size(), NAN);
           MatMul(ctxs.For(isa), x.data(), m, w, want.data());
@@ -238,11 +242,11 @@ void PanelKernelColumns(const KernelTable& table, const TensorView& w, const std
 
 // A row's result must not depend on which rows share the call, how many threads run it,
 // or how the columns are split (batch invariance).
-TEST(PanelLayoutTest, KQuantMatMulIsBatchThreadAndSplitInvariant) {
+TEST(PanelLayoutTest, MatMulIsBatchThreadAndSplitInvariant) {
   IsaContexts ctxs;
   ThreadPool pool(2);
   std::mt19937 rng(9);
-  for (DType t : kKQuants) {
+  for (DType t : kTypes) {
     const int64_t k = 512, n = 83, m = 17;
     const auto rows = RandomWeights(rng, t, n, k);
     const PackedTensor p = PackTensor(MakeView(t, k, n, rows));
@@ -262,8 +266,8 @@ TEST(PanelLayoutTest, KQuantMatMulIsBatchThreadAndSplitInvariant) {
         }
         r0 += rows_here;
       }
-      if (!OwnPanelKernel(isa)) continue;
-      for (int64_t mm : {int64_t{1}, m}) {  // the decode and the prefill paths
+      if (!OwnPanelKernel(isa, t)) continue;
+      for (int64_t mm : {int64_t{1}, int64_t{3}, m}) {  // the decode, verification and prefill paths
         std::vector<float> split(static_cast<size_t>(mm * n), NAN);
         const std::vector<float> xs(x.begin(), x.begin() + mm * k);
         for (auto [n0, n1] : {std::pair<int64_t, int64_t>{0, 16}, {16, 48}, {48, 64}, {64, n}}) {

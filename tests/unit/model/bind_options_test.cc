@@ -1,5 +1,5 @@
-// BindOptions::DefaultPackPanels: WEFT_WEIGHT_LAYOUT when set, else whether the kernel
-// table WEFT_ISA selects has Panel16 kernels (an AVX2 run must keep the file's rows).
+// BindOptions::DefaultPanelTypes: WEFT_WEIGHT_LAYOUT when set, else the types the kernel
+// table WEFT_ISA selects has Panel16 kernels for (the others must keep the file's rows).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,19 +39,25 @@ TEST(BindOptionsTest, PanelsOnlyForKernelTablesThatReadThem) {
   int checked = 0;
   for (kernels::Isa i : kernels::AvailableIsas()) {
     setenv("WEFT_ISA", kernels::IsaName(i), 1);
-    const bool has_panel_kernels = kernels::GetKernelTable(i)->matmul_panel != nullptr;
-    EXPECT_EQ(BindOptions::DefaultPackPanels(), has_panel_kernels) << kernels::IsaName(i);
+    const kernels::KernelTable& table = *kernels::GetKernelTable(i);
+    const kernels::PanelTypeSet own = table.matmul_panel != nullptr ? table.panel_types : 0;
+    EXPECT_EQ(BindOptions::DefaultPanelTypes(), own) << kernels::IsaName(i);
+    EXPECT_EQ(own & ~kernels::kAllPanelTypes, 0u) << kernels::IsaName(i) << ": a type the layout lacks";
     setenv("WEFT_WEIGHT_LAYOUT", "rows", 1);
-    EXPECT_FALSE(BindOptions::DefaultPackPanels()) << kernels::IsaName(i);
+    EXPECT_EQ(BindOptions::DefaultPanelTypes(), 0u) << kernels::IsaName(i);
     setenv("WEFT_WEIGHT_LAYOUT", "panel16", 1);
-    EXPECT_TRUE(BindOptions::DefaultPackPanels()) << kernels::IsaName(i);
+    EXPECT_EQ(BindOptions::DefaultPanelTypes(), kernels::kAllPanelTypes) << kernels::IsaName(i);
     unsetenv("WEFT_WEIGHT_LAYOUT");
     ++checked;
   }
   EXPECT_GE(checked, 1);
-  // The scalar table never reads panels (the AVX-512 one does, where the CPU has it).
+  // The scalar table never reads panels; AVX2 reads Q4_0 ones, AVX-512 every type.
   setenv("WEFT_ISA", "scalar", 1);
-  EXPECT_FALSE(BindOptions::DefaultPackPanels());
+  EXPECT_EQ(BindOptions::DefaultPanelTypes(), 0u);
+  if (kernels::GetKernelTable(kernels::Isa::kAvx2) != nullptr) {
+    setenv("WEFT_ISA", "avx2", 1);
+    EXPECT_EQ(BindOptions::DefaultPanelTypes(), kernels::PanelTypeBit(DType::kQ4_0));
+  }
 }
 
 }  // namespace
