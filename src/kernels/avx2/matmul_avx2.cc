@@ -190,11 +190,11 @@ void MatMulRows(const MatMulArgs& A, int64_t n0, int64_t n1) {
     case DType::kF32: return Drive<Float<DType::kF32>>(A, n0, n1);
     case DType::kF16: return Drive<Float<DType::kF16>>(A, n0, n1);
     case DType::kBF16: return Drive<Float<DType::kBF16>>(A, n0, n1);
-    case DType::kQ4_0: return MatMulQ4_0Rows(A, n0, n1);
+    case DType::kQ4_0: return MatMulRowsViaPanel(A, n0, n1);
     case DType::kQ4_1: return Drive<Legacy<Q4_1Dec>>(A, n0, n1);
     case DType::kQ5_0: return Drive<Legacy<Q5_0Dec>>(A, n0, n1);
     case DType::kQ5_1: return Drive<Legacy<Q5_1Dec>>(A, n0, n1);
-    case DType::kQ8_0: return Drive<Legacy<Q8_0Dec>>(A, n0, n1);
+    case DType::kQ8_0: return MatMulRowsViaPanel(A, n0, n1);
     case DType::kIQ4_NL: return Drive<Legacy<IQ4_NLDec>>(A, n0, n1);
     case DType::kQ2_K: return Drive<KQuant<Q2_KDec>>(A, n0, n1);
     case DType::kQ3_K: return Drive<KQuant<Q3_KDec>>(A, n0, n1);

@@ -36,14 +36,13 @@ constexpr int kDirectMaxRows = 5;
 constexpr int kPrefillMR = 2;
 
 // One activation row with each 4-byte group already broadcast to 32 bytes: block b's
-// vector t (0..3) holds values 4t .. 4t + 3, vector 4 + t values 16 + 4t .. 16 + 4t + 3,
-// so that VPMADDUBSW reads them straight from memory.
+// vector v (0..7) holds values 4v .. 4v + 3 (Q4_0: the low nibbles of weight vector v meet
+// vector v, the high ones vector 4 + v), so that VPMADDUBSW reads them from memory.
 struct ExpandedAct {
   const __m256i* x;  // [nb][8]
   const float* d;
   const int32_t* corr;
-  __m256i Lo(int64_t b, int t) const { return _mm256_load_si256(x + 8 * b + t); }
-  __m256i Hi(int64_t b, int t) const { return _mm256_load_si256(x + 8 * b + 4 + t); }
+  __m256i Vec(int64_t b, int v) const { return _mm256_load_si256(x + 8 * b + v); }
 };
 
 // The quantised row as it is (prefill: 8 times smaller than ExpandedAct, so that many
@@ -57,8 +56,7 @@ struct CompactAct {
     std::memcpy(&v, p, 4);
     return _mm256_set1_epi32(v);
   }
-  __m256i Lo(int64_t b, int t) const { return Bcast4(q + 32 * b + 4 * t); }
-  __m256i Hi(int64_t b, int t) const { return Bcast4(q + 32 * b + 16 + 4 * t); }
+  __m256i Vec(int64_t b, int v) const { return Bcast4(q + 32 * b + 4 * v); }
 };
 
 // Stores 8 floats to y[0 .. min(8, cols)).
@@ -69,9 +67,10 @@ inline void StoreCols(float* y, int64_t cols, __m256 v) {
   _mm256_maskstore_ps(y, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), lane), v);
 }
 
-// Rows rows[0 .. MR) against NR groups of 16 columns over all nb blocks; writes the
-// results to y (row i at y + i * y_stride, group j's columns at 16j; `cols` columns exist).
-template <int MR, int NR, class Act>
+// Rows rows[0 .. MR) against NR groups of 16 columns of type T over all nb blocks; writes
+// the results to y (row i at y + i * y_stride, group j's columns at 16j; `cols` columns
+// exist).
+template <DType T, int MR, int NR, class Act>
 void Micro(const Act* rows, const uint8_t* const* groups, size_t scales_offset, int64_t nb, float* y,
            int64_t y_stride, int64_t cols) {
   constexpr int H = 2 * NR;  // halves of 8 columns
@@ -85,6 +84,31 @@ void Micro(const Act* rows, const uint8_t* const* groups, size_t scales_offset, 
   }
   for (int64_t b = 0; b < nb; ++b) {
     __m256i s[MR][H];
+    if constexpr (T == DType::kQ8_0) {
+      // Q8_0: the panel holds w + 128; VPMADDUBSW takes |w| and the activation with w's
+      // sign (a pair sums to at most 2 * 128 * 127, but two pairs could overflow int16,
+      // so each product widens to int32 at once).
+      const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+      for (int t = 0; t < 8; ++t) {
+        __m256i w[H], aw[H];
+#pragma GCC unroll 16
+        for (int h = 0; h < H; ++h) {
+          w[h] = _mm256_xor_si256(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(groups[h / 2] + (b * 8 + t) * 64 + 32 * (h % 2))),
+              bias);
+          aw[h] = _mm256_abs_epi8(w[h]);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+          const __m256i a = rows[i].Vec(b, t);
+#pragma GCC unroll 16
+          for (int h = 0; h < H; ++h) {
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[h], _mm256_sign_epi8(a, w[h])), ones);
+            s[i][h] = t == 0 ? p : _mm256_add_epi32(s[i][h], p);
+          }
+        }
+      }
+    } else {
     for (int t = 0; t < 4; ++t) {
       __m256i lo[H], hi[H];
 #pragma GCC unroll 16
@@ -96,13 +120,21 @@ void Micro(const Act* rows, const uint8_t* const* groups, size_t scales_offset, 
       }
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
-        const __m256i a_lo = rows[i].Lo(b, t), a_hi = rows[i].Hi(b, t);
+        const __m256i a_lo = rows[i].Vec(b, t), a_hi = rows[i].Vec(b, 4 + t);
 #pragma GCC unroll 16
         for (int h = 0; h < H; ++h) {
           const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], a_lo), _mm256_maddubs_epi16(hi[h], a_hi));
           s[i][h] = t == 0 ? p : _mm256_add_epi16(s[i][h], p);
         }
       }
+    }
+    // The int16 sums widened, with the offset term.
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m256i c = _mm256_set1_epi32(rows[i].corr[b]);
+#pragma GCC unroll 16
+      for (int h = 0; h < H; ++h) s[i][h] = _mm256_add_epi32(_mm256_madd_epi16(s[i][h], ones), c);
+    }
     }
     __m256 dw[H];
 #pragma GCC unroll 16
@@ -112,12 +144,10 @@ void Micro(const Act* rows, const uint8_t* const* groups, size_t scales_offset, 
     }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const __m256i c = _mm256_set1_epi32(rows[i].corr[b]);
       const __m256 da = _mm256_set1_ps(rows[i].d[b]);
 #pragma GCC unroll 16
       for (int h = 0; h < H; ++h) {
-        const __m256i si = _mm256_add_epi32(_mm256_madd_epi16(s[i][h], ones), c);
-        f[i][h] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(si), dw[h]), da, f[i][h]);
+        f[i][h] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s[i][h]), dw[h]), da, f[i][h]);
       }
     }
   }
@@ -129,26 +159,26 @@ void Micro(const Act* rows, const uint8_t* const* groups, size_t scales_offset, 
 }
 
 // Micro<R, NR> for R = rows (1 .. MR).
-template <int MR, int NR, class Act>
+template <DType T, int MR, int NR, class Act>
 void MicroRows(int64_t rows, const Act* r, const uint8_t* const* groups, size_t scales_offset, int64_t nb, float* y,
                int64_t y_stride, int64_t cols) {
   if constexpr (MR > 0) {
-    if (rows == MR) return Micro<MR, NR>(r, groups, scales_offset, nb, y, y_stride, cols);
-    MicroRows<MR - 1, NR>(rows, r, groups, scales_offset, nb, y, y_stride, cols);
+    if (rows == MR) return Micro<T, MR, NR>(r, groups, scales_offset, nb, y, y_stride, cols);
+    MicroRows<T, MR - 1, NR>(rows, r, groups, scales_offset, nb, y, y_stride, cols);
   }
 }
 
 // Passes of NR groups of 16 columns from n0 while n < n_stop (each pass's groups exist:
 // the caller's n_stop says so), writing only columns below n1; each pass runs all rows,
 // MR at a time (MR >= m: all at once).
-template <int MR, int NR, class Act>
+template <DType T, int MR, int NR, class Act>
 void Columns(const MatMulArgs& A, const Act* rows, int64_t n0, int64_t n_stop, int64_t n1) {
   for (int64_t n = n0; n < n_stop; n += 16 * NR) {
     const uint8_t* groups[NR];
     for (int j = 0; j < NR; ++j) groups[j] = A.w + static_cast<size_t>(n / 16 + j) * A.w_group_bytes;
     const int64_t cols = std::min<int64_t>(16 * NR, n1 - n);
     for (int64_t r = 0; r < A.m; r += MR) {
-      MicroRows<MR, NR>(std::min<int64_t>(MR, A.m - r), rows + r, groups, A.w_scales_offset, A.k / 32,
+      MicroRows<T, MR, NR>(std::min<int64_t>(MR, A.m - r), rows + r, groups, A.w_scales_offset, A.k / 32,
                         A.y + r * A.y_stride + n, A.y_stride, cols);
     }
   }
@@ -165,7 +195,8 @@ struct Scratch {
   std::vector<CompactAct> compact;  // [m]
 };
 
-void DriveQ4_0(const MatMulArgs& A, int64_t n0, int64_t n1) {
+template <DType T>
+void DrivePanel(const MatMulArgs& A, int64_t n0, int64_t n1) {
   thread_local Scratch S;
   const int64_t nb = A.k / 32;
   const auto m = static_cast<size_t>(A.m);
@@ -173,7 +204,9 @@ void DriveQ4_0(const MatMulArgs& A, int64_t n0, int64_t n1) {
   for (int64_t r = 0; r < A.m; ++r) {
     const QuantActRow row = A.xq_layout.Row(A.xq, r);
     int32_t* corr = S.corr.data() + r * nb;
-    for (int64_t b = 0; b < nb; ++b) corr[b] = -8 * (row.bsum[2 * b] + row.bsum[2 * b + 1]);
+    // Q4_0's offset term; Q8_0 sums the signed weights directly (the same integer as
+    // -128 * sum(a) + sum((w + 128) * a)).
+    for (int64_t b = 0; b < nb; ++b) corr[b] = T == DType::kQ4_0 ? -8 * (row.bsum[2 * b] + row.bsum[2 * b + 1]) : 0;
   }
   // Passes of two groups while both exist, then single groups (the last maybe partial).
   const int64_t groups = (n1 - n0 + 15) / 16;
@@ -190,7 +223,7 @@ void DriveQ4_0(const MatMulArgs& A, int64_t n0, int64_t n1) {
       for (int64_t b = 0; b < nb; ++b) {
         for (int v = 0; v < 8; ++v) {
           int32_t four;
-          std::memcpy(&four, row.q + 32 * b + (v < 4 ? 4 * v : 16 + 4 * (v - 4)), 4);
+          std::memcpy(&four, row.q + 32 * b + 4 * v, 4);
           _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * b + v), _mm256_set1_epi32(four));
         }
       }
@@ -198,10 +231,10 @@ void DriveQ4_0(const MatMulArgs& A, int64_t n0, int64_t n1) {
     }
     const ExpandedAct* rows = S.direct.data();
     if (A.m <= 2) {  // few rows: two groups per pass, for more independent streams and chains
-      Columns<kDirectMaxRows, 2>(A, rows, n0, n_pairs, n1);
-      Columns<kDirectMaxRows, 1>(A, rows, n_pairs, n1, n1);
+      Columns<T, kDirectMaxRows, 2>(A, rows, n0, n_pairs, n1);
+      Columns<T, kDirectMaxRows, 1>(A, rows, n_pairs, n1, n1);
     } else {
-      Columns<kDirectMaxRows, 1>(A, rows, n0, n1, n1);
+      Columns<T, kDirectMaxRows, 1>(A, rows, n0, n1, n1);
     }
     return;
   }
@@ -210,37 +243,38 @@ void DriveQ4_0(const MatMulArgs& A, int64_t n0, int64_t n1) {
     const QuantActRow row = A.xq_layout.Row(A.xq, r);
     S.compact[static_cast<size_t>(r)] = {row.q, row.d, S.corr.data() + r * nb};
   }
-  Columns<kPrefillMR, 2>(A, S.compact.data(), n0, n_pairs, n1);
-  Columns<kPrefillMR, 1>(A, S.compact.data(), n_pairs, n1, n1);
+  Columns<T, kPrefillMR, 2>(A, S.compact.data(), n0, n_pairs, n1);
+  Columns<T, kPrefillMR, 1>(A, S.compact.data(), n_pairs, n1, n1);
 }
 
 }  // namespace
 
 void MatMulPanel16(const MatMulArgs& A, int64_t n0, int64_t n1) {
   switch (A.type) {
-    case DType::kQ4_0: return DriveQ4_0(A, n0, n1);
+    case DType::kQ4_0: return DrivePanel<DType::kQ4_0>(A, n0, n1);
+    case DType::kQ8_0: return DrivePanel<DType::kQ8_0>(A, n0, n1);
     default: __builtin_trap();  // ops.cc sends only the types in the table's panel_types
   }
 }
 
-void MatMulQ4_0Rows(const MatMulArgs& A, int64_t n0, int64_t n1) {
+void MatMulRowsViaPanel(const MatMulArgs& A, int64_t n0, int64_t n1) {
   // The rows packed into Panel16 a chunk at a time, then the Panel16 kernel: one
   // arithmetic for both layouts (bit-identical results).
   constexpr int64_t kChunkRows = 128;
   thread_local std::vector<uint8_t> buf;
-  const size_t group_bytes = PanelGroupBytes(DType::kQ4_0, A.k);
+  const size_t group_bytes = PanelGroupBytes(A.type, A.k);
   const size_t need = group_bytes * static_cast<size_t>(PanelGroups(kChunkRows)) + 64;
   if (buf.size() < need) buf.resize(need);
   uint8_t* panel = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
   for (int64_t n = n0; n < n1; n += kChunkRows) {
     const int64_t rows = std::min(kChunkRows, n1 - n);
-    PackPanel16(DType::kQ4_0, A.w + static_cast<size_t>(n) * A.w_row_bytes, A.k, rows, panel);
+    PackPanel16(A.type, A.w + static_cast<size_t>(n) * A.w_row_bytes, A.k, rows, panel);
     MatMulArgs sub = A;
     sub.w = panel;
     sub.w_group_bytes = group_bytes;
-    sub.w_scales_offset = PanelScalesOffset(DType::kQ4_0, A.k);
+    sub.w_scales_offset = PanelScalesOffset(A.type, A.k);
     sub.y = A.y + n;
-    DriveQ4_0(sub, 0, rows);
+    MatMulPanel16(sub, 0, rows);
   }
 }
 

@@ -51,12 +51,12 @@ TEST(BindOptionsTest, PanelsOnlyForKernelTablesThatReadThem) {
     ++checked;
   }
   EXPECT_GE(checked, 1);
-  // The scalar table never reads panels; AVX2 reads Q4_0 ones, AVX-512 every type.
+  // The scalar table never reads panels; AVX2 reads Q4_0 and Q8_0 ones, AVX-512 every type.
   setenv("WEFT_ISA", "scalar", 1);
   EXPECT_EQ(BindOptions::DefaultPanelTypes(), 0u);
   if (kernels::GetKernelTable(kernels::Isa::kAvx2) != nullptr) {
     setenv("WEFT_ISA", "avx2", 1);
-    EXPECT_EQ(BindOptions::DefaultPanelTypes(), kernels::PanelTypeBit(DType::kQ4_0));
+    EXPECT_EQ(BindOptions::DefaultPanelTypes(), kernels::PanelTypeBit(DType::kQ4_0) | kernels::PanelTypeBit(DType::kQ8_0));
   }
 }
 
