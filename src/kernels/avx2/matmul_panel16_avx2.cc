@@ -1,16 +1,19 @@
-// AVX2 MatMul on Panel16 Q4_0 weights (kernels/panel_layout.h). A block of 16 output
+// AVX2 MatMul on Panel16 Q4_0 and Q8_0 weights (kernels/panel_layout.h). A block of 16 output
 // columns is 4 vectors of 64 bytes; each 256-bit half holds 8 columns' 4 quant bytes per
 // int32 lane. The nibbles are split once per half and meet the activation's 4 bytes,
 // broadcast, in a VPMADDUBSW; the 8 int16 products of a block add up in int16 (at most
 // 8 * 2 * 15 * 127 = 30480 in magnitude: no saturation) and one VPMADDWD widens them. So
 // a block of 8 columns costs 8 multiplies, 8 adds and 5 conversion steps per activation
-// row, with no horizontal sums (the row-layout kernel in matmul_avx2.cc spends about 13
-// instructions per column and block): decode runs at memory speed, and a verification
+// row, with no horizontal sums (the row-layout kernel the other legacy types use in
+// matmul_avx2.cc spends about 13 instructions per column and block): decode runs at memory speed, and a verification
 // pass of a few rows (speculative decoding) reads the weights once for all of them.
 //
-// Arithmetic per (row, column) and block b, in this order (the same as the AVX-512 Panel16
-// kernel, so both ISAs give bit-identical Q4_0 results):
-//   s = -8 * sum(a_b) + sum(u_b * a_b)   (int32, exact; u = the unsigned nibbles)
+// Q8_0 (8 vectors a block) feeds |w| and the activation with w's sign to VPMADDUBSW and
+// widens each product to int32 (two pairs of 128 * 127 could overflow int16).
+//
+// Arithmetic per (row, column) and block b, in this order (the AVX-512 Panel16 kernel's):
+//   s = sum(w_b * a_b)   (int32, exact; Q4_0 computes it as -8 * sum(a_b) + sum(u_b * a_b)
+//                         with u the unsigned nibbles)
 //   acc = fma(float(s) * dw_b, da_b, acc)   (acc from 0, b = 0, 1, ...)
 // Nothing depends on m, on the row grouping or on the column split.
 // Thread-safety: each thread uses its own scratch (thread_local).
