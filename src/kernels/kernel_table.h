@@ -92,8 +92,9 @@ struct KernelTable {
   // is held to the row kernel's accuracy bound against the scalar reference. Either way
   // a result must not depend on m, the column split or the thread count.
   void (*matmul_panel)(const MatMulArgs& args, int64_t n_begin, int64_t n_end) = nullptr;
-  // The weight types `matmul_panel` reads (PanelTypeBit); a Panel16 weight of another type
-  // is unpacked as above. Binding packs only these (BindOptions::panel_types).
+  // The weight types `matmul_panel` reads (PanelTypeBit; 0 when there is no matmul_panel);
+  // a Panel16 weight of another type is unpacked as above. Binding packs only these
+  // (BindOptions::panel_types).
   PanelTypeSet panel_types = 0;
 
   void (*dequantize_row)(DType type, const void* src, float* dst, int64_t n) = nullptr;

@@ -94,7 +94,7 @@ MatMulArgs WeightArgs(const TensorView& w, float* y, int64_t y_stride) {
 // Columns [n0, n1) of one weight (n0 a multiple of 16).
 void MatMulColumns(const KernelTable& t, const TensorView& w, const MatMulArgs& a, int64_t n0, int64_t n1) {
   if (w.layout != TensorLayout::kPanel16) return t.matmul(a, n0, n1);
-  if (t.matmul_panel != nullptr && PanelTypeSetHas(t.panel_types, w.type)) return t.matmul_panel(a, n0, n1);
+  if (PanelTypeSetHas(t.panel_types, w.type)) return t.matmul_panel(a, n0, n1);
   // No Panel16 kernel in this table for this type: the rows back in the file's layout, then `matmul`.
   thread_local std::vector<uint8_t> rows;
   rows.resize(a.w_row_bytes * static_cast<size_t>(n1 - n0));

@@ -13,7 +13,7 @@ kernels::PanelTypeSet BindOptions::DefaultPanelTypes() {
   // Only the types the table has Panel16 kernels for gain from the layout; the others
   // would be unpacked back into rows on every call (10x slower decode).
   auto table = kernels::SelectKernelTable();
-  return table.ok() && (*table)->matmul_panel != nullptr ? (*table)->panel_types : 0;
+  return table.ok() ? (*table)->panel_types : 0;
 }
 
 }  // namespace weft

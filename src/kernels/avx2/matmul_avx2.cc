@@ -1,7 +1,7 @@
 // AVX2 MatMul: the same structure as the AVX-512 one (see avx512/matmul_avx512.cc), with
 // VPMADDUBSW + VPMADDWD for the int8 block dots (no VNNI). Q4_0 and Q8_0 rows go to the
-// Panel16 kernel instead (MatMulRowsViaPanel, matmul_panel16_avx2.cc). VPMADDUBSW saturates at
-// int16, so the signed Q8_0 weights use |w| x sign(a, w) (at most 2 * 128 * 127) and
+// Panel16 kernel instead (MatMulRowsViaPanel, matmul_panel16_avx2.cc). VPMADDUBSW
+// saturates at int16, so the signed weights (IQ4_NL's levels) use |w| x sign(a, w) and
 // the unsigned quants stay below 2 * 63 * 127.
 #include <immintrin.h>
 

@@ -5,8 +5,9 @@
 // 8 * 2 * 15 * 127 = 30480 in magnitude: no saturation) and one VPMADDWD widens them. So
 // a block of 8 columns costs 8 multiplies, 8 adds and 5 conversion steps per activation
 // row, with no horizontal sums (the row-layout kernel the other legacy types use in
-// matmul_avx2.cc spends about 13 instructions per column and block): decode runs at memory speed, and a verification
-// pass of a few rows (speculative decoding) reads the weights once for all of them.
+// matmul_avx2.cc spends about 13 instructions per column and block): decode runs at
+// memory speed, and a verification pass of a few rows (speculative decoding) reads the
+// weights once for all of them.
 //
 // Q8_0 (8 vectors a block) feeds |w| and the activation with w's sign to VPMADDUBSW and
 // widens each product to int32 (two pairs of 128 * 127 could overflow int16).
@@ -44,7 +45,7 @@ constexpr int kPrefillMR = 2;
 struct ExpandedAct {
   const __m256i* x;  // [nb][8]
   const float* d;
-  const int32_t* corr;
+  const int32_t* corr;  // Q4_0's -8 * sum(a_b) per block; nullptr for Q8_0
   __m256i Vec(int64_t b, int v) const { return _mm256_load_si256(x + 8 * b + v); }
 };
 
@@ -53,7 +54,7 @@ struct ExpandedAct {
 struct CompactAct {
   const int8_t* q;
   const float* d;
-  const int32_t* corr;
+  const int32_t* corr;  // as in ExpandedAct
   static __m256i Bcast4(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
@@ -111,33 +112,33 @@ void Micro(const Act* rows, const uint8_t* const* groups, size_t scales_offset, 
           }
         }
       }
-    } else {
-    for (int t = 0; t < 4; ++t) {
-      __m256i lo[H], hi[H];
-#pragma GCC unroll 16
-      for (int h = 0; h < H; ++h) {
-        const __m256i v =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(groups[h / 2] + (b * 4 + t) * 64 + 32 * (h % 2)));
-        lo[h] = _mm256_and_si256(v, m4);
-        hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-      }
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
-        const __m256i a_lo = rows[i].Vec(b, t), a_hi = rows[i].Vec(b, 4 + t);
+    } else {  // Q4_0
+      for (int t = 0; t < 4; ++t) {
+        __m256i lo[H], hi[H];
 #pragma GCC unroll 16
         for (int h = 0; h < H; ++h) {
-          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], a_lo), _mm256_maddubs_epi16(hi[h], a_hi));
-          s[i][h] = t == 0 ? p : _mm256_add_epi16(s[i][h], p);
+          const __m256i v =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(groups[h / 2] + (b * 4 + t) * 64 + 32 * (h % 2)));
+          lo[h] = _mm256_and_si256(v, m4);
+          hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+          const __m256i a_lo = rows[i].Vec(b, t), a_hi = rows[i].Vec(b, 4 + t);
+#pragma GCC unroll 16
+          for (int h = 0; h < H; ++h) {
+            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], a_lo), _mm256_maddubs_epi16(hi[h], a_hi));
+            s[i][h] = t == 0 ? p : _mm256_add_epi16(s[i][h], p);
+          }
         }
       }
-    }
-    // The int16 sums widened, with the offset term.
+      // The int16 sums widened, with the offset term -8 * sum(a_b).
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const __m256i c = _mm256_set1_epi32(rows[i].corr[b]);
+      for (int i = 0; i < MR; ++i) {
+        const __m256i c = _mm256_set1_epi32(rows[i].corr[b]);
 #pragma GCC unroll 16
-      for (int h = 0; h < H; ++h) s[i][h] = _mm256_add_epi32(_mm256_madd_epi16(s[i][h], ones), c);
-    }
+        for (int h = 0; h < H; ++h) s[i][h] = _mm256_add_epi32(_mm256_madd_epi16(s[i][h], ones), c);
+      }
     }
     __m256 dw[H];
 #pragma GCC unroll 16
@@ -192,7 +193,7 @@ struct alignas(32) Lane8 {
 };
 
 struct Scratch {
-  std::vector<int32_t> corr;        // [m][nb]
+  std::vector<int32_t> corr;        // [m][nb], Q4_0 only
   std::vector<Lane8> expanded;      // [m][nb][8] when m <= kDirectMaxRows
   std::vector<ExpandedAct> direct;  // [m]
   std::vector<CompactAct> compact;  // [m]
@@ -203,13 +204,16 @@ void DrivePanel(const MatMulArgs& A, int64_t n0, int64_t n1) {
   thread_local Scratch S;
   const int64_t nb = A.k / 32;
   const auto m = static_cast<size_t>(A.m);
-  S.corr.resize(std::max(S.corr.size(), m * static_cast<size_t>(nb)));
-  for (int64_t r = 0; r < A.m; ++r) {
-    const QuantActRow row = A.xq_layout.Row(A.xq, r);
-    int32_t* corr = S.corr.data() + r * nb;
-    // Q4_0's offset term; Q8_0 sums the signed weights directly (the same integer as
-    // -128 * sum(a) + sum((w + 128) * a)).
-    for (int64_t b = 0; b < nb; ++b) corr[b] = T == DType::kQ4_0 ? -8 * (row.bsum[2 * b] + row.bsum[2 * b + 1]) : 0;
+  // Q4_0's offset term per row and block (Q8_0 sums the signed weights directly: the same
+  // integer as -128 * sum(a) + sum((w + 128) * a), and needs none).
+  auto corr_of = [&](int64_t r) -> const int32_t* { return T == DType::kQ4_0 ? S.corr.data() + r * nb : nullptr; };
+  if constexpr (T == DType::kQ4_0) {
+    S.corr.resize(std::max(S.corr.size(), m * static_cast<size_t>(nb)));
+    for (int64_t r = 0; r < A.m; ++r) {
+      const QuantActRow row = A.xq_layout.Row(A.xq, r);
+      int32_t* corr = S.corr.data() + r * nb;
+      for (int64_t b = 0; b < nb; ++b) corr[b] = -8 * (row.bsum[2 * b] + row.bsum[2 * b + 1]);
+    }
   }
   // Passes of two groups while both exist, then single groups (the last maybe partial).
   const int64_t groups = (n1 - n0 + 15) / 16;
@@ -230,7 +234,7 @@ void DrivePanel(const MatMulArgs& A, int64_t n0, int64_t n1) {
           _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * b + v), _mm256_set1_epi32(four));
         }
       }
-      S.direct[static_cast<size_t>(r)] = {reinterpret_cast<const __m256i*>(x), row.d, S.corr.data() + r * nb};
+      S.direct[static_cast<size_t>(r)] = {reinterpret_cast<const __m256i*>(x), row.d, corr_of(r)};
     }
     const ExpandedAct* rows = S.direct.data();
     if (A.m <= 2) {  // few rows: two groups per pass, for more independent streams and chains
@@ -244,7 +248,7 @@ void DrivePanel(const MatMulArgs& A, int64_t n0, int64_t n1) {
   S.compact.resize(std::max(S.compact.size(), m));
   for (int64_t r = 0; r < A.m; ++r) {
     const QuantActRow row = A.xq_layout.Row(A.xq, r);
-    S.compact[static_cast<size_t>(r)] = {row.q, row.d, S.corr.data() + r * nb};
+    S.compact[static_cast<size_t>(r)] = {row.q, row.d, corr_of(r)};
   }
   Columns<T, kPrefillMR, 2>(A, S.compact.data(), n0, n_pairs, n1);
   Columns<T, kPrefillMR, 1>(A, S.compact.data(), n_pairs, n1, n1);

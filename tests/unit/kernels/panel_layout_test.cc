@@ -35,10 +35,7 @@ bool IsKQuant(DType t) { return GetDTypeInfo(t).block_size == 256; }
 int64_t SmallK(DType t) { return IsKQuant(t) ? 512 : 96; }
 // Whether `isa` runs a Panel16 weight of type t with a kernel of its own (not unpack + row
 // kernel).
-bool OwnPanelKernel(Isa isa, DType t) {
-  const KernelTable& table = *GetKernelTable(isa);
-  return table.matmul_panel != nullptr && PanelTypeSetHas(table.panel_types, t);
-}
+bool OwnPanelKernel(Isa isa, DType t) { return PanelTypeSetHas(GetKernelTable(isa)->panel_types, t); }
 
 TEST(PanelLayoutTest, PackThenUnpackGivesTheRowsBack) {
   std::mt19937 rng(1);
