@@ -318,22 +318,24 @@ int main(int argc, char** argv) {
     }
   }
   // Decode at depth 4095 over 16 layers' caches (the l1b model's 128 MiB of F16 K/V per
-  // token): each KV type, huge pages on and off.
+  // token, from DRAM): each KV type, huge pages on and off, blocks of 16 and 64. Then one
+  // layer's cache read again and again (8 MiB: from L3) and one of 256 positions (512 KiB:
+  // from L2, the arithmetic's own bound).
   for (Isa isa : AvailableIsas()) {
     if (isa == Isa::kScalar) continue;
     for (KvType t : {KvType::kF16, KvType::kQ8, KvType::kFp8}) {
-      for (bool huge : {true, false}) {
-        const std::string name = "DecodeAtDepth/" + std::string(IsaName(isa)) + "/l1b/past4095/" +
-                                 std::string(KvTypeName(t)) + (huge ? "/huge" : "/4k_pages");
-        benchmark::RegisterBenchmark(name.c_str(), BM_DecodeAtDepth, isa, t, 4095, 16, huge, 16)
+      const std::string type(KvTypeName(t));
+      const std::string prefix = "DecodeAtDepth/" + std::string(IsaName(isa)) + "/l1b/";
+      auto add = [&](const std::string& name, int64_t past, int layers, bool huge, int block) {
+        benchmark::RegisterBenchmark(name.c_str(), BM_DecodeAtDepth, isa, t, past, layers, huge, block)
             ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-        if (huge) {  // longer slabs: blocks of 64 tokens
-          benchmark::RegisterBenchmark((name + "/block64").c_str(), BM_DecodeAtDepth, isa, t, 4095, 16, huge, 64)
-              ->UseRealTime()
-              ->Unit(benchmark::kMillisecond);
-        }
-      }
+            ->Unit(layers > 1 ? benchmark::kMillisecond : benchmark::kMicrosecond);
+      };
+      add(prefix + "past4095/" + type + "/huge", 4095, 16, true, 16);
+      add(prefix + "past4095/" + type + "/huge/block64", 4095, 16, true, 64);
+      add(prefix + "past4095/" + type + "/4k_pages", 4095, 16, false, 16);
+      add(prefix + "past4095/" + type + "/one_layer", 4095, 1, true, 16);
+      add(prefix + "past255/" + type + "/one_layer", 255, 1, true, 16);
     }
   }
   // Our own flag is not Google Benchmark's.

@@ -27,6 +27,10 @@
 //                             KvType v_type, const SpanRefs& span, int d, int dpad, float* p);
 //     p: kMaxGroup * kSpan floats of scratch. The values it computes with are the same
 //     either way, so a query's result does not depend on the choice.
+//   static constexpr bool kSpreadsPrefetch;
+//     true: the driver lists the next span's cache lines in span.next_lines and the span
+//     kernels prefetch them (spread over their arithmetic, or at once); false: the
+//     driver prefetches them itself, in one burst before the span.
 // Thread-safety: reentrant; scratch is thread_local.
 #pragma once
 
@@ -99,6 +103,10 @@ struct SpanRefs {
   int64_t k_scale_group_bytes = 0;
   const uint8_t* const* vscales = nullptr;
   int group = 0;
+  // The next span's K/V cache lines, for the kernel to prefetch (K::kSpreadsPrefetch; else
+  // none): n_next_lines of them.
+  const uint8_t* const* next_lines = nullptr;
+  int n_next_lines = 0;
 };
 
 // The f32 factor of a stored f16 scale at p (kv_type.h).
@@ -185,6 +193,22 @@ inline void PrefetchSpan(const uint8_t* kbase, const uint8_t* vbase, const int32
   }
 }
 
+// Lists in `lines` (room for max_lines) the cache lines PrefetchSpan would prefetch;
+// returns how many, or -1 when they do not fit.
+inline int ListSpanLines(const uint8_t* kbase, const uint8_t* vbase, const int32_t* table, int block_size,
+                         const KvCacheView& c, int64_t start, int64_t stop, const uint8_t** lines, int max_lines) {
+  const int64_t kstride = c.KBlockBytes(), vstride = c.VBlockBytes(), kbytes = c.KHeadBytes(), vbytes = c.VHeadBytes();
+  int n = 0;
+  for (int64_t j = start / block_size; j * block_size < stop; ++j) {
+    if (n + (kbytes + 63) / 64 + (vbytes + 63) / 64 > max_lines) return -1;
+    const uint8_t* kb = kbase + table[j] * kstride;
+    const uint8_t* vb = vbase + table[j] * vstride;
+    for (int64_t b = 0; b < kbytes; b += 64) lines[n++] = kb + b;
+    for (int64_t b = 0; b < vbytes; b += 64) lines[n++] = vb + b;
+  }
+  return n;
+}
+
 template <class K>
 void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                        int64_t n_tiles) {
@@ -207,6 +231,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   const uint8_t* vscl[K::kSpan];
   const bool k_quantized = cache.KQuantized(), v_quantized = cache.VQuantized();
   const bool prefetch = KvPrefetchEnabled();
+  constexpr int kMaxNextLines = 512;  // more (long rows, tiny blocks): one burst
+  const uint8_t* next_lines[K::kSpreadsPrefetch ? kMaxNextLines : 1];
   QueryState qs[K::kMaxGroup];
   for (int64_t ti = 0; ti < n_tiles; ++ti) {
     const AttentionTile& tile = tiles[ti];
@@ -249,9 +275,17 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         // seen by none of its tokens (skipping them gives the same bits as masking them).
         if (window > 0 && start + rows <= first_kv - window) continue;
         // The next span's slabs head for the cache while this one is computed.
+        int n_next_lines = 0;
         if (prefetch && start + K::kSpan < kv_end) {
-          PrefetchSpan(kbase, vbase, table, cache.block_size, cache, start + K::kSpan,
-                       std::min<int64_t>(kv_end, start + 2 * K::kSpan));
+          const int64_t next_stop = std::min<int64_t>(kv_end, start + 2 * K::kSpan);
+          if constexpr (K::kSpreadsPrefetch) {
+            n_next_lines = ListSpanLines(kbase, vbase, table, cache.block_size, cache, start + K::kSpan, next_stop,
+                                         next_lines, kMaxNextLines);
+          }
+          if (n_next_lines <= 0) {
+            n_next_lines = 0;
+            PrefetchSpan(kbase, vbase, table, cache.block_size, cache, start + K::kSpan, next_stop);
+          }
         }
         // The span's positions, block by block (one division per span).
         for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
@@ -275,6 +309,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           span.k_scale_group_bytes = cache.KScaleGroupBytes();
         }
         if (v_quantized) span.vscales = vscl;
+        span.next_lines = next_lines;
+        span.n_next_lines = n_next_lines;
         K::GatherSpan(cache.k_type, cache.v_type, span, d, dpad, n_seeing);
         // The queries that see this span, span.pass at a time.
         int n = 0;

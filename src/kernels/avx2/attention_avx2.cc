@@ -1,16 +1,24 @@
 // AVX2 paged attention (KernelTable::attention): the tiled driver of
-// kernels/attention_tiles.h over spans of kSpan = 32 KV positions, with these span kernels:
-//   GatherSpan     K converted to f32 (kt[dim][position]; the cache holds K
-//                  dimension-major, so 8 positions of a block are one load), V rows
-//                  converted (vf[position][dim]); zero past head_dim and (K) past the
-//                  span's rows;
-//   UpdateQueries  up to kMaxGroup = 2 queries share each K and V load:
-//                  s[g][t] = sum over dims i, in order, of q_g[i] * kt[i][t], x scale,
-//                  soft-capped when asked; the online-softmax step (positions past the
-//                  query's own, or before its window, masked);
-//                  acc_g += p_g[t] * v[t] for t in order (extra positions add exact zeros).
-// Quantised caches (kv_type.h: q8, fp8, q4) are staged the same way: code value x scale.
-// A query's arithmetic depends only on its row and the cache contents (batch invariance).
+// kernels/attention_tiles.h over spans of kSpan = 32 KV positions. For each span the
+// queries that see it, up to kMaxGroup at a time, do a small matrix product each over the
+// span's K (K[dim][position]: the cache holds K dimension-major, so 8 positions of a block
+// are one load) and V rows. When more than kMaxGroup queries see the span (prefill), or
+// its positions do not come 8 to a block, GatherSpan converts its K and V to f32 once
+// (StagedSpan: kt[dim][position], vf[position][dim], zero past head_dim and past the
+// span's rows); otherwise (decode, verification) the passes read the cache in place
+// (CacheSpan), converting as they load:
+//   scores  s[g][t] = sum over dims i, in order, of q_g[i] * K[i][t], x scale,
+//           soft-capped when asked (positions past the query's own, before its window or
+//           off its token tree are masked);
+//   softmax the span's max raises the query's running max (rescaling its accumulator and
+//           sum); p = exp(s - max);
+//   values  acc_g += p_g[t] * v[t] for t in order (positions the query does not see add
+//           exact zeros).
+// Quantised caches (kv_type.h: q8, fp8, q4) are read the same way: code value x scale,
+// one f32 product per element, staged or in place.
+// A query's arithmetic depends only on its row and the cache contents: not on the tile,
+// the queries it shares a pass with, the batch, the block size or where the span is read
+// from (batch invariance). Thread-safety: reentrant; scratch is thread_local.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -25,10 +33,12 @@ namespace {
 
 constexpr int kSpan = 32;  // positions per softmax step
 constexpr int kVecs = kSpan / 8;
-constexpr int kMaxGroup = 2;
+constexpr int kMaxGroup = 8;    // queries per pass over a span read in place
+constexpr int kStagedPass = 2;  // queries per pass over a staged span
+#define WEFT_INLINE inline __attribute__((always_inline))
 
 // The f32 factor of the f16 scale at p (kv_type.h, KvScaleFactor).
-__attribute__((always_inline)) inline float ScaleFactor(KvType type, const uint8_t* p) {
+WEFT_INLINE float ScaleFactor(KvType type, const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   const float s = _cvtsh_ss(h);
@@ -36,24 +46,108 @@ __attribute__((always_inline)) inline float ScaleFactor(KvType type, const uint8
 }
 
 // Values i .. i + 7 of a V row as f32 code values (before any scale), zero past `left`.
-__attribute__((always_inline)) inline __m256 LoadKvPart(const void* p, KvType type, int i, int left) {
+WEFT_INLINE __m256 LoadKvPart(const void* p, KvType type, int i, int left) {
   if (left >= 8) return LoadKv8(p, type, i);
   alignas(32) float v[8] = {};
   for (int l = 0; l < left; ++l) v[l] = LoadKv1(p, type, i + l);
   return _mm256_load_ps(v);
 }
 
+// Values i .. i + 3 of a KV cache row of `type` as LoadKv8 converts them, lanes 4..7
+// zero: a row's tail when head_dim % 8 == 4 (not kQ4: TailInPlace). Reads only the 4 values.
+WEFT_INLINE __m256 LoadKv4(const void* p, KvType type, int64_t i) {
+  const uint8_t* b = static_cast<const uint8_t*>(p);
+  switch (type) {
+    case KvType::kF32: return _mm256_zextps128_ps256(_mm_loadu_ps(reinterpret_cast<const float*>(b) + i));
+    case KvType::kF16: return _mm256_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 * i)));
+    case KvType::kBF16:
+      return _mm256_castsi256_ps(
+          _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 * i))), 16));
+    default: {  // kQ8, kFp8: one byte a value
+      int32_t w;
+      std::memcpy(&w, b + i, 4);
+      alignas(8) int8_t codes[8] = {};
+      std::memcpy(codes, &w, 4);
+      return LoadKv8(codes, type, 0);
+    }
+  }
+}
+
+// Whether V rows of `type` with head_dim d have a tail LoadKv4 reads (d % 8 == 4).
+inline bool TailInPlace(KvType type, int d) { return d % 8 == 4 && type != KvType::kQ4; }
+
+// Where UpdateQueries reads a span's K and V from: both give K[i][8c ..] as K(i, c, sc)
+// and 8 values from i of V row t as V(t, i). K's scale: sc = KScale(i0, c) for the group
+// that starts at dimension i0 (every KGroup() dimensions); the float types have one group
+// and ignore sc.
+
+// Converted to f32 by GatherSpan (kt [d][kSpan], vf [n][dpad]).
+struct StagedSpan {
+  const float* kt;
+  const float* vf;
+  int dpad;
+  int d;
+  WEFT_INLINE int KGroup() const { return d; }
+  WEFT_INLINE __m256 KScale(int, int) const { return _mm256_setzero_ps(); }
+  WEFT_INLINE __m256 K(int i, int c, __m256) const { return _mm256_load_ps(kt + i * kSpan + 8 * c); }
+  WEFT_INLINE __m256 V(int t, int i) const { return _mm256_load_ps(vf + t * dpad + i); }
+};
+
+// Read in place from the cache (K of type T, V of type TV), converted as loaded: when few
+// queries see the span, staging would cost more than it saves (each value is converted
+// once either way; staging adds a store and a load per vector). Needs head_dim % 8 == 0
+// (or a tail of 4 LoadKv4 reads) and the span's runs of 8 positions each whole in one
+// block or past its rows (GatherSpan).
+template <KvType T, KvType TV>
+struct CacheSpan {
+  const uint8_t* kcol[kVecs];  // K of positions 8c .. 8c + 7, dimension 0 (a run past the rows: run 0's)
+  const uint8_t* kscl[kVecs];  // quantised: their scales of group 0
+  const uint8_t* const* vrows;
+  const uint8_t* const* vscales;
+  int64_t k_dim_bytes;
+  int64_t k_scale_group_bytes;
+  int d;
+  int group;
+  WEFT_INLINE int KGroup() const { return KvTypeQuantized(T) ? group : d; }
+  WEFT_INLINE __m256 KScale(int i0, int c) const {
+    if constexpr (!KvTypeQuantized(T)) return _mm256_setzero_ps();
+    return LoadKvScales8(kscl[c] + (i0 / group) * k_scale_group_bytes, T);
+  }
+  WEFT_INLINE __m256 K(int i, int c, __m256 sc) const {
+    const __m256 k = LoadKCol8(kcol[c], k_dim_bytes, T, i);
+    if constexpr (!KvTypeQuantized(T)) return k;
+    return _mm256_mul_ps(k, sc);
+  }
+  WEFT_INLINE __m256 V(int t, int i) const {
+    const __m256 v = i + 8 <= d ? LoadKv8(vrows[t], TV, i) : LoadKv4(vrows[t], TV, i);
+    if constexpr (!KvTypeQuantized(TV)) return v;
+    return _mm256_mul_ps(v, _mm256_set1_ps(ScaleFactor(TV, vscales[t] + 2 * (i / group))));
+  }
+};
+
+// Positions of run c (8c ..) live in a span of n.
+inline int LiveInRun(int n, int c) { return std::clamp(n - 8 * c, 0, 8); }
+
+// Whether every run of the span is whole in one block or past its rows, so that K(i, c)
+// is one 8-lane load that stays inside the cache.
+inline bool RunsWhole(const SpanRefs& s, int64_t elem_bytes) {
+  for (int c = 0; c < kVecs; ++c) {
+    const int live = LiveInRun(s.n, c);
+    if (live != 0 && (live != 8 || !KLanesContiguous(s.kcols + 8 * c, live, elem_bytes))) return false;
+  }
+  return true;
+}
+
 // K (dimension i of position t at kcols[t] + k_dim_bytes * i; kQ4: i / 2) of `type` -> kt
 // [d][kSpan] f32, zero for t >= n: 8 positions of one block are one load of the
 // dimension-major cache. V rows of v_type -> vf [n][dpad], zero past d. Quantised types:
-// code value x scale factor. Always inlined, so that a call with constant types (GatherSpan
+// code value x scale factor. Always inlined, so that a call with constant types (StageSpan
 // below) loses the per-vector type switch of LoadKv8 / LoadKvPart.
-__attribute__((always_inline)) inline void GatherSpanOf(KvType type, KvType v_type, const SpanRefs& s, int d,
-                                                        int dpad) {
+WEFT_INLINE void StageSpanOf(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) {
   const int64_t elem = KvElemBytes(type);
   const bool quantized = KvTypeQuantized(type);
   for (int c = 0; c < kVecs; ++c) {
-    const int live = std::clamp(s.n - 8 * c, 0, 8);
+    const int live = LiveInRun(s.n, c);
     if (live == 8 && KLanesContiguous(s.kcols + 8 * c, live, elem)) {
       const uint8_t* col = s.kcols[8 * c];
       if (!quantized) {
@@ -91,23 +185,55 @@ __attribute__((always_inline)) inline void GatherSpanOf(KvType type, KvType v_ty
   }
 }
 
-// GatherSpanOf with the common cache types as constants (the values are the same either
-// way: only the dispatch moves out of the loops). At depth the staging is most of decode
-// attention's time (BENCHMARKS.md, "Decode at depth").
-void GatherSpan(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) {
-  if (type == KvType::kF16 && v_type == KvType::kF16) return GatherSpanOf(KvType::kF16, KvType::kF16, s, d, dpad);
-  if (type == KvType::kQ8 && v_type == KvType::kQ8) return GatherSpanOf(KvType::kQ8, KvType::kQ8, s, d, dpad);
-  if (type == KvType::kFp8 && v_type == KvType::kFp8) return GatherSpanOf(KvType::kFp8, KvType::kFp8, s, d, dpad);
-  if (type == KvType::kQ4 && v_type == KvType::kQ4) return GatherSpanOf(KvType::kQ4, KvType::kQ4, s, d, dpad);
-  GatherSpanOf(type, v_type, s, d, dpad);
+// StageSpanOf with the common cache types as constants (the values are the same either
+// way: only the dispatch moves out of the loops).
+void StageSpan(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) {
+  if (type == KvType::kF16 && v_type == KvType::kF16) return StageSpanOf(KvType::kF16, KvType::kF16, s, d, dpad);
+  if (type == KvType::kQ8 && v_type == KvType::kQ8) return StageSpanOf(KvType::kQ8, KvType::kQ8, s, d, dpad);
+  if (type == KvType::kFp8 && v_type == KvType::kFp8) return StageSpanOf(KvType::kFp8, KvType::kFp8, s, d, dpad);
+  if (type == KvType::kQ4 && v_type == KvType::kQ4) return StageSpanOf(KvType::kQ4, KvType::kQ4, s, d, dpad);
+  StageSpanOf(type, v_type, s, d, dpad);
 }
+
+// The (K, V) type pairs with an in-place kernel (each pair is a family of instantiations):
+// equal types, and the mixed pairs worth having (a wider K than V: K errors move every
+// score, V errors only average in). Other pairs are always staged (same values).
+inline bool InPlacePair(KvType k, KvType v) {
+  if (k == v) return true;
+  return (k == KvType::kQ8 && v == KvType::kQ4) || (k == KvType::kF16 && v == KvType::kQ8) ||
+         (k == KvType::kF16 && v == KvType::kQ4) || (k == KvType::kFp8 && v == KvType::kQ4);
+}
+
+void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_queries) {
+  s.staged = n_queries > kMaxGroup || (d % 8 != 0 && !TailInPlace(v_type, d)) || !InPlacePair(type, v_type) ||
+             !RunsWhole(s, KvElemBytes(type));
+  // In place, one pass should take every query (each pass loads the cache again); staged,
+  // passes of 2 keep all four score vectors of both queries in registers.
+  s.pass = s.staged ? kStagedPass : kMaxGroup;
+  if (!s.staged) return;  // the pass prefetches the next span's lines as it goes
+  // Staged, several passes follow: the next span's lines go out at once.
+  for (int l = 0; l < s.n_next_lines; ++l) __builtin_prefetch(s.next_lines[l], 0, 2);
+  s.n_next_lines = 0;
+  StageSpan(type, v_type, s, d, dpad);
+}
+
+// The next span's cache lines prefetched across a score loop, `per` at each dimension
+// (the loop reads the span from DRAM-cold slabs; one burst of them at the span's start
+// overlaps less with the arithmetic: kernels_bench DecodeAtDepth, ~10 % faster).
+struct SpreadPrefetch {
+  const uint8_t* const* lines = nullptr;
+  int n = 0;
+  int per = 0;
+  WEFT_INLINE void At(int i) const {
+    for (int l = i * per, e = std::min(n, l + per); l < e; ++l) __builtin_prefetch(lines[l], 0, 2);
+  }
+};
 
 // All-ones in the lanes of score vector c (positions 8c ..) among the first cnt.
 inline __m256 LiveMask(int cnt, int c) {
   return _mm256_castsi256_ps(
       _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt - 8 * c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
 }
-// ... among the positions [lo, cnt) a query sees.
 // ... among [lo, cnt), and (a token tree's row) among its live positions.
 inline __m256 LiveMask(const QueryState& st, int c) {
   const __m256 in = _mm256_andnot_ps(LiveMask(st.lo, c), LiveMask(st.cnt, c));
@@ -126,16 +252,49 @@ inline __m256 SoftCap(__m256 s, float softcap) {
   return _mm256_mul_ps(t, _mm256_set1_ps(softcap));
 }
 
-// acc_g[i0 .. i0 + 8 NV) += sum over t < cnt of p[g][t] * vf[t][i0 ..], t in order.
-template <int G, int NV>
-void AccumulateValues(const QueryState* qs, const float* p, const float* vf, int cnt, int dpad, int i0) {
+// Score and accumulator vectors one register block of G queries takes (16 registers:
+// the accumulators, the loaded vectors and a broadcast).
+template <int G>
+constexpr int kBlockVecs = G <= 2 ? 4 : G <= 4 ? 2 : 1;
+
+// s[g][8c ..] for c in [c0, c0 + NC) into p: sum over dims i, in order, of
+// q_g[i] * K[i][8c + l], then x scale. One K load serves all G queries.
+template <int G, int NC, class Src>
+WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d, int c0, const SpreadPrefetch& pf,
+                        float* p) {
+  __m256 s[G][NC];
+  for (int g = 0; g < G; ++g) {
+    for (int c = 0; c < NC; ++c) s[g][c] = _mm256_setzero_ps();
+  }
+  const int kg = src.KGroup();
+  for (int i0 = 0; i0 < d; i0 += kg) {
+    __m256 sc[NC];
+    for (int c = 0; c < NC; ++c) sc[c] = src.KScale(i0, c0 + c);
+    for (int i = i0; i < i0 + kg; ++i) {
+      pf.At(i);
+      __m256 k[NC];
+      for (int c = 0; c < NC; ++c) k[c] = src.K(i, c0 + c, sc[c]);
+      for (int g = 0; g < G; ++g) {
+        const __m256 qi = _mm256_broadcast_ss(qs[g].q + i);
+        for (int c = 0; c < NC; ++c) s[g][c] = _mm256_fmadd_ps(qi, k[c], s[g][c]);
+      }
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    for (int c = 0; c < NC; ++c) _mm256_store_ps(p + g * kSpan + 8 * (c0 + c), _mm256_mul_ps(s[g][c], _mm256_set1_ps(scale)));
+  }
+}
+
+// acc_g[i0 .. i0 + 8 NV) += sum over t < cnt of p[g][t] * V row t [i0 ..], t in order.
+template <int G, int NV, class Src>
+WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const Src& src, int cnt, int i0) {
   __m256 a[G][NV];
   for (int g = 0; g < G; ++g) {
     for (int v = 0; v < NV; ++v) a[g][v] = _mm256_load_ps(qs[g].acc + i0 + 8 * v);
   }
   for (int t = 0; t < cnt; ++t) {
     __m256 vv[NV];
-    for (int v = 0; v < NV; ++v) vv[v] = _mm256_load_ps(vf + t * dpad + i0 + 8 * v);
+    for (int v = 0; v < NV; ++v) vv[v] = src.V(t, i0 + 8 * v);
     for (int g = 0; g < G; ++g) {
       const __m256 pg = _mm256_broadcast_ss(p + g * kSpan + t);
       for (int v = 0; v < NV; ++v) a[g][v] = _mm256_fmadd_ps(pg, vv[v], a[g][v]);
@@ -146,32 +305,29 @@ void AccumulateValues(const QueryState* qs, const float* p, const float* vf, int
   }
 }
 
-template <int G>
-void UpdateQueries(const QueryState* qs, const ScoreParams& sp, const float* kt, const float* vf, int d, int dpad,
-                   float* p) {
-  __m256 s[G][kVecs];
-  for (int g = 0; g < G; ++g) {
-    for (int c = 0; c < kVecs; ++c) s[g][c] = _mm256_setzero_ps();
-  }
-  for (int i = 0; i < d; ++i) {
-    __m256 k[kVecs];
-    for (int c = 0; c < kVecs; ++c) k[c] = _mm256_load_ps(kt + i * kSpan + 8 * c);
-    for (int g = 0; g < G; ++g) {
-      const __m256 qi = _mm256_broadcast_ss(qs[g].q + i);
-      for (int c = 0; c < kVecs; ++c) s[g][c] = _mm256_fmadd_ps(qi, k[c], s[g][c]);
-    }
+// G queries over one span: scores for all kSpan positions (those a query does not see
+// are masked), the online-softmax step, then acc += p . V. Each query's arithmetic is the
+// same whatever G, the other queries and where the span is read from (extra positions
+// enter as exact zeros; staged and in-place reads give the same f32 values; register
+// blocking only changes which queries share a load).
+template <int G, class Src>
+void UpdateQueries(const QueryState* qs, const ScoreParams sp, const Src& src, int d, int dpad,
+                   const SpreadPrefetch& pf, float* p) {
+  constexpr int NB = kBlockVecs<G>;
+  for (int c0 = 0; c0 < kVecs; c0 += NB) Scores<G, NB>(qs, sp.scale, src, d, c0, c0 == 0 ? pf : SpreadPrefetch{}, p);
+  // Soft-capping (Gemma 2) as a pass of its own, so that the score loop stays as tight
+  // as without it.
+  if (sp.softcap > 0.0f) {
+    for (int i = 0; i < G * kSpan; i += 8) _mm256_store_ps(p + i, SoftCap(_mm256_load_ps(p + i), sp.softcap));
   }
   int max_cnt = 0;
   const __m256 neg_inf = _mm256_set1_ps(-__builtin_inff());
   for (int g = 0; g < G; ++g) {
     const QueryState& st = qs[g];
     max_cnt = std::max(max_cnt, st.cnt);
+    float* pg = p + g * kSpan;
     __m256 mv = neg_inf;
-    for (int c = 0; c < kVecs; ++c) {
-      s[g][c] = _mm256_mul_ps(s[g][c], _mm256_set1_ps(sp.scale));
-      if (sp.softcap > 0.0f) s[g][c] = SoftCap(s[g][c], sp.softcap);
-      mv = _mm256_max_ps(mv, _mm256_blendv_ps(neg_inf, s[g][c], LiveMask(st, c)));
-    }
+    for (int c = 0; c < kVecs; ++c) mv = _mm256_max_ps(mv, _mm256_blendv_ps(neg_inf, _mm256_load_ps(pg + 8 * c), LiveMask(st, c)));
     const float smax = Hmax(mv);
     if (smax > *st.run_max) {
       // Rescale what was accumulated under the old maximum.
@@ -186,36 +342,90 @@ void UpdateQueries(const QueryState* qs, const ScoreParams& sp, const float* kt,
     const __m256 mx = _mm256_set1_ps(*st.run_max);
     __m256 sum = _mm256_setzero_ps();
     for (int c = 0; c < kVecs; ++c) {
-      const __m256 e = _mm256_and_ps(LiveMask(st, c), Exp(_mm256_sub_ps(s[g][c], mx)));
+      const __m256 e = _mm256_and_ps(LiveMask(st, c), Exp(_mm256_sub_ps(_mm256_load_ps(pg + 8 * c), mx)));
       sum = _mm256_add_ps(sum, e);
-      _mm256_store_ps(p + g * kSpan + 8 * c, e);
+      _mm256_store_ps(pg + 8 * c, e);
     }
     *st.run_sum += Hsum(sum);
   }
-  for (int i0 = 0; i0 < dpad; i0 += 32) {
-    switch (std::min(4, (dpad - i0) / 8)) {
-      case 4: AccumulateValues<G, 4>(qs, p, vf, max_cnt, dpad, i0); break;
-      case 3: AccumulateValues<G, 3>(qs, p, vf, max_cnt, dpad, i0); break;
-      case 2: AccumulateValues<G, 2>(qs, p, vf, max_cnt, dpad, i0); break;
-      default: AccumulateValues<G, 1>(qs, p, vf, max_cnt, dpad, i0); break;
+  // Values: acc_g += sum over t < max_cnt of p_g[t] * v[t], 8 NB values of acc at a time.
+  for (int i0 = 0; i0 < dpad; i0 += 8 * NB) {
+    switch (std::min(NB, (dpad - i0) / 8)) {
+      case 4: AccumulateValues<G, 4>(qs, p, src, max_cnt, i0); break;
+      case 3: AccumulateValues<G, 3>(qs, p, src, max_cnt, i0); break;
+      case 2: AccumulateValues<G, 2>(qs, p, src, max_cnt, i0); break;
+      default: AccumulateValues<G, 1>(qs, p, src, max_cnt, i0); break;
     }
+  }
+}
+
+template <class Src>
+void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const Src& src, int d, int dpad,
+                   const SpanRefs& s, float* p) {
+  const SpreadPrefetch pf{s.next_lines, s.n_next_lines, (s.n_next_lines + d - 1) / d};
+  switch (n) {
+    case 8: return UpdateQueries<8>(qs, scale, src, d, dpad, pf, p);
+    case 7: return UpdateQueries<7>(qs, scale, src, d, dpad, pf, p);
+    case 6: return UpdateQueries<6>(qs, scale, src, d, dpad, pf, p);
+    case 5: return UpdateQueries<5>(qs, scale, src, d, dpad, pf, p);
+    case 4: return UpdateQueries<4>(qs, scale, src, d, dpad, pf, p);
+    case 3: return UpdateQueries<3>(qs, scale, src, d, dpad, pf, p);
+    case 2: return UpdateQueries<2>(qs, scale, src, d, dpad, pf, p);
+    default: return UpdateQueries<1>(qs, scale, src, d, dpad, pf, p);
+  }
+}
+
+template <KvType T, KvType TV>
+CacheSpan<T, TV> InPlace(const SpanRefs& s, int d) {
+  CacheSpan<T, TV> src{};
+  for (int c = 0; c < kVecs; ++c) {
+    const int first = LiveInRun(s.n, c) > 0 ? 8 * c : 0;  // a run past the rows loads run 0 (masked)
+    src.kcol[c] = s.kcols[first];
+    src.kscl[c] = s.kscales != nullptr ? s.kscales[first] : nullptr;
+  }
+  src.vrows = s.vrows;
+  src.vscales = s.vscales;
+  src.k_dim_bytes = s.k_dim_bytes;
+  src.k_scale_group_bytes = s.k_scale_group_bytes;
+  src.d = d;
+  src.group = s.group;
+  return src;
+}
+
+void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType type, KvType v_type,
+                   const SpanRefs& s, int d, int dpad, float* p) {
+  if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad, d}, d, dpad, s, p);
+  using KT = KvType;
+  if (type != v_type) {  // InPlacePair's mixed pairs
+    if (type == KT::kQ8) return UpdateQueries(qs, n, scale, InPlace<KT::kQ8, KT::kQ4>(s, d), d, dpad, s, p);
+    if (type == KT::kFp8) return UpdateQueries(qs, n, scale, InPlace<KT::kFp8, KT::kQ4>(s, d), d, dpad, s, p);
+    if (v_type == KT::kQ8) return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kQ8>(s, d), d, dpad, s, p);
+    return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kQ4>(s, d), d, dpad, s, p);
+  }
+  switch (type) {
+    case KT::kF16: return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kF16>(s, d), d, dpad, s, p);
+    case KT::kBF16: return UpdateQueries(qs, n, scale, InPlace<KT::kBF16, KT::kBF16>(s, d), d, dpad, s, p);
+    case KT::kQ8: return UpdateQueries(qs, n, scale, InPlace<KT::kQ8, KT::kQ8>(s, d), d, dpad, s, p);
+    case KT::kFp8: return UpdateQueries(qs, n, scale, InPlace<KT::kFp8, KT::kFp8>(s, d), d, dpad, s, p);
+    case KT::kQ4: return UpdateQueries(qs, n, scale, InPlace<KT::kQ4, KT::kQ4>(s, d), d, dpad, s, p);
+    default: return UpdateQueries(qs, n, scale, InPlace<KT::kF32, KT::kF32>(s, d), d, dpad, s, p);
   }
 }
 
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx2Span {
   static constexpr int kSpan = avx2::kSpan, kMaxGroup = avx2::kMaxGroup, kLanes = 8;
-  // Always staged: 8-wide loads leave the in-place reads little to save.
-  static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int /*n_queries*/) {
-    avx2::GatherSpan(k_type, v_type, span, d, dpad);
-    span.staged = true;
+  static constexpr bool kSpreadsPrefetch = true;
+  static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int n_queries) {
+    avx2::GatherSpan(k_type, v_type, span, d, dpad, n_queries);
   }
-  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType /*k_type*/,
-                            KvType /*v_type*/, const SpanRefs& span, int d, int dpad, float* p) {
-    if (n == 2) return avx2::UpdateQueries<2>(qs, scale, span.kt, span.vf, d, dpad, p);
-    avx2::UpdateQueries<1>(qs, scale, span.kt, span.vf, d, dpad, p);
+  static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType k_type, KvType v_type,
+                            const SpanRefs& span, int d, int dpad, float* p) {
+    avx2::UpdateQueries(qs, n, scale, k_type, v_type, span, d, dpad, p);
   }
 };
+
+#undef WEFT_INLINE
 
 }  // namespace
 

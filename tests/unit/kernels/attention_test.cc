@@ -302,12 +302,15 @@ struct InvarianceCase {
   int32_t window = 0;
   float softcap = 0.0f;
   KvType type = KvType::kF16;
+  int heads = 6, kv_heads = 2, dim = 40;
 };
 
 void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
   SCOPED_TRACE(::testing::Message() << c.q_len << " queries over " << c.seq_len << " positions, window " << c.window
-                                    << ", softcap " << c.softcap << ", " << KvTypeName(c.type));
-  constexpr int kHeads = 6, kKvHeads = 2, kDim = 40, kBlock = 16;
+                                    << ", softcap " << c.softcap << ", " << KvTypeName(c.type) << ", heads "
+                                    << c.heads << "/" << c.kv_heads << " x " << c.dim);
+  const int kHeads = c.heads, kKvHeads = c.kv_heads, kDim = c.dim;
+  constexpr int kBlock = 16;
   const int32_t q_len = c.q_len, seq_len = c.seq_len;
   const int blocks = (seq_len + kBlock - 1) / kBlock;
   std::mt19937 rng(11);
@@ -373,6 +376,21 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
     CheckQueryResultDoesNotDependOnItsTile({70, 1100, false, 0, 0.0f, t});
     CheckQueryResultDoesNotDependOnItsTile({1, 2500, true, 0, 0.0f, t});
     CheckQueryResultDoesNotDependOnItsTile({3, 2100, true, 1030, 30.0f, t});
+  }
+  // Real head shapes: decode passes of a whole GQA group read in place (4 and 8 queries,
+  // head_dim 64 and 128) against the same queries one at a time and in staged tiles
+  // (verification: 5 tokens x the group).
+  for (KvType t : {KvType::kF16, KvType::kQ8, KvType::kQ4}) {
+    CheckQueryResultDoesNotDependOnItsTile({1, 2500, false, 0, 0.0f, t, 32, 8, 64});
+    CheckQueryResultDoesNotDependOnItsTile({5, 1000, false, 0, 0.0f, t, 32, 8, 64});
+    CheckQueryResultDoesNotDependOnItsTile({1, 1500, true, 0, 0.0f, t, 16, 2, 128});
+  }
+  // Head dims with a tail of 4 (TinyLLama-v0's 4; 12): V rows read in place to their last
+  // value (AVX2) or staged (kQ4), against staged tiles and passes of other sizes.
+  for (KvType t : {KvType::kF16, KvType::kBF16, KvType::kF32, KvType::kQ8, KvType::kFp8, KvType::kQ4}) {
+    CheckQueryResultDoesNotDependOnItsTile({5, 700, false, 0, 0.0f, t, 16, 16, 4});
+    CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, t, 8, 2, 12});
+    CheckQueryResultDoesNotDependOnItsTile({1, 1200, true, 0, 0.0f, t, 8, 2, 12});
   }
 }
 
