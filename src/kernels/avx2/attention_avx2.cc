@@ -2,7 +2,7 @@
 // kernels/attention_tiles.h over spans of kSpan = 32 KV positions. For each span the
 // queries that see it, up to kMaxGroup at a time, do a small matrix product each over the
 // span's K (K[dim][position]: the cache holds K dimension-major, so 8 positions of a block
-// are one load) and V rows. When more than kMaxGroup queries see the span (prefill), or
+// are one load) and V rows. When more than kInPlaceQueries see the span (prefill), or
 // its positions do not come 8 to a block, GatherSpan converts its K and V to f32 once
 // (StagedSpan: kt[dim][position], vf[position][dim], zero past head_dim and past the
 // span's rows); otherwise (decode, verification) the passes read the cache in place
@@ -34,6 +34,11 @@ namespace {
 constexpr int kSpan = 32;  // positions per softmax step
 constexpr int kVecs = kSpan / 8;
 constexpr int kMaxGroup = 8;    // queries per pass over a span read in place
+// At most this many queries read a span in place (passes of kMaxGroup, each converting
+// the span again); more (prefill) stage it once. weft bench --verify-tokens 5 -d 3968 on
+// l1b (5 tokens x 4 heads): a verification pass 12-23 % faster in place than staged;
+// kernels_bench Attention l1b past0_q512: prefill as fast or faster staged.
+constexpr int kInPlaceQueries = 3 * kMaxGroup;
 constexpr int kStagedPass = 2;  // queries per pass over a staged span
 #define WEFT_INLINE inline __attribute__((always_inline))
 
@@ -205,16 +210,18 @@ inline bool InPlacePair(KvType k, KvType v) {
 }
 
 void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_queries) {
-  s.staged = n_queries > kMaxGroup || (d % 8 != 0 && !TailInPlace(v_type, d)) || !InPlacePair(type, v_type) ||
+  s.staged = n_queries > kInPlaceQueries || (d % 8 != 0 && !TailInPlace(v_type, d)) || !InPlacePair(type, v_type) ||
              !RunsWhole(s, KvElemBytes(type));
-  // In place, one pass should take every query (each pass loads the cache again); staged,
-  // passes of 2 keep all four score vectors of both queries in registers.
+  // In place, a pass takes as many queries as it can (each pass loads the cache again);
+  // staged, passes of 2 keep all four score vectors of both queries in registers.
   s.pass = s.staged ? kStagedPass : kMaxGroup;
-  if (!s.staged) return;  // the pass prefetches the next span's lines as it goes
-  // Staged, several passes follow: the next span's lines go out at once.
-  for (int l = 0; l < s.n_next_lines; ++l) __builtin_prefetch(s.next_lines[l], 0, 2);
-  s.n_next_lines = 0;
-  StageSpan(type, v_type, s, d, dpad);
+  // One pass (decode) prefetches the next span's lines as it goes; before several, they
+  // go out at once.
+  if (s.staged || n_queries > kMaxGroup) {
+    for (int l = 0; l < s.n_next_lines; ++l) __builtin_prefetch(s.next_lines[l], 0, 2);
+    s.n_next_lines = 0;
+  }
+  if (s.staged) StageSpan(type, v_type, s, d, dpad);
 }
 
 // The next span's cache lines prefetched across a score loop, `per` at each dimension
