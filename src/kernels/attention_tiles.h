@@ -209,6 +209,51 @@ inline int ListSpanLines(const uint8_t* kbase, const uint8_t* vbase, const int32
   return n;
 }
 
+// The (K, V) type pairs the SIMD span kernels read in place (each pair is a family of
+// instantiations): equal types, and the mixed pairs worth having (a wider K than V: K
+// errors move every score, V errors only average in). Other pairs are always staged (the
+// same values).
+inline bool InPlacePair(KvType k, KvType v) {
+  if (k == v) return true;
+  return (k == KvType::kQ8 && v == KvType::kQ4) || (k == KvType::kF16 && v == KvType::kQ8) ||
+         (k == KvType::kF16 && v == KvType::kQ4) || (k == KvType::kFp8 && v == KvType::kQ4);
+}
+
+// f.template operator()<K type, V type>() for an InPlacePair (k, v), the types as constants.
+template <class F>
+void WithInPlacePair(KvType k, KvType v, F&& f) {
+  using KT = KvType;
+  if (k != v) {
+    if (k == KT::kQ8) return f.template operator()<KT::kQ8, KT::kQ4>();
+    if (k == KT::kFp8) return f.template operator()<KT::kFp8, KT::kQ4>();
+    if (v == KT::kQ8) return f.template operator()<KT::kF16, KT::kQ8>();
+    return f.template operator()<KT::kF16, KT::kQ4>();
+  }
+  switch (k) {
+    case KT::kF16: return f.template operator()<KT::kF16, KT::kF16>();
+    case KT::kBF16: return f.template operator()<KT::kBF16, KT::kBF16>();
+    case KT::kQ8: return f.template operator()<KT::kQ8, KT::kQ8>();
+    case KT::kFp8: return f.template operator()<KT::kFp8, KT::kFp8>();
+    case KT::kQ4: return f.template operator()<KT::kQ4, KT::kQ4>();
+    default: return f.template operator()<KT::kF32, KT::kF32>();
+  }
+}
+
+// f.template operator()<G>() for a pass of n = G queries, 1 <= n <= 8, G a constant.
+template <class F>
+void WithPassSize(int n, F&& f) {
+  switch (n) {
+    case 8: return f.template operator()<8>();
+    case 7: return f.template operator()<7>();
+    case 6: return f.template operator()<6>();
+    case 5: return f.template operator()<5>();
+    case 4: return f.template operator()<4>();
+    case 3: return f.template operator()<3>();
+    case 2: return f.template operator()<2>();
+    default: return f.template operator()<1>();
+  }
+}
+
 template <class K>
 void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, float* out, const AttentionTile* tiles,
                        int64_t n_tiles) {

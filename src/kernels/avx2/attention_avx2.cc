@@ -200,15 +200,6 @@ void StageSpan(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) {
   StageSpanOf(type, v_type, s, d, dpad);
 }
 
-// The (K, V) type pairs with an in-place kernel (each pair is a family of instantiations):
-// equal types, and the mixed pairs worth having (a wider K than V: K errors move every
-// score, V errors only average in). Other pairs are always staged (same values).
-inline bool InPlacePair(KvType k, KvType v) {
-  if (k == v) return true;
-  return (k == KvType::kQ8 && v == KvType::kQ4) || (k == KvType::kF16 && v == KvType::kQ8) ||
-         (k == KvType::kF16 && v == KvType::kQ4) || (k == KvType::kFp8 && v == KvType::kQ4);
-}
-
 void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_queries) {
   s.staged = n_queries > kInPlaceQueries || (d % 8 != 0 && !TailInPlace(v_type, d)) || !InPlacePair(type, v_type) ||
              !RunsWhole(s, KvElemBytes(type));
@@ -370,16 +361,7 @@ template <class Src>
 void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const Src& src, int d, int dpad,
                    const SpanRefs& s, float* p) {
   const SpreadPrefetch pf{s.next_lines, s.n_next_lines, (s.n_next_lines + d - 1) / d};
-  switch (n) {
-    case 8: return UpdateQueries<8>(qs, scale, src, d, dpad, pf, p);
-    case 7: return UpdateQueries<7>(qs, scale, src, d, dpad, pf, p);
-    case 6: return UpdateQueries<6>(qs, scale, src, d, dpad, pf, p);
-    case 5: return UpdateQueries<5>(qs, scale, src, d, dpad, pf, p);
-    case 4: return UpdateQueries<4>(qs, scale, src, d, dpad, pf, p);
-    case 3: return UpdateQueries<3>(qs, scale, src, d, dpad, pf, p);
-    case 2: return UpdateQueries<2>(qs, scale, src, d, dpad, pf, p);
-    default: return UpdateQueries<1>(qs, scale, src, d, dpad, pf, p);
-  }
+  WithPassSize(n, [&]<int G>() { UpdateQueries<G>(qs, scale, src, d, dpad, pf, p); });
 }
 
 template <KvType T, KvType TV>
@@ -402,21 +384,9 @@ CacheSpan<T, TV> InPlace(const SpanRefs& s, int d) {
 void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType type, KvType v_type,
                    const SpanRefs& s, int d, int dpad, float* p) {
   if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad, d}, d, dpad, s, p);
-  using KT = KvType;
-  if (type != v_type) {  // InPlacePair's mixed pairs
-    if (type == KT::kQ8) return UpdateQueries(qs, n, scale, InPlace<KT::kQ8, KT::kQ4>(s, d), d, dpad, s, p);
-    if (type == KT::kFp8) return UpdateQueries(qs, n, scale, InPlace<KT::kFp8, KT::kQ4>(s, d), d, dpad, s, p);
-    if (v_type == KT::kQ8) return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kQ8>(s, d), d, dpad, s, p);
-    return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kQ4>(s, d), d, dpad, s, p);
-  }
-  switch (type) {
-    case KT::kF16: return UpdateQueries(qs, n, scale, InPlace<KT::kF16, KT::kF16>(s, d), d, dpad, s, p);
-    case KT::kBF16: return UpdateQueries(qs, n, scale, InPlace<KT::kBF16, KT::kBF16>(s, d), d, dpad, s, p);
-    case KT::kQ8: return UpdateQueries(qs, n, scale, InPlace<KT::kQ8, KT::kQ8>(s, d), d, dpad, s, p);
-    case KT::kFp8: return UpdateQueries(qs, n, scale, InPlace<KT::kFp8, KT::kFp8>(s, d), d, dpad, s, p);
-    case KT::kQ4: return UpdateQueries(qs, n, scale, InPlace<KT::kQ4, KT::kQ4>(s, d), d, dpad, s, p);
-    default: return UpdateQueries(qs, n, scale, InPlace<KT::kF32, KT::kF32>(s, d), d, dpad, s, p);
-  }
+  WithInPlacePair(type, v_type, [&]<KvType T, KvType TV>() {
+    UpdateQueries(qs, n, scale, InPlace<T, TV>(s, d), d, dpad, s, p);
+  });
 }
 
 // The span kernels for RunAttentionTiles (attention_tiles.h).
