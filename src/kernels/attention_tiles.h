@@ -22,7 +22,8 @@
 //     either converts the span's K and V to f32 in span.kt [d][kSpan] (zero past n) and
 //     span.vf [n][dpad] (zero past d) and sets span.staged, or leaves them in the cache
 //     for UpdateQueries to read in place (worth it when few queries see the span); sets
-//     span.pass, the queries per UpdateQueries call;
+//     span.pass, the queries per UpdateQueries call; may prefetch span.next_lines at once
+//     and clear them (several passes follow);
 //   static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& sp, KvType k_type,
 //                             KvType v_type, const SpanRefs& span, int d, int dpad, float* p);
 //     p: kMaxGroup * kSpan floats of scratch. The values it computes with are the same
@@ -35,6 +36,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -222,6 +224,7 @@ inline bool InPlacePair(KvType k, KvType v) {
 // f.template operator()<K type, V type>() for an InPlacePair (k, v), the types as constants.
 template <class F>
 void WithInPlacePair(KvType k, KvType v, F&& f) {
+  assert(InPlacePair(k, v));
   using KT = KvType;
   if (k != v) {
     if (k == KT::kQ8) return f.template operator()<KT::kQ8, KT::kQ4>();

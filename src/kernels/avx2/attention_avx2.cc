@@ -2,8 +2,11 @@
 // kernels/attention_tiles.h over spans of kSpan = 32 KV positions. For each span the
 // queries that see it, up to kMaxGroup at a time, do a small matrix product each over the
 // span's K (K[dim][position]: the cache holds K dimension-major, so 8 positions of a block
-// are one load) and V rows. When more than kInPlaceQueries see the span (prefill), or
-// its positions do not come 8 to a block, GatherSpan converts its K and V to f32 once
+// are one load) and V rows. When more than kInPlaceQueries see the span (prefill), when
+// a run of 8 of its positions is not whole in one block (blocks of other sizes; a
+// sequence's last span, unless its length is a multiple of 8), when head_dim % 8 is
+// neither 0 nor 4 (4: not for a q4 V), or for a (K, V) type pair without an in-place
+// kernel (InPlacePair), GatherSpan converts its K and V to f32 once
 // (StagedSpan: kt[dim][position], vf[position][dim], zero past head_dim and past the
 // span's rows); otherwise (decode, verification) the passes read the cache in place
 // (CacheSpan), converting as they load:
@@ -124,7 +127,12 @@ struct CacheSpan {
     return _mm256_mul_ps(k, sc);
   }
   WEFT_INLINE __m256 V(int t, int i) const {
-    const __m256 v = i + 8 <= d ? LoadKv8(vrows[t], TV, i) : LoadKv4(vrows[t], TV, i);
+    __m256 v;
+    if constexpr (TV == KvType::kQ4) {
+      v = LoadKv8(vrows[t], TV, i);  // no tail in place (TailInPlace)
+    } else {
+      v = i + 8 <= d ? LoadKv8(vrows[t], TV, i) : LoadKv4(vrows[t], TV, i);
+    }
     if constexpr (!KvTypeQuantized(TV)) return v;
     return _mm256_mul_ps(v, _mm256_set1_ps(ScaleFactor(TV, vscales[t] + 2 * (i / group))));
   }

@@ -303,14 +303,18 @@ struct InvarianceCase {
   float softcap = 0.0f;
   KvType type = KvType::kF16;
   int heads = 6, kv_heads = 2, dim = 40;
+  KvType v_type = KvType::kF32;  // V's type when `mixed` (K: type)
+  bool mixed = false;
+  int block = 16;
 };
 
 void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
   SCOPED_TRACE(::testing::Message() << c.q_len << " queries over " << c.seq_len << " positions, window " << c.window
-                                    << ", softcap " << c.softcap << ", " << KvTypeName(c.type) << ", heads "
-                                    << c.heads << "/" << c.kv_heads << " x " << c.dim);
-  const int kHeads = c.heads, kKvHeads = c.kv_heads, kDim = c.dim;
-  constexpr int kBlock = 16;
+                                    << ", softcap " << c.softcap << ", " << KvTypeName(c.type) << ","
+                                    << KvTypeName(c.mixed ? c.v_type : c.type) << ", heads " << c.heads << "/"
+                                    << c.kv_heads << " x " << c.dim << ", blocks of " << c.block);
+  const int kHeads = c.heads, kKvHeads = c.kv_heads, kDim = c.dim, kBlock = c.block;
+  const KvType v_type = c.mixed ? c.v_type : c.type;
   const int32_t q_len = c.q_len, seq_len = c.seq_len;
   const int blocks = (seq_len + kBlock - 1) / kBlock;
   std::mt19937 rng(11);
@@ -340,7 +344,7 @@ void CheckQueryResultDoesNotDependOnItsTile(const InvarianceCase& c) {
   ThreadPool pool(2);
   for (Isa isa : ctxs.isas) {
     SCOPED_TRACE(IsaName(isa));
-    KvCacheView cache{nullptr, nullptr, c.type, c.type, blocks, kBlock, kKvHeads, kDim};
+    KvCacheView cache{nullptr, nullptr, c.type, v_type, blocks, kBlock, kKvHeads, kDim};
     std::vector<uint8_t> kc(static_cast<size_t>(blocks * cache.KBlockBytes())), vc(static_cast<size_t>(blocks * cache.VBlockBytes()));
     cache.k = kc.data();
     cache.v = vc.data();
@@ -391,6 +395,20 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
     CheckQueryResultDoesNotDependOnItsTile({5, 700, false, 0, 0.0f, t, 16, 16, 4});
     CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, t, 8, 2, 12});
     CheckQueryResultDoesNotDependOnItsTile({1, 1200, true, 0, 0.0f, t, 8, 2, 12});
+  }
+  // K and V of different types (the in-place pairs, and q4/q8, staged), head_dims 64 and
+  // 12 (a V tail); blocks of 24 (runs of 8 positions that cross a block: K gathered one
+  // value at a time, against vector loads in place for the query alone).
+  const std::pair<KvType, KvType> pairs[] = {{KvType::kQ8, KvType::kQ4},  {KvType::kFp8, KvType::kQ4},
+                                             {KvType::kF16, KvType::kQ4}, {KvType::kF16, KvType::kQ8},
+                                             {KvType::kQ4, KvType::kQ8}};
+  for (const auto& [k, v] : pairs) {
+    CheckQueryResultDoesNotDependOnItsTile({5, 1000, false, 0, 0.0f, k, 32, 8, 64, v, true});
+    CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, k, 8, 2, 12, v, true});
+  }
+  for (KvType t : {KvType::kF16, KvType::kQ8}) {
+    CheckQueryResultDoesNotDependOnItsTile({70, 1100, false, 0, 0.0f, t, 32, 8, 64, t, false, 24});
+    CheckQueryResultDoesNotDependOnItsTile({1, 1100, false, 0, 0.0f, t, 32, 8, 64, t, false, 24});
   }
 }
 

@@ -476,8 +476,8 @@ TEST(KvQuantAttentionTest, HeadDim96AcrossBlockBoundaries) {
   }
 }
 
-// K and V of different types (--kv-type K,V): the pairs with an in-place AVX-512 kernel
-// (q8/q4, fp8/q4, f16/q4, f16/q8) and pairs that are always staged there (q4/q8, q8/fp8);
+// K and V of different types (--kv-type K,V): the pairs with in-place AVX-512 and AVX2
+// kernels (q8/q4, fp8/q4, f16/q4, f16/q8) and pairs that are always staged (q4/q8, q8/fp8);
 // decode batch at depth, prefill chunks, head_dim 64 / 96 / 128.
 TEST(KvQuantAttentionTest, MixedKAndVTypes) {
   const std::vector<Seq> seqs = {{1100, 24}, {1, 1}, {300, 40}, {1030, 1}, {77, 40}, {17, 1}, {900, 3}, {33, 1}};
