@@ -182,32 +182,34 @@ inline bool KvPrefetchEnabled() {
   return enabled;
 }
 
-// Prefetches (into L2) the slabs of one KV head (k_head_bytes of each block of K from
-// kbase, v_head_bytes of V from vbase) that positions [start, stop) lie in.
-inline void PrefetchSpan(const uint8_t* kbase, const uint8_t* vbase, const int32_t* table, int block_size,
-                         const KvCacheView& c, int64_t start, int64_t stop) {
+// Calls line(p) for each 64-byte line of the slabs of one KV head (KHeadBytes of each
+// block of K from kbase, VHeadBytes of V from vbase) that positions [start, stop) lie in.
+template <class F>
+void ForEachSpanLine(const uint8_t* kbase, const uint8_t* vbase, const int32_t* table, int block_size,
+                     const KvCacheView& c, int64_t start, int64_t stop, F&& line) {
   const int64_t kstride = c.KBlockBytes(), vstride = c.VBlockBytes(), kbytes = c.KHeadBytes(), vbytes = c.VHeadBytes();
   for (int64_t j = start / block_size; j * block_size < stop; ++j) {
     const uint8_t* kb = kbase + table[j] * kstride;
     const uint8_t* vb = vbase + table[j] * vstride;
-    for (int64_t b = 0; b < kbytes; b += 64) __builtin_prefetch(kb + b, 0, 2);
-    for (int64_t b = 0; b < vbytes; b += 64) __builtin_prefetch(vb + b, 0, 2);
+    for (int64_t b = 0; b < kbytes; b += 64) line(kb + b);
+    for (int64_t b = 0; b < vbytes; b += 64) line(vb + b);
   }
 }
 
-// Lists in `lines` (room for max_lines) the cache lines PrefetchSpan would prefetch;
-// returns how many, or -1 when they do not fit.
+// Prefetches (into L2) those lines.
+inline void PrefetchSpan(const uint8_t* kbase, const uint8_t* vbase, const int32_t* table, int block_size,
+                         const KvCacheView& c, int64_t start, int64_t stop) {
+  ForEachSpanLine(kbase, vbase, table, block_size, c, start, stop, [](const uint8_t* p) { __builtin_prefetch(p, 0, 2); });
+}
+
+// Lists those lines in `lines` (room for max_lines); returns how many, or -1 when they do
+// not fit.
 inline int ListSpanLines(const uint8_t* kbase, const uint8_t* vbase, const int32_t* table, int block_size,
                          const KvCacheView& c, int64_t start, int64_t stop, const uint8_t** lines, int max_lines) {
-  const int64_t kstride = c.KBlockBytes(), vstride = c.VBlockBytes(), kbytes = c.KHeadBytes(), vbytes = c.VHeadBytes();
+  const int64_t blocks = (stop - 1) / block_size - start / block_size + 1;
+  if (blocks * ((c.KHeadBytes() + 63) / 64 + (c.VHeadBytes() + 63) / 64) > max_lines) return -1;
   int n = 0;
-  for (int64_t j = start / block_size; j * block_size < stop; ++j) {
-    if (n + (kbytes + 63) / 64 + (vbytes + 63) / 64 > max_lines) return -1;
-    const uint8_t* kb = kbase + table[j] * kstride;
-    const uint8_t* vb = vbase + table[j] * vstride;
-    for (int64_t b = 0; b < kbytes; b += 64) lines[n++] = kb + b;
-    for (int64_t b = 0; b < vbytes; b += 64) lines[n++] = vb + b;
-  }
+  ForEachSpanLine(kbase, vbase, table, block_size, c, start, stop, [&](const uint8_t* p) { lines[n++] = p; });
   return n;
 }
 
