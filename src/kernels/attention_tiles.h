@@ -280,6 +280,13 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   const uint8_t* kscl[K::kSpan];  // quantised types: scale pointers (SpanRefs)
   const uint8_t* vscl[K::kSpan];
   const bool k_quantized = cache.KQuantized(), v_quantized = cache.VQuantized();
+  // A position's scales lie at an offset from its code that is linear in its index in
+  // the block (KvCacheView::KScaleFromCode, VScaleFromCode): taken as a base and a step
+  // here, so that the span loop below does no division.
+  const int64_t k_scale_at0 = k_quantized ? cache.KScaleFromCode(0) : 0;
+  const int64_t k_scale_step = k_quantized && cache.block_size > 1 ? cache.KScaleFromCode(1) - k_scale_at0 : 0;
+  const int64_t v_scale_at0 = v_quantized ? cache.VScaleFromCode(0) : 0;
+  const int64_t v_scale_step = v_quantized && cache.block_size > 1 ? cache.VScaleFromCode(1) - v_scale_at0 : 0;
   const bool prefetch = KvPrefetchEnabled();
   constexpr int kMaxNextLines = 512;  // more (long rows, tiny blocks): one burst
   const uint8_t* next_lines[K::kSpreadsPrefetch ? kMaxNextLines : 1];
@@ -345,8 +352,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           for (; in < cache.block_size && t < rows; ++in, ++t) {
             kcols[t] = kb + in * k_pos_stride;
             vrows[t] = vb + in * v_pos_stride;
-            if (k_quantized) kscl[t] = kcols[t] + cache.KScaleFromCode(in);
-            if (v_quantized) vscl[t] = vrows[t] + cache.VScaleFromCode(in);
+            if (k_quantized) kscl[t] = kcols[t] + k_scale_at0 + in * k_scale_step;
+            if (v_quantized) vscl[t] = vrows[t] + v_scale_at0 + in * v_scale_step;
           }
         }
         // The tile's tokens from the first whose positions reach into the span see it.
