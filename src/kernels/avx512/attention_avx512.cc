@@ -17,6 +17,10 @@
 // Quantised caches (kv_type.h: q8, fp8, q4) are read the same way: each K load converts 16
 // codes and multiplies them by the 16 positions' scales of the dimension's group, each V
 // load by the row's group scale (one f32 product per element, staged or in place).
+// Read in place, a single pass prefetches the next span's cache lines a few per dimension
+// of its score loop (SpreadPrefetch): issued as one burst of ~256 lines before the span
+// (the driver's way), most of them did nothing on AMD Zen 5 and decode at depth waited on
+// DRAM (kernels_bench DecodeAtDepth f16 from DRAM: 14-15 ms burst, 5-6 ms spread).
 // A query's arithmetic depends only on its row and the cache contents: not on the tile,
 // its group, the batch, the block size or the thread split (batch invariance).
 // Thread-safety: reentrant; scratch is thread_local.
@@ -55,7 +59,14 @@ struct StagedSpan {
   WEFT_INLINE int KGroup() const { return d; }
   WEFT_INLINE __m512 KScale(int, int) const { return _mm512_setzero_ps(); }
   WEFT_INLINE __m512 K(int i, int c, __m512) const { return _mm512_load_ps(kt + i * kSpan + 16 * c); }
-  WEFT_INLINE __m512 V(int t, int i) const { return _mm512_load_ps(vf + t * dpad + i); }
+  // V: a row's handle (VRowAt) and a column's (VColAt, values i .. i + 15), both taken
+  // outside the loops that use them.
+  struct VCol {
+    int i;
+  };
+  WEFT_INLINE const float* VRowAt(int t) const { return vf + t * dpad; }
+  WEFT_INLINE VCol VColAt(int i) const { return {i}; }
+  WEFT_INLINE __m512 V(const float* row, VCol col) const { return _mm512_load_ps(row + col.i); }
 };
 
 // The f32 factor of the f16 scale at p (kv_type.h, KvScaleFactor).
@@ -99,7 +110,26 @@ struct CacheSpan {
     if constexpr (!KvTypeQuantized(T)) return k;
     return _mm512_mul_ps(k, sc);
   }
-  WEFT_INLINE __m512 V(int t, int i) const { return LoadVRow<TV>(*s, t, i, d); }
+  struct VRow {
+    const uint8_t* codes;
+    const uint8_t* scales;  // quantised V: the row's group scales, adjacent f16
+  };
+  struct VCol {
+    int i;
+    __mmask16 m;    // the lanes below d
+    int scale_off;  // quantised V: the bytes from the row's scales to those of i's group
+  };
+  WEFT_INLINE VRow VRowAt(int t) const {
+    return {s->vrows[t], KvTypeQuantized(TV) ? s->vscales[t] : nullptr};
+  }
+  WEFT_INLINE VCol VColAt(int i) const {
+    return {i, TailMask(d - i), KvTypeQuantized(TV) ? 2 * (i / group) : 0};
+  }
+  WEFT_INLINE __m512 V(VRow row, VCol col) const {
+    const __m512 v = LoadKv(row.codes, TV, col.i, col.m);
+    if constexpr (!KvTypeQuantized(TV)) return v;
+    return _mm512_mul_ps(v, _mm512_set1_ps(ScaleFactor(TV, row.scales + col.scale_off)));
+  }
 };
 
 // Positions of run c (16c ..) live in a span of n.
@@ -157,6 +187,12 @@ void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_
   // passes of 4 keep all four score vectors in registers (kernels_bench, l1b prefill
   // attention: ~5 % faster than passes of 8).
   s.pass = s.staged ? kStagedPass : kMaxGroup;
+  // One pass (decode) prefetches the next span's lines as it goes; before several, they
+  // go out at once.
+  if (s.staged || n_queries > kMaxGroup) {
+    for (int l = 0; l < s.n_next_lines; ++l) __builtin_prefetch(s.next_lines[l], 0, 2);
+    s.n_next_lines = 0;
+  }
   if (!s.staged) return;
   switch (type) {
     case KvType::kF16: StageK<KvType::kF16>(s, d); break;
@@ -175,6 +211,16 @@ void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_
     default: return StageV<KvType::kF32>(s, d, dpad);
   }
 }
+
+// The next span's cache lines prefetched across a score loop, `per` at each dimension.
+struct SpreadPrefetch {
+  const uint8_t* const* lines = nullptr;
+  int n = 0;
+  int per = 0;
+  WEFT_INLINE void At(int i) const {
+    for (int l = i * per, e = std::min(n, l + per); l < e; ++l) __builtin_prefetch(lines[l], 0, 2);
+  }
+};
 
 // Lanes of score vector c (positions 16c ..) among a query's first cnt positions.
 inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
@@ -201,9 +247,12 @@ WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const Sr
   for (int g = 0; g < G; ++g) {
     for (int v = 0; v < NV; ++v) a[g][v] = _mm512_load_ps(qs[g].acc + i0 + 16 * v);
   }
+  typename Src::VCol col[NV];
+  for (int v = 0; v < NV; ++v) col[v] = src.VColAt(i0 + 16 * v);
   for (int t = 0; t < cnt; ++t) {
+    const auto row = src.VRowAt(t);
     __m512 vv[NV];
-    for (int v = 0; v < NV; ++v) vv[v] = src.V(t, i0 + 16 * v);
+    for (int v = 0; v < NV; ++v) vv[v] = src.V(row, col[v]);
     for (int g = 0; g < G; ++g) {
       const __m512 pg = _mm512_set1_ps(p[g * kSpan + t]);
       for (int v = 0; v < NV; ++v) a[g][v] = _mm512_fmadd_ps(pg, vv[v], a[g][v]);
@@ -222,7 +271,8 @@ constexpr int kBlockVecs = G <= 4 ? 4 : 2;
 // s[g][16c ..] for c in [c0, c0 + NC) into p: sum over dims i, in order, of
 // q_g[i] * K[i][16c + l], then x scale. One K load serves all G queries.
 template <int G, int NC, class Src>
-WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d, int c0, float* p) {
+WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d, int c0, const SpreadPrefetch& pf,
+                        float* p) {
   __m512 s[G][NC];
   for (int g = 0; g < G; ++g) {
     for (int c = 0; c < NC; ++c) s[g][c] = _mm512_setzero_ps();
@@ -232,6 +282,7 @@ WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d
     __m512 sc[NC];
     for (int c = 0; c < NC; ++c) sc[c] = src.KScale(i0, c0 + c);
     for (int i = i0; i < i0 + kg; ++i) {
+      pf.At(i);
       __m512 k[NC];
       for (int c = 0; c < NC; ++c) k[c] = src.K(i, c0 + c, sc[c]);
       for (int g = 0; g < G; ++g) {
@@ -251,9 +302,10 @@ WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d
 // exact zeros; staged and in-place reads give the same f32 values; register blocking only
 // changes which queries share a load).
 template <int G, class Src>
-void UpdateQueries(const QueryState* qs, const ScoreParams sp, const Src& src, int d, int dpad, float* p) {
+void UpdateQueries(const QueryState* qs, const ScoreParams sp, const Src& src, int d, int dpad,
+                   const SpreadPrefetch& pf, float* p) {
   constexpr int NB = kBlockVecs<G>;
-  for (int c0 = 0; c0 < kVecs; c0 += NB) Scores<G, NB>(qs, sp.scale, src, d, c0, p);
+  for (int c0 = 0; c0 < kVecs; c0 += NB) Scores<G, NB>(qs, sp.scale, src, d, c0, c0 == 0 ? pf : SpreadPrefetch{}, p);
   // Soft-capping (Gemma 2) as a pass of its own, so that the score loop stays as tight
   // as without it.
   if (sp.softcap > 0.0f) {
@@ -298,8 +350,10 @@ void UpdateQueries(const QueryState* qs, const ScoreParams sp, const Src& src, i
 }
 
 template <class Src>
-void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const Src& src, int d, int dpad, float* p) {
-  WithPassSize(n, [&]<int G>() { UpdateQueries<G>(qs, scale, src, d, dpad, p); });
+void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const Src& src, int d, int dpad,
+                   const SpanRefs& s, float* p) {
+  const SpreadPrefetch pf{s.next_lines, s.n_next_lines, (s.n_next_lines + d - 1) / d};
+  WithPassSize(n, [&]<int G>() { UpdateQueries<G>(qs, scale, src, d, dpad, pf, p); });
 }
 
 template <KvType T, KvType TV>
@@ -322,16 +376,16 @@ CacheSpan<T, TV> InPlace(const SpanRefs& s, int d) {
 
 void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType type, KvType v_type,
                    const SpanRefs& s, int d, int dpad, float* p) {
-  if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad, d}, d, dpad, p);
+  if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad, d}, d, dpad, s, p);
   WithInPlacePair(type, v_type, [&]<KvType T, KvType TV>() {
-    UpdateQueries(qs, n, scale, InPlace<T, TV>(s, d), d, dpad, p);
+    UpdateQueries(qs, n, scale, InPlace<T, TV>(s, d), d, dpad, s, p);
   });
 }
 
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx512Span {
   static constexpr int kSpan = avx512::kSpan, kMaxGroup = avx512::kMaxGroup, kLanes = 16;
-  static constexpr bool kSpreadsPrefetch = false;
+  static constexpr bool kSpreadsPrefetch = true;
   static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int n_queries) {
     avx512::GatherSpan(k_type, v_type, span, d, dpad, n_queries);
   }
