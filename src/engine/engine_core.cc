@@ -641,8 +641,12 @@ Status EngineCore::Step() {
   ++steps_;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   step_seconds_total_ += seconds;
-  if (governor_ != nullptr) governor_->Record(decode_only, static_cast<int64_t>(sampled_.size()), seconds,
-                                              static_cast<int32_t>(out.seqs.size()));
+  if (governor_ != nullptr) {
+    const bool verified_draft =
+        std::any_of(out.seqs.begin(), out.seqs.end(), [](const ScheduledSequence& e) { return e.num_draft > 0; });
+    governor_->Record(decode_only, verified_draft, static_cast<int64_t>(sampled_.size()), seconds,
+                      static_cast<int32_t>(out.seqs.size()));
+  }
   if (decode_only) {
     ++decode_steps_;
     decode_tokens_ += static_cast<int64_t>(sampled_.size());

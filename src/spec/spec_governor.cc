@@ -6,24 +6,33 @@ namespace weft {
 
 SpecGovernor::SpecGovernor(const SpecGovernorOptions& options) : options_(options), interval_(options.min_interval) {}
 
-void SpecGovernor::Record(bool decode_only, int64_t tokens, double seconds, int32_t seqs) {
+void SpecGovernor::Record(bool decode_only, bool verified_draft, int64_t tokens, double seconds, int32_t seqs) {
   if (!decode_only || seqs <= 0 || seconds <= 0) return;
-  const double work = static_cast<double>(tokens) / seqs;
+  Side& side = verified_draft ? drafted_ : plain_;
+  side.work += static_cast<double>(tokens) / seqs;
+  side.seconds += seconds;
+  ++side.steps;
+  ++steps_;
   if (!probing_) {
-    pref_work_ += work;
-    pref_seconds_ += seconds;
-    if (++steps_ >= interval_) {
+    if (steps_ >= interval_) {
       probing_ = true;
       steps_ = 0;
+      probe_drafted_ = 0;
       ++probes_;
     }
     return;
   }
-  probe_work_ += work;
-  probe_seconds_ += seconds;
-  if (++steps_ < options_.probe) return;
-  const double pref = pref_work_ / pref_seconds_, probe = probe_work_ / probe_seconds_;
-  if (probe > pref * (1 + options_.margin)) {
+  if (verified_draft) ++probe_drafted_;
+  const bool done = prefer_on_ ? steps_ >= options_.probe
+                               : probe_drafted_ >= options_.probe || steps_ >= 4 * options_.probe;
+  if (done) EndProbe();
+}
+
+void SpecGovernor::EndProbe() {
+  if (drafted_.steps == 0 || plain_.steps == 0) {
+    // Nothing to compare (no step verified a draft): the preference and the interval stay.
+  } else if (const double on = drafted_.rate(), off = plain_.rate();
+             prefer_on_ ? off > on * (1 + options_.margin) : on > off * (1 + options_.margin)) {
     prefer_on_ = !prefer_on_;
     interval_ = options_.min_interval;
     ++flips_;
@@ -32,7 +41,7 @@ void SpecGovernor::Record(bool decode_only, int64_t tokens, double seconds, int3
   }
   probing_ = false;
   steps_ = 0;
-  pref_work_ = pref_seconds_ = probe_work_ = probe_seconds_ = 0;
+  drafted_ = plain_ = Side{};
 }
 
 }  // namespace weft

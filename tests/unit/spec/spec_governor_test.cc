@@ -16,7 +16,7 @@ double Drive(SpecGovernor& g, int steps, int seqs, double on_s, int on_tokens) {
   for (int i = 0; i < steps; ++i) {
     const bool on = g.drafting();
     drafted += on ? 1 : 0;
-    g.Record(true, on ? on_tokens : seqs, on ? on_s : 0.01, seqs);
+    g.Record(true, on, on ? on_tokens : seqs, on ? on_s : 0.01, seqs);
   }
   return static_cast<double>(drafted) / steps;
 }
@@ -54,9 +54,57 @@ TEST(SpecGovernor, FollowsAChangeOfLoad) {
 
 TEST(SpecGovernor, StepsWithAPrefillDoNotCount) {
   SpecGovernor g;
-  for (int i = 0; i < 1000; ++i) g.Record(false, 1, g.drafting() ? 1.0 : 0.001, 1);
+  for (int i = 0; i < 1000; ++i) g.Record(false, g.drafting(), 1, g.drafting() ? 1.0 : 0.001, 1);
   EXPECT_EQ(g.probes(), 0);
   EXPECT_TRUE(g.drafting());
+}
+
+// Plain step times that drift (a shared machine): 12 ms falling to 6.3 ms over 20 steps,
+// then back, so that a later stretch is often faster than an earlier one by more than
+// the margin.
+double DriftingPlainStep(int i) { return 0.012 - 0.0003 * (i % 20); }
+
+// Text that offers no drafts for a while (free text between copied stretches): drafting
+// is on but no step verifies a draft. Comparing periods with and without drafting would
+// flip on the drift and stop drafting; steps that verified no draft are plain steps
+// whichever the mode, so nothing is decided until drafts come back, and then they win.
+TEST(SpecGovernor, TextWithoutDraftsDecidesNothing) {
+  SpecGovernor g;
+  for (int i = 0; i < 600; ++i) g.Record(true, false, 1, DriftingPlainStep(i), 1);
+  EXPECT_TRUE(g.prefers_drafting());
+  EXPECT_EQ(g.flips(), 0);
+  // Drafts again: 3 tokens for 1.2x the time of a plain step (the probes' plain steps
+  // drift as before).
+  int drafted = 0;
+  for (int i = 0; i < 600; ++i) {
+    const bool on = g.drafting();
+    drafted += on ? 1 : 0;
+    g.Record(true, on, on ? 3 : 1, on ? 0.012 : DriftingPlainStep(i), 1);
+  }
+  EXPECT_TRUE(g.prefers_drafting());
+  EXPECT_EQ(g.flips(), 0);
+  EXPECT_GT(drafted, 550);
+}
+
+// While drafting is off, a probe that meets no draft decides nothing and the next probe
+// comes as soon (the interval does not grow), so drafting resumes soon after the text
+// starts offering drafts that pay.
+TEST(SpecGovernor, ResumesDraftingSoonAfterDraftsComeBack) {
+  SpecGovernor g;
+  Drive(g, 200, 16, 0.02, 18);  // drafting loses: off
+  ASSERT_FALSE(g.prefers_drafting());
+  // 2000 steps with nothing to draft (every probe meets no draft).
+  for (int i = 0; i < 2000; ++i) g.Record(true, false, 16, 0.01, 16);
+  ASSERT_FALSE(g.prefers_drafting());
+  // Drafts that pay: drafting is back within the next probe or two, not 512 steps later.
+  int steps = 0;
+  while (!g.prefers_drafting() && steps < 1000) {
+    const bool on = g.drafting();
+    g.Record(true, on, on ? 3 : 1, on ? 0.012 : 0.01, 1);
+    ++steps;
+  }
+  EXPECT_TRUE(g.prefers_drafting());
+  EXPECT_LT(steps, 120);
 }
 
 }  // namespace
