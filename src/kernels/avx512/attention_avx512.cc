@@ -189,10 +189,7 @@ void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_
   s.pass = s.staged ? kStagedPass : kMaxGroup;
   // One pass (decode) prefetches the next span's lines as it goes; before several, they
   // go out at once.
-  if (s.staged || n_queries > kMaxGroup) {
-    for (int l = 0; l < s.n_next_lines; ++l) __builtin_prefetch(s.next_lines[l], 0, 2);
-    s.n_next_lines = 0;
-  }
+  if (s.staged || n_queries > kMaxGroup) PrefetchNextLinesNow(s);
   if (!s.staged) return;
   switch (type) {
     case KvType::kF16: StageK<KvType::kF16>(s, d); break;
@@ -211,16 +208,6 @@ void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_
     default: return StageV<KvType::kF32>(s, d, dpad);
   }
 }
-
-// The next span's cache lines prefetched across a score loop, `per` at each dimension.
-struct SpreadPrefetch {
-  const uint8_t* const* lines = nullptr;
-  int n = 0;
-  int per = 0;
-  WEFT_INLINE void At(int i) const {
-    for (int l = i * per, e = std::min(n, l + per); l < e; ++l) __builtin_prefetch(lines[l], 0, 2);
-  }
-};
 
 // Lanes of score vector c (positions 16c ..) among a query's first cnt positions.
 inline __mmask16 LiveMask(int cnt, int c) { return cnt <= 16 * c ? __mmask16(0) : TailMask(cnt - 16 * c); }
@@ -352,7 +339,7 @@ void UpdateQueries(const QueryState* qs, const ScoreParams sp, const Src& src, i
 template <class Src>
 void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const Src& src, int d, int dpad,
                    const SpanRefs& s, float* p) {
-  const SpreadPrefetch pf{s.next_lines, s.n_next_lines, (s.n_next_lines + d - 1) / d};
+  const SpreadPrefetch pf = SpreadOver(s, d);
   WithPassSize(n, [&]<int G>() { UpdateQueries<G>(qs, scale, src, d, dpad, pf, p); });
 }
 
