@@ -458,6 +458,10 @@ void EngineCore::ProposeDrafts() {
     }
     spec_draft_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
+  // Whether drafting cost this step anything: a proposer gave some sequence a draft (the
+  // cuts below and the scheduler's may still leave none to verify).
+  proposed_drafts_ = std::any_of(scheduler_->running().begin(), scheduler_->running().end(),
+                                 [](const Sequence* s) { return !s->draft.empty(); });
   // Structured output: a draft token the constraint refuses would be rejected anyway
   // (its probability under the mask is 0); cut the draft there so that no pass verifies
   // it. The constraint advances over the kept drafts and rolls back.
@@ -642,10 +646,10 @@ Status EngineCore::Step() {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   step_seconds_total_ += seconds;
   if (governor_ != nullptr) {
-    const bool verified_draft =
-        std::any_of(out.seqs.begin(), out.seqs.end(), [](const ScheduledSequence& e) { return e.num_draft > 0; });
-    governor_->Record(decode_only, verified_draft, static_cast<int64_t>(sampled_.size()), seconds,
-                      static_cast<int32_t>(out.seqs.size()));
+    // A step that drafted counts as drafting even when every draft was cut before the
+    // pass (constraint, token budget, max_tokens): its drafting cost was paid.
+    governor_->Record(decode_only, out.num_draft_tokens > 0 || proposed_drafts_,
+                      static_cast<int64_t>(sampled_.size()), seconds, static_cast<int32_t>(out.seqs.size()));
   }
   if (decode_only) {
     ++decode_steps_;

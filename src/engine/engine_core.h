@@ -129,6 +129,7 @@ class EngineCore {
   double spec_draft_seconds_ = 0;  // in the proposer
   int64_t spec_kv_bytes_ = 0;      // the proposer's own KV cache
   std::vector<DraftSlot> draft_slots_;  // ProposeDrafts' scratch
+  bool proposed_drafts_ = false;        // ProposeDrafts gave this step's sequences a draft
   std::unique_ptr<SpecGovernor> governor_;  // null: drafting whenever the rules allow
   int64_t spec_tree_branch_tokens_ = 0, spec_tree_kv_moves_ = 0;
   // VerifyTree's scratch.

@@ -376,8 +376,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           for (; in < cache.block_size && t < rows; ++in, ++t) {
             kcols[t] = kb + in * k_pos_stride;
             vrows[t] = vb + in * v_pos_stride;
-            if (k_quantized) kscl[t] = kcols[t] + k_scale_at0 + in * k_scale_step;
-            if (v_quantized) vscl[t] = vrows[t] + v_scale_at0 + in * v_scale_step;
+            if (k_quantized) kscl[t] = kcols[t] + (k_scale_at0 + in * k_scale_step);
+            if (v_quantized) vscl[t] = vrows[t] + (v_scale_at0 + in * v_scale_step);
           }
         }
         // The tile's tokens from the first whose positions reach into the span see it.

@@ -6,9 +6,9 @@ namespace weft {
 
 SpecGovernor::SpecGovernor(const SpecGovernorOptions& options) : options_(options), interval_(options.min_interval) {}
 
-void SpecGovernor::Record(bool decode_only, bool verified_draft, int64_t tokens, double seconds, int32_t seqs) {
+void SpecGovernor::Record(bool decode_only, bool drafted, int64_t tokens, double seconds, int32_t seqs) {
   if (!decode_only || seqs <= 0 || seconds <= 0) return;
-  Side& side = verified_draft ? drafted_ : plain_;
+  Side& side = drafted ? drafted_ : plain_;
   side.work += static_cast<double>(tokens) / seqs;
   side.seconds += seconds;
   ++side.steps;
@@ -22,7 +22,7 @@ void SpecGovernor::Record(bool decode_only, bool verified_draft, int64_t tokens,
     }
     return;
   }
-  if (verified_draft) ++probe_drafted_;
+  if (drafted) ++probe_drafted_;
   const bool done = prefer_on_ ? steps_ >= options_.probe
                                : probe_drafted_ >= options_.probe || steps_ >= 4 * options_.probe;
   if (done) EndProbe();
@@ -30,7 +30,7 @@ void SpecGovernor::Record(bool decode_only, bool verified_draft, int64_t tokens,
 
 void SpecGovernor::EndProbe() {
   if (drafted_.steps == 0 || plain_.steps == 0) {
-    // Nothing to compare (no step verified a draft): the preference and the interval stay.
+    // Nothing to compare (no step drafted): the preference and the interval stay.
   } else if (const double on = drafted_.rate(), off = plain_.rate();
              prefer_on_ ? off > on * (1 + options_.margin) : on > off * (1 + options_.margin)) {
     prefer_on_ = !prefer_on_;

@@ -66,13 +66,15 @@ double DriftingPlainStep(int i) { return 0.012 - 0.0003 * (i % 20); }
 
 // Text that offers no drafts for a while (free text between copied stretches): drafting
 // is on but no step verifies a draft. Comparing periods with and without drafting would
-// flip on the drift and stop drafting; steps that verified no draft are plain steps
+// flip on the drift and stop drafting; steps that drafted nothing are plain steps
 // whichever the mode, so nothing is decided until drafts come back, and then they win.
 TEST(SpecGovernor, TextWithoutDraftsDecidesNothing) {
   SpecGovernor g;
   for (int i = 0; i < 600; ++i) g.Record(true, false, 1, DriftingPlainStep(i), 1);
   EXPECT_TRUE(g.prefers_drafting());
   EXPECT_EQ(g.flips(), 0);
+  // Nor does the interval grow: a probe every 12 + 4 steps (37), not 12, 24, 48, .. (6).
+  EXPECT_GT(g.probes(), 30);
   // Drafts again: 3 tokens for 1.2x the time of a plain step (the probes' plain steps
   // drift as before).
   int drafted = 0;
@@ -87,8 +89,8 @@ TEST(SpecGovernor, TextWithoutDraftsDecidesNothing) {
 }
 
 // While drafting is off, a probe that meets no draft decides nothing and the next probe
-// comes as soon (the interval does not grow), so drafting resumes soon after the text
-// starts offering drafts that pay.
+// comes as soon (the interval does not grow: 96 steps by then, not up to 512), so drafting
+// resumes soon after the text starts offering drafts that pay.
 TEST(SpecGovernor, ResumesDraftingSoonAfterDraftsComeBack) {
   SpecGovernor g;
   Drive(g, 200, 16, 0.02, 18);  // drafting loses: off
@@ -96,7 +98,7 @@ TEST(SpecGovernor, ResumesDraftingSoonAfterDraftsComeBack) {
   // 2000 steps with nothing to draft (every probe meets no draft).
   for (int i = 0; i < 2000; ++i) g.Record(true, false, 16, 0.01, 16);
   ASSERT_FALSE(g.prefers_drafting());
-  // Drafts that pay: drafting is back within the next probe or two, not 512 steps later.
+  // Drafts that pay: drafting is back within the next interval and probe.
   int steps = 0;
   while (!g.prefers_drafting() && steps < 1000) {
     const bool on = g.drafting();
