@@ -399,7 +399,7 @@ void EngineCore::LogStepDecisions(const SchedulerOutput& out) const {
                  out.copies.size(), scheduler_->Stats().num_waiting, kv.num_used_blocks, kv.num_blocks);
 }
 
-void EngineCore::ProposeDrafts() {
+bool EngineCore::ProposeDrafts() {
   // Back-off: past spec.max_batch_tokens tokens per step the forward pass is no longer
   // bound by reading the weights, and verifying drafts would cost more than it saves.
   int32_t decoding = 0;
@@ -458,10 +458,8 @@ void EngineCore::ProposeDrafts() {
     }
     spec_draft_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  // Whether drafting cost this step anything: a proposer gave some sequence a draft (the
-  // cuts below and the scheduler's may still leave none to verify).
-  proposed_drafts_ = std::any_of(scheduler_->running().begin(), scheduler_->running().end(),
-                                 [](const Sequence* s) { return !s->draft.empty(); });
+  const bool proposed = std::any_of(scheduler_->running().begin(), scheduler_->running().end(),
+                                    [](const Sequence* s) { return !s->draft.empty(); });
   // Structured output: a draft token the constraint refuses would be rejected anyway
   // (its probability under the mask is 0); cut the draft there so that no pass verifies
   // it. The constraint advances over the kept drafts and rolls back.
@@ -477,6 +475,7 @@ void EngineCore::ProposeDrafts() {
     c->Rollback(kept);
     s->draft.resize(static_cast<size_t>(kept));
   }
+  return proposed;
 }
 
 bool EngineCore::ConstraintComplete(const SampleState& s) {
@@ -609,7 +608,7 @@ void EngineCore::AdaptDraftLength(SampleState& st, int32_t accepted_drafts, int3
 
 Status EngineCore::Step() {
   const auto t0 = std::chrono::steady_clock::now();
-  if (proposer_ != nullptr) ProposeDrafts();
+  const bool proposed_drafts = proposer_ != nullptr && ProposeDrafts();
   const SchedulerOutput& out = scheduler_->Schedule();
   if (out.empty()) return Status::Ok();
   if (GetLogLevel() == LogLevel::kDebug) LogStepDecisions(out);
@@ -648,7 +647,7 @@ Status EngineCore::Step() {
   if (governor_ != nullptr) {
     // A step that drafted counts as drafting even when every draft was cut before the
     // pass (constraint, token budget, max_tokens): its drafting cost was paid.
-    governor_->Record(decode_only, out.num_draft_tokens > 0 || proposed_drafts_,
+    governor_->Record(decode_only, out.num_draft_tokens > 0 || proposed_drafts,
                       static_cast<int64_t>(sampled_.size()), seconds, static_cast<int32_t>(out.seqs.size()));
   }
   if (decode_only) {

@@ -89,7 +89,9 @@ class EngineCore {
   void EmitToken(RequestState& req, SampleState& s, const Sampled& x);
   static bool ConstraintComplete(const SampleState& s);
   // Speculative decoding: drafts for the running sequences that decode next step.
-  void ProposeDrafts();
+  // Returns whether a proposer gave any of them a draft (before the cuts of a constraint
+  // and of the scheduler: the drafting was paid for either way).
+  bool ProposeDrafts();
   // Samples entry e's tokens from its logits rows (verifying its draft if it has one).
   void SampleEntry(const ScheduledSequence& e, size_t n_vocab);
   // A token tree's verification (sched/draft_tree.h): follows accepted children from the
@@ -129,7 +131,6 @@ class EngineCore {
   double spec_draft_seconds_ = 0;  // in the proposer
   int64_t spec_kv_bytes_ = 0;      // the proposer's own KV cache
   std::vector<DraftSlot> draft_slots_;  // ProposeDrafts' scratch
-  bool proposed_drafts_ = false;        // ProposeDrafts gave this step's sequences a draft
   std::unique_ptr<SpecGovernor> governor_;  // null: drafting whenever the rules allow
   int64_t spec_tree_branch_tokens_ = 0, spec_tree_kv_moves_ = 0;
   // VerifyTree's scratch.

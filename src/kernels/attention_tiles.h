@@ -22,16 +22,14 @@
 //     either converts the span's K and V to f32 in span.kt [d][kSpan] (zero past n) and
 //     span.vf [n][dpad] (zero past d) and sets span.staged, or leaves them in the cache
 //     for UpdateQueries to read in place (worth it when few queries see the span); sets
-//     span.pass, the queries per UpdateQueries call; may prefetch span.next_lines at once
-//     and clear them (several passes follow);
+//     span.pass, the queries per UpdateQueries call; when one pass reads the span in
+//     place it leaves span.next_lines (the next span's cache lines) for that pass to
+//     prefetch spread over its score loop (SpreadPrefetch), else it prefetches them at
+//     once and clears them (PrefetchNextLinesNow);
 //   static void UpdateQueries(const QueryState* qs, int n, const ScoreParams& sp, KvType k_type,
 //                             KvType v_type, const SpanRefs& span, int d, int dpad, float* p);
 //     p: kMaxGroup * kSpan floats of scratch. The values it computes with are the same
 //     either way, so a query's result does not depend on the choice.
-//   static constexpr bool kSpreadsPrefetch;
-//     true: the driver lists the next span's cache lines in span.next_lines and the span
-//     kernels prefetch them (spread over their arithmetic, or at once); false: the
-//     driver prefetches them itself, in one burst before the span.
 // Thread-safety: reentrant; scratch is thread_local.
 #pragma once
 
@@ -105,8 +103,8 @@ struct SpanRefs {
   int64_t k_scale_group_bytes = 0;
   const uint8_t* const* vscales = nullptr;
   int group = 0;
-  // The next span's K/V cache lines, for the kernel to prefetch (K::kSpreadsPrefetch; else
-  // none): n_next_lines of them.
+  // The next span's K/V cache lines, for the kernel to prefetch (none when the driver
+  // prefetched them itself: too many to list): n_next_lines of them.
   const uint8_t* const* next_lines = nullptr;
   int n_next_lines = 0;
 };
@@ -213,11 +211,11 @@ inline int ListSpanLines(const uint8_t* kbase, const uint8_t* vbase, const int32
   return n;
 }
 
-// For span kernels with kSpreadsPrefetch: the next span's cache lines (SpanRefs::next_lines)
-// prefetched across a score loop over d dimensions, `per` at each (At(i) at dimension i).
-// One burst of them before the span overlaps less with the arithmetic (kernels_bench
-// DecodeAtDepth from DRAM: ~10 % on AVX2; 2-3x on AVX-512 on AMD Zen 5, where the burst
-// did nothing measurable).
+// For the span kernels: the next span's cache lines (SpanRefs::next_lines) prefetched
+// across a score loop over d dimensions, `per` at each (At(i) at dimension i). One burst
+// of them before the span overlaps less with the arithmetic (kernels_bench DecodeAtDepth
+// from DRAM: ~10 % on AVX2; 2-3x on AVX-512 on AMD Zen 5, where the burst did nothing
+// measurable).
 struct SpreadPrefetch {
   const uint8_t* const* lines = nullptr;
   int n = 0;
@@ -313,7 +311,7 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
   const int64_t v_scale_step = v_quantized && cache.block_size > 1 ? cache.VScaleFromCode(1) - v_scale_at0 : 0;
   const bool prefetch = KvPrefetchEnabled();
   constexpr int kMaxNextLines = 512;  // more (long rows, tiny blocks): one burst
-  const uint8_t* next_lines[K::kSpreadsPrefetch ? kMaxNextLines : 1];
+  const uint8_t* next_lines[kMaxNextLines];
   QueryState qs[K::kMaxGroup];
   for (int64_t ti = 0; ti < n_tiles; ++ti) {
     const AttentionTile& tile = tiles[ti];
@@ -359,10 +357,8 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         int n_next_lines = 0;
         if (prefetch && start + K::kSpan < kv_end) {
           const int64_t next_stop = std::min<int64_t>(kv_end, start + 2 * K::kSpan);
-          if constexpr (K::kSpreadsPrefetch) {
-            n_next_lines = ListSpanLines(kbase, vbase, table, cache.block_size, cache, start + K::kSpan, next_stop,
-                                         next_lines, kMaxNextLines);
-          }
+          n_next_lines = ListSpanLines(kbase, vbase, table, cache.block_size, cache, start + K::kSpan, next_stop,
+                                       next_lines, kMaxNextLines);
           if (n_next_lines <= 0) {
             n_next_lines = 0;
             PrefetchSpan(kbase, vbase, table, cache.block_size, cache, start + K::kSpan, next_stop);

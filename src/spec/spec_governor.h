@@ -9,9 +9,9 @@
 // proposer gave some sequence a draft: the step paid for drafting, and verified what was
 // left of it), and that of plain steps. A step is credited to the side it was, whatever
 // the mode: while drafting is on, a step in which every sequence had nothing to draft (a
-// cooling-down sample, an n-gram with no match) is a plain step. So text that offers no drafts for a while decides nothing, where a
-// comparison of "on" against "off" periods would be swayed by what the text offered in
-// each (a copy-heavy stretch, then free text).
+// cooling-down sample, an n-gram with no match) is a plain step. So text that offers no
+// drafts for a while decides nothing, where a comparison of "on" against "off" periods
+// would be swayed by what the text offered in each (a copy-heavy stretch, then free text).
 //
 // It alternates: `interval` decode steps in the preferred mode (on at the start), then a
 // probe in the other mode: `probe` steps when the probe is plain decoding; when it is
@@ -19,8 +19,8 @@
 // phase and its probe have measured both sides and the side the preference is not on
 // was faster by more than `margin`, the preference flips and the interval restarts at
 // its minimum; else the interval doubles (to max_interval), so that a clear winner costs
-// fewer and fewer probes; when no step drafted, both stay as they were. Only decode-only steps are counted (a prefill in the batch
-// makes a step incomparable).
+// fewer and fewer probes; when no step drafted, both stay as they were. Only decode-only
+// steps are counted (a prefill in the batch makes a step incomparable).
 // The per-sequence draft length (EngineCore) and the batch-size back-off
 // (SpecConfig::max_batch_tokens) still apply while it is on.
 // Thread-safety: engine thread only.

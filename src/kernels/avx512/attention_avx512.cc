@@ -372,7 +372,6 @@ void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx512Span {
   static constexpr int kSpan = avx512::kSpan, kMaxGroup = avx512::kMaxGroup, kLanes = 16;
-  static constexpr bool kSpreadsPrefetch = true;
   static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int n_queries) {
     avx512::GatherSpan(k_type, v_type, span, d, dpad, n_queries);
   }
