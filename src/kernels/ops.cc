@@ -47,6 +47,14 @@ bool MatMulSupports(DType t) {
 // Element-wise ops split into chunks of this many floats (a multiple of 64 bytes).
 constexpr int64_t kElemGrain = 1 << 14;
 
+// Rows per chunk for a row-wise op whose rows are `row_elems` floats of element-wise
+// work: a dispatch to the pool costs a few microseconds, so a chunk is kElemGrain floats
+// whatever the width (a verification pass of 5 tokens at width 64 stays on one thread).
+int64_t RowGrain(int64_t row_elems) { return std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, row_elems)); }
+
+// One sin/cos pair costs about this many element-wise float steps.
+constexpr int64_t kTrigPairCost = 32;
+
 // Every KvType has kernels; a quantised cache's scale groups must tile head_dim.
 void CheckKvType(const KvCacheView& c) {
   for (KvType t : {c.k_type, c.v_type}) {
@@ -143,7 +151,7 @@ void MatMulMany(const KernelContext& ctx, const float* x, int64_t m, std::span<c
     WEFT_CHECK(k % block == 0, "MatMul: k={} is not a multiple of the activation block {}", k, block);
     xq_layout = QuantActLayout::For(block, k);
     xq = ScratchBytes(ctx, xq_layout.row_bytes * static_cast<size_t>(m));
-    For(ctx, m, 4, [&](int64_t b, int64_t e) {
+    For(ctx, m, RowGrain(k), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) t.quantize_act(x + r * x_stride, k, block, xq_layout.Row(xq, r));
     });
   }
@@ -186,7 +194,7 @@ void LookupRows(const KernelContext& ctx, const TensorView& table, int64_t first
   const int64_t rows = table.NumRows();
   const size_t row_bytes = BytesForElements(table.type, k);
   const bool panel = table.layout == TensorLayout::kPanel16;
-  For(ctx, n, 4, [&](int64_t b, int64_t e) {
+  For(ctx, n, RowGrain(k), [&](int64_t b, int64_t e) {
     thread_local std::vector<uint8_t> row;
     for (int64_t i = b; i < e; ++i) {
       const int64_t r = ids[i] - first;
@@ -224,7 +232,7 @@ void EmbeddingLookupPart(const KernelContext& ctx, const TensorView& table, int6
 void RmsNorm(const KernelContext& ctx, const float* x, const float* weight, float eps, int64_t rows, int64_t dim,
              float* out) {
   const KernelTable& t = T(ctx);
-  For(ctx, rows, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, dim)), [&](int64_t b, int64_t e) {
+  For(ctx, rows, RowGrain(dim), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) t.rms_norm(x + r * dim, weight, eps, dim, out + r * dim);
   });
 }
@@ -259,7 +267,7 @@ void SoftCapInPlace(const KernelContext& ctx, float* x, float cap, int64_t n) {
 
 void Softmax(const KernelContext& ctx, float* x, int64_t rows, int64_t n) {
   const KernelTable& t = T(ctx);
-  For(ctx, rows, std::max<int64_t>(1, kElemGrain / std::max<int64_t>(1, n)), [&](int64_t b, int64_t e) {
+  For(ctx, rows, RowGrain(n), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) t.softmax(x + r * n, n);
   });
 }
@@ -296,7 +304,7 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
   }
   const float theta_scale = std::pow(p.theta, -2.0f / static_cast<float>(rd));
   float* cs = reinterpret_cast<float*>(ScratchBytes(ctx, sizeof(float) * 2 * half * static_cast<size_t>(n_tokens)));
-  For(ctx, n_tokens, 16, [&](int64_t b, int64_t e) {
+  For(ctx, n_tokens, RowGrain(kTrigPairCost * half), [&](int64_t b, int64_t e) {
     for (int64_t tok = b; tok < e; ++tok) {
       float* c = cs + tok * 2 * half;
       float* s = c + half;
@@ -316,7 +324,7 @@ void Rope(const KernelContext& ctx, float* x, int64_t n_tokens, int n_heads, int
       }
     }
   });
-  For(ctx, n_tokens, 4, [&](int64_t b, int64_t e) {
+  For(ctx, n_tokens, RowGrain(static_cast<int64_t>(n_heads) * head_dim), [&](int64_t b, int64_t e) {
     for (int64_t tok = b; tok < e; ++tok) {
       const float* c = cs + tok * 2 * half;
       t.rope(x + tok * n_heads * head_dim, n_heads, head_dim, rd, p.style, c, c + half);
@@ -337,7 +345,7 @@ void WriteKv(const KernelContext& ctx, const float* k, const float* v, int64_t n
              cache.head_dim);
   const int64_t k_dim_bytes = cache.KDimBytes();
   const int groups = cache.head_dim / cache.QuantGroup();
-  For(ctx, n_tokens, 8, [&](int64_t b, int64_t e) {
+  For(ctx, n_tokens, RowGrain(2 * row), [&](int64_t b, int64_t e) {
     alignas(64) uint8_t k_row[kMaxKvHeadDim * 4];  // one K row converted, before it is spread
     uint16_t k_scales[kMaxKvHeadDim], v_scales[kMaxKvHeadDim];
     for (int64_t i = b; i < e; ++i) {
