@@ -230,9 +230,11 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
       return;
     }
   }
-  // Few rows: all blocks in one pass. Many: k chunks whose weights stay in L1 while
-  // every row group uses them.
-  const int64_t kc = A.m <= P::kMR ? nb : P::kKC;
+  // Few rows (or all rows in one call): all blocks in one pass. Many: k chunks whose
+  // weights stay in L1 while every row group uses them.
+  bool one_call = A.m <= P::kMR;
+  if constexpr (requires { P::kMRDirectMax; }) one_call = one_call || A.m <= P::kMRDirectMax;
+  const int64_t kc = one_call ? nb : P::kKC;
   for (int64_t r = 0; r < A.m; ++r) {
     for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
   }
