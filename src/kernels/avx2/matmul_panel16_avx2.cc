@@ -21,11 +21,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "kernels/avx2/avx2_kernels.h"
+#include "kernels/x86/panel_prefetch.h"
 #include "kernels/panel_layout.h"
 #include "kernels/scratch_window.h"
 
@@ -72,23 +72,6 @@ inline void StoreCols(float* y, int64_t cols, __m256 v) {
   _mm256_maskstore_ps(y, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), lane), v);
 }
 
-// Micro reads each weight once, from memory, computing as it goes; the hardware
-// prefetcher alone keeps too few lines in flight for that. So it asks for each group's
-// block kPrefetchBlocks ahead (`lines` lines of quants) and for the line of its scales
-// every other block (32 bytes of f16 scales a block). Addresses past the matrix are
-// harmless (a prefetch never faults): they are formed as integers, not as pointers.
-constexpr int64_t kPrefetchBlocks = 8;
-template <int Lines>
-inline void PrefetchBlock(const uint8_t* group, size_t scales_offset, int64_t b) {
-  const uintptr_t base = reinterpret_cast<uintptr_t>(group);
-  for (int l = 0; l < Lines; ++l) {
-    _mm_prefetch(reinterpret_cast<const char*>(base + static_cast<uintptr_t>((b * Lines + l) * 64)), _MM_HINT_T0);
-  }
-  if ((b & 1) == 0) {
-    _mm_prefetch(reinterpret_cast<const char*>(base + scales_offset + static_cast<uintptr_t>(32 * b)), _MM_HINT_T0);
-  }
-}
-
 // Rows rows[0 .. MR) against NR groups of 16 columns of type T over all nb blocks; writes
 // the results to y (row i at y + i * y_stride, group j's columns at 16j; `cols` columns
 // exist).
@@ -105,8 +88,9 @@ void Micro(const Act* rows, const uint8_t* const* groups, size_t scales_offset, 
     for (int h = 0; h < H; ++h) f[i][h] = _mm256_setzero_ps();
   }
   for (int64_t b = 0; b < nb; ++b) {
+    // Weights stream from memory once: ask for the block kPanelPrefetchBlocks ahead.
     for (int j = 0; j < NR; ++j) {
-      PrefetchBlock<T == DType::kQ8_0 ? 8 : 4>(groups[j], scales_offset, b + kPrefetchBlocks);
+      PrefetchPanelBlock<T == DType::kQ8_0 ? 8 : 4>(groups[j], scales_offset, b + kPanelPrefetchBlocks);
     }
     __m256i s[MR][H];
     if constexpr (T == DType::kQ8_0) {

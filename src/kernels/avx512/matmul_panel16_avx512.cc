@@ -13,10 +13,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <cstdint>
-
 #include "kernels/avx512/avx512_kernels.h"
 #include "kernels/avx512/panel16_drive.h"
+#include "kernels/x86/panel_prefetch.h"
 
 namespace weft::kernels::avx512 {
 namespace {
@@ -36,24 +35,6 @@ struct LegacyPanel {
   static constexpr int kNRDecode = 4;   // ... when m < kMR
   static constexpr int kKC = 16;        // blocks per k chunk when m is large (stays in L1)
   static constexpr int kStreamBytes = 64 * Vectors;  // quant bytes per block in a group's stream
-
-  // Micro (decode, verification passes) reads each weight once, from memory, computing as
-  // it goes; the hardware prefetcher alone keeps too few lines in flight for that (l1b
-  // Q4_0, 2 threads: decode 62 -> 80 tokens/s, a 5-row pass 28 -> 19 ms). So Micro asks
-  // for each group's block kPrefetchBlocks ahead, and for the line of its scales every
-  // other block (32 bytes of f16 scales a block). Addresses past the matrix are harmless
-  // (a prefetch never faults): they are formed as integers, not as pointers.
-  static constexpr int64_t kPrefetchBlocks = 8;
-  static void PrefetchBlock(const uint8_t* group, size_t scales_offset, int64_t b) {
-    const uintptr_t base = reinterpret_cast<uintptr_t>(group);
-    for (int l = 0; l < Vectors; ++l) {
-      _mm_prefetch(reinterpret_cast<const char*>(base + static_cast<uintptr_t>(b * kStreamBytes + 64 * l)),
-                   _MM_HINT_T0);
-    }
-    if ((b & 1) == 0) {
-      _mm_prefetch(reinterpret_cast<const char*>(base + scales_offset + static_cast<uintptr_t>(32 * b)), _MM_HINT_T0);
-    }
-  }
 
   // off * sum(a_b): the offset of the unsigned weight values, per block.
   static void Corr(const QuantActRow& row, int64_t nb, int32_t* out) {
@@ -139,7 +120,8 @@ struct LegacyPanel {
           if constexpr (kSplit) ib[i][j] = _mm512_setzero_si512();
         }
       }
-      for (int j = 0; j < NR; ++j) PrefetchBlock(quants[j], scales_offset, b + kPrefetchBlocks);
+      // Weights stream from memory once: ask for the block kPanelPrefetchBlocks ahead.
+      for (int j = 0; j < NR; ++j) PrefetchPanelBlock<Vectors>(quants[j], scales_offset, b + kPanelPrefetchBlocks);
       if constexpr (Vectors == 4) {  // Q4_0: vector t holds values 4t.. (low nibbles) and 16 + 4t.. (high)
         for (int t = 0; t < 4; ++t) {
           __m512i lo[NR], hi[NR];
