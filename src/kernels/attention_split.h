@@ -46,10 +46,11 @@ struct AttentionPlan {
   std::span<const AttentionTile> split;  // the split tiles whole (partial set): to reduce
 };
 
-// Tiles of up to 32 queries (runs of consecutive tokens of a sequence x the heads of one
-// KV head), later tokens first; split as above when ctx's pool has more threads than the
-// batch has tiles to spare and the table's kernels take chunk ranges. In ctx's scratch:
-// valid until its next use.
+// Tiles of runs of up to 32 / group consecutive tokens of a sequence x the heads of one
+// or more KV heads (as many as still leave enough work for ctx's pool; all of them for one
+// long sequence's decode), later tokens first; when there are fewer tiles than keep the
+// pool busy and the table's kernels take chunk ranges, each tile is split into pieces of
+// one chunk. In ctx's scratch: valid until its next use.
 AttentionPlan PlanAttention(const KernelContext& ctx, const AttentionBatch& batch, const KvCacheView& cache);
 
 // out for the queries of the split tiles `split` (AttentionPlan::split), from their

@@ -6,10 +6,13 @@
 // last token) (a piece of a split tile: those of its chunks) are taken chunk by chunk
 // (attention_split.h: each chunk starts a fresh online softmax; a whole tile folds the
 // chunks' states as it goes and finishes them, a piece writes them to its records), and
-// in each chunk in spans of K::kSpan: the span's K columns and V rows are found
-// through the block table (the cache layout is in ops.h, KvCacheView) and handed to
-// K::GatherSpan once, then every query of the tile that sees the span goes through
-// K::UpdateQueries, span.pass (<= K::kMaxGroup) at a time. Each query keeps an f32 accumulator
+// in each chunk in spans of K::kSpan, and in each span the tile's KV heads one after the
+// other (so that a tile of several reads each block front to back): the span's K columns
+// and V rows of the head are found through the block table (the cache layout is in ops.h,
+// KvCacheView) and handed to K::GatherSpan once, then every query of the head's group in
+// the tile that sees the span goes through K::UpdateQueries, span.pass (<= K::kMaxGroup)
+// at a time; meanwhile the next head's slabs of the span (or the first head's of the next
+// span) are prefetched. Each query keeps an f32 accumulator
 // [dpad], a running max and a running sum (online softmax); its result is acc / sum.
 //
 // For the quantised KV types (kv_type.h; K and V may be of different types) the span also
@@ -18,6 +21,7 @@
 //
 // K provides:
 //   static constexpr int kSpan, kMaxGroup, kLanes;   // dpad = head_dim rounded up to kLanes
+//   static constexpr bool kPrefetchesNextHead;        // reads SpanRefs::next_head_k / _v
 //   static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int n_queries);
 //     either converts the span's K and V to f32 in span.kt [d][kSpan] (zero past n) and
 //     span.vf [n][dpad] (zero past d) and sets span.staged, or leaves them in the cache
@@ -107,6 +111,12 @@ struct SpanRefs {
   // prefetched them itself: too many to list): n_next_lines of them.
   const uint8_t* const* next_lines = nullptr;
   int n_next_lines = 0;
+  // Or, for kernels with kPrefetchesNextHead, when the next work is the tile's next KV head
+  // in this span: the bytes from each K column (V row) of this head to the same of that
+  // one (KHeadBytes, VHeadBytes), else 0. The kernel prefetches those addresses as it
+  // reads its own, with no list to build.
+  int64_t next_head_k = 0;
+  int64_t next_head_v = 0;
 };
 
 // The f32 factor of a stored f16 scale at p (kv_type.h).
@@ -334,9 +344,11 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
     const int64_t step_start = batch.seq_len[tile.seq] - (batch.query_start[tile.seq + 1] - batch.query_start[tile.seq]);
     const int64_t kv_end = std::min<int64_t>(last_kv, int64_t{tile.chunk_end} * kKvChunk);
     const int32_t* table = batch.block_table + static_cast<int64_t>(tile.seq) * batch.max_blocks_per_seq;
-    const int kv_head = tile.head_begin / group;
-    const uint8_t* kbase = static_cast<const uint8_t*>(cache.k) + kv_head * cache.KHeadBytes();
-    const uint8_t* vbase = static_cast<const uint8_t*>(cache.v) + kv_head * cache.VHeadBytes();
+    // The tile's KV heads: one, or (decode, PlanAttention) several, taken one after the
+    // other in each span, so that the span's blocks are read front to back.
+    const int kvh_begin = tile.head_begin / group, kvh_end = (tile.head_end - 1) / group + 1;
+    auto k_head_base = [&](int kvh) { return static_cast<const uint8_t*>(cache.k) + kvh * cache.KHeadBytes(); };
+    auto v_head_base = [&](int kvh) { return static_cast<const uint8_t*>(cache.v) + kvh * cache.VHeadBytes(); };
 
     for (int64_t chunk_start = int64_t{tile.chunk_begin} * kKvChunk; chunk_start < kv_end; chunk_start += kKvChunk) {
       const int64_t chunk_stop = std::min<int64_t>(kv_end, chunk_start + kKvChunk);
@@ -353,63 +365,92 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
         // Under a sliding window, spans before the window of the tile's first token are
         // seen by none of its tokens (skipping them gives the same bits as masking them).
         if (window > 0 && start + rows <= first_kv - window) continue;
-        // The next span's slabs head for the cache while this one is computed.
-        int n_next_lines = 0;
-        if (prefetch && start + K::kSpan < kv_end) {
-          const int64_t next_stop = std::min<int64_t>(kv_end, start + 2 * K::kSpan);
-          n_next_lines = ListSpanLines(kbase, vbase, table, cache.block_size, cache, start + K::kSpan, next_stop,
-                                       next_lines, kMaxNextLines);
-          if (n_next_lines <= 0) {
-            n_next_lines = 0;
-            PrefetchSpan(kbase, vbase, table, cache.block_size, cache, start + K::kSpan, next_stop);
-          }
-        }
-        // The span's positions, block by block (one division per span).
-        for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
-             t < rows; ++j, in = 0) {
-          const uint8_t* kb = kbase + table[j] * k_block_stride;
-          const uint8_t* vb = vbase + table[j] * v_block_stride;
-          for (; in < cache.block_size && t < rows; ++in, ++t) {
-            kcols[t] = kb + in * k_pos_stride;
-            vrows[t] = vb + in * v_pos_stride;
-            if (k_quantized) kscl[t] = kcols[t] + (k_scale_at0 + in * k_scale_step);
-            if (v_quantized) vscl[t] = vrows[t] + (v_scale_at0 + in * v_scale_step);
+        // The span's positions, block by block (one division per span), for the first KV
+        // head; each later one is KHeadBytes / VHeadBytes further on in the same blocks.
+        {
+          const uint8_t* kbase = k_head_base(kvh_begin);
+          const uint8_t* vbase = v_head_base(kvh_begin);
+          for (int t = 0, j = static_cast<int>(start / cache.block_size), in = static_cast<int>(start % cache.block_size);
+               t < rows; ++j, in = 0) {
+            const uint8_t* kb = kbase + table[j] * k_block_stride;
+            const uint8_t* vb = vbase + table[j] * v_block_stride;
+            for (; in < cache.block_size && t < rows; ++in, ++t) {
+              kcols[t] = kb + in * k_pos_stride;
+              vrows[t] = vb + in * v_pos_stride;
+              if (k_quantized) kscl[t] = kcols[t] + (k_scale_at0 + in * k_scale_step);
+              if (v_quantized) vscl[t] = vrows[t] + (v_scale_at0 + in * v_scale_step);
+            }
           }
         }
         // The tile's tokens from the first whose positions reach into the span see it.
         const int64_t blind_tokens = std::max<int64_t>(0, start - first_kv + 1);
-        const int n_seeing = static_cast<int>((tile.tok_end - tile.tok_begin - blind_tokens) * heads);
-        SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false, K::kMaxGroup};
-        span.group = cache.QuantGroup();
-        if (k_quantized) {
-          span.kscales = kscl;
-          span.k_scale_group_bytes = cache.KScaleGroupBytes();
-        }
-        if (v_quantized) span.vscales = vscl;
-        span.next_lines = next_lines;
-        span.n_next_lines = n_next_lines;
-        K::GatherSpan(cache.k_type, cache.v_type, span, d, dpad, n_seeing);
-        // The queries that see this span, span.pass at a time.
-        int n = 0;
-        for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
-          const int64_t n_kv = first_kv + (tok - tile.tok_begin);
-          if (n_kv <= start) continue;
-          const int cnt = static_cast<int>(std::min<int64_t>(K::kSpan, n_kv - start));
-          const int64_t window_start = window > 0 ? n_kv - window : 0;  // first position the token sees
-          if (window_start >= start + cnt) continue;
-          const int lo = static_cast<int>(std::max<int64_t>(0, window_start - start));
-          const uint64_t live =
-              batch.tree_mask != nullptr ? TreeSpanLive(batch.tree_mask[tok], step_start, start, K::kSpan) : ~uint64_t{0};
-          for (int h = tile.head_begin; h < tile.head_end; ++h) {
-            const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
-            qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt, lo, live};
-            if (n == span.pass) {
-              K::UpdateQueries(qs, n, sp, cache.k_type, cache.v_type, span, d, dpad, p);
-              n = 0;
+        for (int kvh = kvh_begin; kvh < kvh_end; ++kvh) {
+          if (kvh > kvh_begin) {
+            const int64_t kstep = cache.KHeadBytes(), vstep = cache.VHeadBytes();
+            for (int t = 0; t < rows; ++t) kcols[t] += kstep, vrows[t] += vstep;
+            if (k_quantized) for (int t = 0; t < rows; ++t) kscl[t] += kstep;
+            if (v_quantized) for (int t = 0; t < rows; ++t) vscl[t] += vstep;
+          }
+          const int h_lo = std::max(tile.head_begin, kvh * group), h_hi = std::min(tile.head_end, (kvh + 1) * group);
+          const int n_seeing = static_cast<int>((tile.tok_end - tile.tok_begin - blind_tokens) * (h_hi - h_lo));
+          // The next head's slabs of this span (or the first head's of the next span) head
+          // for the cache while this one is computed: the next head's through the kernel
+          // when it can (one pass, in place), else listed for it or prefetched now.
+          int n_next_lines = 0;
+          const bool next_head = kvh + 1 < kvh_end;
+          const bool kernel_prefetches = K::kPrefetchesNextHead && next_head && n_seeing <= K::kMaxGroup;
+          if (prefetch && !kernel_prefetches) {
+            // The next head's slabs of this span, or the first head's of the next span.
+            const int next_kvh = next_head ? kvh + 1 : kvh_begin;
+            const int64_t next_start = next_head ? start : start + K::kSpan;
+            const int64_t next_stop = next_head ? start + rows : std::min<int64_t>(kv_end, start + 2 * K::kSpan);
+            if (next_start < kv_end) {
+              const uint8_t* nk = k_head_base(next_kvh);
+              const uint8_t* nv = v_head_base(next_kvh);
+              n_next_lines = ListSpanLines(nk, nv, table, cache.block_size, cache, next_start, next_stop, next_lines,
+                                           kMaxNextLines);
+              if (n_next_lines <= 0) {
+                n_next_lines = 0;
+                PrefetchSpan(nk, nv, table, cache.block_size, cache, next_start, next_stop);
+              }
             }
           }
+          SpanRefs span{kcols, k_dim_bytes, vrows, rows, kt, vf, false, K::kMaxGroup};
+          span.group = cache.QuantGroup();
+          if (k_quantized) {
+            span.kscales = kscl;
+            span.k_scale_group_bytes = cache.KScaleGroupBytes();
+          }
+          if (v_quantized) span.vscales = vscl;
+          span.next_lines = next_lines;
+          span.n_next_lines = n_next_lines;
+          if (prefetch && kernel_prefetches) {
+            span.next_head_k = cache.KHeadBytes();
+            span.next_head_v = cache.VHeadBytes();
+          }
+          K::GatherSpan(cache.k_type, cache.v_type, span, d, dpad, n_seeing);
+          // The queries that see this span, span.pass at a time.
+          int n = 0;
+          for (int32_t tok = tile.tok_begin; tok < tile.tok_end; ++tok) {
+            const int64_t n_kv = first_kv + (tok - tile.tok_begin);
+            if (n_kv <= start) continue;
+            const int cnt = static_cast<int>(std::min<int64_t>(K::kSpan, n_kv - start));
+            const int64_t window_start = window > 0 ? n_kv - window : 0;  // first position the token sees
+            if (window_start >= start + cnt) continue;
+            const int lo = static_cast<int>(std::max<int64_t>(0, window_start - start));
+            const uint64_t live =
+                batch.tree_mask != nullptr ? TreeSpanLive(batch.tree_mask[tok], step_start, start, K::kSpan) : ~uint64_t{0};
+            for (int h = h_lo; h < h_hi; ++h) {
+              const int i = (tok - tile.tok_begin) * heads + (h - tile.head_begin);
+              qs[n++] = {batch.q + (tok * batch.n_heads + h) * d, accs + i * dpad, &run_max[i], &run_sum[i], cnt, lo, live};
+              if (n == span.pass) {
+                K::UpdateQueries(qs, n, sp, cache.k_type, cache.v_type, span, d, dpad, p);
+                n = 0;
+              }
+            }
+          }
+          if (n > 0) K::UpdateQueries(qs, n, sp, cache.k_type, cache.v_type, span, d, dpad, p);
         }
-        if (n > 0) K::UpdateQueries(qs, n, sp, cache.k_type, cache.v_type, span, d, dpad, p);
       }
       if (into_folded) continue;
       // The chunk's states of the queries that saw it: to a piece's records, or folded in.

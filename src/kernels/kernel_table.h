@@ -61,8 +61,9 @@ struct MatMulArgs {
 };
 
 // A block of attention work that shares K/V rows: the queries of tokens [tok_begin,
-// tok_end) of sequence `seq` (consecutive, causal) for heads [head_begin, head_end), which
-// all read one KV head. A whole tile (partial == nullptr) writes its results to `out`.
+// tok_end) of sequence `seq` (consecutive, causal) for heads [head_begin, head_end), whole
+// GQA groups of one or more KV heads (the kernels take a tile's KV heads one after the
+// other in each span of positions). A whole tile (partial == nullptr) writes its results to `out`.
 // A piece of a split tile (attention_split.h) covers only KV chunks [chunk_begin,
 // chunk_end) and writes each query's state after each chunk it sees to the record
 // partial + (query * partial_chunks + chunk) * AttentionRecordFloats(head_dim), query =

@@ -385,6 +385,7 @@ void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx2Span {
   static constexpr int kSpan = avx2::kSpan, kMaxGroup = avx2::kMaxGroup, kLanes = 8;
+  static constexpr bool kPrefetchesNextHead = false;  // the driver lists the lines
   static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int n_queries) {
     avx2::GatherSpan(k_type, v_type, span, d, dpad, n_queries);
   }

@@ -29,6 +29,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "kernels/attention_tiles.h"
@@ -65,6 +66,9 @@ struct StagedSpan {
     int i;
   };
   WEFT_INLINE const float* VRowAt(int t) const { return vf + t * dpad; }
+  WEFT_INLINE void PrefetchNextK(int, int) const {}
+  WEFT_INLINE void PrefetchNextKScale(int, int) const {}
+  WEFT_INLINE void PrefetchNextV(const float*) const {}
   WEFT_INLINE VCol VColAt(int i) const { return {i}; }
   WEFT_INLINE __m512 V(const float* row, VCol col) const { return _mm512_load_ps(row + col.i); }
 };
@@ -89,8 +93,10 @@ WEFT_INLINE __m512 LoadVRow(const SpanRefs& s, int t, int i, int d) {
 }
 
 // Read in place from the cache (K of type T, V of type TV), converted as loaded: when few
-// queries see the span (decode), staging would cost more than it saves.
-template <KvType T, KvType TV>
+// queries see the span (decode), staging would cost more than it saves. kFull: every run
+// of the span holds 16 positions and d is a multiple of 16, so that no load needs a mask
+// (masked loads cost a branch each in the score loop, and train no prefetcher: vec_math.h).
+template <KvType T, KvType TV, bool kFull>
 struct CacheSpan {
   const uint8_t* kcol[kVecs];  // K of positions 16c .. 16c + 15, dimension 0
   const uint8_t* kscl[kVecs];  // quantised: their scales of group 0
@@ -100,13 +106,29 @@ struct CacheSpan {
   const SpanRefs* s;
   int d;
   int group;
+  // SpanRefs::next_head_k / _v (0: none), and the K dimensions that share a cache line
+  // (those of a 64-byte line's first one prefetch it: kpf_dims - 1 is a mask).
+  int64_t next_k;
+  int64_t next_v;
+  int kpf_dims;
+  // The next head's K of run c, dimension i, on its way (once per line).
+  WEFT_INLINE void PrefetchNextK(int i, int c) const {
+    if (next_k == 0 || (i & (kpf_dims - 1)) != 0) return;
+    __builtin_prefetch(kcol[c] + (T == KvType::kQ4 ? i >> 1 : i) * k_dim_bytes + next_k, 0, 2);
+  }
+  // ... and, quantised K, its scales of the group from i0 (once a group).
+  WEFT_INLINE void PrefetchNextKScale(int i0, int c) const {
+    if (!KvTypeQuantized(T) || next_k == 0) return;
+    __builtin_prefetch(kscl[c] + (i0 / group) * k_scale_group_bytes + next_k, 0, 2);
+  }
   WEFT_INLINE int KGroup() const { return KvTypeQuantized(T) ? group : d; }
+  WEFT_INLINE __mmask16 KMask(int c) const { return kFull ? __mmask16(0xFFFF) : kmask[c]; }
   WEFT_INLINE __m512 KScale(int i0, int c) const {
     if constexpr (!KvTypeQuantized(T)) return _mm512_setzero_ps();
-    return LoadKvScales(kscl[c] + (i0 / group) * k_scale_group_bytes, T, kmask[c]);
+    return LoadKvScales(kscl[c] + (i0 / group) * k_scale_group_bytes, T, KMask(c));
   }
   WEFT_INLINE __m512 K(int i, int c, __m512 sc) const {
-    const __m512 k = LoadKCol(kcol[c], k_dim_bytes, T, i, kmask[c]);
+    const __m512 k = LoadKCol(kcol[c], k_dim_bytes, T, i, KMask(c));
     if constexpr (!KvTypeQuantized(T)) return k;
     return _mm512_mul_ps(k, sc);
   }
@@ -122,11 +144,18 @@ struct CacheSpan {
   WEFT_INLINE VRow VRowAt(int t) const {
     return {s->vrows[t], KvTypeQuantized(TV) ? s->vscales[t] : nullptr};
   }
+  // The next head's V row of `row` (and its scales), on its way.
+  WEFT_INLINE void PrefetchNextV(VRow row) const {
+    if (next_v == 0) return;
+    const int64_t bytes = KvRowCodeBytes(TV, d);
+    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(row.codes + next_v + b, 0, 2);
+    if constexpr (KvTypeQuantized(TV)) __builtin_prefetch(row.scales + next_v, 0, 2);
+  }
   WEFT_INLINE VCol VColAt(int i) const {
     return {i, TailMask(d - i), KvTypeQuantized(TV) ? 2 * (i / group) : 0};
   }
   WEFT_INLINE __m512 V(VRow row, VCol col) const {
-    const __m512 v = LoadKv(row.codes, TV, col.i, col.m);
+    const __m512 v = LoadKv(row.codes, TV, col.i, kFull ? __mmask16(0xFFFF) : col.m);
     if constexpr (!KvTypeQuantized(TV)) return v;
     return _mm512_mul_ps(v, _mm512_set1_ps(ScaleFactor(TV, row.scales + col.scale_off)));
   }
@@ -230,6 +259,7 @@ inline __m512 SoftCap(__m512 s, float softcap) {
 // t in order.
 template <int G, int NV, class Src>
 WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const Src& src, int cnt, int i0) {
+  const bool first = i0 == 0;  // the pass over the rows that prefetches the next head's
   __m512 a[G][NV];
   for (int g = 0; g < G; ++g) {
     for (int v = 0; v < NV; ++v) a[g][v] = _mm512_load_ps(qs[g].acc + i0 + 16 * v);
@@ -238,6 +268,7 @@ WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const Sr
   for (int v = 0; v < NV; ++v) col[v] = src.VColAt(i0 + 16 * v);
   for (int t = 0; t < cnt; ++t) {
     const auto row = src.VRowAt(t);
+    if (first) src.PrefetchNextV(row);
     __m512 vv[NV];
     for (int v = 0; v < NV; ++v) vv[v] = src.V(row, col[v]);
     for (int g = 0; g < G; ++g) {
@@ -268,10 +299,12 @@ WEFT_INLINE void Scores(const QueryState* qs, float scale, const Src& src, int d
   for (int i0 = 0; i0 < d; i0 += kg) {
     __m512 sc[NC];
     for (int c = 0; c < NC; ++c) sc[c] = src.KScale(i0, c0 + c);
+    for (int c = 0; c < NC; ++c) src.PrefetchNextKScale(i0, c0 + c);
     for (int i = i0; i < i0 + kg; ++i) {
       pf.At(i);
       __m512 k[NC];
       for (int c = 0; c < NC; ++c) k[c] = src.K(i, c0 + c, sc[c]);
+      for (int c = 0; c < NC; ++c) src.PrefetchNextK(i, c0 + c);
       for (int g = 0; g < G; ++g) {
         const __m512 qi = _mm512_set1_ps(qs[g].q[i]);
         for (int c = 0; c < NC; ++c) s[g][c] = _mm512_fmadd_ps(qi, k[c], s[g][c]);
@@ -343,9 +376,9 @@ void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const S
   WithPassSize(n, [&]<int G>() { UpdateQueries<G>(qs, scale, src, d, dpad, pf, p); });
 }
 
-template <KvType T, KvType TV>
-CacheSpan<T, TV> InPlace(const SpanRefs& s, int d) {
-  CacheSpan<T, TV> src{};
+template <KvType T, KvType TV, bool kFull>
+CacheSpan<T, TV, kFull> InPlace(const SpanRefs& s, int d) {
+  CacheSpan<T, TV, kFull> src{};
   for (int c = 0; c < kVecs; ++c) {
     const int live = LiveInRun(s.n, c);
     const int first = live > 0 ? 16 * c : 0;  // a dead run loads nothing (mask 0)
@@ -358,6 +391,11 @@ CacheSpan<T, TV> InPlace(const SpanRefs& s, int d) {
   src.s = &s;
   src.d = d;
   src.group = s.group;
+  src.next_k = s.next_head_k;
+  src.next_v = s.next_head_v;
+  // kQ4: a code row of k_dim_bytes holds two dimensions.
+  const int64_t line_dims = (T == KvType::kQ4 ? 128 : 64) / std::max<int64_t>(1, s.k_dim_bytes);
+  src.kpf_dims = static_cast<int>(std::bit_floor(static_cast<uint64_t>(std::max<int64_t>(1, line_dims))));
   return src;
 }
 
@@ -365,13 +403,15 @@ void UpdateQueries(const QueryState* qs, int n, const ScoreParams& scale, KvType
                    const SpanRefs& s, int d, int dpad, float* p) {
   if (s.staged) return UpdateQueries(qs, n, scale, StagedSpan{s.kt, s.vf, dpad, d}, d, dpad, s, p);
   WithInPlacePair(type, v_type, [&]<KvType T, KvType TV>() {
-    UpdateQueries(qs, n, scale, InPlace<T, TV>(s, d), d, dpad, s, p);
+    if (s.n == kSpan && d % 16 == 0) return UpdateQueries(qs, n, scale, InPlace<T, TV, true>(s, d), d, dpad, s, p);
+    UpdateQueries(qs, n, scale, InPlace<T, TV, false>(s, d), d, dpad, s, p);
   });
 }
 
 // The span kernels for RunAttentionTiles (attention_tiles.h).
 struct Avx512Span {
   static constexpr int kSpan = avx512::kSpan, kMaxGroup = avx512::kMaxGroup, kLanes = 16;
+  static constexpr bool kPrefetchesNextHead = true;
   static void GatherSpan(KvType k_type, KvType v_type, SpanRefs& span, int d, int dpad, int n_queries) {
     avx512::GatherSpan(k_type, v_type, span, d, dpad, n_queries);
   }

@@ -383,9 +383,10 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
   }
   // Real head shapes: decode passes of a whole GQA group read in place (4 and 8 queries,
   // head_dim 64 and 128) against the same queries one at a time and in staged tiles
-  // (verification: 5 tokens x the group).
+  // (verification: 5 tokens x the group). A decode token's tiles take several KV heads
+  // each (split in pieces: 3 chunks cannot feed 2 threads otherwise).
   for (KvType t : {KvType::kF16, KvType::kQ8, KvType::kQ4}) {
-    CheckQueryResultDoesNotDependOnItsTile({1, 2500, false, 0, 0.0f, t, 32, 8, 64});
+    CheckQueryResultDoesNotDependOnItsTile({1, 2500, true, 0, 0.0f, t, 32, 8, 64});
     CheckQueryResultDoesNotDependOnItsTile({5, 1000, false, 0, 0.0f, t, 32, 8, 64});
     CheckQueryResultDoesNotDependOnItsTile({1, 1500, true, 0, 0.0f, t, 16, 2, 128});
   }
@@ -408,7 +409,51 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
   }
   for (KvType t : {KvType::kF16, KvType::kQ8}) {
     CheckQueryResultDoesNotDependOnItsTile({70, 1100, false, 0, 0.0f, t, 32, 8, 64, t, false, 24});
-    CheckQueryResultDoesNotDependOnItsTile({1, 1100, false, 0, 0.0f, t, 32, 8, 64, t, false, 24});
+    CheckQueryResultDoesNotDependOnItsTile({1, 1100, true, 0, 0.0f, t, 32, 8, 64, t, false, 24});
+  }
+}
+
+// How PlanAttention cuts one sequence's decode token (32 heads over 8 KV heads) for a
+// 2-thread pool: as many KV heads per tile as still leave 4 pieces of work (a tile reads
+// its heads' slabs of each block one after the other: the block front to back).
+TEST(AttentionTest, DecodePlanTakesManyKvHeadsPerTile) {
+  struct Want {
+    int32_t seq_len;
+    int tiles, kv_heads_per_tile;
+    bool split;
+  };
+  for (const Want& w : {Want{4096, 4, 8, true}, Want{2500, 6, 4, true}, Want{1500, 4, 4, true},
+                        Want{500, 4, 2, false}, Want{16, 4, 2, false}}) {
+    SCOPED_TRACE(w.seq_len);
+    const int blocks = (w.seq_len + 15) / 16;
+    std::vector<int32_t> table(blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::vector<float> q(32 * 64, 0.5f);
+    const int32_t query_start[2] = {0, 1};
+    AttentionBatch batch;
+    batch.q = q.data();
+    batch.n_tokens = 1;
+    batch.n_heads = 32;
+    batch.n_seqs = 1;
+    batch.query_start = query_start;
+    batch.seq_len = &w.seq_len;
+    batch.block_table = table.data();
+    batch.max_blocks_per_seq = blocks;
+    const KvCacheView cache{nullptr, nullptr, KvType::kF16, KvType::kF16, blocks, 16, 8, 64};
+    IsaContexts ctxs;
+    ThreadPool pool(2);
+    for (Isa isa : ctxs.isas) {
+      if (!GetKernelTable(isa)->attention_takes_pieces) continue;
+      SCOPED_TRACE(IsaName(isa));
+      const AttentionPlan plan = PlanAttention(ctxs.For(isa, &pool), batch, cache);
+      EXPECT_EQ(static_cast<size_t>(w.tiles), plan.tiles.size());
+      EXPECT_EQ(w.split, !plan.split.empty());
+      for (const AttentionTile& t : plan.tiles) EXPECT_EQ(w.kv_heads_per_tile * 4, t.head_end - t.head_begin);
+    }
+    // One thread: one tile of every head.
+    const AttentionPlan alone = PlanAttention(ctxs.For(ctxs.isas.back()), batch, cache);
+    ASSERT_EQ(1u, alone.tiles.size());
+    EXPECT_EQ(32, alone.tiles[0].head_end - alone.tiles[0].head_begin);
   }
 }
 
