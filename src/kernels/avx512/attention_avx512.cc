@@ -95,7 +95,7 @@ WEFT_INLINE __m512 LoadVRow(const SpanRefs& s, int t, int i, int d) {
 // Read in place from the cache (K of type T, V of type TV), converted as loaded: when few
 // queries see the span (decode), staging would cost more than it saves. kFull: every run
 // of the span holds 16 positions and d is a multiple of 16, so that no load needs a mask
-// (masked loads cost a branch each in the score loop, and train no prefetcher: vec_math.h).
+// (masked loads cost a branch each in the score loop, and read slower from DRAM: vec_math.h).
 template <KvType T, KvType TV, bool kFull>
 struct CacheSpan {
   const uint8_t* kcol[kVecs];  // K of positions 16c .. 16c + 15, dimension 0
@@ -132,9 +132,15 @@ struct CacheSpan {
     if constexpr (!KvTypeQuantized(T)) return k;
     return _mm512_mul_ps(k, sc);
   }
+  // kFull, quantised V: every row's group scales as f32 factors, vsf[t * d / group + g]
+  // (InPlace converts a run's 16 rows of adjacent f16 scales at once), so that a V load
+  // broadcasts its factor from memory instead of converting an f16 scale each time.
+  static constexpr bool kScaleTable = kFull && KvTypeQuantized(TV);
+  alignas(64) float vsf[kScaleTable ? kSpan * (kMaxKvHeadDim / 32) : 1];
   struct VRow {
     const uint8_t* codes;
     const uint8_t* scales;  // quantised V: the row's group scales, adjacent f16
+    const float* factors;   // kScaleTable: the row's of vsf
   };
   struct VCol {
     int i;
@@ -142,7 +148,8 @@ struct CacheSpan {
     int scale_off;  // quantised V: the bytes from the row's scales to those of i's group
   };
   WEFT_INLINE VRow VRowAt(int t) const {
-    return {s->vrows[t], KvTypeQuantized(TV) ? s->vscales[t] : nullptr};
+    return {s->vrows[t], KvTypeQuantized(TV) ? s->vscales[t] : nullptr,
+            kScaleTable ? vsf + t * (d / group) : nullptr};
   }
   // The next head's V row of `row` (and its scales), on its way.
   WEFT_INLINE void PrefetchNextV(VRow row) const {
@@ -157,6 +164,7 @@ struct CacheSpan {
   WEFT_INLINE __m512 V(VRow row, VCol col) const {
     const __m512 v = LoadKv(row.codes, TV, col.i, kFull ? __mmask16(0xFFFF) : col.m);
     if constexpr (!KvTypeQuantized(TV)) return v;
+    if constexpr (kScaleTable) return _mm512_mul_ps(v, _mm512_set1_ps(row.factors[col.scale_off / 2]));
     return _mm512_mul_ps(v, _mm512_set1_ps(ScaleFactor(TV, row.scales + col.scale_off)));
   }
 };
@@ -378,7 +386,7 @@ void UpdateQueries(const QueryState* qs, int n, const ScoreParams scale, const S
 
 template <KvType T, KvType TV, bool kFull>
 CacheSpan<T, TV, kFull> InPlace(const SpanRefs& s, int d) {
-  CacheSpan<T, TV, kFull> src{};
+  CacheSpan<T, TV, kFull> src;  // every member set below (vsf when used)
   for (int c = 0; c < kVecs; ++c) {
     const int live = LiveInRun(s.n, c);
     const int first = live > 0 ? 16 * c : 0;  // a dead run loads nothing (mask 0)
@@ -393,6 +401,17 @@ CacheSpan<T, TV, kFull> InPlace(const SpanRefs& s, int d) {
   src.group = s.group;
   src.next_k = s.next_head_k;
   src.next_v = s.next_head_v;
+  if constexpr (CacheSpan<T, TV, kFull>::kScaleTable) {
+    // Each run's 16 rows keep their f16 scales adjacent, [row][group] (ops.h, VScaleFromCode).
+    const int per_run = 16 * (d / s.group);
+    for (int c = 0; c < kVecs; ++c) {
+      for (int j = 0; j < per_run; j += 16) {
+        __m512 f = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.vscales[16 * c] + 2 * j)));
+        if constexpr (TV == KvType::kFp8) f = _mm512_mul_ps(f, _mm512_set1_ps(256.0f));
+        _mm512_store_ps(src.vsf + c * per_run + j, f);
+      }
+    }
+  }
   // kQ4: a code row of k_dim_bytes holds two dimensions.
   const int64_t line_dims = (T == KvType::kQ4 ? 128 : 64) / std::max<int64_t>(1, s.k_dim_bytes);
   src.kpf_dims = static_cast<int>(std::bit_floor(static_cast<uint64_t>(std::max<int64_t>(1, line_dims))));
