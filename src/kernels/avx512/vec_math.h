@@ -39,8 +39,8 @@ inline __m512 Exp(__m512 x) {
 // Masked loads of 16 lanes (lanes outside m are 0), plain loads when m holds all 16. On
 // AMD Zen 5, decode attention reading the KV cache from DRAM with masked loads ran at half
 // the speed of the same reads as plain loads when software prefetch was off (kernels_bench
-// DecodeAtDepth f16, 2 threads: 12 against 6 ms), as if masked loads that miss trained no
-// hardware prefetcher.
+// DecodeAtDepth f16, 2 threads: 8.5-15 against 5.5-7 ms), as if masked loads that miss
+// trained no hardware prefetcher.
 inline __m512 LoadLanesF32(const float* p, __mmask16 m) {
   return m == __mmask16(0xFFFF) ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
 }
