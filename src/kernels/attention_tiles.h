@@ -114,7 +114,7 @@ struct SpanRefs {
   // Or, for kernels with kPrefetchesNextHead, when the next work is the tile's next KV head
   // in this span: the bytes from each K column (V row) of this head to the same of that
   // one (KHeadBytes, VHeadBytes), else 0. The kernel prefetches those addresses as it
-  // reads its own, with no list to build.
+  // reads its own, with no list to build (a span it stages anyway goes without).
   int64_t next_head_k = 0;
   int64_t next_head_v = 0;
 };

@@ -406,9 +406,7 @@ CacheSpan<T, TV, kFull> InPlace(const SpanRefs& s, int d) {
     const int per_run = 16 * (d / s.group);
     for (int c = 0; c < kVecs; ++c) {
       for (int j = 0; j < per_run; j += 16) {
-        __m512 f = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.vscales[16 * c] + 2 * j)));
-        if constexpr (TV == KvType::kFp8) f = _mm512_mul_ps(f, _mm512_set1_ps(256.0f));
-        _mm512_store_ps(src.vsf + c * per_run + j, f);
+        _mm512_store_ps(src.vsf + c * per_run + j, LoadKvScales(s.vscales[16 * c] + 2 * j, TV, __mmask16(0xFFFF)));
       }
     }
   }
