@@ -400,7 +400,6 @@ void RunAttentionTiles(const AttentionBatch& batch, const KvCacheView& cache, fl
           const bool next_head = kvh + 1 < kvh_end;
           const bool kernel_prefetches = K::kPrefetchesNextHead && next_head && n_seeing <= K::kMaxGroup;
           if (prefetch && !kernel_prefetches) {
-            // The next head's slabs of this span, or the first head's of the next span.
             const int next_kvh = next_head ? kvh + 1 : kvh_begin;
             const int64_t next_start = next_head ? start : start + K::kSpan;
             const int64_t next_stop = next_head ? start + rows : std::min<int64_t>(kv_end, start + 2 * K::kSpan);

@@ -111,6 +111,7 @@ struct CacheSpan {
   int64_t next_k;
   int64_t next_v;
   int kpf_dims;
+  int64_t v_row_bytes;  // a V row's code bytes (KvRowCodeBytes)
   // The next head's K of run c, dimension i, on its way (once per line).
   WEFT_INLINE void PrefetchNextK(int i, int c) const {
     if (next_k == 0 || (i & (kpf_dims - 1)) != 0) return;
@@ -154,8 +155,7 @@ struct CacheSpan {
   // The next head's V row of `row` (and its scales), on its way.
   WEFT_INLINE void PrefetchNextV(VRow row) const {
     if (next_v == 0) return;
-    const int64_t bytes = KvRowCodeBytes(TV, d);
-    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(row.codes + next_v + b, 0, 2);
+    for (int64_t b = 0; b < v_row_bytes; b += 64) __builtin_prefetch(row.codes + next_v + b, 0, 2);
     if constexpr (KvTypeQuantized(TV)) __builtin_prefetch(row.scales + next_v, 0, 2);
   }
   WEFT_INLINE VCol VColAt(int i) const {
@@ -401,6 +401,7 @@ CacheSpan<T, TV, kFull> InPlace(const SpanRefs& s, int d) {
   src.group = s.group;
   src.next_k = s.next_head_k;
   src.next_v = s.next_head_v;
+  src.v_row_bytes = KvRowCodeBytes(TV, d);
   if constexpr (CacheSpan<T, TV, kFull>::kScaleTable) {
     // Each run's 16 rows keep their f16 scales adjacent, [row][group] (ops.h, VScaleFromCode).
     const int per_run = 16 * (d / s.group);
