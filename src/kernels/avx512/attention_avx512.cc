@@ -13,7 +13,8 @@
 //   softmax the span's max raises the query's running max (rescaling its accumulator and
 //           sum); p = exp(s - max);
 //   values  acc_g += p_g[t] * v[t] for t in order (positions past the query's own add
-//           exact zeros).
+//           exact zeros); head dims 4 and 8 pack 4 or 2 rows into a vector, each lane
+//           group summing the positions of its own residue in order (AccumulatePacked).
 // Quantised caches (kv_type.h: q8, fp8, q4) are read the same way: each K load converts 16
 // codes and multiplies them by the 16 positions' scales of the dimension's group, each V
 // load by the row's group scale (one f32 product per element, staged or in place).
@@ -45,6 +46,12 @@ constexpr int kMaxGroup = 8;    // queries per pass over a span read in place
 constexpr int kStagedPass = 4;  // queries per pass over a staged span
 #define WEFT_INLINE inline __attribute__((always_inline))
 
+// Head dims of 4 and 8 (TinyLLama-v0, stories260K) fill a quarter or half of a vector's 16
+// lanes: their values step packs 16 / d consecutive V rows into one vector (PackedRows),
+// so that a span takes 64 d / 16 loads and FMAs per query instead of 64 and the FMA chain
+// of each accumulator is as much shorter. Returns that row count, or 1 (no packing).
+inline int PackedRows(int d) { return d == 4 || d == 8 ? 16 / d : 1; }
+
 // Where UpdateQueries reads a span's K and V from: both give kt[i][16c ..] as K(i, c, sc)
 // and 16 values from i of V row t as V(t, i), zero past the span's positions and past d.
 // K's scale: sc = KScale(i0, c) for the group that starts at dimension i0 (every
@@ -71,6 +78,9 @@ struct StagedSpan {
   WEFT_INLINE void PrefetchNextV(const float*) const {}
   WEFT_INLINE VCol VColAt(int i) const { return {i}; }
   WEFT_INLINE __m512 V(const float* row, VCol col) const { return _mm512_load_ps(row + col.i); }
+  // PackedRows(d) > 1: StageV wrote the rows back to back (row t at vf + t d); rows t ..
+  // (16 lanes, those outside m zero).
+  WEFT_INLINE __m512 VPacked(int t, __mmask16 m) const { return _mm512_maskz_load_ps(m, vf + t * d); }
 };
 
 // The f32 factor of the f16 scale at p (kv_type.h, KvScaleFactor).
@@ -161,6 +171,13 @@ struct CacheSpan {
   WEFT_INLINE VCol VColAt(int i) const {
     return {i, TailMask(d - i), KvTypeQuantized(TV) ? 2 * (i / group) : 0};
   }
+  // PackedRows(d) > 1, float V types (GatherSpan stages quantised ones): rows t .. are
+  // adjacent in their block (runs of 16 positions lie in one block), so 16 lanes of them
+  // are one load.
+  WEFT_INLINE __m512 VPacked(int t, __mmask16 m) const {
+    if constexpr (KvTypeQuantized(TV)) __builtin_trap();  // never: staged
+    return LoadKv(s->vrows[t], TV, 0, m);
+  }
   WEFT_INLINE __m512 V(VRow row, VCol col) const {
     const __m512 v = LoadKv(row.codes, TV, col.i, kFull ? __mmask16(0xFFFF) : col.m);
     if constexpr (!KvTypeQuantized(TV)) return v;
@@ -213,13 +230,19 @@ void StageK(const SpanRefs& s, int d) {
 // Stage the span's V rows (type T) into s.vf: vf[t] = V row t.
 template <KvType T>
 void StageV(const SpanRefs& s, int d, int dpad) {
+  if (PackedRows(d) > 1) {  // rows back to back (StagedSpan::VPacked)
+    for (int t = 0; t < s.n; ++t) _mm512_mask_storeu_ps(s.vf + t * d, TailMask(d), LoadVRow<T>(s, t, 0, d));
+    return;
+  }
   for (int t = 0; t < s.n; ++t) {
     for (int i = 0; i < dpad; i += 16) _mm512_store_ps(s.vf + t * dpad + i, LoadVRow<T>(s, t, i, d));
   }
 }
 
 void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_queries) {
-  s.staged = n_queries > kMaxGroup || !InPlacePair(type, v_type) || !RunsContiguous(s, KvElemBytes(type));
+  // Packed rows of a quantised V would need a scale per row inside a vector: staged.
+  s.staged = n_queries > kMaxGroup || !InPlacePair(type, v_type) || !RunsContiguous(s, KvElemBytes(type)) ||
+             (PackedRows(d) > 1 && KvTypeQuantized(v_type));
   // In place, one pass should take every query (each pass loads the cache again); staged,
   // passes of 4 keep all four score vectors in registers (kernels_bench, l1b prefill
   // attention: ~5 % faster than passes of 8).
@@ -286,6 +309,41 @@ WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const Sr
   }
   for (int g = 0; g < G; ++g) {
     for (int v = 0; v < NV; ++v) _mm512_store_ps(qs[g].acc + i0 + 16 * v, a[g][v]);
+  }
+}
+
+// The values step when PackedRows(d) = R > 1 (dpad = 16): lanes [j d, (j + 1) d) of a
+// query's register accumulate p[t] * V row t for the positions t = j (mod R) in order,
+// lanes [0, d) starting from acc; at the end the R parts are added in order, ((part 0 +
+// part 1) + part 2) + part 3, into acc. The same for every G and staged or in place.
+template <int G, int R, class Src>
+WEFT_INLINE void AccumulatePacked(const QueryState* qs, const float* p, const Src& src, int cnt, int d) {
+  __m512 a[G];
+  for (int g = 0; g < G; ++g) a[g] = _mm512_load_ps(qs[g].acc);  // zero past d
+  // Lane l takes p of row l / d of the R.
+  const __m512i row_of_lane = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                R == 4 ? 2 : 3);
+  for (int t = 0; t < cnt; t += R) {
+    // Rows past cnt load as zeros (their p are zero too; the cache past them may hold anything).
+    const __m512 v = src.VPacked(t, TailMask(std::min(R, cnt - t) * d));
+    for (int g = 0; g < G; ++g) {
+      const float* pg = p + g * kSpan + t;
+      const __m128 p4 = R == 4 ? _mm_loadu_ps(pg) : _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(pg)));
+      a[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(row_of_lane, _mm512_castps128_ps512(p4)), v, a[g]);
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    // Part j moved down to lanes [0, d) (lane l + j d of a[g] to lane l), then added.
+    const __m512i x = _mm512_castps_si512(a[g]), z = _mm512_setzero_si512();
+    __m512 sum;
+    if constexpr (R == 2) {
+      sum = _mm512_add_ps(a[g], _mm512_castsi512_ps(_mm512_alignr_epi32(z, x, 8)));
+    } else {
+      sum = _mm512_add_ps(a[g], _mm512_castsi512_ps(_mm512_alignr_epi32(z, x, 4)));
+      sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_alignr_epi32(z, x, 8)));
+      sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_alignr_epi32(z, x, 12)));
+    }
+    _mm512_store_ps(qs[g].acc, _mm512_maskz_mov_ps(TailMask(d), sum));
   }
 }
 
@@ -367,6 +425,11 @@ void UpdateQueries(const QueryState* qs, const ScoreParams sp, const Src& src, i
     *st.run_sum += _mm512_reduce_add_ps(sum);
   }
   // Values: acc_g += sum over t < max_cnt of p_g[t] * v[t], 16 NB values of acc at a time.
+  switch (PackedRows(d)) {
+    case 4: return AccumulatePacked<G, 4>(qs, p, src, max_cnt, d);
+    case 2: return AccumulatePacked<G, 2>(qs, p, src, max_cnt, d);
+    default: break;
+  }
   for (int i0 = 0; i0 < dpad; i0 += 16 * NB) {
     switch (std::min(NB, (dpad - i0) / 16)) {
       case 4: AccumulateValues<G, 4>(qs, p, src, max_cnt, i0); break;

@@ -292,6 +292,16 @@ TEST(AttentionTest, SingleDecodeToken) { RunCase({8, 8, 64, 16, KvType::kF16}, {
 TEST(AttentionTest, LongDecodeSplitIntoChunks) { RunCase({6, 2, 64, 16, KvType::kF16}, {{2500, 1}}, 7); }
 TEST(AttentionTest, LongPrefillOverChunks) { RunCase({4, 2, 40, 16, KvType::kBF16}, {{2100, 45}, {1025, 1}}, 8); }
 
+// The tiny trained models' head dims (TinyLLama-v0's 4 over 16 KV heads, stories260K's 8
+// at GQA 2): the AVX-512 values step packs 4 or 2 V rows into one vector. Blocks of 5: a
+// vector's rows across blocks (staged).
+TEST(AttentionTest, HeadDims4And8) {
+  RunCase({16, 16, 4, 16, KvType::kF16}, kMixed, 21);
+  RunCase({8, 4, 8, 16, KvType::kBF16}, kMixed, 22);
+  RunCase({8, 4, 8, 5, KvType::kF32}, {{200, 1}, {130, 7}, {66, 66}}, 23);
+  RunCase({16, 16, 4, 16, KvType::kF16}, {{1500, 1}, {700, 5}}, 24);
+}
+
 // KernelTable::attention promises that a query's result does not depend on the tile it
 // comes in (the engine's batch invariance rests on it): the tiles Attention cuts (many
 // tokens x a KV head's heads, sharing spans; pieces of split tiles when there are few)
@@ -397,6 +407,17 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
     CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, t, 8, 2, 12});
     CheckQueryResultDoesNotDependOnItsTile({1, 1200, true, 0, 0.0f, t, 8, 2, 12});
   }
+  // Head dims 4 and 8 (the AVX-512 values step packs 4 or 2 V rows into a vector):
+  // staged spans (70 tokens), in place (1 and 5 tokens), and blocks of 5 (a vector's rows
+  // across blocks: staged) against one query at a time in place.
+  for (KvType t : {KvType::kF16, KvType::kBF16, KvType::kF32, KvType::kQ8, KvType::kFp8, KvType::kQ4}) {
+    CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, t, 16, 16, 4});
+    CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, t, 8, 4, 8});
+    CheckQueryResultDoesNotDependOnItsTile({5, 700, false, 0, 0.0f, t, 8, 4, 8});
+    CheckQueryResultDoesNotDependOnItsTile({1, 1200, true, 0, 0.0f, t, 8, 4, 8});
+  }
+  CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, KvType::kF16, 8, 4, 8, KvType::kF16, false, 5});
+  CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, KvType::kF16, 16, 16, 4, KvType::kF16, false, 5});
   // K and V of different types (the in-place pairs, and q4/q8, staged), head_dims 64 and
   // 12 (a V tail); blocks of 24 (runs of 8 positions that cross a block: K gathered one
   // value at a time, against vector loads in place for the query alone).
