@@ -17,6 +17,7 @@
 //           sum); p = exp(s - max);
 //   values  acc_g += p_g[t] * v[t] for t in order (positions the query does not see add
 //           exact zeros).
+// Head dim 4 packs two V rows into a vector in the values step (AccumulatePacked).
 // Quantised caches (kv_type.h: q8, fp8, q4) are read the same way: code value x scale,
 // one f32 product per element, staged or in place.
 // A query's arithmetic depends only on its row and the cache contents: not on the tile,
@@ -44,6 +45,11 @@ constexpr int kMaxGroup = 8;    // queries per pass over a span read in place
 constexpr int kInPlaceQueries = 3 * kMaxGroup;
 constexpr int kStagedPass = 2;  // queries per pass over a staged span
 #define WEFT_INLINE inline __attribute__((always_inline))
+
+// Head dim 4 (TinyLLama-v0) fills half of a vector's 8 lanes: its values step packs two
+// consecutive V rows into one vector (AccumulatePacked), so that a span takes 16 loads and
+// FMAs per query instead of 32 and each accumulator's FMA chain is half as long.
+inline bool PacksRows(int d) { return d == 4; }
 
 // The f32 factor of the f16 scale at p (kv_type.h, KvScaleFactor).
 WEFT_INLINE float ScaleFactor(KvType type, const uint8_t* p) {
@@ -99,6 +105,11 @@ struct StagedSpan {
   WEFT_INLINE __m256 KScale(int, int) const { return _mm256_setzero_ps(); }
   WEFT_INLINE __m256 K(int i, int c, __m256) const { return _mm256_load_ps(kt + i * kSpan + 8 * c); }
   WEFT_INLINE __m256 V(int t, int i) const { return _mm256_load_ps(vf + t * dpad + i); }
+  // PacksRows(d): StageSpanOf wrote the rows back to back (row t at vf + 4 t); rows t and
+  // t + 1 (rows = 2) or t alone (lanes 4 .. 7 zero).
+  WEFT_INLINE __m256 VPacked(int t, int rows) const {
+    return rows == 2 ? _mm256_load_ps(vf + 4 * t) : _mm256_zextps128_ps256(_mm_load_ps(vf + 4 * t));
+  }
 };
 
 // Read in place from the cache (K of type T, V of type TV), converted as loaded: when few
@@ -135,6 +146,12 @@ struct CacheSpan {
     }
     if constexpr (!KvTypeQuantized(TV)) return v;
     return _mm256_mul_ps(v, _mm256_set1_ps(ScaleFactor(TV, vscales[t] + 2 * (i / group))));
+  }
+  // PacksRows(d), float V types (GatherSpan stages quantised ones): rows t and t + 1 are
+  // adjacent (a run of 8 positions lies in one block), so both are one load.
+  WEFT_INLINE __m256 VPacked(int t, int rows) const {
+    if constexpr (KvTypeQuantized(TV)) __builtin_trap();  // never: staged
+    return rows == 2 ? LoadKv8(vrows[t], TV, 0) : LoadKv4(vrows[t], TV, 0);
   }
 };
 
@@ -177,6 +194,14 @@ WEFT_INLINE void StageSpanOf(KvType type, KvType v_type, const SpanRefs& s, int 
       GatherKLanes(type, s, 8 * c, live, 8, d, kSpan, s.kt + 8 * c);
     }
   }
+  if (PacksRows(d)) {  // rows back to back (StagedSpan::VPacked); one scale a row
+    for (int t = 0; t < s.n; ++t) {
+      __m128 v = _mm256_castps256_ps128(LoadKvPart(s.vrows[t], v_type, 0, d));
+      if (KvTypeQuantized(v_type)) v = _mm_mul_ps(v, _mm_set1_ps(ScaleFactor(v_type, s.vscales[t])));
+      _mm_store_ps(s.vf + 4 * t, v);
+    }
+    return;
+  }
   if (!KvTypeQuantized(v_type)) {
     for (int t = 0; t < s.n; ++t) {
       for (int i = 0; i < dpad; i += 8) _mm256_store_ps(s.vf + t * dpad + i, LoadKvPart(s.vrows[t], v_type, i, d - i));
@@ -210,7 +235,7 @@ void StageSpan(KvType type, KvType v_type, const SpanRefs& s, int d, int dpad) {
 
 void GatherSpan(KvType type, KvType v_type, SpanRefs& s, int d, int dpad, int n_queries) {
   s.staged = n_queries > kInPlaceQueries || (d % 8 != 0 && !TailInPlace(v_type, d)) || !InPlacePair(type, v_type) ||
-             !RunsWhole(s, KvElemBytes(type));
+             !RunsWhole(s, KvElemBytes(type)) || (PacksRows(d) && KvTypeQuantized(v_type));
   // In place, a pass takes as many queries as it can (each pass loads the cache again);
   // staged, passes of 2 keep all four score vectors of both queries in registers.
   s.pass = s.staged ? kStagedPass : kMaxGroup;
@@ -296,6 +321,29 @@ WEFT_INLINE void AccumulateValues(const QueryState* qs, const float* p, const Sr
   }
 }
 
+// The values step when PacksRows(d) (dpad = 8): lanes [0, 4) of a query's register
+// accumulate p[t] * V row t for the even positions in order, starting from acc, lanes
+// [4, 8) the odd ones from zero; then acc = even part + odd part. The same for every G and
+// staged or in place.
+template <int G, class Src>
+WEFT_INLINE void AccumulatePacked(const QueryState* qs, const float* p, const Src& src, int cnt) {
+  __m256 a[G];
+  for (int g = 0; g < G; ++g) a[g] = _mm256_load_ps(qs[g].acc);  // zero past 4
+  const __m256i row_of_lane = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  for (int t = 0; t < cnt; t += 2) {
+    // A row past cnt loads as zeros (its p is zero too; the cache past it may hold anything).
+    const __m256 v = src.VPacked(t, std::min(2, cnt - t));
+    for (int g = 0; g < G; ++g) {
+      const __m128 p2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p + g * kSpan + t)));
+      a[g] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(p2), row_of_lane), v, a[g]);
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    const __m256 sum = _mm256_add_ps(a[g], _mm256_permute2f128_ps(a[g], a[g], 0x81));  // odd part to lanes [0, 4)
+    _mm256_store_ps(qs[g].acc, _mm256_blend_ps(sum, _mm256_setzero_ps(), 0xF0));
+  }
+}
+
 // G queries over one span: scores for all kSpan positions (those a query does not see
 // are masked), the online-softmax step, then acc += p . V. Each query's arithmetic is the
 // same whatever G, the other queries and where the span is read from (extra positions
@@ -340,6 +388,7 @@ void UpdateQueries(const QueryState* qs, const ScoreParams sp, const Src& src, i
     *st.run_sum += Hsum(sum);
   }
   // Values: acc_g += sum over t < max_cnt of p_g[t] * v[t], 8 NB values of acc at a time.
+  if (PacksRows(d)) return AccumulatePacked<G>(qs, p, src, max_cnt);
   for (int i0 = 0; i0 < dpad; i0 += 8 * NB) {
     switch (std::min(NB, (dpad - i0) / 8)) {
       case 4: AccumulateValues<G, 4>(qs, p, src, max_cnt, i0); break;
