@@ -225,13 +225,15 @@ inline int ListSpanLines(const uint8_t* kbase, const uint8_t* vbase, const int32
 // across a score loop over d dimensions, `per` at each (At(i) at dimension i). One burst
 // of them before the span overlaps less with the arithmetic (kernels_bench DecodeAtDepth
 // from DRAM: ~10 % on AVX2; 2-3x on AVX-512 on AMD Zen 5, where the burst did nothing
-// measurable).
+// measurable). Into L1 (prefetcht0): the span's K and V of a head (16 KiB for 64 f16
+// dimensions) fit beside the working set, and on Zen 5 f16 from DRAM took 2.97 ms against
+// 3.46 ms into L2 (BENCHMARKS.md, "Head dims 4 and 8").
 struct SpreadPrefetch {
   const uint8_t* const* lines = nullptr;
   int n = 0;
   int per = 0;
   inline __attribute__((always_inline)) void At(int i) const {
-    for (int l = i * per, e = std::min(n, l + per); l < e; ++l) __builtin_prefetch(lines[l], 0, 2);
+    for (int l = i * per, e = std::min(n, l + per); l < e; ++l) __builtin_prefetch(lines[l], 0, 3);
   }
 };
 inline SpreadPrefetch SpreadOver(const SpanRefs& s, int d) {

@@ -122,15 +122,16 @@ struct CacheSpan {
   int64_t next_v;
   int kpf_dims;
   int64_t v_row_bytes;  // a V row's code bytes (KvRowCodeBytes)
-  // The next head's K of run c, dimension i, on its way (once per line).
+  // The next head's K of run c, dimension i, on its way (once per line), into L1 like
+  // SpreadPrefetch.
   WEFT_INLINE void PrefetchNextK(int i, int c) const {
     if (next_k == 0 || (i & (kpf_dims - 1)) != 0) return;
-    __builtin_prefetch(kcol[c] + (T == KvType::kQ4 ? i >> 1 : i) * k_dim_bytes + next_k, 0, 2);
+    __builtin_prefetch(kcol[c] + (T == KvType::kQ4 ? i >> 1 : i) * k_dim_bytes + next_k, 0, 3);
   }
   // ... and, quantised K, its scales of the group from i0 (once a group).
   WEFT_INLINE void PrefetchNextKScale(int i0, int c) const {
     if (!KvTypeQuantized(T) || next_k == 0) return;
-    __builtin_prefetch(kscl[c] + (i0 / group) * k_scale_group_bytes + next_k, 0, 2);
+    __builtin_prefetch(kscl[c] + (i0 / group) * k_scale_group_bytes + next_k, 0, 3);
   }
   WEFT_INLINE int KGroup() const { return KvTypeQuantized(T) ? group : d; }
   WEFT_INLINE __mmask16 KMask(int c) const { return kFull ? __mmask16(0xFFFF) : kmask[c]; }
@@ -165,8 +166,8 @@ struct CacheSpan {
   // The next head's V row of `row` (and its scales), on its way.
   WEFT_INLINE void PrefetchNextV(VRow row) const {
     if (next_v == 0) return;
-    for (int64_t b = 0; b < v_row_bytes; b += 64) __builtin_prefetch(row.codes + next_v + b, 0, 2);
-    if constexpr (KvTypeQuantized(TV)) __builtin_prefetch(row.scales + next_v, 0, 2);
+    for (int64_t b = 0; b < v_row_bytes; b += 64) __builtin_prefetch(row.codes + next_v + b, 0, 3);
+    if constexpr (KvTypeQuantized(TV)) __builtin_prefetch(row.scales + next_v, 0, 3);
   }
   WEFT_INLINE VCol VColAt(int i) const {
     return {i, TailMask(d - i), KvTypeQuantized(TV) ? 2 * (i / group) : 0};
