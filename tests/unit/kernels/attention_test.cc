@@ -293,8 +293,8 @@ TEST(AttentionTest, LongDecodeSplitIntoChunks) { RunCase({6, 2, 64, 16, KvType::
 TEST(AttentionTest, LongPrefillOverChunks) { RunCase({4, 2, 40, 16, KvType::kBF16}, {{2100, 45}, {1025, 1}}, 8); }
 
 // The tiny trained models' head dims (TinyLLama-v0's 4 over 16 KV heads, stories260K's 8
-// at GQA 2): the AVX-512 values step packs 4 or 2 V rows into one vector. Blocks of 5: a
-// vector's rows across blocks (staged).
+// at GQA 2): the values step packs V rows into one vector (AVX-512: 4 or 2 rows, AVX2:
+// 2 rows at head dim 4). Blocks of 5: a vector's rows across blocks (staged).
 TEST(AttentionTest, HeadDims4And8) {
   RunCase({16, 16, 4, 16, KvType::kF16}, kMixed, 21);
   RunCase({8, 4, 8, 16, KvType::kBF16}, kMixed, 22);
@@ -407,9 +407,10 @@ TEST(AttentionTest, QueryResultDoesNotDependOnItsTile) {
     CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, t, 8, 2, 12});
     CheckQueryResultDoesNotDependOnItsTile({1, 1200, true, 0, 0.0f, t, 8, 2, 12});
   }
-  // Head dims 4 and 8 (the AVX-512 values step packs 4 or 2 V rows into a vector):
-  // staged spans (70 tokens), in place (1 and 5 tokens), and blocks of 5 (a vector's rows
-  // across blocks: staged) against one query at a time in place.
+  // Head dims 4 and 8 (the values step packs V rows into a vector: AVX-512 4 or 2,
+  // AVX2 2 at head dim 4): staged spans (70 tokens) and in place (1 and 5 tokens) against
+  // one query at a time in place; blocks of 5 (a vector's rows across blocks: staged either
+  // way) against passes of other sizes.
   for (KvType t : {KvType::kF16, KvType::kBF16, KvType::kF32, KvType::kQ8, KvType::kFp8, KvType::kQ4}) {
     CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, t, 16, 16, 4});
     CheckQueryResultDoesNotDependOnItsTile({70, 300, false, 0, 0.0f, t, 8, 4, 8});
