@@ -35,6 +35,7 @@ struct LegacyPanel {
   static constexpr int kNRDecode = 4;   // ... when m < kMR
   static constexpr int kKC = 16;        // blocks per k chunk when m is large (stays in L1)
   static constexpr int kStreamBytes = 64 * Vectors;  // quant bytes per block in a group's stream
+  static constexpr int kBlockScaleBytes = 32;        // 16 f16 scales per block in a group
 
   // off * sum(a_b): the offset of the unsigned weight values, per block.
   static void Corr(const QuantActRow& row, int64_t nb, int32_t* out) {

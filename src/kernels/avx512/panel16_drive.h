@@ -20,6 +20,9 @@
 //     static void Stage(const uint8_t* group, int64_t kb0, int64_t nbk, uint8_t* dst);
 //     template <int MR, int NR> static void MicroStaged(rows, staged, groups, scales_offset, kb0, nbk,
 //                                                       const PanelAccIo<NR>& io);  // io.Load / io.Store
+// Optionally (Q4_0, Q8_0), an all-rows Micro for a verification pass of a few rows:
+//     static constexpr int kMRDirectMin, kMRDirectMax;  // rows that run Micro<m, kNR> over all of k
+//     static constexpr int kBlockScaleBytes;            // bytes of one block's scales in a group
 // Micro must do the same per-lane arithmetic whatever MR, NR and the k chunk, so that a
 // result does not depend on m, the row grouping, the column split or the thread count.
 #pragma once
@@ -33,6 +36,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/scratch_window.h"
+#include "kernels/x86/panel_prefetch.h"
 
 namespace weft::kernels::avx512 {
 namespace {
@@ -199,6 +203,26 @@ constexpr int64_t DirectMinRows() {
   }
 }
 
+// A verification pass (P::kMRDirectMin .. P::kMRDirectMax rows) runs Micro over all of k
+// for NR groups, compute-bound enough that its weights stream in only as far ahead as
+// Micro's own prefetch (kPanelPrefetchBlocks blocks): each pass would start with the first
+// blocks of its groups missing. This asks for those blocks of the next pass's groups (the
+// NR groups after `groups` in memory; past the matrix a prefetch is harmless) into L2
+// before a pass starts. P::kBlockScaleBytes: the bytes of one block's scales in a group.
+template <class P, int NR>
+void PrefetchNextPassStart(const uint8_t* const* groups, size_t group_bytes, size_t scales_offset, int64_t nb) {
+  const uintptr_t next = reinterpret_cast<uintptr_t>(groups[0]) + NR * group_bytes;
+  const int64_t blocks = std::min<int64_t>(nb, kPanelPrefetchBlocks);
+  const int64_t quant_bytes = blocks * P::kStreamBytes, scale_bytes = blocks * P::kBlockScaleBytes;
+  for (int j = 0; j < NR; ++j) {
+    const uintptr_t g = next + j * group_bytes;
+    for (int64_t b = 0; b < quant_bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(g + b), _MM_HINT_T1);
+    for (int64_t b = 0; b < scale_bytes; b += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(g + scales_offset + b), _MM_HINT_T1);
+    }
+  }
+}
+
 // Runs P::Micro<R, NR> on rows [r, r + R) for R = rows (1 .. MR).
 template <class P, int NR, int MR>
 void MicroTail(int64_t rows, const PanelActRow* r, const uint8_t* const* groups, size_t scales_offset, int64_t kb0,
@@ -248,6 +272,7 @@ void PanelColumns(const MatMulArgs& A, PanelScratch16& S, int64_t n, int64_t col
     if constexpr (requires { P::kMRDirectMax; }) {
       if (A.m >= DirectMinRows<P>() && A.m <= P::kMRDirectMax) {  // all rows in one call (a verification pass)
         share.Next<NR>(groups, (kb0 + nbk) * P::kStreamBytes);
+        PrefetchNextPassStart<P, NR>(groups, A.w_group_bytes, A.w_scales_offset, nb);
         MicroTail<P, NR, P::kMRDirectMax>(A.m, &S.rows[0], groups, A.w_scales_offset, kb0, nbk, acc);
         continue;
       }
