@@ -122,10 +122,18 @@ std::string UtcNow() {
   return buf;
 }
 
+// "pp512", "tg128", "verify5", with " @ d4096" after a context of that many tokens.
+std::string TestName(int n_prompt, int n_gen, int n_depth, bool verify) {
+  const std::string name = verify ? fmt::format("verify{}", n_prompt)
+                           : n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+  return n_depth > 0 ? fmt::format("{} @ d{}", name, n_depth) : name;
+}
+
 struct TestResult {
   int threads = 0;
   int n_prompt = 0, n_gen = 0, n_depth = 0;
   bool verify = false;  // a verifyK test: n_prompt = K tokens in one pass, K logit rows
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // of the sequence it ran on
   std::string test_time;
   std::vector<int64_t> samples_ns;
   std::vector<double> samples_ts;
@@ -138,11 +146,7 @@ struct TestResult {
   const char* peak_kind = "";       // "mem", "int8", "fp32"
   std::optional<MoeStats> moe;      // a mixture of experts: over the timed runs
 
-  std::string Name() const {
-    std::string name = verify ? fmt::format("verify{}", n_prompt)
-                       : n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
-    return n_depth > 0 ? fmt::format("{} @ d{}", name, n_depth) : name;
-  }
+  std::string Name() const { return TestName(n_prompt, n_gen, n_depth, verify); }
 };
 
 struct Context {
@@ -152,7 +156,8 @@ struct Context {
   ModelCost cost;
   std::string model_type;
   std::string isa;
-  kernels::KvTypes kv_type = kernels::KvType::kF16;
+  kernels::KvTypes kv_type = kernels::KvType::kF16;  // --kv-type
+  std::optional<kernels::KvTypes> kv_ab = std::nullopt;  // --kv-ab
 };
 
 std::string MachineLine(const kernels::MachinePeaks& p) {
@@ -202,8 +207,8 @@ nlohmann::ordered_json ToJson(const Context& c, const TestResult& r) {
   // weft's own fields.
   j["weft_version"] = WEFT_VERSION;
   j["isa"] = c.isa;
-  j["type_k"] = kernels::KvTypeName(c.kv_type.k);  // llama-bench's field names
-  j["type_v"] = kernels::KvTypeName(c.kv_type.v);
+  j["type_k"] = kernels::KvTypeName(r.kv_type.k);  // llama-bench's field names
+  j["type_v"] = kernels::KvTypeName(r.kv_type.v);
   j["probe_isa"] = r.peaks->isa;
   j["mem_bw_gbs"] = r.peaks->read_bytes_per_s / 1e9;
   j["int8_tops"] = r.peaks->int8_ops_per_s / 1e12;
@@ -228,14 +233,14 @@ void PrintTable(const Context& c, const std::vector<TestResult>& results) {
                                    "of peak"};
   std::vector<bool> right = {false, true, true, false, false, true, true, true, true};
   // A KV type other than the default gets a column (as llama-bench's type_k / type_v).
-  const bool kv_column = c.kv_type != kernels::KvType::kF16;
+  const bool kv_column = c.kv_type != kernels::KvType::kF16 || c.kv_ab.has_value();
   if (kv_column) head.insert(head.begin() + 6, "type_kv"), right.insert(right.begin() + 6, false);
   std::vector<std::vector<std::string>> rows;
   for (const TestResult& r : results) {
     rows.push_back({c.model_type, HumanBytes(c.cost.size_bytes), HumanCount(c.cost.n_params), "CPU", c.isa,
                     std::to_string(r.threads), r.Name(), fmt::format("{:.2f} ± {:.2f}", r.ts.mean, r.ts.stddev),
                     fmt::format("{:.1f}% {}", 100 * r.fraction, r.peak_kind)});
-    if (kv_column) rows.back().insert(rows.back().begin() + 6, kernels::KvTypeName(c.kv_type));
+    if (kv_column) rows.back().insert(rows.back().begin() + 6, kernels::KvTypeName(r.kv_type));
   }
   std::vector<size_t> width(head.size());
   auto display_width = [](const std::string& s) {  // "±" is 2 bytes, 1 column
@@ -260,6 +265,29 @@ void PrintTable(const Context& c, const std::vector<TestResult>& results) {
   for (size_t i = 0; i < head.size(); ++i) sep += " " + std::string(width[i] - (right[i] ? 1 : 0), '-') + (right[i] ? ":" : "") + " |";
   std::printf("%s\n", sep.c_str());
   for (const auto& row : rows) print_row(row);
+}
+
+// --kv-ab: each test's --kv-ab run beside its --kv-type run of the same repetition (the
+// two ran back to back, in alternating order): the median ratio of their speeds, the
+// range, and how often the --kv-ab type was faster.
+void PrintKvAb(const Context& c, const std::vector<TestResult>& results) {
+  const std::string a_name = kernels::KvTypeName(c.kv_type), b_name = kernels::KvTypeName(*c.kv_ab);
+  for (const TestResult& b : results) {
+    if (b.kv_type != *c.kv_ab) continue;
+    for (const TestResult& a : results) {
+      if (a.kv_type != c.kv_type || a.threads != b.threads || a.Name() != b.Name()) continue;
+      std::vector<double> ratios;
+      int wins = 0;
+      for (size_t i = 0; i < b.samples_ts.size() && i < a.samples_ts.size(); ++i) {
+        ratios.push_back(b.samples_ts[i] / a.samples_ts[i]);
+        wins += ratios.back() > 1.0 ? 1 : 0;
+      }
+      const SampleStats s = Summarize(ratios);
+      std::printf("%s, %d thread%s: %s over %s %.2fx (median of %zu paired runs, %.2f..%.2f), %s faster in %d of %zu\n",
+                  b.Name().c_str(), b.threads, b.threads == 1 ? "" : "s", b_name.c_str(), a_name.c_str(), s.median,
+                  ratios.size(), s.min, s.max, b_name.c_str(), wins, ratios.size());
+    }
+  }
 }
 
 std::vector<int32_t> RandomTokens(size_t n, std::mt19937_64& rng, int64_t n_vocab) {
@@ -347,6 +375,10 @@ void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
   own(cmd->add_option("--probe-mem", a->probe_mem,
                       "Buffer streamed to measure memory read bandwidth; keep it well above the L3 size (default: 1G)"));
   own(cmd->add_flag("--no-warmup", a->no_warmup, "Skip the untimed warm-up run of each test"));
+  own(cmd->add_option("--kv-ab", a->kv_ab,
+                      "A/B of KV cache types (weft's own): every test also runs with this type (T or K,V, as "
+                      "--kv-type), on a second cache, the two alternating run by run on the same tokens; after the "
+                      "table, this type's speed over --kv-type's per test (median of the paired runs, range, wins)"));
   // Shared with the engine mode, which takes the first value.
   list("-t,--threads", &a->threads,
        "Compute threads, a comma list: each pp/tg test runs with each (default: one per physical core; --batch uses "
@@ -392,6 +424,7 @@ std::string BenchHelpFooter() {
          "  weft bench tinyllama-v0                          # pp512 and tg128, 5 timed runs each\n"
          "  weft bench MODEL -p 128,512 -n 0 -t 1,2 -r 3     # prefill only, two sizes x two thread counts\n"
          "  weft bench MODEL -p 512 -n 128 -d 0,4096         # the same tests at an empty and a 4096-token context\n"
+         "  weft bench MODEL -p 0 -n 64 -d 4096 --kv-ab q8   # f16 against int8 KV at depth, run by run\n"
          "  weft bench MODEL -o json > results.json          # llama-bench's JSON fields, plus weft's\n"
          "  weft bench MODEL --json results.json             # the table, and the JSON in a file\n"
          "  weft bench MODEL --batch 16 --prompt-len 128 --gen-len 128   # the engine under load";
@@ -437,6 +470,21 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   Context c{a, path, cfg, ComputeCost(*m.model), "", ""};
   WEFT_RETURN_IF_ERROR(RefuseKvWindow(a.model_flags, "weft bench without --batch"));
   WEFT_ASSIGN_OR_RETURN(c.kv_type, KvTypeFrom(a.model_flags));
+  if (!a.kv_ab.empty()) {
+    const std::optional<kernels::KvTypes> b = kernels::KvTypesFromName(a.kv_ab);
+    if (!b) {
+      return InvalidArgumentError(fmt::format("--kv-ab {}: unknown KV cache type (T or K,V, each one of {})", a.kv_ab,
+                                              kernels::kKvTypeChoices))
+          .WithField("--kv-ab");
+    }
+    if (*b == c.kv_type) {
+      return InvalidArgumentError(fmt::format("--kv-ab {} is the --kv-type already measured: name another type to "
+                                              "compare with it",
+                                              a.kv_ab))
+          .WithField("--kv-ab");
+    }
+    c.kv_ab = *b;
+  }
   c.model_type = fmt::format("{} {} {}", cfg.arch, SizeLabel(c.cost.n_params), c.cost.type_label);
   const bool md = a.output == "md";
   std::FILE* info = md ? stdout : stderr;  // stdout stays parseable JSON otherwise
@@ -471,7 +519,14 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
     ro.max_logit_rows = most_logit_rows;
     WEFT_ASSIGN_OR_RETURN(auto runner, ModelRunner::Create(m.model, ro));
     c.isa = runner->isa_name();
-    WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest, 16, c.kv_type));
+    // One sequence per KV type (--kv-type, then --kv-ab's), each with its own cache.
+    std::vector<kernels::KvTypes> kv_types = {c.kv_type};
+    if (c.kv_ab) kv_types.push_back(*c.kv_ab);
+    std::vector<std::unique_ptr<SingleSequence>> seqs;
+    for (const kernels::KvTypes& kv : kv_types) {
+      WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest, 16, kv));
+      seqs.push_back(std::move(seq));
+    }
     std::vector<std::tuple<int, int, int, bool>> tests;  // (n_depth, n_prompt, n_gen, verify)
     for (int d : depths) {
       for (int p : prompts) tests.emplace_back(d, p, 0, false);
@@ -479,46 +534,58 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
       for (int v : verifies) tests.emplace_back(d, v, 0, true);
     }
     for (const auto& [depth, np, ng, verify] : tests) {
-      TestResult r;
-      r.threads = t;
-      r.n_depth = depth;
-      r.n_prompt = np;
-      r.n_gen = ng;
-      r.verify = verify;
-      r.peaks = &peaks[t];
-      r.test_time = UtcNow();
-      const std::string label = fmt::format("{}, {} thread{}", r.Name(), t, t == 1 ? "" : "s");
-      if (bar && depth > 0) bar->Update(done_runs, total_runs, fmt::format("{}, filling {} tokens", label, depth));
-      WEFT_RETURN_IF_ERROR(FillDepth(*seq, depth, rng, cfg.n_vocab, logits));
-      if (!a.no_warmup) {  // as llama-bench: the whole prompt, or one generated token
-        WEFT_RETURN_IF_ERROR(RunOnce(*seq, depth, np, np > 0 ? 0 : 1, verify, rng, cfg.n_vocab, logits).status());
+      std::vector<TestResult> rs(seqs.size());
+      // Every sequence draws the same tokens: its own copy of the generator from here.
+      std::vector<std::mt19937_64> rngs(seqs.size(), rng);
+      const std::string label = fmt::format("{}, {} thread{}", TestName(np, ng, depth, verify), t, t == 1 ? "" : "s");
+      for (size_t v = 0; v < seqs.size(); ++v) {
+        TestResult& r = rs[v];
+        r.threads = t;
+        r.n_depth = depth;
+        r.n_prompt = np;
+        r.n_gen = ng;
+        r.verify = verify;
+        r.kv_type = kv_types[v];
+        r.peaks = &peaks[t];
+        r.test_time = UtcNow();
+        if (bar && depth > 0) bar->Update(done_runs, total_runs, fmt::format("{}, filling {} tokens", label, depth));
+        WEFT_RETURN_IF_ERROR(FillDepth(*seqs[v], depth, rngs[v], cfg.n_vocab, logits));
+        if (!a.no_warmup) {  // as llama-bench: the whole prompt, or one generated token
+          WEFT_RETURN_IF_ERROR(RunOnce(*seqs[v], depth, np, np > 0 ? 0 : 1, verify, rngs[v], cfg.n_vocab, logits).status());
+        }
       }
       const std::optional<MoeStats> moe_before = m.model->moe_stats();
       for (int rep = 0; rep < a.repetitions; ++rep) {
         if (bar) bar->Update(done_runs, total_runs, fmt::format("{}, run {}/{}", label, rep + 1, a.repetitions));
-        WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seq, depth, np, ng, verify, rng, cfg.n_vocab, logits));
-        r.samples_ns.push_back(ns);
-        r.samples_ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(ns));
+        for (size_t i = 0; i < seqs.size(); ++i) {
+          const size_t v = rep % 2 == 0 ? i : seqs.size() - 1 - i;  // A B, then B A, ...
+          WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seqs[v], depth, np, ng, verify, rngs[v], cfg.n_vocab, logits));
+          rs[v].samples_ns.push_back(ns);
+          rs[v].samples_ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(ns));
+        }
         ++done_runs;
       }
-      if (moe_before) r.moe = MoeDelta(*moe_before, *m.model->moe_stats());
-      r.ts = Summarize(r.samples_ts);
-      std::vector<double> ns(r.samples_ns.begin(), r.samples_ns.end());
-      r.ns = Summarize(ns);
-      if (np > 0) {
-        // A verify pass computes the output matrix for every row, not once.
-        const double extra_heads = verify ? 2.0 * static_cast<double>(c.cost.output_params) * (np - 1) : 0.0;
-        r.useful_ops_per_token = (PromptOps(cfg, c.cost, np, depth) + extra_heads) / np;
-        const double peak = c.cost.quantised ? r.peaks->int8_ops_per_s : r.peaks->fp32_flops_per_s;
-        r.peak_kind = c.cost.quantised ? "int8" : "fp32";
-        r.fraction = r.useful_ops_per_token * r.ts.mean / peak;
-      } else {
-        r.peak_kind = "mem";
-        r.kv_bytes_per_token = GenKvBytesPerToken(cfg, c.kv_type, ng, depth);
-        r.fraction = (static_cast<double>(c.cost.weight_bytes_per_token) + r.kv_bytes_per_token) * r.ts.mean /
-                     r.peaks->read_bytes_per_s;
+      rng = rngs[0];
+      for (TestResult& r : rs) {
+        if (moe_before && seqs.size() == 1) r.moe = MoeDelta(*moe_before, *m.model->moe_stats());
+        r.ts = Summarize(r.samples_ts);
+        std::vector<double> ns(r.samples_ns.begin(), r.samples_ns.end());
+        r.ns = Summarize(ns);
+        if (np > 0) {
+          // A verify pass computes the output matrix for every row, not once.
+          const double extra_heads = verify ? 2.0 * static_cast<double>(c.cost.output_params) * (np - 1) : 0.0;
+          r.useful_ops_per_token = (PromptOps(cfg, c.cost, np, depth) + extra_heads) / np;
+          const double peak = c.cost.quantised ? r.peaks->int8_ops_per_s : r.peaks->fp32_flops_per_s;
+          r.peak_kind = c.cost.quantised ? "int8" : "fp32";
+          r.fraction = r.useful_ops_per_token * r.ts.mean / peak;
+        } else {
+          r.peak_kind = "mem";
+          r.kv_bytes_per_token = GenKvBytesPerToken(cfg, r.kv_type, ng, depth);
+          r.fraction = (static_cast<double>(c.cost.weight_bytes_per_token) + r.kv_bytes_per_token) * r.ts.mean /
+                       r.peaks->read_bytes_per_s;
+        }
+        results.push_back(std::move(r));
       }
-      results.push_back(std::move(r));
     }
   }
   if (bar) {
@@ -545,6 +612,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
                     r.threads == 1 ? "" : "s", r.ns.median / 1e6, r.ns.median / one.ns.median, one.ns.median / 1e6);
       }
     }
+    if (c.kv_ab) PrintKvAb(c, results);
     std::printf("\nbuild: %s (weft %s)\n", WEFT_GIT_COMMIT, WEFT_VERSION);
   } else if (a.output == "json") {
     std::printf("%s\n", all.dump(2).c_str());

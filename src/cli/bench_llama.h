@@ -9,6 +9,11 @@
 //  * -d D (llama-bench's n_depth): both run after D random tokens already in the cache
 //    (evaluated once per test, untimed; each timed run starts again from those D), so
 //    attention reads a context of D + i tokens; the test is named "pp512 @ d4096".
+//  * --kv-ab TYPE (weft's own): each test also runs on a second sequence whose KV cache is
+//    of TYPE, the two alternating run by run (the order swapped every run) on the same
+//    tokens in one process, so that a change of machine speed hits both alike; after the
+//    table, TYPE's speed over --kv-type's per test: the median of the paired runs' ratios,
+//    their range, and in how many runs TYPE was faster.
 // Each test runs once untimed (warm-up), then -r times; t/s is reported as mean ±
 // sample stddev, as llama-bench does. The same run measures the machine (memory read
 // bandwidth, int8 and FP32 peaks: kernels/machine_probe.h) with each thread count and
@@ -43,13 +48,14 @@ struct LlamaBenchArgs {
   std::string json_out;            // --json FILE: the JSON array, whatever -o says
   std::string probe_mem = "1G";    // memory bandwidth probe buffer
   bool no_warmup = false;
+  std::string kv_ab;               // --kv-ab TYPE: every test also with this KV type, alternating run by run
   uint64_t seed = 1;               // random token ids
   std::vector<const CLI::Option*> own_options;  // filled by AddLlamaBenchOptions
   ModelFlags model_flags;                       // shared with the engine mode
 };
 
 // Registers this mode's options on `cmd` (-p, -n, -d, -t, -r, -o, --ubatch-size, --verify-tokens,
-// --probe-mem, --no-warmup). -t takes a comma list; the engine mode uses its first value.
+// --probe-mem, --no-warmup, --kv-ab). -t takes a comma list; the engine mode uses its first value.
 void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a);
 
 // True when an option of `cmd` other than the model, -t, --json, --seed and this mode's

@@ -115,19 +115,51 @@ assert len(pp) == 1 and set(v) == {1, 5} and v[5]["n_prompt"] == 5 and v[5]["n_g
 extra = v[5]["useful_ops_per_token"] - pp[0]["useful_ops_per_token"]
 assert math.isclose(extra, 2 * 512 * 64 * 4 / 5, rel_tol=1e-9), extra
 PY
-one_line_v() { if "$@" > /dev/null 2> "$work/err.txt"; then fail "$* succeeded"; fi; [ "$(wc -l < "$work/err.txt")" -eq 1 ] || fail "not one line"; }
-one_line_v "$weft" bench "$m" --verify-tokens 8 --ubatch-size 4
-grep -q "more than --ubatch-size" "$work/err.txt" || { cat "$work/err.txt"; fail "verify > ubatch message"; }
-
-if "$weft" bench "$m" -p 16 -n 0 -d 2040 > /dev/null 2> "$work/err.txt"; then fail "-d past the context accepted"; fi
-grep -q "after 2040 (-d)" "$work/err.txt" || { cat "$work/err.txt"; fail "-d context message"; }
-
-# Bad input: one line.
 one_line() {  # description, command...
   local what=$1; shift
   if "$@" > /dev/null 2> "$work/err.txt"; then fail "$what succeeded"; fi
   [ "$(wc -l < "$work/err.txt")" -eq 1 ] || { cat "$work/err.txt"; fail "$what: not one line"; }
 }
+one_line_v() { if "$@" > /dev/null 2> "$work/err.txt"; then fail "$* succeeded"; fi; [ "$(wc -l < "$work/err.txt")" -eq 1 ] || fail "not one line"; }
+one_line_v "$weft" bench "$m" --verify-tokens 8 --ubatch-size 4
+grep -q "more than --ubatch-size" "$work/err.txt" || { cat "$work/err.txt"; fail "verify > ubatch message"; }
+
+# --kv-ab: every test on a second cache of another KV type, the two alternating run by run
+# on the same tokens; a row per type (type_kv column) and the paired ratio line, whose
+# figures follow from the JSON samples (run i of one type against run i of the other).
+"$weft" bench "$m" -p 0 -n 6 -d 40 -r 4 -t 1 --probe-mem 16M --kv-ab q8 --json "$work/ab.json" > "$work/ab.txt" \
+  2>/dev/null || { cat "$work/ab.txt"; fail "bench --kv-ab run"; }
+for kv in f16 q8; do
+  grep -qE "^\\| llama .* \\| $kv +\\| +tg6 @ d40 \\| +[0-9.]+ ± [0-9.]+ \\|" "$work/ab.txt" || { cat "$work/ab.txt"; fail "--kv-ab row $kv"; }
+done
+grep -qE "^\\| model .* \\| type_kv \\| .*test \\|" "$work/ab.txt" || { cat "$work/ab.txt"; fail "--kv-ab type_kv column"; }
+python3 - "$work/ab.json" "$work/ab.txt" <<'PY'
+import json, re, statistics, sys
+rows = {r["type_k"]: r for r in json.load(open(sys.argv[1]))}
+assert set(rows) == {"f16", "q8"} and all(r["type_v"] == r["type_k"] for r in rows.values()), rows.keys()
+a, b = rows["f16"], rows["q8"]
+assert len(a["samples_ts"]) == 4 and len(b["samples_ts"]) == 4
+assert 0 < b["kv_bytes_per_token"] < a["kv_bytes_per_token"], (a["kv_bytes_per_token"], b["kv_bytes_per_token"])
+ratios = [y / x for x, y in zip(a["samples_ts"], b["samples_ts"])]
+line = [l for l in open(sys.argv[2]) if l.startswith("tg6 @ d40, 1 thread: q8 over f16 ")]
+assert len(line) == 1, open(sys.argv[2]).read()
+m = re.match(r"tg6 @ d40, 1 thread: q8 over f16 ([0-9.]+)x \(median of 4 paired runs, ([0-9.]+)\.\.([0-9.]+)\), "
+             r"q8 faster in ([0-4]) of 4$", line[0].strip())
+assert m, line
+assert abs(float(m.group(1)) - statistics.median(ratios)) < 0.006, (m.group(1), ratios)
+assert abs(float(m.group(2)) - min(ratios)) < 0.006 and abs(float(m.group(3)) - max(ratios)) < 0.006, (line, ratios)
+assert int(m.group(4)) == sum(r > 1 for r in ratios), (line, ratios)
+PY
+one_line "--kv-ab unknown" "$weft" bench "$m" -p 8 -n 0 --kv-ab q7
+grep -q -- "--kv-ab q7: unknown KV cache type" "$work/err.txt" || { cat "$work/err.txt"; fail "--kv-ab unknown message"; }
+one_line "--kv-ab same as --kv-type" "$weft" bench "$m" -p 8 -n 0 --kv-type q8 --kv-ab q8
+grep -q -- "--kv-ab q8 is the --kv-type already measured" "$work/err.txt" || { cat "$work/err.txt"; fail "--kv-ab same message"; }
+one_line "--kv-ab with --batch" "$weft" bench "$m" --batch 2 --kv-ab q8
+
+if "$weft" bench "$m" -p 16 -n 0 -d 2040 > /dev/null 2> "$work/err.txt"; then fail "-d past the context accepted"; fi
+grep -q "after 2040 (-d)" "$work/err.txt" || { cat "$work/err.txt"; fail "-d context message"; }
+
+# Bad input: one line (one_line is defined above).
 one_line "-p 0 -n 0" "$weft" bench "$m" -p 0 -n 0
 one_line "pp/tg flag with --batch" "$weft" bench "$m" --batch 2 -p 8
 one_line "-o xml" "$weft" bench "$m" -o xml
