@@ -333,6 +333,103 @@ StatusOr<int64_t> RunOnce(SingleSequence& seq, int depth, int n_prompt, int n_ge
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// One test's shape: pp (n_prompt), tg (n_gen) or verifyK (n_prompt = K, verify).
+struct TestShape {
+  int n_prompt = 0, n_gen = 0;
+  bool verify = false;
+};
+
+// What RunTestGroup works with: one thread count's runner state.
+struct GroupEnv {
+  const LlamaBenchArgs& a;
+  const Context& c;
+  const ModelConfig& cfg;
+  const Model& model;
+  const kernels::MachinePeaks* peaks;
+  int threads;
+  std::vector<std::unique_ptr<SingleSequence>>& seqs;  // one per KV type (--kv-type, then --kv-ab)
+  const std::vector<kernels::KvTypes>& kv_types;
+  std::vector<float>& logits;
+  ProgressBar* bar;  // nullptr: none
+  int64_t& done_runs;
+  int64_t total_runs;
+};
+
+// Runs `shapes` after `depth` cached tokens on every sequence and appends a TestResult per
+// (sequence, shape). Run i of every (sequence, shape) comes before run i + 1 of any, the
+// order reversed every other run, so that a change of machine speed during the group hits
+// them alike and run i of one can be set beside run i of another. Every sequence draws the
+// same tokens (its own copy of rng); rng continues from the first sequence's.
+Status RunTestGroup(GroupEnv& e, int depth, const std::vector<TestShape>& shapes, std::mt19937_64& rng,
+                    std::vector<TestResult>* results) {
+  const size_t nv = e.seqs.size(), ns = shapes.size();
+  std::vector<std::vector<TestResult>> rs(nv, std::vector<TestResult>(ns));
+  std::vector<std::mt19937_64> rngs(nv, rng);
+  const std::string label = fmt::format("{}, {} thread{}", TestName(shapes[0].n_prompt, shapes[0].n_gen, depth,
+                                                                   shapes[0].verify),
+                                        e.threads, e.threads == 1 ? "" : "s");
+  for (size_t v = 0; v < nv; ++v) {
+    if (e.bar && depth > 0) e.bar->Update(e.done_runs, e.total_runs, fmt::format("{}, filling {} tokens", label, depth));
+    WEFT_RETURN_IF_ERROR(FillDepth(*e.seqs[v], depth, rngs[v], e.cfg.n_vocab, e.logits));
+    for (size_t k = 0; k < ns; ++k) {
+      const TestShape& sh = shapes[k];
+      TestResult& r = rs[v][k];
+      r.threads = e.threads;
+      r.n_depth = depth;
+      r.n_prompt = sh.n_prompt;
+      r.n_gen = sh.n_gen;
+      r.verify = sh.verify;
+      r.kv_type = e.kv_types[v];
+      r.peaks = e.peaks;
+      r.test_time = UtcNow();
+      if (!e.a.no_warmup) {  // as llama-bench: the whole prompt, or one generated token
+        WEFT_RETURN_IF_ERROR(RunOnce(*e.seqs[v], depth, sh.n_prompt, sh.n_prompt > 0 ? 0 : 1, sh.verify, rngs[v],
+                                     e.cfg.n_vocab, e.logits)
+                                 .status());
+      }
+    }
+  }
+  const std::optional<MoeStats> moe_before = e.model.moe_stats();
+  for (int rep = 0; rep < e.a.repetitions; ++rep) {
+    if (e.bar) e.bar->Update(e.done_runs, e.total_runs, fmt::format("{}, run {}/{}", label, rep + 1, e.a.repetitions));
+    for (size_t i = 0; i < nv * ns; ++i) {
+      const size_t j = rep % 2 == 0 ? i : nv * ns - 1 - i;  // forward, then backward, ...
+      const size_t v = j / ns, k = j % ns;
+      const TestShape& sh = shapes[k];
+      WEFT_ASSIGN_OR_RETURN(int64_t t_ns, RunOnce(*e.seqs[v], depth, sh.n_prompt, sh.n_gen, sh.verify, rngs[v],
+                                                  e.cfg.n_vocab, e.logits));
+      rs[v][k].samples_ns.push_back(t_ns);
+      rs[v][k].samples_ts.push_back(static_cast<double>(sh.n_prompt + sh.n_gen) * 1e9 / static_cast<double>(t_ns));
+    }
+    e.done_runs += static_cast<int64_t>(ns);
+  }
+  rng = rngs[0];
+  const ModelCost& cost = e.c.cost;
+  for (auto& per_seq : rs) {
+    for (TestResult& r : per_seq) {
+      if (moe_before && nv * ns == 1) r.moe = MoeDelta(*moe_before, *e.model.moe_stats());
+      r.ts = Summarize(r.samples_ts);
+      std::vector<double> t_ns(r.samples_ns.begin(), r.samples_ns.end());
+      r.ns = Summarize(t_ns);
+      if (r.n_prompt > 0) {
+        // A verify pass computes the output matrix for every row, not once.
+        const double extra_heads = r.verify ? 2.0 * static_cast<double>(cost.output_params) * (r.n_prompt - 1) : 0.0;
+        r.useful_ops_per_token = (PromptOps(e.cfg, cost, r.n_prompt, depth) + extra_heads) / r.n_prompt;
+        const double peak = cost.quantised ? r.peaks->int8_ops_per_s : r.peaks->fp32_flops_per_s;
+        r.peak_kind = cost.quantised ? "int8" : "fp32";
+        r.fraction = r.useful_ops_per_token * r.ts.mean / peak;
+      } else {
+        r.peak_kind = "mem";
+        r.kv_bytes_per_token = GenKvBytesPerToken(e.cfg, r.kv_type, r.n_gen, depth);
+        r.fraction = (static_cast<double>(cost.weight_bytes_per_token) + r.kv_bytes_per_token) * r.ts.mean /
+                     r.peaks->read_bytes_per_s;
+      }
+      results->push_back(std::move(r));
+    }
+  }
+  return Status::Ok();
+}
+
 // Options both modes take (CLI11 names: the positional's, else the long name).
 const std::set<std::string> kSharedOptions = {"model",      "--model",        "--threads",     "--json",
                                                "--seed",     "--help",         "--n-gpu-layers", "--flash-attn",
@@ -362,7 +459,8 @@ void AddLlamaBenchOptions(CLI::App* cmd, LlamaBenchArgs* a) {
            0, 1 << 20));
   own(list("--verify-tokens", &a->n_verify,
            "verifyK tests (weft's own): one forward pass of K tokens with the logits of all K rows, as a "
-           "speculative-decoding verification pass of K - 1 drafts; a comma list, e.g. 1,5 (default: none)",
+           "speculative-decoding verification pass of K - 1 drafts; a comma list, e.g. 1,5, whose sizes run "
+           "interleaved run by run; each verifyK's time is then given over verify1's (default: none)",
            1, 4096));
   own(cmd->add_option("-r,--repetitions", a->repetitions, "Timed runs of each test, after one untimed warm-up (default: 5)")
           ->check(CLI::Range(1, 1000)));
@@ -527,66 +625,19 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
       WEFT_ASSIGN_OR_RETURN(auto seq, SingleSequence::Create(runner.get(), longest, 16, kv));
       seqs.push_back(std::move(seq));
     }
-    std::vector<std::tuple<int, int, int, bool>> tests;  // (n_depth, n_prompt, n_gen, verify)
+    // A group runs its tests interleaved (RunTestGroup): one pp or tg test alone; all the
+    // verifyK tests of a depth together, since their ratio to verify1 is the figure.
+    std::vector<std::pair<int, std::vector<TestShape>>> groups;  // (n_depth, shapes)
     for (int d : depths) {
-      for (int p : prompts) tests.emplace_back(d, p, 0, false);
-      for (int n : gens) tests.emplace_back(d, 0, n, false);
-      for (int v : verifies) tests.emplace_back(d, v, 0, true);
+      for (int p : prompts) groups.push_back({d, {TestShape{p, 0, false}}});
+      for (int n : gens) groups.push_back({d, {TestShape{0, n, false}}});
+      if (verifies.empty()) continue;
+      std::vector<TestShape> vs;
+      for (int v : verifies) vs.push_back(TestShape{v, 0, true});
+      groups.push_back({d, vs});
     }
-    for (const auto& [depth, np, ng, verify] : tests) {
-      std::vector<TestResult> rs(seqs.size());
-      // Every sequence draws the same tokens: its own copy of the generator from here.
-      std::vector<std::mt19937_64> rngs(seqs.size(), rng);
-      const std::string label = fmt::format("{}, {} thread{}", TestName(np, ng, depth, verify), t, t == 1 ? "" : "s");
-      for (size_t v = 0; v < seqs.size(); ++v) {
-        TestResult& r = rs[v];
-        r.threads = t;
-        r.n_depth = depth;
-        r.n_prompt = np;
-        r.n_gen = ng;
-        r.verify = verify;
-        r.kv_type = kv_types[v];
-        r.peaks = &peaks[t];
-        r.test_time = UtcNow();
-        if (bar && depth > 0) bar->Update(done_runs, total_runs, fmt::format("{}, filling {} tokens", label, depth));
-        WEFT_RETURN_IF_ERROR(FillDepth(*seqs[v], depth, rngs[v], cfg.n_vocab, logits));
-        if (!a.no_warmup) {  // as llama-bench: the whole prompt, or one generated token
-          WEFT_RETURN_IF_ERROR(RunOnce(*seqs[v], depth, np, np > 0 ? 0 : 1, verify, rngs[v], cfg.n_vocab, logits).status());
-        }
-      }
-      const std::optional<MoeStats> moe_before = m.model->moe_stats();
-      for (int rep = 0; rep < a.repetitions; ++rep) {
-        if (bar) bar->Update(done_runs, total_runs, fmt::format("{}, run {}/{}", label, rep + 1, a.repetitions));
-        for (size_t i = 0; i < seqs.size(); ++i) {
-          const size_t v = rep % 2 == 0 ? i : seqs.size() - 1 - i;  // A B, then B A, ...
-          WEFT_ASSIGN_OR_RETURN(int64_t ns, RunOnce(*seqs[v], depth, np, ng, verify, rngs[v], cfg.n_vocab, logits));
-          rs[v].samples_ns.push_back(ns);
-          rs[v].samples_ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(ns));
-        }
-        ++done_runs;
-      }
-      rng = rngs[0];
-      for (TestResult& r : rs) {
-        if (moe_before && seqs.size() == 1) r.moe = MoeDelta(*moe_before, *m.model->moe_stats());
-        r.ts = Summarize(r.samples_ts);
-        std::vector<double> ns(r.samples_ns.begin(), r.samples_ns.end());
-        r.ns = Summarize(ns);
-        if (np > 0) {
-          // A verify pass computes the output matrix for every row, not once.
-          const double extra_heads = verify ? 2.0 * static_cast<double>(c.cost.output_params) * (np - 1) : 0.0;
-          r.useful_ops_per_token = (PromptOps(cfg, c.cost, np, depth) + extra_heads) / np;
-          const double peak = c.cost.quantised ? r.peaks->int8_ops_per_s : r.peaks->fp32_flops_per_s;
-          r.peak_kind = c.cost.quantised ? "int8" : "fp32";
-          r.fraction = r.useful_ops_per_token * r.ts.mean / peak;
-        } else {
-          r.peak_kind = "mem";
-          r.kv_bytes_per_token = GenKvBytesPerToken(cfg, r.kv_type, ng, depth);
-          r.fraction = (static_cast<double>(c.cost.weight_bytes_per_token) + r.kv_bytes_per_token) * r.ts.mean /
-                       r.peaks->read_bytes_per_s;
-        }
-        results.push_back(std::move(r));
-      }
-    }
+    GroupEnv env{a, c, cfg, *m.model, &peaks[t], t, seqs, kv_types, logits, bar.get(), done_runs, total_runs};
+    for (const auto& [depth, shapes] : groups) WEFT_RETURN_IF_ERROR(RunTestGroup(env, depth, shapes, rng, &results));
   }
   if (bar) {
     bar->Update(total_runs, total_runs, "done");
@@ -602,14 +653,26 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
       const int64_t tokens = static_cast<int64_t>(r.n_prompt + r.n_gen) * static_cast<int64_t>(r.samples_ns.size());
       std::printf("%s: %s\n", r.Name().c_str(), MoeSummary(*r.moe, tokens).c_str());
     }
-    // Each verifyK beside verify1 of the same threads and depth: the cost of a pass of
-    // K tokens in units of a 1-token pass (median time per pass).
+    // Each verifyK beside verify1 of the same threads, depth and KV type: the cost of a
+    // pass of K tokens in units of a 1-token pass, from the medians and run by run (the
+    // verify tests of a depth ran interleaved).
     for (const TestResult& r : results) {
       if (!r.verify || r.n_prompt == 1) continue;
       for (const TestResult& one : results) {
-        if (!one.verify || one.n_prompt != 1 || one.threads != r.threads || one.n_depth != r.n_depth) continue;
-        std::printf("%s, %d thread%s: %.1f ms a pass, %.2fx verify1's %.1f ms (medians)\n", r.Name().c_str(), r.threads,
-                    r.threads == 1 ? "" : "s", r.ns.median / 1e6, r.ns.median / one.ns.median, one.ns.median / 1e6);
+        if (!one.verify || one.n_prompt != 1 || one.threads != r.threads || one.n_depth != r.n_depth ||
+            one.kv_type != r.kv_type) {
+          continue;
+        }
+        std::vector<double> ratios;
+        for (size_t i = 0; i < r.samples_ns.size() && i < one.samples_ns.size(); ++i) {
+          ratios.push_back(static_cast<double>(r.samples_ns[i]) / static_cast<double>(one.samples_ns[i]));
+        }
+        const SampleStats paired = Summarize(ratios);
+        const std::string kv = c.kv_ab ? ", " + kernels::KvTypeName(r.kv_type) : "";
+        std::printf("%s, %d thread%s%s: %.1f ms a pass, %.2fx verify1's %.1f ms (medians); run by run %.2fx "
+                    "(%.2f..%.2f)\n",
+                    r.Name().c_str(), r.threads, r.threads == 1 ? "" : "s", kv.c_str(), r.ns.median / 1e6,
+                    r.ns.median / one.ns.median, one.ns.median / 1e6, paired.median, paired.min, paired.max);
       }
     }
     if (c.kv_ab) PrintKvAb(c, results);

@@ -5,7 +5,9 @@
 //    random tokens; t/s = N / time.
 //  * verifyK (--verify-tokens K, weft's own): one forward pass of K random tokens with the
 //    logits of all K rows, as a speculative-decoding verification pass of K - 1 drafts;
-//    t/s = K / time; the table is followed by each verifyK's time over verify1's.
+//    t/s = K / time. The verifyK tests of a depth run interleaved (run i of each size before
+//    run i + 1 of any), and the table is followed by each verifyK's time over verify1's:
+//    the ratio of the medians, and the median and range of the run-by-run ratios.
 //  * -d D (llama-bench's n_depth): both run after D random tokens already in the cache
 //    (evaluated once per test, untimed; each timed run starts again from those D), so
 //    attention reads a context of D + i tokens; the test is named "pp512 @ d4096".

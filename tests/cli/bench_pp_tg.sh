@@ -104,16 +104,23 @@ PY
 for test in "verify1 @ d20" "verify5 @ d20"; do
   grep -qE "^\\| llama .* \\| +$test \\| +[0-9.]+ ± [0-9.]+ \\|" "$work/v.txt" || { cat "$work/v.txt"; fail "row $test"; }
 done
-grep -qE "^verify5 @ d20, 1 thread: [0-9.]+ ms a pass, [0-9.]+x verify1's [0-9.]+ ms" "$work/v.txt" \
-  || { cat "$work/v.txt"; fail "verify ratio line"; }
-python3 - "$work/v.json" <<'PY'
-import json, math, sys
+grep -qE "^verify5 @ d20, 1 thread: [0-9.]+ ms a pass, [0-9.]+x verify1's [0-9.]+ ms \\(medians\\); run by run [0-9.]+x \\([0-9.]+\\.\\.[0-9.]+\\)$" \
+  "$work/v.txt" || { cat "$work/v.txt"; fail "verify ratio line"; }
+python3 - "$work/v.json" "$work/v.txt" <<'PY'
+import json, math, re, statistics, sys
 rows = json.load(open(sys.argv[1]))
 pp = [r for r in rows if "weft_verify_tokens" not in r]
 v = {r["weft_verify_tokens"]: r for r in rows if "weft_verify_tokens" in r}
 assert len(pp) == 1 and set(v) == {1, 5} and v[5]["n_prompt"] == 5 and v[5]["n_gen"] == 0, rows
 extra = v[5]["useful_ops_per_token"] - pp[0]["useful_ops_per_token"]
 assert math.isclose(extra, 2 * 512 * 64 * 4 / 5, rel_tol=1e-9), extra
+# The run-by-run figure: run i of verify5 over run i of verify1 (the two ran interleaved).
+ratios = [b / a for a, b in zip(v[1]["samples_ns"], v[5]["samples_ns"])]
+line = [l for l in open(sys.argv[2]) if l.startswith("verify5 @ d20")][0]
+m = re.search(r"run by run ([0-9.]+)x \(([0-9.]+)\.\.([0-9.]+)\)$", line.strip())
+assert m, line
+assert abs(float(m.group(1)) - statistics.median(ratios)) < 0.006, (line, ratios)
+assert abs(float(m.group(2)) - min(ratios)) < 0.006 and abs(float(m.group(3)) - max(ratios)) < 0.006, (line, ratios)
 PY
 one_line() {  # description, command...
   local what=$1; shift
