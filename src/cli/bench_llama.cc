@@ -267,6 +267,14 @@ void PrintTable(const Context& c, const std::vector<TestResult>& results) {
   for (const auto& row : rows) print_row(row);
 }
 
+// x[i] / y[i] for the runs both have: runs of two tests that ran interleaved, side by side.
+template <class T>
+std::vector<double> PairedRatios(const std::vector<T>& x, const std::vector<T>& y) {
+  std::vector<double> r;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) r.push_back(static_cast<double>(x[i]) / static_cast<double>(y[i]));
+  return r;
+}
+
 // --kv-ab: each test's --kv-ab run beside its --kv-type run of the same repetition (the
 // two ran back to back, in alternating order): the median ratio of their speeds, the
 // range, and how often the --kv-ab type was faster.
@@ -276,16 +284,12 @@ void PrintKvAb(const Context& c, const std::vector<TestResult>& results) {
     if (b.kv_type != *c.kv_ab) continue;
     for (const TestResult& a : results) {
       if (a.kv_type != c.kv_type || a.threads != b.threads || a.Name() != b.Name()) continue;
-      std::vector<double> ratios;
-      int wins = 0;
-      for (size_t i = 0; i < b.samples_ts.size() && i < a.samples_ts.size(); ++i) {
-        ratios.push_back(b.samples_ts[i] / a.samples_ts[i]);
-        wins += ratios.back() > 1.0 ? 1 : 0;
-      }
+      const std::vector<double> ratios = PairedRatios(b.samples_ts, a.samples_ts);
+      const auto wins = std::count_if(ratios.begin(), ratios.end(), [](double x) { return x > 1.0; });
       const SampleStats s = Summarize(ratios);
       std::printf("%s, %d thread%s: %s over %s %.2fx (median of %zu paired runs, %.2f..%.2f), %s faster in %d of %zu\n",
                   b.Name().c_str(), b.threads, b.threads == 1 ? "" : "s", b_name.c_str(), a_name.c_str(), s.median,
-                  ratios.size(), s.min, s.max, b_name.c_str(), wins, ratios.size());
+                  ratios.size(), s.min, s.max, b_name.c_str(), static_cast<int>(wins), ratios.size());
     }
   }
 }
@@ -569,19 +573,14 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
   WEFT_RETURN_IF_ERROR(RefuseKvWindow(a.model_flags, "weft bench without --batch"));
   WEFT_ASSIGN_OR_RETURN(c.kv_type, KvTypeFrom(a.model_flags));
   if (!a.kv_ab.empty()) {
-    const std::optional<kernels::KvTypes> b = kernels::KvTypesFromName(a.kv_ab);
-    if (!b) {
-      return InvalidArgumentError(fmt::format("--kv-ab {}: unknown KV cache type (T or K,V, each one of {})", a.kv_ab,
-                                              kernels::kKvTypeChoices))
-          .WithField("--kv-ab");
-    }
-    if (*b == c.kv_type) {
+    WEFT_ASSIGN_OR_RETURN(const kernels::KvTypes b, KvTypesFromFlag("--kv-ab", a.kv_ab));
+    if (b == c.kv_type) {
       return InvalidArgumentError(fmt::format("--kv-ab {} is the --kv-type already measured: name another type to "
                                               "compare with it",
                                               a.kv_ab))
           .WithField("--kv-ab");
     }
-    c.kv_ab = *b;
+    c.kv_ab = b;
   }
   c.model_type = fmt::format("{} {} {}", cfg.arch, SizeLabel(c.cost.n_params), c.cost.type_label);
   const bool md = a.output == "md";
@@ -663,11 +662,7 @@ Status RunLlamaBench(const LlamaBenchArgs& a) {
             one.kv_type != r.kv_type) {
           continue;
         }
-        std::vector<double> ratios;
-        for (size_t i = 0; i < r.samples_ns.size() && i < one.samples_ns.size(); ++i) {
-          ratios.push_back(static_cast<double>(r.samples_ns[i]) / static_cast<double>(one.samples_ns[i]));
-        }
-        const SampleStats paired = Summarize(ratios);
+        const SampleStats paired = Summarize(PairedRatios(r.samples_ns, one.samples_ns));
         const std::string kv = c.kv_ab ? ", " + kernels::KvTypeName(r.kv_type) : "";
         std::printf("%s, %d thread%s%s: %.1f ms a pass, %.2fx verify1's %.1f ms (medians); run by run %.2fx "
                     "(%.2f..%.2f)\n",

@@ -71,15 +71,17 @@ Status RefuseKvWindow(const ModelFlags& flags, const char* command) {
   return Status::Ok();
 }
 
-StatusOr<kernels::KvTypes> KvTypeFrom(const ModelFlags& flags) {
-  const std::optional<kernels::KvTypes> t = kernels::KvTypesFromName(flags.kv_type);
+StatusOr<kernels::KvTypes> KvTypesFromFlag(std::string_view flag, const std::string& value) {
+  const std::optional<kernels::KvTypes> t = kernels::KvTypesFromName(value);
   if (!t) {
-    return InvalidArgumentError(fmt::format("--kv-type {}: unknown KV cache type (T or K,V, each one of {})",
-                                            flags.kv_type, kernels::kKvTypeChoices))
-        .WithField("--kv-type");
+    return InvalidArgumentError(fmt::format("{} {}: unknown KV cache type (T or K,V, each one of {})", flag, value,
+                                            kernels::kKvTypeChoices))
+        .WithField(std::string(flag));
   }
   return *t;
 }
+
+StatusOr<kernels::KvTypes> KvTypeFrom(const ModelFlags& flags) { return KvTypesFromFlag("--kv-type", flags.kv_type); }
 
 int64_t KvBytesPerToken(const ModelConfig& config, kernels::KvTypes type) {
   // Latent attention (DeepSeek) caches one row of kv_lora_rank + rope_dim per token.

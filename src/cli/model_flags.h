@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "kernels/kv_type.h"
 #include "kv/kv_window.h"
@@ -39,6 +40,8 @@ StatusOr<OpenModelOptions> OpenOptionsFrom(const ModelFlags& flags, OpenModelOpt
 // --kv-type (T for K and V, or K,V); InvalidArgument naming the flag and the choices for
 // an unknown name.
 StatusOr<kernels::KvTypes> KvTypeFrom(const ModelFlags& flags);
+// The same for `value` given to `flag` (e.g. weft bench --kv-ab).
+StatusOr<kernels::KvTypes> KvTypesFromFlag(std::string_view flag, const std::string& value);
 
 // --kv-sinks / --kv-window as a policy, checked for signs and pairing (InvalidArgument
 // naming the flag); the fit in the context is checked where the context is known.
